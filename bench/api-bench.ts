@@ -1,0 +1,109 @@
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../src/cli/cli-options.js';
+import type { Figure } from './bench-output.js';
+import { encryptionCost } from './encryption-cost.js';
+import { runLoad, type LoadRequest, type LoadResult } from './http-load.js';
+import { spawnServer } from './spawn-server.js';
+import { tempFolder } from './temp-folder.js';
+
+export interface ApiBenchOptions {
+  seconds: number;
+  connections: number;
+  users: number;
+  recordsPerUser: number;
+  log: (line: string) => void;
+}
+
+export interface ApiBenchReport {
+  machine: { cpus: number; node: string };
+  bare: LoadResult;
+  reads: LoadResult;
+  writes: LoadResult;
+  figures: Figure[];
+}
+
+const markets = ['CN', 'IN', 'MY', 'SG', 'US', 'BR', 'HK', 'ID', 'PH', 'TW'];
+
+async function post(url: string, body: unknown): Promise<{ token: string }> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { token: string };
+}
+
+/** A value of about 200 bytes, different per user and key. */
+function sampleValue(user: number, key: number): string {
+  return JSON.stringify({ item: `sku-${user}-${key}`, qty: (user + key) % 5 + 1, note: 'x'.repeat(150), at: 1_414_000_000 + key });
+}
+
+/**
+ * `domicile bench api`: authenticated record reads and writes per second through a real
+ * `domicile up` process, beside a bare Fastify hello world run the same way in the same run;
+ * then the encryption layer's cost against the same records written straight to the store.
+ */
+export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport> {
+  const load = { seconds: options.seconds, connections: options.connections };
+  const distBench = join(packageRoot, 'dist', 'bench');
+
+  options.log('bare Fastify hello world…');
+  const bareServer = await spawnServer([join(distBench, 'bare-fastify-server.js')], /^listening /);
+  let bare: LoadResult;
+  try {
+    await runLoad(bareServer.url, [{ method: 'GET', path: '/' }], { ...load, seconds: 1 }); // warm-up
+    bare = await runLoad(bareServer.url, [{ method: 'GET', path: '/' }], load);
+  } finally {
+    await bareServer.stop();
+  }
+
+  const data = tempFolder('bench-api');
+  const dataDir = data.path;
+  const gateway = await spawnServer(
+    [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', dataDir, '--port', '0', '--policy', join(packageRoot, 'examples', 'phase3.yaml')],
+    /gateway/,
+    { DOMICILE_LOG: 'off' },
+  );
+  let reads: LoadResult;
+  let writes: LoadResult;
+  try {
+    options.log(`registering ${options.users} users and writing ${options.users * options.recordsPerUser} records…`);
+    const readRequests: LoadRequest[] = [];
+    const writeRequests: LoadRequest[] = [];
+    for (let u = 0; u < options.users; u++) {
+      const { token } = await post(`${gateway.url}/v1/accounts`, { email: `bench-${u}@example.com`, password: 'bench-password', market: markets[u % markets.length] });
+      const headers = { authorization: `Bearer ${token}` };
+      for (let k = 0; k < options.recordsPerUser; k++) {
+        const path = `/v1/me/shop/orders/o-${k}`;
+        const res = await fetch(`${gateway.url}${path}`, { method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: sampleValue(u, k) });
+        if (!res.ok) throw new Error(`seeding failed: ${res.status} ${await res.text()}`);
+        readRequests.push({ method: 'GET', path, headers });
+        writeRequests.push({ method: 'PUT', path: `/v1/me/shop/cart/c-${k}`, headers: { ...headers, 'content-type': 'application/json' }, body: sampleValue(u, k) });
+      }
+    }
+    // Interleave users so that consecutive requests hit different users and regions.
+    readRequests.sort((a, b) => a.path.localeCompare(b.path));
+    options.log('authenticated reads through the gateway…');
+    await runLoad(gateway.url, readRequests, { ...load, seconds: 1 });
+    reads = await runLoad(gateway.url, readRequests, load);
+    options.log('authenticated writes through the gateway…');
+    writes = await runLoad(gateway.url, writeRequests, load);
+  } finally {
+    await gateway.stop();
+    data.remove();
+  }
+
+  options.log('encryption layer against plain store writes…');
+  const cost = [...(await encryptionCost({ records: 20_000, durability: 'normal' })), ...(await encryptionCost({ records: 2_000, durability: 'full' }))];
+
+  const figures: Figure[] = [
+    { name: 'bare Fastify hello world', value: bare.requestsPerSecond, unit: 'req/s' },
+    { name: 'authenticated reads', value: reads.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond }, goal: { atLeast: 0.4, text: 'goal ≥ 0.40×' } },
+    { name: 'authenticated writes', value: writes.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond } },
+    ...cost,
+  ];
+  for (const [name, r] of [['reads', reads], ['writes', writes]] as const) {
+    if (r.errors > 0 || r.non2xx > 0) {
+      throw new Error(`the ${name} run had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
+    }
+  }
+  return { machine: { cpus: cpus().length, node: process.version }, bare, reads, writes, figures };
+}

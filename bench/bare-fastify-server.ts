@@ -1,0 +1,12 @@
+import Fastify from 'fastify';
+
+/**
+ * The baseline of `domicile bench api`: a bare Fastify hello world, run as its own process
+ * exactly like the gateway is, so both share the machine with the load generator alike.
+ */
+const app = Fastify({ logger: false });
+app.get('/', async () => ({ hello: 'world' }));
+await app.listen({ port: 0, host: '127.0.0.1' });
+const address = app.server.address();
+process.stdout.write(`listening http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}\n`);
+process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

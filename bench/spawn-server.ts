@@ -1,0 +1,45 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface SpawnedServer {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a server process and resolves with the first http:// URL it prints on a line that
+ * matches `pattern`; rejects with its stderr if it exits first or takes longer than 30 s.
+ */
+export function spawnServer(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const stop = () =>
+    new Promise<void>((done) => {
+      if (child.exitCode !== null || child.signalCode !== null) return done();
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+    });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not print its URL within 30 s: ${stderr}`));
+    }, 30_000);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const match = pattern.exec(line);
+      const url = match ? /(http:\/\/[^\s]+)/.exec(line)?.[1] : undefined;
+      if (url) {
+        clearTimeout(timer);
+        resolve({ url, child, stop });
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready: ${stderr}`));
+    });
+  });
+}

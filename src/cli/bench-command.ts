@@ -1,0 +1,28 @@
+import { apiBench } from '../../bench/api-bench.js';
+import { formatFigures } from '../../bench/bench-output.js';
+import { DomicileError } from '../errors/domicile-error.js';
+
+export interface BenchOptions {
+  json: boolean;
+  seconds: number;
+}
+
+const benches = ['api'] as const;
+
+/** `domicile bench NAME`: figures beside a baseline measured in the same run. */
+export async function runBench(name: string, options: BenchOptions): Promise<number> {
+  if (!Number.isFinite(options.seconds) || options.seconds < 1 || options.seconds > 600) {
+    throw new DomicileError('BAD_REQUEST', `--seconds must be a number from 1 to 600, not "${options.seconds}"`);
+  }
+  // Progress goes to stderr so that --json leaves one JSON object alone on stdout.
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  switch (name) {
+    case 'api': {
+      const report = await apiBench({ seconds: options.seconds, connections: 32, users: 100, recordsPerUser: 20, log });
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
+      return 0;
+    }
+    default:
+      throw new DomicileError('BAD_REQUEST', `no benchmark "${name}": run one of ${benches.join(', ')}`);
+  }
+}

@@ -1,0 +1,47 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { InvalidArgumentError } from 'commander';
+
+/** The package's root folder (dist/src/cli/ → ../../..), to find the shipped examples. */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** The policy `domicile up` starts with when none is given: the scenario's last phase. */
+export const defaultPolicyFile = join(packageRoot, 'examples', 'phase3.yaml');
+
+export const defaultDataDir = '.domicile';
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) {
+    throw new InvalidArgumentError(`"${value}" is not a port: give a whole number from 0 to 65535 (0 picks a free one)`);
+  }
+  return port;
+}
+
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`"${value}" is not a whole number of at least 1`);
+  return n;
+}
+
+/** `--region-url sg-singapore=http://127.0.0.1:7101`, repeatable. */
+export function collectRegionUrl(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const match = /^([a-z][a-z0-9-]*)=(https?:\/\/[^\s]+)$/.exec(value);
+  if (!match?.[1] || !match[2]) {
+    throw new InvalidArgumentError(`"${value}" is not REGION=URL, for example sg-singapore=http://127.0.0.1:7101`);
+  }
+  return { ...previous, [match[1]]: match[2].replace(/\/+$/, '') };
+}
+
+export function resolvePolicyFile(file: string | undefined): string {
+  return resolve(file ?? defaultPolicyFile);
+}
+
+export function runtimeFile(dataDir: string): string {
+  return join(dataDir, 'runtime.json');
+}
+
+export function dataDirExists(dataDir: string): boolean {
+  return existsSync(dataDir);
+}

@@ -1,0 +1,26 @@
+import type { ResidencyReport } from '../platform/residency-report.js';
+import { formatTable } from './format-table.js';
+import { openOperatorApi, type OperatorAccess } from './operator-api.js';
+
+export function formatResidency(report: ResidencyReport): string {
+  const table = formatTable(
+    ['market', 'service', 'region', 'users', 'records', 'bytes', 'homed', 'allowed'],
+    report.rows.map((r) => [r.market, r.service, r.region, r.users, r.records, r.bytes, r.homed, r.allowed ? 'yes' : 'NO']),
+  );
+  const verdict = report.violations.length === 0
+    ? 'No violations: every record rests in a region the policy allows.'
+    : `${report.violations.length} violation(s):\n${report.violations.map((v) => `  - ${v.message}`).join('\n')}`;
+  return `Residency under policy "${report.policy.name}" (version ${report.policy.version}), ${report.generatedAt}\n\n${report.rows.length > 0 ? table : '(no data yet)'}\n\n${verdict}\n`;
+}
+
+/** `domicile report residency`: exit code 1 on any violation. */
+export async function runReportResidency(access: OperatorAccess, json: boolean): Promise<number> {
+  const api = await openOperatorApi(access);
+  try {
+    const report = await api.residency();
+    process.stdout.write(json ? `${JSON.stringify(report)}\n` : formatResidency(report));
+    return report.violations.length === 0 ? 0 : 1;
+  } finally {
+    await api.close();
+  }
+}

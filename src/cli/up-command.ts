@@ -1,0 +1,56 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { buildGateway } from '../gateway/build-gateway.js';
+import { loadPolicyFile } from '../policy/load-policy.js';
+import { Platform, secretPaths } from '../platform/platform.js';
+import { resolvePolicyFile, runtimeFile } from './cli-options.js';
+import type { RuntimeInfo } from './operator-api.js';
+import { untilStopped } from './until-stopped.js';
+
+export interface UpOptions {
+  policy?: string | undefined;
+  data: string;
+  port: number;
+  host: string;
+  regionUrl?: Record<string, string> | undefined;
+  durability?: 'full' | 'normal' | undefined;
+}
+
+/** `domicile up`: the gateway and every live region (embedded default) in this process. */
+export async function runUp(options: UpOptions): Promise<number> {
+  const policyFile = resolvePolicyFile(options.policy);
+  const policy = await loadPolicyFile(policyFile);
+  const dataDir = resolve(options.data);
+  const platform = await Platform.open({ policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full' });
+  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off' });
+  try {
+    await app.listen({ port: options.port, host: options.host });
+  } catch (err) {
+    await platform.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const url = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${port}`;
+  const runtime: RuntimeInfo = { url, pid: process.pid, policyFile, startedAt: new Date().toISOString() };
+  writeFileSync(runtimeFile(dataDir), `${JSON.stringify(runtime, null, 2)}\n`);
+
+  const lines = [
+    `Domicile is up: policy "${policy.name}" (version ${policy.version}), data in ${dataDir}`,
+    `  gateway   ${url}`,
+    `  API docs  ${url}/docs`,
+    `  health    ${url}/healthz`,
+    `  operator  credential in ${secretPaths(dataDir).operatorToken}`,
+    ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
+    'Press Ctrl-C to stop.',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  const signal = await untilStopped();
+  process.stdout.write(`\nStopping (${signal})…\n`);
+  await app.close();
+  await platform.close();
+  rmSync(runtimeFile(dataDir), { force: true });
+  process.stdout.write('Stopped.\n');
+  return 0;
+}

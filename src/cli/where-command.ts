@@ -1,0 +1,27 @@
+import type { WhereReport } from '../platform/where-user.js';
+import { formatTable } from './format-table.js';
+import { openOperatorApi, type OperatorAccess } from './operator-api.js';
+
+export function formatWhere(report: WhereReport): string {
+  const homes = report.homes.map((h) => `  ${h.service.padEnd(10)} → ${h.region} (epoch ${h.epoch})`).join('\n');
+  const rows = report.holdings.flatMap((h) =>
+    h.services.flatMap((s) =>
+      s.collections.length === 0
+        ? [[h.region, s.service, s.status, '-', 0, 0, s.keys]]
+        : s.collections.map((c) => [h.region, s.service, s.status, c.collection, c.records, c.bytes, s.keys]),
+    ),
+  );
+  return `User ${report.userId} (market ${report.market})\nHomes:\n${homes}\n\n${formatTable(['region', 'service', 'status', 'collection', 'records', 'bytes', 'keys'], rows)}\n`;
+}
+
+/** `domicile where USER`: which regions hold what of a user. */
+export async function runWhere(access: OperatorAccess, userId: string, json: boolean): Promise<number> {
+  const api = await openOperatorApi(access);
+  try {
+    const report = await api.where(userId);
+    process.stdout.write(json ? `${JSON.stringify(report)}\n` : formatWhere(report));
+    return 0;
+  } finally {
+    await api.close();
+  }
+}

@@ -1,0 +1,166 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { DomicileError } from '../errors/domicile-error.js';
+import type { Directory, DirectoryUser, HomeCount, HomeEntry, NewUser, SessionEntry } from './directory.js';
+
+/** Append-only: a new schema change is a new entry, never an edit of an old one. */
+const migrations: Array<{ id: number; sql: string }> = [
+  {
+    id: 1,
+    sql: `
+      CREATE TABLE users (user_id TEXT PRIMARY KEY, market TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE logins (blind_index TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
+      CREATE INDEX logins_user ON logins(user_id);
+      CREATE TABLE homes (
+        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        service TEXT NOT NULL, region TEXT NOT NULL, epoch INTEGER NOT NULL,
+        PRIMARY KEY (user_id, service)
+      ) WITHOUT ROWID;
+      CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL, revoked_at INTEGER
+      );
+      CREATE INDEX sessions_user ON sessions(user_id);
+    `,
+  },
+];
+
+interface HomeRow { service: string; region: string; epoch: number }
+interface UserRow { user_id: string; market: string; created_at: number }
+interface SessionRow { session_id: string; user_id: string; created_at: number; revoked_at: number | null }
+
+/** The embedded directory: one SQLite file, WAL, prepared statements made once. */
+export class SqliteDirectory implements Directory {
+  private readonly db: Database.Database;
+  private statements: ReturnType<SqliteDirectory['prepare']> | undefined;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async init(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+    const applied = new Set(this.db.prepare('SELECT id FROM schema_migrations').pluck().all() as number[]);
+    for (const m of migrations) {
+      if (applied.has(m.id)) continue;
+      this.db.transaction(() => {
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
+      })();
+    }
+    this.statements = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertUser: db.prepare('INSERT INTO users (user_id, market, created_at) VALUES (?, ?, ?)'),
+      insertLogin: db.prepare('INSERT INTO logins (blind_index, user_id) VALUES (?, ?)'),
+      loginTaken: db.prepare('SELECT 1 FROM logins WHERE blind_index = ?').pluck(),
+      insertHome: db.prepare('INSERT INTO homes (user_id, service, region, epoch) VALUES (?, ?, ?, ?)'),
+      deleteUser: db.prepare('DELETE FROM users WHERE user_id = ?'),
+      findByLogin: db.prepare('SELECT user_id FROM logins WHERE blind_index = ?').pluck(),
+      getUser: db.prepare('SELECT user_id, market, created_at FROM users WHERE user_id = ?'),
+      listUsers: db.prepare('SELECT user_id, market, created_at FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?'),
+      countUsers: db.prepare('SELECT count(*) FROM users').pluck(),
+      homeCounts: db.prepare(
+        'SELECT u.market AS market, h.service AS service, h.region AS region, count(*) AS users FROM homes h JOIN users u USING (user_id) GROUP BY u.market, h.service, h.region ORDER BY 1, 2, 3',
+      ),
+      home: db.prepare('SELECT service, region, epoch FROM homes WHERE user_id = ? AND service = ?'),
+      homes: db.prepare('SELECT service, region, epoch FROM homes WHERE user_id = ? ORDER BY service'),
+      flipHome: db.prepare('UPDATE homes SET region = ?, epoch = epoch + 1 WHERE user_id = ? AND service = ? AND epoch = ?'),
+      insertSession: db.prepare('INSERT INTO sessions (session_id, user_id, created_at) VALUES (?, ?, ?)'),
+      sessionActive: db.prepare('SELECT 1 FROM sessions WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL').pluck(),
+      listSessions: db.prepare('SELECT session_id, user_id, created_at, revoked_at FROM sessions WHERE user_id = ? ORDER BY created_at, session_id'),
+      revokeSession: db.prepare('UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL'),
+    };
+  }
+
+  private get s() {
+    if (!this.statements) throw new DomicileError('INTERNAL', 'the directory was used before init()');
+    return this.statements;
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  async createUser(user: NewUser): Promise<void> {
+    const s = this.s;
+    this.db.transaction(() => {
+      for (const login of user.logins) {
+        if (s.loginTaken.get(login)) {
+          throw new DomicileError('CONFLICT', 'an account with this login already exists: log in with POST /v1/sessions instead');
+        }
+      }
+      s.insertUser.run(user.userId, user.market, user.createdAt);
+      for (const login of user.logins) s.insertLogin.run(login, user.userId);
+      for (const h of user.homes) s.insertHome.run(user.userId, h.service, h.region, h.epoch);
+    })();
+  }
+
+  async deleteUser(userId: string): Promise<void> {
+    this.s.deleteUser.run(userId);
+  }
+
+  async findByLogin(blindIndex: string): Promise<string | undefined> {
+    return this.s.findByLogin.get(blindIndex) as string | undefined;
+  }
+
+  async getUser(userId: string): Promise<DirectoryUser | undefined> {
+    const row = this.s.getUser.get(userId) as UserRow | undefined;
+    return row && { userId: row.user_id, market: row.market, createdAt: row.created_at };
+  }
+
+  async listUsers(afterUserId: string, limit: number): Promise<DirectoryUser[]> {
+    return (this.s.listUsers.all(afterUserId, limit) as UserRow[]).map((r) => ({ userId: r.user_id, market: r.market, createdAt: r.created_at }));
+  }
+
+  async countUsers(): Promise<number> {
+    return this.s.countUsers.get() as number;
+  }
+
+  async homeCounts(): Promise<HomeCount[]> {
+    return this.s.homeCounts.all() as HomeCount[];
+  }
+
+  async home(userId: string, service: string): Promise<HomeEntry | undefined> {
+    return this.s.home.get(userId, service) as HomeRow | undefined;
+  }
+
+  async homes(userId: string): Promise<HomeEntry[]> {
+    return this.s.homes.all(userId) as HomeRow[];
+  }
+
+  async flipHome(userId: string, service: string, toRegion: string, fromEpoch: number): Promise<boolean> {
+    return this.s.flipHome.run(toRegion, userId, service, fromEpoch).changes === 1;
+  }
+
+  async createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void> {
+    this.s.insertSession.run(session.sessionId, session.userId, session.createdAt);
+  }
+
+  async isSessionActive(userId: string, sessionId: string): Promise<boolean> {
+    return this.s.sessionActive.get(sessionId, userId) !== undefined;
+  }
+
+  async listSessions(userId: string): Promise<SessionEntry[]> {
+    return (this.s.listSessions.all(userId) as SessionRow[]).map((r) => ({
+      sessionId: r.session_id,
+      userId: r.user_id,
+      createdAt: r.created_at,
+      revokedAt: r.revoked_at,
+    }));
+  }
+
+  async revokeSession(userId: string, sessionId: string, at: number): Promise<boolean> {
+    return this.s.revokeSession.run(at, sessionId, userId).changes === 1;
+  }
+}

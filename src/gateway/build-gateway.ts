@@ -1,0 +1,120 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import type { Platform } from '../platform/platform.js';
+import { authenticateOperator, authenticateUser } from './authenticate.js';
+import { errorStatus } from './error-status.js';
+import type { GatewayContext } from './gateway-context.js';
+import { accountRoutes } from './routes/account-routes.js';
+import { opsRoutes } from './routes/ops-routes.js';
+import { recordRoutes } from './routes/record-routes.js';
+import { UserTokens } from './user-tokens.js';
+
+export interface GatewayOptions {
+  /** Lifetime of a user token (default 24 hours). */
+  tokenTtlSeconds?: number;
+  /** Largest request body in bytes (default 256 KiB). */
+  bodyLimit?: number;
+  /** Structured logs (default off; `domicile up` turns them on). They never carry personal data. */
+  logger?: boolean;
+}
+
+/** HTTP status and error body for anything a handler threw. */
+function toHttpError(err: unknown): { status: number; error: DomicileError } {
+  if (isDomicileError(err)) return { status: errorStatus[err.code], error: err };
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const issues = err.validation.map((v) => {
+      const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      const message = /^Unrecognized key/.test(v.message ?? '') ? `${v.message}: remove it` : (v.message ?? 'invalid');
+      return path ? `${path}: ${message}` : message;
+    });
+    const where = (err as { validationContext?: string }).validationContext ?? 'request';
+    return { status: 400, error: new DomicileError('BAD_REQUEST', `invalid ${where}: ${issues.join('; ')}`) };
+  }
+  const fastifyErr = err as { code?: string; statusCode?: number; message?: string };
+  if (fastifyErr.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return { status: 413, error: new DomicileError('PAYLOAD_TOO_LARGE', 'the request body is too large: records are at most 256 KiB') };
+  }
+  if (typeof fastifyErr.statusCode === 'number' && fastifyErr.statusCode >= 400 && fastifyErr.statusCode < 500) {
+    // Fastify's own client errors: bad JSON, wrong content type, empty body.
+    return { status: fastifyErr.statusCode, error: new DomicileError('BAD_REQUEST', `${fastifyErr.message ?? 'bad request'}: send a JSON body with Content-Type: application/json`) };
+  }
+  return { status: 500, error: new DomicileError('INTERNAL', 'internal error: the operator can find it in the logs by request id') };
+}
+
+/**
+ * The gateway: the HTTP edge of Domicile. It authenticates, finds the user's home region in
+ * the directory, and forwards to that region through its RegionClient.
+ */
+export async function buildGateway(platform: Platform, options: GatewayOptions = {}): Promise<FastifyInstance> {
+  const logger: FastifyServerOptions['logger'] = options.logger
+    ? {
+        level: 'info',
+        // Only the route pattern, never the URL (record keys) nor bodies nor headers.
+        serializers: {
+          req: (req: { method: string; routeOptions?: { url?: string }; id: string }) => ({ method: req.method, route: req.routeOptions?.url, id: req.id }),
+          res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+        },
+      }
+    : false;
+  const app = Fastify({ logger, bodyLimit: options.bodyLimit ?? 256 * 1024 });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const tokens = new UserTokens(platform.secrets.jwtKey, options.tokenTtlSeconds ?? 24 * 3600);
+  app.decorateRequest('user', undefined as never);
+  const ctx: GatewayContext = {
+    platform,
+    tokens,
+    requireUser: async (request) => {
+      request.user = await authenticateUser(request, platform, tokens);
+    },
+    requireOperator: async (request) => {
+      authenticateOperator(request, platform);
+    },
+  };
+
+  app.setErrorHandler((err, request, reply) => {
+    const { status, error } = toHttpError(err);
+    if (status >= 500) request.log.error({ code: error.code, cause: err instanceof Error ? err.name : typeof err, msg: err instanceof Error ? err.message : undefined }, 'request failed');
+    void reply.code(status).header('cache-control', 'no-store').send({ error: error.toJSON() });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}: see /docs for the API` } });
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Domicile', description: 'Data residency platform: the user and operator API', version: '0.1.0' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          operator: { type: 'http', scheme: 'bearer', description: 'the operator credential' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness, and every region the gateway reaches' } }, async () => {
+    const regions = await Promise.all(
+      [...platform.regions.values()].map(async (client) => {
+        try {
+          const health = await client.health();
+          return { region: client.regionId, ok: true, backend: health.backend };
+        } catch {
+          return { region: client.regionId, ok: false };
+        }
+      }),
+    );
+    return { ok: regions.every((r) => r.ok), policy: { name: platform.policy.name, version: platform.policy.version }, regions };
+  });
+
+  await app.register(accountRoutes(ctx));
+  await app.register(recordRoutes(ctx));
+  await app.register(opsRoutes(ctx));
+  return app;
+}

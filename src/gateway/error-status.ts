@@ -1,0 +1,19 @@
+import type { ErrorCode } from '../errors/domicile-error.js';
+
+/** The one place that maps error codes to HTTP statuses. */
+export const errorStatus: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  POLICY_INVALID: 422,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  WRONG_REGION: 409,
+  STALE_EPOCH: 409,
+  FENCED: 503,
+  CONSENT_REQUIRED: 403,
+  PAYLOAD_TOO_LARGE: 413,
+  UNAVAILABLE: 503,
+  INTEGRITY: 500,
+  INTERNAL: 500,
+};

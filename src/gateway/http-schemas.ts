@@ -1,0 +1,59 @@
+import { z } from 'zod';
+
+/** Request and response schemas of the public HTTP API; they also make the OpenAPI at /docs. */
+
+export const errorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+});
+
+const phone = z.string().min(4).max(32).describe('E.164, for example +919812345678');
+const email = z.string().min(3).max(254);
+const password = z.string().min(8, 'a password has at least 8 characters').max(256);
+const device = z.string().min(1).max(100).describe("A name for this device, e.g. 'Redmi 1S'; stored encrypted in the home region");
+
+export const registerBody = z.object({
+  phone: phone.optional(),
+  email: email.optional(),
+  password,
+  market: z.string().regex(/^[A-Z]{2}$/, 'market is an ISO 3166-1 alpha-2 country code in capitals, for example IN'),
+  device: device.optional(),
+}).strict();
+
+export const loginBody = z.object({
+  phone: phone.optional(),
+  email: email.optional(),
+  password: z.string().min(1).max(256),
+  device: device.optional(),
+}).strict();
+
+export const tokenReply = z.object({ userId: z.string(), token: z.string(), sessionId: z.string() });
+
+export const meReply = z.object({
+  userId: z.string(),
+  market: z.string(),
+  homes: z.record(z.string(), z.object({ region: z.string(), epoch: z.number() })),
+});
+
+export const deviceReply = z.object({
+  sessionId: z.string(),
+  label: z.string().nullable(),
+  createdAt: z.number(),
+  revokedAt: z.number().nullable(),
+  current: z.boolean(),
+});
+
+const segment = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
+export const recordKey = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'a key is 1 to 128 of A-Z a-z 0-9 . _ ~ -');
+
+export const collectionParams = z.object({ service: segment, collection: segment });
+export const recordParams = collectionParams.extend({ key: recordKey });
+
+export const recordReply = z.object({
+  collection: z.string(),
+  key: z.string(),
+  version: z.number(),
+  updatedAt: z.number(),
+  value: z.unknown(),
+});
+
+export const writeReply = z.object({ collection: z.string(), key: z.string(), version: z.number(), updatedAt: z.number() });

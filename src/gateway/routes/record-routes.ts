@@ -1,0 +1,97 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { DomicileError } from '../../errors/domicile-error.js';
+import { findCategory } from '../../policy/placement.js';
+import type { Policy } from '../../policy/policy-schema.js';
+import { routeToHome } from '../../platform/route-to-home.js';
+import { collectionParams, errorBody, recordParams, recordReply, writeReply } from '../http-schemas.js';
+import type { GatewayContext } from '../gateway-context.js';
+
+/** Personal data is never stored by a cache on the way (the edge cache honours this too). */
+const privateNoStore = 'private, no-store';
+
+function checkCollection(policy: Policy, service: string, collection: string): void {
+  const svc = policy.services.find((s) => s.id === service);
+  if (!svc) {
+    throw new DomicileError('NOT_FOUND', `no service "${service}" in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`);
+  }
+  if (!findCategory(policy, service, collection)) {
+    throw new DomicileError('NOT_FOUND', `service ${service} has no collection "${collection}"; use one of: ${svc.categories.map((c) => c.id).join(', ')}`);
+  }
+}
+
+/** `If-Match: "3"` (or `3`) asks for optimistic concurrency; `"0"` means "must not exist yet". */
+function ifVersion(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^"?(\d{1,15})"?$/.exec(header.trim());
+  if (!match?.[1]) throw new DomicileError('BAD_REQUEST', 'If-Match must be a record version, for example "3" ("0": the record must not exist yet)');
+  return Number(match[1]);
+}
+
+/** The generic records API of every service, served by the user's home region for that service. */
+export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
+  const { platform } = ctx;
+  const security = [{ bearer: [] }];
+  return async (app) => {
+    app.addHook('onSend', async (_request, reply) => {
+      reply.header('cache-control', privateNoStore);
+    });
+
+    app.put('/v1/me/:service/:collection/:key', {
+      onRequest: ctx.requireUser,
+      schema: {
+        tags: ['records'], summary: 'Write a record (any JSON value); If-Match for optimistic concurrency', security,
+        params: recordParams, body: z.unknown(), headers: z.object({ 'if-match': z.string().optional() }).passthrough(),
+        response: { 200: writeReply, 400: errorBody, 401: errorBody, 404: errorBody, 409: errorBody, 413: errorBody },
+      },
+    }, async (request) => {
+      const { service, collection, key } = request.params;
+      checkCollection(platform.policy, service, collection);
+      if (request.body === undefined) throw new DomicileError('BAD_REQUEST', 'send the record as a JSON body with Content-Type: application/json');
+      const expected = ifVersion(request.headers['if-match']);
+      const result = await routeToHome(platform, request.user.userId, service, (client, ref) =>
+        client.putRecord({ ...ref, collection, key, value: request.body, ...(expected === undefined ? {} : { ifVersion: expected }) }),
+      );
+      return { collection, key, ...result };
+    });
+
+    app.get('/v1/me/:service/:collection/:key', {
+      onRequest: ctx.requireUser,
+      schema: { tags: ['records'], summary: 'Read a record', security, params: recordParams, response: { 200: recordReply, 401: errorBody, 404: errorBody } },
+    }, async (request) => {
+      const { service, collection, key } = request.params;
+      checkCollection(platform.policy, service, collection);
+      const record = await routeToHome(platform, request.user.userId, service, (client, ref) => client.getRecord({ ...ref, collection, key }));
+      if (!record) throw new DomicileError('NOT_FOUND', `no record ${collection}/${key} in ${service}`);
+      return record;
+    });
+
+    app.get('/v1/me/:service/:collection', {
+      onRequest: ctx.requireUser,
+      schema: { tags: ['records'], summary: 'List the records of a collection', security, params: collectionParams, response: { 200: z.object({ records: z.array(recordReply) }), 401: errorBody, 404: errorBody } },
+    }, async (request) => {
+      const { service, collection } = request.params;
+      checkCollection(platform.policy, service, collection);
+      const records = await routeToHome(platform, request.user.userId, service, (client, ref) => client.listRecords({ ...ref, collection }));
+      return { records };
+    });
+
+    app.delete('/v1/me/:service/:collection/:key', {
+      onRequest: ctx.requireUser,
+      schema: {
+        tags: ['records'], summary: 'Delete a record', security, params: recordParams,
+        headers: z.object({ 'if-match': z.string().optional() }).passthrough(),
+        response: { 204: z.null(), 401: errorBody, 404: errorBody, 409: errorBody },
+      },
+    }, async (request, reply) => {
+      const { service, collection, key } = request.params;
+      checkCollection(platform.policy, service, collection);
+      const expected = ifVersion(request.headers['if-match']);
+      const { deleted } = await routeToHome(platform, request.user.userId, service, (client, ref) =>
+        client.deleteRecord({ ...ref, collection, key, ...(expected === undefined ? {} : { ifVersion: expected }) }),
+      );
+      if (!deleted) throw new DomicileError('NOT_FOUND', `no record ${collection}/${key} in ${service}`);
+      return reply.code(204).send(null);
+    });
+  };
+}

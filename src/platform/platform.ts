@@ -1,0 +1,117 @@
+import { join } from 'node:path';
+import { BlindIndex } from '../crypto/blind-index.js';
+import { SqliteDirectory } from '../directory/sqlite-directory.js';
+import type { Directory } from '../directory/directory.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import { liveRegions } from '../policy/placement.js';
+import type { Policy } from '../policy/policy-schema.js';
+import { HttpRegionClient } from '../region/http-region-client.js';
+import { InProcessRegionClient } from '../region/in-process-region-client.js';
+import { openRegionNode } from '../region/open-region-node.js';
+import type { RegionClient } from '../region/region-client.js';
+import { loadOrCreateSecret } from './secret-file.js';
+
+export interface PlatformOptions {
+  policy: Policy;
+  /** Where the embedded default keeps every file (default `.domicile`). */
+  dataDir: string;
+  /** Regions that run as their own process (`domicile region`): region id → base URL. */
+  remoteRegions?: Record<string, string>;
+  /** SQLite durability of the embedded regions (default 'full'). */
+  durability?: 'full' | 'normal';
+}
+
+export interface PlatformSecrets {
+  /** Signs user tokens (HS256). */
+  jwtKey: string;
+  /** Keys the blind index of login identifiers. */
+  indexKey: string;
+  /** The operator credential for /v1/ops and the CLI. */
+  operatorToken: string;
+  /** Authenticates the gateway to region nodes that run as their own process. */
+  nodeToken: string;
+}
+
+export function secretPaths(dataDir: string): Record<keyof PlatformSecrets, string> {
+  const dir = join(dataDir, 'secrets');
+  return {
+    jwtKey: join(dir, 'jwt.key'),
+    indexKey: join(dir, 'index.key'),
+    operatorToken: join(dir, 'operator.token'),
+    nodeToken: join(dir, 'node.token'),
+  };
+}
+
+export function loadSecrets(dataDir: string): PlatformSecrets {
+  const paths = secretPaths(dataDir);
+  return {
+    jwtKey: loadOrCreateSecret(paths.jwtKey),
+    indexKey: loadOrCreateSecret(paths.indexKey),
+    operatorToken: process.env.DOMICILE_OPERATOR_TOKEN ?? loadOrCreateSecret(paths.operatorToken),
+    nodeToken: process.env.DOMICILE_NODE_TOKEN ?? loadOrCreateSecret(paths.nodeToken),
+  };
+}
+
+/**
+ * Everything the gateway and the operator commands stand on: the policy, the directory and a
+ * RegionClient per live region (in-process nodes for the embedded default, HTTP clients for
+ * regions that run as their own process).
+ */
+export class Platform {
+  /** Keyed blind index of login identifiers: the directory never sees them in plaintext. */
+  readonly blindIndex: BlindIndex;
+
+  private constructor(
+    readonly policy: Policy,
+    readonly dataDir: string,
+    readonly directory: Directory,
+    readonly regions: ReadonlyMap<string, RegionClient>,
+    readonly secrets: PlatformSecrets,
+  ) {
+    this.blindIndex = new BlindIndex(secrets.indexKey);
+  }
+
+  static async open(options: PlatformOptions): Promise<Platform> {
+    const { policy, dataDir } = options;
+    const remote = options.remoteRegions ?? {};
+    for (const id of Object.keys(remote)) {
+      if (!policy.regions.some((r) => r.id === id)) {
+        throw new DomicileError('BAD_REQUEST', `--region-url names region "${id}", which policy "${policy.name}" does not declare; use one of: ${policy.regions.map((r) => r.id).join(', ')}`);
+      }
+    }
+    const secrets = loadSecrets(dataDir);
+    const directory = new SqliteDirectory(join(dataDir, 'directory', 'directory.db'));
+    await directory.init();
+    const regions = new Map<string, RegionClient>();
+    try {
+      for (const region of liveRegions(policy)) {
+        const url = remote[region.id];
+        if (url !== undefined) {
+          regions.set(region.id, new HttpRegionClient({ regionId: region.id, baseUrl: url, nodeToken: secrets.nodeToken }));
+        } else {
+          const node = await openRegionNode({ policy, regionId: region.id, dataDir, durability: options.durability ?? 'full' });
+          regions.set(region.id, new InProcessRegionClient(node));
+        }
+      }
+    } catch (err) {
+      await Promise.allSettled([...regions.values()].map((r) => r.close()));
+      await directory.close();
+      throw err;
+    }
+    return new Platform(policy, dataDir, directory, regions, secrets);
+  }
+
+  /** The client of a live region; UNAVAILABLE for a planned or unknown one. */
+  region(regionId: string): RegionClient {
+    const client = this.regions.get(regionId);
+    if (!client) {
+      throw new DomicileError('UNAVAILABLE', `region ${regionId} is not running under policy "${this.policy.name}" (it is planned or unknown)`, { details: { region: regionId } });
+    }
+    return client;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.regions.values()].map((r) => r.close()));
+    await this.directory.close();
+  }
+}

@@ -1,0 +1,87 @@
+import { isAllowed } from '../policy/placement.js';
+import type { Platform } from './platform.js';
+
+export interface ResidencyRow {
+  market: string;
+  region: string;
+  service: string;
+  /** Users whose data of the service rests in the region (tenancy or records). */
+  users: number;
+  records: number;
+  bytes: number;
+  /** Users the directory homes there. */
+  homed: number;
+  allowed: boolean;
+}
+
+export interface Violation {
+  kind: 'data-outside-policy' | 'home-outside-policy';
+  market: string;
+  region: string;
+  service: string;
+  users: number;
+  records: number;
+  message: string;
+}
+
+export type ResidencyReport = {
+  policy: { name: string; version: number };
+  generatedAt: string;
+  regions: Array<{ id: string; provider: string; status: string; city: string }>;
+  rows: ResidencyRow[];
+  violations: Violation[];
+};
+
+/**
+ * Placement per market × region × service, from what each live region says it holds and what
+ * the directory says, checked against the current policy. Every row a region reports where
+ * the policy does not allow it is a violation: data resting outside its allowed regions.
+ */
+export async function residencyReport(platform: Platform): Promise<ResidencyReport> {
+  const { policy } = platform;
+  const rows = new Map<string, ResidencyRow>();
+  const row = (market: string, region: string, service: string): ResidencyRow => {
+    const id = `${market}\u0000${region}\u0000${service}`;
+    let r = rows.get(id);
+    if (!r) {
+      r = { market, region, service, users: 0, records: 0, bytes: 0, homed: 0, allowed: isAllowed(policy, market, service, region) };
+      rows.set(id, r);
+    }
+    return r;
+  };
+  for (const [regionId, client] of platform.regions) {
+    for (const stat of await client.placementStats()) {
+      const r = row(stat.market, regionId, stat.service);
+      r.users += stat.users;
+      r.records += stat.records;
+      r.bytes += stat.bytes;
+    }
+  }
+  for (const home of await platform.directory.homeCounts()) {
+    row(home.market, home.region, home.service).homed += home.users;
+  }
+  const sorted = [...rows.values()].sort((a, b) => a.market.localeCompare(b.market) || a.service.localeCompare(b.service) || a.region.localeCompare(b.region));
+  const violations: Violation[] = [];
+  for (const r of sorted) {
+    if (r.allowed) continue;
+    if (r.users > 0 || r.records > 0) {
+      violations.push({
+        kind: 'data-outside-policy', market: r.market, region: r.region, service: r.service, users: r.users, records: r.records,
+        message: `${r.records} ${r.service} records of ${r.users} ${r.market} users rest in ${r.region}, which policy "${policy.name}" does not allow for ${r.market}`,
+      });
+    }
+    if (r.homed > 0) {
+      violations.push({
+        kind: 'home-outside-policy', market: r.market, region: r.region, service: r.service, users: r.homed, records: 0,
+        message: `the directory homes ${r.homed} ${r.market} users' ${r.service} in ${r.region}, which policy "${policy.name}" does not allow: migrate them (domicile plan / migrate)`,
+      });
+    }
+  }
+  return {
+    policy: { name: policy.name, version: policy.version },
+    generatedAt: new Date().toISOString(),
+    regions: policy.regions.map((r) => ({ id: r.id, provider: r.provider, status: r.status, city: r.location.city })),
+    rows: sorted,
+    violations,
+  };
+}

@@ -1,0 +1,44 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import type { RegionClient, TenantRef } from '../region/region-client.js';
+import type { Platform } from './platform.js';
+
+/** How long a request keeps retrying while its user is fenced for a cut-over. */
+const fencedRetryBudgetMs = 2_000;
+
+/**
+ * Serves a request in the user's home region for a service. The directory says where the
+ * home is and at which epoch; the region checks that epoch against its own tenancy row, so a
+ * request routed with a stale directory entry is refused (WRONG_REGION or STALE_EPOCH) and
+ * re-routed here rather than answered from a stale copy. A user fenced for a cut-over is
+ * retried with backoff for a bounded time: cut-overs last milliseconds.
+ */
+export async function routeToHome<T>(
+  platform: Platform,
+  userId: string,
+  service: string,
+  call: (client: RegionClient, ref: TenantRef) => Promise<T>,
+): Promise<T> {
+  const started = Date.now();
+  let delayMs = 1;
+  for (let attempt = 0; ; attempt++) {
+    const home = await platform.directory.home(userId, service);
+    if (!home) {
+      throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, { details: { service } });
+    }
+    try {
+      return await call(platform.region(home.region), { userId, service, epoch: home.epoch });
+    } catch (err) {
+      const rerouteable = isDomicileError(err, 'WRONG_REGION') || isDomicileError(err, 'STALE_EPOCH');
+      const fenced = isDomicileError(err, 'FENCED');
+      if ((rerouteable && attempt < 5) || (fenced && Date.now() - started < fencedRetryBudgetMs)) {
+        if (fenced || attempt > 0) {
+          await sleep(delayMs);
+          delayMs = Math.min(delayMs * 2, 50);
+        }
+        continue;
+      }
+      throw err;
+    }
+  }
+}

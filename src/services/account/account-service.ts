@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { normaliseEmail, normalisePhone } from '../../crypto/blind-index.js';
+import type { HomeEntry } from '../../directory/directory.js';
+import { DomicileError } from '../../errors/domicile-error.js';
+import { isIsoCountryCode } from '../../policy/iso-countries.js';
+import { homeRegion, serviceIds } from '../../policy/placement.js';
+import type { Platform } from '../../platform/platform.js';
+import { routeToHome } from '../../platform/route-to-home.js';
+
+/**
+ * Mi Account: registration, login and devices. A session is a device: revoking it ends
+ * every token issued to that device at once (the gateway checks the session per request).
+ */
+
+export interface Registration {
+  phone?: string | undefined;
+  email?: string | undefined;
+  password: string;
+  market: string;
+  device?: string | undefined;
+}
+
+export interface Credentials {
+  phone?: string | undefined;
+  email?: string | undefined;
+  password: string;
+  device?: string | undefined;
+}
+
+export interface Device {
+  sessionId: string;
+  label: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+const deviceCollection = 'device';
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString('base64url')}`;
+}
+
+function loginIndexes(platform: Platform, phone: string | undefined, email: string | undefined): string[] {
+  const logins: string[] = [];
+  if (phone !== undefined) logins.push(platform.blindIndex.phone(phone));
+  if (email !== undefined) logins.push(platform.blindIndex.email(email));
+  if (logins.length === 0) {
+    throw new DomicileError('BAD_REQUEST', 'give a phone (E.164, for example +6591234567) or an email to register or log in');
+  }
+  return logins;
+}
+
+/** Creates the user in every service's home region, then a first session. */
+export async function registerAccount(platform: Platform, reg: Registration): Promise<{ userId: string; sessionId: string }> {
+  const { policy, directory } = platform;
+  if (!isIsoCountryCode(reg.market)) {
+    throw new DomicileError('BAD_REQUEST', `market "${reg.market}" is not an assigned ISO 3166-1 alpha-2 country code: give the user's country, for example IN`);
+  }
+  const logins = loginIndexes(platform, reg.phone, reg.email);
+  // Every service must have an active home before anything is written: never a partial user.
+  const homes: HomeEntry[] = serviceIds(policy).map((service) => ({ service, region: homeRegion(policy, reg.market, service), epoch: 1 }));
+  const userId = newId('u');
+  await directory.createUser({ userId, market: reg.market, logins, homes, createdAt: Date.now() });
+  try {
+    for (const home of homes) {
+      await platform.region(home.region).openTenancy({ userId, service: home.service, epoch: home.epoch, market: reg.market });
+    }
+    await routeToHome(platform, userId, 'account', (client, ref) =>
+      client.setCredentials({ ...ref, password: reg.password, ...(reg.phone ? { phone: normalisePhone(reg.phone) } : {}), ...(reg.email ? { email: normaliseEmail(reg.email) } : {}) }),
+    );
+  } catch (err) {
+    // Compensate: the directory entry goes, so the logins can be registered again.
+    await directory.deleteUser(userId);
+    throw err;
+  }
+  const sessionId = await openSession(platform, userId, reg.device);
+  return { userId, sessionId };
+}
+
+/** Checks the password in the user's home region; the same error for an unknown login. */
+export async function login(platform: Platform, creds: Credentials): Promise<{ userId: string; sessionId: string }> {
+  const logins = loginIndexes(platform, creds.phone, creds.email);
+  let userId: string | undefined;
+  for (const index of logins) {
+    userId = await platform.directory.findByLogin(index);
+    if (userId) break;
+  }
+  const ok = userId !== undefined && (await routeToHome(platform, userId, 'account', (client, ref) => client.verifyPassword({ ...ref, password: creds.password })));
+  if (!ok || userId === undefined) {
+    throw new DomicileError('UNAUTHENTICATED', 'wrong login or password');
+  }
+  const sessionId = await openSession(platform, userId, creds.device);
+  return { userId, sessionId };
+}
+
+async function openSession(platform: Platform, userId: string, device: string | undefined): Promise<string> {
+  const sessionId = newId('s');
+  const createdAt = Date.now();
+  await platform.directory.createSession({ sessionId, userId, createdAt });
+  // The device's name is personal data: it rests encrypted in the account's home region.
+  await routeToHome(platform, userId, 'account', (client, ref) =>
+    client.putRecord({ ...ref, collection: deviceCollection, key: sessionId, value: { label: device ?? null, createdAt } }),
+  );
+  return sessionId;
+}
+
+export async function listDevices(platform: Platform, userId: string): Promise<Device[]> {
+  const sessions = await platform.directory.listSessions(userId);
+  const records = await routeToHome(platform, userId, 'account', (client, ref) => client.listRecords({ ...ref, collection: deviceCollection }));
+  const labels = new Map(records.map((r) => [r.key, (r.value as { label?: unknown } | null)?.label]));
+  return sessions.map((s) => {
+    const label = labels.get(s.sessionId);
+    return { sessionId: s.sessionId, label: typeof label === 'string' ? label : null, createdAt: s.createdAt, revokedAt: s.revokedAt };
+  });
+}
+
+export async function revokeDevice(platform: Platform, userId: string, sessionId: string): Promise<void> {
+  const revoked = await platform.directory.revokeSession(userId, sessionId, Date.now());
+  if (!revoked) {
+    throw new DomicileError('NOT_FOUND', `no active device ${sessionId} on this account: list them with GET /v1/me/devices`);
+  }
+}

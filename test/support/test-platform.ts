@@ -1,0 +1,49 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildGateway, type GatewayOptions } from '../../src/gateway/build-gateway.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
+import { Platform } from '../../src/platform/platform.js';
+import { tempDir } from './temp-dir.js';
+
+export const examplesDir = join(import.meta.dirname, '..', '..', 'examples');
+
+export interface TestPlatform {
+  platform: Platform;
+  app: FastifyInstance;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/** A real platform (SQLite regions, keyrings, directory) in a temp folder, with its gateway. */
+export async function openTestPlatform(phase = 'phase3', gateway: GatewayOptions = {}): Promise<TestPlatform> {
+  const { dir, remove } = tempDir('platform');
+  const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
+  const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal' });
+  const app = await buildGateway(platform, gateway);
+  return {
+    platform,
+    app,
+    dataDir: dir,
+    close: async () => {
+      await app.close();
+      await platform.close();
+      remove();
+    },
+  };
+}
+
+export interface Registered {
+  userId: string;
+  token: string;
+  sessionId: string;
+}
+
+export async function register(app: FastifyInstance, body: Record<string, unknown>): Promise<Registered> {
+  const res = await app.inject({ method: 'POST', url: '/v1/accounts', payload: body });
+  if (res.statusCode !== 201) throw new Error(`registration failed: ${res.statusCode} ${res.body}`);
+  return res.json() as Registered;
+}
+
+export function auth(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
