@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { domicileBin, runCli } from '../support/cli.js';
+import { filesContaining, listFiles } from '../support/file-scan.js';
+import { tempDir } from '../support/temp-dir.js';
+
+async function call(url: string, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${url}${path}`, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+describe('a real `domicile up` process', () => {
+  const data = tempDir('e2e-up');
+  let server: SpawnedServer;
+  let output = '';
+  beforeAll(async () => {
+    server = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0'], /gateway/);
+    server.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    server.child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+  });
+  afterAll(async () => {
+    await server.stop();
+    data.remove();
+  });
+
+  it('serves a whole flow: register, log in, records, devices, revoke', async () => {
+    const reg = await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+65 9123 4567', password: 'flow-password', market: 'SG', device: 'Mi 3' });
+    expect(reg.status).toBe(201);
+    const { token, userId } = reg.json;
+    expect((await call(server.url, 'PUT', '/v1/me/cloud/photos/p1', token, { title: 'CANARY-PHOTO-7f3a' })).status).toBe(200);
+    const read = await call(server.url, 'GET', '/v1/me/cloud/photos/p1', token);
+    expect(read.json.value).toEqual({ title: 'CANARY-PHOTO-7f3a' });
+    const login = await call(server.url, 'POST', '/v1/sessions', undefined, { phone: '+6591234567', password: 'flow-password', device: 'Redmi Note' });
+    expect(login.status).toBe(200);
+    expect(login.json.userId).toBe(userId);
+    const revoke = await call(server.url, 'DELETE', `/v1/me/devices/${login.json.sessionId}`, token);
+    expect(revoke.status).toBe(204);
+    expect((await call(server.url, 'GET', '/v1/me', login.json.token)).status).toBe(401);
+    expect((await call(server.url, 'GET', '/v1/me', token)).json.homes.cloud.region).toBe('sg-singapore');
+
+    const where = await runCli(['where', userId, '--data', data.dir, '--json']);
+    expect(where.code).toBe(0);
+    const report = JSON.parse(where.stdout);
+    expect(report.holdings.map((h: { region: string }) => h.region)).toEqual(['sg-singapore']);
+    const cloud = report.holdings[0].services.find((s: { service: string }) => s.service === 'cloud');
+    expect(cloud.collections).toEqual([expect.objectContaining({ collection: 'photos', records: 1 })]);
+  });
+
+  it('has a clean residency report after users from CN, IN, MY, SG, US and BR wrote under phase3', async () => {
+    const expected: Record<string, string> = { CN: 'cn-beijing', IN: 'in-mumbai', MY: 'sg-singapore', SG: 'sg-singapore', US: 'us-california', BR: 'us-california' };
+    for (const [i, market] of Object.keys(expected).entries()) {
+      for (let n = 0; n < 3; n++) {
+        const reg = await call(server.url, 'POST', '/v1/accounts', undefined, { email: `mix-${market}-${n}@example.com`, password: 'mix-password', market });
+        expect(reg.status).toBe(201);
+        for (const [service, collection] of [['shop', 'orders'], ['account', 'identity'], ['messaging', 'messages']] as const) {
+          const put = await call(server.url, 'PUT', `/v1/me/${service}/${collection}/k${i}-${n}`, reg.json.token, { n, market });
+          expect(put.status).toBe(200);
+        }
+      }
+    }
+    const res = await runCli(['report', 'residency', '--data', data.dir, '--json']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const report = JSON.parse(res.stdout);
+    expect(report.violations).toEqual([]);
+    for (const [market, region] of Object.entries(expected)) {
+      const shop = report.rows.find((r: { market: string; service: string }) => r.market === market && r.service === 'shop');
+      expect(shop, market).toMatchObject({ region, allowed: true });
+      expect(shop.records).toBeGreaterThanOrEqual(3);
+    }
+    const text = await runCli(['report', 'residency', '--data', data.dir]);
+    expect(text.stdout).toMatch(/No violations/);
+  });
+
+  it('keeps every canary and login identifier out of every file and out of the logs', async () => {
+    const reg = await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+91 99887 76655', email: 'canary.person@example.org', password: 'canary-password', market: 'IN', device: 'CANARY-DEVICE-NAME' });
+    await call(server.url, 'PUT', '/v1/me/shop/addresses/home', reg.json.token, { line1: 'CANARY-ADDRESS-42 MG Road' });
+    await server.stop();
+    const files = listFiles(data.dir);
+    expect(files.some((f) => f.endsWith('store.db'))).toBe(true);
+    for (const canary of ['CANARY-ADDRESS-42', 'CANARY-DEVICE-NAME', 'CANARY-PHOTO-7f3a', '919988776655', 'canary.person@example.org', 'mix-CN-0@example.com', 'canary-password']) {
+      expect(filesContaining(data.dir, canary), canary).toEqual([]);
+      expect(output.includes(canary), `logs hold ${canary}`).toBe(false);
+    }
+    server = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0'], /gateway/);
+    const back = await call(server.url, 'POST', '/v1/sessions', undefined, { email: 'canary.person@example.org', password: 'canary-password' });
+    expect(back.status).toBe(200);
+    expect((await call(server.url, 'GET', '/v1/me/shop/addresses/home', back.json.token)).json.value).toEqual({ line1: 'CANARY-ADDRESS-42 MG Road' });
+  });
+});
+
+describe('a region running as its own process', () => {
+  const data = tempDir('e2e-region');
+  let region: SpawnedServer;
+  let gateway: SpawnedServer;
+  beforeAll(async () => {
+    region = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.dir, '--port', '0'], /is up at/);
+    gateway = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0', '--region-url', `sg-singapore=${region.url}`], /gateway/, { DOMICILE_LOG: 'off' });
+  });
+  afterAll(async () => {
+    await gateway.stop();
+    await region.stop();
+    data.remove();
+  });
+
+  it('serves its users over HTTP, and the gateway reports it unavailable when it stops', async () => {
+    const sg = await call(gateway.url, 'POST', '/v1/accounts', undefined, { email: 'remote@example.com', password: 'remote-password', market: 'SG' });
+    expect(sg.status).toBe(201);
+    const inUser = await call(gateway.url, 'POST', '/v1/accounts', undefined, { email: 'local@example.com', password: 'local-password', market: 'IN' });
+    expect((await call(gateway.url, 'PUT', '/v1/me/shop/orders/o1', sg.json.token, { sku: 'mi-band' })).status).toBe(200);
+    expect((await call(gateway.url, 'GET', '/v1/me/shop/orders/o1', sg.json.token)).json.value).toEqual({ sku: 'mi-band' });
+    const health = await call(gateway.url, 'GET', '/healthz');
+    expect(health.json.regions).toContainEqual({ region: 'sg-singapore', ok: true, backend: 'sqlite' });
+
+    const where = await runCli(['where', sg.json.userId, '--data', data.dir, '--json']);
+    const holding = JSON.parse(where.stdout).holdings;
+    expect(holding.map((h: { region: string }) => h.region)).toEqual(['sg-singapore']);
+
+    // The region's node refuses callers without the node credential.
+    const direct = await fetch(`${region.url}/region/v1/health`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(direct.status).toBe(401);
+
+    await region.stop();
+    const down = await call(gateway.url, 'GET', '/v1/me/shop/orders/o1', sg.json.token);
+    expect(down.status).toBe(503);
+    expect(down.json.error.code).toBe('UNAVAILABLE');
+    expect(down.json.error.message).toMatch(/sg-singapore/);
+    expect((await call(gateway.url, 'PUT', '/v1/me/shop/orders/o1', inUser.json.token, { sku: 'redmi' })).status).toBe(200);
+  });
+});
