@@ -34,8 +34,7 @@ export async function runRegion(options: RegionOptions): Promise<number> {
   const port = typeof address === 'object' && address ? address.port : options.port;
   process.stdout.write(`Region ${options.id} is up at http://${options.host}:${port} (store ${region.store.kind}, data in ${dataDir})\nPress Ctrl-C to stop.\n`);
   await untilStopped();
-  await server.close();
-  await node.close();
+  await server.close(); // closes the node too
   process.stdout.write('Stopped.\n');
   return 0;
 }

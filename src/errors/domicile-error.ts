@@ -1,6 +1,6 @@
 /**
  * The one error class of Domicile. Every failure that reaches a user, an operator or another
- * node carries one of these closed codes; `src/gateway/error-status.ts` is the single place
+ * node carries one of these closed codes; `src/errors/error-status.ts` is the single place
  * that maps codes to HTTP statuses.
  */
 export const errorCodes = [

@@ -5,7 +5,7 @@ import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCom
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { Platform } from '../platform/platform.js';
 import { authenticateOperator, authenticateUser } from './authenticate.js';
-import { errorStatus } from './error-status.js';
+import { errorStatus } from '../errors/error-status.js';
 import type { GatewayContext } from './gateway-context.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';

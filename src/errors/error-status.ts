@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors/domicile-error.js';
+import type { ErrorCode } from './domicile-error.js';
 
 /** The one place that maps error codes to HTTP statuses. */
 export const errorStatus: Record<ErrorCode, number> = {

@@ -1,0 +1,76 @@
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { DomicileError } from '../errors/domicile-error.js';
+
+/**
+ * Password hashing with scrypt. The parameters travel in the hash string, so they can be
+ * raised later without invalidating existing hashes:
+ *
+ *   scrypt$<log2 N>$<r>$<p>$<salt base64url>$<hash base64url>
+ */
+export interface ScryptParams {
+  /** log2 of the CPU/memory cost N. */
+  logN: number;
+  r: number;
+  p: number;
+}
+
+/**
+ * N = 2^15, r = 8 (32 MiB, about 0.1 s on a server core): OWASP's floor is N = 2^17, which
+ * costs 0.4 s per login; this trades some of that for login throughput and stays far beyond
+ * what a GPU farm breaks cheaply. Raise it here; old hashes keep verifying.
+ */
+export const defaultScryptParams: ScryptParams = { logN: 15, r: 8, p: 1 };
+
+const saltBytes = 16;
+const hashBytes = 32;
+/** Longer passwords are refused: scrypt's cost must not be the attacker's to choose. */
+export const maxPasswordLength = 1024;
+
+function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
+  const N = 2 ** params.logN;
+  // scrypt needs 128·N·r bytes; give it that plus headroom, not the 32 MiB default cap.
+  const maxmem = 128 * N * params.r * 2 + 1024 * 1024;
+  return new Promise((resolve, reject) => {
+    scrypt(password.normalize('NFKC'), salt, hashBytes, { N, r: params.r, p: params.p, maxmem }, (err, key) => {
+      if (err) reject(new DomicileError('INTERNAL', `scrypt failed: ${err.message}`, { cause: err }));
+      else resolve(key);
+    });
+  });
+}
+
+/** A password as hashing accepts it: a string of 1 to 1024 characters (BAD_REQUEST otherwise). */
+export function checkPassword(password: unknown): string {
+  if (typeof password !== 'string' || password.length === 0 || password.length > maxPasswordLength) {
+    throw new DomicileError('BAD_REQUEST', `password is a string of 1 to ${maxPasswordLength} characters`, { details: { field: 'password' } });
+  }
+  return password;
+}
+
+export async function hashPassword(password: string, params: ScryptParams = defaultScryptParams): Promise<string> {
+  checkPassword(password);
+  const salt = randomBytes(saltBytes);
+  const hash = await derive(password, salt, params);
+  return `scrypt$${params.logN}$${params.r}$${params.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+/** Parses a stored hash; INTEGRITY if it is not one of ours (or has absurd parameters). */
+export function parsePasswordHash(stored: string): { params: ScryptParams; salt: Buffer; hash: Buffer } {
+  const parts = stored.split('$');
+  const [scheme, logN, r, p, salt, hash] = parts;
+  const params = { logN: Number(logN), r: Number(r), p: Number(p) };
+  const sane = parts.length === 6 && scheme === 'scrypt'
+    && Number.isInteger(params.logN) && params.logN >= 10 && params.logN <= 20
+    && Number.isInteger(params.r) && params.r >= 1 && params.r <= 32
+    && Number.isInteger(params.p) && params.p >= 1 && params.p <= 16
+    && salt !== undefined && hash !== undefined && salt.length > 0 && hash.length > 0;
+  if (!sane) throw new DomicileError('INTEGRITY', 'a stored password hash is not in the scrypt$logN$r$p$salt$hash form');
+  return { params, salt: Buffer.from(salt, 'base64url'), hash: Buffer.from(hash, 'base64url') };
+}
+
+/** True when `password` matches `stored`; compares in constant time. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  checkPassword(password);
+  const parsed = parsePasswordHash(stored);
+  const candidate = await derive(password, parsed.salt, parsed.params);
+  return candidate.length === parsed.hash.length && timingSafeEqual(candidate, parsed.hash);
+}

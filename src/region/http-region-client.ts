@@ -1,0 +1,121 @@
+import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
+import type { PlacementStat } from '../store/region-store.js';
+import type { RecordView, RegionClient, RegionHealth, TenantRef, UserHolding } from './region-client.js';
+import type { RegionMethod } from './region-http-server.js';
+
+export interface HttpRegionClientOptions {
+  regionId: string;
+  /** Where the region's node listens, e.g. http://127.0.0.1:7101. */
+  baseUrl: string;
+  nodeToken: string;
+  /** How long a call waits for an answer before UNAVAILABLE (default 10 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * A RegionClient that reaches a region running as its own process (`domicile region`).
+ * Node's fetch (undici) keeps connections alive and reuses them, so a call costs one
+ * round trip on a warm socket. Errors come back as the node sent them (same codes, messages
+ * and details as the in-process client); a region that cannot be reached is UNAVAILABLE,
+ * naming the region and its URL.
+ */
+export class HttpRegionClient implements RegionClient {
+  readonly regionId: string;
+  private readonly baseUrl: string;
+  private readonly authorization: string;
+  private readonly timeoutMs: number;
+
+  constructor(options: HttpRegionClientOptions) {
+    this.regionId = options.regionId;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.authorization = `Bearer ${options.nodeToken}`;
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  health(): Promise<RegionHealth> {
+    return this.post('health', {});
+  }
+
+  async openTenancy(req: TenantRef & { market: string }): Promise<void> {
+    await this.post('openTenancy', req);
+  }
+
+  putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
+    return this.post('putRecord', req);
+  }
+
+  getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
+    return this.post('getRecord', req);
+  }
+
+  listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
+    return this.post('listRecords', req);
+  }
+
+  deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
+    return this.post('deleteRecord', req);
+  }
+
+  async setCredentials(req: TenantRef & { phone?: string; email?: string; password: string }): Promise<void> {
+    await this.post('setCredentials', req);
+  }
+
+  verifyPassword(req: TenantRef & { password: string }): Promise<boolean> {
+    return this.post('verifyPassword', req);
+  }
+
+  placementStats(): Promise<PlacementStat[]> {
+    return this.post('placementStats', {});
+  }
+
+  describeUser(req: { userId: string }): Promise<UserHolding[]> {
+    return this.post('describeUser', req);
+  }
+
+  /** Nothing to release: the region runs on, and idle pooled sockets close by themselves. */
+  async close(): Promise<void> {}
+
+  private async post<T>(method: RegionMethod, body: unknown): Promise<T> {
+    const url = `${this.baseUrl}/region/v1/${method}`;
+    let payload: string;
+    try {
+      payload = JSON.stringify(body);
+    } catch (err) {
+      throw new DomicileError('BAD_REQUEST', `a record value must be JSON: ${(err as Error).message}`, { cause: err, details: { field: 'value' } });
+    }
+    let text: string;
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: this.authorization },
+        body: payload,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      throw this.unreachable(url, err);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new DomicileError('UNAVAILABLE', `region ${this.regionId} at ${this.baseUrl} answered ${method} with HTTP ${response.status} and a body that is not JSON (is it a Domicile region node?)`, {
+        cause: err, details: { region: this.regionId, url: this.baseUrl },
+      });
+    }
+    if (!response.ok) throw errorFromJSON(parsed, `region ${this.regionId} answered ${method} with HTTP ${response.status}`);
+    return ((parsed as { result?: unknown } | null)?.result ?? null) as T;
+  }
+
+  private unreachable(url: string, err: unknown): DomicileError {
+    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+    const reason = timedOut
+      ? `did not answer within ${this.timeoutMs} ms`
+      : `cannot be reached (${typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (err as Error).message})`;
+    return new DomicileError('UNAVAILABLE', `region ${this.regionId} at ${url} ${reason}`, {
+      cause: err, details: { region: this.regionId, url: this.baseUrl },
+    });
+  }
+}

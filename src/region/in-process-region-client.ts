@@ -1,0 +1,83 @@
+import { DomicileError } from '../errors/domicile-error.js';
+import type { PlacementStat } from '../store/region-store.js';
+import type { RecordView, RegionClient, RegionHealth, TenantRef, UserHolding } from './region-client.js';
+import type { RegionNode } from './region-node.js';
+
+/**
+ * The embedded RegionClient: calls a RegionNode in this process. It must behave exactly like
+ * the HTTP client, so:
+ * - results are JSON-safe copies the caller may keep or change. Record values come straight
+ *   from JSON.parse of the decrypted plaintext, so they are fresh already and are not copied
+ *   again (the hot path); everything else is copied through JSON.
+ * - a failure is always a DomicileError: anything else (a bug, a driver error) becomes
+ *   INTERNAL, as the HTTP server would report it, keeping the original as the cause.
+ */
+export class InProcessRegionClient implements RegionClient {
+  readonly regionId: string;
+
+  constructor(private readonly node: RegionNode) {
+    this.regionId = node.regionId;
+  }
+
+  health(): Promise<RegionHealth> {
+    return this.call(async () => jsonCopy(await this.node.health()));
+  }
+
+  openTenancy(req: TenantRef & { market: string }): Promise<void> {
+    return this.call(() => this.node.openTenancy(req));
+  }
+
+  putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
+    return this.call(() => this.node.putRecord(req));
+  }
+
+  getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
+    return this.call(() => this.node.getRecord(req));
+  }
+
+  listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
+    return this.call(() => this.node.listRecords(req));
+  }
+
+  deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
+    return this.call(() => this.node.deleteRecord(req));
+  }
+
+  setCredentials(req: TenantRef & { phone?: string; email?: string; password: string }): Promise<void> {
+    return this.call(() => this.node.setCredentials(req));
+  }
+
+  verifyPassword(req: TenantRef & { password: string }): Promise<boolean> {
+    return this.call(() => this.node.verifyPassword(req));
+  }
+
+  placementStats(): Promise<PlacementStat[]> {
+    return this.call(async () => jsonCopy(await this.node.placementStats()));
+  }
+
+  describeUser(req: { userId: string }): Promise<UserHolding[]> {
+    return this.call(async () => jsonCopy(await this.node.describeUser(req)));
+  }
+
+  close(): Promise<void> {
+    return this.call(() => this.node.close());
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw asDomicileError(err, this.regionId);
+    }
+  }
+}
+
+function jsonCopy<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+/** What the HTTP server would send for this failure, as the HTTP client would rebuild it. */
+export function asDomicileError(err: unknown, regionId: string): DomicileError {
+  if (err instanceof DomicileError) return err;
+  return new DomicileError('INTERNAL', `region ${regionId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+}

@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { KeyringKeySource } from '../crypto/keyring-key-source.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import { findRegion } from '../policy/placement.js';
+import type { Policy } from '../policy/policy-schema.js';
+import { SqliteRegionStore } from '../store/sqlite/sqlite-region-store.js';
+import type { ScryptParams } from '../crypto/password.js';
+import { RegionNode } from './region-node.js';
+
+export interface OpenRegionNodeOptions {
+  policy: Policy;
+  regionId: string;
+  /** The data folder; the region's files go under <dataDir>/regions/<id>/ unless the policy says otherwise. */
+  dataDir: string;
+  /** SQLite durability (default 'full': an acknowledged write survives power loss). */
+  durability?: 'full' | 'normal';
+  /** scrypt cost of new password hashes (default: defaultScryptParams). */
+  scrypt?: ScryptParams;
+}
+
+/** The default places of a region's files. */
+export function regionPaths(dataDir: string, regionId: string): { dir: string; store: string; keyring: string } {
+  const dir = join(dataDir, 'regions', regionId);
+  return { dir, store: join(dir, 'store.db'), keyring: join(dir, 'keyring.json') };
+}
+
+/**
+ * Opens a region's node on this machine: its store (SQLite at <dataDir>/regions/<id>/store.db,
+ * or region.store.path) and its keyring (<dataDir>/regions/<id>/keyring.json, or
+ * region.keys.path), creating folders and a fresh keyring on first start.
+ */
+export async function openRegionNode(options: OpenRegionNodeOptions): Promise<RegionNode> {
+  const { policy, regionId, dataDir } = options;
+  const region = findRegion(policy, regionId);
+  if (!region) {
+    throw new DomicileError('BAD_REQUEST', `policy "${policy.name}" declares no region "${regionId}"; use one of: ${policy.regions.map((r) => r.id).join(', ')}`, {
+      details: { region: regionId },
+    });
+  }
+  if (region.store.kind === 'postgres') {
+    throw new DomicileError('UNAVAILABLE', `region ${regionId}: PostgreSQL regions are not implemented yet; use store: { kind: sqlite } for now`, {
+      details: { region: regionId },
+    });
+  }
+  const defaults = regionPaths(dataDir, regionId);
+  // Relative paths in the policy are taken from the data folder, not from wherever the process started.
+  const storePath = region.store.path === undefined ? defaults.store : resolve(dataDir, region.store.path);
+  const keyringPath = region.keys.path === undefined ? defaults.keyring : resolve(dataDir, region.keys.path);
+  mkdirSync(dirname(storePath), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(keyringPath), { recursive: true, mode: 0o700 });
+
+  const keys = KeyringKeySource.open({ path: keyringPath, regionId });
+  const store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full' });
+  try {
+    await store.init();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return new RegionNode({ regionId, policy, store, keys, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });
+}

@@ -1,0 +1,106 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { DomicileError, type ErrorCode } from '../errors/domicile-error.js';
+import { errorStatus } from '../errors/error-status.js';
+import { asDomicileError } from './in-process-region-client.js';
+import type { RegionNode } from './region-node.js';
+
+export interface RegionServerOptions {
+  /** The node this server exposes; closing the server closes it. */
+  node: RegionNode;
+  /** The shared secret callers present as `Authorization: Bearer <nodeToken>`. */
+  nodeToken: string;
+  /** Largest request body, in bytes (default 4 MiB: a 1 MiB value, escaped, fits). */
+  bodyLimit?: number;
+  /** Fastify's logger (default off). Bodies are never logged: they hold personal data. */
+  logger?: boolean;
+}
+
+/**
+ * The methods a region serves over HTTP, one POST /region/v1/<method> each, with the
+ * arguments as a JSON body. The node checks every field itself (request-validation.ts), so
+ * the body is handed over as it came, and both clients refuse the same things in the same way.
+ */
+type Handler = (node: RegionNode, body: never) => Promise<unknown>;
+const methods = {
+  health: (node) => node.health(),
+  openTenancy: (node, body) => node.openTenancy(body),
+  putRecord: (node, body) => node.putRecord(body),
+  getRecord: (node, body) => node.getRecord(body),
+  listRecords: (node, body) => node.listRecords(body),
+  deleteRecord: (node, body) => node.deleteRecord(body),
+  setCredentials: (node, body) => node.setCredentials(body),
+  verifyPassword: (node, body) => node.verifyPassword(body),
+  placementStats: (node) => node.placementStats(),
+  describeUser: (node, body) => node.describeUser(body),
+} satisfies Record<string, Handler>;
+
+export type RegionMethod = keyof typeof methods;
+export const regionMethods = Object.keys(methods) as RegionMethod[];
+
+/** Fastify's own failures (bad JSON, too large, wrong media type) in Domicile's codes. */
+function fastifyErrorCode(err: FastifyError): ErrorCode {
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'PAYLOAD_TOO_LARGE';
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return 'BAD_REQUEST';
+  return 'INTERNAL';
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+export function buildRegionServer(options: RegionServerOptions): FastifyInstance {
+  const { node } = options;
+  if (options.nodeToken.length < 16) {
+    throw new DomicileError('BAD_REQUEST', 'a node token has at least 16 characters: use the generated secrets/node.token');
+  }
+  // Digests compare in constant time whatever the presented token's length.
+  const expected = digest(options.nodeToken);
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 4 * 1024 * 1024,
+    // Longer than undici's 4 s idle timeout, so the client, not the server, closes idle
+    // sockets and a request is never sent on a socket the server is closing.
+    keepAliveTimeout: 72_000,
+  });
+
+  app.setErrorHandler((err, _request, reply) => {
+    const error = err instanceof DomicileError
+      ? err
+      : isFastifyError(err)
+        ? new DomicileError(fastifyErrorCode(err), err.message)
+        : asDomicileError(err, node.regionId);
+    void reply.code(errorStatus[error.code]).send({ error: error.toJSON() });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const error = new DomicileError('NOT_FOUND', `no such region endpoint: ${request.method} ${request.url.split('?')[0]}; methods are POST /region/v1/{${regionMethods.join(',')}}`);
+    void reply.code(404).send({ error: error.toJSON() });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', regionId: node.regionId }));
+
+  app.register(async (region) => {
+    region.addHook('onRequest', async (request) => {
+      const header = request.headers.authorization;
+      const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
+      if (token === undefined || !timingSafeEqual(digest(token), expected)) {
+        throw new DomicileError('UNAUTHENTICATED', `region ${node.regionId} needs "Authorization: Bearer <node token>" with this deployment's node token`);
+      }
+    });
+    for (const name of regionMethods) {
+      const handler: Handler = methods[name];
+      region.post(`/${name}`, async (request) => ({ result: (await handler(node, (request.body ?? {}) as never)) ?? null }));
+    }
+  }, { prefix: '/region/v1' });
+
+  app.addHook('onClose', async () => {
+    await node.close();
+  });
+  return app;
+}
+
+function isFastifyError(err: unknown): err is FastifyError {
+  const code = (err as Error & { code?: unknown }).code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('FST_');
+}

@@ -1,0 +1,243 @@
+import { normaliseEmail, normalisePhone } from '../crypto/blind-index.js';
+import type { KeySource } from '../crypto/key-source.js';
+import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type ScryptParams } from '../crypto/password.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import { isAllowed } from '../policy/placement.js';
+import type { Policy } from '../policy/policy-schema.js';
+import type { PlacementStat, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
+import { checkTenancy } from '../store/tenancy-guard.js';
+import {
+  checkCredentialsService,
+  credentialsCategory,
+  credentialsCollection,
+  credentialsKey,
+  credentialsService,
+  parseCredentials,
+  type StoredCredentials,
+} from './credentials.js';
+import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
+import { defaultMaxValueBytes, encodeValue, openValue, sealValue, type RecordAddress } from './record-crypto.js';
+import type { CollectionHolding, RecordView, RegionClient, RegionHealth, TenantRef, UserHolding } from './region-client.js';
+import {
+  checkCollection,
+  checkId,
+  checkIfVersion,
+  checkMarket,
+  checkObject,
+  checkOptionalString,
+  checkRecordKey,
+  checkTenantRef,
+} from './request-validation.js';
+
+export interface RegionNodeOptions {
+  regionId: string;
+  policy: Policy;
+  /** The region's own store; the node alone writes to it. */
+  store: RegionStore;
+  /** The region's own key-encryption key; it never leaves the node. */
+  keys: KeySource;
+  /** Unwrapped data keys kept in memory (default 50,000). */
+  keyCacheSize?: number;
+  /** Largest record value, in bytes of JSON (default 1 MiB). */
+  maxValueBytes?: number;
+  /** scrypt cost of new password hashes (default: defaultScryptParams); tests lower it. */
+  scrypt?: ScryptParams;
+}
+
+/**
+ * A region's data plane: it alone holds the region's store and keys, seals every record
+ * under a per-user, per-category key before it reaches the store, and answers for users it
+ * homes only (anyone else gets WRONG_REGION with where they live). Reached from outside
+ * through a RegionClient (in-process or HTTP), never directly.
+ */
+export class RegionNode implements RegionClient {
+  readonly regionId: string;
+  private readonly policy: Policy;
+  private readonly store: RegionStore;
+  private readonly hierarchy: KeyHierarchy;
+  private readonly maxValueBytes: number;
+  private readonly scrypt: ScryptParams;
+  /** Verified against when a user has no credentials, so a miss costs as long as a hit. */
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(options: RegionNodeOptions) {
+    this.regionId = options.regionId;
+    this.policy = options.policy;
+    this.store = options.store;
+    this.hierarchy = new KeyHierarchy({ regionId: options.regionId, store: options.store, keys: options.keys, cacheSize: options.keyCacheSize });
+    this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
+    this.scrypt = options.scrypt ?? defaultScryptParams;
+  }
+
+  async health(): Promise<RegionHealth> {
+    return { regionId: this.regionId, backend: this.store.backend, lastSeq: await this.store.lastSeq() };
+  }
+
+  async openTenancy(req: TenantRef & { market: string }): Promise<void> {
+    const ref = checkTenantRef(this.policy, req, 'openTenancy');
+    const market = checkMarket(req.market);
+    // The placement invariant, enforced where the data would rest.
+    if (!isAllowed(this.policy, market, ref.service, this.regionId)) {
+      throw new DomicileError('FORBIDDEN', `policy "${this.policy.name}" does not let service ${ref.service} data of market ${market} rest in region ${this.regionId}`, {
+        details: { market, service: ref.service, region: this.regionId },
+      });
+    }
+    const existing = await this.store.getTenancy(ref.userId, ref.service);
+    // Refreshing is idempotent; going back in epochs, or undoing a fence or a move, is not.
+    if (existing && (existing.epoch > ref.epoch || (existing.epoch === ref.epoch && existing.status !== 'home'))) {
+      checkTenancy(existing, ref.userId, ref.service, ref.epoch);
+    }
+    await this.store.putTenancy({ userId: ref.userId, service: ref.service, market, epoch: ref.epoch, status: 'home', movedTo: null });
+  }
+
+  async putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
+    const ref = checkTenantRef(this.policy, req, 'putRecord');
+    const collection = checkCollection(this.policy, ref.service, req.collection);
+    const key = checkRecordKey(req.key);
+    const ifVersion = checkIfVersion(req.ifVersion);
+    const json = encodeValue(req.value, this.maxValueBytes);
+    const result = await this.write(ref, collection, collection, key, json, ifVersion);
+    return { version: result.version, updatedAt: result.updatedAt };
+  }
+
+  async getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
+    const ref = checkTenantRef(this.policy, req, 'getRecord');
+    const collection = checkCollection(this.policy, ref.service, req.collection);
+    const key = checkRecordKey(req.key);
+    const stored = await this.store.readRecord({ ...ref, collection, key });
+    return stored ? this.view(stored, collection) : null;
+  }
+
+  async listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
+    const ref = checkTenantRef(this.policy, req, 'listRecords');
+    const collection = req.collection === undefined ? undefined : checkCollection(this.policy, ref.service, req.collection);
+    await this.serving(ref);
+    const stored = await this.store.listRecords(ref.userId, ref.service, collection);
+    const views: RecordView[] = [];
+    for (const record of stored) {
+      // Reserved collections (credentials) are not records of the API.
+      if (record.collection.startsWith('_')) continue;
+      views.push(await this.view(record, record.collection));
+    }
+    return views;
+  }
+
+  async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
+    const ref = checkTenantRef(this.policy, req, 'deleteRecord');
+    const collection = checkCollection(this.policy, ref.service, req.collection);
+    const key = checkRecordKey(req.key);
+    const ifVersion = checkIfVersion(req.ifVersion);
+    const result = await this.store.deleteRecord({ ...ref, collection, key, ifVersion });
+    return { deleted: result !== undefined };
+  }
+
+  async setCredentials(req: TenantRef & { phone?: string; email?: string; password: string }): Promise<void> {
+    const ref = checkTenantRef(this.policy, req, 'setCredentials');
+    checkCredentialsService(ref.service);
+    const phone = checkOptionalString(req.phone, 'phone');
+    const email = checkOptionalString(req.email, 'email');
+    const password = checkPassword(req.password);
+    const update: Partial<StoredCredentials> = {};
+    if (phone !== undefined) update.phone = normalisePhone(phone);
+    if (email !== undefined) update.email = normaliseEmail(email);
+    await this.serving(ref);
+    // Absent identifiers are kept: changing the password must not drop the phone number.
+    const current = await this.readCredentials(ref);
+    const next: StoredCredentials = { ...current?.credentials, ...update, passwordHash: await hashPassword(password, this.scrypt) };
+    if (next.phone === undefined && next.email === undefined) {
+      throw new DomicileError('BAD_REQUEST', 'credentials need a phone number or an e-mail address to log in with', { details: { field: 'phone' } });
+    }
+    // ifVersion: a concurrent change in between is reported (CONFLICT), not silently merged away.
+    await this.write(ref, credentialsCategory, credentialsCollection, credentialsKey, Buffer.from(JSON.stringify(next), 'utf8'), current?.version ?? 0);
+  }
+
+  async verifyPassword(req: TenantRef & { password: string }): Promise<boolean> {
+    const ref = checkTenantRef(this.policy, req, 'verifyPassword');
+    checkCredentialsService(ref.service);
+    const password = checkPassword(req.password);
+    await this.serving(ref);
+    const current = await this.readCredentials(ref);
+    if (!current) {
+      this.dummyHash ??= hashPassword('domicile-no-such-credentials', this.scrypt);
+      await verifyPassword(password, await this.dummyHash);
+      return false;
+    }
+    return verifyPassword(password, current.credentials.passwordHash);
+  }
+
+  async placementStats(): Promise<PlacementStat[]> {
+    return this.store.placementStats();
+  }
+
+  async describeUser(req: { userId: string }): Promise<UserHolding[]> {
+    const userId = checkId(checkObject(req, 'describeUser').userId, 'userId');
+    const holdings: UserHolding[] = [];
+    for (const service of this.policy.services) {
+      const tenancy = await this.store.getTenancy(userId, service.id);
+      if (!tenancy) continue;
+      const collections = new Map<string, CollectionHolding>();
+      for (const record of await this.store.listRecords(userId, service.id)) {
+        const holding = collections.get(record.collection) ?? { collection: record.collection, records: 0, bytes: 0 };
+        holding.records += 1;
+        holding.bytes += record.ciphertext.length;
+        collections.set(record.collection, holding);
+      }
+      const scopes = new Set(service.categories.map((c) => categoryScope(service.id, c.id)));
+      if (service.id === credentialsService) scopes.add(categoryScope(credentialsService, credentialsCategory));
+      let keys = 0;
+      for (const scope of scopes) if (await this.store.getKey(userId, scope)) keys++;
+      holdings.push({
+        service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, movedTo: tenancy.movedTo,
+        keys, collections: [...collections.values()],
+      });
+    }
+    return holdings;
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+
+  /** Refuses (WRONG_REGION, STALE_EPOCH, FENCED) unless this region serves the user now. */
+  private async serving(ref: TenantRef): Promise<void> {
+    checkTenancy(await this.store.getTenancy(ref.userId, ref.service), ref.userId, ref.service, ref.epoch);
+  }
+
+  /** Seals and writes a value; the store re-checks the tenancy in the write's own transaction. */
+  private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined): Promise<WriteResult> {
+    const scope = categoryScope(ref.service, category);
+    let dataKey = this.hierarchy.cached(ref.userId, scope);
+    if (!dataKey) {
+      // Checked before the key is made, so no key is ever made for a user this region does not
+      // serve. With the key already cached nothing is made, and writeRecord's check suffices.
+      await this.serving(ref);
+      dataKey = await this.hierarchy.categoryKey(ref.userId, scope, true);
+    }
+    const ciphertext = sealValue(dataKey, json, this.address(ref, collection, key));
+    return this.store.writeRecord({ ...ref, collection, key, ciphertext, ifVersion });
+  }
+
+  private async view(record: StoredRecord, category: string): Promise<RecordView> {
+    const value = await this.open(record, category);
+    return { collection: record.collection, key: record.key, version: record.version, updatedAt: record.updatedAt, value };
+  }
+
+  private async open(record: StoredRecord, category: string): Promise<unknown> {
+    const scope = categoryScope(record.service, category);
+    const dataKey = await this.hierarchy.categoryKey(record.userId, scope, false);
+    if (!dataKey) {
+      throw new DomicileError('INTEGRITY', `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
+    }
+    return openValue(dataKey, record.ciphertext, this.address(record, record.collection, record.key));
+  }
+
+  private async readCredentials(ref: TenantRef): Promise<{ credentials: StoredCredentials; version: number } | undefined> {
+    const stored = await this.store.getRecord(ref.userId, ref.service, credentialsCollection, credentialsKey);
+    if (!stored) return undefined;
+    return { credentials: parseCredentials(await this.open(stored, credentialsCategory)), version: stored.version };
+  }
+
+  private address(ref: { userId: string; service: string }, collection: string, key: string): RecordAddress {
+    return { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key };
+  }
+}

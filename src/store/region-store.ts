@@ -1,0 +1,142 @@
+/**
+ * RegionStore: the small storage interface a region node writes through. One folder per
+ * backend (sqlite/ now, postgres/ later); one conformance suite (test/store/) runs against
+ * every backend. Each method is atomic on its own, so no backend has to expose a generic
+ * transaction across an async boundary. Stores see only ciphertext and pseudonymous ids.
+ */
+
+/** Where a user's data of one service stands in this region. */
+export type TenancyStatus = 'home' | 'fenced' | 'moved' | 'incoming';
+
+export interface Tenancy {
+  userId: string;
+  service: string;
+  market: string;
+  /** The directory epoch this region serves the user at; a migration raises it. */
+  epoch: number;
+  status: TenancyStatus;
+  /** Where the user went, once status is 'moved'. */
+  movedTo: string | null;
+}
+
+export interface WrappedKey {
+  userId: string;
+  /** '' for the user's key; 'service/category' for a category key wrapped by the user's key. */
+  scope: string;
+  wrapped: Buffer;
+  /** The key-encryption key (or parent key) that wraps it. */
+  wrappedBy: string;
+  createdAt: number;
+}
+
+export interface StoredRecord {
+  userId: string;
+  service: string;
+  collection: string;
+  key: string;
+  version: number;
+  ciphertext: Buffer;
+  updatedAt: number;
+}
+
+export type ChangeOp = 'put' | 'delete';
+
+export interface ChangeEntry {
+  seq: number;
+  userId: string;
+  service: string;
+  collection: string;
+  key: string;
+  op: ChangeOp;
+  version: number;
+  at: number;
+}
+
+export interface RecordWrite {
+  userId: string;
+  service: string;
+  collection: string;
+  key: string;
+  /** The epoch the caller routed with; the write is refused unless the tenancy is 'home' at it. */
+  epoch: number;
+  /** The sealed value (AES-256-GCM envelope), made by the region node before the write. */
+  ciphertext: Buffer;
+  /** Optimistic concurrency: refuse unless the current version equals this (0 = must not exist). */
+  ifVersion?: number | undefined;
+}
+
+/** A read on the request path: the record, if the tenancy is 'home' at the epoch. */
+export interface RecordRead {
+  userId: string;
+  service: string;
+  collection: string;
+  key: string;
+  epoch: number;
+}
+
+export interface RecordDelete {
+  userId: string;
+  service: string;
+  collection: string;
+  key: string;
+  epoch: number;
+  ifVersion?: number | undefined;
+}
+
+export interface WriteResult {
+  version: number;
+  seq: number;
+  updatedAt: number;
+}
+
+export interface PlacementStat {
+  market: string;
+  service: string;
+  users: number;
+  records: number;
+  bytes: number;
+}
+
+export interface RegionStore {
+  readonly backend: 'sqlite' | 'postgres';
+  /** Applies the append-only schema migrations (recorded in a ledger table). */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  getTenancy(userId: string, service: string): Promise<Tenancy | undefined>;
+  /** Inserts or replaces the tenancy row. */
+  putTenancy(tenancy: Tenancy): Promise<void>;
+  listTenancies(service?: string): Promise<Tenancy[]>;
+
+  getKey(userId: string, scope: string): Promise<WrappedKey | undefined>;
+  /** Stores the key unless one exists for (userId, scope); returns the one that is stored. */
+  putKeyIfAbsent(key: WrappedKey): Promise<WrappedKey>;
+  /** Deletes the user's keys: every scope, or those of one service ('service/' prefix). */
+  deleteKeys(userId: string, scopePrefix?: string): Promise<number>;
+
+  getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
+  listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]>;
+  /**
+   * The request path's read: checks the tenancy is 'home' at the epoch (the same errors as
+   * writeRecord) and reads the record in one snapshot, and in one round trip on a networked
+   * backend; undefined if the record is absent.
+   */
+  readRecord(read: RecordRead): Promise<StoredRecord | undefined>;
+  /**
+   * Upserts a record and appends a change, atomically, after checking the tenancy is 'home'
+   * at the given epoch (DomicileError FENCED, STALE_EPOCH or WRONG_REGION otherwise) and the
+   * optimistic version (CONFLICT).
+   */
+  writeRecord(write: RecordWrite): Promise<WriteResult>;
+  /** Deletes a record and appends a change, with the same checks; undefined if absent. */
+  deleteRecord(del: RecordDelete): Promise<WriteResult | undefined>;
+  /** Removes every record of the user for a service (or all services), with no change entries. */
+  purgeUser(userId: string, service?: string): Promise<number>;
+
+  /** Change log entries with seq > afterSeq, oldest first. */
+  changesSince(afterSeq: number, limit: number): Promise<ChangeEntry[]>;
+  lastSeq(): Promise<number>;
+
+  /** Users, records and bytes per market × service, for the residency report. */
+  placementStats(): Promise<PlacementStat[]>;
+}

@@ -1,0 +1,290 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { DomicileError } from '../../errors/domicile-error.js';
+import type {
+  ChangeEntry,
+  PlacementStat,
+  RecordDelete,
+  RecordRead,
+  RecordWrite,
+  RegionStore,
+  StoredRecord,
+  Tenancy,
+  TenancyStatus,
+  WrappedKey,
+  WriteResult,
+} from '../region-store.js';
+import { checkTenancy } from '../tenancy-guard.js';
+import { applyMigrations } from './schema-migrations.js';
+
+export interface SqliteRegionStoreOptions {
+  /** The database file (its folder is created), or ':memory:' for tests. */
+  path: string;
+  /**
+   * 'full' (default): synchronous=FULL, the WAL is synced on every commit, so an
+   * acknowledged write survives power loss. 'normal': synchronous=NORMAL, synced only at
+   * checkpoints, so an acknowledged write survives a crash of the process but the last ones
+   * may be lost with the machine's power. Faster; for caches of data that lives elsewhere.
+   */
+  durability?: 'full' | 'normal';
+  /** How long a write waits for another connection's lock before SQLITE_BUSY (default 5000 ms). */
+  busyTimeoutMs?: number;
+}
+
+interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
+interface KeyRow { user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }
+interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number }
+/** A tenancy joined with the record asked for (record columns null when it is absent). */
+interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }
+interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }
+interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
+
+type RecordId = [userId: string, service: string, collection: string, key: string];
+
+function toTenancy(row: TenancyRow | undefined): Tenancy | undefined {
+  return row && { userId: row.user_id, service: row.service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
+}
+
+function toKey(row: KeyRow | undefined): WrappedKey | undefined {
+  return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+}
+
+function toRecord(row: RecordRow): StoredRecord {
+  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+}
+
+function prepare(db: Database.Database) {
+  const tenancyColumns = 'user_id, service, market, epoch, status, moved_to';
+  const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at';
+  return {
+    getTenancy: db.prepare<[string, string], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies WHERE user_id = ? AND service = ?`),
+    putTenancy: db.prepare<[string, string, string, number, string, string | null]>(
+      `INSERT INTO tenancies (${tenancyColumns}) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, service) DO UPDATE SET market = excluded.market, epoch = excluded.epoch, status = excluded.status, moved_to = excluded.moved_to`,
+    ),
+    listTenancies: db.prepare<[], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies ORDER BY user_id, service`),
+    listServiceTenancies: db.prepare<[string], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies WHERE service = ? ORDER BY user_id`),
+
+    getKey: db.prepare<[string, string], KeyRow>('SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = ? AND scope = ?'),
+    insertKey: db.prepare<[string, string, Buffer, string, number]>(
+      'INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, scope) DO NOTHING',
+    ),
+    deleteKeys: db.prepare<[string]>('DELETE FROM keys WHERE user_id = ?'),
+    // substr, not LIKE: scopes may hold '%' or '_', which LIKE would treat as wildcards.
+    deleteKeysWithPrefix: db.prepare<[string, string, string]>('DELETE FROM keys WHERE user_id = ? AND substr(scope, 1, length(?)) = ?'),
+
+    getRecord: db.prepare<RecordId, RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?`),
+    // One statement for the tenancy check and the read: one snapshot, one b-tree walk fewer.
+    readRecord: db.prepare<[string, string, string, string], ReadRow>(
+      `SELECT t.market AS market, t.epoch AS epoch, t.status AS status, t.moved_to AS moved_to, r.version AS version, r.ciphertext AS ciphertext, r.updated_at AS updated_at
+       FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = ? AND r.key = ?
+       WHERE t.user_id = ? AND t.service = ?`,
+    ),
+    recordVersion: db.prepare<RecordId, number>('SELECT version FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?').pluck(),
+    listRecords: db.prepare<[string, string], RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key`),
+    listCollection: db.prepare<[string, string, string], RecordRow>(
+      `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? ORDER BY key`,
+    ),
+    upsertRecord: db.prepare<[string, string, string, string, number, Buffer, number]>(
+      `INSERT INTO records (${recordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+    ),
+    deleteRecord: db.prepare<RecordId>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?'),
+    purgeUser: db.prepare<[string]>('DELETE FROM records WHERE user_id = ?'),
+    purgeUserService: db.prepare<[string, string]>('DELETE FROM records WHERE user_id = ? AND service = ?'),
+
+    appendChange: db.prepare<[string, string, string, string, string, number, number]>(
+      'INSERT INTO changes (user_id, service, collection, key, op, version, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    changesSince: db.prepare<[number, number], ChangeRow>(
+      'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+    lastSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM changes').pluck(),
+
+    // A user counts where they are served or being moved, or wherever their data still rests.
+    placementStats: db.prepare<[], StatRow>(`
+      SELECT t.market AS market, t.service AS service,
+             sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END) AS users,
+             sum(coalesce(r.n, 0)) AS records,
+             sum(coalesce(r.bytes, 0)) AS bytes
+      FROM tenancies t
+      LEFT JOIN (
+        SELECT user_id, service, count(*) AS n, sum(length(ciphertext)) AS bytes FROM records GROUP BY user_id, service
+      ) r ON r.user_id = t.user_id AND r.service = t.service
+      GROUP BY t.market, t.service
+      HAVING users > 0 OR records > 0
+      ORDER BY t.market, t.service`),
+  };
+}
+
+type Statements = ReturnType<typeof prepare>;
+
+/** What init() makes: the statements and the transactions built on them. */
+interface Prepared {
+  s: Statements;
+  write: (write: RecordWrite, now: number) => WriteResult;
+  delete: (del: RecordDelete, now: number) => WriteResult | undefined;
+  putKey: (key: WrappedKey) => WrappedKey;
+}
+
+/**
+ * The embedded RegionStore: one SQLite file per region, in WAL mode. Statements are prepared
+ * once; every method is one (immediate) transaction, so the tenancy check, the version check,
+ * the upsert and the change-log append of a write commit or fail together.
+ * better-sqlite3 is synchronous: each call finishes before the promise is even returned, which
+ * is what makes it fast on the request path (no thread hop) and its transactions simple.
+ */
+export class SqliteRegionStore implements RegionStore {
+  readonly backend = 'sqlite' as const;
+  readonly path: string;
+  private readonly db: Database.Database;
+  private prepared: Prepared | undefined;
+
+  constructor(options: SqliteRegionStoreOptions) {
+    this.path = options.path;
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+    try {
+      this.db = new Database(options.path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${(options.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+    } catch (err) {
+      throw new DomicileError('UNAVAILABLE', `cannot open the region store ${options.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async init(): Promise<void> {
+    if (this.prepared) return;
+    applyMigrations(this.db, this.path);
+    const s = prepare(this.db);
+
+    const write = this.db.transaction((w: RecordWrite, now: number): WriteResult => {
+      checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
+      const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
+      checkVersion(w, current);
+      const version = current + 1;
+      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now);
+      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now).lastInsertRowid);
+      return { version, seq, updatedAt: now };
+    }).immediate;
+
+    const del = this.db.transaction((d: RecordDelete, now: number): WriteResult | undefined => {
+      checkTenancy(toTenancy(s.getTenancy.get(d.userId, d.service)), d.userId, d.service, d.epoch);
+      const current = s.recordVersion.get(d.userId, d.service, d.collection, d.key) ?? 0;
+      checkVersion(d, current);
+      if (current === 0) return undefined;
+      s.deleteRecord.run(d.userId, d.service, d.collection, d.key);
+      // A delete's change carries the version it removed, so a reader can tell which put it ends.
+      const seq = Number(s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now).lastInsertRowid);
+      return { version: current, seq, updatedAt: now };
+    }).immediate;
+
+    const putKey = this.db.transaction((k: WrappedKey): WrappedKey => {
+      s.insertKey.run(k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt);
+      const stored = toKey(s.getKey.get(k.userId, k.scope));
+      if (!stored) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
+      return stored;
+    }).immediate;
+
+    this.prepared = { s, write, delete: del, putKey };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  private get ready(): Prepared {
+    if (!this.prepared) throw new DomicileError('INTERNAL', `the region store ${this.path} is used before init()`);
+    if (!this.db.open) throw new DomicileError('UNAVAILABLE', `the region store ${this.path} is closed`);
+    return this.prepared;
+  }
+
+  private get s(): Statements {
+    return this.ready.s;
+  }
+
+  async getTenancy(userId: string, service: string): Promise<Tenancy | undefined> {
+    return toTenancy(this.s.getTenancy.get(userId, service));
+  }
+
+  async putTenancy(t: Tenancy): Promise<void> {
+    this.s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
+  }
+
+  async listTenancies(service?: string): Promise<Tenancy[]> {
+    const rows = service === undefined ? this.s.listTenancies.all() : this.s.listServiceTenancies.all(service);
+    return rows.map((row) => toTenancy(row) as Tenancy);
+  }
+
+  async getKey(userId: string, scope: string): Promise<WrappedKey | undefined> {
+    return toKey(this.s.getKey.get(userId, scope));
+  }
+
+  async putKeyIfAbsent(key: WrappedKey): Promise<WrappedKey> {
+    return this.ready.putKey(key);
+  }
+
+  async deleteKeys(userId: string, scopePrefix?: string): Promise<number> {
+    const result = scopePrefix === undefined ? this.s.deleteKeys.run(userId) : this.s.deleteKeysWithPrefix.run(userId, scopePrefix, scopePrefix);
+    return result.changes;
+  }
+
+  async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
+    const row = this.s.getRecord.get(userId, service, collection, key);
+    return row && toRecord(row);
+  }
+
+  async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
+    const { userId, service, collection, key } = read;
+    const row = this.s.readRecord.get(collection, key, userId, service);
+    const tenancy = row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
+    checkTenancy(tenancy, userId, service, read.epoch);
+    if (row?.version == null || row.ciphertext === null || row.updated_at === null) return undefined;
+    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+  }
+
+  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
+    const rows = collection === undefined ? this.s.listRecords.all(userId, service) : this.s.listCollection.all(userId, service, collection);
+    return rows.map(toRecord);
+  }
+
+  async writeRecord(write: RecordWrite): Promise<WriteResult> {
+    return this.ready.write(write, Date.now());
+  }
+
+  async deleteRecord(del: RecordDelete): Promise<WriteResult | undefined> {
+    return this.ready.delete(del, Date.now());
+  }
+
+  async purgeUser(userId: string, service?: string): Promise<number> {
+    const result = service === undefined ? this.s.purgeUser.run(userId) : this.s.purgeUserService.run(userId, service);
+    return result.changes;
+  }
+
+  async changesSince(afterSeq: number, limit: number): Promise<ChangeEntry[]> {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
+    }
+    return this.s.changesSince.all(afterSeq, limit).map((row) => ({
+      seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at,
+    }));
+  }
+
+  async lastSeq(): Promise<number> {
+    return this.s.lastSeq.get() ?? 0;
+  }
+
+  async placementStats(): Promise<PlacementStat[]> {
+    return this.s.placementStats.all().map((row) => ({ market: row.market, service: row.service, users: row.users, records: row.records, bytes: row.bytes }));
+  }
+}
+
+function checkVersion(req: { userId: string; service: string; collection: string; key: string; ifVersion?: number | undefined }, current: number): void {
+  if (req.ifVersion !== undefined && req.ifVersion !== current) {
+    const state = current === 0 ? 'does not exist' : `is at version ${current}`;
+    throw new DomicileError('CONFLICT', `record ${req.service}/${req.collection}/${req.key} of user ${req.userId} ${state}, not version ${req.ifVersion}: read it again and retry`, {
+      details: { version: current },
+    });
+  }
+}

@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DomicileError } from '../../src/errors/domicile-error.js';
+import { HttpRegionClient } from '../../src/region/http-region-client.js';
+import { InProcessRegionClient } from '../../src/region/in-process-region-client.js';
+import { openRegionNode } from '../../src/region/open-region-node.js';
+import type { RegionClient } from '../../src/region/region-client.js';
+import { buildRegionServer } from '../../src/region/region-http-server.js';
+import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
+
+type Step = { ok: unknown } | { error: { code: string; message: string; details?: unknown } };
+
+/** Runs one fixed sequence of calls, recording each result or error; timestamps become their type. */
+async function transcript(client: RegionClient): Promise<Step[]> {
+  const steps: Step[] = [];
+  const record = async (call: () => Promise<unknown>): Promise<void> => {
+    try {
+      const result = await call();
+      steps.push({ ok: JSON.parse(JSON.stringify(result ?? null, (k, v: unknown) => (k === 'updatedAt' && typeof v === 'number' ? 'timestamp' : v))) });
+    } catch (err) {
+      if (!(err instanceof DomicileError)) throw err;
+      steps.push({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+    }
+  };
+  const shop = { userId: 'u-1', service: 'shop', epoch: 1 };
+  const account = { userId: 'u-1', service: 'account', epoch: 1 };
+  await record(() => client.openTenancy({ ...shop, market: 'SG' }));
+  await record(() => client.openTenancy({ ...account, market: 'SG' }));
+  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: { item: 'Mi 4', when: new Date(0), skip: undefined, n: Number.NaN } }));
+  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: { item: 'Mi 4i' }, ifVersion: 1 }));
+  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: 'late', ifVersion: 1 }));
+  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o2', value: [1, 'two', null] }));
+  await record(() => client.getRecord({ ...shop, collection: 'orders', key: 'o1' }));
+  await record(() => client.getRecord({ ...shop, collection: 'orders', key: 'none' }));
+  await record(() => client.listRecords(shop));
+  await record(() => client.listRecords({ ...shop, collection: 'orders' }));
+  await record(() => client.putRecord({ ...shop, collection: 'photos', key: 'p1', value: 1 }));
+  await record(() => client.putRecord({ ...account, collection: '_credentials', key: 'login', value: {} }));
+  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o3', value: undefined }));
+  await record(() => client.getRecord({ ...shop, userId: 'u-2', collection: 'orders', key: 'o1' }));
+  await record(() => client.getRecord({ ...shop, epoch: 7, collection: 'orders', key: 'o1' }));
+  await record(() => client.openTenancy({ userId: 'u-3', service: 'shop', epoch: 1, market: 'CN' }));
+  await record(() => client.setCredentials({ ...account, email: 'Someone@Example.com', password: 'pw-123456' }));
+  await record(() => client.verifyPassword({ ...account, password: 'pw-123456' }));
+  await record(() => client.verifyPassword({ ...account, password: 'nope' }));
+  await record(() => client.setCredentials({ ...account, phone: 'not a phone', password: 'pw' }));
+  await record(() => client.deleteRecord({ ...shop, collection: 'orders', key: 'o2' }));
+  await record(() => client.deleteRecord({ ...shop, collection: 'orders', key: 'o2' }));
+  await record(() => client.describeUser({ userId: 'u-1' }));
+  await record(() => client.placementStats());
+  await record(() => client.health());
+  return steps;
+}
+
+describe('HttpRegionClient against the region HTTP server', () => {
+  const local = tempDir('http-local');
+  const remote = tempDir('http-remote');
+  const nodeToken = 'test-node-token-0123456789abcdef';
+  let server: FastifyInstance;
+  let baseUrl: string;
+  let http: HttpRegionClient;
+  let inProcess: InProcessRegionClient;
+
+  beforeAll(async () => {
+    const node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: remote.path, scrypt: fastScrypt });
+    server = buildRegionServer({ node, nodeToken });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    baseUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
+    http = new HttpRegionClient({ regionId: 'sg-singapore', baseUrl, nodeToken });
+    inProcess = new InProcessRegionClient(await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: local.path, scrypt: fastScrypt }));
+  });
+  afterAll(async () => {
+    await http.close();
+    await server.close();
+    await inProcess.close();
+    local.remove();
+    remote.remove();
+  });
+
+  it('behaves exactly like the in-process client: results, error codes, messages and details', async () => {
+    const viaHttp = await transcript(http);
+    const viaProcess = await transcript(inProcess);
+    expect(viaHttp).toEqual(viaProcess);
+
+    // ...and what they agree on is right.
+    const at = (i: number) => viaHttp[i] as Record<string, unknown>;
+    expect(at(2)).toEqual({ ok: { version: 1, updatedAt: 'timestamp' } });
+    expect(at(4)).toMatchObject({ error: { code: 'CONFLICT', details: { version: 2 } } });
+    expect(at(6)).toEqual({ ok: { collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } } });
+    expect(at(7)).toEqual({ ok: null });
+    expect((at(8).ok as unknown[]).length).toBe(2);
+    expect(at(10)).toMatchObject({ error: { code: 'BAD_REQUEST', message: 'collection "photos" is not a category of service shop; use one of: orders' } });
+    expect(at(11)).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    expect(at(12)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'value' } } });
+    expect(at(13)).toMatchObject({ error: { code: 'WRONG_REGION', details: { home: null } } });
+    expect(at(14)).toMatchObject({ error: { code: 'STALE_EPOCH', details: { epoch: 1 } } });
+    expect(at(15)).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(at(17)).toEqual({ ok: true });
+    expect(at(18)).toEqual({ ok: false });
+    expect(at(19)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'phone' } } });
+    expect(at(20)).toEqual({ ok: { deleted: true } });
+    expect(at(21)).toEqual({ ok: { deleted: false } });
+    expect(at(24)).toEqual({ ok: { regionId: 'sg-singapore', backend: 'sqlite', lastSeq: 5 } });
+  });
+
+  it('normalises values the same way: a Date becomes its JSON string', async () => {
+    const ref = { userId: 'u-dates', service: 'shop', epoch: 1 };
+    for (const client of [http, inProcess]) {
+      await client.openTenancy({ ...ref, market: 'MY' });
+      await client.putRecord({ ...ref, collection: 'orders', key: 'd', value: { at: new Date(86_400_000) } });
+      expect((await client.getRecord({ ...ref, collection: 'orders', key: 'd' }))?.value).toEqual({ at: '1970-01-02T00:00:00.000Z' });
+    }
+  });
+
+  it('refuses a wrong or missing node token with 401', async () => {
+    const intruder = new HttpRegionClient({ regionId: 'sg-singapore', baseUrl, nodeToken: 'wrong-token-0123456789abcdef' });
+    const err = await expectCode(intruder.health(), 'UNAUTHENTICATED');
+    expect(err.message).toContain('node token');
+    const bare = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(bare.status).toBe(401);
+    expect(await bare.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
+    const basic = await fetch(`${baseUrl}/region/v1/health`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Basic ${nodeToken}` }, body: '{}' });
+    expect(basic.status).toBe(401);
+  });
+
+  it('answers health checks without a token, and JSON errors with sensible statuses', async () => {
+    const health = await fetch(`${baseUrl}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok', regionId: 'sg-singapore' });
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${nodeToken}` };
+    const malformed = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: '{not json' });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } });
+    const wrong = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: JSON.stringify({ userId: 'nobody', service: 'shop', epoch: 1, collection: 'orders', key: 'k' }) });
+    expect(wrong.status).toBe(409);
+    expect(await wrong.json()).toEqual({ error: { code: 'WRONG_REGION', message: 'this region does not home user nobody for service shop', details: { home: null, service: 'shop' } } });
+    const missing = await fetch(`${baseUrl}/region/v1/dropEverything`, { method: 'POST', headers, body: '{}' });
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
+    const notObject = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: '[1,2]' });
+    expect(notObject.status).toBe(400);
+  });
+
+  it('reports an unreachable region as UNAVAILABLE, naming it and its URL', async () => {
+    const probe = buildRegionServer({ node: await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: local.path }), nodeToken });
+    await probe.listen({ host: '127.0.0.1', port: 0 });
+    const deadUrl = `http://127.0.0.1:${(probe.server.address() as AddressInfo).port}`;
+    await probe.close();
+    const dead = new HttpRegionClient({ regionId: 'us-oregon', baseUrl: deadUrl, nodeToken });
+    const err = await expectCode(dead.health(), 'UNAVAILABLE');
+    expect(err.message).toContain('region us-oregon');
+    expect(err.message).toContain(deadUrl);
+    expect(err.details).toMatchObject({ region: 'us-oregon', url: deadUrl });
+  });
+
+  it('refuses a short node token when the server is built', async () => {
+    const node = await openRegionNode({ policy: testPolicy, regionId: 'cn-beijing', dataDir: local.path });
+    expect(() => buildRegionServer({ node, nodeToken: 'short' })).toThrow(/at least 16 characters/);
+    await node.close();
+  });
+});

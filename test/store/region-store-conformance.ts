@@ -1,0 +1,302 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DomicileError, type ErrorCode } from '../../src/errors/domicile-error.js';
+import type { RecordWrite, RegionStore, Tenancy } from '../../src/store/region-store.js';
+
+/**
+ * The RegionStore conformance suite: every backend (SQLite now, PostgreSQL later) runs it.
+ * `makeStore` returns a fresh, empty store that has not been initialised; the suite calls
+ * init() and close() itself.
+ */
+export function describeRegionStoreConformance(name: string, makeStore: () => Promise<RegionStore>): void {
+  describe(`RegionStore conformance: ${name}`, () => {
+    let store: RegionStore;
+
+    beforeEach(async () => {
+      store = await makeStore();
+      await store.init();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const home = (userId: string, service = 'shop', epoch = 1, market = 'SG'): Tenancy => ({ userId, service, market, epoch, status: 'home', movedTo: null });
+    const write = (userId: string, key: string, text: string, extra: Partial<RecordWrite> = {}): RecordWrite => ({
+      userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(text), ...extra,
+    });
+
+    async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<DomicileError> {
+      try {
+        await promise;
+      } catch (err) {
+        expect(err).toBeInstanceOf(DomicileError);
+        expect((err as DomicileError).code).toBe(code);
+        return err as DomicileError;
+      }
+      throw new Error(`expected ${code}, but the call succeeded`);
+    }
+
+    it('init is idempotent and reports its backend', async () => {
+      await store.init();
+      expect(['sqlite', 'postgres']).toContain(store.backend);
+      expect(await store.lastSeq()).toBe(0);
+    });
+
+    describe('tenancies', () => {
+      it('stores, replaces and lists tenancies', async () => {
+        expect(await store.getTenancy('u1', 'shop')).toBeUndefined();
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u1', 'cloud', 3, 'MY'));
+        await store.putTenancy(home('u2'));
+        expect(await store.getTenancy('u1', 'cloud')).toEqual(home('u1', 'cloud', 3, 'MY'));
+        const moved: Tenancy = { ...home('u1'), epoch: 2, status: 'moved', movedTo: 'us-oregon' };
+        await store.putTenancy(moved);
+        expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
+        expect(await store.listTenancies('shop')).toEqual([moved, home('u2')]);
+        expect(await store.listTenancies()).toHaveLength(3);
+        expect(await store.listTenancies('messaging')).toEqual([]);
+      });
+    });
+
+    describe('wrapped keys', () => {
+      it('keeps the first key stored for a scope and returns it to later callers', async () => {
+        const first = { userId: 'u1', scope: '', wrapped: Buffer.from([1, 2, 3]), wrappedBy: 'kek-a', createdAt: 1000 };
+        expect(await store.getKey('u1', '')).toBeUndefined();
+        expect(await store.putKeyIfAbsent(first)).toEqual(first);
+        const second = { ...first, wrapped: Buffer.from([9, 9]), wrappedBy: 'kek-b', createdAt: 2000 };
+        expect(await store.putKeyIfAbsent(second)).toEqual(first);
+        expect(await store.getKey('u1', '')).toEqual(first);
+        const got = await store.getKey('u1', '');
+        expect(Buffer.isBuffer(got?.wrapped)).toBe(true);
+      });
+
+      it('deletes every key of a user, or those under a scope prefix', async () => {
+        for (const scope of ['', 'shop/orders', 'shop/device', 'cloud/photos', 'shopping/x', 'sh%p/_x']) {
+          await store.putKeyIfAbsent({ userId: 'u1', scope, wrapped: Buffer.from(scope), wrappedBy: 'k', createdAt: 1 });
+        }
+        await store.putKeyIfAbsent({ userId: 'u2', scope: 'shop/orders', wrapped: Buffer.from('x'), wrappedBy: 'k', createdAt: 1 });
+        expect(await store.deleteKeys('u1', 'shop/')).toBe(2);
+        expect(await store.getKey('u1', 'shop/orders')).toBeUndefined();
+        expect(await store.getKey('u1', 'shopping/x')).toBeDefined();
+        expect(await store.getKey('u1', 'sh%p/_x')).toBeDefined();
+        expect(await store.getKey('u2', 'shop/orders')).toBeDefined();
+        expect(await store.deleteKeys('u1')).toBe(4);
+        expect(await store.getKey('u1', '')).toBeUndefined();
+        expect(await store.getKey('u2', 'shop/orders')).toBeDefined();
+        expect(await store.deleteKeys('nobody')).toBe(0);
+      });
+    });
+
+    describe('records', () => {
+      beforeEach(async () => {
+        await store.putTenancy(home('u1'));
+      });
+
+      it('writes, versions, reads and lists records', async () => {
+        const first = await store.writeRecord(write('u1', 'o1', 'sealed-1'));
+        expect(first.version).toBe(1);
+        expect(first.seq).toBeGreaterThan(0);
+        expect(first.updatedAt).toBeGreaterThan(0);
+        const second = await store.writeRecord(write('u1', 'o1', 'sealed-2'));
+        expect(second.version).toBe(2);
+        expect(second.seq).toBeGreaterThan(first.seq);
+        const record = await store.getRecord('u1', 'shop', 'orders', 'o1');
+        expect(record).toEqual({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 2, ciphertext: Buffer.from('sealed-2'), updatedAt: second.updatedAt });
+        expect(await store.getRecord('u1', 'shop', 'orders', 'nope')).toBeUndefined();
+        expect(await store.getRecord('u2', 'shop', 'orders', 'o1')).toBeUndefined();
+
+        await store.writeRecord(write('u1', 'a0', 'sealed-a'));
+        await store.writeRecord(write('u1', 'd1', 'sealed-d', { collection: 'device' }));
+        const all = await store.listRecords('u1', 'shop');
+        expect(all.map((r) => `${r.collection}/${r.key}`)).toEqual(['device/d1', 'orders/a0', 'orders/o1']);
+        const orders = await store.listRecords('u1', 'shop', 'orders');
+        expect(orders.map((r) => r.ciphertext.toString())).toEqual(['sealed-a', 'sealed-2']);
+        expect(await store.listRecords('u1', 'cloud')).toEqual([]);
+      });
+
+      it('reads a record on the request path only for a user it serves at that epoch', async () => {
+        const read = { userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 };
+        expect(await store.readRecord(read)).toBeUndefined();
+        const written = await store.writeRecord(write('u1', 'o1', 'sealed'));
+        expect(await store.readRecord(read)).toEqual({
+          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 1, ciphertext: Buffer.from('sealed'), updatedAt: written.updatedAt,
+        });
+        expect(await store.readRecord({ ...read, key: 'o2' })).toBeUndefined();
+        expect(await store.readRecord({ ...read, collection: 'device' })).toBeUndefined();
+        const none = await failure(store.readRecord({ ...read, userId: 'stranger' }), 'WRONG_REGION');
+        expect(none.details).toMatchObject({ home: null });
+        const stale = await failure(store.readRecord({ ...read, epoch: 2 }), 'STALE_EPOCH');
+        expect(stale.details).toMatchObject({ epoch: 1 });
+        await store.putTenancy({ ...home('u1'), status: 'fenced' });
+        await failure(store.readRecord(read), 'FENCED');
+        await store.putTenancy({ ...home('u1'), status: 'incoming' });
+        await failure(store.readRecord(read), 'FENCED');
+        await store.putTenancy({ ...home('u1'), epoch: 2, status: 'moved', movedTo: 'in-mumbai' });
+        const moved = await failure(store.readRecord({ ...read, epoch: 2 }), 'WRONG_REGION');
+        expect(moved.details).toMatchObject({ home: 'in-mumbai' });
+      });
+
+      it('checks the optimistic version, and a conflict changes nothing', async () => {
+        expect((await store.writeRecord(write('u1', 'o1', 'v1', { ifVersion: 0 }))).version).toBe(1);
+        const seq = await store.lastSeq();
+        const exists = await failure(store.writeRecord(write('u1', 'o1', 'again', { ifVersion: 0 })), 'CONFLICT');
+        expect(exists.details).toMatchObject({ version: 1 });
+        const stale = await failure(store.writeRecord(write('u1', 'o1', 'late', { ifVersion: 3 })), 'CONFLICT');
+        expect(stale.details).toMatchObject({ version: 1 });
+        const missing = await failure(store.writeRecord(write('u1', 'o9', 'x', { ifVersion: 1 })), 'CONFLICT');
+        expect(missing.details).toMatchObject({ version: 0 });
+        expect(await store.lastSeq()).toBe(seq);
+        expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('v1');
+        expect(await store.getRecord('u1', 'shop', 'orders', 'o9')).toBeUndefined();
+        expect((await store.writeRecord(write('u1', 'o1', 'v2', { ifVersion: 1 }))).version).toBe(2);
+      });
+
+      it('refuses users it does not home, with where they went', async () => {
+        const none = await failure(store.writeRecord(write('stranger', 'o1', 'x')), 'WRONG_REGION');
+        expect(none.details).toMatchObject({ home: null });
+        await store.putTenancy({ ...home('u2'), epoch: 2, status: 'moved', movedTo: 'us-oregon' });
+        const moved = await failure(store.writeRecord(write('u2', 'o1', 'x', { epoch: 2 })), 'WRONG_REGION');
+        expect(moved.details).toMatchObject({ home: 'us-oregon' });
+        const otherService = await failure(store.writeRecord(write('u1', 'o1', 'x', { service: 'cloud' })), 'WRONG_REGION');
+        expect(otherService.details).toMatchObject({ home: null });
+        expect(await store.lastSeq()).toBe(0);
+      });
+
+      it('refuses a fenced or incoming user with FENCED, and a stale epoch with the current one', async () => {
+        await store.putTenancy({ ...home('u1'), status: 'fenced' });
+        await failure(store.writeRecord(write('u1', 'o1', 'x')), 'FENCED');
+        await failure(store.deleteRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 }), 'FENCED');
+        await store.putTenancy({ ...home('u1'), status: 'incoming' });
+        await failure(store.writeRecord(write('u1', 'o1', 'x')), 'FENCED');
+        await store.putTenancy({ ...home('u1'), epoch: 4 });
+        const stale = await failure(store.writeRecord(write('u1', 'o1', 'x', { epoch: 3 })), 'STALE_EPOCH');
+        expect(stale.details).toMatchObject({ epoch: 4 });
+        const ahead = await failure(store.writeRecord(write('u1', 'o1', 'x', { epoch: 5 })), 'STALE_EPOCH');
+        expect(ahead.details).toMatchObject({ epoch: 4 });
+        expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toBeUndefined();
+        expect(await store.lastSeq()).toBe(0);
+        expect((await store.writeRecord(write('u1', 'o1', 'x', { epoch: 4 }))).version).toBe(1);
+      });
+
+      it('deletes records with the same checks, and reports an absent one', async () => {
+        const put = await store.writeRecord(write('u1', 'o1', 'x'));
+        await store.writeRecord(write('u1', 'o1', 'y'));
+        const del = { userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 };
+        expect(await store.deleteRecord({ ...del, key: 'absent' })).toBeUndefined();
+        const conflict = await failure(store.deleteRecord({ ...del, ifVersion: 1 }), 'CONFLICT');
+        expect(conflict.details).toMatchObject({ version: 2 });
+        await failure(store.deleteRecord({ ...del, epoch: 2 }), 'STALE_EPOCH');
+        await failure(store.deleteRecord({ ...del, userId: 'stranger' }), 'WRONG_REGION');
+        const seqBefore = await store.lastSeq();
+        const deleted = await store.deleteRecord({ ...del, ifVersion: 2 });
+        expect(deleted?.version).toBe(2);
+        expect(deleted?.seq).toBeGreaterThan(seqBefore);
+        expect(deleted?.seq).toBeGreaterThan(put.seq);
+        expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toBeUndefined();
+        expect(await store.deleteRecord(del)).toBeUndefined();
+        expect(await store.lastSeq()).toBe(deleted?.seq);
+        // a new record under the same key starts again
+        expect((await store.writeRecord(write('u1', 'o1', 'z', { ifVersion: 0 }))).version).toBe(1);
+      });
+
+      it('purges a user per service or entirely, without change entries', async () => {
+        await store.putTenancy(home('u1', 'cloud'));
+        await store.putTenancy(home('u2'));
+        await store.writeRecord(write('u1', 'o1', 'a'));
+        await store.writeRecord(write('u1', 'o2', 'b'));
+        await store.writeRecord({ ...write('u1', 'p1', 'c'), service: 'cloud', collection: 'photos' });
+        await store.writeRecord(write('u2', 'o1', 'd'));
+        const seq = await store.lastSeq();
+        expect(await store.purgeUser('u1', 'shop')).toBe(2);
+        expect(await store.listRecords('u1', 'shop')).toEqual([]);
+        expect(await store.listRecords('u1', 'cloud')).toHaveLength(1);
+        expect(await store.purgeUser('u1')).toBe(1);
+        expect(await store.listRecords('u1', 'cloud')).toEqual([]);
+        expect(await store.listRecords('u2', 'shop')).toHaveLength(1);
+        expect(await store.purgeUser('u1')).toBe(0);
+        expect(await store.lastSeq()).toBe(seq);
+        // purging keeps the tenancy: moving a user is the caller's decision
+        expect(await store.getTenancy('u1', 'shop')).toBeDefined();
+      });
+    });
+
+    describe('change log', () => {
+      it('records every put and delete, in a strictly increasing sequence', async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u2', 'cloud', 7));
+        const results = [
+          await store.writeRecord(write('u1', 'o1', 'a')),
+          await store.writeRecord(write('u1', 'o1', 'b')),
+          await store.writeRecord({ ...write('u2', 'p1', 'c'), service: 'cloud', collection: 'photos', epoch: 7 }),
+          await store.deleteRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 }),
+        ];
+        const changes = await store.changesSince(0, 100);
+        expect(changes.map((c) => [c.userId, c.service, c.collection, c.key, c.op, c.version])).toEqual([
+          ['u1', 'shop', 'orders', 'o1', 'put', 1],
+          ['u1', 'shop', 'orders', 'o1', 'put', 2],
+          ['u2', 'cloud', 'photos', 'p1', 'put', 1],
+          ['u1', 'shop', 'orders', 'o1', 'delete', 2],
+        ]);
+        expect(changes.map((c) => c.seq)).toEqual(results.map((r) => r?.seq));
+        expect(changes.map((c) => c.at)).toEqual(results.map((r) => r?.updatedAt));
+        for (let i = 1; i < changes.length; i++) expect(changes[i]!.seq).toBeGreaterThan(changes[i - 1]!.seq);
+        expect(await store.lastSeq()).toBe(changes[3]?.seq);
+      });
+
+      it('pages from any position, oldest first', async () => {
+        await store.putTenancy(home('u1'));
+        for (let i = 0; i < 25; i++) await store.writeRecord(write('u1', `k${i}`, `v${i}`));
+        const seen: number[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await store.changesSince(after, 10);
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(10);
+          seen.push(...page.map((c) => c.seq));
+          after = page[page.length - 1]!.seq;
+        }
+        expect(seen).toHaveLength(25);
+        expect(new Set(seen).size).toBe(25);
+        expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+        expect(await store.changesSince(await store.lastSeq(), 10)).toEqual([]);
+        const tail = await store.changesSince(seen[19]!, 100);
+        expect(tail.map((c) => c.key)).toEqual(['k20', 'k21', 'k22', 'k23', 'k24']);
+      });
+
+      it('gives concurrent writes distinct versions and sequence numbers', async () => {
+        await store.putTenancy(home('u1'));
+        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.writeRecord(write('u1', 'hot', `v${i}`))));
+        expect(new Set(results.map((r) => r.version)).size).toBe(40);
+        expect(Math.max(...results.map((r) => r.version))).toBe(40);
+        expect(new Set(results.map((r) => r.seq)).size).toBe(40);
+        expect((await store.getRecord('u1', 'shop', 'orders', 'hot'))?.version).toBe(40);
+      });
+    });
+
+    describe('placement stats', () => {
+      it('counts users, records and bytes per market and service', async () => {
+        await store.putTenancy(home('u1', 'shop', 1, 'SG'));
+        await store.putTenancy(home('u2', 'shop', 1, 'SG'));
+        await store.putTenancy(home('u3', 'shop', 1, 'MY'));
+        await store.putTenancy(home('u1', 'cloud', 1, 'SG'));
+        await store.putTenancy({ ...home('u4', 'shop', 1, 'IN'), status: 'moved', movedTo: 'in-mumbai' });
+        await store.putTenancy({ ...home('u5', 'shop', 2, 'IN') });
+        await store.writeRecord(write('u1', 'o1', '12345'));
+        await store.writeRecord(write('u1', 'o2', '123'));
+        await store.writeRecord(write('u3', 'o1', '1234567'));
+        await store.writeRecord({ ...write('u5', 'o1', '12'), epoch: 2 });
+        // u5 moved away but its data is still here (not yet purged): it must show
+        await store.putTenancy({ ...home('u5', 'shop', 2, 'IN'), status: 'moved', movedTo: 'in-mumbai' });
+        const stats = await store.placementStats();
+        const byKey = Object.fromEntries(stats.map((s) => [`${s.market}/${s.service}`, s]));
+        expect(byKey['SG/shop']).toEqual({ market: 'SG', service: 'shop', users: 2, records: 2, bytes: 8 });
+        expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7 });
+        expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0 });
+        // u4 is gone and left nothing behind; u5 left data behind
+        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2 });
+        expect(stats).toHaveLength(4);
+        await store.purgeUser('u5');
+        expect((await store.placementStats()).some((s) => s.market === 'IN')).toBe(false);
+      });
+    });
+  });
+}

@@ -1,0 +1,89 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js';
+import { regionStoreMigrations } from '../../src/store/sqlite/schema-migrations.js';
+import { describeRegionStoreConformance } from './region-store-conformance.js';
+
+const root = mkdtempSync(join(tmpdir(), 'domicile-sqlite-store-'));
+let counter = 0;
+const nextPath = (): string => join(root, `store-${++counter}`, 'store.db');
+
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+describeRegionStoreConformance('sqlite (file, durability full)', async () => new SqliteRegionStore({ path: nextPath() }));
+describeRegionStoreConformance('sqlite (file, durability normal)', async () => new SqliteRegionStore({ path: nextPath(), durability: 'normal' }));
+
+describe('SqliteRegionStore specifics', () => {
+  it('runs in WAL mode with the chosen synchronous level and a busy timeout', async () => {
+    for (const [durability, level] of [['full', 2], ['normal', 1]] as const) {
+      const path = nextPath();
+      const store = new SqliteRegionStore({ path, durability, busyTimeoutMs: 1234 });
+      await store.init();
+      const db = (store as unknown as { db: Database.Database }).db;
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(level);
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
+      await store.close();
+    }
+  });
+
+  it('records its migrations in a ledger and keeps data across reopening', async () => {
+    const path = nextPath();
+    const first = new SqliteRegionStore({ path });
+    await first.init();
+    await first.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    const written = await first.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1, ciphertext: Buffer.from('c') });
+    await first.close();
+
+    const db = new Database(path, { readonly: true });
+    const ledger = db.prepare('SELECT id, name FROM schema_migrations ORDER BY id').all();
+    db.close();
+    expect(ledger).toEqual(regionStoreMigrations.map((m) => ({ id: m.id, name: m.name })));
+
+    const second = new SqliteRegionStore({ path });
+    await second.init();
+    expect((await second.getRecord('u1', 'shop', 'orders', 'o1'))?.version).toBe(1);
+    expect(await second.lastSeq()).toBe(written.seq);
+    const next = await second.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o2', epoch: 1, ciphertext: Buffer.from('d') });
+    expect(next.seq).toBeGreaterThan(written.seq);
+    await second.close();
+  });
+
+  it('refuses a file written by a newer schema, and use before init or after close', async () => {
+    const path = nextPath();
+    const store = new SqliteRegionStore({ path });
+    await expect(store.lastSeq()).rejects.toThrow(/before init/);
+    await store.init();
+    await store.close();
+    await expect(store.lastSeq()).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+
+    const db = new Database(path);
+    db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(999, 'from the future', Date.now());
+    db.close();
+    const newer = new SqliteRegionStore({ path });
+    await expect(newer.init()).rejects.toThrow(/migration 999 \("from the future"\).*newer version/);
+    await newer.close();
+  });
+
+  it('never reuses a sequence number, even after the newest change is gone', async () => {
+    const path = nextPath();
+    const store = new SqliteRegionStore({ path });
+    await store.init();
+    await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    const a = await store.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1, ciphertext: Buffer.from('c') });
+    await store.close();
+    const db = new Database(path);
+    db.prepare('DELETE FROM changes WHERE seq = ?').run(a.seq);
+    db.close();
+    const reopened = new SqliteRegionStore({ path });
+    await reopened.init();
+    const b = await reopened.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1, ciphertext: Buffer.from('d') });
+    expect(b.seq).toBeGreaterThan(a.seq);
+    await reopened.close();
+  });
+});
