@@ -1,7 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isDomicileError } from '../errors/domicile-error.js';
 import { collectRegionUrl, defaultDataDir, parsePort } from './cli-options.js';
-import { runBench } from './bench-command.js';
 import { runPolicyCheck } from './policy-check-command.js';
 import { runRegion } from './region-command.js';
 import { runReportResidency } from './report-command.js';
@@ -76,6 +75,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'one JSON object on stdout')
     .option('--seconds <n>', 'seconds per measurement', '5')
     .action(async (name: string, o) => {
+      // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
+      const { runBench } = await import('./bench-command.js');
       exitCode = await runBench(name, { json: Boolean(o.json), seconds: Number(o.seconds) });
     });
 

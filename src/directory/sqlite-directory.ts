@@ -43,6 +43,9 @@ export class SqliteDirectory implements Directory {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Only the platform's own process opens its directory; holding the lock also lets reads
+    // skip the WAL's shared memory (half the cost of a point read).
+    this.db.pragma('locking_mode = EXCLUSIVE');
   }
 
   async init(): Promise<void> {

@@ -3,7 +3,7 @@ import { aeadKeyBytes, open, seal } from '../crypto/aead.js';
 import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionStore } from '../store/region-store.js';
-import { LruCache } from './lru-cache.js';
+import { LruCache } from '../shared/lru-cache.js';
 
 /**
  * A region's key hierarchy:

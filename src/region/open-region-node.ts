@@ -17,6 +17,11 @@ export interface OpenRegionNodeOptions {
   durability?: 'full' | 'normal';
   /** scrypt cost of new password hashes (default: defaultScryptParams). */
   scrypt?: ScryptParams;
+  /**
+   * Hold the store's file lock while open (default true): no other process can open the
+   * region's data while its node runs. Tests that play an attacker editing the file turn it off.
+   */
+  exclusive?: boolean;
 }
 
 /** The default places of a region's files. */
@@ -51,7 +56,7 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   mkdirSync(dirname(keyringPath), { recursive: true, mode: 0o700 });
 
   const keys = KeyringKeySource.open({ path: keyringPath, regionId });
-  const store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full' });
+  const store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full', exclusive: options.exclusive ?? true });
   try {
     await store.init();
   } catch (err) {

@@ -31,7 +31,7 @@ describe('encryption at rest', () => {
 
   beforeEach(async () => {
     dir = tempDir('at-rest');
-    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt });
+    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
   });
   afterEach(async () => {
     await node.close();
@@ -66,7 +66,7 @@ describe('encryption at rest', () => {
     expect(filesHolding(dir.path, 'u-canary').length).toBeGreaterThan(0);
 
     await node.close();
-    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path });
+    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, exclusive: false });
     for (const needle of [canary, phone, email, password]) expect(filesHolding(dir.path, needle), needle).toEqual([]);
   });
 
@@ -120,7 +120,7 @@ describe('encryption at rest', () => {
         db.prepare("DELETE FROM keys WHERE user_id = 'u2'").run();
         db.prepare("INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) SELECT 'u2', scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = 'u1'").run();
       });
-      node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path });
+      node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, exclusive: false });
       await expectCode(node.getRecord({ ...shop('u2'), collection: 'orders', key: 'o1' }), 'INTEGRITY');
     });
 
@@ -147,7 +147,7 @@ describe('encryption at rest', () => {
     });
 
     it('into another region, even with the same user id and wrapped keys', async () => {
-      const oregon = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path });
+      const oregon = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path, exclusive: false });
       try {
         await oregon.openTenancy({ ...shop('u1'), market: 'SG' });
         await oregon.putRecord({ ...shop('u1'), collection: 'orders', key: 'secret', value: { decoy: true } });
@@ -163,7 +163,7 @@ describe('encryption at rest', () => {
           for (const row of rows) us.prepare('INSERT INTO keys VALUES (@user_id, @scope, @wrapped, @wrapped_by, @created_at)').run(row);
           expect(rows.length).toBeGreaterThanOrEqual(2);
         }));
-        const reopened = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path });
+        const reopened = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path, exclusive: false });
         try {
           await expectCode(reopened.getRecord({ ...shop('u1'), collection: 'orders', key: 'secret' }), 'INTEGRITY');
         } finally {

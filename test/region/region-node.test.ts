@@ -14,7 +14,7 @@ describe('RegionNode', () => {
 
   beforeEach(async () => {
     dir = tempDir('region-node');
-    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt });
+    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
     await node.openTenancy({ ...ref, market: 'SG' });
   });
   afterEach(async () => {
@@ -177,7 +177,7 @@ describe('RegionNode', () => {
   it('keeps data readable across restarts', async () => {
     await node.putRecord({ ...ref, collection: 'orders', key: 'o1', value: { kept: true } });
     await node.close();
-    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path });
+    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, exclusive: false });
     expect((await node.getRecord({ ...ref, collection: 'orders', key: 'o1' }))?.value).toEqual({ kept: true });
   });
 });
@@ -189,6 +189,21 @@ describe('openRegionNode', () => {
   });
   afterEach(() => {
     dir.remove();
+  });
+
+  it("holds its store's lock: no other connection can read the region's data while the node runs", async () => {
+    const node = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path });
+    await node.openTenancy({ userId: 'u1', service: 'shop', epoch: 1, market: 'US' });
+    const other = new Database(regionPaths(dir.path, 'us-oregon').store, { timeout: 50 });
+    try {
+      expect(() => other.prepare('SELECT count(*) FROM tenancies').get()).toThrow(/locked/);
+    } finally {
+      other.close();
+    }
+    await node.close();
+    const after = new Database(regionPaths(dir.path, 'us-oregon').store, { readonly: true });
+    expect(after.prepare('SELECT count(*) AS n FROM tenancies').get()).toEqual({ n: 1 });
+    after.close();
   });
 
   it('creates the region folder, store and keyring (0600) on first start', async () => {
