@@ -27,7 +27,7 @@ export async function encryptionCost(options: { records: number; durability: 'fu
   const nodeDir = tempFolder('bench-node');
   const rawDir = tempFolder('bench-raw');
   const node = await openRegionNode({ policy, regionId, dataDir: nodeDir.path, durability: options.durability });
-  const raw = new SqliteRegionStore({ path: join(rawDir.path, 'raw.db'), durability: options.durability });
+  const raw = new SqliteRegionStore({ path: join(rawDir.path, 'raw.db'), durability: options.durability, exclusive: true });
   await raw.init();
   const ms = { nodeWrite: 0, rawWrite: 0, nodeRead: 0, rawRead: 0 };
   try {
@@ -55,7 +55,7 @@ export async function encryptionCost(options: { records: number; durability: 'fu
       ms.nodeRead += performance.now() - t;
       t = performance.now();
       for (let i = base; i < base + perRound; i++) {
-        const r = await raw.getRecord(`u_bench${i % users}`, 'shop', 'orders', `o-${i}`);
+        const r = await raw.readRecord({ userId: `u_bench${i % users}`, service: 'shop', epoch: 1, collection: 'orders', key: `o-${i}` });
         if (r) JSON.parse(r.ciphertext.toString('utf8'));
       }
       ms.rawRead += performance.now() - t;
