@@ -78,6 +78,13 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
     },
   };
 
+  // Anything the API answers may carry personal data unless a route says otherwise: no cache on
+  // the way may store it. Callback style: an async hook costs a promise per request.
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-store');
+    done(null, payload);
+  });
+
   app.setErrorHandler((err, request, reply) => {
     const { status, error } = toHttpError(err);
     if (status >= 500) request.log.error({ code: error.code, cause: err instanceof Error ? err.name : typeof err, msg: err instanceof Error ? err.message : undefined }, 'request failed');

@@ -79,6 +79,8 @@ describe('Mi Account and the records API through the gateway', () => {
     expect(got.statusCode).toBe(200);
     expect(got.json()).toMatchObject({ version: 2, value: { sku: 'redmi-1s', qty: 2 } });
     expect(got.headers['cache-control']).toBe('private, no-store');
+    const me = await t.app.inject({ method: 'GET', url: '/v1/me/devices', headers: auth(u.token) });
+    expect(me.headers['cache-control']).toBe('private, no-store');
 
     await t.app.inject({ method: 'PUT', url: '/v1/me/shop/orders/o-2', headers: auth(u.token), payload: ['a', 'list', 42] });
     const list = await t.app.inject({ method: 'GET', url: '/v1/me/shop/orders', headers: auth(u.token) });

@@ -7,9 +7,6 @@ import { routeToHome } from '../../platform/route-to-home.js';
 import { collectionParams, errorBody, recordParams, recordReply, writeReply } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
-/** Personal data is never stored by a cache on the way (the edge cache honours this too). */
-const privateNoStore = 'private, no-store';
-
 function checkCollection(policy: Policy, service: string, collection: string): void {
   const svc = policy.services.find((s) => s.id === service);
   if (!svc) {
@@ -33,10 +30,6 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
   const { platform } = ctx;
   const security = [{ bearer: [] }];
   return async (app) => {
-    app.addHook('onSend', async (_request, reply) => {
-      reply.header('cache-control', privateNoStore);
-    });
-
     app.put('/v1/me/:service/:collection/:key', {
       onRequest: ctx.requireUser,
       schema: {
