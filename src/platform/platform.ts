@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { BlindIndex } from '../crypto/blind-index.js';
+import type { HomeEntry } from '../directory/directory.js';
+import { LruCache } from '../shared/lru-cache.js';
 import { SqliteDirectory } from '../directory/sqlite-directory.js';
 import type { Directory } from '../directory/directory.js';
 import { DomicileError } from '../errors/domicile-error.js';
@@ -60,6 +62,11 @@ export function loadSecrets(dataDir: string): PlatformSecrets {
 export class Platform {
   /** Keyed blind index of login identifiers: the directory never sees them in plaintext. */
   readonly blindIndex: BlindIndex;
+  /**
+   * Recently used directory homes, keyed "userId\0service". Safe to serve from because every
+   * region checks the epoch it is called with against its own tenancy: see route-to-home.ts.
+   */
+  readonly homeCache = new LruCache<string, HomeEntry>(100_000);
 
   private constructor(
     readonly policy: Policy,

@@ -7,8 +7,8 @@ import type { Platform } from './platform.js';
 const fencedRetryBudgetMs = 2_000;
 
 /**
- * Serves a request in the user's home region for a service. The directory says where the
- * home is and at which epoch; the region checks that epoch against its own tenancy row, so a
+ * Serves a request in the user's home region for a service. The directory (through a bounded
+ * in-memory cache) says where the home is and at which epoch; the region checks that epoch against its own tenancy row, so a
  * request routed with a stale directory entry is refused (WRONG_REGION or STALE_EPOCH) and
  * re-routed here rather than answered from a stale copy. A user fenced for a cut-over is
  * retried with backoff for a bounded time: cut-overs last milliseconds.
@@ -20,17 +20,25 @@ export async function routeToHome<T>(
   call: (client: RegionClient, ref: TenantRef) => Promise<T>,
 ): Promise<T> {
   const started = Date.now();
+  const cacheKey = `${userId}\u0000${service}`;
   let delayMs = 1;
   for (let attempt = 0; ; attempt++) {
-    const home = await platform.directory.home(userId, service);
+    // A cached home may be stale after a cut-over; the region then refuses the old epoch and
+    // the entry is dropped below, so a stale entry costs a retry, never a stale answer.
+    let home = platform.homeCache.get(cacheKey);
     if (!home) {
-      throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, { details: { service } });
+      home = await platform.directory.home(userId, service);
+      if (!home) {
+        throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, { details: { service } });
+      }
+      platform.homeCache.set(cacheKey, home);
     }
     try {
       return await call(platform.region(home.region), { userId, service, epoch: home.epoch });
     } catch (err) {
       const rerouteable = isDomicileError(err, 'WRONG_REGION') || isDomicileError(err, 'STALE_EPOCH');
       const fenced = isDomicileError(err, 'FENCED');
+      if (rerouteable || fenced || isDomicileError(err, 'UNAVAILABLE')) platform.homeCache.delete(cacheKey);
       if ((rerouteable && attempt < 5) || (fenced && Date.now() - started < fencedRetryBudgetMs)) {
         if (fenced || attempt > 0) {
           await sleep(delayMs);
