@@ -1,6 +1,16 @@
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
-import type { PlacementStat } from '../store/region-store.js';
-import type { RecordView, RegionClient, RegionHealth, TenantRef, UserHolding } from './region-client.js';
+import type { PlacementStat, Tenancy } from '../store/region-store.js';
+import type {
+  ChangeView,
+  ExportedUser,
+  RecordStates,
+  RecordView,
+  RegionClient,
+  RegionHealth,
+  TenantRef,
+  UserDigest,
+  UserHolding,
+} from './region-client.js';
 import type { RegionMethod } from './region-http-server.js';
 
 export interface HttpRegionClientOptions {
@@ -70,6 +80,34 @@ export class HttpRegionClient implements RegionClient {
 
   describeUser(req: { userId: string }): Promise<UserHolding[]> {
     return this.post('describeUser', req);
+  }
+
+  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+    return this.post('exportUsers', req);
+  }
+
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+    return this.post('readRecordStates', req);
+  }
+
+  changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+    return this.post('changesSince', req);
+  }
+
+  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
+    return this.post('importRecords', req);
+  }
+
+  digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
+    return this.post('digestUser', req);
+  }
+
+  async setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void> {
+    await this.post('setTenancy', req);
+  }
+
+  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
+    return this.post('purgeUser', req);
   }
 
   /** Nothing to release: the region runs on, and idle pooled sockets close by themselves. */

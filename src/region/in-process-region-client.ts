@@ -1,6 +1,16 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import type { PlacementStat } from '../store/region-store.js';
-import type { RecordView, RegionClient, RegionHealth, TenantRef, UserHolding } from './region-client.js';
+import type { PlacementStat, Tenancy } from '../store/region-store.js';
+import type {
+  ChangeView,
+  ExportedUser,
+  RecordStates,
+  RecordView,
+  RegionClient,
+  RegionHealth,
+  TenantRef,
+  UserDigest,
+  UserHolding,
+} from './region-client.js';
 import type { RegionNode } from './region-node.js';
 
 /**
@@ -57,6 +67,37 @@ export class InProcessRegionClient implements RegionClient {
 
   describeUser(req: { userId: string }): Promise<UserHolding[]> {
     return this.call(async () => jsonCopy(await this.node.describeUser(req)));
+  }
+
+  // Exported and read values come from JSON.parse of decrypted plaintext (fresh, like the record
+  // reads above); the rest is built by the node for this call. Nothing needs copying.
+
+  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+    return this.call(() => this.node.exportUsers(req));
+  }
+
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+    return this.call(() => this.node.readRecordStates(req));
+  }
+
+  changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+    return this.call(() => this.node.changesSince(req));
+  }
+
+  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
+    return this.call(() => this.node.importRecords(req));
+  }
+
+  digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
+    return this.call(() => this.node.digestUser(req));
+  }
+
+  setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void> {
+    return this.call(() => this.node.setTenancy(req));
+  }
+
+  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
+    return this.call(() => this.node.purgeUser(req));
   }
 
   close(): Promise<void> {

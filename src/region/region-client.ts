@@ -48,6 +48,46 @@ export interface UserHolding {
   collections: CollectionHolding[];
 }
 
+/** A record as it crosses regions during a migration: decrypted in the source, re-sealed in the destination. */
+export interface MovedRecord {
+  collection: string;
+  key: string;
+  version: number;
+  updatedAt: number;
+  value: unknown;
+}
+
+/** One user's data of one service, exported by the source region. */
+export interface ExportedUser {
+  userId: string;
+  market: string;
+  records: MovedRecord[];
+}
+
+/** The current state of records named by change-log entries: present ones, and deleted ones. */
+export interface RecordStates {
+  records: MovedRecord[];
+  deleted: Array<{ collection: string; key: string }>;
+}
+
+/** A change-log entry as the migration engine tails it. */
+export interface ChangeView {
+  seq: number;
+  userId: string;
+  service: string;
+  collection: string;
+  key: string;
+  op: 'put' | 'delete';
+  version: number;
+}
+
+/** Per record: collection, key, version and SHA-256 of the plaintext JSON; equal on both sides after a copy. */
+export interface UserDigest {
+  userId: string;
+  digest: string;
+  records: Array<{ collection: string; key: string; version: number; hash: string }>;
+}
+
 export interface RegionClient {
   readonly regionId: string;
   health(): Promise<RegionHealth>;
@@ -67,6 +107,28 @@ export interface RegionClient {
 
   placementStats(): Promise<PlacementStat[]>;
   describeUser(req: { userId: string }): Promise<UserHolding[]>;
+
+  // Migration primitives (the coordinator in src/migrate calls these; no key material crosses).
+
+  /** Decrypts in this (source) region every record of the users for a service. */
+  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]>;
+  /** Current state of the named records of one user (for catch-up): values, or deleted. */
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates>;
+  /** Change-log entries after a sequence number, oldest first, optionally of one service. */
+  changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }>;
+  /**
+   * Imports records into this (destination, or for a rollback the source) region under its own
+   * fresh keys, keeping the source's version numbers, idempotently: applying the same state
+   * twice changes nothing. Creates the tenancy as 'incoming' if absent. Allowed whatever the
+   * tenancy's status except 'home' (a home region's data is changed only by its users).
+   */
+  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }>;
+  /** Digest of every record of a user for a service, computed on the decrypted values. */
+  digestUser(req: { service: string; userId: string }): Promise<UserDigest>;
+  /** Sets a user's tenancy for a service (fence, flip, unfence, roll back). */
+  setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void>;
+  /** Shreds the user's keys for a service and deletes their records; the tenancy stays (as 'moved'). */
+  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }>;
 
   close(): Promise<void>;
 }

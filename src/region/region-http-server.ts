@@ -33,6 +33,13 @@ const methods = {
   verifyPassword: (node, body) => node.verifyPassword(body),
   placementStats: (node) => node.placementStats(),
   describeUser: (node, body) => node.describeUser(body),
+  exportUsers: (node, body) => node.exportUsers(body),
+  readRecordStates: (node, body) => node.readRecordStates(body),
+  changesSince: (node, body) => node.changesSince(body),
+  importRecords: (node, body) => node.importRecords(body),
+  digestUser: (node, body) => node.digestUser(body),
+  setTenancy: (node, body) => node.setTenancy(body),
+  purgeUser: (node, body) => node.purgeUser(body),
 } satisfies Record<string, Handler>;
 
 export type RegionMethod = keyof typeof methods;

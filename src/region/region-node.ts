@@ -4,7 +4,7 @@ import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type 
 import { DomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import type { PlacementStat, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
+import type { PlacementStat, RegionStore, StoredRecord, Tenancy, WriteResult } from '../store/region-store.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import {
   checkCredentialsService,
@@ -17,7 +17,19 @@ import {
 } from './credentials.js';
 import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
 import { defaultMaxValueBytes, encodeValue, openValue, sealValue, type RecordAddress } from './record-crypto.js';
-import type { CollectionHolding, RecordView, RegionClient, RegionHealth, TenantRef, UserHolding } from './region-client.js';
+import type {
+  ChangeView,
+  CollectionHolding,
+  ExportedUser,
+  RecordStates,
+  RecordView,
+  RegionClient,
+  RegionHealth,
+  TenantRef,
+  UserDigest,
+  UserHolding,
+} from './region-client.js';
+import { RegionMigration } from './region-migration.js';
 import {
   checkCollection,
   checkId,
@@ -57,6 +69,7 @@ export class RegionNode implements RegionClient {
   private readonly hierarchy: KeyHierarchy;
   private readonly maxValueBytes: number;
   private readonly scrypt: ScryptParams;
+  private readonly migration: RegionMigration;
   /** Verified against when a user has no credentials, so a miss costs as long as a hit. */
   private dummyHash: Promise<string> | undefined;
 
@@ -67,6 +80,9 @@ export class RegionNode implements RegionClient {
     this.hierarchy = new KeyHierarchy({ regionId: options.regionId, store: options.store, keys: options.keys, cacheSize: options.keyCacheSize });
     this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
     this.scrypt = options.scrypt ?? defaultScryptParams;
+    this.migration = new RegionMigration({
+      regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes,
+    });
   }
 
   async health(): Promise<RegionHealth> {
@@ -192,6 +208,36 @@ export class RegionNode implements RegionClient {
       });
     }
     return holdings;
+  }
+
+  // Migration primitives: region-migration.ts holds them, with the same store and key hierarchy.
+
+  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+    return this.migration.exportUsers(req);
+  }
+
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+    return this.migration.readRecordStates(req);
+  }
+
+  changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+    return this.migration.changesSince(req);
+  }
+
+  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
+    return this.migration.importRecords(req);
+  }
+
+  digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
+    return this.migration.digestUser(req);
+  }
+
+  setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void> {
+    return this.migration.setTenancy(req);
+  }
+
+  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
+    return this.migration.purgeUser(req);
   }
 
   async close(): Promise<void> {

@@ -89,6 +89,40 @@ export interface WriteResult {
   updatedAt: number;
 }
 
+/** A record as a migration imports it: sealed by the importing node, with the source's version. */
+export interface ImportedRecord {
+  collection: string;
+  key: string;
+  /** The source's version, kept as is (never renumbered). */
+  version: number;
+  ciphertext: Buffer;
+  /** The source's updatedAt, kept as is. */
+  updatedAt: number;
+}
+
+/** One user's records of one service to import atomically (a migration's copy or catch-up step). */
+export interface RecordImport {
+  userId: string;
+  service: string;
+  /** Created as 'incoming' with this market and epoch if the user has no tenancy here yet. */
+  market: string;
+  epoch: number;
+  puts: ImportedRecord[];
+  deletes: Array<{ collection: string; key: string }>;
+}
+
+export interface ImportResult {
+  /** Puts and deletes that changed something (each appended one change entry). */
+  applied: number;
+  /** The region's last change sequence number after the import. */
+  lastSeq: number;
+}
+
+export interface PurgeResult {
+  records: number;
+  keys: number;
+}
+
 export interface PlacementStat {
   market: string;
   service: string;
@@ -114,6 +148,13 @@ export interface RegionStore {
   /** Deletes the user's keys: every scope, or those of one service ('service/' prefix). */
   deleteKeys(userId: string, scopePrefix?: string): Promise<number>;
 
+  /**
+   * Inserts or replaces the tenancy row unless the stored one has a higher epoch (STALE_EPOCH,
+   * details.epoch: the stored one), in one transaction: whatever the status, an epoch never
+   * goes back. The migration coordinator's fence, flip, unfence and roll-back.
+   */
+  advanceTenancy(tenancy: Tenancy): Promise<void>;
+
   getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
   listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]>;
   /**
@@ -133,8 +174,35 @@ export interface RegionStore {
   /** Removes every record of the user for a service (or all services), with no change entries. */
   purgeUser(userId: string, service?: string): Promise<number>;
 
-  /** Change log entries with seq > afterSeq, oldest first. */
-  changesSince(afterSeq: number, limit: number): Promise<ChangeEntry[]>;
+  /**
+   * A migration's import, in one transaction: refuses (CONFLICT, details.status) a tenancy
+   * that is 'home' (a live home is changed only by its users), creates it as 'incoming' if
+   * absent (an existing non-home tenancy is left as it is), upserts every put with its given
+   * version, ciphertext and updatedAt and deletes every named record, appending one change
+   * entry for each that changed something: 'put' at the imported version, 'delete' at the
+   * removed version. A put whose stored row has the same version and the same ciphertext
+   * bytes, and a delete of an absent record, change nothing and append nothing. A record
+   * named twice in one import is refused (BAD_REQUEST) before anything changes.
+   */
+  importRecords(batch: RecordImport): Promise<ImportResult>;
+
+  /**
+   * A migration's last step for a user and service, in one transaction: deletes their records
+   * and their keys of the service (scopes 'service/…'), and the user key too when no other key
+   * of the user remains and no other tenancy of the user here is 'home', 'fenced' or
+   * 'incoming' (nothing left for it to wrap, and nothing that may make a key). The tenancy row
+   * stays, so the region keeps answering with where the user went. Refuses (CONFLICT,
+   * details.status) a tenancy that is 'home' or 'fenced': live data is never purged. No change
+   * entries. A backend should also scrub the deleted bytes from its files where it can.
+   */
+  purgeTenant(userId: string, service: string): Promise<PurgeResult>;
+
+  /**
+   * Change log entries with seq > afterSeq, oldest first, optionally of one service only.
+   * Every entry with seq <= lastSeq() read before this call is visible to it: a reader that
+   * reads lastSeq first and gets fewer than `limit` entries may resume after that lastSeq.
+   */
+  changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]>;
   lastSeq(): Promise<number>;
 
   /** Users, records and bytes per market × service, for the residency report. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -21,4 +21,14 @@ export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Pr
     return err as DomicileError;
   }
   throw new Error(`expected ${code}, but the call succeeded`);
+}
+
+/** Every file under a folder, recursively. */
+export function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+/** The files under a folder that hold these bytes anywhere. */
+export function filesHoldingBytes(dir: string, needle: Buffer): string[] {
+  return filesUnder(dir).filter((file) => readFileSync(file).includes(needle));
 }

@@ -50,6 +50,30 @@ async function transcript(client: RegionClient): Promise<Step[]> {
   await record(() => client.describeUser({ userId: 'u-1' }));
   await record(() => client.placementStats());
   await record(() => client.health());
+  // Migration primitives (steps 25 on).
+  const moved = { userId: 'u-9', service: 'shop', market: 'SG' };
+  const imported = { collection: 'orders', key: 'o1', version: 3, updatedAt: 1_400_000_000_000, value: { item: 'Mi 3', at: new Date(0) } };
+  await record(() => client.changesSince({ afterSeq: 0, limit: 2 }));
+  await record(() => client.changesSince({ afterSeq: 0, limit: 100, service: 'account' }));
+  await record(() => client.changesSince({ afterSeq: 0, limit: 0 }));
+  await record(() => client.exportUsers({ service: 'shop', userIds: ['u-1'] }));
+  await record(() => client.exportUsers({ service: 'shop', userIds: ['u-nobody'] }));
+  await record(() => client.readRecordStates({ service: 'shop', userId: 'u-1', refs: [{ collection: 'orders', key: 'o1' }, { collection: 'orders', key: 'o2' }] }));
+  await record(() => client.digestUser({ service: 'shop', userId: 'u-1' }));
+  await record(() => client.importRecords({ ...moved, userId: 'u-1', epoch: 1, states: { records: [imported], deleted: [] } }));
+  await record(() => client.importRecords({ ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
+  await record(() => client.importRecords({ ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
+  await record(() => client.importRecords({ ...moved, market: 'CN', epoch: 1, states: { records: [imported], deleted: [] } }));
+  await record(() => client.importRecords({ ...moved, epoch: 1, states: { records: [{ ...imported, version: 0 }], deleted: [] } }));
+  await record(() => client.digestUser({ service: 'shop', userId: 'u-9' }));
+  await record(() => client.setTenancy({ ...moved, epoch: 2, status: 'moved', movedTo: null }));
+  await record(() => client.setTenancy({ ...moved, epoch: 2, status: 'moved', movedTo: 'us-oregon' }));
+  await record(() => client.setTenancy({ ...moved, epoch: 1, status: 'home', movedTo: null }));
+  await record(() => client.getRecord({ userId: 'u-9', service: 'shop', epoch: 2, collection: 'orders', key: 'o1' }));
+  await record(() => client.purgeUser({ userId: 'u-1', service: 'shop' }));
+  await record(() => client.purgeUser({ userId: 'u-9', service: 'shop' }));
+  await record(() => client.describeUser({ userId: 'u-9' }));
+  await record(() => client.health());
   return steps;
 }
 
@@ -102,6 +126,29 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(at(20)).toEqual({ ok: { deleted: true } });
     expect(at(21)).toEqual({ ok: { deleted: false } });
     expect(at(24)).toEqual({ ok: { regionId: 'sg-singapore', backend: 'sqlite', lastSeq: 5 } });
+    expect(at(25)).toEqual({ ok: { changes: [
+      { seq: 1, userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1', op: 'put', version: 1 },
+      { seq: 2, userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1', op: 'put', version: 2 },
+    ], lastSeq: 5 } });
+    expect((at(26).ok as { changes: Array<{ collection: string }> }).changes.map((c) => c.collection)).toEqual(['_credentials']);
+    expect(at(27)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'limit' } } });
+    expect(at(28)).toEqual({ ok: [{ userId: 'u-1', market: 'SG', records: [{ collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } }] }] });
+    expect(at(29)).toMatchObject({ error: { code: 'WRONG_REGION', details: { home: null } } });
+    expect(at(30)).toEqual({ ok: { records: [{ collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } }], deleted: [{ collection: 'orders', key: 'o2' }] } });
+    expect(at(31)).toMatchObject({ ok: { userId: 'u-1', records: [{ collection: 'orders', key: 'o1', version: 2 }] } });
+    expect(at(32)).toMatchObject({ error: { code: 'CONFLICT', details: { status: 'home' } } });
+    expect(at(33)).toEqual({ ok: { applied: 1 } });
+    expect(at(34)).toEqual({ ok: { applied: 0 } });
+    expect(at(35)).toMatchObject({ error: { code: 'FORBIDDEN' } });
+    expect(at(36)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'version' } } });
+    expect(at(38)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'movedTo' } } });
+    expect(at(39)).toEqual({ ok: null });
+    expect(at(40)).toMatchObject({ error: { code: 'STALE_EPOCH', details: { epoch: 2 } } });
+    expect(at(41)).toMatchObject({ error: { code: 'WRONG_REGION', details: { home: 'us-oregon' } } });
+    expect(at(42)).toMatchObject({ error: { code: 'CONFLICT', details: { status: 'home' } } });
+    expect(at(43)).toEqual({ ok: { records: 1, keys: 2 } });
+    expect(at(44)).toEqual({ ok: [{ service: 'shop', market: 'SG', status: 'moved', epoch: 2, movedTo: 'us-oregon', keys: 0, collections: [] }] });
+    expect(at(45)).toEqual({ ok: { regionId: 'sg-singapore', backend: 'sqlite', lastSeq: 6 } });
   });
 
   it('normalises values the same way: a Date becomes its JSON string', async () => {

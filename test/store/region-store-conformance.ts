@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DomicileError, type ErrorCode } from '../../src/errors/domicile-error.js';
-import type { RecordWrite, RegionStore, Tenancy } from '../../src/store/region-store.js';
+import type { ImportedRecord, RecordImport, RecordWrite, RegionStore, Tenancy } from '../../src/store/region-store.js';
 
 /**
  * The RegionStore conformance suite: every backend (SQLite now, PostgreSQL later) runs it.
@@ -262,6 +262,28 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(tail.map((c) => c.key)).toEqual(['k20', 'k21', 'k22', 'k23', 'k24']);
       });
 
+      it('pages the changes of one service only', async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u1', 'cloud'));
+        for (let i = 0; i < 12; i++) {
+          await store.writeRecord(write('u1', `o${i}`, 'x'));
+          await store.writeRecord({ ...write('u1', `p${i}`, 'y'), service: 'cloud', collection: 'photos' });
+        }
+        const cloud: string[] = [];
+        let after = 0;
+        for (;;) {
+          const page = await store.changesSince(after, 5, 'cloud');
+          if (page.length === 0) break;
+          expect(page.length).toBeLessThanOrEqual(5);
+          expect(page.every((c) => c.service === 'cloud')).toBe(true);
+          cloud.push(...page.map((c) => c.key));
+          after = page[page.length - 1]!.seq;
+        }
+        expect(cloud).toEqual(Array.from({ length: 12 }, (_, i) => `p${i}`));
+        expect(await store.changesSince(0, 100, 'messaging')).toEqual([]);
+        expect(await store.changesSince(0, 100)).toHaveLength(24);
+      });
+
       it('gives concurrent writes distinct versions and sequence numbers', async () => {
         await store.putTenancy(home('u1'));
         const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.writeRecord(write('u1', 'hot', `v${i}`))));
@@ -269,6 +291,172 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(Math.max(...results.map((r) => r.version))).toBe(40);
         expect(new Set(results.map((r) => r.seq)).size).toBe(40);
         expect((await store.getRecord('u1', 'shop', 'orders', 'hot'))?.version).toBe(40);
+      });
+    });
+
+    describe('tenancy changes by a migration', () => {
+      it('sets any status at the same or a higher epoch, never a lower one', async () => {
+        await store.advanceTenancy(home('u1', 'shop', 2));
+        expect(await store.getTenancy('u1', 'shop')).toEqual(home('u1', 'shop', 2));
+        const fenced: Tenancy = { ...home('u1', 'shop', 2), status: 'fenced' };
+        await store.advanceTenancy(fenced);
+        expect(await store.getTenancy('u1', 'shop')).toEqual(fenced);
+        const moved: Tenancy = { ...home('u1', 'shop', 3), status: 'moved', movedTo: 'us-oregon' };
+        await store.advanceTenancy(moved);
+        expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
+        const back = await failure(store.advanceTenancy(home('u1', 'shop', 2)), 'STALE_EPOCH');
+        expect(back.details).toMatchObject({ epoch: 3 });
+        expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
+        // a roll-back at the same epoch restores the home
+        await store.advanceTenancy(home('u1', 'shop', 3));
+        expect(await store.getTenancy('u1', 'shop')).toEqual(home('u1', 'shop', 3));
+      });
+    });
+
+    describe('imports', () => {
+      const put = (key: string, version: number, text: string, collection = 'orders'): ImportedRecord => ({
+        collection, key, version, ciphertext: Buffer.from(text), updatedAt: 1_400_000_000_000 + version,
+      });
+      const batch = (userId: string, puts: ImportedRecord[], deletes: RecordImport['deletes'] = [], extra: Partial<RecordImport> = {}): RecordImport => ({
+        userId, service: 'shop', market: 'IN', epoch: 4, puts, deletes, ...extra,
+      });
+
+      it('creates an incoming tenancy and keeps the given versions and times, with a change entry each', async () => {
+        const result = await store.importRecords(batch('u1', [put('o1', 7, 'seven'), put('o2', 1, 'one'), put('d1', 3, 'dev', 'device')]));
+        expect(result.applied).toBe(3);
+        expect(result.lastSeq).toBe(await store.lastSeq());
+        expect(await store.getTenancy('u1', 'shop')).toEqual({ userId: 'u1', service: 'shop', market: 'IN', epoch: 4, status: 'incoming', movedTo: null });
+        expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toEqual({
+          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 7, ciphertext: Buffer.from('seven'), updatedAt: 1_400_000_000_007,
+        });
+        const changes = await store.changesSince(0, 100);
+        expect(changes.map((c) => [c.userId, c.service, c.collection, c.key, c.op, c.version])).toEqual([
+          ['u1', 'shop', 'orders', 'o1', 'put', 7],
+          ['u1', 'shop', 'orders', 'o2', 'put', 1],
+          ['u1', 'shop', 'device', 'd1', 'put', 3],
+        ]);
+        // served once the coordinator makes this region the home: versions go on from the imported ones
+        await store.putTenancy({ ...home('u1', 'shop', 4, 'IN') });
+        expect((await store.writeRecord(write('u1', 'o1', 'eight', { epoch: 4 }))).version).toBe(8);
+      });
+
+      it('is idempotent: the same rows again change nothing and log nothing', async () => {
+        const rows = [put('o1', 2, 'two'), put('o2', 5, 'five')];
+        expect((await store.importRecords(batch('u1', rows, [{ collection: 'orders', key: 'gone' }]))).applied).toBe(2);
+        const seq = await store.lastSeq();
+        const again = await store.importRecords(batch('u1', rows, [{ collection: 'orders', key: 'gone' }]));
+        expect(again).toEqual({ applied: 0, lastSeq: seq });
+        expect(await store.lastSeq()).toBe(seq);
+      });
+
+      it('overwrites what differs, at any version, and deletes what is named as deleted', async () => {
+        await store.importRecords(batch('u1', [put('o1', 4, 'four'), put('o2', 2, 'two'), put('o3', 1, 'one')]));
+        const seq = await store.lastSeq();
+        const result = await store.importRecords(batch('u1', [
+          put('o1', 4, 'four, sealed again'), // same version, new ciphertext: replaced
+          put('o2', 1, 'deleted and written again'), // a lower version is the source's truth too
+        ], [{ collection: 'orders', key: 'o3' }, { collection: 'orders', key: 'never-here' }]));
+        expect(result.applied).toBe(3);
+        expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('four, sealed again');
+        expect((await store.getRecord('u1', 'shop', 'orders', 'o2'))?.version).toBe(1);
+        expect(await store.getRecord('u1', 'shop', 'orders', 'o3')).toBeUndefined();
+        const changes = await store.changesSince(seq, 100);
+        expect(changes.map((c) => [c.key, c.op, c.version])).toEqual([['o1', 'put', 4], ['o2', 'put', 1], ['o3', 'delete', 1]]);
+      });
+
+      it('leaves an existing tenancy that is not home as it is', async () => {
+        const moved: Tenancy = { ...home('u1', 'shop', 6, 'SG'), status: 'moved', movedTo: 'us-oregon' };
+        await store.putTenancy(moved);
+        await store.importRecords(batch('u1', [put('o1', 1, 'back')]));
+        expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
+        const fenced: Tenancy = { ...home('u2', 'shop', 2, 'SG'), status: 'fenced' };
+        await store.putTenancy(fenced);
+        await store.importRecords(batch('u2', [put('o1', 1, 'x')]));
+        expect(await store.getTenancy('u2', 'shop')).toEqual(fenced);
+      });
+
+      it('refuses to import into a home, and changes nothing', async () => {
+        await store.putTenancy(home('u1'));
+        await store.writeRecord(write('u1', 'o1', 'live'));
+        const seq = await store.lastSeq();
+        const refused = await failure(store.importRecords(batch('u1', [put('o1', 9, 'stale copy')], [{ collection: 'orders', key: 'o2' }])), 'CONFLICT');
+        expect(refused.details).toMatchObject({ status: 'home' });
+        expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('live');
+        expect(await store.lastSeq()).toBe(seq);
+      });
+
+      it('is atomic: a record named twice, or a row that fails, leaves nothing behind', async () => {
+        const twice = await failure(store.importRecords(batch('u1', [put('o1', 1, 'a')], [{ collection: 'orders', key: 'o1' }])), 'BAD_REQUEST');
+        expect(twice.details).toMatchObject({ collection: 'orders', key: 'o1' });
+        const broken = { ...put('o2', 1, 'x'), ciphertext: null as unknown as Buffer };
+        await expect(store.importRecords(batch('u1', [put('o1', 1, 'a'), broken]))).rejects.toThrow();
+        expect(await store.getTenancy('u1', 'shop')).toBeUndefined();
+        expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toBeUndefined();
+        expect(await store.lastSeq()).toBe(0);
+      });
+    });
+
+    describe('purging a tenant', () => {
+      const key = (userId: string, scope: string) => ({ userId, scope, wrapped: Buffer.from(`${userId}:${scope}`), wrappedBy: 'k', createdAt: 1 });
+
+      beforeEach(async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u1', 'cloud'));
+        await store.putTenancy(home('u2'));
+        for (const k of [key('u1', ''), key('u1', 'shop/orders'), key('u1', 'shop/device'), key('u1', 'shopping/x'), key('u1', 'cloud/photos'), key('u2', ''), key('u2', 'shop/orders')]) {
+          await store.putKeyIfAbsent(k);
+        }
+        await store.writeRecord(write('u1', 'o1', 'a'));
+        await store.writeRecord(write('u1', 'd1', 'b', { collection: 'device' }));
+        await store.writeRecord({ ...write('u1', 'p1', 'c'), service: 'cloud', collection: 'photos' });
+        await store.writeRecord(write('u2', 'o1', 'd'));
+      });
+
+      it('refuses a home or fenced tenancy, and changes nothing', async () => {
+        const live = await failure(store.purgeTenant('u1', 'shop'), 'CONFLICT');
+        expect(live.details).toMatchObject({ status: 'home' });
+        await store.putTenancy({ ...home('u1'), status: 'fenced' });
+        const fenced = await failure(store.purgeTenant('u1', 'shop'), 'CONFLICT');
+        expect(fenced.details).toMatchObject({ status: 'fenced' });
+        expect(await store.listRecords('u1', 'shop')).toHaveLength(2);
+        expect(await store.getKey('u1', 'shop/orders')).toBeDefined();
+      });
+
+      it("deletes the service's records and keys, keeps the tenancy, logs nothing, and keeps the user key others need", async () => {
+        const moved: Tenancy = { ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' };
+        await store.putTenancy(moved);
+        const seq = await store.lastSeq();
+        expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 2, keys: 2 });
+        expect(await store.listRecords('u1', 'shop')).toEqual([]);
+        expect(await store.getKey('u1', 'shop/orders')).toBeUndefined();
+        expect(await store.getKey('u1', 'shop/device')).toBeUndefined();
+        // not a prefix match on the service's name alone
+        expect(await store.getKey('u1', 'shopping/x')).toBeDefined();
+        expect(await store.getKey('u1', '')).toBeDefined();
+        expect(await store.listRecords('u1', 'cloud')).toHaveLength(1);
+        expect(await store.listRecords('u2', 'shop')).toHaveLength(1);
+        expect(await store.getKey('u2', 'shop/orders')).toBeDefined();
+        expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
+        expect(await store.lastSeq()).toBe(seq);
+        expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 0, keys: 0 });
+      });
+
+      it('shreds the user key with the last service that needed it', async () => {
+        await store.putTenancy({ ...home('u1', 'cloud', 2), status: 'moved', movedTo: 'us-oregon' });
+        // the shop tenancy is home and keyed: the user key stays
+        expect(await store.purgeTenant('u1', 'cloud')).toEqual({ records: 1, keys: 1 });
+        expect(await store.getKey('u1', '')).toBeDefined();
+        await store.deleteKeys('u1', 'shopping/');
+        // messaging is incoming without a key yet, but may make one: the user key stays
+        await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'incoming' });
+        await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'us-oregon' });
+        expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 2, keys: 2 });
+        expect(await store.getKey('u1', '')).toBeDefined();
+        // ...and once every tenancy has moved on and no other key is left, it goes too
+        await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'moved', movedTo: 'us-oregon' });
+        expect(await store.purgeTenant('u1', 'messaging')).toEqual({ records: 0, keys: 1 });
+        expect(await store.getKey('u1', '')).toBeUndefined();
+        expect(await store.getKey('u2', '')).toBeDefined();
       });
     });
 

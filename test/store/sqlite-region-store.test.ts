@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js';
@@ -85,5 +85,32 @@ describe('SqliteRegionStore specifics', () => {
     const b = await reopened.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1, ciphertext: Buffer.from('d') });
     expect(b.seq).toBeGreaterThan(a.seq);
     await reopened.close();
+  });
+
+  it('scrubs purged keys and records from the database file and its write-ahead log', async () => {
+    const path = nextPath();
+    const store = new SqliteRegionStore({ path });
+    await store.init();
+    const wrapped = Buffer.from('WRAPPED-USER-KEY-1b7e44-d0c9a2');
+    const categoryKey = Buffer.from('WRAPPED-CATEGORY-KEY-5f10e8-77aa03');
+    const sealed = Buffer.from('SEALED-RECORD-BYTES-91c3de-4e5f60');
+    await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    await store.putKeyIfAbsent({ userId: 'u1', scope: '', wrapped, wrappedBy: 'kek', createdAt: 1 });
+    await store.putKeyIfAbsent({ userId: 'u1', scope: 'shop/orders', wrapped: categoryKey, wrappedBy: 'user-key', createdAt: 1 });
+    for (let i = 0; i < 3; i++) await store.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: `o${i}`, epoch: 1, ciphertext: sealed });
+    // other data on the same pages, which must survive the scrub
+    await store.putTenancy({ userId: 'u2', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    await store.writeRecord({ userId: 'u2', service: 'shop', collection: 'orders', key: 'o1', epoch: 1, ciphertext: Buffer.from('kept') });
+
+    const holding = (needle: Buffer): string[] => readdirSync(dirname(path)).filter((f) => readFileSync(join(dirname(path), f)).includes(needle));
+    // the scan can find them before the purge
+    for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle).length).toBeGreaterThan(0);
+
+    await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, status: 'moved', movedTo: 'in-mumbai' });
+    expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 3, keys: 2 });
+    for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle), needle.toString()).toEqual([]);
+    expect((await store.getRecord('u2', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
+    await store.close();
+    for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle), needle.toString()).toEqual([]);
   });
 });

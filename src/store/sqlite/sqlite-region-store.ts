@@ -4,7 +4,10 @@ import Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
 import type {
   ChangeEntry,
+  ImportResult,
   PlacementStat,
+  PurgeResult,
+  RecordImport,
   RecordDelete,
   RecordRead,
   RecordWrite,
@@ -107,6 +110,21 @@ function prepare(db: Database.Database) {
     changesSince: db.prepare<[number, number], ChangeRow>(
       'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
     ),
+    serviceChangesSince: db.prepare<[number, string, number], ChangeRow>(
+      'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > ? AND service = ? ORDER BY seq LIMIT ?',
+    ),
+    recordState: db.prepare<RecordId, { version: number; ciphertext: Buffer }>(
+      'SELECT version, ciphertext FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?',
+    ),
+    insertTenancyIfAbsent: db.prepare<[string, string, string, number, string, string | null]>(
+      `INSERT INTO tenancies (${tenancyColumns}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, service) DO NOTHING`,
+    ),
+    // Keys other than the user key ('') that are left, and tenancies of other services that may still make keys.
+    otherKeys: db.prepare<[string], number>("SELECT count(*) FROM keys WHERE user_id = ? AND scope <> ''").pluck(),
+    otherLiveTenancies: db.prepare<[string, string], number>(
+      "SELECT count(*) FROM tenancies WHERE user_id = ? AND service <> ? AND status IN ('home', 'fenced', 'incoming')",
+    ).pluck(),
+    deleteUserKey: db.prepare<[string]>("DELETE FROM keys WHERE user_id = ? AND scope = ''"),
     lastSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM changes').pluck(),
 
     // A user counts where they are served or being moved, or wherever their data still rests.
@@ -133,6 +151,9 @@ interface Prepared {
   write: (write: RecordWrite, now: number) => WriteResult;
   delete: (del: RecordDelete, now: number) => WriteResult | undefined;
   putKey: (key: WrappedKey) => WrappedKey;
+  advance: (tenancy: Tenancy) => void;
+  importBatch: (batch: RecordImport, now: number) => ImportResult;
+  purgeTenant: (userId: string, service: string) => PurgeResult;
 }
 
 /**
@@ -195,7 +216,46 @@ export class SqliteRegionStore implements RegionStore {
       return stored;
     }).immediate;
 
-    this.prepared = { s, write, delete: del, putKey };
+    const advance = this.db.transaction((t: Tenancy): void => {
+      const stored = s.getTenancy.get(t.userId, t.service);
+      if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
+      s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
+    }).immediate;
+
+    const importBatch = this.db.transaction((b: RecordImport, now: number): ImportResult => {
+      checkImportNames(b);
+      const tenancy = s.getTenancy.get(b.userId, b.service);
+      if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
+      if (!tenancy) s.insertTenancyIfAbsent.run(b.userId, b.service, b.market, b.epoch, 'incoming', null);
+      let applied = 0;
+      for (const p of b.puts) {
+        const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
+        if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
+        s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt);
+        s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now);
+        applied++;
+      }
+      for (const d of b.deletes) {
+        const current = s.recordVersion.get(b.userId, b.service, d.collection, d.key);
+        if (current === undefined) continue;
+        s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
+        s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current, now);
+        applied++;
+      }
+      return { applied, lastSeq: s.lastSeq.get() ?? 0 };
+    }).immediate;
+
+    const purgeTenant = this.db.transaction((userId: string, service: string): PurgeResult => {
+      const tenancy = s.getTenancy.get(userId, service);
+      if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
+      const records = s.purgeUserService.run(userId, service).changes;
+      const prefix = `${service}/`;
+      let keys = s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
+      if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) keys += s.deleteUserKey.run(userId).changes;
+      return { records, keys };
+    }).immediate;
+
+    this.prepared = { s, write, delete: del, putKey, advance, importBatch, purgeTenant };
   }
 
   async close(): Promise<void> {
@@ -238,6 +298,10 @@ export class SqliteRegionStore implements RegionStore {
     return result.changes;
   }
 
+  async advanceTenancy(tenancy: Tenancy): Promise<void> {
+    this.ready.advance(tenancy);
+  }
+
   async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
     const row = this.s.getRecord.get(userId, service, collection, key);
     return row && toRecord(row);
@@ -270,11 +334,40 @@ export class SqliteRegionStore implements RegionStore {
     return result.changes;
   }
 
-  async changesSince(afterSeq: number, limit: number): Promise<ChangeEntry[]> {
+  async importRecords(batch: RecordImport): Promise<ImportResult> {
+    return this.ready.importBatch(batch, Date.now());
+  }
+
+  /**
+   * With secure_delete on, SQLite overwrites the deleted rows with zeros instead of leaving
+   * them in free space, and the TRUNCATE checkpoint then copies the scrubbed pages into the
+   * database file and empties the write-ahead log, whose older frames still hold the rows.
+   * Without both, the wrapped keys would survive in the files, and with the region's KEK they
+   * would open the records' old ciphertexts: a shredded key must be gone, not unlinked. The
+   * checkpoint cannot finish while another connection reads (a store opened non-exclusively);
+   * it is then best effort, and the next checkpoint completes the scrub.
+   */
+  async purgeTenant(userId: string, service: string): Promise<PurgeResult> {
+    const { purgeTenant } = this.ready;
+    // Only for the purge: zeroing every deleted row on the request path would cost writes for nothing.
+    const before = Number(this.db.pragma('secure_delete', { simple: true }));
+    this.db.pragma('secure_delete = ON');
+    let result: PurgeResult;
+    try {
+      result = purgeTenant(userId, service);
+    } finally {
+      this.db.pragma(`secure_delete = ${before === 2 ? 'FAST' : before === 0 ? 'OFF' : 'ON'}`);
+    }
+    if (result.records > 0 || result.keys > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
+  }
+
+  async changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]> {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
     }
-    return this.s.changesSince.all(afterSeq, limit).map((row) => ({
+    const rows = service === undefined ? this.s.changesSince.all(afterSeq, limit) : this.s.serviceChangesSince.all(afterSeq, service, limit);
+    return rows.map((row) => ({
       seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at,
     }));
   }
@@ -294,5 +387,32 @@ function checkVersion(req: { userId: string; service: string; collection: string
     throw new DomicileError('CONFLICT', `record ${req.service}/${req.collection}/${req.key} of user ${req.userId} ${state}, not version ${req.ifVersion}: read it again and retry`, {
       details: { version: current },
     });
+  }
+}
+
+function staleTenancy(t: Tenancy, stored: number): DomicileError {
+  return new DomicileError('STALE_EPOCH', `user ${t.userId} is at epoch ${stored} for service ${t.service} in this region; an epoch never goes back (asked: ${t.epoch})`, {
+    details: { epoch: stored, service: t.service },
+  });
+}
+
+function liveTenancy(userId: string, service: string, status: TenancyStatus, what: string): DomicileError {
+  const why = status === 'home' ? 'this region is their home' : 'they are being cut over from this region';
+  return new DomicileError('CONFLICT', `cannot ${what} user ${userId}'s ${service} data here: ${why} (tenancy ${status})`, {
+    details: { status, service },
+  });
+}
+
+/** A record named twice in one import has no single state to end in: refused before anything changes. */
+function checkImportNames(b: RecordImport): void {
+  const seen = new Set<string>();
+  for (const r of [...b.puts, ...b.deletes]) {
+    const name = JSON.stringify([r.collection, r.key]);
+    if (seen.has(name)) {
+      throw new DomicileError('BAD_REQUEST', `record ${b.service}/${r.collection}/${r.key} of user ${b.userId} is named twice in one import`, {
+        details: { field: 'states', collection: r.collection, key: r.key },
+      });
+    }
+    seen.add(name);
   }
 }
