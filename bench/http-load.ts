@@ -44,3 +44,16 @@ export async function runLoad(url: string, requests: LoadRequest[], options: { s
     non2xx: result.non2xx,
   };
 }
+
+/** Several runs of equal length as one: mean rate, the worst run's percentiles, summed counts. */
+export function combine(runs: LoadResult[]): LoadResult {
+  const sum = (f: (r: LoadResult) => number) => runs.reduce((a, r) => a + f(r), 0);
+  return {
+    requestsPerSecond: sum((r) => r.requestsPerSecond) / runs.length,
+    p50Ms: Math.max(...runs.map((r) => r.p50Ms)),
+    p99Ms: Math.max(...runs.map((r) => r.p99Ms)),
+    requests: sum((r) => r.requests),
+    errors: sum((r) => r.errors),
+    non2xx: sum((r) => r.non2xx),
+  };
+}

@@ -73,7 +73,7 @@ export async function main(argv: string[]): Promise<number> {
   program.command('bench <name>')
     .description('benchmarks that print their figures beside a baseline measured in the same run (api)')
     .option('--json', 'one JSON object on stdout')
-    .option('--seconds <n>', 'seconds per measurement', '5')
+    .option('--seconds <n>', 'seconds per measurement', '6')
     .action(async (name: string, o) => {
       // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
       const { runBench } = await import('./bench-command.js');
