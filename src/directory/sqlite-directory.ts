@@ -2,12 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
+import { applyMigrations, type SchemaMigration } from '../store/sqlite/schema-migrations.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, NewUser, SessionEntry } from './directory.js';
 
 /** Append-only: a new schema change is a new entry, never an edit of an old one. */
-const migrations: Array<{ id: number; sql: string }> = [
+const directoryMigrations: SchemaMigration[] = [
   {
     id: 1,
+    name: 'users, logins, homes, sessions',
     sql: `
       CREATE TABLE users (user_id TEXT PRIMARY KEY, market TEXT NOT NULL, created_at INTEGER NOT NULL);
       CREATE TABLE logins (blind_index TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
@@ -36,7 +38,7 @@ export class SqliteDirectory implements Directory {
   private readonly db: Database.Database;
   private statements: ReturnType<SqliteDirectory['prepare']> | undefined;
 
-  constructor(file: string) {
+  constructor(private readonly file: string) {
     mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -49,15 +51,7 @@ export class SqliteDirectory implements Directory {
   }
 
   async init(): Promise<void> {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-    const applied = new Set(this.db.prepare('SELECT id FROM schema_migrations').pluck().all() as number[]);
-    for (const m of migrations) {
-      if (applied.has(m.id)) continue;
-      this.db.transaction(() => {
-        this.db.exec(m.sql);
-        this.db.prepare('INSERT INTO schema_migrations (id, applied_at) VALUES (?, ?)').run(m.id, Date.now());
-      })();
-    }
+    applyMigrations(this.db, this.file, directoryMigrations);
     this.statements = this.prepare();
   }
 
