@@ -1,0 +1,60 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteDirectory } from '../../src/directory/sqlite-directory.js';
+import { tempDir } from '../support/temp-dir.js';
+
+describe('SqliteDirectory', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let directory: SqliteDirectory;
+  beforeEach(async () => {
+    dir = tempDir('directory');
+    directory = new SqliteDirectory(join(dir.dir, 'directory.db'));
+    await directory.init();
+    await directory.createUser({
+      userId: 'u_1', market: 'IN', logins: ['blind-phone-1', 'blind-email-1'], createdAt: 1,
+      homes: [{ service: 'shop', region: 'sg-singapore', epoch: 1 }, { service: 'account', region: 'sg-singapore', epoch: 1 }],
+    });
+  });
+  afterEach(async () => {
+    await directory.close();
+    dir.remove();
+  });
+
+  it('claims logins atomically: a taken login refuses the whole user', async () => {
+    await expect(directory.createUser({ userId: 'u_2', market: 'SG', logins: ['blind-new', 'blind-email-1'], createdAt: 2, homes: [] })).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await directory.getUser('u_2')).toBeUndefined();
+    expect(await directory.findByLogin('blind-new')).toBeUndefined();
+    expect(await directory.findByLogin('blind-phone-1')).toBe('u_1');
+  });
+
+  it('flips a home only from the epoch it was read at, raising the epoch', async () => {
+    expect(await directory.flipHome('u_1', 'shop', 'in-mumbai', 2)).toBe(false);
+    expect(await directory.flipHome('u_1', 'shop', 'in-mumbai', 1)).toBe(true);
+    expect(await directory.home('u_1', 'shop')).toEqual({ service: 'shop', region: 'in-mumbai', epoch: 2 });
+    expect(await directory.flipHome('u_1', 'shop', 'sg-singapore', 1)).toBe(false);
+    expect(await directory.home('u_1', 'account')).toEqual({ service: 'account', region: 'sg-singapore', epoch: 1 });
+    expect(await directory.homeCounts()).toEqual([
+      { market: 'IN', service: 'account', region: 'sg-singapore', users: 1 },
+      { market: 'IN', service: 'shop', region: 'in-mumbai', users: 1 },
+    ]);
+  });
+
+  it("revokes one session of the user's, once", async () => {
+    await directory.createSession({ sessionId: 's_a', userId: 'u_1', createdAt: 10 });
+    await directory.createSession({ sessionId: 's_b', userId: 'u_1', createdAt: 11 });
+    expect(await directory.revokeSession('u_2', 's_a', 20)).toBe(false);
+    expect(await directory.revokeSession('u_1', 's_a', 20)).toBe(true);
+    expect(await directory.revokeSession('u_1', 's_a', 21)).toBe(false);
+    expect(await directory.isSessionActive('u_1', 's_a')).toBe(false);
+    expect(await directory.isSessionActive('u_1', 's_b')).toBe(true);
+    expect((await directory.listSessions('u_1')).map((s) => [s.sessionId, s.revokedAt])).toEqual([['s_a', 20], ['s_b', null]]);
+  });
+
+  it('deletes a user with their logins, homes and sessions', async () => {
+    await directory.createSession({ sessionId: 's_a', userId: 'u_1', createdAt: 10 });
+    await directory.deleteUser('u_1');
+    expect(await directory.findByLogin('blind-phone-1')).toBeUndefined();
+    expect(await directory.homes('u_1')).toEqual([]);
+    expect(await directory.isSessionActive('u_1', 's_a')).toBe(false);
+  });
+});
