@@ -1,0 +1,84 @@
+import type { ChangeView, RegionClient } from '../region/region-client.js';
+import type { RateLimiter } from './rate-limiter.js';
+
+/** A page of a region's change log, and where the next page starts. */
+export interface ChangePage {
+  changes: ChangeView[];
+  /** Everything up to here has been seen: the checkpoint to record once the page is applied. */
+  next: number;
+  /** The page was full: more entries follow at once. */
+  more: boolean;
+  /** The log's last sequence as the region reported it (for the lag). */
+  head: number;
+}
+
+/**
+ * Reads the changes of one service after a sequence. When the page is full, only what it
+ * returned counts as seen (the rest follows); when it is not, the region's reported last
+ * sequence does too, so a log full of other services' changes is not scanned again and again.
+ */
+export async function readChangePage(region: RegionClient, afterSeq: number, service: string, limit: number): Promise<ChangePage> {
+  const { changes, lastSeq } = await region.changesSince({ afterSeq, limit, service });
+  const last = changes.at(-1)?.seq ?? afterSeq;
+  const more = changes.length >= limit;
+  const next = more ? last : Math.max(afterSeq, last, lastSeq);
+  return { changes, next, more, head: Math.max(lastSeq, last) };
+}
+
+/** A user whose records are applied: market and the epoch of their tenancy in the target. */
+export interface ApplyTarget {
+  market: string;
+  epoch: number;
+  /** Changes at or before this sequence are skipped (already applied for this user). */
+  afterSeq?: number;
+}
+
+export interface Applied {
+  /** Records whose state was applied (present or deleted). */
+  rows: number;
+  bytes: number;
+  users: Set<string>;
+}
+
+/**
+ * Brings `to` up to date with `from` for every record the changes name, for the target users
+ * only: it reads each record's current state in `from` (a value, or deleted) and imports that
+ * state. Applying current state rather than replaying operations makes it idempotent and
+ * order-free: a change applied twice, or a later state applied before an earlier change is
+ * seen, converges to the same rows, which is what lets every step be redone after a crash.
+ */
+export async function applyChanges(opts: {
+  from: RegionClient;
+  to: RegionClient;
+  service: string;
+  targets: ReadonlyMap<string, ApplyTarget>;
+  changes: readonly ChangeView[];
+  limiter?: RateLimiter | undefined;
+}): Promise<Applied> {
+  const byUser = new Map<string, Map<string, { collection: string; key: string }>>();
+  for (const c of opts.changes) {
+    const target = opts.targets.get(c.userId);
+    if (!target || c.service !== opts.service) continue;
+    if (target.afterSeq !== undefined && c.seq <= target.afterSeq) continue;
+    let refs = byUser.get(c.userId);
+    if (!refs) byUser.set(c.userId, (refs = new Map()));
+    refs.set(`${c.collection}\u0000${c.key}`, { collection: c.collection, key: c.key });
+  }
+  const applied: Applied = { rows: 0, bytes: 0, users: new Set() };
+  for (const [userId, refs] of byUser) {
+    const target = opts.targets.get(userId);
+    if (!target) continue;
+    const states = await opts.from.readRecordStates({ service: opts.service, userId, refs: [...refs.values()] });
+    const rows = states.records.length + states.deleted.length;
+    await opts.limiter?.take(rows);
+    await opts.to.importRecords({ service: opts.service, userId, market: target.market, epoch: target.epoch, states });
+    applied.rows += rows;
+    applied.bytes += states.records.reduce((n, r) => n + jsonBytes(r.value), 0);
+    applied.users.add(userId);
+  }
+  return applied;
+}
+
+export function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+}

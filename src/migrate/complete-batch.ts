@@ -1,0 +1,28 @@
+import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+
+/**
+ * Complete: the source shreds the moved users' keys for the service and deletes their rows
+ * (the tenancy stays, 'moved', pointing at the new home), and the transfer is recorded:
+ * users, service, from, to, policy version, counts and the digest verified at the cut-over.
+ * Purging twice purges nothing more, and the transfer is recorded once per batch, so a
+ * restart simply does it again.
+ */
+export async function completeBatch(ctx: BatchContext, policy: { name: string; version: number }): Promise<PhaseResult<{ purged: number }>> {
+  const { batch, store, source } = ctx;
+  try {
+    store.updateBatch(batch.migrationId, batch.id, { step: 'completing' });
+    let purged = 0;
+    for (const u of ctx.users) {
+      purged += (await source.purgeUser({ userId: u.userId, service: batch.service })).records;
+      await ctx.fault('inside-complete');
+    }
+    store.insertTransfer({
+      migrationId: batch.migrationId, batchId: batch.id, service: batch.service, from: batch.source, to: batch.destination, policy,
+      users: ctx.users.map((u) => u.userId), records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', completedAt: Date.now(),
+    });
+    store.updateBatch(batch.migrationId, batch.id, { step: 'completed' });
+    return succeeded({ purged });
+  } catch (err) {
+    return failed(err, `completing ${describeBatch(batch)} failed`);
+  }
+}

@@ -1,0 +1,92 @@
+import type { SchemaMigration } from '../store/sqlite/schema-migrations.js';
+
+/**
+ * The coordinator's schema, as append-only migrations (a change is a new entry at the end,
+ * recorded in the schema_migrations ledger, never an edit of an applied one).
+ *
+ * Everything a migration needs to resume after a SIGKILL is here: its settings, every user
+ * it moves (with the epoch they were homed at), and per batch the step it reached and the
+ * change-log positions it resumes from. `transfers` records each completed batch for the
+ * audit log (a later issue moves it there).
+ */
+export const coordinatorMigrations: readonly SchemaMigration[] = [
+  {
+    id: 1,
+    name: 'migrations, movers, batches, transfers',
+    sql: `
+      CREATE TABLE migrations (
+        id TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        policy_name TEXT NOT NULL,
+        policy_version INTEGER NOT NULL,
+        services TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('running', 'paused', 'interrupted', 'cut-over', 'completing', 'completed', 'rolling-back', 'rolled-back', 'failed')),
+        resume_state TEXT,
+        batch_size INTEGER NOT NULL CHECK (batch_size >= 1),
+        rate INTEGER NOT NULL CHECK (rate >= 0),
+        error TEXT,
+        plan TEXT NOT NULL,
+        finished_at INTEGER
+      );
+
+      CREATE TABLE movers (
+        migration_id TEXT NOT NULL REFERENCES migrations (id),
+        position INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        market TEXT NOT NULL,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        batch_id INTEGER,
+        PRIMARY KEY (migration_id, position)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX movers_user ON movers (migration_id, service, user_id);
+      CREATE INDEX movers_batch ON movers (migration_id, batch_id);
+
+      CREATE TABLE batches (
+        migration_id TEXT NOT NULL REFERENCES migrations (id),
+        id INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        source TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        step TEXT NOT NULL CHECK (step IN ('copying', 'catching-up', 'cutting-over', 'cut-over', 'completing', 'completed', 'failed', 'rolling-back', 'rolled-back')),
+        cut_over_phase TEXT CHECK (cut_over_phase IN ('fencing', 'flipping')),
+        failed_step TEXT,
+        users INTEGER NOT NULL,
+        copy_seq INTEGER,
+        catch_up_seq INTEGER,
+        reverse_seq INTEGER,
+        records INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0,
+        digest TEXT,
+        pause_ms REAL,
+        rollback_pause_ms REAL,
+        mismatches TEXT,
+        error TEXT,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (migration_id, id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE transfers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        migration_id TEXT NOT NULL,
+        batch_id INTEGER NOT NULL,
+        service TEXT NOT NULL,
+        from_region TEXT NOT NULL,
+        to_region TEXT NOT NULL,
+        policy_name TEXT NOT NULL,
+        policy_version INTEGER NOT NULL,
+        users TEXT NOT NULL,
+        user_count INTEGER NOT NULL,
+        records INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        completed_at INTEGER NOT NULL,
+        UNIQUE (migration_id, batch_id)
+      );
+    `,
+  },
+];

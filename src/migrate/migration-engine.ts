@@ -1,0 +1,376 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Directory } from '../directory/directory.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import type { Policy } from '../policy/policy-schema.js';
+import type { RegionClient } from '../region/region-client.js';
+import type { BatchContext, PhaseResult } from './batch-context.js';
+import { catchUpBatch, defaultCatchUp, type CatchUpOptions } from './catch-up-batch.js';
+import { completeBatch } from './complete-batch.js';
+import { CoordinatorStore, type BatchMover, type BatchRecord, type MigrationRecord, type TransferRecord } from './coordinator-store.js';
+import { copyBatch } from './copy-batch.js';
+import { cutOverBatch } from './cut-over-batch.js';
+import { envFault, type FaultHook } from './fault-point.js';
+import { applySettings, type SettingsPatch } from './migration-settings.js';
+import { buildStatus, type MigrationStatus } from './migration-status.js';
+import { finalStates, workingStates, type MigrationState } from './migration-types.js';
+import { listMovingUsers } from './moving-users.js';
+import { checkPlanRegions, planMigration, resolveServiceOrder, type MigrationPlan } from './plan-migration.js';
+import { ProgressMeter } from './progress-meter.js';
+import { RateLimiter } from './rate-limiter.js';
+import { replicateBack } from './reverse-replication.js';
+import { discardCopy, rollbackCutOver } from './rollback-batch.js';
+import { settleBatch } from './settle-batch.js';
+import { verifyBatch } from './verify-batch.js';
+
+/** What the engine stands on: the platform's policy, directory and live regions. */
+export interface EngineHost {
+  policy: Policy;
+  dataDir: string;
+  directory: Directory;
+  regions: ReadonlyMap<string, RegionClient>;
+}
+
+export interface MigrationEngineOptions {
+  host: EngineHost;
+  /** The coordinator's database (default `<data>/migrations/coordinator.db`). */
+  file?: string;
+  /** Called at each named fault point (default: DOMICILE_FAULT kills the process there). */
+  fault?: FaultHook;
+  /** How often reverse replication runs while nothing else does (default 100 ms). */
+  reverseIntervalMs?: number;
+  /** Digest every user of a batch again under the fence, not only the changed ones (default false). */
+  fullVerify?: boolean;
+  catchUp?: Partial<CatchUpOptions>;
+  /** Progress lines for an operator's log (default: none). */
+  log?: (line: string) => void;
+}
+
+export interface StartRequest extends SettingsPatch {
+  services?: string[] | undefined;
+}
+
+export function coordinatorFile(dataDir: string): string {
+  return join(dataDir, 'migrations', 'coordinator.db');
+}
+
+/**
+ * The migration coordinator. It runs in the process that serves the users (`domicile up`),
+ * in the background: one loop that takes one step at a time (a batch's copy, catch-up,
+ * verify and cut-over, a reverse-replication pass, a batch's completion or roll-back) and
+ * records each step in the coordinator's database before the next, so a process killed at
+ * any point resumes where it was. Operators steer it through the methods below.
+ */
+export class MigrationEngine {
+  private readonly meter = new ProgressMeter();
+  private readonly limiter: RateLimiter;
+  private readonly movers = new Map<string, BatchMover[]>();
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private closing = false;
+  private lastReverse = 0;
+
+  private constructor(private readonly options: MigrationEngineOptions, readonly store: CoordinatorStore) {
+    this.limiter = new RateLimiter(() => this.store.latest()?.settings.rate ?? 0);
+  }
+
+  /**
+   * Opens the coordinator. A migration that was working when its process stopped is marked
+   * interrupted (it goes on with `resume`), and any batch left inside a cut-over is settled
+   * at once, so that no user stays fenced while it waits.
+   */
+  static async open(options: MigrationEngineOptions): Promise<MigrationEngine> {
+    const engine = new MigrationEngine(options, new CoordinatorStore(options.file ?? coordinatorFile(options.host.dataDir)));
+    const m = engine.store.latest();
+    if (m && workingStates.includes(m.state)) engine.store.setState(m.id, 'interrupted', { resumeState: m.state });
+    if (m) {
+      for (const batch of engine.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
+        const settled = await settleBatch(engine.context(batch));
+        engine.log(settled.ok ? `migration ${m.id}: batch ${batch.id} ${settled.value}` : `migration ${m.id}: ${settled.error.message}`);
+      }
+      // Cut-over batches' destinations keep taking writes: replicate them back.
+      if (m.state === 'cut-over' || m.state === 'paused') engine.kick();
+    }
+    return engine;
+  }
+
+  private get host(): EngineHost {
+    return this.options.host;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  private region(id: string): RegionClient {
+    const client = this.host.regions.get(id);
+    if (!client) throw new DomicileError('UNAVAILABLE', `region ${id} does not run under policy "${this.host.policy.name}": restart \`domicile up\` with a policy that keeps it active or draining`, { details: { region: id } });
+    return client;
+  }
+
+  private batchMovers(batch: BatchRecord): BatchMover[] {
+    const id = `${batch.migrationId}/${batch.id}`;
+    let users = this.movers.get(id);
+    if (!users) this.movers.set(id, (users = this.store.movers(batch.migrationId, batch.id)));
+    return users;
+  }
+
+  private context(batch: BatchRecord): BatchContext {
+    const state = this.store.get(batch.migrationId)?.state;
+    return {
+      batch, users: this.batchMovers(batch), source: this.region(batch.source), destination: this.region(batch.destination),
+      directory: this.host.directory, store: this.store, limiter: this.limiter, meter: this.meter, fault: this.options.fault ?? envFault,
+      stopRequested: () => this.closing || this.store.get(batch.migrationId)?.state !== state,
+    };
+  }
+
+  /** What would move now, or between two policies; refuses destinations that are not active. */
+  plan(request: { services?: string[] | undefined; from?: Policy | undefined; to?: Policy | undefined } = {}): Promise<MigrationPlan> {
+    return planMigration({ directory: this.host.directory, regions: this.host.regions, policy: request.to ?? this.host.policy, from: request.from, services: request.services });
+  }
+
+  async start(request: StartRequest = {}): Promise<MigrationStatus> {
+    const settings = applySettings(request);
+    const current = this.store.latest();
+    if (current && !finalStates.includes(current.state)) {
+      throw new DomicileError('CONFLICT', `migration ${current.id} is ${current.state}: finish it first (\`domicile migrate complete\` or \`domicile migrate rollback\`)`);
+    }
+    const { policy } = this.host;
+    const services = resolveServiceOrder(policy, request.services);
+    const plan = await this.plan({ services });
+    checkPlanRegions(plan, policy, new Set(this.host.regions.keys()));
+    const movers = await listMovingUsers(this.host.directory, policy, services);
+    if (movers.length === 0) {
+      throw new DomicileError('CONFLICT', `nothing to move: every user's ${services.join(', ')} data is homed where policy "${policy.name}" (version ${policy.version}) places it`);
+    }
+    const id = `m_${randomBytes(8).toString('base64url')}`;
+    this.store.createMigration({ id, policy: { name: policy.name, version: policy.version }, services, settings, plan }, movers);
+    this.log(`migration ${id}: ${movers.length} user-services to move under policy "${policy.name}" (${services.join(' → ')})`);
+    this.kick();
+    return this.status(id)!;
+  }
+
+  status(id?: string): MigrationStatus | undefined {
+    const m = id === undefined || id === 'current' ? this.store.latest() : this.store.get(id);
+    if (!m) return undefined;
+    return buildStatus(m, this.store.batches(m.id), {
+      totalUsers: this.store.moverCount(m.id),
+      transfers: this.store.transfers(m.id).length,
+      rates: this.meter.rates(),
+      lag: { catchUp: m.state === 'running' ? this.meter.catchUpLag : 0, reverse: this.meter.reverseLag },
+      warnings: this.meter.reverseError === null ? [] : [`${this.meter.reverseError}; a rollback now would be refused until it works again`],
+    });
+  }
+
+  transfers(migrationId?: string): TransferRecord[] {
+    return this.store.transfers(migrationId);
+  }
+
+  private requireLatest(): MigrationRecord {
+    const m = this.store.latest();
+    if (!m) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
+    return m;
+  }
+
+  private transition(from: readonly MigrationState[], to: MigrationState, verb: string, hint: string): MigrationStatus {
+    const m = this.requireLatest();
+    if (!from.includes(m.state)) throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it is ${m.state}; ${hint}`);
+    this.store.setState(m.id, to, { resumeState: null, error: to === 'running' ? null : m.error });
+    this.log(`migration ${m.id}: ${m.state} → ${to}`);
+    this.kick();
+    return this.status(m.id)!;
+  }
+
+  pause(): MigrationStatus {
+    return this.transition(['running'], 'paused', 'pause', 'only a running migration pauses');
+  }
+
+  resume(): MigrationStatus {
+    const m = this.requireLatest();
+    const to: MigrationState = m.state === 'paused' ? 'running' : m.resumeState ?? 'running';
+    return this.transition(['paused', 'interrupted', 'failed'], to, 'resume', 'resume goes on after pause, an interruption or a failure');
+  }
+
+  complete(): MigrationStatus {
+    return this.transition(['cut-over'], 'completing', 'complete', 'complete purges the sources once every batch is cut over (state cut-over)');
+  }
+
+  rollback(): MigrationStatus {
+    const m = this.requireLatest();
+    if (m.state === 'failed' && m.resumeState === 'completing') {
+      throw new DomicileError('CONFLICT', `cannot roll back migration ${m.id}: it failed while completing, and completed batches' sources are purged; \`domicile migrate resume\` to finish completing it`);
+    }
+    return this.transition(['running', 'paused', 'interrupted', 'cut-over', 'failed'], 'rolling-back', 'roll back', 'a migration that completes has purged its sources, and one rolled back is done');
+  }
+
+  updateSettings(patch: SettingsPatch): MigrationStatus {
+    const m = this.requireLatest();
+    if (finalStates.includes(m.state)) throw new DomicileError('CONFLICT', `migration ${m.id} is ${m.state}: its settings no longer matter`);
+    this.store.setSettings(m.id, applySettings(patch, m.settings));
+    this.kick();
+    return this.status(m.id)!;
+  }
+
+  /** Resolves once the migration rests (nothing to do on its own) or reaches one of `states`. */
+  async waitFor(states: readonly MigrationState[] = ['cut-over', 'paused', 'interrupted', 'failed', 'completed', 'rolled-back'], timeoutMs = 600_000): Promise<MigrationStatus | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = this.store.latest();
+      if (!m || states.includes(m.state) || (!this.loop && !workingStates.includes(m.state))) return this.status();
+      if (Date.now() > deadline) throw new DomicileError('UNAVAILABLE', `migration ${m.id} is still ${m.state} after ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  /** Stops the loop after its current step; the database stays as the step left it. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    await this.loop;
+    this.store.close();
+  }
+
+  private kick(): void {
+    this.wake?.();
+    if (this.loop || this.closing) return;
+    this.loop = this.run().finally(() => {
+      this.loop = undefined;
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closing) {
+      const m = this.store.latest();
+      if (!m || !['running', 'completing', 'rolling-back', 'paused', 'cut-over'].includes(m.state)) return;
+      let busy = false;
+      try {
+        if (m.state === 'running') busy = await this.forward(m);
+        else if (m.state === 'completing') busy = await this.completing(m);
+        else if (m.state === 'rolling-back') busy = await this.rollingBack(m);
+        else await this.reverse(m);
+      } catch (err) {
+        this.fail(m, { ok: false, error: err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err }) });
+      }
+      if (!busy && !this.closing) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.options.reverseIntervalMs ?? 100);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+      }
+    }
+  }
+
+  private fail(m: MigrationRecord, result: PhaseResult<unknown>): void {
+    if (result.ok) return;
+    this.log(`migration ${m.id} failed: ${result.error.message}`);
+    this.store.setState(m.id, 'failed', { resumeState: m.state, error: result.error.message });
+  }
+
+  /** One forward step: reverse replication when due, then the open batch's next phase. */
+  private async forward(m: MigrationRecord): Promise<boolean> {
+    if (performance.now() - this.lastReverse > (this.options.reverseIntervalMs ?? 100)) await this.reverse(m);
+    let batch = this.store.batches(m.id, ['copying', 'catching-up', 'cutting-over', 'failed'])[0] ?? this.store.formBatch(m.id, m.settings.batchSize);
+    if (!batch) {
+      this.store.setState(m.id, 'cut-over');
+      this.log(`migration ${m.id}: every batch is cut over; reverse replication runs until complete or rollback`);
+      return true;
+    }
+    const ctx = this.context(batch);
+    switch (batch.step) {
+      case 'failed': {
+        // Resumed after a verification failure: copy the batch again from scratch.
+        for (const u of ctx.users) await ctx.destination.purgeUser({ userId: u.userId, service: batch.service });
+        this.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
+        return true;
+      }
+      case 'cutting-over': {
+        const settled = await settleBatch(ctx);
+        if (!settled.ok) this.fail(m, settled);
+        return true;
+      }
+      case 'copying': {
+        const copied = await copyBatch(ctx);
+        if (!copied.ok) this.fail(m, copied);
+        return true;
+      }
+      case 'catching-up': {
+        const caught = await catchUpBatch(ctx, { ...defaultCatchUp, ...this.options.catchUp });
+        if (!caught.ok) {
+          this.fail(m, caught);
+          return true;
+        }
+        if (!caught.value.done || ctx.stopRequested()) return true;
+        batch = this.store.batch(m.id, batch.id) ?? batch;
+        const verified = await verifyBatch({ ...ctx, batch }, caught.value.seq);
+        if (!verified.ok) {
+          this.fail(m, verified);
+          return true;
+        }
+        const cut = await cutOverBatch({ ...ctx, batch }, verified.value, { fullVerify: this.options.fullVerify ?? false });
+        if (!cut.ok) {
+          this.fail(m, cut);
+          return true;
+        }
+        this.log(`migration ${m.id}: batch ${batch.id} cut over (${batch.users} users' ${batch.service} → ${batch.destination}) in ${cut.value.pauseMs.toFixed(1)} ms`);
+        return true;
+      }
+      default:
+        return true;
+    }
+  }
+
+  /**
+   * A reverse-replication pass. Its failure does not stop the migration (users are served by
+   * their new home either way); it is shown in the status, and a rollback, which drains the
+   * same changes first, refuses rather than lose them.
+   */
+  private async reverse(m: MigrationRecord): Promise<void> {
+    this.lastReverse = performance.now();
+    const batches = this.store.batches(m.id, ['cut-over']);
+    if (batches.length === 0) return;
+    try {
+      const { lag } = await replicateBack({ store: this.store, batches, movers: (b) => this.batchMovers(b), region: (id) => this.region(id) });
+      this.meter.reverseLag = lag;
+      this.meter.reverseError = null;
+    } catch (err) {
+      const message = `reverse replication failed: ${(err as Error).message}`;
+      if (this.meter.reverseError !== message) this.log(`migration ${m.id}: ${message}`);
+      this.meter.reverseError = message;
+    }
+  }
+
+  private async completing(m: MigrationRecord): Promise<boolean> {
+    const batch = this.store.batches(m.id, ['completing', 'cut-over'])[0];
+    if (!batch) {
+      this.store.setState(m.id, 'completed');
+      this.log(`migration ${m.id} completed: the sources are purged and ${this.store.transfers(m.id).length} transfers recorded`);
+      return true;
+    }
+    const done = await completeBatch(this.context(batch), m.policy);
+    if (!done.ok) this.fail(m, done);
+    return true;
+  }
+
+  private async rollingBack(m: MigrationRecord): Promise<boolean> {
+    const open = this.store.batches(m.id).filter((b) => b.step !== 'rolled-back' && b.step !== 'completed').reverse();
+    const batch = open[0];
+    if (!batch) {
+      this.store.setState(m.id, 'rolled-back');
+      this.log(`migration ${m.id} rolled back`);
+      return true;
+    }
+    const ctx = this.context(batch);
+    let result: PhaseResult<unknown>;
+    if (batch.step === 'cutting-over' || batch.step === 'rolling-back') result = await settleBatch(ctx);
+    else if (batch.step === 'cut-over') result = await rollbackCutOver(ctx);
+    else if (batch.step === 'completing') result = { ok: false, error: new DomicileError('CONFLICT', `batch ${batch.id} was being completed: its source is purged, so it cannot be rolled back`) };
+    else result = await discardCopy(ctx);
+    if (!result.ok) this.fail(m, result);
+    return true;
+  }
+}

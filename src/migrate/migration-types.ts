@@ -1,0 +1,87 @@
+/**
+ * The words the migration coordinator is written in: a migration's states, a batch's steps,
+ * and what a verification finds. Kept apart from the engine so that the store, the phases,
+ * the operator API and the CLI share them without importing each other.
+ */
+
+/**
+ * - running: batches are copied, caught up and cut over, one after another
+ * - paused: an operator paused it; reverse replication of cut-over batches goes on
+ * - interrupted: the process stopped while it ran (a crash, a restart); `migrate resume` goes on
+ * - cut-over: every batch is served by its destination; reverse replication runs until
+ *   `migrate complete` (purge the sources) or `migrate rollback`
+ * - failed: a batch failed (a verification mismatch, a region that cannot be reached); resume
+ *   retries it, rollback undoes the migration
+ */
+export const migrationStates = [
+  'running',
+  'paused',
+  'interrupted',
+  'cut-over',
+  'completing',
+  'completed',
+  'rolling-back',
+  'rolled-back',
+  'failed',
+] as const;
+export type MigrationState = (typeof migrationStates)[number];
+
+/** States in which nothing more will ever happen: a new migration may start. */
+export const finalStates: readonly MigrationState[] = ['completed', 'rolled-back'];
+
+/** States in which the engine's loop works on its own. */
+export const workingStates: readonly MigrationState[] = ['running', 'completing', 'rolling-back'];
+
+/**
+ * A batch's step, each durable before the next begins:
+ * copying → catching-up → cutting-over → cut-over → completing → completed,
+ * or, undone, rolling-back → rolled-back; failed when a verification or a region failed.
+ */
+export const batchSteps = [
+  'copying',
+  'catching-up',
+  'cutting-over',
+  'cut-over',
+  'completing',
+  'completed',
+  'failed',
+  'rolling-back',
+  'rolled-back',
+] as const;
+export type BatchStep = (typeof batchSteps)[number];
+
+/**
+ * Where inside a cut-over (or the cut-over of a rollback) a batch is, so that a restart can
+ * settle it: 'fencing' (the old home is fenced, nothing flipped yet: undo it) or 'flipping'
+ * (verified, the new home ready, flips under way: finish them).
+ */
+export type CutOverPhase = 'fencing' | 'flipping';
+
+/** One record that differs between source and destination, or one user that could not be digested. */
+export interface RecordMismatch {
+  userId: string;
+  collection: string;
+  key: string;
+  source: { version: number; hash: string } | null;
+  destination: { version: number; hash: string } | null;
+  problem: string;
+}
+
+export interface MigrationSettings {
+  /** Users per batch: a batch is copied, verified and cut over together. */
+  batchSize: number;
+  /** Rows per second the copy and catch-up may import; 0: no cap. */
+  rate: number;
+}
+
+export const defaultSettings: MigrationSettings = { batchSize: 50, rate: 0 };
+
+/** Limits of the settings, so that bad input is refused where it enters. */
+export const settingLimits = { batchSize: { min: 1, max: 10_000 }, rate: { min: 0, max: 10_000_000 } } as const;
+
+/** The services in the order the articles moved them: e-commerce first. */
+export const defaultServiceOrder = ['shop', 'account', 'messaging', 'cloud'];
+
+/** The named points where DOMICILE_FAULT makes the process kill itself (fault-injection tests). */
+export const faultPoints = ['after-copy-batch', 'mid-catch-up', 'inside-cut-over', 'after-flip', 'inside-complete'] as const;
+export type FaultPoint = (typeof faultPoints)[number];

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Policy } from '../../src/policy/policy-schema.js';
+import { residencyReport } from '../../src/platform/residency-report.js';
+import { tempDir } from '../support/temp-dir.js';
+import { injectSender } from './support/http-sender.js';
+import { openPhase, scenarioPolicy, type PhasePlatform } from './support/phase-platform.js';
+import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+
+/**
+ * Phase 1 with Beijing kept as the last allowed region of the international shop: while a
+ * move may still be rolled back, the source stays a place the users' data may rest, so the
+ * destination's writes can flow back to it.
+ */
+async function phase1WithFallback(): Promise<Policy> {
+  const policy = await scenarioPolicy('phase1');
+  return {
+    ...policy,
+    name: 'phase1-with-fallback',
+    placement: policy.placement.map((rule) => (rule.services.includes('shop') && !rule.markets.includes('CN') && !rule.markets.includes('*') ? { ...rule, regions: [...rule.regions, 'cn-beijing'] } : rule)),
+  };
+}
+
+async function seeded(prefix: string): Promise<{ data: ReturnType<typeof tempDir>; users: TestUser[]; model: WriteModel }> {
+  const data = tempDir(prefix);
+  const before = await openPhase(data.dir, 'before');
+  const send = injectSender(() => before.app);
+  const users = await registerUsers(send, ['CN', 'HK', 'IN', 'SG', 'US'], 3, prefix);
+  const model = new WriteModel();
+  await new RandomWriter(send, users, model).seed(5);
+  await before.close();
+  return { data, users, model };
+}
+
+describe('rollback', () => {
+  let current: PhasePlatform | undefined;
+  const send = injectSender(() => current!.app);
+  let fixture: Awaited<ReturnType<typeof seeded>>;
+  beforeAll(async () => {
+    fixture = await seeded('migrate-rollback');
+  });
+  afterAll(async () => {
+    await current?.close();
+    fixture.data.remove();
+  });
+
+  it('after the cut-over, restores the source with every write made at the destination', async () => {
+    const { users, model } = fixture;
+    current = await openPhase(fixture.data.dir, await phase1WithFallback());
+    const { engine, platform } = current;
+    const writer = new RandomWriter(send, users, model, { concurrency: 3 });
+    writer.start();
+    let atCutOver = 0;
+    try {
+      await engine.start({ batchSize: 4, services: ['shop'] });
+      const cut = await engine.waitFor();
+      expect(cut?.state).toBe('cut-over');
+      const moved = users.filter((u) => u.market !== 'CN');
+      for (const u of moved) expect((await platform.directory.home(u.userId, 'shop'))?.region).not.toBe('cn-beijing');
+      // The users now write at their destinations; reverse replication carries it to Beijing.
+      atCutOver = model.acknowledged;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(model.acknowledged - atCutOver).toBeGreaterThan(20);
+      expect(engine.status()?.warnings).toEqual([]);
+      expect(engine.rollback().state).toBe('rolling-back');
+      const back = await engine.waitFor(['rolled-back', 'failed']);
+      expect(back?.error ?? null).toBeNull();
+      expect(back?.state).toBe('rolled-back');
+      expect(back?.users.rolledBack).toBe(moved.length);
+    } finally {
+      await writer.stop();
+    }
+    expect(await modelProblems(send, users, model)).toEqual([]);
+    for (const u of users) {
+      const home = await platform.directory.home(u.userId, 'shop');
+      expect(home?.region).toBe('cn-beijing');
+      expect(home?.epoch).toBe(u.market === 'CN' ? 1 : 3);
+    }
+    // The destinations keep nothing of the moved users.
+    for (const region of ['sg-singapore', 'us-california']) {
+      const stats = await platform.region(region).placementStats();
+      expect(stats.filter((s) => s.service === 'shop'), region).toEqual([]);
+    }
+    expect((await residencyReport(platform)).violations).toEqual([]);
+    await current.close();
+    current = undefined;
+  });
+
+  it('midway, rolls back the batches cut over and discards the copies of the others', async () => {
+    const { users, model } = fixture;
+    current = await openPhase(fixture.data.dir, await phase1WithFallback());
+    const { engine, platform } = current;
+    const writer = new RandomWriter(send, users, model, { concurrency: 3 });
+    writer.start();
+    try {
+      // A low rate cap: the rollback comes while batches are still moving.
+      await engine.start({ batchSize: 2, rate: 60, services: ['shop'] });
+      const deadline = Date.now() + 20_000;
+      while ((engine.status()?.users.cutOver ?? 0) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      const midway = engine.status()!;
+      expect(midway.state).toBe('running');
+      expect(midway.users.cutOver).toBeGreaterThan(0);
+      expect(midway.users.cutOver).toBeLessThan(midway.users.total);
+      engine.rollback();
+      const back = await engine.waitFor(['rolled-back', 'failed']);
+      expect(back?.error ?? null).toBeNull();
+      expect(back?.state).toBe('rolled-back');
+    } finally {
+      await writer.stop();
+    }
+    expect(await modelProblems(send, users, model)).toEqual([]);
+    for (const u of users) expect((await platform.directory.home(u.userId, 'shop'))?.region).toBe('cn-beijing');
+    for (const region of ['sg-singapore', 'us-california']) {
+      expect((await platform.region(region).placementStats()).filter((s) => s.service === 'shop'), region).toEqual([]);
+    }
+    await current.close();
+    current = undefined;
+  });
+});
