@@ -7,7 +7,9 @@ import type { Platform } from '../platform/platform.js';
 import { authenticateOperator, authenticateUser } from './authenticate.js';
 import { errorStatus } from '../errors/error-status.js';
 import type { GatewayContext } from './gateway-context.js';
+import type { MigrationEngine } from '../migrate/migration-engine.js';
 import { accountRoutes } from './routes/account-routes.js';
+import { migrationRoutes } from './routes/migration-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { recordRoutes } from './routes/record-routes.js';
 import { UserTokens } from './user-tokens.js';
@@ -19,6 +21,8 @@ export interface GatewayOptions {
   bodyLimit?: number;
   /** Structured logs (default off; `domicile up` turns them on). They never carry personal data. */
   logger?: boolean;
+  /** The migration coordinator the operator API steers (`domicile up` runs one); none: those routes answer UNAVAILABLE. */
+  migrations?: MigrationEngine | undefined;
 }
 
 /** HTTP status and error body for anything a handler threw. */
@@ -125,5 +129,6 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(accountRoutes(ctx));
   await app.register(recordRoutes(ctx));
   await app.register(opsRoutes(ctx));
+  await app.register(migrationRoutes(ctx, options.migrations));
   return app;
 }
