@@ -1,13 +1,20 @@
 import { apiBench } from '../../bench/api-bench.js';
 import { formatFigures } from '../../bench/bench-output.js';
+import { migrateBench } from '../../bench/migrate-bench.js';
 import { DomicileError } from '../errors/domicile-error.js';
 
 export interface BenchOptions {
   json: boolean;
   seconds: number;
+  /** bench migrate: users, records per user, users per batch, writes per second, durability. */
+  users?: number | undefined;
+  records?: number | undefined;
+  batchSize?: number | undefined;
+  writes?: number | undefined;
+  durability?: 'full' | 'normal' | undefined;
 }
 
-const benches = ['api'] as const;
+const benches = ['api', 'migrate'] as const;
 
 /** `domicile bench NAME`: figures beside a baseline measured in the same run. */
 export async function runBench(name: string, options: BenchOptions): Promise<number> {
@@ -21,6 +28,17 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const report = await apiBench({ seconds: options.seconds, connections: 32, users: 100, recordsPerUser: 20, log });
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
       return 0;
+    }
+    case 'migrate': {
+      const users = options.users ?? 1_000;
+      const records = options.records ?? 100;
+      const report = await migrateBench({
+        users, recordsPerUser: records, valueBytes: 1_000, batchSize: options.batchSize ?? 16, writesPerSecond: options.writes ?? 200,
+        durability: options.durability ?? 'full', log,
+      });
+      const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+      return report.writes.lost === 0 && report.writes.rowCountOff === 0 ? 0 : 1;
     }
     default:
       throw new DomicileError('BAD_REQUEST', `no benchmark "${name}": run one of ${benches.join(', ')}`);

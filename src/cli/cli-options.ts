@@ -25,6 +25,22 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+export function parseNonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`"${value}" is not a whole number of at least 0`);
+  return n;
+}
+
+/** `--services shop,account`: service ids, in the order they should move. */
+export function parseServices(value: string): string[] {
+  const services = value.split(',').map((s) => s.trim());
+  const bad = services.find((s) => !/^[a-z][a-z0-9-]{0,62}$/.test(s));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError(`"${value}" is not a comma-separated list of service ids (${bad === '' ? 'an empty name' : `"${bad}"`}): write for example shop,account`);
+  }
+  return services;
+}
+
 /** `--region-url sg-singapore=http://127.0.0.1:7101`, repeatable. */
 export function collectRegionUrl(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^([a-z][a-z0-9-]*)=(https?:\/\/[^\s]+)$/.exec(value);

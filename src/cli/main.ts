@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isDomicileError } from '../errors/domicile-error.js';
-import { collectRegionUrl, defaultDataDir, parsePort } from './cli-options.js';
+import { collectRegionUrl, defaultDataDir, parseNonNegativeInt, parsePort, parsePositiveInt, parseServices } from './cli-options.js';
+import { migrateActions, runMigrate, type MigrateAction } from './migrate-command.js';
+import { runPlan } from './plan-command.js';
 import { runPolicyCheck } from './policy-check-command.js';
 import { runRegion } from './region-command.js';
 import { runReportResidency } from './report-command.js';
@@ -70,14 +72,63 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await runReportResidency({ url: o.url, data: o.data, policy: o.policy }, Boolean(o.json));
     });
 
-  program.command('bench <name>')
-    .description('benchmarks that print their figures beside a baseline measured in the same run (api)')
+  program.command('plan')
+    .description('what would move: per service and market, users, records and bytes, source → destination, in order')
+    .option('--from <file>', 'the policy to move away from (with --to: the difference of the two)')
+    .option('--to <file>', 'the policy to move to (default: the one in force)')
+    .addOption(new Option('--services <list>', 'services to move, in order (default shop,account,messaging,cloud)').argParser(parseServices))
     .option('--json', 'one JSON object on stdout')
-    .option('--seconds <n>', 'seconds per measurement', '6')
+    .addOption(urlOption())
+    .addOption(dataOption())
+    .addOption(policyOption())
+    .action(async (o) => {
+      exitCode = await runPlan({ url: o.url, data: o.data, policy: o.policy }, { from: o.from, to: o.to, services: o.services, json: Boolean(o.json) });
+    });
+
+  const migrate = program.command('migrate').description('run and steer a live migration to the policy in force');
+  const migrateHelp: Record<MigrateAction, string> = {
+    start: 'start moving every user whose home the policy in force changes (progress bar on a terminal)',
+    status: 'state, progress, rate, ETA, lag, cut-over pauses; exit 1 if it failed',
+    pause: 'pause after the current step (reverse replication goes on)',
+    resume: 'go on after a pause, an interruption (restart) or a failure',
+    rollback: 'undo it: every user back to the source, nothing written meanwhile lost',
+    complete: 'once every batch is cut over: purge the sources and record the transfers',
+    settings: 'change --batch-size or --rate while it runs',
+  };
+  for (const action of migrateActions) {
+    migrate.command(action)
+      .description(migrateHelp[action])
+      .option('--json', 'one JSON object on stdout (the status)')
+      .option('--wait', 'follow it until it rests (the default on a terminal)')
+      .addOption(new Option('--batch-size <n>', 'users per batch').argParser(parsePositiveInt))
+      .addOption(new Option('--rate <n>', 'rows per second the copy may import (0: no cap)').argParser(parseNonNegativeInt))
+      .addOption(new Option('--services <list>', 'start: services to move, in order (default shop,account,messaging,cloud)').argParser(parseServices))
+      .addOption(urlOption())
+      .addOption(dataOption())
+      .addOption(policyOption())
+      .action(async (o) => {
+        const wait = Boolean(o.wait) || (!o.json && process.stderr.isTTY === true);
+        exitCode = await runMigrate({ url: o.url, data: o.data, policy: o.policy }, action, {
+          json: Boolean(o.json), wait, batchSize: o.batchSize, rate: o.rate, services: o.services,
+        });
+      });
+  }
+
+  program.command('bench <name>')
+    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate)')
+    .option('--json', 'one JSON object on stdout')
+    .option('--seconds <n>', 'api: seconds per measurement', '6')
+    .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))
+    .addOption(new Option('--records <n>', 'migrate: records of ~1 KB per user (default 100)').argParser(parsePositiveInt))
+    .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 16)').argParser(parsePositiveInt))
+    .addOption(new Option('--writes <n>', 'migrate: random writes per second during the move (default 200)').argParser(parseNonNegativeInt))
+    .addOption(new Option('--durability <mode>', 'migrate: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
     .action(async (name: string, o) => {
       // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
       const { runBench } = await import('./bench-command.js');
-      exitCode = await runBench(name, { json: Boolean(o.json), seconds: Number(o.seconds) });
+      exitCode = await runBench(name, {
+        json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability,
+      });
     });
 
   try {

@@ -1,15 +1,41 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { errorFromJSON, DomicileError } from '../errors/domicile-error.js';
+import { MigrationEngine, type StartRequest } from '../migrate/migration-engine.js';
+import type { SettingsPatch } from '../migrate/migration-settings.js';
+import type { MigrationStatus } from '../migrate/migration-status.js';
+import type { MigrationState } from '../migrate/migration-types.js';
+import type { MigrationPlan } from '../migrate/plan-migration.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
+import type { Policy } from '../policy/policy-schema.js';
 import { loadSecrets, Platform } from '../platform/platform.js';
 import { residencyReport, type ResidencyReport } from '../platform/residency-report.js';
 import { whereUser, type WhereReport } from '../platform/where-user.js';
 import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 
+export type MigrationAction = 'pause' | 'resume' | 'rollback' | 'complete';
+
+export interface PlanRequest {
+  from?: Policy | undefined;
+  to?: Policy | undefined;
+  services?: string[] | undefined;
+}
+
 /** What the operator commands need, whether the platform is running or not. */
 export interface OperatorApi {
+  /**
+   * True when the data folder is opened in this process (nothing runs it): a migration then
+   * runs only while the command does, so migration commands wait for it to rest.
+   */
+  readonly inProcess: boolean;
   residency(): Promise<ResidencyReport>;
   where(userId: string): Promise<WhereReport>;
+  plan(request: PlanRequest): Promise<MigrationPlan>;
+  startMigration(request: StartRequest): Promise<MigrationStatus>;
+  migrationStatus(): Promise<MigrationStatus>;
+  steerMigration(action: MigrationAction): Promise<MigrationStatus>;
+  migrationSettings(patch: SettingsPatch): Promise<MigrationStatus>;
+  /** In process: waits until the migration rests or reaches one of the states. Over HTTP: its status now. */
+  settleMigration(states?: readonly MigrationState[]): Promise<MigrationStatus>;
   close(): Promise<void>;
 }
 
@@ -42,33 +68,78 @@ export function readRuntime(dataDir: string): RuntimeInfo | undefined {
 }
 
 class HttpOperatorApi implements OperatorApi {
+  readonly inProcess = false;
+
   constructor(private readonly url: string, private readonly token: string) {}
 
-  private async get<T>(path: string): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
-      res = await fetch(`${this.url}${path}`, { headers: { authorization: `Bearer ${this.token}` } });
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
     } catch (err) {
       throw new DomicileError('UNAVAILABLE', `cannot reach the platform at ${this.url}: is \`domicile up\` running? (${(err as Error).message})`, { cause: err });
     }
-    const body: unknown = await res.json().catch(() => null);
-    if (!res.ok) throw errorFromJSON(body, `the platform answered ${res.status}`);
-    return body as T;
+    const reply: unknown = await res.json().catch(() => null);
+    if (!res.ok) throw errorFromJSON(reply, `the platform answered ${res.status}`);
+    return reply as T;
   }
 
   residency(): Promise<ResidencyReport> {
-    return this.get('/v1/ops/residency');
+    return this.call('GET', '/v1/ops/residency');
   }
 
   where(userId: string): Promise<WhereReport> {
-    return this.get(`/v1/ops/users/${encodeURIComponent(userId)}`);
+    return this.call('GET', `/v1/ops/users/${encodeURIComponent(userId)}`);
+  }
+
+  plan(request: PlanRequest): Promise<MigrationPlan> {
+    return this.call('POST', '/v1/ops/plans', request);
+  }
+
+  startMigration(request: StartRequest): Promise<MigrationStatus> {
+    return this.call('POST', '/v1/ops/migrations', request);
+  }
+
+  migrationStatus(): Promise<MigrationStatus> {
+    return this.call('GET', '/v1/ops/migrations/current');
+  }
+
+  steerMigration(action: MigrationAction): Promise<MigrationStatus> {
+    return this.call('POST', `/v1/ops/migrations/current/${action}`);
+  }
+
+  migrationSettings(patch: SettingsPatch): Promise<MigrationStatus> {
+    return this.call('PATCH', '/v1/ops/migrations/current/settings', patch);
+  }
+
+  settleMigration(): Promise<MigrationStatus> {
+    return this.migrationStatus();
   }
 
   async close(): Promise<void> {}
 }
 
 class InProcessOperatorApi implements OperatorApi {
+  readonly inProcess = true;
+  private engine: Promise<MigrationEngine> | undefined;
+
   constructor(private readonly platform: Platform) {}
+
+  /** Opened on first use: a migration that ran when its process stopped shows as interrupted. */
+  private migrations(): Promise<MigrationEngine> {
+    this.engine ??= MigrationEngine.open({ host: this.platform });
+    return this.engine;
+  }
+
+  private async latest(engine: MigrationEngine): Promise<MigrationStatus> {
+    const status = engine.status();
+    if (!status) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
+    return status;
+  }
 
   residency(): Promise<ResidencyReport> {
     return residencyReport(this.platform);
@@ -78,8 +149,39 @@ class InProcessOperatorApi implements OperatorApi {
     return whereUser(this.platform, userId);
   }
 
-  close(): Promise<void> {
-    return this.platform.close();
+  async plan(request: PlanRequest): Promise<MigrationPlan> {
+    return (await this.migrations()).plan(request);
+  }
+
+  async startMigration(request: StartRequest): Promise<MigrationStatus> {
+    return (await this.migrations()).start(request);
+  }
+
+  async migrationStatus(): Promise<MigrationStatus> {
+    return this.latest(await this.migrations());
+  }
+
+  async steerMigration(action: MigrationAction): Promise<MigrationStatus> {
+    const engine = await this.migrations();
+    await this.latest(engine);
+    return engine[action]();
+  }
+
+  async migrationSettings(patch: SettingsPatch): Promise<MigrationStatus> {
+    const engine = await this.migrations();
+    await this.latest(engine);
+    return engine.updateSettings(patch);
+  }
+
+  async settleMigration(states?: readonly MigrationState[]): Promise<MigrationStatus> {
+    const engine = await this.migrations();
+    await engine.waitFor(states, 24 * 3600_000);
+    return this.latest(engine);
+  }
+
+  async close(): Promise<void> {
+    if (this.engine) await (await this.engine).close();
+    await this.platform.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildGateway } from '../gateway/build-gateway.js';
+import { MigrationEngine } from '../migrate/migration-engine.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import { Platform, secretPaths } from '../platform/platform.js';
 import { resolvePolicyFile, runtimeFile } from './cli-options.js';
@@ -22,10 +23,21 @@ export async function runUp(options: UpOptions): Promise<number> {
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
   const platform = await Platform.open({ policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full' });
-  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off' });
+  // The migration coordinator runs here, beside the users it moves; its lines go to the log.
+  const log = { line: (_: string) => {} };
+  let migrations: MigrationEngine;
+  try {
+    migrations = await MigrationEngine.open({ host: platform, log: (line) => log.line(line) });
+  } catch (err) {
+    await platform.close();
+    throw err;
+  }
+  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations });
+  log.line = (line) => app.log.info({ component: 'migrate' }, line);
   try {
     await app.listen({ port: options.port, host: options.host });
   } catch (err) {
+    await migrations.close();
     await platform.close();
     throw err;
   }
@@ -42,6 +54,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     `  health    ${url}/healthz`,
     `  operator  credential in ${secretPaths(dataDir).operatorToken}`,
     ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
+    ...interruptedNotice(migrations),
     'Press Ctrl-C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -49,8 +62,16 @@ export async function runUp(options: UpOptions): Promise<number> {
   const signal = await untilStopped();
   process.stdout.write(`\nStopping (${signal})…\n`);
   await app.close();
+  await migrations.close();
   await platform.close();
   rmSync(runtimeFile(dataDir), { force: true });
   process.stdout.write('Stopped.\n');
   return 0;
+}
+
+/** A migration that was running when the platform stopped waits for an operator. */
+function interruptedNotice(migrations: MigrationEngine): string[] {
+  const m = migrations.status();
+  if (m?.state !== 'interrupted' && m?.state !== 'failed') return [];
+  return [`  migration ${m.id} is ${m.state}: \`domicile migrate status\` to see it, \`domicile migrate resume\` to go on, \`domicile migrate rollback\` to undo it`];
 }

@@ -1,5 +1,6 @@
 import type { ChangeView, RegionClient } from '../region/region-client.js';
 import type { RateLimiter } from './rate-limiter.js';
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /** A page of a region's change log, and where the next page starts. */
 export interface ChangePage {
@@ -75,6 +76,7 @@ export async function applyChanges(opts: {
     applied.rows += rows;
     applied.bytes += states.records.reduce((n, r) => n + jsonBytes(r.value), 0);
     applied.users.add(userId);
+    await yieldToEventLoop();
   }
   return applied;
 }

@@ -29,7 +29,9 @@ export async function catchUpBatch(ctx: BatchContext, options: CatchUpOptions = 
   try {
     for (let round = 0; round < options.maxRounds; round++) {
       const page = await readChangePage(ctx.source, seq, batch.service, options.pageSize);
-      const applied = await applyChanges({ from: ctx.source, to: ctx.destination, service: batch.service, targets, changes: page.changes, limiter: ctx.limiter });
+      // Not rate-capped: the cap throttles the copy; catch-up carries what the users already
+      // wrote, and capped below their write rate it could never catch up.
+      const applied = await applyChanges({ from: ctx.source, to: ctx.destination, service: batch.service, targets, changes: page.changes });
       ctx.meter.record(applied.rows, applied.bytes);
       await ctx.fault('mid-catch-up');
       seq = page.next;

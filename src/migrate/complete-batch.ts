@@ -1,3 +1,4 @@
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 
 /**
@@ -15,6 +16,7 @@ export async function completeBatch(ctx: BatchContext, policy: { name: string; v
     for (const u of ctx.users) {
       purged += (await source.purgeUser({ userId: u.userId, service: batch.service })).records;
       await ctx.fault('inside-complete');
+      await yieldToEventLoop();
     }
     store.insertTransfer({
       migrationId: batch.migrationId, batchId: batch.id, service: batch.service, from: batch.source, to: batch.destination, policy,

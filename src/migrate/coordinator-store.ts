@@ -121,12 +121,13 @@ export class CoordinatorStore {
   constructor(readonly file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     try {
-      this.db = new Database(file);
+      // A short lock wait (better-sqlite3's default is 5 s), for the reason below.
+      this.db = new Database(file, { timeout: 100 });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
-      this.db.pragma('busy_timeout = 5000');
-      // One coordinator per data folder: a second process must not steer the same migration.
+      // One coordinator per data folder: a second process must not steer the same migration,
+      // and is told so at once rather than after a wait.
       this.db.pragma('locking_mode = EXCLUSIVE');
       this.db.exec('BEGIN IMMEDIATE; COMMIT');
       applyMigrations(this.db, file, coordinatorMigrations);

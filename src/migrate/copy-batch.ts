@@ -1,4 +1,5 @@
 import { jsonBytes } from './apply-changes.js';
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 
 /** Users exported per call: bounds the plaintext a copy holds in memory at once. */
@@ -34,6 +35,7 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
         records += rows.length;
         bytes += size;
         ctx.meter.record(rows.length, size, 1);
+        await yieldToEventLoop();
       }
     }
     await ctx.fault('after-copy-batch');

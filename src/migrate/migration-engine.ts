@@ -23,6 +23,7 @@ import { replicateBack } from './reverse-replication.js';
 import { discardCopy, rollbackCutOver } from './rollback-batch.js';
 import { settleBatch } from './settle-batch.js';
 import { verifyBatch } from './verify-batch.js';
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /** What the engine stands on: the platform's policy, directory and live regions. */
 export interface EngineHost {
@@ -252,6 +253,7 @@ export class MigrationEngine {
       } catch (err) {
         this.fail(m, { ok: false, error: err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err }) });
       }
+      if (busy) await yieldToEventLoop();
       if (!busy && !this.closing) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.options.reverseIntervalMs ?? 100);

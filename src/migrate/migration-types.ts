@@ -70,7 +70,7 @@ export interface RecordMismatch {
 export interface MigrationSettings {
   /** Users per batch: a batch is copied, verified and cut over together. */
   batchSize: number;
-  /** Rows per second the copy and catch-up may import; 0: no cap. */
+  /** Rows per second the copy may import (catch-up is not capped: it carries what users wrote); 0: no cap. */
   rate: number;
 }
 

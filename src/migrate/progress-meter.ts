@@ -25,7 +25,8 @@ export class ProgressMeter {
     this.trim(now);
     const first = this.samples[0];
     if (!first) return { rowsPerSecond: 0, bytesPerSecond: 0, usersPerSecond: 0 };
-    const seconds = Math.max(1, now - first.at) / 1000;
+    // At least a second: a rate over the few milliseconds since the first sample means nothing.
+    const seconds = Math.max(1000, now - first.at) / 1000;
     const sum = this.samples.reduce((s, x) => ({ rows: s.rows + x.rows, bytes: s.bytes + x.bytes, users: s.users + x.users }), { rows: 0, bytes: 0, users: 0 });
     return { rowsPerSecond: sum.rows / seconds, bytesPerSecond: sum.bytes / seconds, usersPerSecond: sum.users / seconds };
   }

@@ -3,6 +3,7 @@ import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { RegionClient, UserDigest } from '../region/region-client.js';
 import { readChangePage } from './apply-changes.js';
 import type { BatchRecord } from './coordinator-store.js';
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 import type { RecordMismatch } from './migration-types.js';
 
@@ -61,6 +62,7 @@ export async function compareUsers(from: RegionClient, to: RegionClient, service
       continue;
     }
     if (a.digest !== b.digest) result.mismatches.push(...diffDigests(userId, a, b));
+    await yieldToEventLoop();
   }
   return result;
 }

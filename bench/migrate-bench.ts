@@ -1,0 +1,148 @@
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../src/cli/cli-options.js';
+import { MigrationEngine } from '../src/migrate/migration-engine.js';
+import { percentile } from '../src/migrate/migration-status.js';
+import { loadPolicyFile } from '../src/policy/load-policy.js';
+import { Platform } from '../src/platform/platform.js';
+import { regionPaths } from '../src/region/open-region-node.js';
+import type { Figure } from './bench-output.js';
+import { BenchWriter, recordValue, valuePool } from './bench-writer.js';
+import { measureFloor } from './migrate-floor.js';
+import { tempFolder } from './temp-folder.js';
+
+export interface MigrateBenchOptions {
+  users: number;
+  recordsPerUser: number;
+  /** Size of a record's JSON value (default about 1 KB). */
+  valueBytes: number;
+  batchSize: number;
+  /** The random writer's operations per second during the migration. */
+  writesPerSecond: number;
+  durability: 'full' | 'normal';
+  log: (line: string) => void;
+}
+
+export interface MigrateBenchReport {
+  machine: { cpus: number; node: string };
+  options: Omit<MigrateBenchOptions, 'log'>;
+  rows: number;
+  bytes: number;
+  seconds: number;
+  completeSeconds: number;
+  pauses: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
+  peakRssMb: number;
+  floor: { rows: number; seconds: number; rowsPerSecond: number };
+  writes: { acknowledged: number; refused: number; lost: number; rowCountOff: number };
+  figures: Figure[];
+}
+
+/** International markets of the 2014 scenario: all of their shop moves in phase 1. */
+const markets = ['HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US'];
+
+/**
+ * `domicile bench migrate`: phase 1 of the scenario (the shop, Beijing → Singapore and
+ * California) over N users × M records of about 1 KB, in process, under a random writer.
+ * Rows, bytes and users per second from the start to the last cut-over, the cut-over pauses,
+ * the peak RSS, and beside them the floor measured in the same run on the same rows (SQLite's
+ * INSERT … SELECT between two attached files). The writer's acknowledged writes are then
+ * checked one by one, and the row count as a whole: both must show nothing lost.
+ */
+export async function migrateBench(options: MigrateBenchOptions): Promise<MigrateBenchReport> {
+  const { log } = options;
+  const data = tempFolder('bench-migrate');
+  const dataDir = join(data.path, 'data');
+  const before = await loadPolicyFile(join(packageRoot, 'examples', 'before.yaml'));
+  const phase1 = await loadPolicyFile(join(packageRoot, 'examples', 'phase1.yaml'));
+  const pool = valuePool();
+  const userIds = Array.from({ length: options.users }, (_, u) => `u_bench${String(u).padStart(7, '0')}`);
+  try {
+    log(`seeding ${options.users} users × ${options.recordsPerUser} records of ~${options.valueBytes} B in cn-beijing…`);
+    let platform = await Platform.open({ policy: before, dataDir, durability: 'normal' });
+    const beijing = platform.region('cn-beijing');
+    for (const [u, userId] of userIds.entries()) {
+      const market = markets[u % markets.length]!;
+      await platform.directory.createUser({ userId, market, logins: [], createdAt: Date.now(), homes: before.services.map((s) => ({ service: s.id, region: 'cn-beijing', epoch: 1 })) });
+      const tenancy = { userId, service: 'shop', market, epoch: 1, movedTo: null };
+      await beijing.setTenancy({ ...tenancy, status: 'incoming' });
+      const records = Array.from({ length: options.recordsPerUser }, (_, i) => ({ collection: 'orders', key: `r${i}`, version: 1, updatedAt: Date.now(), value: recordValue(u * options.recordsPerUser + i, options.valueBytes, pool) }));
+      await beijing.importRecords({ service: 'shop', userId, market, epoch: 1, states: { records, deleted: [] } });
+      await beijing.setTenancy({ ...tenancy, status: 'home' });
+    }
+    await platform.close();
+
+    log('the floor: INSERT … SELECT of the same rows between two attached SQLite files…');
+    const floor = measureFloor({ sourceStore: regionPaths(dataDir, 'cn-beijing').store, workDir: data.path, service: 'shop', durability: options.durability });
+
+    log(`migrating under a random writer (${options.writesPerSecond} writes/s), batches of ${options.batchSize} users…`);
+    platform = await Platform.open({ policy: phase1, dataDir, durability: options.durability });
+    const engine = await MigrationEngine.open({ host: platform, fault: () => {} });
+    const writer = new BenchWriter(platform, userIds, options.recordsPerUser, { opsPerSecond: options.writesPerSecond, valueBytes: options.valueBytes, pool });
+    let peakRss = process.memoryUsage().rss;
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 25);
+    try {
+      writer.start();
+      const started = performance.now();
+      await engine.start({ batchSize: options.batchSize, services: ['shop'] });
+      const cut = await engine.waitFor(['cut-over', 'failed', 'paused'], 24 * 3600_000);
+      const seconds = (performance.now() - started) / 1000;
+      if (cut?.state !== 'cut-over') throw new Error(`the migration did not cut over: ${cut?.state} ${cut?.error ?? ''}`);
+      await writer.stop();
+      clearInterval(sampler);
+
+      log('checking every acknowledged write, then completing…');
+      const lost = await writer.lost();
+      let rowsNow = 0;
+      for (const region of ['sg-singapore', 'us-california']) {
+        for (const s of await platform.region(region).placementStats()) if (s.service === 'shop') rowsNow += s.records;
+      }
+      const rowCountOff = rowsNow - (options.users * options.recordsPerUser + writer.delta);
+      const completing = performance.now();
+      engine.complete();
+      const done = await engine.waitFor(['completed', 'failed'], 24 * 3600_000);
+      if (done?.state !== 'completed') throw new Error(`the migration did not complete: ${done?.state} ${done?.error ?? ''}`);
+      const completeSeconds = (performance.now() - completing) / 1000;
+
+      const batches = engine.store.batches(cut.id);
+      const pauses = batches.map((b) => b.pauseMs ?? 0).sort((a, b) => a - b);
+      const rows = batches.reduce((n, b) => n + b.records, 0);
+      const bytes = batches.reduce((n, b) => n + b.bytes, 0);
+      const report = {
+        machine: { cpus: cpus().length, node: process.version },
+        options: { users: options.users, recordsPerUser: options.recordsPerUser, valueBytes: options.valueBytes, batchSize: options.batchSize, writesPerSecond: options.writesPerSecond, durability: options.durability },
+        rows, bytes, seconds, completeSeconds,
+        pauses: { count: pauses.length, p50Ms: percentile(pauses, 50), p99Ms: percentile(pauses, 99), maxMs: pauses.at(-1) ?? 0 },
+        peakRssMb: peakRss / 2 ** 20,
+        floor,
+        writes: { acknowledged: writer.acknowledged, refused: writer.counts.failed, lost, rowCountOff },
+      };
+      await engine.close();
+      await platform.close();
+      return { ...report, figures: figuresOf(report) };
+    } finally {
+      clearInterval(sampler);
+      await writer.stop();
+    }
+  } finally {
+    data.remove();
+  }
+}
+
+function figuresOf(r: Omit<MigrateBenchReport, 'figures'>): Figure[] {
+  const rowsPerSecond = r.rows / r.seconds;
+  const million = r.rows >= 1_000_000;
+  return [
+    { name: 'migration rows/s (copy to last cut-over)', value: rowsPerSecond, unit: 'rows/s', baseline: { name: 'SQLite INSERT…SELECT floor', value: r.floor.rowsPerSecond }, goal: { atLeast: 0.5, text: 'goal ≥ 0.50×' } },
+    { name: 'migration MB/s (plaintext JSON)', value: r.bytes / 2 ** 20 / r.seconds, unit: 'MB/s' },
+    { name: 'migration users/s', value: r.options.users / r.seconds, unit: 'users/s' },
+    { name: 'cut-over pause p50', value: r.pauses.p50Ms, unit: 'ms' },
+    { name: 'cut-over pause p99', value: r.pauses.p99Ms, unit: 'ms', baseline: { name: 'goal', value: 50 }, goal: { atMost: 1, text: 'goal ≤ 50 ms' } },
+    { name: 'cut-over pause max', value: r.pauses.maxMs, unit: 'ms' },
+    { name: `peak RSS (${r.rows.toLocaleString('en-US')} rows)`, value: r.peakRssMb, unit: 'MB', ...(million ? { baseline: { name: 'limit', value: 512 }, goal: { atMost: 1, text: 'goal < 512 MB at 1M rows' } } : {}) },
+    { name: 'complete (purge the source)', value: r.completeSeconds, unit: 's' },
+    { name: 'writes acknowledged during the move', value: r.writes.acknowledged, unit: 'writes' },
+    { name: 'acknowledged writes lost', value: r.writes.lost + Math.abs(r.writes.rowCountOff), unit: 'writes' },
+  ];
+}

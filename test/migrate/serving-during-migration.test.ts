@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../support/temp-dir.js';
+import { injectSender } from './support/http-sender.js';
+import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+
+/**
+ * The coordinator runs in the process that serves users; with in-process regions every step
+ * it awaits completes without touching the event loop, so it must yield between users, or an
+ * uncapped migration would stall every request until it ends. Users who do not move, and
+ * users of batches not being cut over, are served while it runs.
+ */
+describe('serving while a migration runs uncapped', () => {
+  const data = tempDir('migrate-serving');
+  let current: PhasePlatform | undefined;
+  const send = injectSender(() => current!.app);
+  let users: TestUser[] = [];
+
+  beforeAll(async () => {
+    current = await openPhase(data.dir, 'before');
+    users = await registerUsers(send, ['CN', 'SG', 'IN', 'MY', 'HK'], 5, 'serving');
+    await new RandomWriter(send, users, new WriteModel()).seed(20);
+    await current.close();
+    current = await openPhase(data.dir, 'phase2');
+  });
+  afterAll(async () => {
+    await current?.close();
+    data.remove();
+  });
+
+  it('answers requests of users who stay while batches move', async () => {
+    const { engine } = current!;
+    const stays = users.find((u) => u.market === 'CN')!;
+    await engine.start({ batchSize: 2 });
+    const latencies: number[] = [];
+    let runningAnswers = 0;
+    while (engine.status()?.state === 'running') {
+      const t0 = performance.now();
+      const res = await send('PUT', '/v1/me/shop/cart/probe', stays.token, { at: t0 });
+      latencies.push(performance.now() - t0);
+      expect(res.status).toBe(200);
+      if (engine.status()?.state === 'running') runningAnswers++;
+    }
+    expect((await engine.waitFor())?.state).toBe('cut-over');
+    // Many answers while it ran, not one at the end.
+    expect(runningAnswers).toBeGreaterThan(10);
+    latencies.sort((a, b) => a - b);
+    expect(latencies[Math.floor(latencies.length * 0.99)] ?? 0).toBeLessThan(200);
+  });
+});
