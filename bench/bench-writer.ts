@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Platform } from '../src/platform/platform.js';
 import { routeToHome } from '../src/platform/route-to-home.js';
 import { RateLimiter } from '../src/migrate/rate-limiter.js';
+import { yieldToEventLoop } from '../src/migrate/yield-to-event-loop.js';
 
 /** A JSON value of about `bytes` bytes, different for every n (no two records alike). */
 export function recordValue(n: number, bytes: number, pool: string): { n: number; sku: string; note: string } {
@@ -46,6 +47,7 @@ export class BenchWriter {
   }
 
   start(concurrency = 4): void {
+    if (this.options.opsPerSecond <= 0) return;
     this.running = true;
     for (let i = 0; i < concurrency; i++) this.loops.push(this.loop());
   }
@@ -87,6 +89,7 @@ export class BenchWriter {
         // Refused (fenced past the retry budget): not acknowledged, not applied.
         this.counts.failed++;
       }
+      await yieldToEventLoop();
     }
   }
 

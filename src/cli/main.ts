@@ -114,13 +114,23 @@ export async function main(argv: string[]): Promise<number> {
       });
   }
 
+  program.command('demo')
+    .description('replay the 2014 scenario, before → phase1 → phase2 → phase3, under live traffic from every market')
+    .option('--json', 'one JSON object on stdout')
+    .addOption(new Option('--users-per-market <n>', 'users registered per market').default(4).argParser(parsePositiveInt))
+    .option('--data <dir>', 'keep the data in this folder (default: a temporary one, removed at the end)')
+    .action(async (o) => {
+      const { runDemo } = await import('./demo-command.js');
+      exitCode = await runDemo({ json: Boolean(o.json), usersPerMarket: o.usersPerMarket, data: o.data });
+    });
+
   program.command('bench <name>')
     .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate)')
     .option('--json', 'one JSON object on stdout')
     .option('--seconds <n>', 'api: seconds per measurement', '6')
     .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))
     .addOption(new Option('--records <n>', 'migrate: records of ~1 KB per user (default 100)').argParser(parsePositiveInt))
-    .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 16)').argParser(parsePositiveInt))
+    .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 8)').argParser(parsePositiveInt))
     .addOption(new Option('--writes <n>', 'migrate: random writes per second during the move (default 200)').argParser(parseNonNegativeInt))
     .addOption(new Option('--durability <mode>', 'migrate: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
     .action(async (name: string, o) => {

@@ -29,7 +29,7 @@ function payload(s: MigrationStatus): Record<string, string | number> {
  */
 export async function followMigration(api: OperatorApi, until: readonly MigrationState[], options: { bar: boolean; intervalMs?: number }): Promise<MigrationStatus> {
   const resting: readonly MigrationState[] = [...until, 'paused', 'interrupted', 'failed', 'completed', 'rolled-back'];
-  if (api.inProcess) return api.settleMigration(resting);
+  // In process too: the engine runs in this event loop, and yields to it between users.
   let status = await api.migrationStatus();
   const bar = options.bar
     ? new cliProgress.SingleBar({

@@ -3,7 +3,6 @@ import { errorFromJSON, DomicileError } from '../errors/domicile-error.js';
 import { MigrationEngine, type StartRequest } from '../migrate/migration-engine.js';
 import type { SettingsPatch } from '../migrate/migration-settings.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
-import type { MigrationState } from '../migrate/migration-types.js';
 import type { MigrationPlan } from '../migrate/plan-migration.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -34,8 +33,6 @@ export interface OperatorApi {
   migrationStatus(): Promise<MigrationStatus>;
   steerMigration(action: MigrationAction): Promise<MigrationStatus>;
   migrationSettings(patch: SettingsPatch): Promise<MigrationStatus>;
-  /** In process: waits until the migration rests or reaches one of the states. Over HTTP: its status now. */
-  settleMigration(states?: readonly MigrationState[]): Promise<MigrationStatus>;
   close(): Promise<void>;
 }
 
@@ -116,10 +113,6 @@ class HttpOperatorApi implements OperatorApi {
     return this.call('PATCH', '/v1/ops/migrations/current/settings', patch);
   }
 
-  settleMigration(): Promise<MigrationStatus> {
-    return this.migrationStatus();
-  }
-
   async close(): Promise<void> {}
 }
 
@@ -171,12 +164,6 @@ class InProcessOperatorApi implements OperatorApi {
     const engine = await this.migrations();
     await this.latest(engine);
     return engine.updateSettings(patch);
-  }
-
-  async settleMigration(states?: readonly MigrationState[]): Promise<MigrationStatus> {
-    const engine = await this.migrations();
-    await engine.waitFor(states, 24 * 3600_000);
-    return this.latest(engine);
   }
 
   async close(): Promise<void> {

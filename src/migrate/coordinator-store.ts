@@ -252,6 +252,10 @@ export class CoordinatorStore {
     ).run(t.migrationId, t.batchId, t.service, t.from, t.to, t.policy.name, t.policy.version, JSON.stringify(t.users), t.users.length, t.records, t.bytes, t.digest, t.completedAt);
   }
 
+  transferCount(migrationId: string): number {
+    return this.db.prepare<[string], number>('SELECT count(*) FROM transfers WHERE migration_id = ?').pluck().get(migrationId) ?? 0;
+  }
+
   transfers(migrationId?: string): TransferRecord[] {
     const rows = migrationId === undefined
       ? this.db.prepare<[], TransferRow>('SELECT * FROM transfers ORDER BY id').all()

@@ -3,7 +3,10 @@ import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult }
 import { batchTargets } from './catch-up-batch.js';
 import { checkHomes, flipHomes, setTenancies } from './flip-homes.js';
 import { settleBatch } from './settle-batch.js';
-import { batchDigest, compareUsers, refusedCutOver, type PreVerified } from './verify-batch.js';
+import { batchDigest, refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
+import { compareUsers, refusedCutOver, type PreVerified } from './verify-batch.js';
+import { verifyRecords } from './verify-records.js';
+import type { RecordMismatch } from './migration-types.js';
 
 export interface CutOverOptions {
   /** Digest every user again under the fence, not only those that changed since the verify. */
@@ -14,8 +17,8 @@ export interface CutOverOptions {
  * Cut-over, for one batch; other users are never blocked:
  * 1. fence the batch in the source at its epoch (its writes are refused from then on),
  * 2. drain the source's remaining changes of the batch into the destination,
- * 3. verify again: the users that changed since the verify (or every user with fullVerify);
- *    a difference unfences the batch and refuses the cut-over,
+ * 3. verify again: the records that changed since the live verify (or every user's digest
+ *    with fullVerify); a difference unfences the batch and refuses the cut-over,
  * 4. record the destination's log position (reverse replication starts there),
  * 5. make the destination home at epoch + 1, flip the directory (compare-and-set),
  * 6. mark the source 'moved' (a stale request there learns where the user went).
@@ -36,12 +39,19 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     await setTenancies(source, service, users, 0, 'fenced');
 
     const targets = batchTargets(ctx, 0);
-    const touched = new Set<string>();
+    // The records to verify again: those in flight at the live verify, and every one the
+    // source changed since (a change after verifiedAt may postdate the digests).
+    const recheck = new Map<string, Map<string, { collection: string; key: string }>>([...pre.inFlight].map(([u, refs]) => [u, new Map(refs)]));
     let seq = store.batch(batch.migrationId, batch.id)?.catchUpSeq ?? batch.copySeq ?? 0;
     for (let more = true; more;) {
       const page = await readChangePage(source, seq, service, 5_000);
       const applied = await applyChanges({ from: source, to: destination, service, targets, changes: page.changes });
-      for (const c of page.changes) if (c.seq > pre.verifiedAt && targets.has(c.userId)) touched.add(c.userId);
+      for (const c of page.changes) {
+        if (c.seq <= pre.verifiedAt || !targets.has(c.userId)) continue;
+        const refs = recheck.get(c.userId) ?? new Map<string, { collection: string; key: string }>();
+        refs.set(refKey(c.collection, c.key), { collection: c.collection, key: c.key });
+        recheck.set(c.userId, refs);
+      }
       ctx.meter.record(applied.rows, applied.bytes);
       seq = page.next;
       more = page.more;
@@ -49,19 +59,16 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     store.updateBatch(batch.migrationId, batch.id, { catchUpSeq: seq });
     await ctx.fault('inside-cut-over');
 
-    const check = options.fullVerify ? users.map((u) => u.userId) : users.map((u) => u.userId).filter((id) => touched.has(id) || pre.unsettled.has(id) || !pre.digests.has(id));
-    const cmp = await compareUsers(source, destination, service, check);
-    if (cmp.mismatches.length > 0) {
+    const verified = await verifyUnderFence(ctx, pre, recheck, options.fullVerify);
+    if (verified.mismatches.length > 0) {
       await setTenancies(source, service, users, 0, 'home');
       store.updateBatch(batch.migrationId, batch.id, {
-        step: 'failed', failedStep: 'cutting-over', cutOverPhase: null, mismatches: cmp.mismatches,
-        error: `verification under the fence found ${cmp.mismatches.length} differing record(s); the cut-over was refused and the users unfenced`,
+        step: 'failed', failedStep: 'cutting-over', cutOverPhase: null, mismatches: verified.mismatches,
+        error: `verification under the fence found ${verified.mismatches.length} differing record(s); the cut-over was refused and the users unfenced`,
       });
-      return refusedCutOver(batch, cmp.mismatches);
+      return refusedCutOver(batch, verified.mismatches);
     }
-    const digests = new Map(pre.digests);
-    for (const [userId, d] of cmp.digests) digests.set(userId, d);
-    const { digest, records } = batchDigest(digests);
+    const { digest, records } = batchDigest(verified.rows);
     const reverseSeq = (await destination.health()).lastSeq;
     store.updateBatch(batch.migrationId, batch.id, { cutOverPhase: 'flipping', reverseSeq, digest, records });
 
@@ -80,4 +87,34 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     const outcome = settled?.ok ? ` (${settled.value})` : settled ? `; settling it failed too: ${settled.error.message}` : '';
     return failed(err, `cut-over of ${describeBatch(batch)} failed${outcome}`);
   }
+}
+
+/**
+ * The verification under the fence: by default only the records to recheck, on both sides,
+ * patched into what the live verify found (users it could not digest are digested whole);
+ * with fullVerify, every user's digest again.
+ */
+async function verifyUnderFence(
+  ctx: BatchContext,
+  pre: PreVerified,
+  recheck: ReadonlyMap<string, ReadonlyMap<string, { collection: string; key: string }>>,
+  fullVerify: boolean,
+): Promise<{ mismatches: RecordMismatch[]; rows: VerifiedRows }> {
+  const { source, destination, batch, users } = ctx;
+  const whole = users.map((u) => u.userId).filter((id) => fullVerify || !pre.rows.has(id));
+  const full = await compareUsers(source, destination, batch.service, whole);
+  const rows: VerifiedRows = new Map();
+  for (const [userId, user] of pre.rows) rows.set(userId, new Map(user));
+  for (const [userId, digest] of full.digests) rows.set(userId, rowsOfDigest(digest));
+  const partial = new Map([...recheck].filter(([userId]) => !whole.includes(userId)));
+  const checked = await verifyRecords(source, destination, batch.service, partial);
+  for (const [userId, changed] of checked.rows) {
+    const user = rows.get(userId) ?? new Map();
+    for (const [id, row] of changed) {
+      if (row === null) user.delete(id);
+      else user.set(id, row);
+    }
+    rows.set(userId, user);
+  }
+  return { mismatches: [...full.mismatches, ...checked.mismatches], rows };
 }

@@ -4,7 +4,11 @@ import type { TenancyStatus } from '../store/region-store.js';
 import type { RegionClient } from '../region/region-client.js';
 import type { BatchMover } from './coordinator-store.js';
 
-/** Sets the tenancy of every user of a batch in one region (fence, unfence, home, moved). */
+/**
+ * Sets the tenancy of every user of a batch in one region (fence, unfence, home, moved). The
+ * calls overlap (a region that runs as its own process answers them in one round trip's time);
+ * each is idempotent, so one that fails is simply set again when the batch is settled.
+ */
 export async function setTenancies(
   region: RegionClient,
   service: string,
@@ -13,9 +17,11 @@ export async function setTenancies(
   status: TenancyStatus,
   movedTo: string | null = null,
 ): Promise<void> {
-  for (const u of users) {
-    await region.setTenancy({ userId: u.userId, service, market: u.market, epoch: u.epoch + epochOffset, status, movedTo });
-  }
+  const results = await Promise.allSettled(
+    users.map((u) => region.setTenancy({ userId: u.userId, service, market: u.market, epoch: u.epoch + epochOffset, status, movedTo })),
+  );
+  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) throw failure.reason;
 }
 
 /**

@@ -6,11 +6,8 @@ import { DomicileError } from '../errors/domicile-error.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { RegionClient } from '../region/region-client.js';
 import type { BatchContext, PhaseResult } from './batch-context.js';
-import { catchUpBatch, defaultCatchUp, type CatchUpOptions } from './catch-up-batch.js';
-import { completeBatch } from './complete-batch.js';
+import { defaultCatchUp, type CatchUpOptions } from './catch-up-batch.js';
 import { CoordinatorStore, type BatchMover, type BatchRecord, type MigrationRecord, type TransferRecord } from './coordinator-store.js';
-import { copyBatch } from './copy-batch.js';
-import { cutOverBatch } from './cut-over-batch.js';
 import { envFault, type FaultHook } from './fault-point.js';
 import { applySettings, type SettingsPatch } from './migration-settings.js';
 import { buildStatus, type MigrationStatus } from './migration-status.js';
@@ -18,11 +15,9 @@ import { finalStates, workingStates, type MigrationState } from './migration-typ
 import { listMovingUsers } from './moving-users.js';
 import { checkPlanRegions, planMigration, resolveServiceOrder, type MigrationPlan } from './plan-migration.js';
 import { ProgressMeter } from './progress-meter.js';
+import { completeStep, forwardStep, reversePass, rollbackStep, type StepHost } from './migration-steps.js';
 import { RateLimiter } from './rate-limiter.js';
-import { replicateBack } from './reverse-replication.js';
-import { discardCopy, rollbackCutOver } from './rollback-batch.js';
 import { settleBatch } from './settle-batch.js';
-import { verifyBatch } from './verify-batch.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /** What the engine stands on: the platform's policy, directory and live regions. */
@@ -71,9 +66,18 @@ export class MigrationEngine {
   private wake: (() => void) | undefined;
   private closing = false;
   private lastReverse = 0;
+  private readonly steps: StepHost;
 
   private constructor(private readonly options: MigrationEngineOptions, readonly store: CoordinatorStore) {
     this.limiter = new RateLimiter(() => this.store.latest()?.settings.rate ?? 0);
+    this.steps = {
+      store, meter: this.meter, catchUp: { ...defaultCatchUp, ...options.catchUp }, fullVerify: options.fullVerify ?? false,
+      context: (batch) => this.context(batch),
+      movers: (batch) => this.batchMovers(batch),
+      region: (id) => this.region(id),
+      log: (line) => this.log(line),
+      fail: (m, result) => this.fail(m, result),
+    };
   }
 
   /**
@@ -157,10 +161,14 @@ export class MigrationEngine {
     if (!m) return undefined;
     return buildStatus(m, this.store.batches(m.id), {
       totalUsers: this.store.moverCount(m.id),
-      transfers: this.store.transfers(m.id).length,
+      transfers: this.store.transferCount(m.id),
       rates: this.meter.rates(),
       lag: { catchUp: m.state === 'running' ? this.meter.catchUpLag : 0, reverse: this.meter.reverseLag },
-      warnings: this.meter.reverseError === null ? [] : [`${this.meter.reverseError}; a rollback now would be refused until it works again`],
+      warnings: [
+        ...(this.meter.reverseError === null ? [] : [`${this.meter.reverseError}; a rollback now would be refused until it works again`]),
+        ...(m.policy.name === this.host.policy.name && m.policy.version === this.host.policy.version ? []
+          : [`it was planned under policy "${m.policy.name}" (version ${m.policy.version}), but the platform now runs "${this.host.policy.name}" (version ${this.host.policy.version}): its destinations may no longer be allowed`]),
+      ],
     });
   }
 
@@ -177,7 +185,8 @@ export class MigrationEngine {
   private transition(from: readonly MigrationState[], to: MigrationState, verb: string, hint: string): MigrationStatus {
     const m = this.requireLatest();
     if (!from.includes(m.state)) throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it is ${m.state}; ${hint}`);
-    this.store.setState(m.id, to, { resumeState: null, error: to === 'running' ? null : m.error });
+    // An operator's command supersedes the failure it answers.
+    this.store.setState(m.id, to, { resumeState: null, error: null });
     this.log(`migration ${m.id}: ${m.state} → ${to}`);
     this.kick();
     return this.status(m.id)!;
@@ -193,8 +202,16 @@ export class MigrationEngine {
     return this.transition(['paused', 'interrupted', 'failed'], to, 'resume', 'resume goes on after pause, an interruption or a failure');
   }
 
+  /**
+   * Purges the sources. Once every batch is cut over, also from a failure or an interruption
+   * (a roll-back the source refused, say): the destinations serve everyone, so completing is
+   * always a way forward.
+   */
   complete(): MigrationStatus {
-    return this.transition(['cut-over'], 'completing', 'complete', 'complete purges the sources once every batch is cut over (state cut-over)');
+    const m = this.requireLatest();
+    const allCutOver = this.store.unassigned(m.id) === 0 && this.store.batches(m.id).every((b) => b.step === 'cut-over' || b.step === 'completing' || b.step === 'completed');
+    const from: MigrationState[] = allCutOver ? ['cut-over', 'failed', 'interrupted'] : ['cut-over'];
+    return this.transition(from, 'completing', 'complete', 'complete purges the sources once every batch is cut over (state cut-over)');
   }
 
   rollback(): MigrationStatus {
@@ -246,10 +263,16 @@ export class MigrationEngine {
       if (!m || !['running', 'completing', 'rolling-back', 'paused', 'cut-over'].includes(m.state)) return;
       let busy = false;
       try {
-        if (m.state === 'running') busy = await this.forward(m);
-        else if (m.state === 'completing') busy = await this.completing(m);
-        else if (m.state === 'rolling-back') busy = await this.rollingBack(m);
-        else await this.reverse(m);
+        const reverseDue = performance.now() - this.lastReverse > (this.options.reverseIntervalMs ?? 100);
+        if (m.state === 'running' || m.state === 'paused' || m.state === 'cut-over') {
+          if (reverseDue || m.state !== 'running') {
+            this.lastReverse = performance.now();
+            await reversePass(this.steps, m);
+          }
+        }
+        if (m.state === 'running') busy = await forwardStep(this.steps, m);
+        else if (m.state === 'completing') busy = await completeStep(this.steps, m);
+        else if (m.state === 'rolling-back') busy = await rollbackStep(this.steps, m);
       } catch (err) {
         this.fail(m, { ok: false, error: err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err }) });
       }
@@ -271,108 +294,5 @@ export class MigrationEngine {
     if (result.ok) return;
     this.log(`migration ${m.id} failed: ${result.error.message}`);
     this.store.setState(m.id, 'failed', { resumeState: m.state, error: result.error.message });
-  }
-
-  /** One forward step: reverse replication when due, then the open batch's next phase. */
-  private async forward(m: MigrationRecord): Promise<boolean> {
-    if (performance.now() - this.lastReverse > (this.options.reverseIntervalMs ?? 100)) await this.reverse(m);
-    let batch = this.store.batches(m.id, ['copying', 'catching-up', 'cutting-over', 'failed'])[0] ?? this.store.formBatch(m.id, m.settings.batchSize);
-    if (!batch) {
-      this.store.setState(m.id, 'cut-over');
-      this.log(`migration ${m.id}: every batch is cut over; reverse replication runs until complete or rollback`);
-      return true;
-    }
-    const ctx = this.context(batch);
-    switch (batch.step) {
-      case 'failed': {
-        // Resumed after a verification failure: copy the batch again from scratch.
-        for (const u of ctx.users) await ctx.destination.purgeUser({ userId: u.userId, service: batch.service });
-        this.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
-        return true;
-      }
-      case 'cutting-over': {
-        const settled = await settleBatch(ctx);
-        if (!settled.ok) this.fail(m, settled);
-        return true;
-      }
-      case 'copying': {
-        const copied = await copyBatch(ctx);
-        if (!copied.ok) this.fail(m, copied);
-        return true;
-      }
-      case 'catching-up': {
-        const caught = await catchUpBatch(ctx, { ...defaultCatchUp, ...this.options.catchUp });
-        if (!caught.ok) {
-          this.fail(m, caught);
-          return true;
-        }
-        if (!caught.value.done || ctx.stopRequested()) return true;
-        batch = this.store.batch(m.id, batch.id) ?? batch;
-        const verified = await verifyBatch({ ...ctx, batch }, caught.value.seq);
-        if (!verified.ok) {
-          this.fail(m, verified);
-          return true;
-        }
-        const cut = await cutOverBatch({ ...ctx, batch }, verified.value, { fullVerify: this.options.fullVerify ?? false });
-        if (!cut.ok) {
-          this.fail(m, cut);
-          return true;
-        }
-        this.log(`migration ${m.id}: batch ${batch.id} cut over (${batch.users} users' ${batch.service} → ${batch.destination}) in ${cut.value.pauseMs.toFixed(1)} ms`);
-        return true;
-      }
-      default:
-        return true;
-    }
-  }
-
-  /**
-   * A reverse-replication pass. Its failure does not stop the migration (users are served by
-   * their new home either way); it is shown in the status, and a rollback, which drains the
-   * same changes first, refuses rather than lose them.
-   */
-  private async reverse(m: MigrationRecord): Promise<void> {
-    this.lastReverse = performance.now();
-    const batches = this.store.batches(m.id, ['cut-over']);
-    if (batches.length === 0) return;
-    try {
-      const { lag } = await replicateBack({ store: this.store, batches, movers: (b) => this.batchMovers(b), region: (id) => this.region(id) });
-      this.meter.reverseLag = lag;
-      this.meter.reverseError = null;
-    } catch (err) {
-      const message = `reverse replication failed: ${(err as Error).message}`;
-      if (this.meter.reverseError !== message) this.log(`migration ${m.id}: ${message}`);
-      this.meter.reverseError = message;
-    }
-  }
-
-  private async completing(m: MigrationRecord): Promise<boolean> {
-    const batch = this.store.batches(m.id, ['completing', 'cut-over'])[0];
-    if (!batch) {
-      this.store.setState(m.id, 'completed');
-      this.log(`migration ${m.id} completed: the sources are purged and ${this.store.transfers(m.id).length} transfers recorded`);
-      return true;
-    }
-    const done = await completeBatch(this.context(batch), m.policy);
-    if (!done.ok) this.fail(m, done);
-    return true;
-  }
-
-  private async rollingBack(m: MigrationRecord): Promise<boolean> {
-    const open = this.store.batches(m.id).filter((b) => b.step !== 'rolled-back' && b.step !== 'completed').reverse();
-    const batch = open[0];
-    if (!batch) {
-      this.store.setState(m.id, 'rolled-back');
-      this.log(`migration ${m.id} rolled back`);
-      return true;
-    }
-    const ctx = this.context(batch);
-    let result: PhaseResult<unknown>;
-    if (batch.step === 'cutting-over' || batch.step === 'rolling-back') result = await settleBatch(ctx);
-    else if (batch.step === 'cut-over') result = await rollbackCutOver(ctx);
-    else if (batch.step === 'completing') result = { ok: false, error: new DomicileError('CONFLICT', `batch ${batch.id} was being completed: its source is purged, so it cannot be rolled back`) };
-    else result = await discardCopy(ctx);
-    if (!result.ok) this.fail(m, result);
-    return true;
   }
 }

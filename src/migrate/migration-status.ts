@@ -1,5 +1,5 @@
 import type { BatchRecord, MigrationRecord } from './coordinator-store.js';
-import type { BatchStep, MigrationSettings, MigrationState, RecordMismatch } from './migration-types.js';
+import { finalStates, type BatchStep, type MigrationSettings, type MigrationState, type RecordMismatch } from './migration-types.js';
 
 /** What `domicile migrate status` shows, and what every operator route answers with. */
 export type MigrationStatus = {
@@ -29,7 +29,7 @@ export type MigrationStatus = {
   error: string | null;
   mismatches: RecordMismatch[];
   transfers: number;
-  /** Problems that do not stop the migration (reverse replication failing). */
+  /** Problems that do not stop the migration (reverse replication failing, another policy in force). */
   warnings: string[];
   /** What the operator can do next, in words. */
   next: string;
@@ -100,7 +100,7 @@ export function buildStatus(
     error: m.error,
     mismatches: batches.flatMap((b) => b.mismatches ?? []).slice(0, 20),
     transfers: extra.transfers,
-    warnings: m.state === 'cut-over' || m.state === 'paused' || m.state === 'running' ? extra.warnings : [],
+    warnings: finalStates.includes(m.state) ? [] : extra.warnings,
     next: nextHint(m),
   };
 }

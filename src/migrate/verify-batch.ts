@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { RegionClient, UserDigest } from '../region/region-client.js';
 import { readChangePage } from './apply-changes.js';
 import type { BatchRecord } from './coordinator-store.js';
+import { refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 import type { RecordMismatch } from './migration-types.js';
@@ -67,25 +67,13 @@ export async function compareUsers(from: RegionClient, to: RegionClient, service
   return result;
 }
 
-/** One digest for a batch: SHA-256 over its users' digests, in user order. */
-export function batchDigest(digests: ReadonlyMap<string, UserDigest>): { digest: string; records: number } {
-  const hash = createHash('sha256');
-  let records = 0;
-  for (const userId of [...digests.keys()].sort()) {
-    const d = digests.get(userId)!;
-    hash.update(`${userId}:${d.digest}\n`);
-    records += d.records.length;
-  }
-  return { digest: hash.digest('hex'), records };
-}
-
 export interface PreVerified {
   /** The source's last sequence before the digests were made. */
   verifiedAt: number;
-  /** Users whose records changed in flight: verified again under the fence. */
-  unsettled: Set<string>;
-  /** The destination's digests of the users found equal. */
-  digests: Map<string, UserDigest>;
+  /** Records that differed while the source changed them (in flight): verified again under the fence. */
+  inFlight: Map<string, Map<string, { collection: string; key: string }>>;
+  /** What the destination was found to hold, per user and record, equal to the source (in-flight records aside). */
+  rows: VerifiedRows;
 }
 
 export function formatMismatches(mismatches: readonly RecordMismatch[], max = 5): string {
@@ -103,37 +91,47 @@ export function refusedCutOver<T>(batch: BatchRecord, mismatches: RecordMismatch
 
 /**
  * Verify, while the users keep writing: every user's digest, on both sides. A record that
- * differs and that the source changed since the catch-up is in flight, not wrong: its user
- * is verified again under the fence. Any other difference stops the batch and is named.
+ * differs and that the source changed since the catch-up is in flight, not wrong: it is
+ * verified again under the fence. Any other difference stops the batch and is named.
  */
 export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promise<PhaseResult<PreVerified>> {
   const { batch } = ctx;
   try {
     const verifiedAt = (await ctx.source.health()).lastSeq;
     const cmp = await compareUsers(ctx.source, ctx.destination, batch.service, ctx.users.map((u) => u.userId));
-    const unsettled = new Set<string>();
+    const inFlight: PreVerified['inFlight'] = new Map();
     let real = cmp.mismatches;
     if (real.length > 0) {
       const users = new Set(ctx.users.map((u) => u.userId));
       const changed = new Set<string>();
       for (let seq = caughtUpTo, more = true; more;) {
         const page = await readChangePage(ctx.source, seq, batch.service, 5_000);
-        for (const c of page.changes) if (users.has(c.userId)) changed.add(`${c.userId}\u0000${c.collection}\u0000${c.key}`);
+        for (const c of page.changes) if (users.has(c.userId)) changed.add(`${c.userId}\u0000${refKey(c.collection, c.key)}`);
         seq = page.next;
         more = page.more;
       }
       real = [];
       for (const m of cmp.mismatches) {
-        if (changed.has(`${m.userId}\u0000${m.collection}\u0000${m.key}`)) unsettled.add(m.userId);
-        else real.push(m);
+        if (!changed.has(`${m.userId}\u0000${refKey(m.collection, m.key)}`)) {
+          real.push(m);
+          continue;
+        }
+        const refs = inFlight.get(m.userId) ?? new Map<string, { collection: string; key: string }>();
+        refs.set(refKey(m.collection, m.key), { collection: m.collection, key: m.key });
+        inFlight.set(m.userId, refs);
       }
     }
     if (real.length > 0) {
       ctx.store.updateBatch(batch.migrationId, batch.id, { step: 'failed', failedStep: 'catching-up', mismatches: real, error: `verification found ${real.length} differing record(s): ${formatMismatches(real)}` });
       return refusedCutOver(batch, real);
     }
-    for (const u of unsettled) cmp.digests.delete(u);
-    return succeeded({ verifiedAt, unsettled, digests: cmp.digests });
+    const rows: VerifiedRows = new Map();
+    for (const [userId, digest] of cmp.digests) {
+      const user = rowsOfDigest(digest);
+      for (const id of inFlight.get(userId)?.keys() ?? []) user.delete(id);
+      rows.set(userId, user);
+    }
+    return succeeded({ verifiedAt, inFlight, rows });
   } catch (err) {
     return failed(err, `verify of ${describeBatch(batch)} failed`);
   }

@@ -115,4 +115,44 @@ describe('rollback', () => {
     await current.close();
     current = undefined;
   });
+
+  it('under the real phase 1 policy, never loses a write: it rolls back, or refuses while the source will not take the data back', async () => {
+    const fresh = await seeded('migrate-rollback-real');
+    try {
+      current = await openPhase(fresh.data.dir, 'phase1');
+      const { engine, platform } = current;
+      const writer = new RandomWriter(send, fresh.users, fresh.model, { concurrency: 3 });
+      writer.start();
+      let outcome: Awaited<ReturnType<typeof engine.waitFor>>;
+      try {
+        await engine.start({ batchSize: 4, services: ['shop'] });
+        expect((await engine.waitFor())?.state).toBe('cut-over');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        engine.rollback();
+        outcome = await engine.waitFor(['rolled-back', 'failed']);
+      } finally {
+        await writer.stop();
+      }
+      expect(await modelProblems(send, fresh.users, fresh.model)).toEqual([]);
+      const moved = fresh.users.filter((u) => u.market !== 'CN');
+      const homes = await Promise.all(moved.map(async (u) => (await platform.directory.home(u.userId, 'shop'))?.region));
+      if (outcome?.state === 'rolled-back') {
+        expect(homes.every((h) => h === 'cn-beijing')).toBe(true);
+      } else {
+        // Beijing is no longer a place phase 1 lets this data rest, so it refuses it back: the
+        // roll-back stops with that reason, and the destinations go on serving everyone.
+        expect(outcome?.state).toBe('failed');
+        expect(outcome?.error).toMatch(/does not let service shop data of market \w+ rest in region cn-beijing/);
+        expect(homes.some((h) => h !== 'cn-beijing')).toBe(true);
+        // Completing is still a way forward.
+        expect(engine.complete().state).toBe('completing');
+        expect((await engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+        expect((await residencyReport(platform)).violations).toEqual([]);
+      }
+      await current.close();
+      current = undefined;
+    } finally {
+      fresh.data.remove();
+    }
+  });
 });

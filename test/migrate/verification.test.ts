@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listMovingUsers } from '../../src/migrate/moving-users.js';
 import type { FaultPoint } from '../../src/migrate/migration-types.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
-import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { intercept, openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
 
 /**
@@ -12,22 +12,31 @@ import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser }
  * batch again from scratch, and the migration then finishes with nothing lost.
  */
 describe('verification', () => {
-  const data = tempDir('migrate-verify');
+  const folders: Array<{ remove: () => void }> = [];
   let current: PhasePlatform | undefined;
   const send = injectSender(() => current!.app);
-  const model = new WriteModel();
+  let model = new WriteModel();
   let users: TestUser[] = [];
+  let data: ReturnType<typeof tempDir>;
 
-  beforeAll(async () => {
+  /** A fresh data folder with users who wrote under `before`. */
+  async function seed(): Promise<void> {
+    data = tempDir('migrate-verify');
+    folders.push(data);
     current = await openPhase(data.dir, 'before');
     users = await registerUsers(send, ['HK', 'IN', 'SG', 'US'], 3, 'verify');
+    model = new WriteModel();
     await new RandomWriter(send, users, model).seed(5);
     await current.close();
-  });
-  afterAll(async () => {
+    current = undefined;
+  }
+
+  beforeEach(seed);
+  afterEach(async () => {
     await current?.close();
-    data.remove();
+    current = undefined;
   });
+  afterAll(() => folders.forEach((f) => f.remove()));
 
   it('refuses the cut-over of a batch whose destination holds a corrupted row, names it, and recovers on resume', async () => {
     let corrupted: { userId: string; collection: string; key: string; version: number } | undefined;
@@ -78,5 +87,58 @@ describe('verification', () => {
     }
     expect(await modelProblems(send, users, model)).toEqual([]);
     expect((await platform.directory.home(victimId, 'shop'))?.region).toBe('sg-singapore');
+  });
+
+  it('catches under the fence a record written just before it and corrupted on its way, and unfences the users', async () => {
+    // A write lands in the source in the instant before the fence (so only the drain carries
+    // it), and the destination stores it wrong: only the verification under the fence can see it.
+    let late: { userId: string } | undefined;
+    let tampered = false;
+    current = await openPhase(data.dir, 'phase1', {}, (platform) => {
+      const regions = new Map(platform.regions);
+      const beijing = platform.region('cn-beijing');
+      regions.set('cn-beijing', intercept(beijing, {
+        setTenancy: async (req) => {
+          if (req.status === 'fenced' && !late) {
+            late = { userId: req.userId };
+            await beijing.putRecord({ userId: req.userId, service: req.service, epoch: req.epoch, collection: 'cart', key: 'late', value: { late: true } });
+          }
+          return beijing.setTenancy(req);
+        },
+      }));
+      for (const id of ['sg-singapore', 'us-california']) {
+        const real = platform.region(id);
+        regions.set(id, intercept(real, {
+          importRecords: async (req) => {
+            const records = req.states.records.map((r) => {
+              if (r.key !== 'late' || tampered) return r;
+              tampered = true;
+              return { ...r, value: { late: 'tampered' } };
+            });
+            return real.importRecords({ ...req, states: { ...req.states, records } });
+          },
+        }));
+      }
+      return { ...platform, policy: platform.policy, dataDir: platform.dataDir, directory: platform.directory, regions };
+    });
+    const { engine, platform } = current;
+    const m = await engine.start({ batchSize: 2, services: ['shop'] });
+    expect(m.state).toBe('running');
+    const refused = await engine.waitFor();
+    expect(refused?.state).toBe('failed');
+    expect(tampered).toBe(true);
+    expect(refused?.error).toMatch(/cut-over is refused/);
+    expect(refused?.mismatches).toEqual([expect.objectContaining({ userId: late!.userId, collection: 'cart', key: 'late', problem: 'content differs at version 1' })]);
+    // Unfenced and still at home in Beijing: the user writes at once.
+    expect((await platform.directory.home(late!.userId, 'shop'))?.region).toBe('cn-beijing');
+    const user = users.find((u) => u.userId === late!.userId)!;
+    expect((await send('GET', '/v1/me/shop/cart/late', user.token)).json).toMatchObject({ value: { late: true } });
+    expect((await send('DELETE', '/v1/me/shop/cart/late', user.token)).status).toBe(204);
+    // Copied again on resume (the destination's copy is discarded first), it verifies.
+    engine.resume();
+    expect((await engine.waitFor())?.state).toBe('cut-over');
+    engine.complete();
+    expect((await engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+    expect(await modelProblems(send, users, model)).toEqual([]);
   });
 });

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildGateway } from '../../../src/gateway/build-gateway.js';
-import { MigrationEngine, type MigrationEngineOptions } from '../../../src/migrate/migration-engine.js';
+import { MigrationEngine, type EngineHost, type MigrationEngineOptions } from '../../../src/migrate/migration-engine.js';
 import { loadPolicyFile } from '../../../src/policy/load-policy.js';
 import type { Policy } from '../../../src/policy/policy-schema.js';
+import type { RegionClient } from '../../../src/region/region-client.js';
 import { Platform } from '../../../src/platform/platform.js';
 import { examplesDir } from '../../support/test-platform.js';
 
@@ -19,10 +20,16 @@ export interface PhasePlatform {
  * migration engine and gateway: reopening the same folder under the next phase is what an
  * operator does when the policy changes.
  */
-export async function openPhase(dataDir: string, phase: string | Policy, engine: Omit<MigrationEngineOptions, 'host'> = {}): Promise<PhasePlatform> {
+export async function openPhase(
+  dataDir: string,
+  phase: string | Policy,
+  engine: Omit<MigrationEngineOptions, 'host'> = {},
+  /** What the engine sees of the platform (tests put intercepting region clients there). */
+  host: (platform: Platform) => EngineHost = (platform) => platform,
+): Promise<PhasePlatform> {
   const policy = typeof phase === 'string' ? await loadPolicyFile(join(examplesDir, `${phase}.yaml`)) : phase;
   const platform = await Platform.open({ policy, dataDir, durability: 'normal' });
-  const migrations = await MigrationEngine.open({ host: platform, reverseIntervalMs: 20, ...engine });
+  const migrations = await MigrationEngine.open({ host: host(platform), reverseIntervalMs: 20, ...engine });
   const app = await buildGateway(platform, { migrations });
   return {
     platform,
@@ -39,4 +46,16 @@ export async function openPhase(dataDir: string, phase: string | Policy, engine:
 /** A scenario policy, parsed, for tests that change it. */
 export function scenarioPolicy(phase: string): Promise<Policy> {
   return loadPolicyFile(join(examplesDir, `${phase}.yaml`));
+}
+
+/** A region client whose named methods are replaced; the others go to the real one. */
+export function intercept(client: RegionClient, overrides: Partial<RegionClient>): RegionClient {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const own = (overrides as Record<string | symbol, unknown>)[prop];
+      if (own !== undefined) return own;
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

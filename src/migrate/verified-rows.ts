@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import type { UserDigest } from '../region/region-client.js';
+
+/** One record as verified: its version and the SHA-256 of its canonical JSON (as digestUser makes it). */
+export interface VerifiedRow {
+  collection: string;
+  key: string;
+  version: number;
+  hash: string;
+}
+
+/** Per user, per record ([collection, key]), what both sides were found to hold. */
+export type VerifiedRows = Map<string, Map<string, VerifiedRow>>;
+
+export function refKey(collection: string, key: string): string {
+  return `${collection}\u0000${key}`;
+}
+
+export function rowsOfDigest(digest: UserDigest): Map<string, VerifiedRow> {
+  return new Map(digest.records.map((r) => [refKey(r.collection, r.key), { ...r }]));
+}
+
+/**
+ * One digest for a batch as it was cut over: SHA-256 over every user's verified records,
+ * in user then collection then key order, one line `user \t collection \t key \t version \t
+ * hash` each. Recorded with the transfer, so an auditor can tell what moved.
+ */
+export function batchDigest(rows: VerifiedRows): { digest: string; records: number } {
+  const hash = createHash('sha256');
+  let records = 0;
+  const byCode = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  for (const userId of [...rows.keys()].sort(byCode)) {
+    const user = rows.get(userId)!;
+    for (const id of [...user.keys()].sort(byCode)) {
+      const r = user.get(id)!;
+      hash.update(`${userId}\t${r.collection}\t${r.key}\t${r.version}\t${r.hash}\n`);
+      records++;
+    }
+  }
+  return { digest: hash.digest('hex'), records };
+}
