@@ -127,9 +127,13 @@ export class RegionMigration {
     const epoch = checkEpoch(r.epoch);
     const states = checkStates(this.policy, service, r.states);
     const encoded = states.records.map((rec) => ({ rec, json: this.encode(rec) }));
-    this.checkPlacement(market, service);
     // Checked before any key is made; the store checks again in the import's own transaction.
     const tenancy = await this.store.getTenancy(userId, service);
+    // A new destination must be allowed by the policy. A source the user is moving away from
+    // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
+    // move the data rests in the source and the destination alone (invariant 1), and that is
+    // what lets a rollback lose nothing even when the new policy no longer allows the source.
+    if (tenancy === undefined || tenancy.status === 'incoming') this.checkPlacement(market, service);
     if (tenancy?.status === 'home') {
       throw new DomicileError('CONFLICT', `cannot import into user ${userId}'s ${service} data here: this region is their home (tenancy home)`, {
         details: { status: 'home', service },

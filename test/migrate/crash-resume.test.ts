@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { cpSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { faultPoints, type FaultPoint } from '../../src/migrate/migration-types.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
-import { modelProblems, RandomWriter, registerUsers, WriteModel, writable } from './support/random-writer.js';
+import { modelProblems, RandomWriter, registerUsers, WriteModel, writable, type TestUser } from './support/random-writer.js';
 
 /**
  * A crash at each named step, in process: the fault hook never returns (nothing after that
@@ -13,17 +14,26 @@ import { modelProblems, RandomWriter, registerUsers, WriteModel, writable } from
  * finishes it with every acknowledged write served as acknowledged. The real SIGKILL of a
  * `domicile up` process is in kill-resume.e2e.test.ts.
  */
-describe.each(faultPoints)('a crash at %s', (point: FaultPoint) => {
-  it('resumes and finishes with no lost and no duplicated write', async () => {
+describe('a crash at each named step, in process', () => {
+  const seed = tempDir('migrate-crash-seed');
+  const seedModel = new WriteModel();
+  let users: TestUser[] = [];
+  beforeAll(async () => {
+    const before = await openPhase(seed.dir, 'before');
+    const send = injectSender(() => before.app);
+    users = await registerUsers(send, ['CN', 'HK', 'IN', 'MY', 'US'], 2, 'crash');
+    await new RandomWriter(send, users, seedModel).seed(4);
+    await before.close();
+  });
+  afterAll(() => seed.remove());
+
+  it.each(faultPoints)('%s: resumes and finishes with no lost and no duplicated write', async (point: FaultPoint) => {
     const data = tempDir(`migrate-crash-${point}`);
-    let current: PhasePlatform | undefined = await openPhase(data.dir, 'before');
+    cpSync(seed.dir, data.dir, { recursive: true });
+    const model = seedModel.clone();
+    let current: PhasePlatform | undefined;
     const send = injectSender(() => current!.app);
     try {
-      const users = await registerUsers(send, ['CN', 'HK', 'IN', 'MY', 'US'], 2, `crash-${point}`);
-      const model = new WriteModel();
-      await new RandomWriter(send, users, model).seed(4);
-      await current.close();
-
       let crashed!: () => void;
       const crash = new Promise<void>((resolve) => (crashed = resolve));
       const fault = (p: FaultPoint): Promise<void> | void => {
