@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
+import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
 import { applyMigrations, type SchemaMigration } from '../store/sqlite/schema-migrations.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, NewUser, SessionEntry } from './directory.js';
 
@@ -39,15 +38,8 @@ export class SqliteDirectory implements Directory {
   private statements: ReturnType<SqliteDirectory['prepare']> | undefined;
 
   constructor(private readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    // Only the platform's own process opens its directory; holding the lock also lets reads
-    // skip the WAL's shared memory (half the cost of a point read).
-    this.db.pragma('locking_mode = EXCLUSIVE');
+    // Only the platform's own process opens its directory.
+    this.db = openSqliteDatabase(file, { durability: 'full', foreignKeys: true, exclusive: true });
   }
 
   async init(): Promise<void> {

@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
+import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
 import { applyMigrations } from '../store/sqlite/schema-migrations.js';
 import { coordinatorMigrations } from './coordinator-schema.js';
 import type { BatchStep, CutOverPhase, MigrationSettings, MigrationState, RecordMismatch } from './migration-types.js';
@@ -119,16 +118,10 @@ export class CoordinatorStore {
   private readonly db: Database.Database;
 
   constructor(readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     try {
-      // A short lock wait (better-sqlite3's default is 5 s), for the reason below.
-      this.db = new Database(file, { timeout: 100 });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma('synchronous = FULL');
-      this.db.pragma('foreign_keys = ON');
       // One coordinator per data folder: a second process must not steer the same migration,
-      // and is told so at once rather than after a wait.
-      this.db.pragma('locking_mode = EXCLUSIVE');
+      // and is told so at once (a 100 ms lock wait) rather than after a wait.
+      this.db = openSqliteDatabase(file, { durability: 'full', foreignKeys: true, exclusive: true, busyTimeoutMs: 100 });
       this.db.exec('BEGIN IMMEDIATE; COMMIT');
       applyMigrations(this.db, file, coordinatorMigrations);
     } catch (err) {

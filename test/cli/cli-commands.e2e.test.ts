@@ -24,7 +24,7 @@ describe('domicile policy check', () => {
   it('names the file, the line and the fix for a bad policy, with exit code 1', async () => {
     const text = (await import('node:fs')).readFileSync(join(examplesDir, 'phase3.yaml'), 'utf8')
       .replace('    regions: [in-mumbai]\n', '    regions: [in-mumbay]\n');
-    const file = join(dir.dir, 'typo.yaml');
+    const file = join(dir.path, 'typo.yaml');
     writeFileSync(file, text);
     const line = text.split('\n').findIndex((l) => l.includes('in-mumbay')) + 1;
     const res = await runCli(['policy', 'check', file]);
@@ -37,7 +37,7 @@ describe('domicile policy check', () => {
   });
 
   it('says what to do about a missing file, with exit code 1', async () => {
-    const res = await runCli(['policy', 'check', join(dir.dir, 'nope.yaml')]);
+    const res = await runCli(['policy', 'check', join(dir.path, 'nope.yaml')]);
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/nope\.yaml:1:1 .*no such file/);
   });
@@ -62,9 +62,9 @@ describe('command-line input errors', () => {
   it('refuses to start on an invalid policy, naming the problem, with exit code 1', async () => {
     const dir = tempDir('cli-bad-up');
     try {
-      const file = join(dir.dir, 'bad.yaml');
+      const file = join(dir.path, 'bad.yaml');
       writeFileSync(file, 'version: 1\nname: broken\n');
-      const res = await runCli(['up', '--policy', file, '--data', join(dir.dir, 'data'), '--port', '0']);
+      const res = await runCli(['up', '--policy', file, '--data', join(dir.path, 'data'), '--port', '0']);
       expect(res.code).toBe(1);
       expect(res.stderr).toMatch(/bad\.yaml:\d+:\d+/);
       expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -80,19 +80,19 @@ describe('domicile report residency', () => {
 
   it('exits 0 when placement matches the policy and 1 with every violation when it does not', async () => {
     // Data written under "before": every market's data in Beijing.
-    const before = await Platform.open({ policy: await loadPolicyFile(join(examplesDir, 'before.yaml')), dataDir: dir.dir, durability: 'normal' });
+    const before = await Platform.open({ policy: await loadPolicyFile(join(examplesDir, 'before.yaml')), dataDir: dir.path, durability: 'normal' });
     for (const market of ['CN', 'IN', 'SG']) {
       const { userId } = await registerAccount(before, { email: `report-${market}@example.com`, password: 'report-password', market });
       await routeToHome(before, userId, 'shop', (c, ref) => c.putRecord({ ...ref, collection: 'orders', key: 'o1', value: { market } }));
     }
     await before.close();
 
-    const clean = await runCli(['report', 'residency', '--data', dir.dir, '--policy', join(examplesDir, 'before.yaml')]);
+    const clean = await runCli(['report', 'residency', '--data', dir.path, '--policy', join(examplesDir, 'before.yaml')]);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.stdout).toMatch(/No violations/);
 
     // Under phase1, Indian and Singaporean shop data may no longer rest in Beijing.
-    const res = await runCli(['report', 'residency', '--data', dir.dir, '--policy', join(examplesDir, 'phase1.yaml'), '--json']);
+    const res = await runCli(['report', 'residency', '--data', dir.path, '--policy', join(examplesDir, 'phase1.yaml'), '--json']);
     expect(res.code).toBe(1);
     const report = JSON.parse(res.stdout);
     const shopViolations = report.violations.filter((v: { service: string; kind: string }) => v.service === 'shop' && v.kind === 'data-outside-policy');

@@ -8,7 +8,7 @@ describe('SqliteDirectory', () => {
   let directory: SqliteDirectory;
   beforeEach(async () => {
     dir = tempDir('directory');
-    directory = new SqliteDirectory(join(dir.dir, 'directory.db'));
+    directory = new SqliteDirectory(join(dir.path, 'directory.db'));
     await directory.init();
     await directory.createUser({
       userId: 'u_1', market: 'IN', logins: ['blind-phone-1', 'blind-email-1'], createdAt: 1,

@@ -19,7 +19,7 @@ describe('a real `domicile up` process', () => {
   let server: SpawnedServer;
   let output = '';
   beforeAll(async () => {
-    server = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0'], /gateway/);
+    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0'], /gateway/);
     server.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     server.child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   });
@@ -43,7 +43,7 @@ describe('a real `domicile up` process', () => {
     expect((await call(server.url, 'GET', '/v1/me', login.json.token)).status).toBe(401);
     expect((await call(server.url, 'GET', '/v1/me', token)).json.homes.cloud.region).toBe('sg-singapore');
 
-    const where = await runCli(['where', userId, '--data', data.dir, '--json']);
+    const where = await runCli(['where', userId, '--data', data.path, '--json']);
     expect(where.code).toBe(0);
     const report = JSON.parse(where.stdout);
     expect(report.holdings.map((h: { region: string }) => h.region)).toEqual(['sg-singapore']);
@@ -63,7 +63,7 @@ describe('a real `domicile up` process', () => {
         }
       }
     }
-    const res = await runCli(['report', 'residency', '--data', data.dir, '--json']);
+    const res = await runCli(['report', 'residency', '--data', data.path, '--json']);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const report = JSON.parse(res.stdout);
@@ -73,7 +73,7 @@ describe('a real `domicile up` process', () => {
       expect(shop, market).toMatchObject({ region, allowed: true });
       expect(shop.records).toBeGreaterThanOrEqual(3);
     }
-    const text = await runCli(['report', 'residency', '--data', data.dir]);
+    const text = await runCli(['report', 'residency', '--data', data.path]);
     expect(text.stdout).toMatch(/No violations/);
   });
 
@@ -81,13 +81,13 @@ describe('a real `domicile up` process', () => {
     const reg = await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+91 99887 76655', email: 'canary.person@example.org', password: 'canary-password', market: 'IN', device: 'CANARY-DEVICE-NAME' });
     await call(server.url, 'PUT', '/v1/me/shop/addresses/home', reg.json.token, { line1: 'CANARY-ADDRESS-42 MG Road' });
     await server.stop();
-    const files = listFiles(data.dir);
+    const files = listFiles(data.path);
     expect(files.some((f) => f.endsWith('store.db'))).toBe(true);
     for (const canary of ['CANARY-ADDRESS-42', 'CANARY-DEVICE-NAME', 'CANARY-PHOTO-7f3a', '919988776655', 'canary.person@example.org', 'mix-CN-0@example.com', 'canary-password']) {
-      expect(filesContaining(data.dir, canary), canary).toEqual([]);
+      expect(filesContaining(data.path, canary), canary).toEqual([]);
       expect(output.includes(canary), `logs hold ${canary}`).toBe(false);
     }
-    server = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0'], /gateway/);
+    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0'], /gateway/);
     const back = await call(server.url, 'POST', '/v1/sessions', undefined, { email: 'canary.person@example.org', password: 'canary-password' });
     expect(back.status).toBe(200);
     expect((await call(server.url, 'GET', '/v1/me/shop/addresses/home', back.json.token)).json.value).toEqual({ line1: 'CANARY-ADDRESS-42 MG Road' });
@@ -99,8 +99,8 @@ describe('a region running as its own process', () => {
   let region: SpawnedServer;
   let gateway: SpawnedServer;
   beforeAll(async () => {
-    region = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.dir, '--port', '0'], /is up at/);
-    gateway = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0', '--region-url', `sg-singapore=${region.url}`], /gateway/, { DOMICILE_LOG: 'off' });
+    region = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.path, '--port', '0'], /is up at/);
+    gateway = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--region-url', `sg-singapore=${region.url}`], /gateway/, { DOMICILE_LOG: 'off' });
   });
   afterAll(async () => {
     await gateway.stop();
@@ -117,7 +117,7 @@ describe('a region running as its own process', () => {
     const health = await call(gateway.url, 'GET', '/healthz');
     expect(health.json.regions).toContainEqual({ region: 'sg-singapore', ok: true, backend: 'sqlite' });
 
-    const where = await runCli(['where', sg.json.userId, '--data', data.dir, '--json']);
+    const where = await runCli(['where', sg.json.userId, '--data', data.path, '--json']);
     const holding = JSON.parse(where.stdout).holdings;
     expect(holding.map((h: { region: string }) => h.region)).toEqual(['sg-singapore']);
 

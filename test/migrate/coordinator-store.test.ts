@@ -21,7 +21,7 @@ describe('the coordinator store', () => {
   function open(): { store: CoordinatorStore; file: string } {
     const d = tempDir('coordinator');
     dirs.push(d);
-    const file = join(d.dir, 'migrations', 'coordinator.db');
+    const file = join(d.path, 'migrations', 'coordinator.db');
     return { store: new CoordinatorStore(file), file };
   }
 

@@ -19,7 +19,7 @@ describe('a crash at each named step, in process', () => {
   const seedModel = new WriteModel();
   let users: TestUser[] = [];
   beforeAll(async () => {
-    const before = await openPhase(seed.dir, 'before');
+    const before = await openPhase(seed.path, 'before');
     const send = injectSender(() => before.app);
     users = await registerUsers(send, ['CN', 'HK', 'IN', 'MY', 'US'], 2, 'crash');
     await new RandomWriter(send, users, seedModel).seed(4);
@@ -29,7 +29,7 @@ describe('a crash at each named step, in process', () => {
 
   it.each(faultPoints)('%s: resumes and finishes with no lost and no duplicated write', async (point: FaultPoint) => {
     const data = tempDir(`migrate-crash-${point}`);
-    cpSync(seed.dir, data.dir, { recursive: true });
+    cpSync(seed.path, data.path, { recursive: true });
     const model = seedModel.clone();
     let current: PhasePlatform | undefined;
     const send = injectSender(() => current!.app);
@@ -41,7 +41,7 @@ describe('a crash at each named step, in process', () => {
         crashed();
         return new Promise<void>(() => {});
       };
-      current = await openPhase(data.dir, 'phase1', { fault });
+      current = await openPhase(data.path, 'phase1', { fault });
       let writer = new RandomWriter(send, users, model, { concurrency: 2 });
       writer.start();
       const { engine } = current;
@@ -59,7 +59,7 @@ describe('a crash at each named step, in process', () => {
       await dead.app.close();
       await dead.platform.close();
 
-      current = await openPhase(data.dir, 'phase1');
+      current = await openPhase(data.path, 'phase1');
       const status = current.engine.status()!;
       expect(status.state).toBe('interrupted');
       expect(status.resumeState).toBe(point === 'inside-complete' ? 'completing' : 'running');

@@ -54,13 +54,13 @@ describe('kill -9 of `domicile up` at every step of a migration, resumed each ti
   async function restart(fault?: FaultPoint): Promise<{ killed: Promise<string | null> }> {
     trace(`starting domicile up${fault ? ` with DOMICILE_FAULT=${fault}` : ''}`);
     url = undefined;
-    server = await up(data.dir, 'phase1', fault);
+    server = await up(data.path, 'phase1', fault);
     url = server.url;
     return { killed: exited(server) };
   }
 
   it('loses no acknowledged write and applies none twice', async () => {
-    server = await up(data.dir, 'before');
+    server = await up(data.path, 'before');
     url = server.url;
     const users = await registerUsers(send, ['CN', 'HK', 'IN', 'MY', 'SG', 'US'], 2, 'kill');
     await new RandomWriter(send, users, model).seed(4);
@@ -70,33 +70,33 @@ describe('kill -9 of `domicile up` at every step of a migration, resumed each ti
     const writer = new RandomWriter(send, users, model, { concurrency: 2, pauseMs: 2 });
     writer.start();
     try {
-      const started = await cli(['migrate', 'start', '--batch-size', '2', '--rate', '200'], data.dir);
+      const started = await cli(['migrate', 'start', '--batch-size', '2', '--rate', '200'], data.path);
       expect(started.code, started.stderr).toBe(0);
       expect(await killed).toBe('SIGKILL');
 
       for (const fault of ['mid-catch-up', 'inside-cut-over', 'after-flip'] as const) {
         ({ killed } = await restart(fault));
-        const status = await cli(['migrate', 'status'], data.dir);
+        const status = await cli(['migrate', 'status'], data.path);
         expect(status.json.state, fault).toBe('interrupted');
-        expect((await cli(['migrate', 'resume'], data.dir)).code).toBe(0);
+        expect((await cli(['migrate', 'resume'], data.path)).code).toBe(0);
         expect(await killed, fault).toBe('SIGKILL');
       }
 
       await restart();
-      expect((await cli(['migrate', 'status'], data.dir)).json.state).toBe('interrupted');
-      const cut = await cli(['migrate', 'resume', '--wait'], data.dir);
+      expect((await cli(['migrate', 'status'], data.path)).json.state).toBe('interrupted');
+      const cut = await cli(['migrate', 'resume', '--wait'], data.path);
       expect(cut.json.error ?? null).toBeNull();
       expect(cut.json.state).toBe('cut-over');
       await server.stop();
 
       ({ killed } = await restart('inside-complete'));
-      expect((await cli(['migrate', 'complete'], data.dir)).code).toBe(0);
+      expect((await cli(['migrate', 'complete'], data.path)).code).toBe(0);
       expect(await killed).toBe('SIGKILL');
 
       await restart();
-      const interrupted = await cli(['migrate', 'status'], data.dir);
+      const interrupted = await cli(['migrate', 'status'], data.path);
       expect(interrupted.json).toMatchObject({ state: 'interrupted', resumeState: 'completing' });
-      const done = await cli(['migrate', 'resume', '--wait'], data.dir);
+      const done = await cli(['migrate', 'resume', '--wait'], data.path);
       expect(done.code, JSON.stringify(done.json.error)).toBe(0);
       expect(done.json.state).toBe('completed');
     } finally {
@@ -104,7 +104,7 @@ describe('kill -9 of `domicile up` at every step of a migration, resumed each ti
     }
     expect(model.counts.update + model.counts.delete).toBeGreaterThan(20);
     expect(await modelProblems(send, users, model)).toEqual([]);
-    const report = await runCli(['report', 'residency', '--data', data.dir, '--json']);
+    const report = await runCli(['report', 'residency', '--data', data.path, '--json']);
     expect(report.code, report.stdout.slice(0, 500)).toBe(0);
   }, 180_000);
 });

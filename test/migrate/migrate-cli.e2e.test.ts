@@ -18,7 +18,7 @@ const policy = (phase: string) => join(examplesDir, `${phase}.yaml`);
 describe('domicile plan and domicile migrate on a data folder nothing runs', () => {
   const data = tempDir('migrate-cli');
   beforeAll(async () => {
-    const p = await openPhase(data.dir, 'before');
+    const p = await openPhase(data.path, 'before');
     const send = injectSender(() => p.app);
     await new RandomWriter(send, await registerUsers(send, ['CN', 'IN', 'HK', 'US'], 2, 'cli'), new WriteModel()).seed(3);
     await p.close();
@@ -26,47 +26,47 @@ describe('domicile plan and domicile migrate on a data folder nothing runs', () 
   afterAll(() => data.remove());
 
   it('plans the difference of two policies, as a table or as one JSON object', async () => {
-    const text = await runCli(['plan', '--from', policy('before'), '--to', policy('phase1'), '--data', data.dir]);
+    const text = await runCli(['plan', '--from', policy('before'), '--to', policy('phase1'), '--data', data.path]);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/Plan from policy "before" \(version 1\) to "phase1" \(version 2\)/);
     expect(text.stdout).toMatch(/shop\s+IN\s+cn-beijing\s+sg-singapore\s+2\s/);
     expect(text.stdout).toMatch(/shop\s+US\s+cn-beijing\s+us-california\s+2\s/);
-    const json = await runCli(['plan', '--from', policy('before'), '--to', policy('phase1'), '--data', data.dir, '--json']);
+    const json = await runCli(['plan', '--from', policy('before'), '--to', policy('phase1'), '--data', data.path, '--json']);
     const plan = JSON.parse(json.stdout);
     expect(plan.totals.users).toBe(6);
     expect(plan.groups.every((g: { service: string }) => g.service === 'shop')).toBe(true);
   });
 
   it('names what is wrong: a policy file, a flag, a missing migration', async () => {
-    const bad = join(data.dir, 'bad.yaml');
+    const bad = join(data.path, 'bad.yaml');
     writeFileSync(bad, 'version: 2\nname: bad\nregions: []\n');
-    const invalid = await runCli(['plan', '--from', policy('before'), '--to', bad, '--data', data.dir]);
+    const invalid = await runCli(['plan', '--from', policy('before'), '--to', bad, '--data', data.path]);
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toMatch(/bad\.yaml:\d+:\d+/);
-    expect((await runCli(['plan', '--from', policy('before'), '--data', data.dir])).stderr).toMatch(/--from needs --to/);
-    const none = await runCli(['migrate', 'status', '--data', data.dir, '--policy', policy('phase1')]);
+    expect((await runCli(['plan', '--from', policy('before'), '--data', data.path])).stderr).toMatch(/--from needs --to/);
+    const none = await runCli(['migrate', 'status', '--data', data.path, '--policy', policy('phase1')]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no migration has been started/);
-    expect((await runCli(['migrate', 'start', '--batch-size', '0', '--data', data.dir])).stderr).toMatch(/"0" is not a whole number of at least 1/);
-    expect((await runCli(['migrate', 'start', '--services', 'shop,,cloud', '--data', data.dir])).stderr).toMatch(/not a comma-separated list of service ids \(an empty name\)/);
-    const unknown = await runCli(['migrate', 'start', '--services', 'shop,photos', '--data', data.dir, '--policy', policy('phase1')]);
+    expect((await runCli(['migrate', 'start', '--batch-size', '0', '--data', data.path])).stderr).toMatch(/"0" is not a whole number of at least 1/);
+    expect((await runCli(['migrate', 'start', '--services', 'shop,,cloud', '--data', data.path])).stderr).toMatch(/not a comma-separated list of service ids \(an empty name\)/);
+    const unknown = await runCli(['migrate', 'start', '--services', 'shop,photos', '--data', data.path, '--policy', policy('phase1')]);
     expect(unknown.stderr).toMatch(/"photos", which policy "phase1" does not declare; use some of/);
-    expect((await runCli(['migrate', 'settings', '--data', data.dir, '--policy', policy('phase1')])).code).toBe(2);
+    expect((await runCli(['migrate', 'settings', '--data', data.path, '--policy', policy('phase1')])).code).toBe(2);
   });
 
   it('runs a migration in its own process until it rests, then completes it', async () => {
-    const phase1 = ['--data', data.dir, '--policy', policy('phase1'), '--json'];
+    const phase1 = ['--data', data.path, '--policy', policy('phase1'), '--json'];
     const started = await runCli(['migrate', 'start', '--batch-size', '3', ...phase1]);
     expect(started.code, started.stderr).toBe(0);
     expect(JSON.parse(started.stdout)).toMatchObject({ state: 'cut-over', users: { total: 6, cutOver: 6 } });
     const status = await runCli(['migrate', 'status', ...phase1]);
     expect(JSON.parse(status.stdout).state).toBe('cut-over');
-    const text = await runCli(['migrate', 'status', '--data', data.dir, '--policy', policy('phase1')]);
+    const text = await runCli(['migrate', 'status', '--data', data.path, '--policy', policy('phase1')]);
     expect(text.stdout).toMatch(/users {6}6\/6 cut over/);
     expect(text.stdout).toMatch(/Next: .*domicile migrate complete/);
     const completed = await runCli(['migrate', 'complete', ...phase1]);
     expect(JSON.parse(completed.stdout)).toMatchObject({ state: 'completed', transfers: 3, batches: { total: 3 } });
-    const report = await runCli(['report', 'residency', '--data', data.dir, '--policy', policy('phase1')]);
+    const report = await runCli(['report', 'residency', '--data', data.path, '--policy', policy('phase1')]);
     expect(report.code, report.stdout).toBe(0);
   });
 });

@@ -16,11 +16,11 @@ describe('the migration routes of the operator API', () => {
   };
 
   beforeAll(async () => {
-    p = await openPhase(data.dir, 'before');
+    p = await openPhase(data.path, 'before');
     const send = injectSender(() => p.app);
     await new RandomWriter(send, await registerUsers(send, ['CN', 'IN', 'SG', 'US'], 2, 'routes'), new WriteModel()).seed(3);
     await p.close();
-    p = await openPhase(data.dir, 'phase1');
+    p = await openPhase(data.path, 'phase1');
     operator = auth(p.platform.secrets.operatorToken);
   });
   afterAll(async () => {

@@ -24,7 +24,7 @@ describe('the phased migration of the 2014 scenario', () => {
   let users: TestUser[] = [];
 
   beforeAll(async () => {
-    current = await openPhase(data.dir, 'before');
+    current = await openPhase(data.path, 'before');
     users = await registerUsers(send, markets, 3, 'phases');
     await new RandomWriter(send, users, model).seed(6);
     await current.close();
@@ -36,7 +36,7 @@ describe('the phased migration of the 2014 scenario', () => {
   });
 
   async function migrate(phase: string, expectMoves: Record<string, string>): Promise<void> {
-    current = await openPhase(data.dir, phase);
+    current = await openPhase(data.path, phase);
     try {
       await migrateOpen(phase, expectMoves);
     } finally {
@@ -104,6 +104,6 @@ describe('the phased migration of the 2014 scenario', () => {
 
   it('phase 3 moves India to Mumbai, and the planned São Paulo receives nothing', async () => {
     await migrate('phase3', { 'IN/shop': 'in-mumbai', 'IN/account': 'in-mumbai', 'BR/shop': 'us-california', 'BR/cloud': 'us-oregon' });
-    expect(existsSync(join(data.dir, 'regions', 'br-saopaulo'))).toBe(false);
+    expect(existsSync(join(data.path, 'regions', 'br-saopaulo'))).toBe(false);
   });
 });

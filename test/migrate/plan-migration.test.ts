@@ -24,7 +24,7 @@ describe('planMigration', () => {
   const data = tempDir('migrate-plan');
   let p: PhasePlatform;
   beforeAll(async () => {
-    p = await openPhase(data.dir, 'before');
+    p = await openPhase(data.path, 'before');
     const send = injectSender(() => p.app);
     const users = await registerUsers(send, ['CN', 'IN', 'US', 'BR'], 2, 'plan');
     await new RandomWriter(send, users, new WriteModel()).seed(3);

@@ -25,7 +25,7 @@ describe('a migration into a region that runs as its own process', () => {
 
   it('copies, verifies, cuts over and completes over HTTP, losing nothing', async () => {
     const quiet = { DOMICILE_LOG: 'off' };
-    const before = await spawnServer([domicileBin, 'up', '--data', data.dir, '--port', '0', '--durability', 'normal', '--policy', policy('before')], /gateway/, quiet);
+    const before = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('before')], /gateway/, quiet);
     let url: string | undefined = before.url;
     const send = fetchSender(() => url);
     const users = await registerUsers(send, ['CN', 'SG', 'MY', 'US'], 2, 'remote');
@@ -33,10 +33,10 @@ describe('a migration into a region that runs as its own process', () => {
     await new RandomWriter(send, users, model).seed(4);
     await before.stop();
 
-    const sg = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.dir, '--port', '0', '--policy', policy('phase1')], /is up at/, quiet);
+    const sg = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.path, '--port', '0', '--policy', policy('phase1')], /is up at/, quiet);
     servers.push(sg);
     const gateway = await spawnServer(
-      [domicileBin, 'up', '--data', data.dir, '--port', '0', '--durability', 'normal', '--policy', policy('phase1'), '--region-url', `sg-singapore=${sg.url}`],
+      [domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('phase1'), '--region-url', `sg-singapore=${sg.url}`],
       /gateway/, quiet,
     );
     servers.push(gateway);
@@ -44,17 +44,17 @@ describe('a migration into a region that runs as its own process', () => {
     const writer = new RandomWriter(send, users, model, { concurrency: 2, pauseMs: 2 });
     writer.start();
     try {
-      const cut = await runCli(['migrate', 'start', '--wait', '--json', '--batch-size', '2', '--data', data.dir]);
+      const cut = await runCli(['migrate', 'start', '--wait', '--json', '--batch-size', '2', '--data', data.path]);
       expect(cut.code, cut.stderr).toBe(0);
       expect(JSON.parse(cut.stdout)).toMatchObject({ state: 'cut-over', users: { total: 6, cutOver: 6 } });
-      const done = await runCli(['migrate', 'complete', '--wait', '--json', '--data', data.dir]);
+      const done = await runCli(['migrate', 'complete', '--wait', '--json', '--data', data.path]);
       expect(JSON.parse(done.stdout).state).toBe('completed');
     } finally {
       await writer.stop();
     }
     expect(await modelProblems(send, users, model)).toEqual([]);
-    const where = JSON.parse((await runCli(['where', users.find((u) => u.market === 'SG')!.userId, '--data', data.dir, '--json'])).stdout);
+    const where = JSON.parse((await runCli(['where', users.find((u) => u.market === 'SG')!.userId, '--data', data.path, '--json'])).stdout);
     expect(where.homes.find((h: { service: string }) => h.service === 'shop').region).toBe('sg-singapore');
-    expect((await runCli(['report', 'residency', '--data', data.dir])).code).toBe(0);
+    expect((await runCli(['report', 'residency', '--data', data.path])).code).toBe(0);
   });
 });

@@ -22,7 +22,7 @@ async function phase1WithFallback(): Promise<Policy> {
 
 async function seeded(prefix: string): Promise<{ data: ReturnType<typeof tempDir>; users: TestUser[]; model: WriteModel }> {
   const data = tempDir(prefix);
-  const before = await openPhase(data.dir, 'before');
+  const before = await openPhase(data.path, 'before');
   const send = injectSender(() => before.app);
   const users = await registerUsers(send, ['CN', 'HK', 'IN', 'SG', 'US'], 3, prefix);
   const model = new WriteModel();
@@ -45,7 +45,7 @@ describe('rollback', () => {
 
   it('after the cut-over, restores the source with every write made at the destination', async () => {
     const { users, model } = fixture;
-    current = await openPhase(fixture.data.dir, await phase1WithFallback());
+    current = await openPhase(fixture.data.path, await phase1WithFallback());
     const { engine, platform } = current;
     const writer = new RandomWriter(send, users, model, { concurrency: 3 });
     writer.start();
@@ -87,7 +87,7 @@ describe('rollback', () => {
 
   it('midway, rolls back the batches cut over and discards the copies of the others', async () => {
     const { users, model } = fixture;
-    current = await openPhase(fixture.data.dir, await phase1WithFallback());
+    current = await openPhase(fixture.data.path, await phase1WithFallback());
     const { engine, platform } = current;
     const writer = new RandomWriter(send, users, model, { concurrency: 3 });
     writer.start();
@@ -119,7 +119,7 @@ describe('rollback', () => {
   it('under the real phase 1 policy, which no longer allows Beijing, rolls back with every write made at the destination', async () => {
     const fresh = await seeded('migrate-rollback-real');
     try {
-      current = await openPhase(fresh.data.dir, 'phase1');
+      current = await openPhase(fresh.data.path, 'phase1');
       const { engine, platform } = current;
       const writer = new RandomWriter(send, fresh.users, fresh.model, { concurrency: 3 });
       writer.start();

@@ -17,11 +17,11 @@ describe('serving while a migration runs uncapped', () => {
   let users: TestUser[] = [];
 
   beforeAll(async () => {
-    current = await openPhase(data.dir, 'before');
+    current = await openPhase(data.path, 'before');
     users = await registerUsers(send, ['CN', 'SG', 'IN', 'MY', 'HK'], 5, 'serving');
     await new RandomWriter(send, users, new WriteModel()).seed(20);
     await current.close();
-    current = await openPhase(data.dir, 'phase2');
+    current = await openPhase(data.path, 'phase2');
   });
   afterAll(async () => {
     await current?.close();

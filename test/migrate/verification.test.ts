@@ -23,7 +23,7 @@ describe('verification', () => {
   async function seed(): Promise<void> {
     data = tempDir('migrate-verify');
     folders.push(data);
-    current = await openPhase(data.dir, 'before');
+    current = await openPhase(data.path, 'before');
     users = await registerUsers(send, ['HK', 'IN', 'SG', 'US'], 3, 'verify');
     model = new WriteModel();
     await new RandomWriter(send, users, model).seed(5);
@@ -52,7 +52,7 @@ describe('verification', () => {
       await dest.importRecords({ service: 'shop', userId: victim.userId, market: victim.market, epoch: victim.epoch, states: { records: [{ ...row, value: { tampered: true } }], deleted: [] } });
       corrupted = { userId: victim.userId, collection: row.collection, key: row.key, version: row.version };
     };
-    current = await openPhase(data.dir, 'phase1', { fault });
+    current = await openPhase(data.path, 'phase1', { fault });
     const { engine, platform } = current;
     // The writer leaves the victim alone, so that no catch-up repairs the row by chance.
     const victimId = (await listMovingUsers(platform.directory, platform.policy, ['shop']))[0]!.userId;
@@ -94,7 +94,7 @@ describe('verification', () => {
     // it), and the destination stores it wrong: only the verification under the fence can see it.
     let late: { userId: string } | undefined;
     let tampered = false;
-    current = await openPhase(data.dir, 'phase1', {}, (platform) => {
+    current = await openPhase(data.path, 'phase1', {}, (platform) => {
       const regions = new Map(platform.regions);
       const beijing = platform.region('cn-beijing');
       regions.set('cn-beijing', intercept(beijing, {

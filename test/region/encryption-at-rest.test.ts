@@ -1,15 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRegionNode, regionPaths } from '../../src/region/open-region-node.js';
 import type { RegionNode } from '../../src/region/region-node.js';
-import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
-
-/** Every file under a folder, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]));
-}
+import { expectCode, fastScrypt, filesHoldingBytes, filesUnder, tempDir, testPolicy } from './fixtures.js';
 
 /** The files (if any) in which any encoding of a needle appears, byte for byte. */
 function filesHolding(dir: string, needle: string): string[] {
@@ -19,10 +12,7 @@ function filesHolding(dir: string, needle: string): string[] {
     Buffer.from(Buffer.from(needle).toString('base64').slice(0, 16)),
     Buffer.from(Buffer.from(needle).toString('hex')),
   ];
-  return filesUnder(dir).filter((file) => {
-    const bytes = readFileSync(file);
-    return encodings.some((e) => bytes.includes(e));
-  });
+  return [...new Set(encodings.flatMap((e) => filesHoldingBytes(dir, e)))];
 }
 
 describe('encryption at rest', () => {

@@ -1,20 +1,21 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Every file under a folder, recursively. */
 export function listFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? listFiles(path) : [path];
-  });
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+/** The files under a folder that hold these bytes anywhere. */
+export function filesHoldingBytes(dir: string, needle: Buffer): string[] {
+  return listFiles(dir).filter((file) => readFileSync(file).includes(needle));
 }
 
 /** The files under `dir` whose bytes contain `needle` (as UTF-8, or as UTF-16LE). */
 export function filesContaining(dir: string, needle: string): string[] {
-  const utf8 = Buffer.from(needle, 'utf8');
-  const utf16 = Buffer.from(needle, 'utf16le');
+  const encodings = [Buffer.from(needle, 'utf8'), Buffer.from(needle, 'utf16le')];
   return listFiles(dir).filter((file) => {
     const bytes = readFileSync(file);
-    return bytes.includes(utf8) || bytes.includes(utf16);
+    return encodings.some((e) => bytes.includes(e));
   });
 }

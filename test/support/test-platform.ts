@@ -16,7 +16,7 @@ export interface TestPlatform {
 
 /** A real platform (SQLite regions, keyrings, directory) in a temp folder, with its gateway. */
 export async function openTestPlatform(phase = 'phase3', gateway: GatewayOptions = {}): Promise<TestPlatform> {
-  const { dir, remove } = tempDir('platform');
+  const { path: dir, remove } = tempDir('platform');
   const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
   const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal' });
   const app = await buildGateway(platform, gateway);

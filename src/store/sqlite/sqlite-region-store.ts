@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
 import type {
   ChangeEntry,
@@ -19,6 +17,7 @@ import type {
   WriteResult,
 } from '../region-store.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { openSqliteDatabase } from './open-sqlite-database.js';
 import { applyMigrations } from './schema-migrations.js';
 
 export interface SqliteRegionStoreOptions {
@@ -171,13 +170,8 @@ export class SqliteRegionStore implements RegionStore {
 
   constructor(options: SqliteRegionStoreOptions) {
     this.path = options.path;
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
     try {
-      this.db = new Database(options.path);
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${(options.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
-      if (options.exclusive) this.db.pragma('locking_mode = EXCLUSIVE');
+      this.db = openSqliteDatabase(options.path, options);
     } catch (err) {
       throw new DomicileError('UNAVAILABLE', `cannot open the region store ${options.path}: ${(err as Error).message}`, { cause: err });
     }
