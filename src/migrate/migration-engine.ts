@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Directory } from '../directory/directory.js';
@@ -18,6 +17,7 @@ import { ProgressMeter } from './progress-meter.js';
 import { completeStep, forwardStep, reversePass, rollbackStep, type StepHost } from './migration-steps.js';
 import { RateLimiter } from './rate-limiter.js';
 import { settleBatch } from './settle-batch.js';
+import { newId } from '../shared/new-id.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /** What the engine stands on: the platform's policy, directory and live regions. */
@@ -149,7 +149,7 @@ export class MigrationEngine {
     if (movers.length === 0) {
       throw new DomicileError('CONFLICT', `nothing to move: every user's ${services.join(', ')} data is homed where policy "${policy.name}" (version ${policy.version}) places it`);
     }
-    const id = `m_${randomBytes(8).toString('base64url')}`;
+    const id = newId('m', 8);
     this.store.createMigration({ id, policy: { name: policy.name, version: policy.version }, services, settings, plan }, movers);
     this.log(`migration ${id}: ${movers.length} user-services to move under policy "${policy.name}" (${services.join(' → ')})`);
     this.kick();

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { normaliseEmail, normalisePhone } from '../../crypto/blind-index.js';
 import type { HomeEntry } from '../../directory/directory.js';
 import { DomicileError } from '../../errors/domicile-error.js';
@@ -6,6 +5,7 @@ import { isIsoCountryCode } from '../../policy/iso-countries.js';
 import { homeRegion, serviceIds } from '../../policy/placement.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
+import { newId } from '../../shared/new-id.js';
 
 /**
  * Mi Account: registration, login and devices. A session is a device: revoking it ends
@@ -35,10 +35,6 @@ export interface Device {
 }
 
 const deviceCollection = 'device';
-
-export function newId(prefix: string): string {
-  return `${prefix}_${randomBytes(12).toString('base64url')}`;
-}
 
 function loginIndexes(platform: Platform, phone: string | undefined, email: string | undefined): string[] {
   const logins: string[] = [];
