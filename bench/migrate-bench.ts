@@ -60,14 +60,20 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
     log(`seeding ${options.users} users × ${options.recordsPerUser} records of ~${options.valueBytes} B in cn-beijing…`);
     let platform = await Platform.open({ policy: before, dataDir, durability: 'normal' });
     const beijing = platform.region('cn-beijing');
-    for (const [u, userId] of userIds.entries()) {
-      const market = markets[u % markets.length]!;
-      await platform.directory.createUser({ userId, market, logins: [], createdAt: Date.now(), homes: before.services.map((s) => ({ service: s.id, region: 'cn-beijing', epoch: 1 })) });
-      const tenancy = { userId, service: 'shop', market, epoch: 1, movedTo: null };
-      await beijing.setTenancy({ ...tenancy, status: 'incoming' });
-      const records = Array.from({ length: options.recordsPerUser }, (_, i) => ({ collection: 'orders', key: `r${i}`, version: 1, updatedAt: Date.now(), value: recordValue(u * options.recordsPerUser + i, options.valueBytes, pool) }));
-      await beijing.importRecords({ service: 'shop', userId, market, epoch: 1, states: { records, deleted: [] } });
-      await beijing.setTenancy({ ...tenancy, status: 'home' });
+    // Seeded as a copy would be (incoming, imported, then home), 100 users per transaction.
+    for (let first = 0; first < userIds.length; first += 100) {
+      const users = userIds.slice(first, first + 100).map((userId, i) => {
+        const u = first + i;
+        const records = Array.from({ length: options.recordsPerUser }, (_, r) => ({ collection: 'orders', key: `r${r}`, version: 1, updatedAt: Date.now(), value: recordValue(u * options.recordsPerUser + r, options.valueBytes, pool) }));
+        return { userId, market: markets[u % markets.length]!, epoch: 1, records };
+      });
+      for (const u of users) {
+        await platform.directory.createUser({ userId: u.userId, market: u.market, logins: [], createdAt: Date.now(), homes: before.services.map((s) => ({ service: s.id, region: 'cn-beijing', epoch: 1 })) });
+      }
+      const tenancies = (status: 'incoming' | 'home') => users.map((u) => ({ userId: u.userId, market: u.market, epoch: 1, status, movedTo: null }));
+      await beijing.setTenancies({ service: 'shop', tenancies: tenancies('incoming') });
+      await beijing.importUsers({ service: 'shop', users: users.map((u) => ({ userId: u.userId, market: u.market, epoch: 1, states: { records: u.records, deleted: [] } })) });
+      await beijing.setTenancies({ service: 'shop', tenancies: tenancies('home') });
     }
     await platform.close();
 

@@ -33,7 +33,7 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const users = options.users ?? 1_000;
       const records = options.records ?? 100;
       const report = await migrateBench({
-        users, recordsPerUser: records, valueBytes: 1_000, batchSize: options.batchSize ?? 8, writesPerSecond: options.writes ?? 200,
+        users, recordsPerUser: records, valueBytes: 1_000, batchSize: options.batchSize ?? 32, writesPerSecond: options.writes ?? 200,
         durability: options.durability ?? 'full', log,
       });
       const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;

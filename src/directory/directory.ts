@@ -31,6 +31,13 @@ export interface SessionEntry {
   revokedAt: number | null;
 }
 
+export interface HomeFlip {
+  userId: string;
+  service: string;
+  toRegion: string;
+  fromEpoch: number;
+}
+
 export interface NewUser {
   userId: string;
   market: string;
@@ -59,10 +66,11 @@ export interface Directory {
   home(userId: string, service: string): Promise<HomeEntry | undefined>;
   homes(userId: string): Promise<HomeEntry[]>;
   /**
-   * Moves a user's home for a service, compare-and-set on the epoch: succeeds only if the
-   * current epoch is `fromEpoch`, and sets `fromEpoch + 1`. Returns whether it flipped.
+   * Moves users' homes for a service, each compare-and-set on its epoch: a flip succeeds only
+   * if the current epoch is its `fromEpoch`, and sets `fromEpoch + 1`. All in one transaction
+   * (a migration's batch flips at once); returns, in order, whether each flipped.
    */
-  flipHome(userId: string, service: string, toRegion: string, fromEpoch: number): Promise<boolean>;
+  flipHomes(flips: readonly HomeFlip[]): Promise<boolean[]>;
 
   createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void>;
   isSessionActive(userId: string, sessionId: string): Promise<boolean>;

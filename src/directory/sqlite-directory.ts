@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
 import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
 import { applyMigrations, type SchemaMigration } from '../store/sqlite/schema-migrations.js';
-import type { Directory, DirectoryUser, HomeCount, HomeEntry, NewUser, SessionEntry } from './directory.js';
+import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
 /** Append-only: a new schema change is a new entry, never an edit of an old one. */
 const directoryMigrations: SchemaMigration[] = [
@@ -128,8 +128,9 @@ export class SqliteDirectory implements Directory {
     return this.s.homes.all(userId) as HomeRow[];
   }
 
-  async flipHome(userId: string, service: string, toRegion: string, fromEpoch: number): Promise<boolean> {
-    return this.s.flipHome.run(toRegion, userId, service, fromEpoch).changes === 1;
+  async flipHomes(flips: readonly HomeFlip[]): Promise<boolean[]> {
+    const { flipHome } = this.s;
+    return this.db.transaction(() => flips.map((f) => flipHome.run(f.toRegion, f.userId, f.service, f.fromEpoch).changes === 1)).immediate();
   }
 
   async createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void> {

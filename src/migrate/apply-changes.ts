@@ -1,4 +1,4 @@
-import type { ChangeView, RegionClient } from '../region/region-client.js';
+import type { ChangeView, RegionClient, UserImport } from '../region/region-client.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
@@ -41,12 +41,16 @@ export interface Applied {
   users: Set<string>;
 }
 
+/** Records whose states one importUsers call carries at most: bounds a call's plaintext. */
+const recordsPerImport = 2_000;
+
 /**
  * Brings `to` up to date with `from` for every record the changes name, for the target users
  * only: it reads each record's current state in `from` (a value, or deleted) and imports that
- * state. Applying current state rather than replaying operations makes it idempotent and
- * order-free: a change applied twice, or a later state applied before an earlier change is
- * seen, converges to the same rows, which is what lets every step be redone after a crash.
+ * state, several users per import. Applying current state rather than replaying operations
+ * makes it idempotent and order-free: a change applied twice, or a later state applied before
+ * an earlier change is seen, converges to the same rows, which is what lets every step be
+ * redone after a crash.
  */
 export async function applyChanges(opts: {
   from: RegionClient;
@@ -66,21 +70,26 @@ export async function applyChanges(opts: {
     refs.set(`${c.collection}\u0000${c.key}`, { collection: c.collection, key: c.key });
   }
   const applied: Applied = { rows: 0, bytes: 0, users: new Set() };
-  for (const [userId, refs] of byUser) {
-    const target = opts.targets.get(userId);
-    if (!target) continue;
-    const states = await opts.from.readRecordStates({ service: opts.service, userId, refs: [...refs.values()] });
-    const rows = states.records.length + states.deleted.length;
-    await opts.limiter?.take(rows);
-    await opts.to.importRecords({ service: opts.service, userId, market: target.market, epoch: target.epoch, states });
-    applied.rows += rows;
-    applied.bytes += states.records.reduce((n, r) => n + jsonBytes(r.value), 0);
-    applied.users.add(userId);
+  let pending: UserImport[] = [];
+  let pendingRows = 0;
+  const flush = async () => {
+    if (pending.length === 0) return;
+    await opts.limiter?.take(pendingRows);
+    await opts.to.importUsers({ service: opts.service, users: pending });
+    applied.rows += pendingRows;
+    for (const u of pending) applied.users.add(u.userId);
+    pending = [];
+    pendingRows = 0;
     await yieldToEventLoop();
+  };
+  for (const [userId, refs] of byUser) {
+    const target = opts.targets.get(userId)!;
+    const states = await opts.from.readRecordStates({ service: opts.service, userId, refs: [...refs.values()] });
+    pending.push({ userId, market: target.market, epoch: target.epoch, states });
+    pendingRows += states.records.length + states.deleted.length;
+    applied.bytes += states.records.reduce((n, r) => n + r.bytes, 0);
+    if (pendingRows >= recordsPerImport) await flush();
   }
+  await flush();
   return applied;
-}
-
-export function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }

@@ -6,6 +6,7 @@ import type { FaultHook } from './fault-point.js';
 import type { RecordMismatch } from './migration-types.js';
 import type { ProgressMeter } from './progress-meter.js';
 import type { RateLimiter } from './rate-limiter.js';
+import type { CopiedRows } from './verified-rows.js';
 
 /** Everything a phase needs to work on one batch. */
 export interface BatchContext {
@@ -18,6 +19,8 @@ export interface BatchContext {
   limiter: RateLimiter;
   meter: ProgressMeter;
   fault: FaultHook;
+  /** What the copy exported of this batch, while this process has it (see CopiedRows). */
+  copied: CopiedRows;
   /** True once an operator asked the engine to stop what it does (pause, rollback, shutdown). */
   stopRequested: () => boolean;
 }

@@ -1,4 +1,3 @@
-import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 
 /**
@@ -12,12 +11,8 @@ export async function completeBatch(ctx: BatchContext, policy: { name: string; v
   const { batch, store, source } = ctx;
   try {
     store.updateBatch(batch.migrationId, batch.id, { step: 'completing' });
-    let purged = 0;
-    for (const u of ctx.users) {
-      purged += (await source.purgeUser({ userId: u.userId, service: batch.service })).records;
-      await ctx.fault('inside-complete');
-      await yieldToEventLoop();
-    }
+    const { records: purged } = await source.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId) });
+    await ctx.fault('inside-complete');
     store.insertTransfer({
       migrationId: batch.migrationId, batchId: batch.id, service: batch.service, from: batch.source, to: batch.destination, policy,
       users: ctx.users.map((u) => u.userId), records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', completedAt: Date.now(),

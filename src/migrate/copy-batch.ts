@@ -1,43 +1,63 @@
-import { jsonBytes } from './apply-changes.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+import { setTenancies } from './flip-homes.js';
+import { refKey, type VerifiedRow } from './verified-rows.js';
 
-/** Users exported per call: bounds the plaintext a copy holds in memory at once. */
-const usersPerExport = 10;
+/**
+ * Users exported and imported per call: each call is one transaction in each region, and
+ * bounds the plaintext a copy holds in memory at once (32 users × their records).
+ */
+const usersPerCall = 32;
 
 /**
  * Copy: the source exports the batch's records (decrypting them in the source), and the
  * destination imports them under fresh keys of its own; no key material crosses. The source's
  * change-log position is read before the first export and recorded, so the catch-up that
- * follows sees every change the export might have missed. Redoing it after a crash imports
- * the same state again, which changes nothing.
+ * follows sees every change the export might have missed. What the source exported (each
+ * record's version and plaintext hash, as the source computed them) is kept in ctx.copied for
+ * the verification. Redoing it after a crash imports the same state again, which changes
+ * nothing.
  */
 export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ records: number; bytes: number }>> {
-  const { batch, source, destination, store } = ctx;
+  const { batch, source, destination, store, copied } = ctx;
+  const { service } = batch;
   try {
     let copySeq = batch.copySeq;
     if (copySeq === null) {
       copySeq = (await source.health()).lastSeq;
       store.updateBatch(batch.migrationId, batch.id, { copySeq, catchUpSeq: copySeq });
     }
+    copied.rows.clear();
+    copied.complete = false;
     let records = 0;
     let bytes = 0;
-    for (let i = 0; i < ctx.users.length; i += usersPerExport) {
-      const chunk = ctx.users.slice(i, i + usersPerExport);
-      const exported = new Map((await source.exportUsers({ service: batch.service, userIds: chunk.map((u) => u.userId) })).map((e) => [e.userId, e]));
+    for (let i = 0; i < ctx.users.length; i += usersPerCall) {
+      const chunk = ctx.users.slice(i, i + usersPerCall);
+      const exported = new Map((await source.exportUsers({ service, userIds: chunk.map((u) => u.userId) })).map((e) => [e.userId, e.records]));
+      // 'incoming': the destination holds the users' data but answers FENCED until the cut-over.
+      await setTenancies(destination, service, chunk, 0, 'incoming');
+      let rows = 0;
+      let size = 0;
       for (const user of chunk) {
-        const rows = exported.get(user.userId)?.records ?? [];
-        // 'incoming': the destination holds the user's data but answers FENCED until the cut-over.
-        await destination.setTenancy({ userId: user.userId, service: batch.service, market: user.market, epoch: user.epoch, status: 'incoming', movedTo: null });
-        await ctx.limiter.take(rows.length);
-        await destination.importRecords({ service: batch.service, userId: user.userId, market: user.market, epoch: user.epoch, states: { records: rows, deleted: [] } });
-        const size = rows.reduce((n, r) => n + jsonBytes(r.value), 0);
-        records += rows.length;
-        bytes += size;
-        ctx.meter.record(rows.length, size, 1);
-        await yieldToEventLoop();
+        const userRows = new Map<string, VerifiedRow>();
+        for (const r of exported.get(user.userId) ?? []) {
+          userRows.set(refKey(r.collection, r.key), { collection: r.collection, key: r.key, version: r.version, hash: r.hash });
+          rows++;
+          size += r.bytes;
+        }
+        copied.rows.set(user.userId, userRows);
       }
+      await ctx.limiter.take(rows);
+      await destination.importUsers({
+        service,
+        users: chunk.map((u) => ({ userId: u.userId, market: u.market, epoch: u.epoch, states: { records: exported.get(u.userId) ?? [], deleted: [] } })),
+      });
+      records += rows;
+      bytes += size;
+      ctx.meter.record(rows, size, chunk.length);
+      await yieldToEventLoop();
     }
+    copied.complete = true;
     await ctx.fault('after-copy-batch');
     store.updateBatch(batch.migrationId, batch.id, { step: 'catching-up', records, bytes });
     return succeeded({ records, bytes });

@@ -78,6 +78,9 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     await ctx.fault('after-flip');
     await setTenancies(source, service, users, 1, 'moved', batch.destination);
     store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null, pauseMs });
+    // The copy's hashes served their verification: give the memory back.
+    ctx.copied.rows.clear();
+    ctx.copied.complete = false;
     return succeeded({ pauseMs });
   } catch (err) {
     // Never leave users fenced: undo a cut-over that had not verified, finish one that had.

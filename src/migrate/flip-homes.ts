@@ -5,9 +5,9 @@ import type { RegionClient } from '../region/region-client.js';
 import type { BatchMover } from './coordinator-store.js';
 
 /**
- * Sets the tenancy of every user of a batch in one region (fence, unfence, home, moved). The
- * calls overlap (a region that runs as its own process answers them in one round trip's time);
- * each is idempotent, so one that fails is simply set again when the batch is settled.
+ * Sets the tenancy of every user of a batch in one region (fence, unfence, home, moved), in
+ * one call and one transaction of the region's. It is idempotent, so one that fails is simply
+ * set again when the batch is settled.
  */
 export async function setTenancies(
   region: RegionClient,
@@ -17,22 +17,20 @@ export async function setTenancies(
   status: TenancyStatus,
   movedTo: string | null = null,
 ): Promise<void> {
-  const results = await Promise.allSettled(
-    users.map((u) => region.setTenancy({ userId: u.userId, service, market: u.market, epoch: u.epoch + epochOffset, status, movedTo })),
-  );
-  const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failure) throw failure.reason;
+  if (users.length === 0) return;
+  await region.setTenancies({ service, tenancies: users.map((u) => ({ userId: u.userId, market: u.market, epoch: u.epoch + epochOffset, status, movedTo })) });
 }
 
 /**
- * Flips the directory home of every user of a batch, compare-and-set on the epoch. A flip
- * that finds the home already where it should be (done before a crash) counts as done;
- * anything else means someone else moved the user, and stops the batch.
+ * Flips the directory home of every user of a batch, compare-and-set on the epoch, in one
+ * transaction. A flip that finds the home already where it should be (done before a crash)
+ * counts as done; anything else means someone else moved the user, and stops the batch.
  */
 export async function flipHomes(directory: Directory, service: string, users: readonly BatchMover[], to: string, fromEpochOffset: number): Promise<void> {
-  for (const u of users) {
+  const flipped = await directory.flipHomes(users.map((u) => ({ userId: u.userId, service, toRegion: to, fromEpoch: u.epoch + fromEpochOffset })));
+  for (const [i, u] of users.entries()) {
+    if (flipped[i]) continue;
     const fromEpoch = u.epoch + fromEpochOffset;
-    if (await directory.flipHome(u.userId, service, to, fromEpoch)) continue;
     const home = await directory.home(u.userId, service);
     if (home?.region === to && home.epoch === fromEpoch + 1) continue;
     throw new DomicileError('CONFLICT', `the directory homes user ${u.userId}'s ${service} in ${home?.region ?? 'no region'} at epoch ${home?.epoch ?? '-'}, not at epoch ${fromEpoch} as the migration expects: something else moved the user`, {

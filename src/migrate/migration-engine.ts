@@ -18,6 +18,7 @@ import { completeStep, forwardStep, reversePass, rollbackStep, type StepHost } f
 import { RateLimiter } from './rate-limiter.js';
 import { settleBatch } from './settle-batch.js';
 import { newId } from '../shared/new-id.js';
+import type { CopiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /** What the engine stands on: the platform's policy, directory and live regions. */
@@ -62,6 +63,7 @@ export class MigrationEngine {
   private readonly meter = new ProgressMeter();
   private readonly limiter: RateLimiter;
   private readonly movers = new Map<string, BatchMover[]>();
+  private readonly copied = new Map<string, CopiedRows>();
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private closing = false;
@@ -121,9 +123,17 @@ export class MigrationEngine {
     return users;
   }
 
+  private copiedRows(batch: BatchRecord): CopiedRows {
+    const id = `${batch.migrationId}/${batch.id}`;
+    let rows = this.copied.get(id);
+    if (!rows) this.copied.set(id, (rows = { rows: new Map(), complete: false }));
+    return rows;
+  }
+
   private context(batch: BatchRecord): BatchContext {
     const state = this.store.get(batch.migrationId)?.state;
     return {
+      copied: this.copiedRows(batch),
       batch, users: this.batchMovers(batch), source: this.region(batch.source), destination: this.region(batch.destination),
       directory: this.host.directory, store: this.store, limiter: this.limiter, meter: this.meter, fault: this.options.fault ?? envFault,
       stopRequested: () => this.closing || this.store.get(batch.migrationId)?.state !== state,

@@ -43,7 +43,7 @@ export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<bool
   switch (batch.step) {
     case 'failed': {
       // Resumed after a verification failure: copy the batch again from scratch.
-      for (const u of ctx.users) await ctx.destination.purgeUser({ userId: u.userId, service: batch.service });
+      await ctx.destination.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId) });
       h.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
       return true;
     }

@@ -75,7 +75,7 @@ export interface MigrationSettings {
 }
 
 /** 8 users a batch: with synchronous=FULL a cut-over costs about three commits per user, so this keeps pauses near 10 ms. */
-export const defaultSettings: MigrationSettings = { batchSize: 8, rate: 0 };
+export const defaultSettings: MigrationSettings = { batchSize: 32, rate: 0 };
 
 /** Limits of the settings, so that bad input is refused where it enters. */
 export const settingLimits = { batchSize: { min: 1, max: 10_000 }, rate: { min: 0, max: 10_000_000 } } as const;

@@ -31,7 +31,7 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
     await flipHomes(ctx.directory, service, users, batch.source, 1);
     const pauseMs = performance.now() - started;
     await setTenancies(destination, service, users, 2, 'moved', batch.source);
-    for (const u of users) await destination.purgeUser({ userId: u.userId, service });
+    await destination.purgeUsers({ service, userIds: users.map((u) => u.userId) });
     store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null, rollbackPauseMs: pauseMs });
     return succeeded({ pauseMs });
   } catch (err) {
@@ -50,11 +50,8 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
 export async function discardCopy(ctx: BatchContext): Promise<PhaseResult<{ purged: number }>> {
   const { batch, store, destination, users } = ctx;
   try {
-    let purged = 0;
-    for (const u of users) {
-      purged += (await destination.purgeUser({ userId: u.userId, service: batch.service })).records;
-      await destination.setTenancy({ userId: u.userId, service: batch.service, market: u.market, epoch: u.epoch, status: 'moved', movedTo: batch.source });
-    }
+    const { records: purged } = await destination.purgeUsers({ service: batch.service, userIds: users.map((u) => u.userId) });
+    await setTenancies(destination, batch.service, users, 0, 'moved', batch.source);
     store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
     return succeeded({ purged });
   } catch (err) {

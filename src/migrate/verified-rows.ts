@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { UserDigest } from '../region/region-client.js';
 
-/** One record as verified: its version and the SHA-256 of its canonical JSON (as digestUser makes it). */
+/** One record as verified: its version and the SHA-256 of its plaintext JSON (as digestUsers makes it). */
 export interface VerifiedRow {
   collection: string;
   key: string;
@@ -11,6 +11,18 @@ export interface VerifiedRow {
 
 /** Per user, per record ([collection, key]), what both sides were found to hold. */
 export type VerifiedRows = Map<string, Map<string, VerifiedRow>>;
+
+/**
+ * What the source exported of a batch's users, per record: version and plaintext hash, as the
+ * source computed them while it decrypted them for the copy. The engine keeps it in memory
+ * from the copy to the cut-over, so the verification need not decrypt the whole source again
+ * (only the records its log shows changed since). `complete` once every user was exported by
+ * this process; a restarted process has none, and digests the source whole instead.
+ */
+export interface CopiedRows {
+  rows: VerifiedRows;
+  complete: boolean;
+}
 
 export function refKey(collection: string, key: string): string {
   return `${collection}\u0000${key}`;

@@ -2,6 +2,7 @@ import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { RegionClient, UserDigest } from '../region/region-client.js';
 import { readChangePage } from './apply-changes.js';
 import type { BatchRecord } from './coordinator-store.js';
+import { userDigest } from '../region/user-digest.js';
 import { refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
@@ -13,14 +14,34 @@ export interface Comparison {
   digests: Map<string, UserDigest>;
 }
 
-async function digestOrProblem(region: RegionClient, service: string, userId: string): Promise<UserDigest | string> {
-  try {
-    return await region.digestUser({ service, userId });
-  } catch (err) {
-    // A record that fails to open (INTEGRITY) is a mismatch to name, not a crash of the engine.
-    if (isDomicileError(err, 'INTEGRITY')) return `${region.regionId}: ${err.message}`;
-    throw err;
+/** Users digested per call: one listing and decryption pass in the region, a few MB of hashes back. */
+const usersPerDigest = 64;
+
+/**
+ * Each user's digest in a region, or the problem that kept it from being made: a record that
+ * fails to open (INTEGRITY) is a mismatch to name, not a crash of the engine. A call that
+ * meets one is made again user by user, to name who it was.
+ */
+export async function digestMany(region: RegionClient, service: string, userIds: readonly string[]): Promise<Map<string, UserDigest | string>> {
+  const out = new Map<string, UserDigest | string>();
+  for (let i = 0; i < userIds.length; i += usersPerDigest) {
+    const chunk = userIds.slice(i, i + usersPerDigest);
+    try {
+      for (const d of await region.digestUsers({ service, userIds: chunk })) out.set(d.userId, d);
+    } catch (err) {
+      if (!isDomicileError(err, 'INTEGRITY')) throw err;
+      for (const userId of chunk) {
+        try {
+          out.set(userId, (await region.digestUsers({ service, userIds: [userId] }))[0]!);
+        } catch (one) {
+          if (!isDomicileError(one, 'INTEGRITY')) throw one;
+          out.set(userId, `${region.regionId}: ${one.message}`);
+        }
+      }
+    }
+    await yieldToEventLoop();
   }
+  return out;
 }
 
 /** The records that differ between two digests of one user, each named. */
@@ -50,21 +71,61 @@ export function diffDigests(userId: string, a: UserDigest, b: UserDigest): Recor
   return out;
 }
 
-/** Digests each user on both sides and names every record that differs. */
-export async function compareUsers(from: RegionClient, to: RegionClient, service: string, userIds: Iterable<string>): Promise<Comparison> {
+/** Compares digests of the same users, source and destination, and names every record that differs. */
+function compareDigests(userIds: readonly string[], from: ReadonlyMap<string, UserDigest | string>, to: ReadonlyMap<string, UserDigest | string>): Comparison {
   const result: Comparison = { mismatches: [], digests: new Map() };
   for (const userId of userIds) {
-    const a = await digestOrProblem(from, service, userId);
-    const b = await digestOrProblem(to, service, userId);
+    const a = from.get(userId)!;
+    const b = to.get(userId)!;
     if (typeof b !== 'string') result.digests.set(userId, b);
     if (typeof a === 'string' || typeof b === 'string') {
       result.mismatches.push({ userId, collection: '*', key: '*', source: null, destination: null, problem: typeof a === 'string' ? a : (b as string) });
       continue;
     }
     if (a.digest !== b.digest) result.mismatches.push(...diffDigests(userId, a, b));
-    await yieldToEventLoop();
   }
   return result;
+}
+
+/** Digests each user on both sides and names every record that differs. */
+export async function compareUsers(from: RegionClient, to: RegionClient, service: string, userIds: readonly string[]): Promise<Comparison> {
+  return compareDigests(userIds, await digestMany(from, service, userIds), await digestMany(to, service, userIds));
+}
+
+/**
+ * The source's side of a verification without decrypting the source again: what its copy
+ * exported (ctx.copied), with every record its change log shows changed since the copy's
+ * position read afresh from the source. The log holds every change (each write appends to it
+ * in the write's own transaction), so this is what the source holds, as of the fresh reads;
+ * Ghostferry's inline verifier rests on the same fact with the binlog.
+ */
+async function sourceFromCopy(ctx: BatchContext, upTo: number): Promise<Map<string, UserDigest | string>> {
+  const { batch, copied } = ctx;
+  const users = new Set(ctx.users.map((u) => u.userId));
+  const changed = new Map<string, Map<string, { collection: string; key: string }>>();
+  for (let seq = batch.copySeq ?? 0, more = true; more && seq < upTo;) {
+    const page = await readChangePage(ctx.source, seq, batch.service, 5_000);
+    for (const c of page.changes) {
+      if (!users.has(c.userId)) continue;
+      const refs = changed.get(c.userId) ?? new Map<string, { collection: string; key: string }>();
+      refs.set(refKey(c.collection, c.key), { collection: c.collection, key: c.key });
+      changed.set(c.userId, refs);
+    }
+    seq = page.next;
+    more = page.more;
+  }
+  const out = new Map<string, UserDigest | string>();
+  for (const userId of users) {
+    const rows = new Map(copied.rows.get(userId));
+    const refs = changed.get(userId);
+    if (refs) {
+      const states = await ctx.source.readRecordStates({ service: batch.service, userId, refs: [...refs.values()] });
+      for (const d of states.deleted) rows.delete(refKey(d.collection, d.key));
+      for (const r of states.records) rows.set(refKey(r.collection, r.key), { collection: r.collection, key: r.key, version: r.version, hash: r.hash });
+    }
+    out.set(userId, userDigest(userId, [...rows.values()]));
+  }
+  return out;
 }
 
 export interface PreVerified {
@@ -90,7 +151,9 @@ export function refusedCutOver<T>(batch: BatchRecord, mismatches: RecordMismatch
 }
 
 /**
- * Verify, while the users keep writing: every user's digest, on both sides. A record that
+ * Verify, while the users keep writing: every user's digest, on both sides (the source's from
+ * its copy and its log when this process made the copy, see sourceFromCopy; the destination's
+ * always read back from its store and decrypted there). A record that
  * differs and that the source changed since the catch-up is in flight, not wrong: it is
  * verified again under the fence. Any other difference stops the batch and is named.
  */
@@ -98,7 +161,9 @@ export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promis
   const { batch } = ctx;
   try {
     const verifiedAt = (await ctx.source.health()).lastSeq;
-    const cmp = await compareUsers(ctx.source, ctx.destination, batch.service, ctx.users.map((u) => u.userId));
+    const userIds = ctx.users.map((u) => u.userId);
+    const fromSource = ctx.copied.complete && batch.copySeq !== null ? await sourceFromCopy(ctx, verifiedAt) : await digestMany(ctx.source, batch.service, userIds);
+    const cmp = compareDigests(userIds, fromSource, await digestMany(ctx.destination, batch.service, userIds));
     const inFlight: PreVerified['inFlight'] = new Map();
     let real = cmp.mismatches;
     if (real.length > 0) {

@@ -1,5 +1,4 @@
-import type { MovedRecord, RegionClient } from '../region/region-client.js';
-import { recordHash } from '../region/user-digest.js';
+import type { ExportedRecord, RegionClient } from '../region/region-client.js';
 import type { RecordMismatch } from './migration-types.js';
 import { refKey, type VerifiedRow } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
@@ -10,8 +9,8 @@ export interface RecordCheck {
   rows: Map<string, Map<string, VerifiedRow | null>>;
 }
 
-function described(r: MovedRecord | undefined): { version: number; hash: string } | null {
-  return r ? { version: r.version, hash: recordHash(r.value) } : null;
+function described(r: ExportedRecord | undefined): { version: number; hash: string } | null {
+  return r ? { version: r.version, hash: r.hash } : null;
 }
 
 /**

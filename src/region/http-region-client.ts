@@ -1,15 +1,18 @@
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
-import type { PlacementStat, Tenancy } from '../store/region-store.js';
+import type { PlacementStat } from '../store/region-store.js';
 import type {
   ChangeView,
+  ExportedRecord,
   ExportedUser,
   RecordStates,
   RecordView,
   RegionClient,
   RegionHealth,
+  TenancyChange,
   TenantRef,
   UserDigest,
   UserHolding,
+  UserImport,
 } from './region-client.js';
 import type { RegionMethod } from './region-http-server.js';
 
@@ -86,7 +89,7 @@ export class HttpRegionClient implements RegionClient {
     return this.post('exportUsers', req);
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
     return this.post('readRecordStates', req);
   }
 
@@ -94,20 +97,20 @@ export class HttpRegionClient implements RegionClient {
     return this.post('changesSince', req);
   }
 
-  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
-    return this.post('importRecords', req);
+  importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
+    return this.post('importUsers', req);
   }
 
-  digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
-    return this.post('digestUser', req);
+  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+    return this.post('digestUsers', req);
   }
 
-  async setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void> {
-    await this.post('setTenancy', req);
+  async setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
+    await this.post('setTenancies', req);
   }
 
-  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
-    return this.post('purgeUser', req);
+  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+    return this.post('purgeUsers', req);
   }
 
   /** Nothing to release: the region runs on, and idle pooled sockets close by themselves. */

@@ -1,15 +1,18 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import type { PlacementStat, Tenancy } from '../store/region-store.js';
+import type { PlacementStat } from '../store/region-store.js';
 import type {
   ChangeView,
+  ExportedRecord,
   ExportedUser,
   RecordStates,
   RecordView,
   RegionClient,
   RegionHealth,
+  TenancyChange,
   TenantRef,
   UserDigest,
   UserHolding,
+  UserImport,
 } from './region-client.js';
 import type { RegionNode } from './region-node.js';
 
@@ -76,7 +79,7 @@ export class InProcessRegionClient implements RegionClient {
     return this.call(() => this.node.exportUsers(req));
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
     return this.call(() => this.node.readRecordStates(req));
   }
 
@@ -84,20 +87,20 @@ export class InProcessRegionClient implements RegionClient {
     return this.call(() => this.node.changesSince(req));
   }
 
-  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
-    return this.call(() => this.node.importRecords(req));
+  importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
+    return this.call(() => this.node.importUsers(req));
   }
 
-  digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
-    return this.call(() => this.node.digestUser(req));
+  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+    return this.call(() => this.node.digestUsers(req));
   }
 
-  setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void> {
-    return this.call(() => this.node.setTenancy(req));
+  setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
+    return this.call(() => this.node.setTenancies(req));
   }
 
-  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
-    return this.call(() => this.node.purgeUser(req));
+  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+    return this.call(() => this.node.purgeUsers(req));
   }
 
   close(): Promise<void> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { aeadKeyBytes, open, seal } from '../crypto/aead.js';
 import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import type { RegionStore } from '../store/region-store.js';
+import type { RegionStore, WrappedKey } from '../store/region-store.js';
 import { LruCache } from '../shared/lru-cache.js';
 
 /**
@@ -21,6 +21,11 @@ export const defaultKeyCacheSize = 50_000;
 
 /** wrappedBy of a category key: the user's own key. */
 const userKeyParent = 'user-key';
+
+/** The cache's name of a user's key of a scope ('' for the user key). */
+export function keyId(userId: string, scope: string): string {
+  return `${userId}\0${scope}`;
+}
 
 export function categoryScope(service: string, category: string): string {
   return `${service}/${category}`;
@@ -51,56 +56,86 @@ export class KeyHierarchy {
   async categoryKey(userId: string, scope: string, create: true): Promise<Buffer>;
   async categoryKey(userId: string, scope: string, create: false): Promise<Buffer | undefined>;
   async categoryKey(userId: string, scope: string, create: boolean): Promise<Buffer | undefined> {
-    const cacheKey = `${userId}\0${scope}`;
-    const cached = this.cache.get(cacheKey);
+    if (create) return (await this.categoryKeys([{ userId, scope }])).get(keyId(userId, scope))!;
+    const cached = this.cache.get(keyId(userId, scope));
     if (cached) return cached;
-    const aad = this.categoryAad(userId, scope);
-    let wrapped = await this.store.getKey(userId, scope);
-    if (!wrapped) {
-      if (!create) return undefined;
-      const userKey = await this.userKey(userId);
-      // If another request stored a key meanwhile, putKeyIfAbsent returns theirs: use that one.
-      wrapped = await this.store.putKeyIfAbsent({
-        userId, scope, wrapped: seal(userKey, randomBytes(aeadKeyBytes), aad), wrappedBy: userKeyParent, createdAt: Date.now(),
-      });
+    const wrapped = await this.store.getKey(userId, scope);
+    return wrapped && this.openCategoryKey(wrapped);
+  }
+
+  /**
+   * The category keys of many (user, scope) pairs, by keyId, created where missing: what an
+   * import of a batch of users needs. New keys are stored in two transactions for the whole
+   * call (the user keys, then the category keys they wrap), not two per user. Where another
+   * request stored a key first, putKeysIfAbsent returns theirs, and that one is used.
+   */
+  async categoryKeys(wanted: ReadonlyArray<{ userId: string; scope: string }>): Promise<Map<string, Buffer>> {
+    const found = new Map<string, Buffer>();
+    const missing: Array<{ userId: string; scope: string }> = [];
+    const seen = new Set<string>();
+    for (const { userId, scope } of wanted) {
+      const id = keyId(userId, scope);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const cached = this.cache.get(id);
+      const stored = cached ? undefined : await this.store.getKey(userId, scope);
+      if (cached) found.set(id, cached);
+      else if (stored) found.set(id, await this.openCategoryKey(stored));
+      else missing.push({ userId, scope });
     }
-    const userKey = await this.userKey(userId, false);
-    if (!userKey) {
-      throw new DomicileError('INTEGRITY', `user ${userId} has a ${scope} key in region ${this.regionId} but no user key to open it (was it shredded?)`);
-    }
-    const key = open(userKey, wrapped.wrapped, aad);
-    this.cache.set(cacheKey, key);
-    return key;
+    if (missing.length === 0) return found;
+    const userKeys = await this.userKeys([...new Set(missing.map((m) => m.userId))]);
+    const fresh = missing.map(({ userId, scope }) => ({
+      userId, scope, wrapped: seal(userKeys.get(userId)!, randomBytes(aeadKeyBytes), this.categoryAad(userId, scope)), wrappedBy: userKeyParent, createdAt: Date.now(),
+    }));
+    for (const stored of await this.store.putKeysIfAbsent(fresh)) found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored));
+    return found;
   }
 
   /** The category key if it is in the cache; never touches the store. */
   cached(userId: string, scope: string): Buffer | undefined {
-    return this.cache.get(`${userId}\0${scope}`);
+    return this.cache.get(keyId(userId, scope));
   }
 
   /** Forgets cached keys of a user (every scope, or those under a prefix), after they are shredded. */
   forget(userId: string, scopePrefix = ''): void {
-    const prefix = `${userId}\0${scopePrefix}`;
+    const prefix = keyId(userId, scopePrefix);
     this.cache.deleteWhere((k) => k.startsWith(prefix));
   }
 
-  private async userKey(userId: string, create?: true): Promise<Buffer>;
-  private async userKey(userId: string, create: false): Promise<Buffer | undefined>;
-  private async userKey(userId: string, create = true): Promise<Buffer | undefined> {
-    const cacheKey = `${userId}\0`;
-    const cached = this.cache.get(cacheKey);
-    if (cached) return cached;
-    const aad = this.userAad(userId);
-    let wrapped = await this.store.getKey(userId, '');
-    if (!wrapped) {
-      if (!create) return undefined;
-      wrapped = await this.store.putKeyIfAbsent({
-        userId, scope: '', wrapped: this.keys.wrap(randomBytes(aeadKeyBytes), aad), wrappedBy: this.keys.kekId, createdAt: Date.now(),
-      });
+  private async openCategoryKey(wrapped: WrappedKey): Promise<Buffer> {
+    const { userId, scope } = wrapped;
+    const userKey = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId));
+    if (!userKey) {
+      throw new DomicileError('INTEGRITY', `user ${userId} has a ${scope} key in region ${this.regionId} but no user key to open it (was it shredded?)`);
     }
-    const key = this.keys.unwrap(wrapped.wrapped, aad);
-    this.cache.set(cacheKey, key);
+    const key = open(userKey, wrapped.wrapped, this.categoryAad(userId, scope));
+    this.cache.set(keyId(userId, scope), key);
     return key;
+  }
+
+  private async storedUserKey(userId: string): Promise<Buffer | undefined> {
+    const wrapped = await this.store.getKey(userId, '');
+    return wrapped && this.openUserKey(wrapped);
+  }
+
+  private openUserKey(wrapped: WrappedKey): Buffer {
+    const key = this.keys.unwrap(wrapped.wrapped, this.userAad(wrapped.userId));
+    this.cache.set(keyId(wrapped.userId, ''), key);
+    return key;
+  }
+
+  /** The user keys of these users, created (in one transaction) for those who have none. */
+  private async userKeys(userIds: readonly string[]): Promise<Map<string, Buffer>> {
+    const keys = new Map<string, Buffer>();
+    const fresh: WrappedKey[] = [];
+    for (const userId of userIds) {
+      const key = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId));
+      if (key) keys.set(userId, key);
+      else fresh.push({ userId, scope: '', wrapped: this.keys.wrap(randomBytes(aeadKeyBytes), this.userAad(userId)), wrappedBy: this.keys.kekId, createdAt: Date.now() });
+    }
+    if (fresh.length > 0) for (const stored of await this.store.putKeysIfAbsent(fresh)) keys.set(stored.userId, this.openUserKey(stored));
+    return keys;
   }
 
   // JSON arrays: unambiguous whatever the ids hold, unlike joining with a separator.

@@ -3,8 +3,8 @@ import { findRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { TenancyStatus } from '../store/region-store.js';
 import { credentialsCategory, credentialsCollection, credentialsKey, credentialsService } from './credentials.js';
-import type { MovedRecord, RecordStates } from './region-client.js';
-import { checkCollection, checkId, checkRecordKey } from './request-validation.js';
+import type { MovedRecord, RecordStates, TenancyChange } from './region-client.js';
+import { checkCollection, checkEpoch, checkId, checkMarket, checkRecordKey } from './request-validation.js';
 
 /**
  * Checks of the migration primitives' arguments (the coordinator's calls), run in the node like
@@ -14,7 +14,7 @@ import { checkCollection, checkId, checkRecordKey } from './request-validation.j
 
 /** Most users one exportUsers call takes: a sanity bound, far above any sensible batch. */
 export const maxExportUsers = 10_000;
-/** Most records one readRecordStates or importRecords call names. */
+/** Most records one readRecordStates or importUsers call names. */
 export const maxRecordRefs = 100_000;
 /** Most change-log entries one changesSince call returns. */
 export const maxChangesPage = 10_000;
@@ -97,9 +97,10 @@ export function checkStates(policy: Policy, service: string, value: unknown): { 
   const deleted = checkRefs(policy, service, s.deleted, 'states.deleted');
   if (records.length + deleted.length > maxRecordRefs) throw bad('states', `states names at most ${maxRecordRefs} records per call: split the batch`);
   // A record named twice has no single state to end in.
+  // The names were checked: no control characters, so NUL separates them unambiguously.
   const seen = new Set<string>();
   for (const r of [...records, ...deleted]) {
-    const name = JSON.stringify([r.collection, r.key]);
+    const name = `${r.collection}\u0000${r.key}`;
     if (seen.has(name)) throw bad('states', `states names record ${service}/${r.collection}/${r.key} twice`);
     seen.add(name);
   }
@@ -140,4 +141,42 @@ export function checkMovedTo(policy: Policy, regionId: string, status: TenancySt
   }
   if (movedTo === regionId) throw bad('movedTo', `a user cannot have moved from region ${regionId} to itself`);
   return movedTo;
+}
+
+export interface CheckedUserImport {
+  userId: string;
+  market: string;
+  epoch: number;
+  states: { records: CheckedMovedRecord[]; deleted: CheckedRef[] };
+}
+
+/** importUsers' users: each named once, at most maxRecordRefs records in all. */
+export function checkUserImports(policy: Policy, service: string, value: unknown): CheckedUserImport[] {
+  const seen = new Set<string>();
+  let records = 0;
+  return checkArray(value, 'users', maxExportUsers).map((entry): CheckedUserImport => {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw bad('users', 'each entry of users is an object { userId, market, epoch, states }');
+    const u = entry as Record<string, unknown>;
+    const userId = checkId(u.userId, 'userId');
+    if (seen.has(userId)) throw bad('users', `users names user ${userId} twice`);
+    seen.add(userId);
+    const states = checkStates(policy, service, u.states);
+    records += states.records.length + states.deleted.length;
+    if (records > maxRecordRefs) throw bad('users', `users name at most ${maxRecordRefs} records per call: split the batch`);
+    return { userId, market: checkMarket(u.market), epoch: checkEpoch(u.epoch), states };
+  });
+}
+
+/** setTenancies' tenancies: each user named once. */
+export function checkTenancyChanges(policy: Policy, regionId: string, value: unknown): TenancyChange[] {
+  const seen = new Set<string>();
+  return checkArray(value, 'tenancies', maxExportUsers).map((entry): TenancyChange => {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw bad('tenancies', 'each entry of tenancies is an object { userId, market, epoch, status, movedTo }');
+    const t = entry as Record<string, unknown>;
+    const userId = checkId(t.userId, 'userId');
+    if (seen.has(userId)) throw bad('tenancies', `tenancies names user ${userId} twice`);
+    seen.add(userId);
+    const status = checkStatus(t.status);
+    return { userId, market: checkMarket(t.market), epoch: checkSetEpoch(t.epoch), status, movedTo: checkMovedTo(policy, regionId, status, t.movedTo) };
+  });
 }

@@ -43,8 +43,16 @@ export function sealValue(key: Buffer, json: Buffer, address: RecordAddress): Bu
   return seal(key, json, recordAad(address));
 }
 
+/** The plaintext JSON bytes of a sealed record; INTEGRITY if it does not open here. */
+export function openPlain(key: Buffer, ciphertext: Buffer, address: RecordAddress): Buffer {
+  return open(key, ciphertext, recordAad(address));
+}
+
 export function openValue(key: Buffer, ciphertext: Buffer, address: RecordAddress): unknown {
-  const plain = open(key, ciphertext, recordAad(address));
+  return parsePlain(openPlain(key, ciphertext, address), address);
+}
+
+export function parsePlain(plain: Buffer, address: RecordAddress): unknown {
   try {
     return JSON.parse(plain.toString('utf8'));
   } catch (err) {

@@ -57,17 +57,44 @@ export interface MovedRecord {
   value: unknown;
 }
 
+/**
+ * A record as its region exports it: with the SHA-256 (hex) of its plaintext JSON and that
+ * plaintext's size, both computed in the region that decrypted it, so the coordinator can
+ * verify a copy without decrypting the source a second time.
+ */
+export interface ExportedRecord extends MovedRecord {
+  hash: string;
+  bytes: number;
+}
+
 /** One user's data of one service, exported by the source region. */
 export interface ExportedUser {
   userId: string;
   market: string;
-  records: MovedRecord[];
+  records: ExportedRecord[];
 }
 
 /** The current state of records named by change-log entries: present ones, and deleted ones. */
-export interface RecordStates {
-  records: MovedRecord[];
+export interface RecordStates<R extends MovedRecord = MovedRecord> {
+  records: R[];
   deleted: Array<{ collection: string; key: string }>;
+}
+
+/** One user's records to import, with the market and epoch of their tenancy in the importing region. */
+export interface UserImport {
+  userId: string;
+  market: string;
+  epoch: number;
+  states: RecordStates;
+}
+
+/** A tenancy as the coordinator sets it: fence, flip, unfence, roll back. */
+export interface TenancyChange {
+  userId: string;
+  market: string;
+  epoch: number;
+  status: Tenancy['status'];
+  movedTo: string | null;
 }
 
 /** A change-log entry as the migration engine tails it. */
@@ -113,22 +140,23 @@ export interface RegionClient {
   /** Decrypts in this (source) region every record of the users for a service. */
   exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]>;
   /** Current state of the named records of one user (for catch-up): values, or deleted. */
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates>;
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>>;
   /** Change-log entries after a sequence number, oldest first, optionally of one service. */
   changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }>;
   /**
-   * Imports records into this (destination, or for a rollback the source) region under its own
-   * fresh keys, keeping the source's version numbers, idempotently: applying the same state
-   * twice changes nothing. Creates the tenancy as 'incoming' if absent. Allowed whatever the
-   * tenancy's status except 'home' (a home region's data is changed only by its users).
+   * Imports users' records into this (destination, or for a rollback the source) region under
+   * its own fresh keys, keeping the source's version numbers, idempotently: applying the same
+   * state twice changes nothing. Creates a tenancy as 'incoming' where absent. Allowed
+   * whatever the tenancy's status except 'home' (a home region's data is changed only by its
+   * users). All the users in one transaction: one refused user refuses the call.
    */
-  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }>;
-  /** Digest of every record of a user for a service, computed on the decrypted values. */
-  digestUser(req: { service: string; userId: string }): Promise<UserDigest>;
-  /** Sets a user's tenancy for a service (fence, flip, unfence, roll back). */
-  setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void>;
-  /** Shreds the user's keys for a service and deletes their records; the tenancy stays (as 'moved'). */
-  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }>;
+  importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }>;
+  /** Digests of every record of each user for a service, computed on the decrypted plaintext. */
+  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]>;
+  /** Sets users' tenancies for a service (fence, flip, unfence, roll back), in one transaction. */
+  setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void>;
+  /** Shreds the users' keys for a service and deletes their records; the tenancies stay (as 'moved'). */
+  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }>;
 
   close(): Promise<void>;
 }

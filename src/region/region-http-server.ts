@@ -36,10 +36,10 @@ const methods = {
   exportUsers: (node, body) => node.exportUsers(body),
   readRecordStates: (node, body) => node.readRecordStates(body),
   changesSince: (node, body) => node.changesSince(body),
-  importRecords: (node, body) => node.importRecords(body),
-  digestUser: (node, body) => node.digestUser(body),
-  setTenancy: (node, body) => node.setTenancy(body),
-  purgeUser: (node, body) => node.purgeUser(body),
+  importUsers: (node, body) => node.importUsers(body),
+  digestUsers: (node, body) => node.digestUsers(body),
+  setTenancies: (node, body) => node.setTenancies(body),
+  purgeUsers: (node, body) => node.purgeUsers(body),
 } satisfies Record<string, Handler>;
 
 export type RegionMethod = keyof typeof methods;

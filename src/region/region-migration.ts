@@ -1,25 +1,22 @@
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import type { ImportedRecord, RegionStore, StoredRecord, Tenancy, TenancyStatus } from '../store/region-store.js';
-import { canonicalJson } from './canonical-json.js';
-import { categoryScope, type KeyHierarchy } from './key-hierarchy.js';
+import type { ImportedRecord, RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
+import { categoryScope, keyId, type KeyHierarchy } from './key-hierarchy.js';
 import {
   checkAfterSeq,
   checkLimit,
-  checkMovedTo,
   checkRefs,
-  checkSetEpoch,
-  checkStates,
-  checkStatus,
+  checkTenancyChanges,
   checkUserIds,
+  checkUserImports,
   storedCategory,
   type CheckedMovedRecord,
 } from './migration-validation.js';
-import { encodeValue, openValue, sealValue, type RecordAddress } from './record-crypto.js';
-import type { ChangeView, ExportedUser, MovedRecord, RecordStates, UserDigest } from './region-client.js';
-import { checkEpoch, checkId, checkMarket, checkObject, checkService } from './request-validation.js';
-import { userDigest } from './user-digest.js';
+import { encodeValue, openPlain, parsePlain, sealValue, type RecordAddress } from './record-crypto.js';
+import type { ChangeView, ExportedRecord, ExportedUser, RecordStates, TenancyChange, UserDigest, UserImport } from './region-client.js';
+import { checkId, checkObject, checkService } from './request-validation.js';
+import { plainHash, userDigest } from './user-digest.js';
 
 export interface RegionMigrationOptions {
   regionId: string;
@@ -28,6 +25,11 @@ export interface RegionMigrationOptions {
   /** The node's own key hierarchy (and its cache, which a purge must clear). */
   hierarchy: KeyHierarchy;
   maxValueBytes: number;
+}
+
+/** A record's name within a user's service: checked names hold no control characters, so NUL separates them. */
+function refName(collection: string, key: string): string {
+  return `${collection}\u0000${key}`;
 }
 
 /** Below this many puts an import looks records up one by one; from it on, lists the user's once. */
@@ -64,15 +66,13 @@ export class RegionMigration {
     for (const userId of userIds) {
       const tenancy = await this.knownTenancy(userId, service);
       // One listing per user: a consistent snapshot of that user's records.
-      const stored = await this.store.listRecords(userId, service);
-      const records: MovedRecord[] = [];
-      for (const record of stored) records.push(await this.moved(record));
+      const records = await this.exported(await this.store.listRecords(userId, service));
       exported.push({ userId, market: tenancy.market, records });
     }
     return exported;
   }
 
-  async readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+  async readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
     const r = checkObject(req, 'readRecordStates');
     const service = checkService(this.policy, r.service);
     const userId = checkId(r.userId, 'userId');
@@ -80,17 +80,18 @@ export class RegionMigration {
     // A user unknown here is refused rather than reported as all deleted: asked of the wrong
     // region, "deleted" would make the coordinator delete the user's data at the destination.
     await this.knownTenancy(userId, service);
-    const states: RecordStates = { records: [], deleted: [] };
+    const found: StoredRecord[] = [];
+    const deleted: Array<{ collection: string; key: string }> = [];
     const seen = new Set<string>();
     for (const ref of refs) {
-      const name = JSON.stringify([ref.collection, ref.key]);
+      const name = refName(ref.collection, ref.key);
       if (seen.has(name)) continue;
       seen.add(name);
       const stored = await this.store.getRecord(userId, service, ref.collection, ref.key);
-      if (stored) states.records.push(await this.moved(stored));
-      else states.deleted.push({ collection: ref.collection, key: ref.key });
+      if (stored) found.push(stored);
+      else deleted.push({ collection: ref.collection, key: ref.key });
     }
-    return states;
+    return { records: await this.exported(found), deleted };
   }
 
   /**
@@ -112,83 +113,93 @@ export class RegionMigration {
   }
 
   /**
-   * Sets the records to the given states under this region's keys, keeping the source's
-   * versions and updatedAt. A record already here at the same version with the same value
-   * (compared as canonical JSON of the plaintext) is left alone, so a state applied twice
-   * changes nothing the second time; any other (absent, another version, another value, or
-   * unreadable) is overwritten: the source's state is the truth, even at a lower version (a
-   * record deleted and written again starts over at 1). Deleted records are removed if present.
+   * Sets the users' records to the given states under this region's keys, keeping the source's
+   * versions and updatedAt, in one store transaction. A record already here at the same
+   * version with the same plaintext is left alone, so a state applied twice changes nothing
+   * the second time; any other (absent, another version, another value, or unreadable) is
+   * overwritten: the source's state is the truth, even at a lower version (a record deleted
+   * and written again starts over at 1). Deleted records are removed if present. Every user
+   * is checked (tenancy, placement) before any key is made.
    */
-  async importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
-    const r = checkObject(req, 'importRecords');
+  async importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
+    const r = checkObject(req, 'importUsers');
     const service = checkService(this.policy, r.service);
-    const userId = checkId(r.userId, 'userId');
-    const market = checkMarket(r.market);
-    const epoch = checkEpoch(r.epoch);
-    const states = checkStates(this.policy, service, r.states);
-    const encoded = states.records.map((rec) => ({ rec, json: this.encode(rec) }));
-    // Checked before any key is made; the store checks again in the import's own transaction.
-    const tenancy = await this.store.getTenancy(userId, service);
-    // A new destination must be allowed by the policy. A source the user is moving away from
-    // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
-    // move the data rests in the source and the destination alone (invariant 1), and that is
-    // what lets a rollback lose nothing even when the new policy no longer allows the source.
-    if (tenancy === undefined || tenancy.status === 'incoming') this.checkPlacement(market, service);
-    if (tenancy?.status === 'home') {
-      throw new DomicileError('CONFLICT', `cannot import into user ${userId}'s ${service} data here: this region is their home (tenancy home)`, {
-        details: { status: 'home', service },
-      });
+    const users = checkUserImports(this.policy, service, r.users);
+    for (const user of users) {
+      const tenancy = await this.store.getTenancy(user.userId, service);
+      // A new destination must be allowed by the policy. A source the user is moving away from
+      // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
+      // move the data rests in the source and the destination alone (invariant 1), and that is
+      // what lets a rollback lose nothing even when the new policy no longer allows the source.
+      if (tenancy === undefined || tenancy.status === 'incoming') this.checkPlacement(user.market, service);
+      if (tenancy?.status === 'home') {
+        throw new DomicileError('CONFLICT', `cannot import into user ${user.userId}'s ${service} data here: this region is their home (tenancy home)`, {
+          details: { status: 'home', service, userId: user.userId },
+        });
+      }
     }
-    const current = await this.currentRecords(userId, service, states.records);
-    const puts: ImportedRecord[] = [];
-    for (const { rec, json } of encoded) {
-      const existing = current.get(JSON.stringify([rec.collection, rec.key]));
-      if (existing && existing.version === rec.version && (await this.sameValue(existing, rec.category, json))) continue;
-      const dataKey = await this.hierarchy.categoryKey(userId, categoryScope(service, rec.category), true);
-      const ciphertext = sealValue(dataKey, json, this.address(userId, service, rec.collection, rec.key));
-      puts.push({ collection: rec.collection, key: rec.key, version: rec.version, ciphertext, updatedAt: rec.updatedAt });
+    const toSeal: Array<{ user: (typeof users)[number]; rec: CheckedMovedRecord; json: Buffer; scope: string }> = [];
+    for (const user of users) {
+      const current = await this.currentRecords(user.userId, service, user.states.records);
+      for (const rec of user.states.records) {
+        const json = this.encode(rec);
+        const existing = current.size === 0 ? undefined : current.get(refName(rec.collection, rec.key));
+        if (existing && existing.version === rec.version && (await this.samePlain(existing, rec.category, json))) continue;
+        toSeal.push({ user, rec, json, scope: categoryScope(service, rec.category) });
+      }
     }
-    const deletes = states.deleted.map((d) => ({ collection: d.collection, key: d.key }));
-    const result = await this.store.importRecords({ userId, service, market, epoch, puts, deletes });
+    const keys = await this.hierarchy.categoryKeys(toSeal.map((p) => ({ userId: p.user.userId, scope: p.scope })));
+    const imports = new Map<string, ImportedRecord[]>(users.map((u) => [u.userId, []]));
+    for (const { user, rec, json, scope } of toSeal) {
+      const ciphertext = sealValue(keys.get(keyId(user.userId, scope))!, json, this.address(user.userId, service, rec.collection, rec.key));
+      imports.get(user.userId)!.push({ collection: rec.collection, key: rec.key, version: rec.version, ciphertext, updatedAt: rec.updatedAt });
+    }
+    const result = await this.store.importRecords(users.map((u) => ({
+      userId: u.userId, service, market: u.market, epoch: u.epoch, puts: imports.get(u.userId)!,
+      deletes: u.states.deleted.map((d) => ({ collection: d.collection, key: d.key })),
+    })));
     return { applied: result.applied };
   }
 
-  /** Computed on the decrypted values; INTEGRITY, naming the record, for one that does not open. */
-  async digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
-    const r = checkObject(req, 'digestUser');
+  /** Computed on the decrypted plaintext; INTEGRITY, naming the record, for one that does not open. */
+  async digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+    const r = checkObject(req, 'digestUsers');
     const service = checkService(this.policy, r.service);
-    const userId = checkId(r.userId, 'userId');
-    const records: MovedRecord[] = [];
-    for (const stored of await this.store.listRecords(userId, service)) records.push(await this.moved(stored));
-    return userDigest(userId, records);
+    const userIds = checkUserIds(r.userIds);
+    const digests: UserDigest[] = [];
+    for (const userId of userIds) {
+      const stored = await this.store.listRecords(userId, service);
+      const plains = await this.plains(stored);
+      digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: r.key, version: r.version, hash: plainHash(plains[i]!) }))));
+    }
+    return digests;
   }
 
   /**
-   * Any status at any epoch not below the stored one. 'incoming' (data is about to rest here)
-   * is checked against the policy like an import; the others are not: a roll-back makes the
-   * source home again even where a newer policy would no longer place the user.
+   * Any status at any epoch not below the stored one, for every user in one transaction.
+   * 'incoming' (data is about to rest here) is checked against the policy like an import; the
+   * others are not: a roll-back makes the source home again even where a newer policy would
+   * no longer place the user.
    */
-  async setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: TenancyStatus; movedTo: string | null }): Promise<void> {
-    const r = checkObject(req, 'setTenancy');
-    const userId = checkId(r.userId, 'userId');
+  async setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
+    const r = checkObject(req, 'setTenancies');
     const service = checkService(this.policy, r.service);
-    const market = checkMarket(r.market);
-    const epoch = checkSetEpoch(r.epoch);
-    const status = checkStatus(r.status);
-    const movedTo = checkMovedTo(this.policy, this.regionId, status, r.movedTo);
-    if (status === 'incoming') this.checkPlacement(market, service);
-    await this.store.advanceTenancy({ userId, service, market, epoch, status, movedTo });
+    const tenancies = checkTenancyChanges(this.policy, this.regionId, r.tenancies);
+    for (const t of tenancies) if (t.status === 'incoming') this.checkPlacement(t.market, service);
+    await this.store.advanceTenancies(tenancies.map((t) => ({ ...t, service })));
   }
 
-  /** Shreds the user's keys of the service (and the user key when nothing else needs it), then forgets them. */
-  async purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
-    const r = checkObject(req, 'purgeUser');
-    const userId = checkId(r.userId, 'userId');
+  /** Shreds the users' keys of the service (and a user key when nothing else needs it), then forgets them. */
+  async purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+    const r = checkObject(req, 'purgeUsers');
     const service = checkService(this.policy, r.service);
-    const result = await this.store.purgeTenant(userId, service);
-    // A cached key would otherwise seal new records under a key the store no longer holds.
-    this.hierarchy.forget(userId, `${service}/`);
-    if (!(await this.store.getKey(userId, ''))) this.hierarchy.forget(userId);
+    const userIds = checkUserIds(r.userIds);
+    const result = await this.store.purgeTenants(service, userIds);
+    for (const userId of userIds) {
+      // A cached key would otherwise seal new records under a key the store no longer holds.
+      this.hierarchy.forget(userId, `${service}/`);
+      if (!(await this.store.getKey(userId, ''))) this.hierarchy.forget(userId);
+    }
     return { records: result.records, keys: result.keys };
   }
 
@@ -226,7 +237,7 @@ export class RegionMigration {
   /** The records already here that the puts name, by [collection, key]. */
   private async currentRecords(userId: string, service: string, puts: readonly CheckedMovedRecord[]): Promise<Map<string, StoredRecord>> {
     const found = new Map<string, StoredRecord>();
-    const add = (s: StoredRecord) => found.set(JSON.stringify([s.collection, s.key]), s);
+    const add = (s: StoredRecord) => found.set(refName(s.collection, s.key), s);
     // A copy sends many records of a user (one listing is cheaper); a catch-up, a few.
     if (puts.length >= listThreshold) {
       for (const stored of await this.store.listRecords(userId, service)) add(stored);
@@ -239,37 +250,48 @@ export class RegionMigration {
     return found;
   }
 
-  /** Whether a stored record holds this value; one that does not open is not the same (the import repairs it). */
-  private async sameValue(stored: StoredRecord, category: string, json: Buffer): Promise<boolean> {
+  /** Whether a stored record holds this plaintext; one that does not open is not the same (the import repairs it). */
+  private async samePlain(stored: StoredRecord, category: string, json: Buffer): Promise<boolean> {
     try {
-      const value = await this.open(stored, category);
-      return canonicalJson(value) === canonicalJson(JSON.parse(json.toString('utf8')));
+      return (await this.plains([stored], category))[0]!.equals(json);
     } catch (err) {
       if (isDomicileError(err, 'INTEGRITY')) return false;
       throw err;
     }
   }
 
-  private async moved(stored: StoredRecord): Promise<MovedRecord> {
-    let value: unknown;
-    try {
-      value = await this.open(stored, storedCategory(stored.collection));
-    } catch (err) {
-      if (!isDomicileError(err, 'INTEGRITY')) throw err;
-      throw new DomicileError('INTEGRITY', `record ${stored.service}/${stored.collection}/${stored.key} of user ${stored.userId} in region ${this.regionId} does not open: ${err.message}`, {
-        cause: err, details: { userId: stored.userId, service: stored.service, collection: stored.collection, key: stored.key },
-      });
-    }
-    return { collection: stored.collection, key: stored.key, version: stored.version, updatedAt: stored.updatedAt, value };
+  private async exported(stored: readonly StoredRecord[]): Promise<ExportedRecord[]> {
+    const plains = await this.plains(stored);
+    return stored.map((r, i) => {
+      const plain = plains[i]!;
+      const value = parsePlain(plain, this.address(r.userId, r.service, r.collection, r.key));
+      return { collection: r.collection, key: r.key, version: r.version, updatedAt: r.updatedAt, value, hash: plainHash(plain), bytes: plain.length };
+    });
   }
 
-  private async open(stored: StoredRecord, category: string): Promise<unknown> {
-    const scope = categoryScope(stored.service, category);
-    const dataKey = await this.hierarchy.categoryKey(stored.userId, scope, false);
-    if (!dataKey) {
-      throw new DomicileError('INTEGRITY', `record ${stored.service}/${stored.collection}/${stored.key} of user ${stored.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
+  /**
+   * The records' plaintext JSON, in order; INTEGRITY, naming the record and the region, for
+   * one that does not open. Each (user, scope) key is looked up once, not once per record.
+   */
+  private async plains(stored: readonly StoredRecord[], category?: string): Promise<Buffer[]> {
+    const keys = new Map<string, Buffer | undefined>();
+    for (const r of stored) {
+      const id = keyId(r.userId, categoryScope(r.service, category ?? storedCategory(r.collection)));
+      if (!keys.has(id)) keys.set(id, await this.hierarchy.categoryKey(r.userId, categoryScope(r.service, category ?? storedCategory(r.collection)), false));
     }
-    return openValue(dataKey, stored.ciphertext, this.address(stored.userId, stored.service, stored.collection, stored.key));
+    return stored.map((r) => {
+      const scope = categoryScope(r.service, category ?? storedCategory(r.collection));
+      const dataKey = keys.get(keyId(r.userId, scope));
+      const where = () => `record ${r.service}/${r.collection}/${r.key} of user ${r.userId} in region ${this.regionId}`;
+      const details = () => ({ userId: r.userId, service: r.service, collection: r.collection, key: r.key });
+      if (!dataKey) throw new DomicileError('INTEGRITY', `${where()} has no ${scope} key (was it shredded?)`, { details: details() });
+      try {
+        return openPlain(dataKey, r.ciphertext, this.address(r.userId, r.service, r.collection, r.key));
+      } catch (err) {
+        if (!isDomicileError(err, 'INTEGRITY')) throw err;
+        throw new DomicileError('INTEGRITY', `${where()} does not open: ${err.message}`, { cause: err, details: details() });
+      }
+    });
   }
 
   private address(userId: string, service: string, collection: string, key: string): RecordAddress {

@@ -4,7 +4,7 @@ import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type 
 import { DomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import type { PlacementStat, RegionStore, StoredRecord, Tenancy, WriteResult } from '../store/region-store.js';
+import type { PlacementStat, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import {
   checkCredentialsService,
@@ -20,8 +20,11 @@ import { defaultMaxValueBytes, encodeValue, openValue, sealValue, type RecordAdd
 import type {
   ChangeView,
   CollectionHolding,
+  ExportedRecord,
   ExportedUser,
   RecordStates,
+  TenancyChange,
+  UserImport,
   RecordView,
   RegionClient,
   RegionHealth,
@@ -216,7 +219,7 @@ export class RegionNode implements RegionClient {
     return this.migration.exportUsers(req);
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
     return this.migration.readRecordStates(req);
   }
 
@@ -224,20 +227,20 @@ export class RegionNode implements RegionClient {
     return this.migration.changesSince(req);
   }
 
-  importRecords(req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
-    return this.migration.importRecords(req);
+  importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
+    return this.migration.importUsers(req);
   }
 
-  digestUser(req: { service: string; userId: string }): Promise<UserDigest> {
-    return this.migration.digestUser(req);
+  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+    return this.migration.digestUsers(req);
   }
 
-  setTenancy(req: { userId: string; service: string; market: string; epoch: number; status: Tenancy['status']; movedTo: string | null }): Promise<void> {
-    return this.migration.setTenancy(req);
+  setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
+    return this.migration.setTenancies(req);
   }
 
-  purgeUser(req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
-    return this.migration.purgeUser(req);
+  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+    return this.migration.purgeUsers(req);
   }
 
   async close(): Promise<void> {

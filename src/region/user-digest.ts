@@ -1,30 +1,29 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
 import type { UserDigest } from './region-client.js';
 
 /**
- * The digest a migration verifies a copy with: per record, SHA-256 (hex) of the canonical JSON
- * of its decrypted value; overall, SHA-256 of the list of (collection, key, version, hash)
- * sorted by collection then key. Computed on plaintext, never ciphertext: each region seals
- * under its own keys with random IVs, so equal data has unequal ciphertexts, and a digest of
- * them would prove nothing. Deterministic, so the same logical data digests equally anywhere.
+ * The digest a migration verifies a copy with: per record, SHA-256 (hex) of its decrypted
+ * plaintext JSON; overall, SHA-256 of the list of (collection, key, version, hash) sorted by
+ * collection then key. Computed on plaintext, never ciphertext: each region seals under its
+ * own keys with random IVs, so equal data has unequal ciphertexts, and a digest of them would
+ * prove nothing. The plaintext is the value's JSON.stringify, and a copy carries the parsed
+ * value and stringifies it again, which gives back the same bytes (JSON.stringify of
+ * JSON.parse of its own output is that output), so the same data digests equally anywhere.
  */
-export function recordHash(value: unknown): string {
-  return createHash('sha256').update(canonicalJson(value), 'utf8').digest('hex');
+export function plainHash(plain: Buffer): string {
+  return createHash('sha256').update(plain).digest('hex');
 }
 
-export interface DigestInput {
+export interface DigestRow {
   collection: string;
   key: string;
   version: number;
-  value: unknown;
+  hash: string;
 }
 
-export function userDigest(userId: string, records: readonly DigestInput[]): UserDigest {
-  const rows = records
-    .map((r) => ({ collection: r.collection, key: r.key, version: r.version, hash: recordHash(r.value) }))
-    // Code-unit order, not the store's: SQLite and PostgreSQL collate differently.
-    .sort((a, b) => compare(a.collection, b.collection) || compare(a.key, b.key));
+export function userDigest(userId: string, records: readonly DigestRow[]): UserDigest {
+  // Code-unit order, not the store's: SQLite and PostgreSQL collate differently.
+  const rows = [...records].sort((a, b) => compare(a.collection, b.collection) || compare(a.key, b.key));
   // A JSON array of tuples: unambiguous whatever the names hold, unlike a joined string.
   const list = JSON.stringify(['domicile/user-digest/v1', rows.map((r) => [r.collection, r.key, r.version, r.hash])]);
   return { userId, digest: createHash('sha256').update(list, 'utf8').digest('hex'), records: rows };

@@ -143,17 +143,21 @@ export interface RegionStore {
   listTenancies(service?: string): Promise<Tenancy[]>;
 
   getKey(userId: string, scope: string): Promise<WrappedKey | undefined>;
-  /** Stores the key unless one exists for (userId, scope); returns the one that is stored. */
-  putKeyIfAbsent(key: WrappedKey): Promise<WrappedKey>;
+  /**
+   * Stores each key unless one exists for its (userId, scope), in one transaction; returns the
+   * keys that are stored, in the same order (another's where one was there first).
+   */
+  putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]>;
   /** Deletes the user's keys: every scope, or those of one service ('service/' prefix). */
   deleteKeys(userId: string, scopePrefix?: string): Promise<number>;
 
   /**
-   * Inserts or replaces the tenancy row unless the stored one has a higher epoch (STALE_EPOCH,
-   * details.epoch: the stored one), in one transaction: whatever the status, an epoch never
-   * goes back. The migration coordinator's fence, flip, unfence and roll-back.
+   * Inserts or replaces each tenancy row unless the stored one has a higher epoch (STALE_EPOCH,
+   * details.epoch: the stored one), all in one transaction (one stale row refuses them all):
+   * whatever the status, an epoch never goes back. The migration coordinator's fence, flip,
+   * unfence and roll-back of a batch of users.
    */
-  advanceTenancy(tenancy: Tenancy): Promise<void>;
+  advanceTenancies(tenancies: readonly Tenancy[]): Promise<void>;
 
   getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
   listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]>;
@@ -175,19 +179,22 @@ export interface RegionStore {
   purgeUser(userId: string, service?: string): Promise<number>;
 
   /**
-   * A migration's import, in one transaction: refuses (CONFLICT, details.status) a tenancy
-   * that is 'home' (a live home is changed only by its users), creates it as 'incoming' if
-   * absent (an existing non-home tenancy is left as it is), upserts every put with its given
-   * version, ciphertext and updatedAt and deletes every named record, appending one change
-   * entry for each that changed something: 'put' at the imported version, 'delete' at the
-   * removed version. A put whose stored row has the same version and the same ciphertext
-   * bytes, and a delete of an absent record, change nothing and append nothing. A record
-   * named twice in one import is refused (BAD_REQUEST) before anything changes.
+   * A migration's import of one or more users, in one transaction: refuses (CONFLICT,
+   * details.status) a tenancy that is 'home' (a live home is changed only by its users),
+   * creates it as 'incoming' if absent (an existing non-home tenancy is left as it is), upserts
+   * every put with its given version, ciphertext and updatedAt and deletes every named record.
+   * Where the tenancy is 'fenced' or 'moved' (a source taking a move's changes back), each put
+   * or delete that changed something appends one change entry: 'put' at the imported version,
+   * 'delete' at the removed version. An 'incoming' tenancy's (a copy nobody serves or tails
+   * yet) appends none: its log starts when it becomes home. A put whose stored row has the
+   * same version and the same ciphertext bytes, and a delete of an absent record, change
+   * nothing. A record named twice in one user's import is refused (BAD_REQUEST) before
+   * anything changes, and so is everything else in the call when one user's import fails.
    */
-  importRecords(batch: RecordImport): Promise<ImportResult>;
+  importRecords(imports: readonly RecordImport[]): Promise<ImportResult>;
 
   /**
-   * A migration's last step for a user and service, in one transaction: deletes their records
+   * A migration's last step for some users of a service, in one transaction: deletes their records
    * and their keys of the service (scopes 'service/…'), and the user key too when no other key
    * of the user remains and no other tenancy of the user here is 'home', 'fenced' or
    * 'incoming' (nothing left for it to wrap, and nothing that may make a key). The tenancy row
@@ -195,7 +202,7 @@ export interface RegionStore {
    * details.status) a tenancy that is 'home' or 'fenced': live data is never purged. No change
    * entries. A backend should also scrub the deleted bytes from its files where it can.
    */
-  purgeTenant(userId: string, service: string): Promise<PurgeResult>;
+  purgeTenants(service: string, userIds: readonly string[]): Promise<PurgeResult>;
 
   /**
    * Change log entries with seq > afterSeq, oldest first, optionally of one service only.

@@ -28,15 +28,28 @@ describe('SqliteDirectory', () => {
   });
 
   it('flips a home only from the epoch it was read at, raising the epoch', async () => {
-    expect(await directory.flipHome('u_1', 'shop', 'in-mumbai', 2)).toBe(false);
-    expect(await directory.flipHome('u_1', 'shop', 'in-mumbai', 1)).toBe(true);
+    const flip = (toRegion: string, fromEpoch: number) => ({ userId: 'u_1', service: 'shop', toRegion, fromEpoch });
+    expect(await directory.flipHomes([flip('in-mumbai', 2)])).toEqual([false]);
+    expect(await directory.flipHomes([flip('in-mumbai', 1)])).toEqual([true]);
     expect(await directory.home('u_1', 'shop')).toEqual({ service: 'shop', region: 'in-mumbai', epoch: 2 });
-    expect(await directory.flipHome('u_1', 'shop', 'sg-singapore', 1)).toBe(false);
+    expect(await directory.flipHomes([flip('sg-singapore', 1)])).toEqual([false]);
     expect(await directory.home('u_1', 'account')).toEqual({ service: 'account', region: 'sg-singapore', epoch: 1 });
     expect(await directory.homeCounts()).toEqual([
       { market: 'IN', service: 'account', region: 'sg-singapore', users: 1 },
       { market: 'IN', service: 'shop', region: 'in-mumbai', users: 1 },
     ]);
+  });
+
+  it('flips a batch in one call, each flip compare-and-set on its own epoch', async () => {
+    const flips = [
+      { userId: 'u_1', service: 'shop', toRegion: 'in-mumbai', fromEpoch: 1 },
+      { userId: 'u_1', service: 'account', toRegion: 'in-mumbai', fromEpoch: 7 },
+      { userId: 'u_nobody', service: 'shop', toRegion: 'in-mumbai', fromEpoch: 1 },
+    ];
+    expect(await directory.flipHomes(flips)).toEqual([true, false, false]);
+    expect(await directory.home('u_1', 'shop')).toEqual({ service: 'shop', region: 'in-mumbai', epoch: 2 });
+    expect(await directory.home('u_1', 'account')).toEqual({ service: 'account', region: 'sg-singapore', epoch: 1 });
+    expect(await directory.flipHomes([])).toEqual([]);
   });
 
   it("revokes one session of the user's, once", async () => {

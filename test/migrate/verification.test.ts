@@ -5,6 +5,7 @@ import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { intercept, openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+import { importOne } from '../region/support/single-user-calls.js';
 
 /**
  * A destination row that differs from its source (a corrupted copy) must stop the batch, be
@@ -49,7 +50,7 @@ describe('verification', () => {
       const dest = platform.region(batch.destination);
       const [exported] = await dest.exportUsers({ service: 'shop', userIds: [victim.userId] });
       const row = exported!.records[0]!;
-      await dest.importRecords({ service: 'shop', userId: victim.userId, market: victim.market, epoch: victim.epoch, states: { records: [{ ...row, value: { tampered: true } }], deleted: [] } });
+      await importOne(dest, { service: 'shop', userId: victim.userId, market: victim.market, epoch: victim.epoch, states: { records: [{ ...row, value: { tampered: true } }], deleted: [] } });
       corrupted = { userId: victim.userId, collection: row.collection, key: row.key, version: row.version };
     };
     current = await openPhase(data.path, 'phase1', { fault });
@@ -98,24 +99,32 @@ describe('verification', () => {
       const regions = new Map(platform.regions);
       const beijing = platform.region('cn-beijing');
       regions.set('cn-beijing', intercept(beijing, {
-        setTenancy: async (req) => {
-          if (req.status === 'fenced' && !late) {
-            late = { userId: req.userId };
-            await beijing.putRecord({ userId: req.userId, service: req.service, epoch: req.epoch, collection: 'cart', key: 'late', value: { late: true } });
+        setTenancies: async (req) => {
+          const first = req.tenancies[0];
+          if (first?.status === 'fenced' && !late) {
+            // The batch's first user writes in the instant before the batch is fenced.
+            late = { userId: first.userId };
+            await beijing.putRecord({ userId: first.userId, service: req.service, epoch: first.epoch, collection: 'cart', key: 'late', value: { late: true } });
           }
-          return beijing.setTenancy(req);
+          return beijing.setTenancies(req);
         },
       }));
       for (const id of ['sg-singapore', 'us-california']) {
         const real = platform.region(id);
         regions.set(id, intercept(real, {
-          importRecords: async (req) => {
-            const records = req.states.records.map((r) => {
-              if (r.key !== 'late' || tampered) return r;
-              tampered = true;
-              return { ...r, value: { late: 'tampered' } };
-            });
-            return real.importRecords({ ...req, states: { ...req.states, records } });
+          importUsers: async (req) => {
+            const users = req.users.map((u) => ({
+              ...u,
+              states: {
+                ...u.states,
+                records: u.states.records.map((r) => {
+                  if (r.key !== 'late' || tampered) return r;
+                  tampered = true;
+                  return { ...r, value: { late: 'tampered' } };
+                }),
+              },
+            }));
+            return real.importUsers({ ...req, users });
           },
         }));
       }

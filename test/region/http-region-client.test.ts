@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
+import { plainHash } from '../../src/region/user-digest.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomicileError } from '../../src/errors/domicile-error.js';
 import { HttpRegionClient } from '../../src/region/http-region-client.js';
@@ -8,6 +9,7 @@ import { openRegionNode } from '../../src/region/open-region-node.js';
 import type { RegionClient } from '../../src/region/region-client.js';
 import { buildRegionServer } from '../../src/region/region-http-server.js';
 import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
+import { importOne, digestOne, setOne, purgeOne } from './support/single-user-calls.js';
 
 type Step = { ok: unknown } | { error: { code: string; message: string; details?: unknown } };
 
@@ -59,21 +61,28 @@ async function transcript(client: RegionClient): Promise<Step[]> {
   await record(() => client.exportUsers({ service: 'shop', userIds: ['u-1'] }));
   await record(() => client.exportUsers({ service: 'shop', userIds: ['u-nobody'] }));
   await record(() => client.readRecordStates({ service: 'shop', userId: 'u-1', refs: [{ collection: 'orders', key: 'o1' }, { collection: 'orders', key: 'o2' }] }));
-  await record(() => client.digestUser({ service: 'shop', userId: 'u-1' }));
-  await record(() => client.importRecords({ ...moved, userId: 'u-1', epoch: 1, states: { records: [imported], deleted: [] } }));
-  await record(() => client.importRecords({ ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
-  await record(() => client.importRecords({ ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
-  await record(() => client.importRecords({ ...moved, market: 'CN', epoch: 1, states: { records: [imported], deleted: [] } }));
-  await record(() => client.importRecords({ ...moved, epoch: 1, states: { records: [{ ...imported, version: 0 }], deleted: [] } }));
-  await record(() => client.digestUser({ service: 'shop', userId: 'u-9' }));
-  await record(() => client.setTenancy({ ...moved, epoch: 2, status: 'moved', movedTo: null }));
-  await record(() => client.setTenancy({ ...moved, epoch: 2, status: 'moved', movedTo: 'us-oregon' }));
-  await record(() => client.setTenancy({ ...moved, epoch: 1, status: 'home', movedTo: null }));
+  await record(() => digestOne(client, { service: 'shop', userId: 'u-1' }));
+  await record(() => importOne(client, { ...moved, userId: 'u-1', epoch: 1, states: { records: [imported], deleted: [] } }));
+  await record(() => importOne(client, { ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
+  await record(() => importOne(client, { ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
+  await record(() => importOne(client, { ...moved, market: 'CN', epoch: 1, states: { records: [imported], deleted: [] } }));
+  await record(() => importOne(client, { ...moved, epoch: 1, states: { records: [{ ...imported, version: 0 }], deleted: [] } }));
+  await record(() => digestOne(client, { service: 'shop', userId: 'u-9' }));
+  await record(() => setOne(client, { ...moved, epoch: 2, status: 'moved', movedTo: null }));
+  await record(() => setOne(client, { ...moved, epoch: 2, status: 'moved', movedTo: 'us-oregon' }));
+  await record(() => setOne(client, { ...moved, epoch: 1, status: 'home', movedTo: null }));
   await record(() => client.getRecord({ userId: 'u-9', service: 'shop', epoch: 2, collection: 'orders', key: 'o1' }));
-  await record(() => client.purgeUser({ userId: 'u-1', service: 'shop' }));
-  await record(() => client.purgeUser({ userId: 'u-9', service: 'shop' }));
+  await record(() => purgeOne(client, { userId: 'u-1', service: 'shop' }));
+  await record(() => purgeOne(client, { userId: 'u-9', service: 'shop' }));
   await record(() => client.describeUser({ userId: 'u-9' }));
   await record(() => client.health());
+  // Batches of users (steps 46 on).
+  const user = (userId: string, market: string) => ({ userId, market, epoch: 1, states: { records: [imported], deleted: [] } });
+  await record(() => client.importUsers({ service: 'shop', users: [user('u-7', 'SG'), user('u-8', 'CN')] }));
+  await record(() => client.exportUsers({ service: 'shop', userIds: ['u-7'] }));
+  await record(() => client.importUsers({ service: 'shop', users: [user('u-7', 'SG'), user('u-7', 'SG')] }));
+  await record(() => client.setTenancies({ service: 'shop', tenancies: [{ ...moved, epoch: 3, status: 'fenced', movedTo: null }, { ...moved, epoch: 3, status: 'home', movedTo: null }] }));
+  await record(() => client.digestUsers({ service: 'shop', userIds: ['u-1', 'u-7'] }));
   return steps;
 }
 
@@ -132,9 +141,10 @@ describe('HttpRegionClient against the region HTTP server', () => {
     ], lastSeq: 5 } });
     expect((at(26).ok as { changes: Array<{ collection: string }> }).changes.map((c) => c.collection)).toEqual(['_credentials']);
     expect(at(27)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'limit' } } });
-    expect(at(28)).toEqual({ ok: [{ userId: 'u-1', market: 'SG', records: [{ collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } }] }] });
+    const exported = { collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' }, hash: plainHash(Buffer.from('{"item":"Mi 4i"}')), bytes: 16 };
+    expect(at(28)).toEqual({ ok: [{ userId: 'u-1', market: 'SG', records: [exported] }] });
     expect(at(29)).toMatchObject({ error: { code: 'WRONG_REGION', details: { home: null } } });
-    expect(at(30)).toEqual({ ok: { records: [{ collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } }], deleted: [{ collection: 'orders', key: 'o2' }] } });
+    expect(at(30)).toEqual({ ok: { records: [exported], deleted: [{ collection: 'orders', key: 'o2' }] } });
     expect(at(31)).toMatchObject({ ok: { userId: 'u-1', records: [{ collection: 'orders', key: 'o1', version: 2 }] } });
     expect(at(32)).toMatchObject({ error: { code: 'CONFLICT', details: { status: 'home' } } });
     expect(at(33)).toEqual({ ok: { applied: 1 } });
@@ -148,7 +158,18 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(at(42)).toMatchObject({ error: { code: 'CONFLICT', details: { status: 'home' } } });
     expect(at(43)).toEqual({ ok: { records: 1, keys: 2 } });
     expect(at(44)).toEqual({ ok: [{ service: 'shop', market: 'SG', status: 'moved', epoch: 2, movedTo: 'us-oregon', keys: 0, collections: [] }] });
-    expect(at(45)).toEqual({ ok: { regionId: 'sg-singapore', backend: 'sqlite', lastSeq: 6 } });
+    // The imports into u-9's incoming tenancy were not logged: the log is where it was.
+    expect(at(45)).toEqual({ ok: { regionId: 'sg-singapore', backend: 'sqlite', lastSeq: 5 } });
+    // Batches: one user the policy does not place here refuses the whole import.
+    expect(at(46)).toMatchObject({ error: { code: 'FORBIDDEN', details: { market: 'CN' } } });
+    expect(at(47)).toMatchObject({ error: { code: 'WRONG_REGION' } });
+    expect(at(48)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'users' } } });
+    expect(at(49)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'tenancies' } } });
+    // u-7 was never imported (the refused batch left nothing): it digests as holding nothing.
+    expect(at(50)).toEqual({ ok: [
+      { userId: 'u-1', digest: expect.any(String), records: [{ collection: 'orders', key: 'o1', version: 2, hash: exported.hash }] },
+      { userId: 'u-7', digest: expect.any(String), records: [] },
+    ] });
   });
 
   it('normalises values the same way: a Date becomes its JSON string', async () => {

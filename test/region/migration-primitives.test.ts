@@ -5,6 +5,7 @@ import { openRegionNode, regionPaths } from '../../src/region/open-region-node.j
 import type { ExportedUser, RecordStates } from '../../src/region/region-client.js';
 import type { RegionNode } from '../../src/region/region-node.js';
 import { expectCode, fastScrypt, filesHoldingBytes, tempDir, testPolicy } from './fixtures.js';
+import { importOne, digestOne, setOne, purgeOne } from './support/single-user-calls.js';
 
 /**
  * The region side of a live migration, between two real SQLite nodes with their own keyrings:
@@ -63,14 +64,14 @@ describe('migration primitives', () => {
   async function copy(userIds: string[], epoch = 2, service = 'shop'): Promise<ExportedUser[]> {
     const exported = await sg.exportUsers({ service, userIds });
     for (const user of exported) {
-      await us.importRecords({ service, userId: user.userId, market: user.market, epoch, states: { records: user.records, deleted: [] } });
+      await importOne(us, { service, userId: user.userId, market: user.market, epoch, states: { records: user.records, deleted: [] } });
     }
     return exported;
   }
 
   async function expectSameDigest(userId: string, service = 'shop'): Promise<string> {
-    const source = await sg.digestUser({ service, userId });
-    const destination = await us.digestUser({ service, userId });
+    const source = await digestOne(sg, { service, userId });
+    const destination = await digestOne(us, { service, userId });
     expect(destination).toEqual(source);
     return source.digest;
   }
@@ -96,7 +97,7 @@ describe('migration primitives', () => {
         ['o2', 1, ['Redmi 1S', 1, null, true]],
       ]);
       for (const user of exported) {
-        const result = await us.importRecords({ service: 'shop', userId: user.userId, market: user.market, epoch: 2, states: { records: user.records, deleted: [] } });
+        const result = await importOne(us, { service: 'shop', userId: user.userId, market: user.market, epoch: 2, states: { records: user.records, deleted: [] } });
         expect(result).toEqual({ applied: user.records.length });
       }
       for (const userId of ['u-1', 'u-2']) await expectSameDigest(userId);
@@ -135,7 +136,7 @@ describe('migration primitives', () => {
       await copy(['u-1']);
       expect((await us.describeUser({ userId: 'u-1' }))[0]).toMatchObject({ service: 'shop', market: 'SG', epoch: 2, status: 'incoming', movedTo: null, keys: 1 });
       await expectCode(us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }), 'FENCED');
-      await us.setTenancy({ userId: 'u-1', service: 'shop', market: 'SG', epoch: 2, status: 'home', movedTo: null });
+      await setOne(us, { userId: 'u-1', service: 'shop', market: 'SG', epoch: 2, status: 'home', movedTo: null });
       expect(await us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' })).toMatchObject({ version: 2, value: { item: 'Mi 4', note: canary, qty: 2 } });
       // versions go on from the source's
       expect((await us.putRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1', value: 'after the move', ifVersion: 2 })).version).toBe(3);
@@ -149,12 +150,12 @@ describe('migration primitives', () => {
       const [user] = await copy(['u-1'], 2, 'account');
       expect(user?.records.map((r) => r.collection)).toEqual(['_credentials', 'device']);
       await expectSameDigest('u-1', 'account');
-      await us.setTenancy({ userId: 'u-1', service: 'account', market: 'SG', epoch: 2, status: 'home', movedTo: null });
+      await setOne(us, { userId: 'u-1', service: 'account', market: 'SG', epoch: 2, status: 'home', movedTo: null });
       expect(await us.verifyPassword({ ...account, epoch: 2, password: 'correct horse' })).toBe(true);
       expect(await us.verifyPassword({ ...account, epoch: 2, password: 'wrong horse' })).toBe(false);
       // a reserved collection other than the credentials record is still refused
       const states: RecordStates = { records: [{ collection: '_credentials', key: 'other', version: 1, updatedAt: 0, value: {} }], deleted: [] };
-      await expectCode(us.importRecords({ service: 'account', userId: 'u-1', market: 'SG', epoch: 2, states }), 'BAD_REQUEST');
+      await expectCode(importOne(us, { service: 'account', userId: 'u-1', market: 'SG', epoch: 2, states }), 'BAD_REQUEST');
     });
 
     it('is idempotent: the same state twice changes nothing the second time', async () => {
@@ -162,14 +163,18 @@ describe('migration primitives', () => {
       const seq = (await us.health()).lastSeq;
       const digest = await expectSameDigest('u-1');
       const ciphertexts = recordRows('us-oregon', 'u-1').map((r) => r.ciphertext);
-      const again = await us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } });
+      const again = await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } });
       expect(again).toEqual({ applied: 0 });
       expect((await us.health()).lastSeq).toBe(seq);
       expect(recordRows('us-oregon', 'u-1').map((r) => r.ciphertext)).toEqual(ciphertexts);
       expect(await expectSameDigest('u-1')).toBe(digest);
-      // the same logical value with its members in another order is the same state
+      // the state is the plaintext itself: the same members in another order are another
+      // plaintext, which the import writes and the digests tell apart, until the source's is back
       const reordered = user!.records.map((r) => (r.key === 'o1' ? { ...r, value: { qty: 2, note: canary, item: 'Mi 4' } } : r));
-      expect(await us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: reordered, deleted: [] } })).toEqual({ applied: 0 });
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: reordered, deleted: [] } })).toEqual({ applied: 1 });
+      expect((await digestOne(us, { service: 'shop', userId: 'u-1' })).digest).not.toBe(digest);
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 1 });
+      expect(await expectSameDigest('u-1')).toBe(digest);
     });
 
     it('catches up from the change log: new, changed and deleted records, each once', async () => {
@@ -189,14 +194,13 @@ describe('migration primitives', () => {
       expect(states.deleted).toEqual([{ collection: 'orders', key: 'o1' }, { collection: 'orders', key: 'o5' }]);
 
       const seq = (await us.health()).lastSeq;
-      expect(await us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 3 });
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 3 });
       expect(recordRows('us-oregon', 'u-1').map((r) => [r.key, r.version])).toEqual([['o2', 2], ['o4', 1]]);
       await expectSameDigest('u-1');
       await expectSameDigest('u-2');
-      // the destination logged what the import changed, at the source's versions
-      const logged = await us.changesSince({ afterSeq: seq, limit: 100 });
-      expect(logged.changes.map((c) => [c.key, c.op, c.version])).toEqual([['o4', 'put', 1], ['o2', 'put', 2], ['o1', 'delete', 2]]);
-      expect(await us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 0 });
+      // an incoming copy is served and tailed by nobody: the destination logs none of it
+      expect((await us.changesSince({ afterSeq: seq, limit: 100 })).changes).toEqual([]);
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 0 });
     });
 
     it('never overwrites a live home, and never imports what the policy does not place here', async () => {
@@ -204,17 +208,17 @@ describe('migration primitives', () => {
       await us.putRecord({ ...shop('u-1'), collection: 'orders', key: 'o1', value: 'live at the destination' });
       const seq = (await us.health()).lastSeq;
       const [user] = await sg.exportUsers({ service: 'shop', userIds: ['u-1'] });
-      const home = await expectCode(us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 1, states: { records: user!.records, deleted: [] } }), 'CONFLICT');
+      const home = await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 1, states: { records: user!.records, deleted: [] } }), 'CONFLICT');
       expect(home.details).toMatchObject({ status: 'home' });
       expect((await us.getRecord({ ...shop('u-1'), collection: 'orders', key: 'o1' }))?.value).toBe('live at the destination');
       expect((await us.health()).lastSeq).toBe(seq);
 
       // China's data rests in Beijing alone
       const record = { collection: 'orders', key: 'o1', version: 1, updatedAt: 0, value: 'x' };
-      const forbidden = await expectCode(us.importRecords({ service: 'shop', userId: 'u-cn', market: 'CN', epoch: 1, states: { records: [record], deleted: [] } }), 'FORBIDDEN');
+      const forbidden = await expectCode(importOne(us, { service: 'shop', userId: 'u-cn', market: 'CN', epoch: 1, states: { records: [record], deleted: [] } }), 'FORBIDDEN');
       expect(forbidden.details).toMatchObject({ market: 'CN', service: 'shop', region: 'us-oregon' });
       // ...nor does the coordinator's fence-and-copy tool open the door for it
-      const incoming = await expectCode(us.setTenancy({ userId: 'u-cn', service: 'shop', market: 'CN', epoch: 1, status: 'incoming', movedTo: null }), 'FORBIDDEN');
+      const incoming = await expectCode(setOne(us, { userId: 'u-cn', service: 'shop', market: 'CN', epoch: 1, status: 'incoming', movedTo: null }), 'FORBIDDEN');
       expect(incoming.details).toMatchObject({ market: 'CN', region: 'us-oregon' });
       expect(await us.describeUser({ userId: 'u-cn' })).toEqual([]);
       expect(keyRows('us-oregon', 'u-cn')).toEqual([]);
@@ -233,10 +237,10 @@ describe('migration primitives', () => {
         [{ records: [good] } as unknown as RecordStates, 'states.deleted'],
       ];
       for (const [states, field] of cases) {
-        const err = await expectCode(us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states }), 'BAD_REQUEST');
+        const err = await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states }), 'BAD_REQUEST');
         expect(err.details, field).toMatchObject({ field });
       }
-      await expectCode(us.importRecords({ service: 'shop', userId: 'u-1', market: 'sg', epoch: 2, states: { records: [good], deleted: [] } }), 'BAD_REQUEST');
+      await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'sg', epoch: 2, states: { records: [good], deleted: [] } }), 'BAD_REQUEST');
       expect(await us.describeUser({ userId: 'u-1' })).toEqual([]);
       expect(keyRows('us-oregon')).toEqual([]);
       expect((await us.health()).lastSeq).toBe(0);
@@ -249,7 +253,7 @@ describe('migration primitives', () => {
       await expectCode(sg.exportUsers({ service: 'shop', userIds: ['u-1', 'u-1'] }), 'BAD_REQUEST');
       expect(await sg.exportUsers({ service: 'shop', userIds: [] })).toEqual([]);
       // a fenced source still exports (the cut-over drains it)
-      await sg.setTenancy({ userId: 'u-2', service: 'shop', market: 'SG', epoch: 1, status: 'fenced', movedTo: null });
+      await setOne(sg, { userId: 'u-2', service: 'shop', market: 'SG', epoch: 1, status: 'fenced', movedTo: null });
       expect((await sg.exportUsers({ service: 'shop', userIds: ['u-2'] }))[0]?.records).toHaveLength(1);
     });
   });
@@ -260,8 +264,8 @@ describe('migration primitives', () => {
       await expectSameDigest('u-1');
 
       run('us-oregon', "UPDATE records SET version = 5 WHERE user_id = 'u-1' AND key = 'o2'");
-      const source = await sg.digestUser({ service: 'shop', userId: 'u-1' });
-      const damaged = await us.digestUser({ service: 'shop', userId: 'u-1' });
+      const source = await digestOne(sg, { service: 'shop', userId: 'u-1' });
+      const damaged = await digestOne(us, { service: 'shop', userId: 'u-1' });
       expect(damaged.digest).not.toBe(source.digest);
       const differing = damaged.records.filter((r, i) => JSON.stringify(r) !== JSON.stringify(source.records[i])).map((r) => r.key);
       expect(differing).toEqual(['o2']);
@@ -270,32 +274,32 @@ describe('migration primitives', () => {
       const flipped = Buffer.from(row!.ciphertext);
       flipped[flipped.length - 20]! ^= 0x01;
       run('us-oregon', "UPDATE records SET ciphertext = ? WHERE user_id = 'u-1' AND key = 'o1'", flipped);
-      const broken = await expectCode(us.digestUser({ service: 'shop', userId: 'u-1' }), 'INTEGRITY');
+      const broken = await expectCode(digestOne(us, { service: 'shop', userId: 'u-1' }), 'INTEGRITY');
       expect(broken.details).toMatchObject({ userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1' });
 
       // importing the source's state again repairs both
-      expect(await us.importRecords({ service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 2 });
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 2 });
       await expectSameDigest('u-1');
     });
 
     it('digests deterministically: equal for equal data, different for any other value, key or version', async () => {
-      const a = await sg.digestUser({ service: 'shop', userId: 'u-1' });
-      expect(await sg.digestUser({ service: 'shop', userId: 'u-1' })).toEqual(a);
+      const a = await digestOne(sg, { service: 'shop', userId: 'u-1' });
+      expect(await digestOne(sg, { service: 'shop', userId: 'u-1' })).toEqual(a);
       expect(a.records.map((r) => [r.collection, r.key, r.version])).toEqual([['orders', 'o1', 2], ['orders', 'o2', 1]]);
       expect(a.digest).toMatch(/^[0-9a-f]{64}$/);
       expect(a.records[0]?.hash).toMatch(/^[0-9a-f]{64}$/);
-      const b = await sg.digestUser({ service: 'shop', userId: 'u-2' });
+      const b = await digestOne(sg, { service: 'shop', userId: 'u-2' });
       expect(b.digest).not.toBe(a.digest);
-      const empty = await sg.digestUser({ service: 'cloud', userId: 'u-1' });
+      const empty = await digestOne(sg, { service: 'cloud', userId: 'u-1' });
       expect(empty.records).toEqual([]);
-      expect(await us.digestUser({ service: 'cloud', userId: 'u-1' })).toEqual(empty);
+      expect(await digestOne(us, { service: 'cloud', userId: 'u-1' })).toEqual(empty);
     });
   });
 
   describe('tenancy', () => {
     it('fences, moves and rolls back, refusing users accordingly, and never lowers the epoch', async () => {
       const set = (status: 'home' | 'fenced' | 'moved' | 'incoming', epoch: number, movedTo: string | null = null) =>
-        sg.setTenancy({ userId: 'u-1', service: 'shop', market: 'SG', epoch, status, movedTo });
+        setOne(sg, { userId: 'u-1', service: 'shop', market: 'SG', epoch, status, movedTo });
       const o1 = { collection: 'orders', key: 'o1' };
       await set('fenced', 1);
       await expectCode(sg.putRecord({ ...shop('u-1'), ...o1, value: 'during cut-over' }), 'FENCED');
@@ -330,7 +334,7 @@ describe('migration primitives', () => {
         [{ userId: '' }, 'userId'],
       ];
       for (const [change, field, message] of cases) {
-        const err = await expectCode(sg.setTenancy({ ...base, ...change } as typeof base), 'BAD_REQUEST');
+        const err = await expectCode(setOne(sg, { ...base, ...change } as typeof base), 'BAD_REQUEST');
         expect(err.details, field).toMatchObject({ field });
         if (message) expect(err.message).toContain(message);
       }
@@ -386,9 +390,9 @@ describe('migration primitives', () => {
     /** Moves u-1's shop data to Oregon: copy, fence, flip; Singapore is left 'moved'. */
     async function cutOver(userId: string): Promise<void> {
       await copy([userId]);
-      await sg.setTenancy({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'fenced', movedTo: null });
-      await us.setTenancy({ userId, service: 'shop', market: 'SG', epoch: 2, status: 'home', movedTo: null });
-      await sg.setTenancy({ userId, service: 'shop', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' });
+      await setOne(sg, { userId, service: 'shop', market: 'SG', epoch: 1, status: 'fenced', movedTo: null });
+      await setOne(us, { userId, service: 'shop', market: 'SG', epoch: 2, status: 'home', movedTo: null });
+      await setOne(sg, { userId, service: 'shop', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' });
     }
 
     it("shreds the source's keys and records, forgets them, keeps the tenancy, and leaves no trace in its files", async () => {
@@ -403,7 +407,7 @@ describe('migration primitives', () => {
       expect(shopKeys).toHaveLength(1);
       const ciphertexts = recordRows('sg-singapore', 'u-1').map((r) => r.ciphertext);
 
-      expect(await sg.purgeUser({ userId: 'u-1', service: 'shop' })).toEqual({ records: 2, keys: 1 });
+      expect(await purgeOne(sg, { userId: 'u-1', service: 'shop' })).toEqual({ records: 2, keys: 1 });
       expect(recordRows('sg-singapore', 'u-1')).toEqual([]);
       expect(keyRows('sg-singapore', 'u-1').map((k) => k.scope)).toEqual(['', 'account/device']);
       const moved = await expectCode(sg.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }), 'WRONG_REGION');
@@ -417,17 +421,17 @@ describe('migration primitives', () => {
       }
       // ...while Oregon serves the user
       expect((await us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }))?.value).toMatchObject({ item: 'Mi 4' });
-      expect(await sg.purgeUser({ userId: 'u-1', service: 'shop' })).toEqual({ records: 0, keys: 0 });
+      expect(await purgeOne(sg, { userId: 'u-1', service: 'shop' })).toEqual({ records: 0, keys: 0 });
     });
 
     it('forgets shredded keys: data written after a later roll-back is sealed under new keys that outlive a restart', async () => {
       expect((await sg.getRecord({ ...shop('u-1'), collection: 'orders', key: 'o1' }))?.version).toBe(2);
       await cutOver('u-1');
       // u-1 has nothing else here: the user key goes too
-      expect(await sg.purgeUser({ userId: 'u-1', service: 'shop' })).toEqual({ records: 2, keys: 2 });
+      expect(await purgeOne(sg, { userId: 'u-1', service: 'shop' })).toEqual({ records: 2, keys: 2 });
       expect(keyRows('sg-singapore', 'u-1')).toEqual([]);
       // a cached key would seal this under a key no longer stored, unreadable after a restart
-      await sg.setTenancy({ userId: 'u-1', service: 'shop', market: 'SG', epoch: 3, status: 'home', movedTo: null });
+      await setOne(sg, { userId: 'u-1', service: 'shop', market: 'SG', epoch: 3, status: 'home', movedTo: null });
       await sg.putRecord({ ...shop('u-1', 3), collection: 'orders', key: 'o9', value: 'after' });
       expect(keyRows('sg-singapore', 'u-1').map((k) => k.scope)).toEqual(['', 'shop/orders']);
       await sg.close();
@@ -436,13 +440,13 @@ describe('migration primitives', () => {
     });
 
     it('never purges a live home or a fenced source', async () => {
-      const home = await expectCode(sg.purgeUser({ userId: 'u-1', service: 'shop' }), 'CONFLICT');
+      const home = await expectCode(purgeOne(sg, { userId: 'u-1', service: 'shop' }), 'CONFLICT');
       expect(home.details).toMatchObject({ status: 'home' });
-      await sg.setTenancy({ userId: 'u-1', service: 'shop', market: 'SG', epoch: 1, status: 'fenced', movedTo: null });
-      await expectCode(sg.purgeUser({ userId: 'u-1', service: 'shop' }), 'CONFLICT');
+      await setOne(sg, { userId: 'u-1', service: 'shop', market: 'SG', epoch: 1, status: 'fenced', movedTo: null });
+      await expectCode(purgeOne(sg, { userId: 'u-1', service: 'shop' }), 'CONFLICT');
       expect(recordRows('sg-singapore', 'u-1')).toHaveLength(2);
       expect(keyRows('sg-singapore', 'u-1')).toHaveLength(2);
-      await expectCode(sg.purgeUser({ userId: 'u-1', service: 'mail' }), 'BAD_REQUEST');
+      await expectCode(purgeOne(sg, { userId: 'u-1', service: 'mail' }), 'BAD_REQUEST');
     });
   });
 });

@@ -66,11 +66,11 @@ describe('key hierarchy', () => {
       await expect(new KeyHierarchy({ regionId: 'us-oregon', store, keys }).categoryKey('u1', 'shop/orders', false)).rejects.toMatchObject({ code: 'INTEGRITY' });
       // ...nor as another user's keys,
       await store.deleteKeys('u3');
-      await store.putKeyIfAbsent({ ...userKey!, userId: 'u3' });
-      await store.putKeyIfAbsent({ ...categoryKey!, userId: 'u3' });
+      await store.putKeysIfAbsent([{ ...userKey!, userId: 'u3' }]);
+      await store.putKeysIfAbsent([{ ...categoryKey!, userId: 'u3' }]);
       await expect(fresh().categoryKey('u3', 'shop/orders', false)).rejects.toMatchObject({ code: 'INTEGRITY' });
       // ...nor as another scope of the same user.
-      await store.putKeyIfAbsent({ ...categoryKey!, scope: 'shop/device' });
+      await store.putKeysIfAbsent([{ ...categoryKey!, scope: 'shop/device' }]);
       await expect(fresh().categoryKey('u1', 'shop/device', false)).rejects.toMatchObject({ code: 'INTEGRITY' });
 
       // forget() drops cached keys, so shredded keys are not served from memory

@@ -61,19 +61,27 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       it('keeps the first key stored for a scope and returns it to later callers', async () => {
         const first = { userId: 'u1', scope: '', wrapped: Buffer.from([1, 2, 3]), wrappedBy: 'kek-a', createdAt: 1000 };
         expect(await store.getKey('u1', '')).toBeUndefined();
-        expect(await store.putKeyIfAbsent(first)).toEqual(first);
+        expect(await store.putKeysIfAbsent([first])).toEqual([first]);
         const second = { ...first, wrapped: Buffer.from([9, 9]), wrappedBy: 'kek-b', createdAt: 2000 };
-        expect(await store.putKeyIfAbsent(second)).toEqual(first);
+        expect(await store.putKeysIfAbsent([second])).toEqual([first]);
         expect(await store.getKey('u1', '')).toEqual(first);
         const got = await store.getKey('u1', '');
         expect(Buffer.isBuffer(got?.wrapped)).toBe(true);
       });
 
+      it('stores many keys in one call, returning each stored key in order, first one kept', async () => {
+        const key = (userId: string, scope: string, b: number) => ({ userId, scope, wrapped: Buffer.from([b]), wrappedBy: 'k', createdAt: b });
+        await store.putKeysIfAbsent([key('u1', '', 1)]);
+        const stored = await store.putKeysIfAbsent([key('u2', '', 2), key('u1', '', 3), key('u1', 'shop/orders', 4)]);
+        expect(stored).toEqual([key('u2', '', 2), key('u1', '', 1), key('u1', 'shop/orders', 4)]);
+        expect(await store.putKeysIfAbsent([])).toEqual([]);
+      });
+
       it('deletes every key of a user, or those under a scope prefix', async () => {
         for (const scope of ['', 'shop/orders', 'shop/device', 'cloud/photos', 'shopping/x', 'sh%p/_x']) {
-          await store.putKeyIfAbsent({ userId: 'u1', scope, wrapped: Buffer.from(scope), wrappedBy: 'k', createdAt: 1 });
+          await store.putKeysIfAbsent([{ userId: 'u1', scope, wrapped: Buffer.from(scope), wrappedBy: 'k', createdAt: 1 }]);
         }
-        await store.putKeyIfAbsent({ userId: 'u2', scope: 'shop/orders', wrapped: Buffer.from('x'), wrappedBy: 'k', createdAt: 1 });
+        await store.putKeysIfAbsent([{ userId: 'u2', scope: 'shop/orders', wrapped: Buffer.from('x'), wrappedBy: 'k', createdAt: 1 }]);
         expect(await store.deleteKeys('u1', 'shop/')).toBe(2);
         expect(await store.getKey('u1', 'shop/orders')).toBeUndefined();
         expect(await store.getKey('u1', 'shopping/x')).toBeDefined();
@@ -296,20 +304,30 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
     describe('tenancy changes by a migration', () => {
       it('sets any status at the same or a higher epoch, never a lower one', async () => {
-        await store.advanceTenancy(home('u1', 'shop', 2));
+        await store.advanceTenancies([home('u1', 'shop', 2)]);
         expect(await store.getTenancy('u1', 'shop')).toEqual(home('u1', 'shop', 2));
         const fenced: Tenancy = { ...home('u1', 'shop', 2), status: 'fenced' };
-        await store.advanceTenancy(fenced);
+        await store.advanceTenancies([fenced]);
         expect(await store.getTenancy('u1', 'shop')).toEqual(fenced);
         const moved: Tenancy = { ...home('u1', 'shop', 3), status: 'moved', movedTo: 'us-oregon' };
-        await store.advanceTenancy(moved);
+        await store.advanceTenancies([moved]);
         expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
-        const back = await failure(store.advanceTenancy(home('u1', 'shop', 2)), 'STALE_EPOCH');
+        const back = await failure(store.advanceTenancies([home('u1', 'shop', 2)]), 'STALE_EPOCH');
         expect(back.details).toMatchObject({ epoch: 3 });
         expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
         // a roll-back at the same epoch restores the home
-        await store.advanceTenancy(home('u1', 'shop', 3));
+        await store.advanceTenancies([home('u1', 'shop', 3)]);
         expect(await store.getTenancy('u1', 'shop')).toEqual(home('u1', 'shop', 3));
+      });
+
+      it('sets a batch of users in one transaction: one stale epoch refuses them all', async () => {
+        await store.advanceTenancies([home('u1', 'shop', 2), home('u2', 'shop', 5)]);
+        const fenced = (t: Tenancy): Tenancy => ({ ...t, status: 'fenced' });
+        const stale = await failure(store.advanceTenancies([fenced(home('u1', 'shop', 2)), fenced(home('u2', 'shop', 4))]), 'STALE_EPOCH');
+        expect(stale.details).toMatchObject({ epoch: 5 });
+        expect(await store.getTenancy('u1', 'shop')).toEqual(home('u1', 'shop', 2));
+        await store.advanceTenancies([fenced(home('u1', 'shop', 2)), fenced(home('u2', 'shop', 5))]);
+        expect((await store.listTenancies('shop')).map((t) => t.status)).toEqual(['fenced', 'fenced']);
       });
     });
 
@@ -321,20 +339,15 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         userId, service: 'shop', market: 'IN', epoch: 4, puts, deletes, ...extra,
       });
 
-      it('creates an incoming tenancy and keeps the given versions and times, with a change entry each', async () => {
-        const result = await store.importRecords(batch('u1', [put('o1', 7, 'seven'), put('o2', 1, 'one'), put('d1', 3, 'dev', 'device')]));
+      it('creates an incoming tenancy and keeps the given versions and times, logging nothing for a copy nobody serves', async () => {
+        const result = await store.importRecords([batch('u1', [put('o1', 7, 'seven'), put('o2', 1, 'one'), put('d1', 3, 'dev', 'device')])]);
         expect(result.applied).toBe(3);
         expect(result.lastSeq).toBe(await store.lastSeq());
         expect(await store.getTenancy('u1', 'shop')).toEqual({ userId: 'u1', service: 'shop', market: 'IN', epoch: 4, status: 'incoming', movedTo: null });
         expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toEqual({
           userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 7, ciphertext: Buffer.from('seven'), updatedAt: 1_400_000_000_007,
         });
-        const changes = await store.changesSince(0, 100);
-        expect(changes.map((c) => [c.userId, c.service, c.collection, c.key, c.op, c.version])).toEqual([
-          ['u1', 'shop', 'orders', 'o1', 'put', 7],
-          ['u1', 'shop', 'orders', 'o2', 'put', 1],
-          ['u1', 'shop', 'device', 'd1', 'put', 3],
-        ]);
+        expect(await store.changesSince(0, 100)).toEqual([]);
         // served once the coordinator makes this region the home: versions go on from the imported ones
         await store.putTenancy({ ...home('u1', 'shop', 4, 'IN') });
         expect((await store.writeRecord(write('u1', 'o1', 'eight', { epoch: 4 }))).version).toBe(8);
@@ -342,20 +355,22 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
       it('is idempotent: the same rows again change nothing and log nothing', async () => {
         const rows = [put('o1', 2, 'two'), put('o2', 5, 'five')];
-        expect((await store.importRecords(batch('u1', rows, [{ collection: 'orders', key: 'gone' }]))).applied).toBe(2);
+        expect((await store.importRecords([batch('u1', rows, [{ collection: 'orders', key: 'gone' }])])).applied).toBe(2);
         const seq = await store.lastSeq();
-        const again = await store.importRecords(batch('u1', rows, [{ collection: 'orders', key: 'gone' }]));
+        const again = await store.importRecords([batch('u1', rows, [{ collection: 'orders', key: 'gone' }])]);
         expect(again).toEqual({ applied: 0, lastSeq: seq });
         expect(await store.lastSeq()).toBe(seq);
       });
 
-      it('overwrites what differs, at any version, and deletes what is named as deleted', async () => {
-        await store.importRecords(batch('u1', [put('o1', 4, 'four'), put('o2', 2, 'two'), put('o3', 1, 'one')]));
+      it('overwrites what differs, at any version, and deletes what is named as deleted, logging each change where the user moved away', async () => {
+        await store.importRecords([batch('u1', [put('o1', 4, 'four'), put('o2', 2, 'two'), put('o3', 1, 'one')])]);
+        // A source the user moved away from takes a move's changes back (reverse replication): logged.
+        await store.advanceTenancies([{ ...home('u1', 'shop', 5, 'IN'), status: 'moved', movedTo: 'us-oregon' }]);
         const seq = await store.lastSeq();
-        const result = await store.importRecords(batch('u1', [
+        const result = await store.importRecords([batch('u1', [
           put('o1', 4, 'four, sealed again'), // same version, new ciphertext: replaced
           put('o2', 1, 'deleted and written again'), // a lower version is the source's truth too
-        ], [{ collection: 'orders', key: 'o3' }, { collection: 'orders', key: 'never-here' }]));
+        ], [{ collection: 'orders', key: 'o3' }, { collection: 'orders', key: 'never-here' }])]);
         expect(result.applied).toBe(3);
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('four, sealed again');
         expect((await store.getRecord('u1', 'shop', 'orders', 'o2'))?.version).toBe(1);
@@ -367,29 +382,39 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       it('leaves an existing tenancy that is not home as it is', async () => {
         const moved: Tenancy = { ...home('u1', 'shop', 6, 'SG'), status: 'moved', movedTo: 'us-oregon' };
         await store.putTenancy(moved);
-        await store.importRecords(batch('u1', [put('o1', 1, 'back')]));
+        await store.importRecords([batch('u1', [put('o1', 1, 'back')])]);
         expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
         const fenced: Tenancy = { ...home('u2', 'shop', 2, 'SG'), status: 'fenced' };
         await store.putTenancy(fenced);
-        await store.importRecords(batch('u2', [put('o1', 1, 'x')]));
+        await store.importRecords([batch('u2', [put('o1', 1, 'x')])]);
         expect(await store.getTenancy('u2', 'shop')).toEqual(fenced);
+      });
+
+      it('imports several users in one call, and one refused user refuses them all', async () => {
+        const both = await store.importRecords([batch('u1', [put('o1', 1, 'a')]), batch('u2', [put('o1', 2, 'b'), put('o2', 1, 'c')])]);
+        expect(both.applied).toBe(3);
+        expect((await store.listTenancies('shop')).map((t) => [t.userId, t.status])).toEqual([['u1', 'incoming'], ['u2', 'incoming']]);
+        await store.putTenancy(home('u3'));
+        await failure(store.importRecords([batch('u4', [put('o1', 1, 'x')]), batch('u3', [put('o1', 1, 'y')])]), 'CONFLICT');
+        expect(await store.getTenancy('u4', 'shop')).toBeUndefined();
+        expect(await store.getRecord('u4', 'shop', 'orders', 'o1')).toBeUndefined();
       });
 
       it('refuses to import into a home, and changes nothing', async () => {
         await store.putTenancy(home('u1'));
         await store.writeRecord(write('u1', 'o1', 'live'));
         const seq = await store.lastSeq();
-        const refused = await failure(store.importRecords(batch('u1', [put('o1', 9, 'stale copy')], [{ collection: 'orders', key: 'o2' }])), 'CONFLICT');
+        const refused = await failure(store.importRecords([batch('u1', [put('o1', 9, 'stale copy')], [{ collection: 'orders', key: 'o2' }])]), 'CONFLICT');
         expect(refused.details).toMatchObject({ status: 'home' });
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('live');
         expect(await store.lastSeq()).toBe(seq);
       });
 
       it('is atomic: a record named twice, or a row that fails, leaves nothing behind', async () => {
-        const twice = await failure(store.importRecords(batch('u1', [put('o1', 1, 'a')], [{ collection: 'orders', key: 'o1' }])), 'BAD_REQUEST');
+        const twice = await failure(store.importRecords([batch('u1', [put('o1', 1, 'a')], [{ collection: 'orders', key: 'o1' }])]), 'BAD_REQUEST');
         expect(twice.details).toMatchObject({ collection: 'orders', key: 'o1' });
         const broken = { ...put('o2', 1, 'x'), ciphertext: null as unknown as Buffer };
-        await expect(store.importRecords(batch('u1', [put('o1', 1, 'a'), broken]))).rejects.toThrow();
+        await expect(store.importRecords([batch('u1', [put('o1', 1, 'a'), broken])])).rejects.toThrow();
         expect(await store.getTenancy('u1', 'shop')).toBeUndefined();
         expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toBeUndefined();
         expect(await store.lastSeq()).toBe(0);
@@ -404,7 +429,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy(home('u1', 'cloud'));
         await store.putTenancy(home('u2'));
         for (const k of [key('u1', ''), key('u1', 'shop/orders'), key('u1', 'shop/device'), key('u1', 'shopping/x'), key('u1', 'cloud/photos'), key('u2', ''), key('u2', 'shop/orders')]) {
-          await store.putKeyIfAbsent(k);
+          await store.putKeysIfAbsent([k]);
         }
         await store.writeRecord(write('u1', 'o1', 'a'));
         await store.writeRecord(write('u1', 'd1', 'b', { collection: 'device' }));
@@ -413,10 +438,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       });
 
       it('refuses a home or fenced tenancy, and changes nothing', async () => {
-        const live = await failure(store.purgeTenant('u1', 'shop'), 'CONFLICT');
+        const live = await failure(store.purgeTenants('shop', ['u1']), 'CONFLICT');
         expect(live.details).toMatchObject({ status: 'home' });
         await store.putTenancy({ ...home('u1'), status: 'fenced' });
-        const fenced = await failure(store.purgeTenant('u1', 'shop'), 'CONFLICT');
+        const fenced = await failure(store.purgeTenants('shop', ['u1']), 'CONFLICT');
         expect(fenced.details).toMatchObject({ status: 'fenced' });
         expect(await store.listRecords('u1', 'shop')).toHaveLength(2);
         expect(await store.getKey('u1', 'shop/orders')).toBeDefined();
@@ -426,7 +451,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         const moved: Tenancy = { ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' };
         await store.putTenancy(moved);
         const seq = await store.lastSeq();
-        expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 2, keys: 2 });
+        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 2, keys: 2 });
         expect(await store.listRecords('u1', 'shop')).toEqual([]);
         expect(await store.getKey('u1', 'shop/orders')).toBeUndefined();
         expect(await store.getKey('u1', 'shop/device')).toBeUndefined();
@@ -438,23 +463,34 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.getKey('u2', 'shop/orders')).toBeDefined();
         expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
         expect(await store.lastSeq()).toBe(seq);
-        expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 0, keys: 0 });
+        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 0, keys: 0 });
+      });
+
+      it('purges several users in one call, and refuses them all when one is live', async () => {
+        await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
+        await failure(store.purgeTenants('shop', ['u1', 'u2']), 'CONFLICT');
+        expect(await store.listRecords('u1', 'shop')).toHaveLength(2);
+        await store.putTenancy({ ...home('u2', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
+        // u2's user key goes too: no other key or live tenancy of u2 is left.
+        expect(await store.purgeTenants('shop', ['u1', 'u2'])).toEqual({ records: 3, keys: 4 });
+        expect(await store.listRecords('u2', 'shop')).toEqual([]);
+        expect(await store.getKey('u2', '')).toBeUndefined();
       });
 
       it('shreds the user key with the last service that needed it', async () => {
         await store.putTenancy({ ...home('u1', 'cloud', 2), status: 'moved', movedTo: 'us-oregon' });
         // the shop tenancy is home and keyed: the user key stays
-        expect(await store.purgeTenant('u1', 'cloud')).toEqual({ records: 1, keys: 1 });
+        expect(await store.purgeTenants('cloud', ['u1'])).toEqual({ records: 1, keys: 1 });
         expect(await store.getKey('u1', '')).toBeDefined();
         await store.deleteKeys('u1', 'shopping/');
         // messaging is incoming without a key yet, but may make one: the user key stays
         await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'incoming' });
         await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'us-oregon' });
-        expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 2, keys: 2 });
+        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 2, keys: 2 });
         expect(await store.getKey('u1', '')).toBeDefined();
         // ...and once every tenancy has moved on and no other key is left, it goes too
         await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'moved', movedTo: 'us-oregon' });
-        expect(await store.purgeTenant('u1', 'messaging')).toEqual({ records: 0, keys: 1 });
+        expect(await store.purgeTenants('messaging', ['u1'])).toEqual({ records: 0, keys: 1 });
         expect(await store.getKey('u1', '')).toBeUndefined();
         expect(await store.getKey('u2', '')).toBeDefined();
       });

@@ -95,8 +95,8 @@ describe('SqliteRegionStore specifics', () => {
     const categoryKey = Buffer.from('WRAPPED-CATEGORY-KEY-5f10e8-77aa03');
     const sealed = Buffer.from('SEALED-RECORD-BYTES-91c3de-4e5f60');
     await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
-    await store.putKeyIfAbsent({ userId: 'u1', scope: '', wrapped, wrappedBy: 'kek', createdAt: 1 });
-    await store.putKeyIfAbsent({ userId: 'u1', scope: 'shop/orders', wrapped: categoryKey, wrappedBy: 'user-key', createdAt: 1 });
+    await store.putKeysIfAbsent([{ userId: 'u1', scope: '', wrapped, wrappedBy: 'kek', createdAt: 1 }]);
+    await store.putKeysIfAbsent([{ userId: 'u1', scope: 'shop/orders', wrapped: categoryKey, wrappedBy: 'user-key', createdAt: 1 }]);
     for (let i = 0; i < 3; i++) await store.writeRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: `o${i}`, epoch: 1, ciphertext: sealed });
     // other data on the same pages, which must survive the scrub
     await store.putTenancy({ userId: 'u2', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
@@ -107,7 +107,7 @@ describe('SqliteRegionStore specifics', () => {
     for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle).length).toBeGreaterThan(0);
 
     await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, status: 'moved', movedTo: 'in-mumbai' });
-    expect(await store.purgeTenant('u1', 'shop')).toEqual({ records: 3, keys: 2 });
+    expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 3, keys: 2 });
     for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle), needle.toString()).toEqual([]);
     expect((await store.getRecord('u2', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
     await store.close();

@@ -149,10 +149,10 @@ interface Prepared {
   s: Statements;
   write: (write: RecordWrite, now: number) => WriteResult;
   delete: (del: RecordDelete, now: number) => WriteResult | undefined;
-  putKey: (key: WrappedKey) => WrappedKey;
-  advance: (tenancy: Tenancy) => void;
-  importBatch: (batch: RecordImport, now: number) => ImportResult;
-  purgeTenant: (userId: string, service: string) => PurgeResult;
+  putKeys: (keys: readonly WrappedKey[]) => WrappedKey[];
+  advance: (tenancies: readonly Tenancy[]) => void;
+  importBatch: (imports: readonly RecordImport[], now: number) => ImportResult;
+  purgeTenants: (service: string, userIds: readonly string[]) => PurgeResult;
 }
 
 /**
@@ -203,53 +203,62 @@ export class SqliteRegionStore implements RegionStore {
       return { version: current, seq, updatedAt: now };
     }).immediate;
 
-    const putKey = this.db.transaction((k: WrappedKey): WrappedKey => {
+    const putKeys = this.db.transaction((keys: readonly WrappedKey[]): WrappedKey[] => keys.map((k) => {
       s.insertKey.run(k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt);
       const stored = toKey(s.getKey.get(k.userId, k.scope));
       if (!stored) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
       return stored;
-    }).immediate;
+    })).immediate;
 
-    const advance = this.db.transaction((t: Tenancy): void => {
-      const stored = s.getTenancy.get(t.userId, t.service);
-      if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
-      s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
-    }).immediate;
-
-    const importBatch = this.db.transaction((b: RecordImport, now: number): ImportResult => {
-      checkImportNames(b);
-      const tenancy = s.getTenancy.get(b.userId, b.service);
-      if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
-      if (!tenancy) s.insertTenancyIfAbsent.run(b.userId, b.service, b.market, b.epoch, 'incoming', null);
-      let applied = 0;
-      for (const p of b.puts) {
-        const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
-        if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
-        s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt);
-        s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now);
-        applied++;
+    const advance = this.db.transaction((tenancies: readonly Tenancy[]): void => {
+      for (const t of tenancies) {
+        const stored = s.getTenancy.get(t.userId, t.service);
+        if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
+        s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
       }
-      for (const d of b.deletes) {
-        const current = s.recordVersion.get(b.userId, b.service, d.collection, d.key);
-        if (current === undefined) continue;
-        s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
-        s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current, now);
-        applied++;
+    }).immediate;
+
+    const importBatch = this.db.transaction((imports: readonly RecordImport[], now: number): ImportResult => {
+      let applied = 0;
+      for (const b of imports) {
+        checkImportNames(b);
+        const tenancy = s.getTenancy.get(b.userId, b.service);
+        if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
+        if (!tenancy) s.insertTenancyIfAbsent.run(b.userId, b.service, b.market, b.epoch, 'incoming', null);
+        // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
+        const logged = tenancy !== undefined && tenancy.status !== 'incoming';
+        for (const p of b.puts) {
+          const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
+          if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
+          s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt);
+          if (logged) s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now);
+          applied++;
+        }
+        for (const d of b.deletes) {
+          const current = s.recordVersion.get(b.userId, b.service, d.collection, d.key);
+          if (current === undefined) continue;
+          s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
+          if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current, now);
+          applied++;
+        }
       }
       return { applied, lastSeq: s.lastSeq.get() ?? 0 };
     }).immediate;
 
-    const purgeTenant = this.db.transaction((userId: string, service: string): PurgeResult => {
-      const tenancy = s.getTenancy.get(userId, service);
-      if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
-      const records = s.purgeUserService.run(userId, service).changes;
+    const purgeTenants = this.db.transaction((service: string, userIds: readonly string[]): PurgeResult => {
+      const total = { records: 0, keys: 0 };
       const prefix = `${service}/`;
-      let keys = s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
-      if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) keys += s.deleteUserKey.run(userId).changes;
-      return { records, keys };
+      for (const userId of userIds) {
+        const tenancy = s.getTenancy.get(userId, service);
+        if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
+        total.records += s.purgeUserService.run(userId, service).changes;
+        total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
+        if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
+      }
+      return total;
     }).immediate;
 
-    this.prepared = { s, write, delete: del, putKey, advance, importBatch, purgeTenant };
+    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants };
   }
 
   async close(): Promise<void> {
@@ -283,8 +292,8 @@ export class SqliteRegionStore implements RegionStore {
     return toKey(this.s.getKey.get(userId, scope));
   }
 
-  async putKeyIfAbsent(key: WrappedKey): Promise<WrappedKey> {
-    return this.ready.putKey(key);
+  async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
+    return this.ready.putKeys(keys);
   }
 
   async deleteKeys(userId: string, scopePrefix?: string): Promise<number> {
@@ -292,8 +301,8 @@ export class SqliteRegionStore implements RegionStore {
     return result.changes;
   }
 
-  async advanceTenancy(tenancy: Tenancy): Promise<void> {
-    this.ready.advance(tenancy);
+  async advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> {
+    this.ready.advance(tenancies);
   }
 
   async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
@@ -328,8 +337,8 @@ export class SqliteRegionStore implements RegionStore {
     return result.changes;
   }
 
-  async importRecords(batch: RecordImport): Promise<ImportResult> {
-    return this.ready.importBatch(batch, Date.now());
+  async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
+    return this.ready.importBatch(imports, Date.now());
   }
 
   /**
@@ -341,14 +350,14 @@ export class SqliteRegionStore implements RegionStore {
    * checkpoint cannot finish while another connection reads (a store opened non-exclusively);
    * it is then best effort, and the next checkpoint completes the scrub.
    */
-  async purgeTenant(userId: string, service: string): Promise<PurgeResult> {
-    const { purgeTenant } = this.ready;
+  async purgeTenants(service: string, userIds: readonly string[]): Promise<PurgeResult> {
+    const { purgeTenants } = this.ready;
     // Only for the purge: zeroing every deleted row on the request path would cost writes for nothing.
     const before = Number(this.db.pragma('secure_delete', { simple: true }));
     this.db.pragma('secure_delete = ON');
     let result: PurgeResult;
     try {
-      result = purgeTenant(userId, service);
+      result = purgeTenants(service, userIds);
     } finally {
       this.db.pragma(`secure_delete = ${before === 2 ? 'FAST' : before === 0 ? 'OFF' : 'ON'}`);
     }
@@ -399,14 +408,16 @@ function liveTenancy(userId: string, service: string, status: TenancyStatus, wha
 
 /** A record named twice in one import has no single state to end in: refused before anything changes. */
 function checkImportNames(b: RecordImport): void {
-  const seen = new Set<string>();
+  // Keys per collection: unambiguous whatever the names hold, and no string built per record.
+  const seen = new Map<string, Set<string>>();
   for (const r of [...b.puts, ...b.deletes]) {
-    const name = JSON.stringify([r.collection, r.key]);
-    if (seen.has(name)) {
+    let keys = seen.get(r.collection);
+    if (!keys) seen.set(r.collection, (keys = new Set()));
+    if (keys.has(r.key)) {
       throw new DomicileError('BAD_REQUEST', `record ${b.service}/${r.collection}/${r.key} of user ${b.userId} is named twice in one import`, {
         details: { field: 'states', collection: r.collection, key: r.key },
       });
     }
-    seen.add(name);
+    keys.add(r.key);
   }
 }
