@@ -1,3 +1,4 @@
+import { copyFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
@@ -8,7 +9,7 @@ import { Platform } from '../src/platform/platform.js';
 import { regionPaths } from '../src/region/open-region-node.js';
 import type { Figure } from './bench-output.js';
 import { BenchWriter, recordValue, valuePool } from './bench-writer.js';
-import { measureFloor } from './migrate-floor.js';
+import { measureAeadFloor, measureFloor, type FloorFigure } from './migrate-floor.js';
 import { tempFolder } from './temp-folder.js';
 
 export interface MigrateBenchOptions {
@@ -32,7 +33,8 @@ export interface MigrateBenchReport {
   completeSeconds: number;
   pauses: { count: number; p50Ms: number; p99Ms: number; maxMs: number };
   peakRssMb: number;
-  floor: { rows: number; seconds: number; rowsPerSecond: number };
+  floor: FloorFigure;
+  aeadFloor: FloorFigure;
   writes: { acknowledged: number; refused: number; lost: number; rowCountOff: number };
   figures: Figure[];
 }
@@ -78,7 +80,12 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
     await platform.close();
 
     log('the floor: INSERT … SELECT of the same rows between two attached SQLite files…');
-    const floor = measureFloor({ sourceStore: regionPaths(dataDir, 'cn-beijing').store, workDir: data.path, service: 'shop', durability: options.durability });
+    const seeded = join(data.path, 'seeded-source.db');
+    copyFileSync(regionPaths(dataDir, 'cn-beijing').store, seeded);
+    const floor = measureFloor({ sourceStore: seeded, workDir: data.path, service: 'shop', durability: options.durability });
+    // On 20,000 of the rows (a cost per row; its buffers are then still in the peak RSS below).
+    log('the AEAD floor: open, seal, open again and hash rows of the same sizes, no storage…');
+    const aeadFloor = measureAeadFloor({ sourceStore: seeded, service: 'shop', sample: 20_000 });
 
     log(`migrating under a random writer (${options.writesPerSecond} writes/s), batches of ${options.batchSize} users…`);
     platform = await Platform.open({ policy: phase1, dataDir, durability: options.durability });
@@ -122,6 +129,7 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
         pauses: { count: pauses.length, p50Ms: percentile(pauses, 50), p99Ms: percentile(pauses, 99), maxMs: pauses.at(-1) ?? 0 },
         peakRssMb: peakRss / 2 ** 20,
         floor,
+        aeadFloor,
         writes: { acknowledged: writer.acknowledged, refused: writer.counts.failed, lost, rowCountOff },
       };
       await engine.close();
@@ -139,8 +147,13 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
 function figuresOf(r: Omit<MigrateBenchReport, 'figures'>): Figure[] {
   const rowsPerSecond = r.rows / r.seconds;
   const million = r.rows >= 1_000_000;
+  const ceiling = 1 / (1 / r.floor.rowsPerSecond + 1 / r.aeadFloor.rowsPerSecond);
   return [
     { name: 'migration rows/s (copy to last cut-over)', value: rowsPerSecond, unit: 'rows/s', baseline: { name: 'SQLite INSERT…SELECT floor', value: r.floor.rowsPerSecond }, goal: { atLeast: 0.5, text: 'goal ≥ 0.50×' } },
+    // What no verified re-encrypting copy can beat here: the SQLite floor's time per row plus
+    // the AEAD floor's. Beside the goal's floor, to show how much of the gap the invariants make.
+    { name: 'migration rows/s', value: rowsPerSecond, unit: 'rows/s', baseline: { name: 'SQLite floor + AEAD floor per row', value: ceiling } },
+    { name: 'AEAD floor (open, seal, open, 2 × SHA-256)', value: r.aeadFloor.rowsPerSecond, unit: 'rows/s' },
     { name: 'migration MB/s (plaintext JSON)', value: r.bytes / 2 ** 20 / r.seconds, unit: 'MB/s' },
     { name: 'migration users/s', value: r.options.users / r.seconds, unit: 'users/s' },
     { name: 'cut-over pause p50', value: r.pauses.p50Ms, unit: 'ms' },

@@ -130,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--seconds <n>', 'api: seconds per measurement', '6')
     .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))
     .addOption(new Option('--records <n>', 'migrate: records of ~1 KB per user (default 100)').argParser(parsePositiveInt))
-    .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 8)').argParser(parsePositiveInt))
+    .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 32)').argParser(parsePositiveInt))
     .addOption(new Option('--writes <n>', 'migrate: random writes per second during the move (default 200)').argParser(parseNonNegativeInt))
     .addOption(new Option('--durability <mode>', 'migrate: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
     .action(async (name: string, o) => {
