@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DomicileError } from '../errors/domicile-error.js';
 import { aeadKeyBytes, open, seal } from './aead.js';
 import type { KeySource } from './key-source.js';
+import { checkPrivateFile, createPrivateFile } from './private-file.js';
 
 /**
  * A region's keyring file: the default key source. Only that region's node opens it.
@@ -62,7 +62,7 @@ export class KeyringKeySource implements KeySource {
       }
       text = createKeyring(path, regionId);
     }
-    checkPermissions(path);
+    checkPrivateFile(path, `the keyring ${path}`, 'rotate its keys if others may have read it');
     return KeyringKeySource.parse(text, path, regionId);
   }
 
@@ -128,14 +128,8 @@ export class KeyringKeySource implements KeySource {
   }
 }
 
-/**
- * Writes a new keyring atomically: a temporary file (0600) is written and synced, then linked
- * into place. link() never replaces an existing file, so two processes racing to create the
- * keyring end up sharing one, and a crash never leaves a half-written keyring behind.
- */
+/** Writes a new keyring with one fresh key (see createPrivateFile: never replaces one). */
 function createKeyring(path: string, regionId: string): string {
-  const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keyId = `k-${randomBytes(6).toString('hex')}`;
   const file: KeyringFile = {
     format: 1,
@@ -143,51 +137,5 @@ function createKeyring(path: string, regionId: string): string {
     activeKeyId: keyId,
     keys: [{ id: keyId, created: new Date().toISOString(), material: randomBytes(aeadKeyBytes).toString('base64') }],
   };
-  const text = `${JSON.stringify(file, null, 2)}\n`;
-  const temp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  const fd = openSync(temp, 'wx', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(temp, path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new DomicileError('UNAVAILABLE', `cannot create the keyring ${path} of region ${regionId}: ${(err as Error).message}`, { cause: err });
-    }
-    // Another process created it first: use theirs.
-    return readFileSync(path, 'utf8');
-  } finally {
-    unlinkSync(temp);
-  }
-  syncDirectory(dir);
-  return text;
-}
-
-function syncDirectory(dir: string): void {
-  // Makes the new directory entry durable; not every platform lets a directory be opened.
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // best effort: Windows cannot fsync a directory, and the file itself is already synced
-  }
-}
-
-/** A keyring others can read may already have leaked: refuse it rather than fix it silently. */
-function checkPermissions(path: string): void {
-  if (process.platform === 'win32') return;
-  const mode = statSync(path).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
-    throw new DomicileError('FORBIDDEN', `the keyring ${path} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}): run "chmod 600 ${path}", and rotate its keys if others may have read it`, {
-      details: { path, mode: mode.toString(8) },
-    });
-  }
+  return createPrivateFile(path, `${JSON.stringify(file, null, 2)}\n`, `the keyring of region ${regionId}`);
 }

@@ -9,6 +9,7 @@ import { errorStatus } from '../errors/error-status.js';
 import type { GatewayContext } from './gateway-context.js';
 import type { MigrationEngine } from '../migrate/migration-engine.js';
 import { accountRoutes } from './routes/account-routes.js';
+import { consentRoutes } from './routes/consent-routes.js';
 import { migrationRoutes } from './routes/migration-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { recordRoutes } from './routes/record-routes.js';
@@ -128,6 +129,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
 
   await app.register(accountRoutes(ctx));
   await app.register(recordRoutes(ctx));
+  await app.register(consentRoutes(ctx));
   await app.register(opsRoutes(ctx));
   await app.register(migrationRoutes(ctx, options.migrations));
   return app;

@@ -11,11 +11,20 @@ export async function completeBatch(ctx: BatchContext, policy: { name: string; v
   const { batch, store, source } = ctx;
   try {
     store.updateBatch(batch.migrationId, batch.id, { step: 'completing' });
-    const { records: purged } = await source.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId) });
+    const userIds = ctx.users.map((u) => u.userId);
+    const { records: purged } = await source.purgeUsers({ service: batch.service, userIds });
     await ctx.fault('inside-complete');
+    // The cross-border transfer, in both regions' audit logs (once each: the event's id is the batch's).
+    const transfer = {
+      type: 'transfer' as const, migration: batch.migrationId, batch: batch.id, service: batch.service, from: batch.source, to: batch.destination,
+      users: userIds, records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', policy,
+    };
+    const id = `transfer:${batch.migrationId}/${batch.id}`;
+    await source.recordEvents({ events: [{ id, event: { ...transfer, role: 'source' } }] });
+    await ctx.destination.recordEvents({ events: [{ id, event: { ...transfer, role: 'destination' } }] });
     store.insertTransfer({
       migrationId: batch.migrationId, batchId: batch.id, service: batch.service, from: batch.source, to: batch.destination, policy,
-      users: ctx.users.map((u) => u.userId), records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', completedAt: Date.now(),
+      users: userIds, records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', completedAt: Date.now(),
     });
     store.updateBatch(batch.migrationId, batch.id, { step: 'completed' });
     return succeeded({ purged });

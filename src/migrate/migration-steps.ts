@@ -43,7 +43,7 @@ export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<bool
   switch (batch.step) {
     case 'failed': {
       // Resumed after a verification failure: copy the batch again from scratch.
-      await ctx.destination.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId) });
+      await ctx.destination.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId), reason: 'migration-rollback' });
       h.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
       return true;
     }

@@ -31,7 +31,7 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
     await flipHomes(ctx.directory, service, users, batch.source, 1);
     const pauseMs = performance.now() - started;
     await setTenancies(destination, service, users, 2, 'moved', batch.source);
-    await destination.purgeUsers({ service, userIds: users.map((u) => u.userId) });
+    await destination.purgeUsers({ service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
     store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null, rollbackPauseMs: pauseMs });
     return succeeded({ pauseMs });
   } catch (err) {
@@ -50,7 +50,7 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
 export async function discardCopy(ctx: BatchContext): Promise<PhaseResult<{ purged: number }>> {
   const { batch, store, destination, users } = ctx;
   try {
-    const { records: purged } = await destination.purgeUsers({ service: batch.service, userIds: users.map((u) => u.userId) });
+    const { records: purged } = await destination.purgeUsers({ service: batch.service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
     await setTenancies(destination, batch.service, users, 0, 'moved', batch.source);
     store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
     return succeeded({ purged });

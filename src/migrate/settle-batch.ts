@@ -33,7 +33,7 @@ export async function settleBatch(ctx: BatchContext): Promise<PhaseResult<string
         await setTenancies(source, service, users, 2, 'home');
         await flipHomes(ctx.directory, service, users, batch.source, 1);
         await setTenancies(destination, service, users, 2, 'moved', batch.source);
-        await destination.purgeUsers({ service, userIds: users.map((u) => u.userId) });
+        await destination.purgeUsers({ service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
         store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
         return succeeded('finished its roll-back');
       }

@@ -1,6 +1,10 @@
+import type { AuditEvent } from '../audit/audit-event.js';
+import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
+import type { RegionExport } from './region-dsar.js';
 import type { PlacementStat } from '../store/region-store.js';
 import type {
+  AuditPage,
   ChangeView,
   ExportedRecord,
   ExportedUser,
@@ -109,8 +113,32 @@ export class HttpRegionClient implements RegionClient {
     await this.post('setTenancies', req);
   }
 
-  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+  purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
     return this.post('purgeUsers', req);
+  }
+
+  recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
+    return this.post('recordConsent', req);
+  }
+
+  readConsents(req: TenantRef): Promise<ConsentLedger[]> {
+    return this.post('readConsents', req);
+  }
+
+  exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
+    return this.post('exportUser', req);
+  }
+
+  eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
+    return this.post('eraseUser', req);
+  }
+
+  recordEvents(req: { events: Array<{ id: string | null; event: AuditEvent }> }): Promise<{ seqs: number[] }> {
+    return this.post('recordEvents', req);
+  }
+
+  readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage> {
+    return this.post('readAudit', req);
   }
 
   /** Nothing to release: the region runs on, and idle pooled sockets close by themselves. */

@@ -1,6 +1,10 @@
+import type { AuditEvent } from '../audit/audit-event.js';
+import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
 import { DomicileError } from '../errors/domicile-error.js';
+import type { RegionExport } from './region-dsar.js';
 import type { PlacementStat } from '../store/region-store.js';
 import type {
+  AuditPage,
   ChangeView,
   ExportedRecord,
   ExportedUser,
@@ -99,8 +103,32 @@ export class InProcessRegionClient implements RegionClient {
     return this.call(() => this.node.setTenancies(req));
   }
 
-  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+  purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
     return this.call(() => this.node.purgeUsers(req));
+  }
+
+  recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
+    return this.call(async () => jsonCopy(await this.node.recordConsent(req)));
+  }
+
+  readConsents(req: TenantRef): Promise<ConsentLedger[]> {
+    return this.call(async () => jsonCopy(await this.node.readConsents(req)));
+  }
+
+  exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
+    return this.call(() => this.node.exportUser(req));
+  }
+
+  eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
+    return this.call(() => this.node.eraseUser(req));
+  }
+
+  recordEvents(req: { events: Array<{ id: string | null; event: AuditEvent }> }): Promise<{ seqs: number[] }> {
+    return this.call(() => this.node.recordEvents(req));
+  }
+
+  readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage> {
+    return this.call(() => this.node.readAudit(req));
   }
 
   close(): Promise<void> {

@@ -1,3 +1,5 @@
+import { auditEventSchema, type AuditEvent } from '../audit/audit-event.js';
+import { consentCollection, gatedCategories } from '../consent/consent-ledger.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { findRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -52,11 +54,18 @@ export function movedCategory(policy: Policy, service: string, collection: unkno
     if (key !== credentialsKey) throw bad('key', `the ${credentialsCollection} collection holds only the key "${credentialsKey}"`);
     return { collection: credentialsCollection, key: credentialsKey, category: credentialsCategory };
   }
+  // A consent ledger moves with the service whose categories need its purpose, sealed under a key of its own.
+  if (collection === consentCollection) {
+    if (typeof key !== 'string' || gatedCategories(policy, service, key).length === 0) {
+      throw bad('key', `the ${consentCollection} collection of service ${service} holds one record per purpose that gates one of its categories; "${String(key)}" is none`);
+    }
+    return { collection: consentCollection, key, category: consentCollection };
+  }
   const checked = checkCollection(policy, service, collection);
   return { collection: checked, key: checkRecordKey(key), category: checked };
 }
 
-/** The category of a record already in the store (its collection, or identity for credentials). */
+/** The category of a record already in the store (its collection, identity for credentials; a consent ledger's is its own). */
 export function storedCategory(collection: string): string {
   return collection === credentialsCollection ? credentialsCategory : collection;
 }
@@ -178,5 +187,20 @@ export function checkTenancyChanges(policy: Policy, regionId: string, value: unk
     seen.add(userId);
     const status = checkStatus(t.status);
     return { userId, market: checkMarket(t.market), epoch: checkSetEpoch(t.epoch), status, movedTo: checkMovedTo(policy, regionId, status, t.movedTo) };
+  });
+}
+
+/** recordEvents' events: each an audit event of the schema, with an id or null. */
+export function checkAuditEvents(value: unknown): Array<{ id: string | null; event: AuditEvent }> {
+  return checkArray(value, 'events', 1_000).map((entry) => {
+    if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw bad('events', 'each entry of events is an object { id, event }');
+    const e = entry as Record<string, unknown>;
+    const id = e.id === null ? null : checkId(e.id, 'events.id', 200);
+    const parsed = auditEventSchema.safeParse(e.event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw bad('events.event', `an audit event is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}`);
+    }
+    return { id, event: parsed.data };
   });
 }

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { AuditSigner } from '../audit/audit-signer.js';
 import { KeyringKeySource } from '../crypto/keyring-key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { findRegion } from '../policy/placement.js';
@@ -25,15 +26,15 @@ export interface OpenRegionNodeOptions {
 }
 
 /** The default places of a region's files. */
-export function regionPaths(dataDir: string, regionId: string): { dir: string; store: string; keyring: string } {
+export function regionPaths(dataDir: string, regionId: string): { dir: string; store: string; keyring: string; auditKey: string } {
   const dir = join(dataDir, 'regions', regionId);
-  return { dir, store: join(dir, 'store.db'), keyring: join(dir, 'keyring.json') };
+  return { dir, store: join(dir, 'store.db'), keyring: join(dir, 'keyring.json'), auditKey: join(dir, 'audit-signing-key.json') };
 }
 
 /**
  * Opens a region's node on this machine: its store (SQLite at <dataDir>/regions/<id>/store.db,
- * or region.store.path) and its keyring (<dataDir>/regions/<id>/keyring.json, or
- * region.keys.path), creating folders and a fresh keyring on first start.
+ * or region.store.path), its keyring (<dataDir>/regions/<id>/keyring.json, or region.keys.path)
+ * and its audit signing key beside the keyring, creating folders and fresh keys on first start.
  */
 export async function openRegionNode(options: OpenRegionNodeOptions): Promise<RegionNode> {
   const { policy, regionId, dataDir } = options;
@@ -56,12 +57,16 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   mkdirSync(dirname(keyringPath), { recursive: true, mode: 0o700 });
 
   const keys = KeyringKeySource.open({ path: keyringPath, regionId });
+  // Beside the keyring, wherever the policy puts that: the region's secrets stay together.
+  const signer = AuditSigner.open({ path: region.keys.path === undefined ? defaults.auditKey : join(dirname(keyringPath), 'audit-signing-key.json'), regionId });
   const store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full', exclusive: options.exclusive ?? true });
   try {
     await store.init();
+    const node = new RegionNode({ regionId, policy, store, keys, signer, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });
+    await node.init();
+    return node;
   } catch (err) {
     await store.close();
     throw err;
   }
-  return new RegionNode({ regionId, policy, store, keys, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });
 }

@@ -1,4 +1,8 @@
+import type { AuditEvent } from '../audit/audit-event.js';
+import type { Checkpoint } from '../audit/checkpoint.js';
+import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
 import type { PlacementStat, Tenancy } from '../store/region-store.js';
+import type { RegionExport } from './region-dsar.js';
 
 /**
  * RegionClient: the only way anything outside a region reaches it. Two implementations:
@@ -115,6 +119,18 @@ export interface UserDigest {
   records: Array<{ collection: string; key: string; version: number; hash: string }>;
 }
 
+/** A page of a region's audit log, as a verifier reads it: the raw entries and the checkpoints over them. */
+export interface AuditPage {
+  region: string;
+  /** The region's Ed25519 public key (SPKI, base64), to pin. */
+  publicKey: string;
+  /** Entries in the log now. */
+  size: number;
+  entries: Array<{ seq: number; entry: string; leafHash: string }>;
+  /** Checkpoints whose size falls in this page's range of seqs. */
+  checkpoints: Checkpoint[];
+}
+
 export interface RegionClient {
   readonly regionId: string;
   health(): Promise<RegionHealth>;
@@ -155,8 +171,26 @@ export interface RegionClient {
   digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]>;
   /** Sets users' tenancies for a service (fence, flip, unfence, roll back), in one transaction. */
   setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void>;
-  /** Shreds the users' keys for a service and deletes their records; the tenancies stay (as 'moved'). */
-  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }>;
+  /** Shreds the users' keys for a service and deletes their records; the tenancies stay (as 'moved'). Audited as a key shred. */
+  purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }>;
+
+  // Consent, in the user's home region of a service whose categories need the purpose.
+
+  /** Records a decision; anything but a grant deletes the purpose's categories and shreds their keys. */
+  recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger>;
+  /** The user's ledger of every purpose that gates one of the service's categories. */
+  readConsents(req: TenantRef): Promise<ConsentLedger[]>;
+
+  // Data subject requests: whatever the user's tenancy here, and recorded under the request's id.
+
+  exportUser(req: { userId: string; request: string }): Promise<RegionExport>;
+  eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }>;
+
+  // The region's audit log.
+
+  /** Records events (transfers, requests) the caller answers for; an event whose id is recorded already is not recorded again. */
+  recordEvents(req: { events: Array<{ id: string | null; event: AuditEvent }> }): Promise<{ seqs: number[] }>;
+  readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage>;
 
   close(): Promise<void>;
 }

@@ -40,6 +40,12 @@ const methods = {
   digestUsers: (node, body) => node.digestUsers(body),
   setTenancies: (node, body) => node.setTenancies(body),
   purgeUsers: (node, body) => node.purgeUsers(body),
+  recordConsent: (node, body) => node.recordConsent(body),
+  readConsents: (node, body) => node.readConsents(body),
+  exportUser: (node, body) => node.exportUser(body),
+  eraseUser: (node, body) => node.eraseUser(body),
+  recordEvents: (node, body) => node.recordEvents(body),
+  readAudit: (node, body) => node.readAudit(body),
 } satisfies Record<string, Handler>;
 
 export type RegionMethod = keyof typeof methods;

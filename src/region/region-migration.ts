@@ -2,6 +2,7 @@ import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { ImportedRecord, RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import { categoryScope, keyId, type KeyHierarchy } from './key-hierarchy.js';
 import {
   checkAfterSeq,
@@ -25,6 +26,8 @@ export interface RegionMigrationOptions {
   /** The node's own key hierarchy (and its cache, which a purge must clear). */
   hierarchy: KeyHierarchy;
   maxValueBytes: number;
+  /** The region's audit log: a purge is a key shred. */
+  audit: AuditLog;
 }
 
 /** A record's name within a user's service: checked names hold no control characters, so NUL separates them. */
@@ -48,8 +51,10 @@ export class RegionMigration {
   private readonly store: RegionStore;
   private readonly hierarchy: KeyHierarchy;
   private readonly maxValueBytes: number;
+  private readonly audit: AuditLog;
 
   constructor(options: RegionMigrationOptions) {
+    this.audit = options.audit;
     this.regionId = options.regionId;
     this.policy = options.policy;
     this.store = options.store;
@@ -190,11 +195,16 @@ export class RegionMigration {
   }
 
   /** Shreds the users' keys of the service (and a user key when nothing else needs it), then forgets them. */
-  async purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+  async purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
     const r = checkObject(req, 'purgeUsers');
     const service = checkService(this.policy, r.service);
     const userIds = checkUserIds(r.userIds);
-    const result = await this.store.purgeTenants(service, userIds);
+    const reason = r.reason === undefined ? 'migration-complete' : r.reason;
+    if (reason !== 'migration-complete' && reason !== 'migration-rollback') throw new DomicileError('BAD_REQUEST', 'reason is migration-complete or migration-rollback', { details: { field: 'reason' } });
+    const result = await this.audit.append(
+      [{ id: null, event: { type: 'key-shred', users: userIds, scopes: [`${service}/*`], reason } }],
+      (audit) => this.store.purgeTenants(service, userIds, audit),
+    );
     for (const userId of userIds) {
       // A cached key would otherwise seal new records under a key the store no longer holds.
       this.hierarchy.forget(userId, `${service}/`);

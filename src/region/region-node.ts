@@ -4,7 +4,15 @@ import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type 
 import { DomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import type { PlacementStat, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
+import { decodeEntry, type AuditEvent } from '../audit/audit-event.js';
+import { AuditLog } from '../audit/audit-log.js';
+import type { AuditSigner } from '../audit/audit-signer.js';
+import { consentCollection, type ConsentDecision, type ConsentLedger } from '../consent/consent-ledger.js';
+import { RegionConsent } from '../consent/region-consent.js';
+import { policyDigest } from '../policy/policy-digest.js';
+import type { PlacementStat, RecordWrite, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
+import { checkAfterSeq, checkAuditEvents, checkLimit } from './migration-validation.js';
+import { RegionDsar, type RegionExport } from './region-dsar.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import {
   checkCredentialsService,
@@ -20,6 +28,7 @@ import { defaultMaxValueBytes, encodeValue, openValue, sealValue, type RecordAdd
 import type {
   ChangeView,
   CollectionHolding,
+  AuditPage,
   ExportedRecord,
   ExportedUser,
   RecordStates,
@@ -51,6 +60,8 @@ export interface RegionNodeOptions {
   store: RegionStore;
   /** The region's own key-encryption key; it never leaves the node. */
   keys: KeySource;
+  /** The region's own key that signs its audit log's checkpoints. */
+  signer: AuditSigner;
   /** Unwrapped data keys kept in memory (default 50,000). */
   keyCacheSize?: number;
   /** Largest record value, in bytes of JSON (default 1 MiB). */
@@ -73,6 +84,9 @@ export class RegionNode implements RegionClient {
   private readonly maxValueBytes: number;
   private readonly scrypt: ScryptParams;
   private readonly migration: RegionMigration;
+  private readonly audit: AuditLog;
+  private readonly consent: RegionConsent;
+  private readonly dsar: RegionDsar;
   /** Verified against when a user has no credentials, so a miss costs as long as a hit. */
   private dummyHash: Promise<string> | undefined;
 
@@ -83,11 +97,27 @@ export class RegionNode implements RegionClient {
     this.hierarchy = new KeyHierarchy({ regionId: options.regionId, store: options.store, keys: options.keys, cacheSize: options.keyCacheSize });
     this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
     this.scrypt = options.scrypt ?? defaultScryptParams;
+    this.audit = new AuditLog(this.regionId, this.store, options.signer);
     this.migration = new RegionMigration({
-      regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes,
+      regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes, audit: this.audit,
     });
+    this.consent = new RegionConsent(this.regionId, this.policy, this.store, this.hierarchy, this.audit);
+    this.dsar = new RegionDsar(this.regionId, this.policy, this.store, this.hierarchy, this.audit);
   }
 
+  /**
+   * Loads the audit log's right edge, and records the policy the region now runs under when
+   * it is not the one its log last recorded (every policy change is in every region's log).
+   */
+  async init(): Promise<void> {
+    await this.audit.init();
+    const digest = policyDigest(this.policy);
+    const last = await this.store.lastAuditOfType('policy');
+    const previous = last && decodeEntry(last.entry)?.event;
+    if (previous?.type !== 'policy' || previous.hash !== digest) {
+      await this.audit.record([{ id: null, event: { type: 'policy', name: this.policy.name, version: this.policy.version, hash: digest } }]);
+    }
+  }
   async health(): Promise<RegionHealth> {
     return { regionId: this.regionId, backend: this.store.backend, lastSeq: await this.store.lastSeq() };
   }
@@ -115,8 +145,22 @@ export class RegionNode implements RegionClient {
     const key = checkRecordKey(req.key);
     const ifVersion = checkIfVersion(req.ifVersion);
     const json = encodeValue(req.value, this.maxValueBytes);
-    const result = await this.write(ref, collection, collection, key, json, ifVersion);
-    return { version: result.version, updatedAt: result.updatedAt };
+    const purpose = this.consent.purposeOf(ref.service, collection);
+    if (purpose === undefined) {
+      const result = await this.write(ref, collection, collection, key, json, ifVersion);
+      return { version: result.version, updatedAt: result.updatedAt };
+    }
+    // Consent is enforced here, where the data would rest, not in a handler: the write lands
+    // only if the ledger record that granted it is unchanged in the write's own transaction.
+    for (let attempt = 1; ; attempt++) {
+      const version = await this.consent.requireGrant(ref, purpose);
+      try {
+        const result = await this.write(ref, collection, collection, key, json, ifVersion, { collection: consentCollection, key: purpose, version });
+        return { version: result.version, updatedAt: result.updatedAt };
+      } catch (err) {
+        if (attempt >= 2 || !RegionConsent.ledgerChanged(err)) throw err;
+      }
+    }
   }
 
   async getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
@@ -239,8 +283,46 @@ export class RegionNode implements RegionClient {
     return this.migration.setTenancies(req);
   }
 
-  purgeUsers(req: { service: string; userIds: string[] }): Promise<{ records: number; keys: number }> {
+  purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
     return this.migration.purgeUsers(req);
+  }
+
+  recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
+    const ref = checkTenantRef(this.policy, req, 'recordConsent');
+    return this.consent.decide({ ...req, ...ref });
+  }
+
+  readConsents(req: TenantRef): Promise<ConsentLedger[]> {
+    return this.consent.readAll(checkTenantRef(this.policy, req, 'readConsents'));
+  }
+
+  exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
+    return this.dsar.exportUser(req);
+  }
+
+  eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
+    return this.dsar.eraseUser(req);
+  }
+
+  async recordEvents(req: { events: Array<{ id: string | null; event: AuditEvent }> }): Promise<{ seqs: number[] }> {
+    const events = checkAuditEvents(checkObject(req, 'recordEvents').events);
+    return { seqs: await this.audit.record(events) };
+  }
+
+  async readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage> {
+    const r = checkObject(req, 'readAudit');
+    const afterSeq = checkAfterSeq(r.afterSeq);
+    const limit = checkLimit(r.limit);
+    const entries = await this.store.auditEntries(afterSeq, limit);
+    const upTo = entries.at(-1)?.seq ?? afterSeq;
+    const checkpoints = (await this.store.auditCheckpoints(afterSeq, limit + 1)).filter((c) => c.size <= upTo || entries.length === 0);
+    return {
+      region: this.regionId,
+      publicKey: this.audit.publicKey,
+      size: this.audit.size,
+      entries: entries.map((e) => ({ seq: e.seq, entry: e.entry.toString('utf8'), leafHash: e.leafHash.toString('hex') })),
+      checkpoints: checkpoints.map((c) => ({ region: this.regionId, size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') })),
+    };
   }
 
   async close(): Promise<void> {
@@ -252,8 +334,8 @@ export class RegionNode implements RegionClient {
     checkTenancy(await this.store.getTenancy(ref.userId, ref.service), ref.userId, ref.service, ref.epoch);
   }
 
-  /** Seals and writes a value; the store re-checks the tenancy in the write's own transaction. */
-  private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined): Promise<WriteResult> {
+  /** Seals and writes a value; the store re-checks the tenancy (and what the write requires) in the write's own transaction. */
+  private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined, requires?: RecordWrite['requires']): Promise<WriteResult> {
     const scope = categoryScope(ref.service, category);
     let dataKey = this.hierarchy.cached(ref.userId, scope);
     if (!dataKey) {
@@ -263,7 +345,7 @@ export class RegionNode implements RegionClient {
       dataKey = await this.hierarchy.categoryKey(ref.userId, scope, true);
     }
     const ciphertext = sealValue(dataKey, json, this.address(ref, collection, key));
-    return this.store.writeRecord({ ...ref, collection, key, ciphertext, ifVersion });
+    return this.store.writeRecord({ ...ref, collection, key, ciphertext, ifVersion, requires });
   }
 
   private async view(record: StoredRecord, category: string): Promise<RecordView> {

@@ -52,6 +52,47 @@ export interface ChangeEntry {
   at: number;
 }
 
+/** One entry of the region's audit log, as stored. */
+export interface AuditRow {
+  seq: number;
+  /** Names the event, so that recording it again records nothing; null for events without one. */
+  eventId: string | null;
+  type: string;
+  entry: Buffer;
+  leafHash: Buffer;
+}
+
+/** A signed tree head of the audit log, as stored. */
+export interface CheckpointRow {
+  size: number;
+  root: Buffer;
+  at: number;
+  signature: Buffer;
+}
+
+/** Entries continuing the log and the checkpoint signed over the log with them. */
+export interface AuditAppend {
+  entries: AuditRow[];
+  checkpoint: CheckpointRow;
+}
+
+/** A consent decision: the user's ledger record of the purpose and, unless it grants, the categories it shreds. */
+export interface ConsentWrite {
+  userId: string;
+  service: string;
+  epoch: number;
+  /** The ledger's collection and key ('_consent', the purpose). */
+  collection: string;
+  key: string;
+  /** The sealed ledger record, its whole history. */
+  ciphertext: Buffer;
+  /** The ledger record's current version (0: none yet); anything else is a CONFLICT. */
+  ifVersion: number;
+  /** Categories (collections) of the service whose records are deleted and whose key is shredded. */
+  shred: string[];
+  audit: AuditAppend;
+}
+
 export interface RecordWrite {
   userId: string;
   service: string;
@@ -63,6 +104,12 @@ export interface RecordWrite {
   ciphertext: Buffer;
   /** Optimistic concurrency: refuse unless the current version equals this (0 = must not exist). */
   ifVersion?: number | undefined;
+  /**
+   * Refuse (CONFLICT, details.requires) unless another record of the user's service is at this
+   * version (0 = absent), in the write's own transaction: a write that a consent grant allowed
+   * cannot land after the grant was withdrawn.
+   */
+  requires?: { collection: string; key: string; version: number } | undefined;
 }
 
 /** A read on the request path: the record, if the tenancy is 'home' at the epoch. */
@@ -202,7 +249,32 @@ export interface RegionStore {
    * details.status) a tenancy that is 'home' or 'fenced': live data is never purged. No change
    * entries. A backend should also scrub the deleted bytes from its files where it can.
    */
-  purgeTenants(service: string, userIds: readonly string[]): Promise<PurgeResult>;
+  purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult>;
+
+  /**
+   * A consent decision, in one transaction after the same tenancy check as writeRecord: the
+   * ledger record is written at ifVersion + 1 (CONFLICT otherwise) with a change entry; for
+   * each category to shred, its records are deleted (a change entry each) and its key; and the
+   * audit entries are appended. Deleted bytes are scrubbed from the files where the backend can.
+   */
+  decideConsent(write: ConsentWrite): Promise<WriteResult>;
+
+  /**
+   * A data subject's erasure here, in one transaction: every record, key and tenancy of the
+   * user, with the audit entries appended; no change entries. Scrubbed like a purge.
+   */
+  eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }>;
+
+  /** Appends entries and the checkpoint over them, in one transaction: CONFLICT unless the first entry's seq follows the last, or if an event id is already there. */
+  appendAudit(append: AuditAppend): Promise<void>;
+  /** Entries with seq > afterSeq, oldest first. */
+  auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]>;
+  /** Checkpoints with size > afterSize, smallest first. */
+  auditCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]>;
+  /** The seq of the entry recording this event, if there is one. */
+  auditSeqOfEvent(eventId: string): Promise<number | undefined>;
+  /** The newest entry of a type. */
+  lastAuditOfType(type: string): Promise<AuditRow | undefined>;
 
   /**
    * Change log entries with seq > afterSeq, oldest first, optionally of one service only.

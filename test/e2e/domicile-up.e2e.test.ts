@@ -32,6 +32,11 @@ describe('a real `domicile up` process', () => {
     const reg = await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+65 9123 4567', password: 'flow-password', market: 'SG', device: 'Mi 3' });
     expect(reg.status).toBe(201);
     const { token, userId } = reg.json;
+    // Photos need the cloud-backup purpose: refused (403, naming it) until the user grants it.
+    const refused = await call(server.url, 'PUT', '/v1/me/cloud/photos/p1', token, { title: 'CANARY-PHOTO-7f3a' });
+    expect(refused.status).toBe(403);
+    expect(refused.json.error).toMatchObject({ code: 'CONSENT_REQUIRED', details: { purpose: 'cloud-backup' } });
+    expect((await call(server.url, 'PUT', '/v1/me/consents/cloud-backup', token, { decision: 'grant', noticeVersion: '2014-08' })).status).toBe(200);
     expect((await call(server.url, 'PUT', '/v1/me/cloud/photos/p1', token, { title: 'CANARY-PHOTO-7f3a' })).status).toBe(200);
     const read = await call(server.url, 'GET', '/v1/me/cloud/photos/p1', token);
     expect(read.json.value).toEqual({ title: 'CANARY-PHOTO-7f3a' });
@@ -48,7 +53,12 @@ describe('a real `domicile up` process', () => {
     const report = JSON.parse(where.stdout);
     expect(report.holdings.map((h: { region: string }) => h.region)).toEqual(['sg-singapore']);
     const cloud = report.holdings[0].services.find((s: { service: string }) => s.service === 'cloud');
-    expect(cloud.collections).toEqual([expect.objectContaining({ collection: 'photos', records: 1 })]);
+    // The photo, and the consent ledger that allowed it (one record per purpose), rest together.
+    expect(cloud.collections).toEqual(expect.arrayContaining([
+      expect.objectContaining({ collection: 'photos', records: 1 }),
+      expect.objectContaining({ collection: '_consent', records: 1 }),
+    ]));
+    expect(cloud.collections).toHaveLength(2);
   });
 
   it('has a clean residency report after users from CN, IN, MY, SG, US and BR wrote under phase3', async () => {

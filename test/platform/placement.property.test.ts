@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allowedRegions, isAllowed } from '../../src/policy/placement.js';
-import { auth, openTestPlatform, register, type TestPlatform } from '../support/test-platform.js';
+import { auth, grant, openTestPlatform, register, type TestPlatform } from '../support/test-platform.js';
 
 const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US', 'BR', 'DE', 'KE'];
 const writable: Array<[string, string]> = [
@@ -35,6 +35,8 @@ describe.each(['phase1', 'phase3'])('placement under %s, as a property', (phase)
         for (const o of ops) {
           if (o.kind === 'register') {
             const r = await register(t.app, { email: `p${emails++}-${phase}@example.com`, password: 'property-password', market: o.market });
+            // cloud/photos needs the cloud-backup purpose: granted, so the property covers a gated category too.
+            await grant(t.app, r.token, 'cloud-backup');
             users.push({ userId: r.userId, token: r.token, market: o.market });
             continue;
           }

@@ -36,6 +36,7 @@ describe('encryption at rest', () => {
     for (const service of ['account', 'messaging', 'shop']) await node.openTenancy({ userId: 'u-canary', service, epoch: 1, market: 'SG' });
     await node.setCredentials({ userId: 'u-canary', service: 'account', epoch: 1, phone, email, password });
     await node.putRecord({ userId: 'u-canary', service: 'shop', epoch: 1, collection: 'orders', key: 'o1', value: { note: canary } });
+    await node.recordConsent({ userId: 'u-canary', service: 'messaging', epoch: 1, purpose: 'address-book-sync', decision: 'grant', method: 'test', source: 'test' });
     await node.putRecord({ userId: 'u-canary', service: 'messaging', epoch: 1, collection: 'contacts', key: 'c1', value: canary });
     for (let i = 0; i < 50; i++) {
       await node.putRecord({ userId: 'u-canary', service: 'messaging', epoch: 1, collection: 'messages', key: `m${i}`, value: { body: `${canary} #${i}` } });

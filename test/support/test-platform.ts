@@ -44,6 +44,12 @@ export async function register(app: FastifyInstance, body: Record<string, unknow
   return res.json() as Registered;
 }
 
+/** Grants a consent purpose through the API, answering the policy's current notice. */
+export async function grant(app: FastifyInstance, token: string, purpose: string, noticeVersion = '2014-08'): Promise<void> {
+  const res = await app.inject({ method: 'PUT', url: `/v1/me/consents/${purpose}`, headers: auth(token), payload: { decision: 'grant', noticeVersion, method: 'in-app-dialog' } });
+  if (res.statusCode !== 200) throw new Error(`granting ${purpose} failed: ${res.statusCode} ${res.body}`);
+}
+
 export function auth(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }

@@ -35,7 +35,7 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       schema: {
         tags: ['records'], summary: 'Write a record (any JSON value); If-Match for optimistic concurrency', security,
         params: recordParams, body: z.unknown(), headers: z.object({ 'if-match': z.string().optional() }).passthrough(),
-        response: { 200: writeReply, 400: errorBody, 401: errorBody, 404: errorBody, 409: errorBody, 413: errorBody },
+        response: { 200: writeReply, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 413: errorBody },
       },
     }, async (request) => {
       const { service, collection, key } = request.params;

@@ -63,6 +63,28 @@ export const regionStoreMigrations: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'audit log: entries and signed checkpoints',
+    sql: `
+      -- The region's Merkle log (RFC 6962). seq is the leaf's position plus one; event_id makes
+      -- recording an event twice (a retried step) record it once.
+      CREATE TABLE audit_entries (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT UNIQUE,
+        type TEXT NOT NULL,
+        entry BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL
+      );
+      CREATE INDEX audit_entries_type ON audit_entries (type, seq);
+      CREATE TABLE audit_checkpoints (
+        size INTEGER PRIMARY KEY,
+        root BLOB NOT NULL,
+        at INTEGER NOT NULL,
+        signature BLOB NOT NULL
+      );
+    `,
+  },
 ];
 
 const ledgerSql = 'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)';

@@ -1,7 +1,11 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
 import type {
+  AuditAppend,
+  AuditRow,
   ChangeEntry,
+  CheckpointRow,
+  ConsentWrite,
   ImportResult,
   PlacementStat,
   PurgeResult,
@@ -48,6 +52,11 @@ interface RecordRow { user_id: string; service: string; collection: string; key:
 interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }
 interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }
 interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
+interface AuditDbRow { seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }
+
+function toAudit(row: AuditDbRow): AuditRow {
+  return { seq: row.seq, eventId: row.event_id, type: row.type, entry: row.entry, leafHash: row.leaf_hash };
+}
 
 type RecordId = [userId: string, service: string, collection: string, key: string];
 
@@ -126,6 +135,17 @@ function prepare(db: Database.Database) {
     deleteUserKey: db.prepare<[string]>("DELETE FROM keys WHERE user_id = ? AND scope = ''"),
     lastSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM changes').pluck(),
 
+    lastAuditSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM audit_entries').pluck(),
+    insertAudit: db.prepare<[number, string | null, string, Buffer, Buffer]>('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)'),
+    insertCheckpoint: db.prepare<[number, Buffer, number, Buffer]>('INSERT INTO audit_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)'),
+    auditEntries: db.prepare<[number, number], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?'),
+    auditCheckpoints: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?'),
+    auditSeqOfEvent: db.prepare<[string], number>('SELECT seq FROM audit_entries WHERE event_id = ?').pluck(),
+    lastAuditOfType: db.prepare<[string], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1'),
+    deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version'),
+    deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
+    deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
+
     // A user counts where they are served or being moved, or wherever their data still rests.
     placementStats: db.prepare<[], StatRow>(`
       SELECT t.market AS market, t.service AS service,
@@ -152,7 +172,10 @@ interface Prepared {
   putKeys: (keys: readonly WrappedKey[]) => WrappedKey[];
   advance: (tenancies: readonly Tenancy[]) => void;
   importBatch: (imports: readonly RecordImport[], now: number) => ImportResult;
-  purgeTenants: (service: string, userIds: readonly string[]) => PurgeResult;
+  purgeTenants: (service: string, userIds: readonly string[], audit: AuditAppend | undefined) => PurgeResult;
+  decideConsent: (write: ConsentWrite, now: number) => WriteResult;
+  eraseUser: (userId: string, audit: AuditAppend) => { records: number; keys: number; tenancies: number };
+  appendAudit: (append: AuditAppend) => void;
 }
 
 /**
@@ -184,6 +207,14 @@ export class SqliteRegionStore implements RegionStore {
 
     const write = this.db.transaction((w: RecordWrite, now: number): WriteResult => {
       checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
+      if (w.requires) {
+        const found = s.recordVersion.get(w.userId, w.service, w.requires.collection, w.requires.key) ?? 0;
+        if (found !== w.requires.version) {
+          throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
+            details: { requires: w.requires, version: found },
+          });
+        }
+      }
       const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
       checkVersion(w, current);
       const version = current + 1;
@@ -245,7 +276,50 @@ export class SqliteRegionStore implements RegionStore {
       return { applied, lastSeq: s.lastSeq.get() ?? 0 };
     }).immediate;
 
-    const purgeTenants = this.db.transaction((service: string, userIds: readonly string[]): PurgeResult => {
+    const appendAuditIn = (append: AuditAppend): void => {
+      const last = s.lastAuditSeq.get() ?? 0;
+      const first = append.entries[0]?.seq ?? last + 1;
+      if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
+        throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`);
+      }
+      for (const e of append.entries) {
+        if (e.eventId !== null && s.auditSeqOfEvent.get(e.eventId) !== undefined) {
+          throw new DomicileError('CONFLICT', `the audit log already records event ${e.eventId}`, { details: { eventId: e.eventId } });
+        }
+        s.insertAudit.run(e.seq, e.eventId, e.type, e.entry, e.leafHash);
+      }
+      const c = append.checkpoint;
+      s.insertCheckpoint.run(c.size, c.root, c.at, c.signature);
+    };
+    const appendAudit = this.db.transaction((append: AuditAppend): void => appendAuditIn(append)).immediate;
+
+    const decideConsent = this.db.transaction((w: ConsentWrite, now: number): WriteResult => {
+      checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
+      const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
+      checkVersion({ ...w, ifVersion: w.ifVersion }, current);
+      const version = current + 1;
+      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now);
+      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now).lastInsertRowid);
+      for (const category of w.shred) {
+        // Logged: a migration under way carries the deletes to the destination.
+        for (const gone of s.deleteCollection.all(w.userId, w.service, category) as Array<{ key: string; version: number }>) {
+          s.appendChange.run(w.userId, w.service, category, gone.key, 'delete', gone.version, now);
+        }
+        s.deleteKeyScope.run(w.userId, `${w.service}/${category}`);
+      }
+      appendAuditIn(w.audit);
+      return { version, seq, updatedAt: now };
+    }).immediate;
+
+    const eraseUser = this.db.transaction((userId: string, audit: AuditAppend) => {
+      const records = s.purgeUser.run(userId).changes;
+      const keys = s.deleteKeys.run(userId).changes;
+      const tenancies = s.deleteUserTenancies.run(userId).changes;
+      appendAuditIn(audit);
+      return { records, keys, tenancies };
+    }).immediate;
+
+    const purgeTenants = this.db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined): PurgeResult => {
       const total = { records: 0, keys: 0 };
       const prefix = `${service}/`;
       for (const userId of userIds) {
@@ -255,10 +329,11 @@ export class SqliteRegionStore implements RegionStore {
         total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
         if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
       }
+      if (audit) appendAuditIn(audit);
       return total;
     }).immediate;
 
-    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants };
+    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants, decideConsent, eraseUser, appendAudit };
   }
 
   async close(): Promise<void> {
@@ -341,28 +416,68 @@ export class SqliteRegionStore implements RegionStore {
     return this.ready.importBatch(imports, Date.now());
   }
 
-  /**
-   * With secure_delete on, SQLite overwrites the deleted rows with zeros instead of leaving
-   * them in free space, and the TRUNCATE checkpoint then copies the scrubbed pages into the
-   * database file and empties the write-ahead log, whose older frames still hold the rows.
-   * Without both, the wrapped keys would survive in the files, and with the region's KEK they
-   * would open the records' old ciphertexts: a shredded key must be gone, not unlinked. The
-   * checkpoint cannot finish while another connection reads (a store opened non-exclusively);
-   * it is then best effort, and the next checkpoint completes the scrub.
-   */
-  async purgeTenants(service: string, userIds: readonly string[]): Promise<PurgeResult> {
+  /** Deletes and shreds, scrubbed from the files (see scrubbing). */
+  async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     const { purgeTenants } = this.ready;
-    // Only for the purge: zeroing every deleted row on the request path would cost writes for nothing.
+    const result = this.scrubbing(() => purgeTenants(service, userIds, audit));
+    if (result.records > 0 || result.keys > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
+  }
+
+  async decideConsent(write: ConsentWrite): Promise<WriteResult> {
+    const { decideConsent } = this.ready;
+    const result = write.shred.length > 0 ? this.scrubbing(() => decideConsent(write, Date.now())) : decideConsent(write, Date.now());
+    if (write.shred.length > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
+  }
+
+  async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
+    const { eraseUser } = this.ready;
+    const result = this.scrubbing(() => eraseUser(userId, audit));
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
+  }
+
+  /**
+   * Runs a deleting transaction with secure_delete on: SQLite overwrites the deleted rows with
+   * zeros instead of leaving them in free space, and the TRUNCATE checkpoint the callers run
+   * next copies the scrubbed pages into the database file and empties the write-ahead log,
+   * whose older frames still hold the rows. Without both, shredded wrapped keys would survive
+   * in the files, and with the region's KEK they would open the records' old ciphertexts: a
+   * shredded key must be gone, not unlinked. The checkpoint cannot finish while another
+   * connection reads (a store opened non-exclusively); it is then best effort, and the next
+   * checkpoint completes the scrub. Only for deletions that shred: zeroing every deleted row on
+   * the request path would cost writes for nothing.
+   */
+  private scrubbing<T>(fn: () => T): T {
     const before = Number(this.db.pragma('secure_delete', { simple: true }));
     this.db.pragma('secure_delete = ON');
-    let result: PurgeResult;
     try {
-      result = purgeTenants(service, userIds);
+      return fn();
     } finally {
       this.db.pragma(`secure_delete = ${before === 2 ? 'FAST' : before === 0 ? 'OFF' : 'ON'}`);
     }
-    if (result.records > 0 || result.keys > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
-    return result;
+  }
+
+  async appendAudit(append: AuditAppend): Promise<void> {
+    this.ready.appendAudit(append);
+  }
+
+  async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {
+    return this.s.auditEntries.all(afterSeq, limit).map(toAudit);
+  }
+
+  async auditCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
+    return this.s.auditCheckpoints.all(afterSize, limit);
+  }
+
+  async auditSeqOfEvent(eventId: string): Promise<number | undefined> {
+    return this.s.auditSeqOfEvent.get(eventId);
+  }
+
+  async lastAuditOfType(type: string): Promise<AuditRow | undefined> {
+    const row = this.s.lastAuditOfType.get(type);
+    return row && toAudit(row);
   }
 
   async changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]> {

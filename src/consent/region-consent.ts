@@ -1,0 +1,140 @@
+import type { AuditLog, RecordedEvent } from '../audit/audit-log.js';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import { findCategory } from '../policy/placement.js';
+import type { Policy } from '../policy/policy-schema.js';
+import type { RegionStore } from '../store/region-store.js';
+import { checkTenancy } from '../store/tenancy-guard.js';
+import { categoryScope, type KeyHierarchy } from '../region/key-hierarchy.js';
+import { openValue, sealValue } from '../region/record-crypto.js';
+import type { TenantRef } from '../region/region-client.js';
+import { checkId } from '../region/request-validation.js';
+import {
+  consentCollection,
+  currentNotice,
+  decisions,
+  findPurpose,
+  gatedCategories,
+  grantsNow,
+  parseLedger,
+  type ConsentDecision,
+  type ConsentLedger,
+  type ConsentRecord,
+} from './consent-ledger.js';
+
+export interface ConsentRequest extends TenantRef {
+  purpose: string;
+  decision: ConsentDecision;
+  /** The notice version the user was shown; a grant must answer the current one. */
+  noticeVersion?: string | undefined;
+  method: string;
+  source: string;
+}
+
+function bad(field: string, message: string): DomicileError {
+  return new DomicileError('BAD_REQUEST', message, { details: { field } });
+}
+
+/**
+ * Consent where the data rests: a region keeps each user's ledger per purpose for the services
+ * it homes, refuses (CONSENT_REQUIRED, naming the purpose) to store a record of a category
+ * that needs a purpose without a current grant, and on any decision other than a grant deletes
+ * that purpose's categories and shreds their keys in the decision's own transaction, with the
+ * decision and the shred in the audit log.
+ */
+export class RegionConsent {
+  constructor(
+    private readonly regionId: string,
+    private readonly policy: Policy,
+    private readonly store: RegionStore,
+    private readonly hierarchy: KeyHierarchy,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** The purpose a category of a service needs, if any. */
+  purposeOf(service: string, collection: string): string | undefined {
+    return findCategory(this.policy, service, collection)?.consent;
+  }
+
+  /** The user's ledger of a purpose and the version of its record (absent: no decision yet). */
+  async ledger(ref: { userId: string; service: string }, purpose: string): Promise<{ ledger: ConsentLedger; version: number } | undefined> {
+    const stored = await this.store.getRecord(ref.userId, ref.service, consentCollection, purpose);
+    if (!stored) return undefined;
+    const key = await this.hierarchy.categoryKey(ref.userId, categoryScope(ref.service, consentCollection), false);
+    if (!key) throw new DomicileError('INTEGRITY', `the consent ledger of user ${ref.userId} for ${purpose} has no key in region ${this.regionId}`);
+    const value = openValue(key, stored.ciphertext, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection: consentCollection, key: purpose });
+    return { ledger: parseLedger(value, purpose), version: stored.version };
+  }
+
+  /**
+   * Refuses unless the user holds a current grant of the purpose; returns the version of the
+   * ledger record that granted it, for the write to require in its own transaction.
+   */
+  async requireGrant(ref: TenantRef, purpose: string): Promise<number> {
+    const p = findPurpose(this.policy, purpose);
+    const found = await this.ledger(ref, purpose);
+    if (!p || !grantsNow(found?.ledger, p)) {
+      const why = found?.ledger.history.length ? `the last decision is "${found.ledger.history.at(-1)!.decision}"${found.ledger.history.at(-1)!.decision === 'grant' ? ' for an older notice' : ''}` : 'no consent was given';
+      throw new DomicileError('CONSENT_REQUIRED', `storing this needs consent to "${purpose}", and ${why}: ask the user and record a grant (PUT /v1/me/consents/${purpose}) first`, {
+        details: { purpose },
+      });
+    }
+    return found!.version;
+  }
+
+  /** Whether an error is a write refused because the ledger changed under it (retry once). */
+  static ledgerChanged(err: unknown): boolean {
+    return isDomicileError(err, 'CONFLICT') && err.details?.requires !== undefined;
+  }
+
+  async decide(req: ConsentRequest): Promise<ConsentLedger> {
+    const { userId, service, epoch } = req;
+    const purpose = checkId(req.purpose, 'purpose', 63);
+    const p = findPurpose(this.policy, purpose);
+    const shredable = gatedCategories(this.policy, service, purpose);
+    if (!p || shredable.length === 0) {
+      const here = this.policy.purposes.filter((x) => gatedCategories(this.policy, service, x.id).length > 0).map((x) => x.id);
+      throw bad('purpose', `purpose "${purpose}" gates no category of service ${service} in policy "${this.policy.name}"; this service's purposes: ${here.join(', ') || '(none)'}`);
+    }
+    const decision = decisions.find((d) => d === req.decision);
+    if (!decision) throw bad('decision', `decision is one of: ${decisions.join(', ')}`);
+    const method = checkId(req.method, 'method', 64);
+    const source = checkId(req.source, 'source', 128);
+    const notice = currentNotice(p);
+    if (decision === 'grant' && notice && req.noticeVersion !== notice.version) {
+      throw new DomicileError('CONFLICT', `a grant of "${purpose}" answers notice ${notice.id} version ${notice.version}, not ${req.noticeVersion === undefined ? 'none' : `"${req.noticeVersion}"`}: show the user the current notice and send its version`, {
+        details: { field: 'noticeVersion', notice: { id: notice.id, version: notice.version } },
+      });
+    }
+    // Served here at this epoch, before any key is made.
+    const tenancy = checkTenancy(await this.store.getTenancy(userId, service), userId, service, epoch);
+    const jurisdiction = this.policy.markets.find((m) => m.country === tenancy.market)?.jurisdiction ?? tenancy.market;
+    const current = await this.ledger(req, purpose);
+    const record: ConsentRecord = { purpose, decision, notice, method, jurisdiction, at: Date.now(), source };
+    const ledger: ConsentLedger = { purpose, history: [...(current?.ledger.history ?? []), record] };
+    const key = await this.hierarchy.categoryKey(userId, categoryScope(service, consentCollection), true);
+    const ciphertext = sealValue(key, Buffer.from(JSON.stringify(ledger), 'utf8'), { regionId: this.regionId, userId, service, collection: consentCollection, key: purpose });
+    const shred = decision === 'grant' ? [] : shredable;
+    const events: RecordedEvent[] = [{ id: null, event: { type: 'consent', user: userId, service, purpose, decision, notice, jurisdiction, method, source } }];
+    const wasGranted = current?.ledger.history.at(-1)?.decision === 'grant';
+    if (shred.length > 0 && wasGranted) {
+      events.push({ id: null, event: { type: 'key-shred', users: [userId], scopes: shred.map((c) => categoryScope(service, c)), reason: 'consent-withdrawn' } });
+    }
+    await this.audit.append(events, (audit) => this.store.decideConsent({
+      userId, service, epoch, collection: consentCollection, key: purpose, ciphertext, ifVersion: current?.version ?? 0, shred, audit,
+    }));
+    // Shredded keys must not be served from memory either.
+    for (const category of shred) this.hierarchy.forget(userId, categoryScope(service, category));
+    return ledger;
+  }
+
+  /** Every purpose that gates a category of the service, with the user's ledger (empty: never asked). */
+  async readAll(ref: TenantRef): Promise<ConsentLedger[]> {
+    checkTenancy(await this.store.getTenancy(ref.userId, ref.service), ref.userId, ref.service, ref.epoch);
+    const out: ConsentLedger[] = [];
+    for (const p of this.policy.purposes) {
+      if (gatedCategories(this.policy, ref.service, p.id).length === 0) continue;
+      out.push((await this.ledger(ref, p.id))?.ledger ?? { purpose: p.id, history: [] });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,91 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import { consentCollection, parseLedger, type ConsentLedger } from '../consent/consent-ledger.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import type { Policy } from '../policy/policy-schema.js';
+import type { RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
+import { credentialsCollection, parseCredentials } from './credentials.js';
+import { categoryScope, type KeyHierarchy } from './key-hierarchy.js';
+import { storedCategory } from './migration-validation.js';
+import { openValue } from './record-crypto.js';
+import type { RecordView } from './region-client.js';
+import { checkId, checkObject } from './request-validation.js';
+
+/** What one region holds of a user, decrypted for the user's own export. */
+export interface RegionExport {
+  region: string;
+  services: Array<{
+    service: string;
+    market: string;
+    /** home: served here; moved, fenced, incoming: a copy during or after a move. */
+    status: Tenancy['status'];
+    epoch: number;
+    records: RecordView[];
+    consents: ConsentLedger[];
+    /** Login identifiers; the password hash is never exported. */
+    credentials?: { phone?: string; email?: string };
+  }>;
+}
+
+/**
+ * A region's side of data subject requests: an export of everything it holds of a user,
+ * decrypted, and an erasure that deletes every record, key and tenancy of the user in one
+ * transaction (scrubbed from the files), each recorded in the audit log under the request's id
+ * so that a retried request is recorded, and erases, once.
+ */
+export class RegionDsar {
+  constructor(
+    private readonly regionId: string,
+    private readonly policy: Policy,
+    private readonly store: RegionStore,
+    private readonly hierarchy: KeyHierarchy,
+    private readonly audit: AuditLog,
+  ) {}
+
+  async exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
+    const r = checkObject(req, 'exportUser');
+    const userId = checkId(r.userId, 'userId');
+    const request = checkId(r.request, 'request');
+    const out: RegionExport = { region: this.regionId, services: [] };
+    for (const service of this.policy.services) {
+      const tenancy = await this.store.getTenancy(userId, service.id);
+      if (!tenancy) continue;
+      const part: RegionExport['services'][number] = { service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, records: [], consents: [] };
+      for (const stored of await this.store.listRecords(userId, service.id)) {
+        const value = await this.open(stored);
+        if (stored.collection === consentCollection) part.consents.push(parseLedger(value, stored.key));
+        else if (stored.collection === credentialsCollection) {
+          const { phone, email } = parseCredentials(value);
+          part.credentials = { ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }) };
+        } else part.records.push({ collection: stored.collection, key: stored.key, version: stored.version, updatedAt: stored.updatedAt, value });
+      }
+      out.services.push(part);
+    }
+    await this.audit.record([{ id: `dsar:${request}:export`, event: { type: 'dsar', request, kind: 'export', user: userId } }]);
+    return out;
+  }
+
+  async eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
+    const r = checkObject(req, 'eraseUser');
+    const userId = checkId(r.userId, 'userId');
+    const request = checkId(r.request, 'request');
+    const id = `dsar:${request}:erase`;
+    // Recorded in the erasure's own transaction: if it is there, so is the erasure.
+    if ((await this.store.auditSeqOfEvent(id)) !== undefined) return { records: 0, keys: 0, tenancies: 0 };
+    const result = await this.audit.append(
+      [
+        { id, event: { type: 'dsar', request, kind: 'erase', user: userId } },
+        { id: null, event: { type: 'key-shred', users: [userId], scopes: ['*'], reason: 'erasure' } },
+      ],
+      (audit) => this.store.eraseUser(userId, audit),
+    );
+    this.hierarchy.forget(userId);
+    return result;
+  }
+
+  private async open(stored: StoredRecord): Promise<unknown> {
+    const scope = categoryScope(stored.service, storedCategory(stored.collection));
+    const key = await this.hierarchy.categoryKey(stored.userId, scope, false);
+    if (!key) throw new DomicileError('INTEGRITY', `record ${stored.service}/${stored.collection}/${stored.key} of user ${stored.userId} has no ${scope} key in region ${this.regionId}`);
+    return openValue(key, stored.ciphertext, { regionId: this.regionId, userId: stored.userId, service: stored.service, collection: stored.collection, key: stored.key });
+  }
+}
