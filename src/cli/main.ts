@@ -6,6 +6,8 @@ import { runPlan } from './plan-command.js';
 import { runPolicyCheck } from './policy-check-command.js';
 import { runRegion } from './region-command.js';
 import { runReportResidency } from './report-command.js';
+import { runAuditProof, runAuditVerify } from './audit-command.js';
+import { runDsarErase, runDsarExport, runDsarStatus } from './dsar-command.js';
 import { runUp } from './up-command.js';
 import { runWhere } from './where-command.js';
 
@@ -65,12 +67,49 @@ export async function main(argv: string[]): Promise<number> {
   report.command('residency')
     .description('placement per market × region × service and every violation; exit code 1 on any')
     .option('--json', 'one JSON object on stdout')
+    .option('--proof <file>', "also write a residency proof: the report and every region's verified, signed audit checkpoint")
     .addOption(urlOption())
     .addOption(dataOption())
     .addOption(policyOption())
     .action(async (o) => {
-      exitCode = await runReportResidency({ url: o.url, data: o.data, policy: o.policy }, Boolean(o.json));
+      exitCode = await runReportResidency({ url: o.url, data: o.data, policy: o.policy }, Boolean(o.json), o.proof);
     });
+
+  const audit = program.command('audit').description("every region's tamper-evident audit log");
+  audit.command('verify')
+    .description("check every region's log against its signed checkpoints and the last verification; exit code 1 on any tampering")
+    .option('--json', 'one JSON object on stdout')
+    .option('--proof <file>', 'check a residency proof file offline instead')
+    .option('--witness <file>', 'the pins of the last verification (default <data>/audit/witness.json)')
+    .addOption(urlOption())
+    .addOption(dataOption())
+    .addOption(policyOption())
+    .action(async (o) => {
+      exitCode = await runAuditVerify({ url: o.url, data: o.data, policy: o.policy }, { json: Boolean(o.json), proof: o.proof, witness: o.witness });
+    });
+  audit.command('proof')
+    .description("an entry's RFC 6962 inclusion proof against its region's newest signed checkpoint")
+    .requiredOption('--region <id>', 'the region whose log holds the entry')
+    .requiredOption('--seq <n>', 'the entry, numbered from 1', parsePositiveInt)
+    .option('--json', 'one JSON object on stdout')
+    .addOption(urlOption())
+    .addOption(dataOption())
+    .addOption(policyOption())
+    .action(async (o) => {
+      exitCode = await runAuditProof({ url: o.url, data: o.data, policy: o.policy }, o.region, o.seq, Boolean(o.json));
+    });
+
+  const dsar = program.command('dsar').description('data subject requests: export or erase a user everywhere');
+  for (const [verb, what] of [['export', "the user's data from every region, decrypted, as one JSON bundle"], ['erase', "shred the user's keys and delete their data in every region, then the account; the audit entries stay"], ['status', 'the status of a request (its id)']] as const) {
+    const command = dsar.command(`${verb} <${verb === 'status' ? 'request' : 'user'}>`).description(what);
+    if (verb === 'export') command.option('--out <file>', 'write the bundle to a file (mode 0600) instead of stdout');
+    else command.option('--json', 'one JSON object on stdout');
+    command.addOption(urlOption()).addOption(dataOption()).addOption(policyOption())
+      .action(async (arg: string, o) => {
+        const access = { url: o.url, data: o.data, policy: o.policy };
+        exitCode = verb === 'export' ? await runDsarExport(access, arg, o.out) : verb === 'erase' ? await runDsarErase(access, arg, Boolean(o.json)) : await runDsarStatus(access, arg, Boolean(o.json));
+      });
+  }
 
   program.command('plan')
     .description('what would move: per service and market, users, records and bytes, source → destination, in order')

@@ -1,5 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { DsarRequest } from '../dsar/dsar-requests.js';
+import type { DsarExport } from '../dsar/dsar-service.js';
 import { errorFromJSON, DomicileError } from '../errors/domicile-error.js';
+import type { AuditPage } from '../region/region-client.js';
 import { MigrationEngine, type StartRequest } from '../migrate/migration-engine.js';
 import type { SettingsPatch } from '../migrate/migration-settings.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
@@ -33,6 +36,12 @@ export interface OperatorApi {
   migrationStatus(): Promise<MigrationStatus>;
   steerMigration(action: MigrationAction): Promise<MigrationStatus>;
   migrationSettings(patch: SettingsPatch): Promise<MigrationStatus>;
+  /** The regions whose audit logs can be read. */
+  auditRegions(): Promise<string[]>;
+  auditPage(region: string, afterSeq: number, limit: number): Promise<AuditPage>;
+  dsarExport(userId: string): Promise<DsarExport>;
+  dsarErase(userId: string): Promise<DsarRequest>;
+  dsarStatus(id: string): Promise<DsarRequest>;
   close(): Promise<void>;
 }
 
@@ -113,6 +122,26 @@ class HttpOperatorApi implements OperatorApi {
     return this.call('PATCH', '/v1/ops/migrations/current/settings', patch);
   }
 
+  async auditRegions(): Promise<string[]> {
+    return (await this.call<{ regions: string[] }>('GET', '/v1/ops/audit')).regions;
+  }
+
+  auditPage(region: string, afterSeq: number, limit: number): Promise<AuditPage> {
+    return this.call('GET', `/v1/ops/audit/${encodeURIComponent(region)}?afterSeq=${afterSeq}&limit=${limit}`);
+  }
+
+  dsarExport(userId: string): Promise<DsarExport> {
+    return this.call('POST', '/v1/ops/dsar', { userId, kind: 'export' });
+  }
+
+  dsarErase(userId: string): Promise<DsarRequest> {
+    return this.call('POST', '/v1/ops/dsar', { userId, kind: 'erase' });
+  }
+
+  dsarStatus(id: string): Promise<DsarRequest> {
+    return this.call('GET', `/v1/ops/dsar/${encodeURIComponent(id)}`);
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -164,6 +193,26 @@ class InProcessOperatorApi implements OperatorApi {
     const engine = await this.migrations();
     await this.latest(engine);
     return engine.updateSettings(patch);
+  }
+
+  async auditRegions(): Promise<string[]> {
+    return [...this.platform.regions.keys()];
+  }
+
+  auditPage(region: string, afterSeq: number, limit: number): Promise<AuditPage> {
+    return this.platform.region(region).readAudit({ afterSeq, limit });
+  }
+
+  dsarExport(userId: string): Promise<DsarExport> {
+    return this.platform.dsar.export(userId, 'operator');
+  }
+
+  dsarErase(userId: string): Promise<DsarRequest> {
+    return this.platform.dsar.erase(userId, 'operator');
+  }
+
+  async dsarStatus(id: string): Promise<DsarRequest> {
+    return this.platform.dsar.status(id);
   }
 
   async close(): Promise<void> {

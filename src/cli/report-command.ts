@@ -1,4 +1,5 @@
 import type { ResidencyReport } from '../platform/residency-report.js';
+import { writeResidencyProof } from './audit-command.js';
 import { formatTable } from './format-table.js';
 import { openOperatorApi, type OperatorAccess } from './operator-api.js';
 
@@ -13,8 +14,18 @@ export function formatResidency(report: ResidencyReport): string {
   return `Residency under policy "${report.policy.name}" (version ${report.policy.version}), ${report.generatedAt}\n\n${report.rows.length > 0 ? table : '(no data yet)'}\n\n${verdict}\n`;
 }
 
-/** `domicile report residency`: exit code 1 on any violation. */
-export async function runReportResidency(access: OperatorAccess, json: boolean): Promise<number> {
+/**
+ * `domicile report residency`: exit code 1 on any violation. With --proof FILE, also writes a
+ * residency proof (the report and every region's verified, signed audit checkpoint), and exits
+ * 1 on tampering too.
+ */
+export async function runReportResidency(access: OperatorAccess, json: boolean, proofFile?: string): Promise<number> {
+  if (proofFile !== undefined) {
+    const { proof, problems } = await writeResidencyProof(access, proofFile);
+    const report = proof.report;
+    process.stdout.write(json ? `${JSON.stringify({ ...report, proof: proofFile, auditProblems: problems })}\n` : `${formatResidency(report)}\nProof written to ${proofFile}: ${proof.regions.length} signed region checkpoints.${problems.length === 0 ? '' : `\nAudit logs that do not verify:\n${problems.map((p) => `  - ${p}`).join('\n')}`}\n`);
+    return report.violations.length === 0 && problems.length === 0 ? 0 : 1;
+  }
   const api = await openOperatorApi(access);
   try {
     const report = await api.residency();

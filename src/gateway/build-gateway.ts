@@ -10,6 +10,7 @@ import type { GatewayContext } from './gateway-context.js';
 import type { MigrationEngine } from '../migrate/migration-engine.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { consentRoutes } from './routes/consent-routes.js';
+import { dsarRoutes } from './routes/dsar-routes.js';
 import { migrationRoutes } from './routes/migration-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { recordRoutes } from './routes/record-routes.js';
@@ -130,6 +131,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(accountRoutes(ctx));
   await app.register(recordRoutes(ctx));
   await app.register(consentRoutes(ctx));
+  await app.register(dsarRoutes(ctx));
   await app.register(opsRoutes(ctx));
   await app.register(migrationRoutes(ctx, options.migrations));
   return app;

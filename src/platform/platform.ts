@@ -11,6 +11,7 @@ import { HttpRegionClient } from '../region/http-region-client.js';
 import { InProcessRegionClient } from '../region/in-process-region-client.js';
 import { openRegionNode } from '../region/open-region-node.js';
 import type { RegionClient } from '../region/region-client.js';
+import { DsarService } from '../dsar/dsar-service.js';
 import { loadOrCreateSecret } from './secret-file.js';
 
 export interface PlatformOptions {
@@ -67,6 +68,8 @@ export class Platform {
    * region checks the epoch it is called with against its own tenancy: see route-to-home.ts.
    */
   readonly homeCache = new LruCache<string, HomeEntry>(100_000);
+  /** Data subject requests: exports and erasures across every region. */
+  readonly dsar: DsarService;
 
   private constructor(
     readonly policy: Policy,
@@ -76,6 +79,10 @@ export class Platform {
     readonly secrets: PlatformSecrets,
   ) {
     this.blindIndex = new BlindIndex(secrets.indexKey);
+    this.dsar = new DsarService({
+      dataDir, directory, regions,
+      forget: (userId) => this.homeCache.deleteWhere((k) => k.startsWith(`${userId}\u0000`)),
+    });
   }
 
   static async open(options: PlatformOptions): Promise<Platform> {
@@ -105,7 +112,10 @@ export class Platform {
       await directory.close();
       throw err;
     }
-    return new Platform(policy, dataDir, directory, regions, secrets);
+    const platform = new Platform(policy, dataDir, directory, regions, secrets);
+    // An erasure a crash interrupted goes on now; one a region still refuses stays pending.
+    await platform.dsar.resume();
+    return platform;
   }
 
   /** The client of a live region; UNAVAILABLE for a planned or unknown one. */
@@ -118,6 +128,7 @@ export class Platform {
   }
 
   async close(): Promise<void> {
+    this.dsar.close();
     await Promise.allSettled([...this.regions.values()].map((r) => r.close()));
     await this.directory.close();
   }

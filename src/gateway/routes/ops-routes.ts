@@ -24,6 +24,36 @@ export function opsRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       },
     }, async (request) => whereUser(platform, request.params.userId));
 
+    app.get('/v1/ops/audit', {
+      schema: { tags: ['operator'], summary: 'The regions whose audit logs can be read', security, response: { 200: z.object({ regions: z.array(z.string()) }), 401: errorBody } },
+    }, async () => ({ regions: [...platform.regions.keys()] }));
+
+    app.get('/v1/ops/audit/:region', {
+      schema: {
+        tags: ['operator'], summary: "A page of a region's audit log: raw entries and the signed checkpoints over them, for a verifier", security,
+        params: z.object({ region: z.string().min(1).max(63) }),
+        querystring: z.object({ afterSeq: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(10_000).default(2_000) }),
+        response: { 200: z.looseObject({}), 400: errorBody, 401: errorBody, 503: errorBody },
+      },
+    }, async (request) => ({ ...(await platform.region(request.params.region).readAudit({ afterSeq: request.query.afterSeq, limit: request.query.limit })) }));
+
+    app.post('/v1/ops/dsar', {
+      schema: {
+        tags: ['operator'], summary: "A data subject request for a user: export (answers with the bundle) or erase (answers with the request's status)", security,
+        body: z.object({ userId: z.string().regex(/^u_[A-Za-z0-9_-]{1,64}$/, 'a user id looks like u_…'), kind: z.enum(['export', 'erase']) }).strict(),
+        response: { 200: z.looseObject({}), 400: errorBody, 401: errorBody, 404: errorBody },
+      },
+    }, async (request) => ({ ...(request.body.kind === 'export'
+      ? await platform.dsar.export(request.body.userId, 'operator')
+      : await platform.dsar.erase(request.body.userId, 'operator')) }));
+
+    app.get('/v1/ops/dsar/:id', {
+      schema: {
+        tags: ['operator'], summary: "A data subject request's status", security,
+        params: z.object({ id: z.string().min(1).max(64) }), response: { 200: z.looseObject({}), 401: errorBody, 404: errorBody },
+      },
+    }, async (request) => ({ ...platform.dsar.status(request.params.id) }));
+
     app.get('/v1/ops/policy', {
       schema: { tags: ['operator'], summary: 'The policy in force', security, response: { 200: z.looseObject({}), 401: errorBody } },
     }, async () => platform.policy);

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import { checkpointSigned } from './checkpoint.js';
+import type { Witness } from './verify-log.js';
+
+/**
+ * A residency proof: the placement report (per market × region × service, every violation) and
+ * each region's signed checkpoint with the key that signed it, as `domicile report residency
+ * --proof` writes it after verifying every region's log. Checked offline by `domicile audit
+ * verify --proof`: every signature, the report's own consistency, and the keys against the
+ * auditor's pins when given.
+ */
+export const residencyProofSchema = z.object({
+  format: z.literal('domicile/residency-proof/v1'),
+  generatedAt: z.string(),
+  report: z.object({
+    policy: z.object({ name: z.string(), version: z.number() }),
+    generatedAt: z.string(),
+    regions: z.array(z.object({ id: z.string(), provider: z.string(), status: z.string(), city: z.string() })),
+    rows: z.array(z.object({ market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), bytes: z.number(), homed: z.number(), allowed: z.boolean() })),
+    violations: z.array(z.object({
+      kind: z.enum(['data-outside-policy', 'home-outside-policy']), market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), message: z.string(),
+    })),
+  }),
+  regions: z.array(z.object({
+    region: z.string(),
+    publicKey: z.string(),
+    entries: z.number().int().nonnegative(),
+    checkpoint: z.object({ region: z.string(), size: z.number().int().nonnegative(), root: z.string(), at: z.number(), signature: z.string() }).nullable(),
+  })),
+}).strict();
+
+export type ResidencyProof = z.infer<typeof residencyProofSchema>;
+
+/** Problems with a proof file's contents; empty when it holds. */
+export function checkResidencyProof(proof: ResidencyProof, pins: Record<string, Witness> = {}): string[] {
+  const problems: string[] = [];
+  for (const r of proof.regions) {
+    if (r.checkpoint === null) {
+      if (r.entries > 0) problems.push(`region ${r.region}: ${r.entries} entries but no checkpoint`);
+      continue;
+    }
+    if (r.checkpoint.region !== r.region) problems.push(`region ${r.region}: its checkpoint names region ${r.checkpoint.region}`);
+    if (!checkpointSigned(r.checkpoint, r.publicKey)) problems.push(`region ${r.region}: the checkpoint of size ${r.checkpoint.size} does not carry the signature of the key beside it: the proof was changed`);
+    const pin = pins[r.region];
+    if (pin && pin.publicKey !== r.publicKey) problems.push(`region ${r.region}: signed with a key other than the one pinned for it`);
+    if (pin && r.checkpoint.size < pin.checkpoint.size) problems.push(`region ${r.region}: its checkpoint (${r.checkpoint.size} entries) is older than the one pinned (${pin.checkpoint.size})`);
+  }
+  const regionsInProof = new Set(proof.regions.map((r) => r.region));
+  for (const row of proof.report.rows) {
+    if (row.records > 0 && !regionsInProof.has(row.region)) problems.push(`the report places data in region ${row.region}, which has no checkpoint in the proof`);
+  }
+  const outside = proof.report.rows.filter((r) => !r.allowed && (r.records > 0 || r.users > 0));
+  for (const row of outside) {
+    if (!proof.report.violations.some((v) => v.market === row.market && v.region === row.region && v.service === row.service)) {
+      problems.push(`the report's row ${row.market} × ${row.region} × ${row.service} is outside the policy but not listed as a violation: the proof was changed`);
+    }
+  }
+  return problems;
+}
