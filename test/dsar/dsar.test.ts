@@ -128,7 +128,7 @@ describe('data subject requests', () => {
     await open();
   });
 
-  it('answers an erasure of an unknown user with a clear error from the CLI, and exports another user's part alone', async () => {
+  it('answers an erasure of an unknown user with a clear error from the CLI, and exports another user\'s part alone', async () => {
     await close();
     const erase = await runCli(['dsar', 'erase', 'u_nobody', '--data', dataDir]);
     expect(erase.code).toBe(2);
