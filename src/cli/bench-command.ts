@@ -1,5 +1,6 @@
 import { apiBench } from '../../bench/api-bench.js';
 import { formatFigures } from '../../bench/bench-output.js';
+import { auditBench } from '../../bench/audit-bench.js';
 import { migrateBench } from '../../bench/migrate-bench.js';
 import { DomicileError } from '../errors/domicile-error.js';
 
@@ -14,7 +15,7 @@ export interface BenchOptions {
   durability?: 'full' | 'normal' | undefined;
 }
 
-const benches = ['api', 'migrate'] as const;
+const benches = ['api', 'migrate', 'audit'] as const;
 
 /** `domicile bench NAME`: figures beside a baseline measured in the same run. */
 export async function runBench(name: string, options: BenchOptions): Promise<number> {
@@ -39,6 +40,12 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
       return report.writes.lost === 0 && report.writes.rowCountOff === 0 ? 0 : 1;
+    }
+    case 'audit': {
+      const report = await auditBench({ single: 2_000, batched: 20_000, batch: 100, durability: options.durability ?? 'full', log });
+      const title = `domicile bench audit: entries of ~${report.entryBytes} B, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+      return 0;
     }
     default:
       throw new DomicileError('BAD_REQUEST', `no benchmark "${name}": run one of ${benches.join(', ')}`);

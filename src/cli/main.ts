@@ -164,14 +164,14 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('bench <name>')
-    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate)')
+    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit)')
     .option('--json', 'one JSON object on stdout')
     .option('--seconds <n>', 'api: seconds per measurement', '6')
     .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))
     .addOption(new Option('--records <n>', 'migrate: records of ~1 KB per user (default 100)').argParser(parsePositiveInt))
     .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 32)').argParser(parsePositiveInt))
     .addOption(new Option('--writes <n>', 'migrate: random writes per second during the move (default 200)').argParser(parseNonNegativeInt))
-    .addOption(new Option('--durability <mode>', 'migrate: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
+    .addOption(new Option('--durability <mode>', 'migrate, audit: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
     .action(async (name: string, o) => {
       // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
       const { runBench } = await import('./bench-command.js');
