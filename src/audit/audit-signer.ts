@@ -1,7 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { checkPrivateFile, createPrivateFile } from '../crypto/private-file.js';
+import { readOrCreatePrivateFile } from '../crypto/private-file.js';
 import { DomicileError } from '../errors/domicile-error.js';
 
 const signerFileSchema = z.object({
@@ -28,22 +27,14 @@ export class AuditSigner {
 
   static open(options: { path: string; regionId: string }): AuditSigner {
     const { path, regionId } = options;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new DomicileError('UNAVAILABLE', `cannot read the audit signing key ${path} of region ${regionId}: ${(err as Error).message}`, { cause: err });
-      }
+    const text = readOrCreatePrivateFile(path, `the audit signing key of region ${regionId}`, () => {
       const pair = generateKeyPairSync('ed25519');
-      const file = {
+      return `${JSON.stringify({
         format: 1, regionId, created: new Date().toISOString(),
         privateKey: pair.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
         publicKey: pair.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
-      };
-      text = createPrivateFile(path, `${JSON.stringify(file, null, 2)}\n`, `the audit signing key of region ${regionId}`);
-    }
-    checkPrivateFile(path, `the audit signing key ${path}`, 'replace it (its old checkpoints stay verifiable with the old public key)');
+      }, null, 2)}\n`;
+    }, 'replace it (its old checkpoints stay verifiable with the old public key)');
     let parsed: z.infer<typeof signerFileSchema>;
     try {
       parsed = signerFileSchema.parse(JSON.parse(text));

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DomicileError } from '../errors/domicile-error.js';
 import { aeadKeyBytes, open, seal } from './aead.js';
 import type { KeySource } from './key-source.js';
-import { checkPrivateFile, createPrivateFile } from './private-file.js';
+import { readOrCreatePrivateFile } from './private-file.js';
 
 /**
  * A region's keyring file: the default key source. Only that region's node opens it.
@@ -53,16 +52,7 @@ export class KeyringKeySource implements KeySource {
   /** Opens the region's keyring, creating it with one fresh 32-byte key if it is absent. */
   static open(options: KeyringOptions): KeyringKeySource {
     const { path, regionId } = options;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new DomicileError('UNAVAILABLE', `cannot read the keyring ${path} of region ${regionId}: ${(err as Error).message}`, { cause: err });
-      }
-      text = createKeyring(path, regionId);
-    }
-    checkPrivateFile(path, `the keyring ${path}`, 'rotate its keys if others may have read it');
+    const text = readOrCreatePrivateFile(path, `the keyring of region ${regionId}`, () => newKeyring(regionId), 'rotate its keys if others may have read it');
     return KeyringKeySource.parse(text, path, regionId);
   }
 
@@ -128,8 +118,8 @@ export class KeyringKeySource implements KeySource {
   }
 }
 
-/** Writes a new keyring with one fresh key (see createPrivateFile: never replaces one). */
-function createKeyring(path: string, regionId: string): string {
+/** A new keyring's text, with one fresh key. */
+function newKeyring(regionId: string): string {
   const keyId = `k-${randomBytes(6).toString('hex')}`;
   const file: KeyringFile = {
     format: 1,
@@ -137,5 +127,5 @@ function createKeyring(path: string, regionId: string): string {
     activeKeyId: keyId,
     keys: [{ id: keyId, created: new Date().toISOString(), material: randomBytes(aeadKeyBytes).toString('base64') }],
   };
-  return createPrivateFile(path, `${JSON.stringify(file, null, 2)}\n`, `the keyring of region ${regionId}`);
+  return `${JSON.stringify(file, null, 2)}\n`;
 }

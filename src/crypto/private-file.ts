@@ -48,6 +48,24 @@ function syncDirectory(dir: string): void {
   }
 }
 
+/**
+ * Reads a key file, creating it with `make()` (see createPrivateFile) when it is absent, and
+ * refuses one that others can read (see checkPrivateFile).
+ */
+export function readOrCreatePrivateFile(path: string, what: string, make: () => string, remedy: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new DomicileError('UNAVAILABLE', `cannot read ${what} at ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    text = createPrivateFile(path, make(), what);
+  }
+  checkPrivateFile(path, `${what} at ${path}`, remedy);
+  return text;
+}
+
 /** A key file others can read may already have leaked: refuse it rather than fix it silently. */
 export function checkPrivateFile(path: string, what: string, remedy: string): void {
   if (process.platform === 'win32') return;
