@@ -156,6 +156,37 @@ describe('tampering with an audit log', () => {
     expect(result.stdout).toMatch(/another signing key than the one pinned/);
   }, 30_000);
 
+  it('a residency proof verifies offline, and a changed proof does not', async () => {
+    const copy = join(root.path, `copy-${copies++}`);
+    cpSync(seed, copy, { recursive: true });
+    const proofFile = join(root.path, 'proof.json');
+    const written = await runCli(['report', 'residency', '--data', copy, '--proof', proofFile]);
+    expect(written.code, written.stdout + written.stderr).toBe(0);
+    expect(written.stdout).toMatch(/Proof written to .*: 5 signed region checkpoints/);
+    const ok = await runCli(['audit', 'verify', '--proof', proofFile, '--data', copy, '--json']);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, violations: 0 });
+
+    const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as { regions: Array<{ region: string; checkpoint: { root: string; size: number } }>; report: { rows: Array<{ allowed: boolean }> } };
+    const changes: Array<[string, (p: typeof proof) => void]> = [
+      ['a checkpoint root', (p) => { p.regions[4]!.checkpoint.root = '0'.repeat(64); }],
+      ['a checkpoint size', (p) => { p.regions[4]!.checkpoint.size += 1; }],
+      ['a row made outside the policy without a violation', (p) => { p.report.rows[0]!.allowed = false; }],
+    ];
+    for (const [what, change] of changes) {
+      const bad = structuredClone(proof);
+      change(bad);
+      writeFileSync(proofFile, JSON.stringify(bad));
+      const result = await runCli(['audit', 'verify', '--proof', proofFile, '--data', copy]);
+      expect(result.code, what).toBe(1);
+      expect(result.stdout, what).toMatch(/NOT valid/);
+    }
+    writeFileSync(proofFile, '{"not": "a proof"}');
+    const garbage = await runCli(['audit', 'verify', '--proof', proofFile, '--data', copy]);
+    expect(garbage.code).toBe(2);
+    expect(garbage.stderr).toMatch(/is not a residency proof/);
+  }, 30_000);
+
   it('any single flipped bit of any entry or checkpoint is caught', async () => {
     // The same verifier on raw pages of the file, so that many flips can be tried quickly.
     const file = new Database(regionPaths(seed, 'in-mumbai').store, { readonly: true });

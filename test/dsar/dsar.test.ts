@@ -128,6 +128,31 @@ describe('data subject requests', () => {
     await open();
   });
 
+  it('keeps an erasure that a region could not do pending across a restart, and finishes it then', async () => {
+    const late = await register(app, { phone: '+91 98100 00003', password: 'dsar-password', market: 'IN' });
+    await app.inject({ method: 'PUT', url: '/v1/me/shop/orders/o1', headers: auth(late.token), payload: { n: 1 } });
+    await close();
+    // Mumbai runs as its own process, and that process is down.
+    const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
+    const partial = await Platform.open({ policy, dataDir, durability: 'normal', remoteRegions: { 'in-mumbai': 'http://127.0.0.1:9' } });
+    let id: string;
+    try {
+      const request = await partial.dsar.erase(late.userId, 'operator');
+      id = request.id;
+      expect(request.state).toBe('pending');
+      expect(request.error).toMatch(/region in-mumbai/);
+      expect(request.regionsDone).not.toContain('in-mumbai');
+      expect(await partial.directory.getUser(late.userId)).toBeDefined();
+    } finally {
+      await partial.close();
+    }
+    // Back on its own feet, the platform resumes the erasure as it opens.
+    await open();
+    expect(platform.dsar.status(id)).toMatchObject({ state: 'completed', error: null });
+    expect(await platform.directory.getUser(late.userId)).toBeUndefined();
+    expect(await platform.region('in-mumbai').describeUser({ userId: late.userId })).toEqual([]);
+  });
+
   it('answers an erasure of an unknown user with a clear error from the CLI, and exports another user\'s part alone', async () => {
     await close();
     const erase = await runCli(['dsar', 'erase', 'u_nobody', '--data', dataDir]);
