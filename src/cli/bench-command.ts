@@ -15,7 +15,7 @@ export interface BenchOptions {
   durability?: 'full' | 'normal' | undefined;
 }
 
-const benches = ['api', 'migrate', 'audit'] as const;
+const benches = ['api', 'migrate', 'audit', 'dashboard'] as const;
 
 /** `domicile bench NAME`: figures beside a baseline measured in the same run. */
 export async function runBench(name: string, options: BenchOptions): Promise<number> {
@@ -45,6 +45,12 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const report = await auditBench({ single: 2_000, batched: 20_000, batch: 100, durability: options.durability ?? 'full', log });
       const title = `domicile bench audit: entries of ~${report.entryBytes} B, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+      return 0;
+    }
+    case 'dashboard': {
+      const { dashboardBench } = await import('../../bench/dashboard-bench.js');
+      const report = await dashboardBench({ runs: 10, log });
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench dashboard: headless Chromium against domicile up (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
       return 0;
     }
     default:

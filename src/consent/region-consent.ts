@@ -21,6 +21,17 @@ import {
   type ConsentRecord,
 } from './consent-ledger.js';
 
+/** Users whose ledger of a purpose (in one service) stands at each last decision. */
+export interface ConsentStat {
+  purpose: string;
+  service: string;
+  granted: number;
+  denied: number;
+  withdrawn: number;
+  /** Granted against an older notice: asked again. */
+  outdated: number;
+}
+
 export interface ConsentRequest extends TenantRef {
   purpose: string;
   decision: ConsentDecision;
@@ -125,6 +136,28 @@ export class RegionConsent {
     // Shredded keys must not be served from memory either.
     for (const category of shred) this.hierarchy.forget(userId, categoryScope(service, category));
     return ledger;
+  }
+
+  /**
+   * How many users' ledgers here stand at a current grant, and at each other last decision, per
+   * purpose and service: counts only, for an operator; decrypted here, nothing else leaves.
+   */
+  async stats(): Promise<ConsentStat[]> {
+    const out = new Map<string, ConsentStat>();
+    for (const stored of await this.store.recordsOfCollection(consentCollection)) {
+      const found = await this.ledger(stored, stored.key);
+      const p = findPurpose(this.policy, stored.key);
+      const last = found?.ledger.history.at(-1);
+      if (!p || !last) continue;
+      const id = `${stored.key}\u0000${stored.service}`;
+      const stat = out.get(id) ?? { purpose: stored.key, service: stored.service, granted: 0, denied: 0, withdrawn: 0, outdated: 0 };
+      if (grantsNow(found?.ledger, p)) stat.granted++;
+      else if (last.decision === 'grant') stat.outdated++;
+      else if (last.decision === 'deny') stat.denied++;
+      else stat.withdrawn++;
+      out.set(id, stat);
+    }
+    return [...out.values()];
   }
 
   /** Every purpose that gates a category of the service, with the user's ledger (empty: never asked). */

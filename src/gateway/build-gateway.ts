@@ -11,6 +11,7 @@ import type { MigrationEngine } from '../migrate/migration-engine.js';
 import { accountRoutes } from './routes/account-routes.js';
 import { consentRoutes } from './routes/consent-routes.js';
 import { dsarRoutes } from './routes/dsar-routes.js';
+import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { migrationRoutes } from './routes/migration-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { recordRoutes } from './routes/record-routes.js';
@@ -132,6 +133,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(recordRoutes(ctx));
   await app.register(consentRoutes(ctx));
   await app.register(dsarRoutes(ctx));
+  await app.register(dashboardRoutes(ctx, options.migrations));
   await app.register(opsRoutes(ctx));
   await app.register(migrationRoutes(ctx, options.migrations));
   return app;

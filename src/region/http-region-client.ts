@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../audit/audit-event.js';
 import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
+import type { ConsentStat } from '../consent/region-consent.js';
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
 import type { RegionExport } from './region-dsar.js';
 import type { PlacementStat } from '../store/region-store.js';
@@ -123,6 +124,10 @@ export class HttpRegionClient implements RegionClient {
 
   readConsents(req: TenantRef): Promise<ConsentLedger[]> {
     return this.post('readConsents', req);
+  }
+
+  consentStats(): Promise<ConsentStat[]> {
+    return this.post('consentStats', {});
   }
 
   exportUser(req: { userId: string; request: string }): Promise<RegionExport> {

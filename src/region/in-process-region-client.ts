@@ -1,5 +1,6 @@
 import type { AuditEvent } from '../audit/audit-event.js';
 import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
+import type { ConsentStat } from '../consent/region-consent.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionExport } from './region-dsar.js';
 import type { PlacementStat } from '../store/region-store.js';
@@ -113,6 +114,10 @@ export class InProcessRegionClient implements RegionClient {
 
   readConsents(req: TenantRef): Promise<ConsentLedger[]> {
     return this.call(async () => jsonCopy(await this.node.readConsents(req)));
+  }
+
+  consentStats(): Promise<ConsentStat[]> {
+    return this.call(async () => jsonCopy(await this.node.consentStats()));
   }
 
   exportUser(req: { userId: string; request: string }): Promise<RegionExport> {

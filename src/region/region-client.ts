@@ -1,6 +1,7 @@
 import type { AuditEvent } from '../audit/audit-event.js';
 import type { Checkpoint } from '../audit/checkpoint.js';
 import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
+import type { ConsentStat } from '../consent/region-consent.js';
 import type { PlacementStat, Tenancy } from '../store/region-store.js';
 import type { RegionExport } from './region-dsar.js';
 
@@ -180,6 +181,8 @@ export interface RegionClient {
   recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger>;
   /** The user's ledger of every purpose that gates one of the service's categories. */
   readConsents(req: TenantRef): Promise<ConsentLedger[]>;
+  /** Counts of the ledgers here by last decision, per purpose and service. */
+  consentStats(): Promise<ConsentStat[]>;
 
   // Data subject requests: whatever the user's tenancy here, and recorded under the request's id.
 

@@ -42,6 +42,7 @@ const methods = {
   purgeUsers: (node, body) => node.purgeUsers(body),
   recordConsent: (node, body) => node.recordConsent(body),
   readConsents: (node, body) => node.readConsents(body),
+  consentStats: (node) => node.consentStats(),
   exportUser: (node, body) => node.exportUser(body),
   eraseUser: (node, body) => node.eraseUser(body),
   recordEvents: (node, body) => node.recordEvents(body),

@@ -8,7 +8,7 @@ import { decodeEntry, type AuditEvent } from '../audit/audit-event.js';
 import { AuditLog } from '../audit/audit-log.js';
 import type { AuditSigner } from '../audit/audit-signer.js';
 import { consentCollection, type ConsentDecision, type ConsentLedger } from '../consent/consent-ledger.js';
-import { RegionConsent } from '../consent/region-consent.js';
+import { RegionConsent, type ConsentStat } from '../consent/region-consent.js';
 import { policyDigest } from '../policy/policy-digest.js';
 import type { PlacementStat, RecordWrite, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
 import { checkAfterSeq, checkAuditEvents, checkLimit } from './migration-validation.js';
@@ -294,6 +294,10 @@ export class RegionNode implements RegionClient {
 
   readConsents(req: TenantRef): Promise<ConsentLedger[]> {
     return this.consent.readAll(checkTenantRef(this.policy, req, 'readConsents'));
+  }
+
+  consentStats(): Promise<ConsentStat[]> {
+    return this.consent.stats();
   }
 
   exportUser(req: { userId: string; request: string }): Promise<RegionExport> {

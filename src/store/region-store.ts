@@ -208,6 +208,8 @@ export interface RegionStore {
 
   getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
   listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]>;
+  /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
+  recordsOfCollection(collection: string): Promise<StoredRecord[]>;
   /**
    * The request path's read: checks the tenancy is 'home' at the epoch (the same errors as
    * writeRecord) and reads the record in one snapshot, and in one round trip on a networked

@@ -99,6 +99,7 @@ function prepare(db: Database.Database) {
        FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = ? AND r.key = ?
        WHERE t.user_id = ? AND t.service = ?`,
     ),
+    recordsOfCollection: db.prepare<[string], RecordRow>(`SELECT ${recordColumns} FROM records WHERE collection = ? ORDER BY user_id, service, key`),
     recordVersion: db.prepare<RecordId, number>('SELECT version FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?').pluck(),
     listRecords: db.prepare<[string, string], RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key`),
     listCollection: db.prepare<[string, string, string], RecordRow>(
@@ -397,6 +398,10 @@ export class SqliteRegionStore implements RegionStore {
   async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
     const rows = collection === undefined ? this.s.listRecords.all(userId, service) : this.s.listCollection.all(userId, service, collection);
     return rows.map(toRecord);
+  }
+
+  async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
+    return this.s.recordsOfCollection.all(collection).map(toRecord);
   }
 
   async writeRecord(write: RecordWrite): Promise<WriteResult> {

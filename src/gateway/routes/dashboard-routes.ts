@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { MigrationEngine } from '../../migrate/migration-engine.js';
+import { dashboardSummary } from '../../platform/dashboard-summary.js';
+import { errorBody } from '../http-schemas.js';
+import type { GatewayContext } from '../gateway-context.js';
+
+/** The built dashboard (`npm run build` puts it in dist/web), found from this file wherever it runs from. */
+export function dashboardFiles(): string | undefined {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) {
+      const web = join(dir, 'dist', 'web');
+      return existsSync(join(web, 'index.html')) ? web : undefined;
+    }
+  }
+  return undefined;
+}
+
+/** How often the event stream looks for a change in the migration (ms). */
+const eventInterval = 250;
+
+/**
+ * The operators' dashboard: its page and assets at /dashboard/ (static, holding no data; every
+ * figure it shows comes from the operator API with the operator credential), the summary it
+ * draws, and a Server-Sent Events stream of the migration's progress.
+ */
+export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | undefined): FastifyPluginAsyncZod {
+  const { platform } = ctx;
+  const security = [{ operator: [] }];
+  return async (app) => {
+    app.get('/v1/ops/dashboard', {
+      onRequest: ctx.requireOperator,
+      schema: { tags: ['operator'], summary: "What the dashboard shows: regions, markets' compliance, placement, migration, transfers, consent, audit", security, response: { 200: z.looseObject({}), 401: errorBody } },
+    }, async () => ({ ...(await dashboardSummary(platform, engine)) }));
+
+    app.get('/v1/ops/events', {
+      onRequest: ctx.requireOperator,
+      schema: { tags: ['operator'], summary: "Server-Sent Events: the migration's status (event: migration) whenever it changes", security },
+    }, async (request, reply) => {
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'private, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      let last = '';
+      let beats = 0;
+      const tick = () => {
+        const status = JSON.stringify(engine?.status() ?? null);
+        if (status !== last) {
+          last = status;
+          reply.raw.write(`event: migration\ndata: ${status}\n\n`);
+        } else if (++beats % 60 === 0) {
+          reply.raw.write(': keep-alive\n\n');
+        }
+      };
+      tick();
+      const timer = setInterval(tick, eventInterval);
+      request.raw.on('close', () => clearInterval(timer));
+    });
+
+    const root = dashboardFiles();
+    app.get('/dashboard', { schema: { hide: true } }, async (_request, reply) => reply.redirect('/dashboard/'));
+    if (!root) {
+      app.get('/dashboard/*', { schema: { hide: true } }, async (_request, reply) => reply.code(503).send({
+        error: { code: 'UNAVAILABLE', message: 'the dashboard is not built: run `npm run build` (it puts the page in dist/web)' },
+      }));
+      return;
+    }
+    await app.register(fastifyStatic, {
+      root,
+      prefix: '/dashboard/',
+      index: ['index.html'],
+      // Hashed assets never change; the page itself is looked at again each time.
+      setHeaders: (res, path) => {
+        res.header('cache-control', path.includes(`${join(root, 'assets')}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
+        res.header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self'; frame-ancestors 'none'");
+        res.header('x-content-type-options', 'nosniff');
+      },
+    });
+  };
+}
