@@ -8,6 +8,8 @@ import { z } from 'zod';
 const id = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters');
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex');
 const users = z.array(id).max(10_000);
+/** Words a policy chose (a jurisdiction, a notice's id and version, a policy's name): any text. */
+const text = z.string().min(1).max(2_000);
 
 export const auditEventSchema = z.discriminatedUnion('type', [
   z.object({
@@ -16,8 +18,8 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     service: id,
     purpose: id,
     decision: z.enum(['grant', 'deny', 'withdraw']),
-    notice: z.object({ id: id, version: id, hash: hex64 }).strict().nullable(),
-    jurisdiction: id,
+    notice: z.object({ id: text, version: text, hash: hex64 }).strict().nullable(),
+    jurisdiction: text,
     method: id,
     source: id,
   }).strict(),
@@ -34,7 +36,7 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     records: z.number().int().nonnegative(),
     bytes: z.number().int().nonnegative(),
     digest: z.string().max(64),
-    policy: z.object({ name: z.string().min(1).max(200), version: z.number().int().positive() }).strict(),
+    policy: z.object({ name: text, version: z.number().int().positive() }).strict(),
   }).strict(),
   z.object({
     type: z.literal('dsar'),
@@ -51,7 +53,7 @@ export const auditEventSchema = z.discriminatedUnion('type', [
   }).strict(),
   z.object({
     type: z.literal('policy'),
-    name: z.string().min(1).max(200),
+    name: text,
     version: z.number().int().positive(),
     hash: hex64,
   }).strict(),

@@ -1,8 +1,31 @@
 import type { AuditAppend, RegionStore } from '../store/region-store.js';
-import { encodeEntry, type AuditEvent } from './audit-event.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import type { AuditPage } from '../region/region-client.js';
+import { auditEventSchema, encodeEntry, type AuditEvent } from './audit-event.js';
+import { verifyLog } from './verify-log.js';
 import type { AuditSigner } from './audit-signer.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CompactRange, leafHash } from './merkle.js';
+
+/**
+ * A page of a region's log as a verifier reads it: entries with seq > afterSeq, and the
+ * checkpoints over them; on the last page, every checkpoint left (one past the last entry is a
+ * sign of entries removed).
+ */
+export async function readAuditPage(region: string, publicKey: string, store: RegionStore, afterSeq: number, limit: number): Promise<AuditPage> {
+  const entries = await store.auditEntries(afterSeq, limit);
+  const last = entries.length < limit;
+  const upTo = entries.at(-1)?.seq ?? afterSeq;
+  const checkpoints: AuditPage['checkpoints'] = [];
+  for (let after = afterSeq; ;) {
+    const page = await store.auditCheckpoints(after, 5_000);
+    for (const c of page) if (last || c.size <= upTo) checkpoints.push({ region, size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') });
+    if (page.length < 5_000 || (!last && page.at(-1)!.size > upTo)) break;
+    after = page.at(-1)!.size;
+  }
+  const size = await store.auditSize();
+  return { region, publicKey, size, entries: entries.map((e) => ({ seq: e.seq, entry: e.entry.toString('utf8'), leafHash: e.leafHash.toString('hex') })), checkpoints };
+}
 
 /** An event to record, with the id that makes recording it twice record it once (null: none). */
 export interface RecordedEvent {
@@ -20,6 +43,10 @@ export interface RecordedEvent {
 export class AuditLog {
   private range = new CompactRange();
   private tail: Promise<unknown> = Promise.resolve();
+  /** The newest entry's time: each append is dated after it, so every append is told apart by its time. */
+  private lastAt = 0;
+  /** Why the stored log does not verify, if it does not: then nothing is appended (that would sign over it). */
+  private broken: string[] = [];
 
   constructor(
     private readonly regionId: string,
@@ -35,16 +62,21 @@ export class AuditLog {
     return this.range.size;
   }
 
-  /** Rebuilds the right edge from the stored leaf hashes (a verifier recomputes them from the entries). */
+  get problems(): readonly string[] {
+    return this.broken;
+  }
+
+  /**
+   * Rebuilds the right edge by verifying the stored log first, from its raw entries and signed
+   * checkpoints, as an auditor would (with this region's own key): a log changed while the node
+   * was down must not be signed over. If it does not verify, the node still starts and serves
+   * reads of the log, but refuses every append, naming the problems.
+   */
   async init(): Promise<void> {
-    const range = new CompactRange();
-    for (let after = 0; ;) {
-      const page = await this.store.auditEntries(after, 5_000);
-      for (const row of page) range.append(row.leafHash);
-      if (page.length < 5_000) break;
-      after = page.at(-1)!.seq;
-    }
-    this.range = range;
+    const verified = await verifyLog(this.regionId, (afterSeq, limit) => readAuditPage(this.regionId, this.signer.publicKey, this.store, afterSeq, limit));
+    this.broken = verified.problems;
+    this.range = CompactRange.of(verified.leaves);
+    this.lastAt = verified.latest?.at ?? 0;
   }
 
   /**
@@ -52,9 +84,16 @@ export class AuditLog {
    * transaction of the change it records). Serialized with every other append.
    */
   async append<T>(events: readonly RecordedEvent[], commit: (append: AuditAppend) => Promise<T>): Promise<T> {
+    for (const { event } of events) {
+      const checked = auditEventSchema.safeParse(event);
+      if (!checked.success) throw new DomicileError('INTERNAL', `an audit event of type ${event.type} is malformed (${checked.error.issues[0]?.message ?? 'unknown'}): it was not recorded, and nothing changed`);
+    }
     const run = this.tail.then(async () => {
+      if (this.broken.length > 0) {
+        throw new DomicileError('INTEGRITY', `region ${this.regionId}'s audit log does not verify, so nothing more is recorded or changed until it is restored from backup: ${this.broken.slice(0, 3).join('; ')}`);
+      }
       const next = this.range.clone();
-      const at = Date.now();
+      const at = Math.max(Date.now(), this.lastAt + 1);
       const entries = events.map(({ id, event }) => {
         const seq = next.size + 1;
         const entry = encodeEntry(seq, at, this.regionId, event);
@@ -65,6 +104,7 @@ export class AuditLog {
       const signed = signCheckpoint(this.signer, next.size, next.root(), at);
       const result = await commit({ entries, checkpoint: { size: signed.size, root: next.root(), at, signature: Buffer.from(signed.signature, 'base64') } });
       this.range = next;
+      this.lastAt = at;
       return result;
     });
     this.tail = run.catch(() => undefined);

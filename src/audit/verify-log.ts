@@ -45,6 +45,8 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
   const range = new CompactRange();
   const leaves: Buffer[] = [];
   const entries: string[] = [];
+  /** Each entry's time: the entries of one append share it, and its checkpoint carries it. */
+  const ats: number[] = [];
   const checkpoints: Checkpoint[] = [];
   let publicKey = '';
   let claimedSize = 0;
@@ -75,6 +77,7 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
       const decoded = decodeEntry(bytes);
       if (!decoded) problem(`entry ${row.seq} is not a well-formed audit entry: it was changed`);
       else if (decoded.seq !== row.seq || decoded.region !== region) problem(`entry ${row.seq} says it is entry ${decoded.seq} of region ${decoded.region}: entries were moved or reordered`);
+      ats.push(decoded?.at ?? Number.NaN);
       range.append(leaf);
       leaves.push(leaf);
       entries.push(row.entry);
@@ -102,6 +105,16 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
     if (replay.root().toString('hex') !== c.root) problem(`the entries up to ${c.size} do not hash to the root signed at that size: an entry was changed`);
     if (c.at < lastAt) problem(`the checkpoint of size ${c.size} is dated before the one preceding it`);
     lastAt = c.at;
+  }
+  // Every append is stored with the checkpoint signed over it: the last entry of each append
+  // (the entries dated alike) must have its own. A checkpoint removed, and the log signed again
+  // later by a node restarted over a changed entry, shows here.
+  const bySize = new Map(checkpoints.map((c) => [c.size, c]));
+  for (let i = 0; i < ats.length; i++) {
+    if (i > 0 && ats[i]! < ats[i - 1]!) problem(`entry ${i + 1} is dated before entry ${i}: entries were reordered`);
+    if (i + 1 < ats.length && ats[i + 1] === ats[i]) continue;
+    const own = bySize.get(i + 1);
+    if (!own || own.at !== ats[i]) problem(`the checkpoint signed with the append that ended at entry ${i + 1} is missing: it was removed`);
   }
   const latest = checkpoints.at(-1) ?? null;
   if (leaves.length > 0 && (latest === null || latest.size < leaves.length)) {

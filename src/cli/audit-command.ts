@@ -56,9 +56,12 @@ export async function runAuditVerify(access: OperatorAccess, options: AuditOptio
   const file = options.witness ?? witnessFile(access.data);
   if (options.proof !== undefined) return verifyProofFile(options.proof, loadWitnesses(file), options.json);
   const witnesses = loadWitnesses(file);
-  const api = await openOperatorApi(access);
+  const api = await openOperatorApi({ ...access, readOnly: true });
   try {
     const results = await verifyAll(api, witnesses);
+    for (const r of results) {
+      if (!witnesses[r.region] && !options.json) process.stderr.write(`region ${r.region}: no earlier verification pinned in ${file}; pinning this one. Keep a copy of that file where the data's administrators cannot write, and pass it with --witness.\n`);
+    }
     pin(file, witnesses, results);
     process.stdout.write(options.json ? `${JSON.stringify({ regions: summary(results) })}\n` : formatResults(results));
     return results.every((r) => r.problems.length === 0) ? 0 : 1;
@@ -85,13 +88,16 @@ function verifyProofFile(path: string, pins: Record<string, Witness>, json: bool
 }
 
 /** `domicile report residency --proof FILE`: the report and every region's verified, signed checkpoint. */
-export async function writeResidencyProof(access: OperatorAccess, path: string): Promise<{ proof: ResidencyProof; problems: string[] }> {
+export async function writeResidencyProof(access: OperatorAccess, path: string): Promise<{ proof: ResidencyProof | undefined; problems: string[]; report: ResidencyProof['report'] }> {
   const file = witnessFile(access.data);
   const witnesses = loadWitnesses(file);
-  const api = await openOperatorApi(access);
+  const api = await openOperatorApi({ ...access, readOnly: true });
   try {
     const report = await api.residency();
     const results = await verifyAll(api, witnesses);
+    const problems = results.flatMap((r) => r.problems.map((p) => `${r.region}: ${p}`));
+    // A proof over logs that do not verify would certify what they no longer show: none is written.
+    if (problems.length > 0) return { proof: undefined, problems, report };
     pin(file, witnesses, results);
     const proof: ResidencyProof = {
       format: 'domicile/residency-proof/v1',
@@ -100,20 +106,21 @@ export async function writeResidencyProof(access: OperatorAccess, path: string):
       regions: results.map((r) => ({ region: r.region, publicKey: r.publicKey, entries: r.size, checkpoint: r.latest })),
     };
     writeFileSync(path, `${JSON.stringify(proof, null, 2)}\n`);
-    return { proof, problems: results.flatMap((r) => r.problems.map((p) => `${r.region}: ${p}`)) };
+    return { proof, problems, report };
   } finally {
     await api.close();
   }
 }
 
 /** `domicile audit proof`: an entry's inclusion proof against its region's newest signed checkpoint, checked before it is printed. */
-export async function runAuditProof(access: OperatorAccess, region: string, seq: number, json: boolean): Promise<number> {
-  const api = await openOperatorApi(access);
+export async function runAuditProof(access: OperatorAccess, region: string, seq: number, json: boolean, witnessPath?: string): Promise<number> {
+  const witnesses = loadWitnesses(witnessPath ?? witnessFile(access.data));
+  const api = await openOperatorApi({ ...access, readOnly: true });
   try {
     if (!(await api.auditRegions()).includes(region)) {
       throw new DomicileError('BAD_REQUEST', `no running region "${region}": use one of ${(await api.auditRegions()).join(', ')}`);
     }
-    const log = await verifyLog(region, (afterSeq, limit) => api.auditPage(region, afterSeq, limit));
+    const log = await verifyLog(region, (afterSeq, limit) => api.auditPage(region, afterSeq, limit), witnesses[region]);
     if (log.problems.length > 0) {
       process.stderr.write(`region ${region}'s audit log does not verify, so no proof from it means anything:\n${log.problems.map((p) => `  - ${p}`).join('\n')}\n`);
       return 1;

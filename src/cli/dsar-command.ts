@@ -1,4 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { DomicileError } from '../errors/domicile-error.js';
 import type { DsarRequest } from '../dsar/dsar-requests.js';
 import { openOperatorApi, type OperatorAccess } from './operator-api.js';
 
@@ -8,6 +10,10 @@ function formatRequest(r: DsarRequest): string {
 
 /** `domicile dsar export USER [--out FILE]`: the user's data from every region, decrypted, as one JSON bundle. */
 export async function runDsarExport(access: OperatorAccess, userId: string, out: string | undefined): Promise<number> {
+  // Checked before the export runs (and is audited): a bundle with nowhere to go is not made.
+  if (out !== undefined && !existsSync(dirname(resolve(out)))) {
+    throw new DomicileError('BAD_REQUEST', `--out ${out}: the folder ${dirname(resolve(out))} does not exist; create it or name another file`);
+  }
   const api = await openOperatorApi(access);
   try {
     const bundle = await api.dsarExport(userId);

@@ -226,6 +226,8 @@ export interface OperatorAccess {
   data: string;
   policy?: string | undefined;
   regionUrl?: Record<string, string> | undefined;
+  /** The command only reads: opened in process, the data folder is not changed by opening it. */
+  readOnly?: boolean;
 }
 
 /**
@@ -243,5 +245,5 @@ export async function openOperatorApi(access: OperatorAccess): Promise<OperatorA
     throw new DomicileError('NOT_FOUND', `no data folder at ${access.data}: start the platform with \`domicile up --data ${access.data}\`, or name the folder with --data`);
   }
   const policy = await loadPolicyFile(resolvePolicyFile(access.policy));
-  return new InProcessOperatorApi(await Platform.open({ policy, dataDir: access.data, remoteRegions: access.regionUrl ?? {} }));
+  return new InProcessOperatorApi(await Platform.open({ policy, dataDir: access.data, remoteRegions: access.regionUrl ?? {}, readOnly: access.readOnly ?? false }));
 }

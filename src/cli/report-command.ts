@@ -21,12 +21,12 @@ export function formatResidency(report: ResidencyReport): string {
  */
 export async function runReportResidency(access: OperatorAccess, json: boolean, proofFile?: string): Promise<number> {
   if (proofFile !== undefined) {
-    const { proof, problems } = await writeResidencyProof(access, proofFile);
-    const report = proof.report;
-    process.stdout.write(json ? `${JSON.stringify({ ...report, proof: proofFile, auditProblems: problems })}\n` : `${formatResidency(report)}\nProof written to ${proofFile}: ${proof.regions.length} signed region checkpoints.${problems.length === 0 ? '' : `\nAudit logs that do not verify:\n${problems.map((p) => `  - ${p}`).join('\n')}`}\n`);
+    const { proof, problems, report } = await writeResidencyProof(access, proofFile);
+    const written = proof ? `Proof written to ${proofFile}: ${proof.regions.length} signed region checkpoints.` : `No proof written: audit logs that do not verify:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+    process.stdout.write(json ? `${JSON.stringify({ ...report, proof: proof ? proofFile : null, auditProblems: problems })}\n` : `${formatResidency(report)}\n${written}\n`);
     return report.violations.length === 0 && problems.length === 0 ? 0 : 1;
   }
-  const api = await openOperatorApi(access);
+  const api = await openOperatorApi({ ...access, readOnly: true });
   try {
     const report = await api.residency();
     process.stdout.write(json ? `${JSON.stringify(report)}\n` : formatResidency(report));

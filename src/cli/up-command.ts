@@ -55,11 +55,17 @@ export async function runUp(options: UpOptions): Promise<number> {
     `  operator  credential in ${secretPaths(dataDir).operatorToken}`,
     ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
     ...interruptedNotice(migrations),
+    `  dashboard ${url}/dashboard/`,
     'Press Ctrl-C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
+  // An erasure a region could not do yet (it was down) is tried again every minute, not only at the next start.
+  const retry = setInterval(() => {
+    platform.dsar.resume().catch((err: unknown) => process.stderr.write(`pending erasures: ${(err as Error).message}\n`));
+  }, 60_000);
   const signal = await untilStopped();
+  clearInterval(retry);
   process.stdout.write(`\nStopping (${signal})…\n`);
   await app.close();
   await migrations.close();

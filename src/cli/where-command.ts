@@ -16,7 +16,7 @@ export function formatWhere(report: WhereReport): string {
 
 /** `domicile where USER`: which regions hold what of a user. */
 export async function runWhere(access: OperatorAccess, userId: string, json: boolean): Promise<number> {
-  const api = await openOperatorApi(access);
+  const api = await openOperatorApi({ ...access, readOnly: true });
   try {
     const report = await api.where(userId);
     process.stdout.write(json ? `${JSON.stringify(report)}\n` : formatWhere(report));

@@ -41,6 +41,9 @@ export interface ConsentRequest extends TenantRef {
   source: string;
 }
 
+/** Decisions a ledger keeps per purpose (about 300 bytes each). */
+export const maxHistory = 200;
+
 function bad(field: string, message: string): DomicileError {
   return new DomicileError('BAD_REQUEST', message, { details: { field } });
 }
@@ -121,7 +124,9 @@ export class RegionConsent {
     const jurisdiction = this.policy.markets.find((m) => m.country === tenancy.market)?.jurisdiction ?? tenancy.market;
     const current = await this.ledger(req, purpose);
     const record: ConsentRecord = { purpose, decision, notice, method, jurisdiction, at: Date.now(), source };
-    const ledger: ConsentLedger = { purpose, history: [...(current?.ledger.history ?? []), record] };
+    // The newest decisions only: a ledger must fit a record, and a migration's import, however
+    // often a user changes their mind. Every decision is in the audit log regardless.
+    const ledger: ConsentLedger = { purpose, history: [...(current?.ledger.history ?? []), record].slice(-maxHistory) };
     const key = await this.hierarchy.categoryKey(userId, categoryScope(service, consentCollection), true);
     const ciphertext = sealValue(key, Buffer.from(JSON.stringify(ledger), 'utf8'), { regionId: this.regionId, userId, service, collection: consentCollection, key: purpose });
     const shred = decision === 'grant' ? [] : shredable;

@@ -45,6 +45,13 @@ export interface Applied {
 const recordsPerImport = 2_000;
 
 /**
+ * Plaintext one importUsers call carries at most, counting each record's framing too: half a
+ * region server's 4 MiB body limit, so that a call to a region in its own process always fits.
+ */
+export const bytesPerImport = 2 * 1024 * 1024;
+export const framingBytes = 200;
+
+/**
  * Brings `to` up to date with `from` for every record the changes name, for the target users
  * only: it reads each record's current state in `from` (a value, or deleted) and imports that
  * state, several users per import. Applying current state rather than replaying operations
@@ -72,6 +79,7 @@ export async function applyChanges(opts: {
   const applied: Applied = { rows: 0, bytes: 0, users: new Set() };
   let pending: UserImport[] = [];
   let pendingRows = 0;
+  let pendingBytes = 0;
   const flush = async () => {
     if (pending.length === 0) return;
     await opts.limiter?.take(pendingRows);
@@ -80,12 +88,16 @@ export async function applyChanges(opts: {
     for (const u of pending) applied.users.add(u.userId);
     pending = [];
     pendingRows = 0;
+    pendingBytes = 0;
     await yieldToEventLoop();
   };
   for (const [userId, refs] of byUser) {
     const target = opts.targets.get(userId)!;
     const states = await opts.from.readRecordStates({ service: opts.service, userId, refs: [...refs.values()] });
+    const size = states.records.reduce((n, r) => n + r.bytes + framingBytes, 0) + states.deleted.length * framingBytes;
+    if (pending.length > 0 && pendingBytes + size > bytesPerImport) await flush();
     pending.push({ userId, market: target.market, epoch: target.epoch, states });
+    pendingBytes += size;
     pendingRows += states.records.length + states.deleted.length;
     applied.bytes += states.records.reduce((n, r) => n + r.bytes, 0);
     if (pendingRows >= recordsPerImport) await flush();

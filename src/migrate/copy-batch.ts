@@ -1,3 +1,6 @@
+import type { ExportedRecord, UserImport } from '../region/region-client.js';
+import type { BatchMover } from './coordinator-store.js';
+import { bytesPerImport, framingBytes } from './apply-changes.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 import { setTenancies } from './flip-homes.js';
@@ -8,6 +11,37 @@ import { refKey, type VerifiedRow } from './verified-rows.js';
  * bounds the plaintext a copy holds in memory at once (32 users × their records).
  */
 const usersPerCall = 32;
+
+/**
+ * The imports of a chunk of users, in calls that fit a region server's body limit whatever the
+ * records' sizes: a user with more than a call holds is imported over several (each call is
+ * idempotent, and the copy is verified whole afterwards).
+ */
+export function importCalls(users: readonly BatchMover[], exported: ReadonlyMap<string, ExportedRecord[]>): UserImport[][] {
+  const calls: UserImport[][] = [];
+  let call: UserImport[] = [];
+  let callBytes = 0;
+  const push = (u: BatchMover, records: ExportedRecord[]) => call.push({ userId: u.userId, market: u.market, epoch: u.epoch, states: { records, deleted: [] } });
+  for (const u of users) {
+    let records: ExportedRecord[] = [];
+    for (const r of exported.get(u.userId) ?? []) {
+      const size = r.bytes + framingBytes;
+      if (callBytes + size > bytesPerImport && (records.length > 0 || call.length > 0)) {
+        if (records.length > 0) push(u, records);
+        calls.push(call);
+        call = [];
+        records = [];
+        callBytes = 0;
+      }
+      records.push(r);
+      callBytes += size;
+    }
+    // A user with no records still gets an (empty) import: its tenancy is made 'incoming'.
+    if (records.length > 0 || !call.some((c) => c.userId === u.userId)) push(u, records);
+  }
+  if (call.length > 0) calls.push(call);
+  return calls;
+}
 
 /**
  * Copy: the source exports the batch's records (decrypting them in the source), and the
@@ -48,10 +82,7 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
         copied.rows.set(user.userId, userRows);
       }
       await ctx.limiter.take(rows);
-      await destination.importUsers({
-        service,
-        users: chunk.map((u) => ({ userId: u.userId, market: u.market, epoch: u.epoch, states: { records: exported.get(u.userId) ?? [], deleted: [] } })),
-      });
+      for (const users of importCalls(chunk, exported)) await destination.importUsers({ service, users });
       records += rows;
       bytes += size;
       ctx.meter.record(rows, size, chunk.length);

@@ -22,6 +22,11 @@ export interface PlatformOptions {
   remoteRegions?: Record<string, string>;
   /** SQLite durability of the embedded regions (default 'full'). */
   durability?: 'full' | 'normal';
+  /**
+   * For tools that only read (audit verify, reports): the regions record no policy change and
+   * pending erasures are left for the platform itself, so that reading changes nothing.
+   */
+  readOnly?: boolean;
 }
 
 export interface PlatformSecrets {
@@ -103,7 +108,7 @@ export class Platform {
         if (url !== undefined) {
           regions.set(region.id, new HttpRegionClient({ regionId: region.id, baseUrl: url, nodeToken: secrets.nodeToken }));
         } else {
-          const node = await openRegionNode({ policy, regionId: region.id, dataDir, durability: options.durability ?? 'full' });
+          const node = await openRegionNode({ policy, regionId: region.id, dataDir, durability: options.durability ?? 'full', recordPolicy: !options.readOnly });
           regions.set(region.id, new InProcessRegionClient(node));
         }
       }
@@ -114,7 +119,7 @@ export class Platform {
     }
     const platform = new Platform(policy, dataDir, directory, regions, secrets);
     // An erasure a crash interrupted goes on now; one a region still refuses stays pending.
-    await platform.dsar.resume();
+    if (!options.readOnly) await platform.dsar.resume();
     return platform;
   }
 

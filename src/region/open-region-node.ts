@@ -23,6 +23,8 @@ export interface OpenRegionNodeOptions {
    * region's data while its node runs. Tests that play an attacker editing the file turn it off.
    */
   exclusive?: boolean;
+  /** Record the policy in the audit log when it changed (default true; false for read-only tools such as `audit verify`). */
+  recordPolicy?: boolean;
 }
 
 /** The default places of a region's files. */
@@ -62,7 +64,7 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   const store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full', exclusive: options.exclusive ?? true });
   try {
     await store.init();
-    const node = new RegionNode({ regionId, policy, store, keys, signer, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });
+    const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });
     await node.init();
     return node;
   } catch (err) {

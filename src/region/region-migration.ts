@@ -3,6 +3,7 @@ import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { ImportedRecord, RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { consentCollection, gatedCategories, parseLedger } from '../consent/consent-ledger.js';
 import { categoryScope, keyId, type KeyHierarchy } from './key-hierarchy.js';
 import {
   checkAfterSeq,
@@ -131,6 +132,11 @@ export class RegionMigration {
     const service = checkService(this.policy, r.service);
     const users = checkUserImports(this.policy, service, r.users);
     for (const user of users) {
+      if (await this.store.isErased(user.userId)) {
+        throw new DomicileError('CONFLICT', `cannot import into user ${user.userId} here: the user was erased (a data subject request), and nothing of theirs may rest here again`, {
+          details: { erased: true, userId: user.userId },
+        });
+      }
       const tenancy = await this.store.getTenancy(user.userId, service);
       // A new destination must be allowed by the policy. A source the user is moving away from
       // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
@@ -143,10 +149,24 @@ export class RegionMigration {
         });
       }
     }
+    // A consent ledger the copy carries whose newest decision is not a grant: that purpose's
+    // categories get no data here, and no key (invariant 4 holds at the destination too).
+    const shredding = new Map<string, Set<string>>();
+    for (const user of users) {
+      for (const rec of user.states.records) {
+        if (rec.collection !== consentCollection) continue;
+        const last = parseLedger(rec.value, rec.key).history.at(-1);
+        if (last?.decision === 'grant') continue;
+        const categories = shredding.get(user.userId) ?? new Set<string>();
+        for (const c of gatedCategories(this.policy, service, rec.key)) categories.add(c);
+        shredding.set(user.userId, categories);
+      }
+    }
     const toSeal: Array<{ user: (typeof users)[number]; rec: CheckedMovedRecord; json: Buffer; scope: string }> = [];
     for (const user of users) {
       const current = await this.currentRecords(user.userId, service, user.states.records);
       for (const rec of user.states.records) {
+        if (shredding.get(user.userId)?.has(rec.collection)) continue;
         const json = this.encode(rec);
         const existing = current.size === 0 ? undefined : current.get(refName(rec.collection, rec.key));
         if (existing && existing.version === rec.version && (await this.samePlain(existing, rec.category, json))) continue;
@@ -162,7 +182,9 @@ export class RegionMigration {
     const result = await this.store.importRecords(users.map((u) => ({
       userId: u.userId, service, market: u.market, epoch: u.epoch, puts: imports.get(u.userId)!,
       deletes: u.states.deleted.map((d) => ({ collection: d.collection, key: d.key })),
+      shred: [...(shredding.get(u.userId) ?? [])],
     })));
+    for (const [userId, categories] of shredding) for (const c of categories) this.hierarchy.forget(userId, categoryScope(service, c));
     return { applied: result.applied };
   }
 

@@ -5,7 +5,7 @@ import { DomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import { decodeEntry, type AuditEvent } from '../audit/audit-event.js';
-import { AuditLog } from '../audit/audit-log.js';
+import { AuditLog, readAuditPage } from '../audit/audit-log.js';
 import type { AuditSigner } from '../audit/audit-signer.js';
 import { consentCollection, type ConsentDecision, type ConsentLedger } from '../consent/consent-ledger.js';
 import { RegionConsent, type ConsentStat } from '../consent/region-consent.js';
@@ -62,6 +62,8 @@ export interface RegionNodeOptions {
   keys: KeySource;
   /** The region's own key that signs its audit log's checkpoints. */
   signer: AuditSigner;
+  /** Record the policy in the audit log at start when it changed (default true; false for read-only tools). */
+  recordPolicy?: boolean;
   /** Unwrapped data keys kept in memory (default 50,000). */
   keyCacheSize?: number;
   /** Largest record value, in bytes of JSON (default 1 MiB). */
@@ -87,6 +89,7 @@ export class RegionNode implements RegionClient {
   private readonly audit: AuditLog;
   private readonly consent: RegionConsent;
   private readonly dsar: RegionDsar;
+  private readonly recordPolicy: boolean;
   /** Verified against when a user has no credentials, so a miss costs as long as a hit. */
   private dummyHash: Promise<string> | undefined;
 
@@ -98,6 +101,7 @@ export class RegionNode implements RegionClient {
     this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
     this.scrypt = options.scrypt ?? defaultScryptParams;
     this.audit = new AuditLog(this.regionId, this.store, options.signer);
+    this.recordPolicy = options.recordPolicy ?? true;
     this.migration = new RegionMigration({
       regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes, audit: this.audit,
     });
@@ -111,6 +115,8 @@ export class RegionNode implements RegionClient {
    */
   async init(): Promise<void> {
     await this.audit.init();
+    // A log that does not verify is reported by `domicile audit verify`; nothing is appended to it.
+    if (this.audit.problems.length > 0 || !this.recordPolicy) return;
     const digest = policyDigest(this.policy);
     const last = await this.store.lastAuditOfType('policy');
     const previous = last && decodeEntry(last.entry)?.event;
@@ -315,19 +321,9 @@ export class RegionNode implements RegionClient {
 
   async readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage> {
     const r = checkObject(req, 'readAudit');
-    const afterSeq = checkAfterSeq(r.afterSeq);
-    const limit = checkLimit(r.limit);
-    const entries = await this.store.auditEntries(afterSeq, limit);
-    const upTo = entries.at(-1)?.seq ?? afterSeq;
-    const checkpoints = (await this.store.auditCheckpoints(afterSeq, limit + 1)).filter((c) => c.size <= upTo || entries.length === 0);
-    return {
-      region: this.regionId,
-      publicKey: this.audit.publicKey,
-      size: this.audit.size,
-      entries: entries.map((e) => ({ seq: e.seq, entry: e.entry.toString('utf8'), leafHash: e.leafHash.toString('hex') })),
-      checkpoints: checkpoints.map((c) => ({ region: this.regionId, size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') })),
-    };
+    return readAuditPage(this.regionId, this.audit.publicKey, this.store, checkAfterSeq(r.afterSeq), checkLimit(r.limit));
   }
+
 
   async close(): Promise<void> {
     await this.store.close();

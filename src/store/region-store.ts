@@ -156,6 +156,11 @@ export interface RecordImport {
   epoch: number;
   puts: ImportedRecord[];
   deletes: Array<{ collection: string; key: string }>;
+  /**
+   * Categories (collections) whose records are deleted and whose key is shredded in the same
+   * transaction, scrubbed: a copy that carries a consent withdrawal carries its shred too.
+   */
+  shred?: string[] | undefined;
 }
 
 export interface ImportResult {
@@ -262,13 +267,19 @@ export interface RegionStore {
   decideConsent(write: ConsentWrite): Promise<WriteResult>;
 
   /**
-   * A data subject's erasure here, in one transaction: every record, key and tenancy of the
-   * user, with the audit entries appended; no change entries. Scrubbed like a purge.
+   * A data subject's erasure here, in one transaction: every record, key, tenancy and change
+   * entry of the user, with the audit entries appended. The user is remembered as erased: an
+   * import, a tenancy or a new home for them is refused from then on (CONFLICT, details.erased),
+   * so a copy in flight cannot bring their data back. Scrubbed like a purge.
    */
   eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }>;
 
   /** Appends entries and the checkpoint over them, in one transaction: CONFLICT unless the first entry's seq follows the last, or if an event id is already there. */
   appendAudit(append: AuditAppend): Promise<void>;
+  /** Whether the user was erased here (see eraseUser). */
+  isErased(userId: string): Promise<boolean>;
+  /** The last entry's seq (0: none). */
+  auditSize(): Promise<number>;
   /** Entries with seq > afterSeq, oldest first. */
   auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]>;
   /** Checkpoints with size > afterSize, smallest first. */

@@ -187,6 +187,37 @@ describe('tampering with an audit log', () => {
     expect(garbage.stderr).toMatch(/is not a residency proof/);
   }, 30_000);
 
+  it('a changed entry whose checkpoints were removed is neither signed over by a restarted region nor passed by the verifier', async () => {
+    const copy = join(root.path, `copy-${copies++}`);
+    cpSync(seed, copy, { recursive: true });
+    const db = new Database(regionPaths(copy, 'in-mumbai').store);
+    try {
+      const text = entry(db, 2).entry.toString('utf8').replace(/"user":"u_./, (m) => `${m.slice(0, -1)}${m.endsWith('A') ? 'B' : 'A'}`);
+      const leaf = createHash('sha256').update(Buffer.from([0])).update(text).digest();
+      db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 2').run(Buffer.from(text), leaf);
+      db.prepare('DELETE FROM audit_checkpoints WHERE size >= 2').run();
+    } finally {
+      db.close();
+    }
+    // The region restarts over it and is asked to record something: it refuses rather than sign.
+    const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
+    const platform = await Platform.open({ policy, dataDir: copy, durability: 'normal' });
+    const app = await buildGateway(platform);
+    try {
+      const user = await register(app, { email: 'after-tamper@example.com', password: 'tamper-password', market: 'IN' });
+      const refused = await app.inject({ method: 'PUT', url: '/v1/me/consents/cloud-backup', headers: auth(user.token), payload: { decision: 'grant', noticeVersion: '2014-08' } });
+      expect(refused.statusCode).toBe(500);
+      expect(refused.json().error).toMatchObject({ code: 'INTEGRITY' });
+      expect(refused.json().error.message).toMatch(/audit log does not verify/);
+    } finally {
+      await app.close();
+      await platform.close();
+    }
+    const result = await runCli(['audit', 'verify', '--data', copy, '--json']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/is missing: it was removed|entries 1 to \d+ differ/);
+  }, 30_000);
+
   it('any single flipped bit of any entry or checkpoint is caught', async () => {
     // The same verifier on raw pages of the file, so that many flips can be tried quickly.
     const file = new Database(regionPaths(seed, 'in-mumbai').store, { readonly: true });

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { DomicileError } from '../../errors/domicile-error.js';
 import { residencyReport } from '../../platform/residency-report.js';
 import { whereUser } from '../../platform/where-user.js';
 import { errorBody } from '../http-schemas.js';
@@ -33,9 +34,15 @@ export function opsRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
         tags: ['operator'], summary: "A page of a region's audit log: raw entries and the signed checkpoints over them, for a verifier", security,
         params: z.object({ region: z.string().min(1).max(63) }),
         querystring: z.object({ afterSeq: z.coerce.number().int().min(0).default(0), limit: z.coerce.number().int().min(1).max(10_000).default(2_000) }),
-        response: { 200: z.looseObject({}), 400: errorBody, 401: errorBody, 503: errorBody },
+        response: { 200: z.looseObject({}), 400: errorBody, 401: errorBody, 404: errorBody },
       },
-    }, async (request) => ({ ...(await platform.region(request.params.region).readAudit({ afterSeq: request.query.afterSeq, limit: request.query.limit })) }));
+    }, async (request) => {
+      const { region } = request.params;
+      if (!platform.regions.has(region)) {
+        throw new DomicileError('NOT_FOUND', `no running region "${region}" under policy "${platform.policy.name}"; use one of: ${[...platform.regions.keys()].join(', ')}`);
+      }
+      return { ...(await platform.region(region).readAudit({ afterSeq: request.query.afterSeq, limit: request.query.limit })) };
+    });
 
     app.post('/v1/ops/dsar', {
       schema: {

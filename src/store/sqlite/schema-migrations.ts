@@ -85,6 +85,17 @@ export const regionStoreMigrations: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'erased users',
+    sql: `
+      -- Users erased here: nothing of theirs may rest here again (a copy in flight, a late import).
+      CREATE TABLE erased_users (
+        user_id TEXT PRIMARY KEY,
+        at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 const ledgerSql = 'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)';

@@ -146,6 +146,9 @@ function prepare(db: Database.Database) {
     deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version'),
     deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
     deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
+    deleteUserChanges: db.prepare<[string]>('DELETE FROM changes WHERE user_id = ?'),
+    markErased: db.prepare<[string, number]>('INSERT INTO erased_users (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING'),
+    isErased: db.prepare<[string], number>('SELECT 1 FROM erased_users WHERE user_id = ?').pluck(),
 
     // A user counts where they are served or being moved, or wherever their data still rests.
     placementStats: db.prepare<[], StatRow>(`
@@ -244,6 +247,7 @@ export class SqliteRegionStore implements RegionStore {
 
     const advance = this.db.transaction((tenancies: readonly Tenancy[]): void => {
       for (const t of tenancies) {
+        refuseErased(s, t.userId, 'give a tenancy to');
         const stored = s.getTenancy.get(t.userId, t.service);
         if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
         s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
@@ -254,6 +258,7 @@ export class SqliteRegionStore implements RegionStore {
       let applied = 0;
       for (const b of imports) {
         checkImportNames(b);
+        refuseErased(s, b.userId, 'import into');
         const tenancy = s.getTenancy.get(b.userId, b.service);
         if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
         if (!tenancy) s.insertTenancyIfAbsent.run(b.userId, b.service, b.market, b.epoch, 'incoming', null);
@@ -272,6 +277,13 @@ export class SqliteRegionStore implements RegionStore {
           s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
           if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current, now);
           applied++;
+        }
+        for (const category of b.shred ?? []) {
+          for (const gone of s.deleteCollection.all(b.userId, b.service, category) as Array<{ key: string; version: number }>) {
+            if (logged) s.appendChange.run(b.userId, b.service, category, gone.key, 'delete', gone.version, now);
+            applied++;
+          }
+          s.deleteKeyScope.run(b.userId, `${b.service}/${category}`);
         }
       }
       return { applied, lastSeq: s.lastSeq.get() ?? 0 };
@@ -316,6 +328,9 @@ export class SqliteRegionStore implements RegionStore {
       const records = s.purgeUser.run(userId).changes;
       const keys = s.deleteKeys.run(userId).changes;
       const tenancies = s.deleteUserTenancies.run(userId).changes;
+      // The log's entries name the user's records (keys may be anything a user chose): gone too.
+      s.deleteUserChanges.run(userId);
+      s.markErased.run(userId, Date.now());
       appendAuditIn(audit);
       return { records, keys, tenancies };
     }).immediate;
@@ -356,6 +371,7 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async putTenancy(t: Tenancy): Promise<void> {
+    refuseErased(this.s, t.userId, 'give a tenancy to');
     this.s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
   }
 
@@ -418,7 +434,11 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
-    return this.ready.importBatch(imports, Date.now());
+    const { importBatch } = this.ready;
+    if (!imports.some((i) => (i.shred?.length ?? 0) > 0)) return importBatch(imports, Date.now());
+    const result = this.scrubbing(() => importBatch(imports, Date.now()));
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    return result;
   }
 
   /** Deletes and shreds, scrubbed from the files (see scrubbing). */
@@ -468,6 +488,14 @@ export class SqliteRegionStore implements RegionStore {
     this.ready.appendAudit(append);
   }
 
+  async isErased(userId: string): Promise<boolean> {
+    return this.s.isErased.get(userId) !== undefined;
+  }
+
+  async auditSize(): Promise<number> {
+    return this.s.lastAuditSeq.get() ?? 0;
+  }
+
   async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {
     return this.s.auditEntries.all(afterSeq, limit).map(toAudit);
   }
@@ -509,6 +537,15 @@ function checkVersion(req: { userId: string; service: string; collection: string
     const state = current === 0 ? 'does not exist' : `is at version ${current}`;
     throw new DomicileError('CONFLICT', `record ${req.service}/${req.collection}/${req.key} of user ${req.userId} ${state}, not version ${req.ifVersion}: read it again and retry`, {
       details: { version: current },
+    });
+  }
+}
+
+/** An erased user's data never rests here again, whoever would bring it (a migration's copy in flight). */
+function refuseErased(s: Statements, userId: string, what: string): void {
+  if (s.isErased.get(userId) !== undefined) {
+    throw new DomicileError('CONFLICT', `cannot ${what} user ${userId} here: the user was erased (a data subject request), and nothing of theirs may rest here again`, {
+      details: { erased: true, userId },
     });
   }
 }
