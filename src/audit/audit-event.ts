@@ -32,6 +32,11 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     to: id,
     /** This region's side of it. */
     role: z.enum(['source', 'destination']),
+    /**
+     * copied: the data crossed (decrypted in the source, sealed in the destination); completed:
+     * the source was purged, the move is final; rolled-back: it crossed back to the source.
+     */
+    stage: z.enum(['copied', 'completed', 'rolled-back']),
     users,
     records: z.number().int().nonnegative(),
     bytes: z.number().int().nonnegative(),

@@ -19,6 +19,8 @@ export interface BatchContext {
   limiter: RateLimiter;
   meter: ProgressMeter;
   fault: FaultHook;
+  /** The policy the migration was planned under, recorded with its transfers. */
+  policy: { name: string; version: number };
   /** What the copy exported of this batch, while this process has it (see CopiedRows). */
   copied: CopiedRows;
   /** True once an operator asked the engine to stop what it does (pause, rollback, shutdown). */

@@ -1,4 +1,5 @@
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+import { recordTransfer } from './record-transfer.js';
 
 /**
  * Complete: the source shreds the moved users' keys for the service and deletes their rows
@@ -14,14 +15,7 @@ export async function completeBatch(ctx: BatchContext, policy: { name: string; v
     const userIds = ctx.users.map((u) => u.userId);
     const { records: purged } = await source.purgeUsers({ service: batch.service, userIds });
     await ctx.fault('inside-complete');
-    // The cross-border transfer, in both regions' audit logs (once each: the event's id is the batch's).
-    const transfer = {
-      type: 'transfer' as const, migration: batch.migrationId, batch: batch.id, service: batch.service, from: batch.source, to: batch.destination,
-      users: userIds, records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', policy,
-    };
-    const id = `transfer:${batch.migrationId}/${batch.id}`;
-    await source.recordEvents({ events: [{ id, event: { ...transfer, role: 'source' } }] });
-    await ctx.destination.recordEvents({ events: [{ id, event: { ...transfer, role: 'destination' } }] });
+    await recordTransfer(ctx, 'completed', { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' }, policy);
     store.insertTransfer({
       migrationId: batch.migrationId, batchId: batch.id, service: batch.service, from: batch.source, to: batch.destination, policy,
       users: userIds, records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', completedAt: Date.now(),

@@ -1,6 +1,7 @@
 import type { ExportedRecord, UserImport } from '../region/region-client.js';
 import type { BatchMover } from './coordinator-store.js';
 import { bytesPerImport, framingBytes } from './apply-changes.js';
+import { recordTransfer } from './record-transfer.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 import { setTenancies } from './flip-homes.js';
@@ -89,6 +90,8 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
       await yieldToEventLoop();
     }
     copied.complete = true;
+    // The data has crossed: recorded now, whether the batch is later completed or discarded.
+    await recordTransfer(ctx, 'copied', { records, bytes, digest: '' }, ctx.policy);
     await ctx.fault('after-copy-batch');
     store.updateBatch(batch.migrationId, batch.id, { step: 'catching-up', records, bytes });
     return succeeded({ records, bytes });

@@ -131,8 +131,10 @@ export class MigrationEngine {
   }
 
   private context(batch: BatchRecord): BatchContext {
-    const state = this.store.get(batch.migrationId)?.state;
+    const migration = this.store.get(batch.migrationId);
+    const state = migration?.state;
     return {
+      policy: migration?.policy ?? { name: this.host.policy.name, version: this.host.policy.version },
       copied: this.copiedRows(batch),
       batch, users: this.batchMovers(batch), source: this.region(batch.source), destination: this.region(batch.destination),
       directory: this.host.directory, store: this.store, limiter: this.limiter, meter: this.meter, fault: this.options.fault ?? envFault,

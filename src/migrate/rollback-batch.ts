@@ -1,5 +1,6 @@
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
 import { flipHomes, setTenancies } from './flip-homes.js';
+import { recordTransfer } from './record-transfer.js';
 import { replicateBack } from './reverse-replication.js';
 import { settleBatch } from './settle-batch.js';
 import { compareUsers, formatMismatches } from './verify-batch.js';
@@ -32,6 +33,7 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
     const pauseMs = performance.now() - started;
     await setTenancies(destination, service, users, 2, 'moved', batch.source);
     await destination.purgeUsers({ service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
+    await recordTransfer(ctx, 'rolled-back', { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' }, ctx.policy);
     store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null, rollbackPauseMs: pauseMs });
     return succeeded({ pauseMs });
   } catch (err) {

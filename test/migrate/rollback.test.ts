@@ -81,6 +81,19 @@ describe('rollback', () => {
       expect(stats.filter((s) => s.service === 'shop'), region).toEqual([]);
     }
     expect((await residencyReport(platform)).violations).toEqual([]);
+    // Both crossings are in Beijing's audit log: each batch copied out, and each rolled back in.
+    const stages = new Map<string, number>();
+    for (let after = 0; ;) {
+      const page = await platform.region('cn-beijing').readAudit({ afterSeq: after, limit: 1_000 });
+      for (const e of page.entries) {
+        const event = (JSON.parse(e.entry) as { event: { type: string; stage?: string } }).event;
+        if (event.type === 'transfer') stages.set(event.stage!, (stages.get(event.stage!) ?? 0) + 1);
+      }
+      if (page.entries.length < 1_000) break;
+      after = page.entries.at(-1)!.seq;
+    }
+    expect(stages.get('copied')).toBeGreaterThan(0);
+    expect(stages.get('rolled-back')).toBe(stages.get('copied'));
     await current.close();
     current = undefined;
   });
