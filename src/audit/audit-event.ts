@@ -57,6 +57,13 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     reason: z.enum(['consent-withdrawn', 'migration-complete', 'migration-rollback', 'erasure']),
   }).strict(),
   z.object({
+    /** A residency report was issued as a proof: its hash, so the proof's report cannot be changed afterwards. */
+    type: z.literal('residency-report'),
+    hash: hex64,
+    violations: z.number().int().nonnegative(),
+    policy: z.object({ name: text, version: z.number().int().positive() }).strict(),
+  }).strict(),
+  z.object({
     type: z.literal('policy'),
     name: text,
     version: z.number().int().positive(),

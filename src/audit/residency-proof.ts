@@ -1,13 +1,17 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { decodeEntry } from './audit-event.js';
+import { leafHash, verifyInclusion } from './merkle.js';
 import { checkpointSigned } from './checkpoint.js';
 import type { Witness } from './verify-log.js';
 
 /**
- * A residency proof: the placement report (per market × region × service, every violation) and
- * each region's signed checkpoint with the key that signed it, as `domicile report residency
- * --proof` writes it after verifying every region's log. Checked offline by `domicile audit
- * verify --proof`: every signature, the report's own consistency, and the keys against the
- * auditor's pins when given.
+ * A residency proof: the placement report (per market × region × service, every violation) and,
+ * per region, its signed checkpoint with the key that signed it, and the log entry recording the
+ * report's hash with its inclusion proof, as `domicile report residency --proof` writes it after
+ * verifying every region's log. Checked offline by `domicile audit verify --proof`: every
+ * signature, that every region's log holds this very report, the report's own consistency, and
+ * the keys against the auditor's pins when given.
  */
 export const residencyProofSchema = z.object({
   format: z.literal('domicile/residency-proof/v1'),
@@ -25,19 +29,32 @@ export const residencyProofSchema = z.object({
     region: z.string(),
     publicKey: z.string(),
     entries: z.number().int().nonnegative(),
-    checkpoint: z.object({ region: z.string(), size: z.number().int().nonnegative(), root: z.string(), at: z.number(), signature: z.string() }).nullable(),
+    checkpoint: z.object({ region: z.string(), size: z.number().int().nonnegative(), root: z.string(), at: z.number(), signature: z.string() }),
+    /** The region's log entry recording this report's hash, and its inclusion proof under the checkpoint. */
+    report: z.object({ seq: z.number().int().positive(), entry: z.string(), proof: z.array(z.string().regex(/^[0-9a-f]{64}$/)) }),
   })),
 }).strict();
 
 export type ResidencyProof = z.infer<typeof residencyProofSchema>;
 
-/** Problems with a proof file's contents; empty when it holds. */
-export function checkResidencyProof(proof: ResidencyProof, pins: Record<string, Witness> = {}): string[] {
+/** The hash a region's log records for a report: SHA-256 of its JSON, as the proof file holds it. */
+export function reportHash(report: unknown): string {
+  return createHash('sha256').update(JSON.stringify(report)).digest('hex');
+}
+
+/**
+ * Problems with a proof file's contents; empty when it holds. `rawReport` is the report as the
+ * file holds it (its hash is over those bytes, not over a parsed copy).
+ */
+export function checkResidencyProof(proof: ResidencyProof, rawReport: unknown, pins: Record<string, Witness> = {}): string[] {
   const problems: string[] = [];
+  const hash = reportHash(rawReport);
   for (const r of proof.regions) {
-    if (r.checkpoint === null) {
-      if (r.entries > 0) problems.push(`region ${r.region}: ${r.entries} entries but no checkpoint`);
-      continue;
+    const entry = decodeEntry(Buffer.from(r.report.entry, 'utf8'));
+    if (entry?.event.type !== 'residency-report' || entry.event.hash !== hash || entry.seq !== r.report.seq) {
+      problems.push(`region ${r.region}: its log does not record this report (the report was changed after it was issued, or the entry is another's)`);
+    } else if (!verifyInclusion(leafHash(Buffer.from(r.report.entry, 'utf8')), r.report.seq - 1, r.checkpoint.size, r.report.proof.map((h) => Buffer.from(h, 'hex')), Buffer.from(r.checkpoint.root, 'hex'))) {
+      problems.push(`region ${r.region}: the report's entry is not proven to be in the log signed at size ${r.checkpoint.size}`);
     }
     if (r.checkpoint.region !== r.region) problems.push(`region ${r.region}: its checkpoint names region ${r.checkpoint.region}`);
     if (!checkpointSigned(r.checkpoint, r.publicKey)) problems.push(`region ${r.region}: the checkpoint of size ${r.checkpoint.size} does not carry the signature of the key beside it: the proof was changed`);

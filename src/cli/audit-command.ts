@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { residencyProofSchema, checkResidencyProof, type ResidencyProof } from '../audit/residency-proof.js';
+import { checkResidencyProof, reportHash, residencyProofSchema, type ResidencyProof } from '../audit/residency-proof.js';
 import { inclusionProof, verifyInclusion } from '../audit/merkle.js';
 import { verifyLog, type LogVerification, type Witness } from '../audit/verify-log.js';
 import { loadWitnesses, saveWitnesses, witnessFile } from '../audit/witness-file.js';
@@ -72,12 +72,14 @@ export async function runAuditVerify(access: OperatorAccess, options: AuditOptio
 
 function verifyProofFile(path: string, pins: Record<string, Witness>, json: boolean): number {
   let proof: ResidencyProof;
+  let raw: { report?: unknown };
   try {
-    proof = residencyProofSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+    raw = JSON.parse(readFileSync(path, 'utf8')) as { report?: unknown };
+    proof = residencyProofSchema.parse(raw);
   } catch (err) {
     throw new DomicileError('BAD_REQUEST', `${path} is not a residency proof (as \`domicile report residency --proof\` writes): ${(err as Error).message.split('\n')[0]}`, { cause: err });
   }
-  const problems = checkResidencyProof(proof, pins);
+  const problems = checkResidencyProof(proof, raw.report, pins);
   if (json) process.stdout.write(`${JSON.stringify({ proof: path, valid: problems.length === 0, problems, violations: proof.report.violations.length })}\n`);
   else {
     process.stdout.write(problems.length === 0
@@ -87,26 +89,43 @@ function verifyProofFile(path: string, pins: Record<string, Witness>, json: bool
   return problems.length === 0 ? 0 : 1;
 }
 
-/** `domicile report residency --proof FILE`: the report and every region's verified, signed checkpoint. */
+/**
+ * `domicile report residency --proof FILE`: verifies every region's log, records the report's
+ * hash in each (so the report cannot be changed afterwards), verifies again, and writes the
+ * report with each region's signed checkpoint and the inclusion proof of that entry. No proof is
+ * written over logs that do not verify.
+ */
 export async function writeResidencyProof(access: OperatorAccess, path: string): Promise<{ proof: ResidencyProof | undefined; problems: string[]; report: ResidencyProof['report'] }> {
   const file = witnessFile(access.data);
   const witnesses = loadWitnesses(file);
   const api = await openOperatorApi({ ...access, readOnly: true });
   try {
     const report = await api.residency();
+    const failures = (results: LogVerification[]) => results.flatMap((r) => r.problems.map((p) => `${r.region}: ${p}`));
+    const before = failures(await verifyAll(api, witnesses));
+    if (before.length > 0) return { proof: undefined, problems: before, report };
+    const event = { type: 'residency-report' as const, hash: reportHash(report), violations: report.violations.length, policy: report.policy };
+    const seqs = new Map<string, number>();
+    for (const region of await api.auditRegions()) seqs.set(region, await api.recordReport(region, event));
     const results = await verifyAll(api, witnesses);
-    const problems = results.flatMap((r) => r.problems.map((p) => `${r.region}: ${p}`));
-    // A proof over logs that do not verify would certify what they no longer show: none is written.
+    const problems = failures(results);
     if (problems.length > 0) return { proof: undefined, problems, report };
     pin(file, witnesses, results);
     const proof: ResidencyProof = {
       format: 'domicile/residency-proof/v1',
       generatedAt: new Date().toISOString(),
       report,
-      regions: results.map((r) => ({ region: r.region, publicKey: r.publicKey, entries: r.size, checkpoint: r.latest })),
+      regions: results.map((r) => {
+        const seq = seqs.get(r.region)!;
+        const checkpoint = r.latest!;
+        return {
+          region: r.region, publicKey: r.publicKey, entries: r.size, checkpoint,
+          report: { seq, entry: r.entries[seq - 1]!, proof: inclusionProof(r.leaves, seq - 1, checkpoint.size).map((h) => h.toString('hex')) },
+        };
+      }),
     };
     writeFileSync(path, `${JSON.stringify(proof, null, 2)}\n`);
-    return { proof, problems, report };
+    return { proof, problems: [], report };
   } finally {
     await api.close();
   }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { DsarRequest } from '../dsar/dsar-requests.js';
 import type { DsarExport } from '../dsar/dsar-service.js';
 import { errorFromJSON, DomicileError } from '../errors/domicile-error.js';
+import type { AuditEvent } from '../audit/audit-event.js';
 import type { AuditPage } from '../region/region-client.js';
 import { MigrationEngine, type StartRequest } from '../migrate/migration-engine.js';
 import type { SettingsPatch } from '../migrate/migration-settings.js';
@@ -39,6 +40,8 @@ export interface OperatorApi {
   /** The regions whose audit logs can be read. */
   auditRegions(): Promise<string[]>;
   auditPage(region: string, afterSeq: number, limit: number): Promise<AuditPage>;
+  /** Records in a region's log that a residency report with this hash was issued; returns its seq. */
+  recordReport(region: string, event: Extract<AuditEvent, { type: 'residency-report' }>): Promise<number>;
   dsarExport(userId: string): Promise<DsarExport>;
   dsarErase(userId: string): Promise<DsarRequest>;
   dsarStatus(id: string): Promise<DsarRequest>;
@@ -130,6 +133,10 @@ class HttpOperatorApi implements OperatorApi {
     return this.call('GET', `/v1/ops/audit/${encodeURIComponent(region)}?afterSeq=${afterSeq}&limit=${limit}`);
   }
 
+  async recordReport(region: string, event: Extract<AuditEvent, { type: 'residency-report' }>): Promise<number> {
+    return (await this.call<{ seq: number }>('POST', `/v1/ops/audit/${encodeURIComponent(region)}/reports`, event)).seq;
+  }
+
   dsarExport(userId: string): Promise<DsarExport> {
     return this.call('POST', '/v1/ops/dsar', { userId, kind: 'export' });
   }
@@ -201,6 +208,10 @@ class InProcessOperatorApi implements OperatorApi {
 
   auditPage(region: string, afterSeq: number, limit: number): Promise<AuditPage> {
     return this.platform.region(region).readAudit({ afterSeq, limit });
+  }
+
+  async recordReport(region: string, event: Extract<AuditEvent, { type: 'residency-report' }>): Promise<number> {
+    return (await this.platform.region(region).recordEvents({ events: [{ id: `report:${event.hash}`, event }] })).seqs[0]!;
   }
 
   dsarExport(userId: string): Promise<DsarExport> {

@@ -167,8 +167,9 @@ describe('tampering with an audit log', () => {
     expect(ok.code, ok.stdout).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, violations: 0 });
 
-    const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as { regions: Array<{ region: string; checkpoint: { root: string; size: number } }>; report: { rows: Array<{ allowed: boolean }> } };
+    const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as { regions: Array<{ region: string; checkpoint: { root: string; size: number } }>; report: { rows: Array<{ allowed: boolean }>; violations: unknown[] } };
     const changes: Array<[string, (p: typeof proof) => void]> = [
+      ['a row of the report removed, as if its data were not there', (p) => { p.report.rows.splice(0, 1); }],
       ['a checkpoint root', (p) => { p.regions[4]!.checkpoint.root = '0'.repeat(64); }],
       ['a checkpoint size', (p) => { p.regions[4]!.checkpoint.size += 1; }],
       ['a row made outside the policy without a violation', (p) => { p.report.rows[0]!.allowed = false; }],

@@ -44,6 +44,23 @@ export function opsRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       return { ...(await platform.region(region).readAudit({ afterSeq: request.query.afterSeq, limit: request.query.limit })) };
     });
 
+    app.post('/v1/ops/audit/:region/reports', {
+      schema: {
+        tags: ['operator'], summary: 'Record in a region\'s audit log that a residency report with this hash was issued (for a residency proof)', security,
+        params: z.object({ region: z.string().min(1).max(63) }),
+        body: z.object({
+          type: z.literal('residency-report'), hash: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex'),
+          violations: z.number().int().nonnegative(), policy: z.object({ name: z.string().min(1).max(2_000), version: z.number().int().positive() }).strict(),
+        }).strict(),
+        response: { 200: z.object({ seq: z.number() }), 400: errorBody, 401: errorBody, 404: errorBody },
+      },
+    }, async (request) => {
+      const { region } = request.params;
+      if (!platform.regions.has(region)) throw new DomicileError('NOT_FOUND', `no running region "${region}"`);
+      const { seqs } = await platform.region(region).recordEvents({ events: [{ id: `report:${request.body.hash}`, event: request.body }] });
+      return { seq: seqs[0]! };
+    });
+
     app.post('/v1/ops/dsar', {
       schema: {
         tags: ['operator'], summary: "A data subject request for a user: export (answers with the bundle) or erase (answers with the request's status)", security,
