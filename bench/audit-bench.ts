@@ -28,12 +28,12 @@ export interface AuditBenchReport {
   figures: Figure[];
 }
 
-/** A consent decision as the log holds one: the typical entry, about 400 bytes. */
+/** A migrated batch's transfer as the log holds one (four users): about 600 bytes. */
 function event(i: number): AuditEvent {
   return {
-    type: 'consent', user: `u_bench${String(i).padStart(10, '0')}`, service: 'cloud', purpose: 'cloud-backup', decision: i % 3 === 0 ? 'withdraw' : 'grant',
-    notice: { id: 'cloud-backup', version: '2014-08', hash: createHash('sha256').update(String(i % 7)).digest('hex') },
-    jurisdiction: 'IN-IT-ACT-2000', method: 'in-app-dialog', source: `session:s_${String(i).padStart(16, '0')}`,
+    type: 'transfer', migration: 'm_bench', batch: i, service: 'shop', from: 'cn-beijing', to: 'in-mumbai', role: 'destination', stage: 'completed',
+    users: Array.from({ length: 4 }, (_, u) => `u_bench${String(i * 4 + u).padStart(10, '0')}`),
+    records: 400, bytes: 409_600, digest: createHash('sha256').update(String(i)).digest('hex'), policy: { name: 'phase3', version: 4 },
   };
 }
 
