@@ -5,7 +5,7 @@ import type { Policy } from '../policy/policy-schema.js';
 import type { RegionStore } from '../store/region-store.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import { categoryScope, type KeyHierarchy } from '../region/key-hierarchy.js';
-import { openValue, sealValue } from '../region/record-crypto.js';
+import { sealValue } from '../region/record-crypto.js';
 import type { TenantRef } from '../region/region-client.js';
 import { checkId } from '../region/request-validation.js';
 import {
@@ -73,10 +73,7 @@ export class RegionConsent {
   async ledger(ref: { userId: string; service: string }, purpose: string): Promise<{ ledger: ConsentLedger; version: number } | undefined> {
     const stored = await this.store.getRecord(ref.userId, ref.service, consentCollection, purpose);
     if (!stored) return undefined;
-    const key = await this.hierarchy.categoryKey(ref.userId, categoryScope(ref.service, consentCollection), false);
-    if (!key) throw new DomicileError('INTEGRITY', `the consent ledger of user ${ref.userId} for ${purpose} has no key in region ${this.regionId}`);
-    const value = openValue(key, stored.ciphertext, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection: consentCollection, key: purpose });
-    return { ledger: parseLedger(value, purpose), version: stored.version };
+    return { ledger: parseLedger(await this.hierarchy.openRecord(stored, consentCollection), purpose), version: stored.version };
   }
 
   /**

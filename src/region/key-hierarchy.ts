@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { aeadKeyBytes, open, seal } from '../crypto/aead.js';
 import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import type { RegionStore, WrappedKey } from '../store/region-store.js';
+import type { RegionStore, StoredRecord, WrappedKey } from '../store/region-store.js';
+import { openValue } from './record-crypto.js';
 import { LruCache } from '../shared/lru-cache.js';
 
 /**
@@ -90,6 +91,16 @@ export class KeyHierarchy {
     }));
     for (const stored of await this.store.putKeysIfAbsent(fresh)) found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored));
     return found;
+  }
+
+  /** A stored record's value, opened under its category's key; INTEGRITY when the key is gone or the record does not open. */
+  async openRecord(record: StoredRecord, category: string): Promise<unknown> {
+    const scope = categoryScope(record.service, category);
+    const dataKey = await this.categoryKey(record.userId, scope, false);
+    if (!dataKey) {
+      throw new DomicileError('INTEGRITY', `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
+    }
+    return openValue(dataKey, record.ciphertext, { regionId: this.regionId, userId: record.userId, service: record.service, collection: record.collection, key: record.key });
   }
 
   /** The category key if it is in the cache; never touches the store. */

@@ -1,12 +1,10 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { consentCollection, parseLedger, type ConsentLedger } from '../consent/consent-ledger.js';
-import { DomicileError } from '../errors/domicile-error.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
 import { credentialsCollection, parseCredentials } from './credentials.js';
-import { categoryScope, type KeyHierarchy } from './key-hierarchy.js';
+import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './migration-validation.js';
-import { openValue } from './record-crypto.js';
 import type { RecordView } from './region-client.js';
 import { checkId, checkObject } from './request-validation.js';
 
@@ -82,10 +80,8 @@ export class RegionDsar {
     return result;
   }
 
-  private async open(stored: StoredRecord): Promise<unknown> {
-    const scope = categoryScope(stored.service, storedCategory(stored.collection));
-    const key = await this.hierarchy.categoryKey(stored.userId, scope, false);
-    if (!key) throw new DomicileError('INTEGRITY', `record ${stored.service}/${stored.collection}/${stored.key} of user ${stored.userId} has no ${scope} key in region ${this.regionId}`);
-    return openValue(key, stored.ciphertext, { regionId: this.regionId, userId: stored.userId, service: stored.service, collection: stored.collection, key: stored.key });
+  private open(stored: StoredRecord): Promise<unknown> {
+    return this.hierarchy.openRecord(stored, storedCategory(stored.collection));
   }
+
 }

@@ -24,7 +24,7 @@ import {
   type StoredCredentials,
 } from './credentials.js';
 import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
-import { defaultMaxValueBytes, encodeValue, openValue, sealValue, type RecordAddress } from './record-crypto.js';
+import { defaultMaxValueBytes, encodeValue, sealValue, type RecordAddress } from './record-crypto.js';
 import type {
   ChangeView,
   CollectionHolding,
@@ -353,14 +353,10 @@ export class RegionNode implements RegionClient {
     return { collection: record.collection, key: record.key, version: record.version, updatedAt: record.updatedAt, value };
   }
 
-  private async open(record: StoredRecord, category: string): Promise<unknown> {
-    const scope = categoryScope(record.service, category);
-    const dataKey = await this.hierarchy.categoryKey(record.userId, scope, false);
-    if (!dataKey) {
-      throw new DomicileError('INTEGRITY', `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
-    }
-    return openValue(dataKey, record.ciphertext, this.address(record, record.collection, record.key));
+  private open(record: StoredRecord, category: string): Promise<unknown> {
+    return this.hierarchy.openRecord(record, category);
   }
+
 
   private async readCredentials(ref: TenantRef): Promise<{ credentials: StoredCredentials; version: number } | undefined> {
     const stored = await this.store.getRecord(ref.userId, ref.service, credentialsCollection, credentialsKey);
