@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DomicileError, type ErrorCode } from '../../src/errors/domicile-error.js';
-import type { ImportedRecord, RecordImport, RecordWrite, RegionStore, Tenancy } from '../../src/store/region-store.js';
+import type { AuditAppend, ConsentWrite, ImportedRecord, RecordImport, RecordWrite, RegionStore, Tenancy } from '../../src/store/region-store.js';
 
 /**
  * The RegionStore conformance suite: every backend (SQLite now, PostgreSQL later) runs it.
@@ -520,6 +520,99 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(stats).toHaveLength(4);
         await store.purgeUser('u5');
         expect((await store.placementStats()).some((s) => s.market === 'IN')).toBe(false);
+      });
+    });
+
+    /** An audit append of `n` entries continuing a log of `size`, as a region's AuditLog makes one (the hashes are opaque here). */
+    const append = (size: number, n: number, eventId: (i: number) => string | null = () => null): AuditAppend => ({
+      entries: Array.from({ length: n }, (_, i) => ({ seq: size + i + 1, eventId: eventId(i), type: 'test', entry: Buffer.from(`entry ${size + i + 1}`), leafHash: Buffer.alloc(32, size + i + 1) })),
+      checkpoint: { size: size + n, root: Buffer.alloc(32, 7), at: 1_000 + size, signature: Buffer.alloc(64, 9) },
+    });
+
+    describe('the audit log', () => {
+      it('appends entries with their checkpoint only where they continue the log, each event once', async () => {
+        await store.appendAudit(append(0, 2, (i) => (i === 0 ? 'e-1' : null)));
+        expect(await store.auditSize()).toBe(2);
+        await failure(store.appendAudit(append(0, 1)), 'CONFLICT');
+        await failure(store.appendAudit(append(5, 1)), 'CONFLICT');
+        const dup = await failure(store.appendAudit(append(2, 1, () => 'e-1')), 'CONFLICT');
+        expect(dup.details).toMatchObject({ eventId: 'e-1' });
+        expect(await store.auditSize()).toBe(2);
+        await store.appendAudit(append(2, 1));
+        expect((await store.auditEntries(0, 10)).map((e) => [e.seq, e.eventId, e.entry.toString()])).toEqual([[1, 'e-1', 'entry 1'], [2, null, 'entry 2'], [3, null, 'entry 3']]);
+        expect((await store.auditEntries(1, 1)).map((e) => e.seq)).toEqual([2]);
+        expect((await store.auditCheckpoints(0, 10)).map((c) => c.size)).toEqual([2, 3]);
+        expect((await store.auditCheckpoints(2, 10))[0]).toEqual({ size: 3, root: Buffer.alloc(32, 7), at: 1_002, signature: Buffer.alloc(64, 9) });
+        expect(await store.auditSeqOfEvent('e-1')).toBe(1);
+        expect(await store.auditSeqOfEvent('nope')).toBeUndefined();
+        expect((await store.lastAuditOfType('test'))?.seq).toBe(3);
+      });
+    });
+
+    describe('consent decisions', () => {
+      const decision = (ifVersion: number, shred: string[], size: number): ConsentWrite => ({
+        userId: 'u1', service: 'shop', epoch: 1, collection: '_consent', key: 'p', ciphertext: Buffer.from(`ledger ${ifVersion + 1}`), ifVersion, shred, audit: append(size, 1),
+      });
+
+      it('writes the ledger, deletes and logs what it shreds with its key, and audits, all in one transaction', async () => {
+        await store.putTenancy(home('u1'));
+        await store.putKeysIfAbsent([{ userId: 'u1', scope: 'shop/cart', wrapped: Buffer.from('k'), wrappedBy: 'user-key', createdAt: 1 }]);
+        await store.writeRecord(write('u1', 'c1', 'in the cart', { collection: 'cart' }));
+        await store.writeRecord(write('u1', 'o1', 'kept'));
+        const seq = await store.lastSeq();
+        const granted = await store.decideConsent(decision(0, [], 0));
+        expect(granted.version).toBe(1);
+        const withdrawn = await store.decideConsent(decision(1, ['cart'], 1));
+        expect(withdrawn.version).toBe(2);
+        expect(await store.listRecords('u1', 'shop', 'cart')).toEqual([]);
+        expect(await store.getKey('u1', 'shop/cart')).toBeUndefined();
+        expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
+        expect((await store.changesSince(seq, 10)).map((c) => [c.collection, c.key, c.op])).toEqual([['_consent', 'p', 'put'], ['_consent', 'p', 'put'], ['cart', 'c1', 'delete']]);
+        expect(await store.auditSize()).toBe(2);
+      });
+
+      it('changes nothing when the ledger moved on, the tenancy is not home, or the audit append does not continue the log', async () => {
+        await store.putTenancy(home('u1'));
+        await store.decideConsent(decision(0, [], 0));
+        await failure(store.decideConsent(decision(0, ['cart'], 1)), 'CONFLICT');
+        await failure(store.decideConsent(decision(1, [], 7)), 'CONFLICT');
+        await store.putTenancy({ ...home('u1'), status: 'fenced' });
+        await failure(store.decideConsent(decision(1, [], 1)), 'FENCED');
+        expect((await store.getRecord('u1', 'shop', '_consent', 'p'))?.version).toBe(1);
+        expect(await store.auditSize()).toBe(1);
+      });
+
+      it('lets a write land only while the record it requires is at the version it was prepared under', async () => {
+        await store.putTenancy(home('u1'));
+        await store.decideConsent(decision(0, [], 0));
+        const requires = { collection: '_consent', key: 'p', version: 1 };
+        await store.writeRecord(write('u1', 'c1', 'allowed', { collection: 'cart', requires }));
+        await store.decideConsent(decision(1, ['cart'], 1));
+        const refused = await failure(store.writeRecord(write('u1', 'c2', 'too late', { collection: 'cart', requires })), 'CONFLICT');
+        expect(refused.details).toMatchObject({ requires, version: 2 });
+        expect(await store.listRecords('u1', 'shop', 'cart')).toEqual([]);
+      });
+    });
+
+    describe('erasure', () => {
+      it("deletes a user's records, keys, tenancies and change entries, audits it, and refuses them for ever after", async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u1', 'cloud'));
+        await store.putTenancy(home('u2'));
+        await store.putKeysIfAbsent([{ userId: 'u1', scope: '', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 }]);
+        await store.writeRecord(write('u1', 'o1', 'a'));
+        await store.writeRecord(write('u2', 'o1', 'b'));
+        expect(await store.isErased('u1')).toBe(false);
+        expect(await store.eraseUser('u1', append(0, 2))).toEqual({ records: 1, keys: 1, tenancies: 2 });
+        expect(await store.isErased('u1')).toBe(true);
+        expect(await store.listTenancies()).toEqual([home('u2')]);
+        expect((await store.changesSince(0, 10)).map((c) => c.userId)).toEqual(['u2']);
+        expect(await store.auditSize()).toBe(2);
+        for (const attempt of [
+          store.putTenancy(home('u1')),
+          store.advanceTenancies([home('u1', 'shop', 2)]),
+          store.importRecords([{ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, puts: [], deletes: [] }]),
+        ]) expect((await failure(attempt, 'CONFLICT')).details).toMatchObject({ erased: true });
       });
     });
   });

@@ -20,6 +20,7 @@ import type {
   WrappedKey,
   WriteResult,
 } from '../region-store.js';
+import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
 import { applyMigrations } from './schema-migrations.js';
@@ -532,49 +533,7 @@ export class SqliteRegionStore implements RegionStore {
   }
 }
 
-function checkVersion(req: { userId: string; service: string; collection: string; key: string; ifVersion?: number | undefined }, current: number): void {
-  if (req.ifVersion !== undefined && req.ifVersion !== current) {
-    const state = current === 0 ? 'does not exist' : `is at version ${current}`;
-    throw new DomicileError('CONFLICT', `record ${req.service}/${req.collection}/${req.key} of user ${req.userId} ${state}, not version ${req.ifVersion}: read it again and retry`, {
-      details: { version: current },
-    });
-  }
-}
-
 /** An erased user's data never rests here again, whoever would bring it (a migration's copy in flight). */
 function refuseErased(s: Statements, userId: string, what: string): void {
-  if (s.isErased.get(userId) !== undefined) {
-    throw new DomicileError('CONFLICT', `cannot ${what} user ${userId} here: the user was erased (a data subject request), and nothing of theirs may rest here again`, {
-      details: { erased: true, userId },
-    });
-  }
-}
-
-function staleTenancy(t: Tenancy, stored: number): DomicileError {
-  return new DomicileError('STALE_EPOCH', `user ${t.userId} is at epoch ${stored} for service ${t.service} in this region; an epoch never goes back (asked: ${t.epoch})`, {
-    details: { epoch: stored, service: t.service },
-  });
-}
-
-function liveTenancy(userId: string, service: string, status: TenancyStatus, what: string): DomicileError {
-  const why = status === 'home' ? 'this region is their home' : 'they are being cut over from this region';
-  return new DomicileError('CONFLICT', `cannot ${what} user ${userId}'s ${service} data here: ${why} (tenancy ${status})`, {
-    details: { status, service },
-  });
-}
-
-/** A record named twice in one import has no single state to end in: refused before anything changes. */
-function checkImportNames(b: RecordImport): void {
-  // Keys per collection: unambiguous whatever the names hold, and no string built per record.
-  const seen = new Map<string, Set<string>>();
-  for (const r of [...b.puts, ...b.deletes]) {
-    let keys = seen.get(r.collection);
-    if (!keys) seen.set(r.collection, (keys = new Set()));
-    if (keys.has(r.key)) {
-      throw new DomicileError('BAD_REQUEST', `record ${b.service}/${r.collection}/${r.key} of user ${b.userId} is named twice in one import`, {
-        details: { field: 'states', collection: r.collection, key: r.key },
-      });
-    }
-    keys.add(r.key);
-  }
+  if (s.isErased.get(userId) !== undefined) throw erasedUser(userId, what);
 }

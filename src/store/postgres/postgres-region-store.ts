@@ -1,0 +1,465 @@
+import pg from 'pg';
+import { DomicileError } from '../../errors/domicile-error.js';
+import type {
+  AuditAppend,
+  AuditRow,
+  ChangeEntry,
+  CheckpointRow,
+  ConsentWrite,
+  ImportResult,
+  PlacementStat,
+  PurgeResult,
+  RecordDelete,
+  RecordImport,
+  RecordRead,
+  RecordWrite,
+  RegionStore,
+  StoredRecord,
+  Tenancy,
+  TenancyStatus,
+  WrappedKey,
+  WriteResult,
+} from '../region-store.js';
+import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
+import { checkTenancy } from '../tenancy-guard.js';
+import { applyPgMigrations } from './postgres-schema.js';
+
+export interface PostgresRegionStoreOptions {
+  /** postgres://… of the region's own database (in the region's country). */
+  url: string;
+  /** The schema its tables live in (default public): tests give each store its own. */
+  schema?: string;
+  /** Pooled connections (default 10). */
+  poolSize?: number;
+}
+
+/** int8 as number: every bigint here (seqs, versions, epochs, times) stays far below 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+/** Held to commit by every transaction that appends to the change log: seq order is commit order. */
+const changeLogLock = 0x646f6d32;
+/** Held to commit by audit appends: the log grows one append at a time. */
+const auditLock = 0x646f6d33;
+
+type Q = pg.PoolClient;
+interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
+interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number }
+const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at';
+
+function toTenancy(row: TenancyRow | undefined): Tenancy | undefined {
+  return row && { userId: row.user_id, service: row.service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
+}
+
+function toRecord(row: RecordRow): StoredRecord {
+  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+}
+
+/**
+ * The RegionStore of a region whose data rests in PostgreSQL (a managed or local provider's
+ * cluster in the region's country): pooled connections, the schema in an append-only ledger
+ * applied under an advisory lock, the change log on a sequence, and every method one
+ * transaction, in which the rows it checks are locked (FOR UPDATE) so that a fence, a write
+ * and a consent decision on the same user are serialised as SQLite's single writer serialises
+ * them. Several node processes of a region may share one database.
+ */
+export class PostgresRegionStore implements RegionStore {
+  readonly backend = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly where: string;
+  private initialised = false;
+
+  constructor(options: PostgresRegionStoreOptions) {
+    const url = new URL(options.url);
+    this.where = `${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 10,
+      types,
+      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
+    });
+    // An idle connection the server drops is replaced; it must not crash the process.
+    this.pool.on('error', () => undefined);
+  }
+
+  async init(): Promise<void> {
+    if (this.initialised) return;
+    try {
+      await applyPgMigrations(this.pool, this.where);
+    } catch (err) {
+      if (err instanceof DomicileError) throw err;
+      throw new DomicileError('UNAVAILABLE', `cannot open the region store at ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+    this.initialised = true;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+  }
+
+  private unavailable(err: unknown): unknown {
+    if (err instanceof DomicileError) return err;
+    const code = (err as { code?: string }).code;
+    // A connection that failed, or the server going away: the region is unavailable, not broken.
+    if (code === undefined || code.startsWith('08') || code === '57P01') {
+      return new DomicileError('UNAVAILABLE', `the region store at ${this.where} cannot be reached: ${(err as Error).message}`, { cause: err });
+    }
+    return err;
+  }
+
+  /** Runs fn in one transaction (READ COMMITTED, with the row locks fn takes). */
+  private async tx<T>(fn: (c: Q) => Promise<T>): Promise<T> {
+    let client: Q;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw this.unavailable(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw this.unavailable(err);
+    } finally {
+      client.release();
+    }
+  }
+
+  private static async lockedTenancy(c: Q, userId: string, service: string): Promise<Tenancy | undefined> {
+    const rows = (await c.query<TenancyRow>('SELECT user_id, service, market, epoch, status, moved_to FROM tenancies WHERE user_id = $1 AND service = $2 FOR UPDATE', [userId, service])).rows;
+    return toTenancy(rows[0]);
+  }
+
+  private static async version(c: Q, userId: string, service: string, collection: string, key: string): Promise<number> {
+    const rows = (await c.query<{ version: number }>('SELECT version FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 FOR UPDATE', [userId, service, collection, key])).rows;
+    return rows[0]?.version ?? 0;
+  }
+
+  private static async appendChange(c: Q, userId: string, service: string, collection: string, key: string, op: 'put' | 'delete', version: number, at: number): Promise<number> {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [changeLogLock]);
+    const rows = (await c.query<{ seq: number }>('INSERT INTO changes (user_id, service, collection, key, op, version, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq', [userId, service, collection, key, op, version, at])).rows;
+    return rows[0]!.seq;
+  }
+
+  private static async refuseErased(c: Q, userId: string, what: string): Promise<void> {
+    if ((await c.query('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).rowCount) throw erasedUser(userId, what);
+  }
+
+  private static async appendAuditIn(c: Q, append: AuditAppend): Promise<void> {
+    await c.query('SELECT pg_advisory_xact_lock($1)', [auditLock]);
+    const last = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM audit_entries')).rows[0]!.last;
+    const first = append.entries[0]?.seq ?? last + 1;
+    if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
+      throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`);
+    }
+    for (const e of append.entries) {
+      if (e.eventId !== null && (await c.query('SELECT 1 FROM audit_entries WHERE event_id = $1', [e.eventId])).rowCount) {
+        throw new DomicileError('CONFLICT', `the audit log already records event ${e.eventId}`, { details: { eventId: e.eventId } });
+      }
+      await c.query('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES ($1, $2, $3, $4, $5)', [e.seq, e.eventId, e.type, e.entry, e.leafHash]);
+    }
+    const k = append.checkpoint;
+    await c.query('INSERT INTO audit_checkpoints (size, root, at, signature) VALUES ($1, $2, $3, $4)', [k.size, k.root, k.at, k.signature]);
+  }
+
+  async getTenancy(userId: string, service: string): Promise<Tenancy | undefined> {
+    return toTenancy((await this.q<TenancyRow>('SELECT user_id, service, market, epoch, status, moved_to FROM tenancies WHERE user_id = $1 AND service = $2', [userId, service]))[0]);
+  }
+
+  async putTenancy(t: Tenancy): Promise<void> {
+    await this.tx(async (c) => {
+      await PostgresRegionStore.refuseErased(c, t.userId, 'give a tenancy to');
+      await c.query(
+        `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (user_id, service) DO UPDATE SET market = excluded.market, epoch = excluded.epoch, status = excluded.status, moved_to = excluded.moved_to`,
+        [t.userId, t.service, t.market, t.epoch, t.status, t.movedTo],
+      );
+    });
+  }
+
+  async listTenancies(service?: string): Promise<Tenancy[]> {
+    const rows = service === undefined
+      ? await this.q<TenancyRow>('SELECT user_id, service, market, epoch, status, moved_to FROM tenancies ORDER BY user_id COLLATE "C", service COLLATE "C"')
+      : await this.q<TenancyRow>('SELECT user_id, service, market, epoch, status, moved_to FROM tenancies WHERE service = $1 ORDER BY user_id COLLATE "C"', [service]);
+    return rows.map((r) => toTenancy(r)!);
+  }
+
+  async getKey(userId: string, scope: string): Promise<WrappedKey | undefined> {
+    const row = (await this.q<{ user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [userId, scope]))[0];
+    return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+  }
+
+  async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
+    return this.tx(async (c) => {
+      const out: WrappedKey[] = [];
+      for (const k of keys) {
+        await c.query('INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope) DO NOTHING', [k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt]);
+        const row = (await c.query<{ wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [k.userId, k.scope])).rows[0];
+        if (!row) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
+        out.push({ userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at });
+      }
+      return out;
+    });
+  }
+
+  async deleteKeys(userId: string, scopePrefix?: string): Promise<number> {
+    const rows = scopePrefix === undefined
+      ? await this.q('DELETE FROM keys WHERE user_id = $1 RETURNING 1', [userId])
+      : await this.q('DELETE FROM keys WHERE user_id = $1 AND left(scope, length($2)) = $2 RETURNING 1', [userId, scopePrefix]);
+    return rows.length;
+  }
+
+  async advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> {
+    await this.tx(async (c) => {
+      for (const t of tenancies) {
+        await PostgresRegionStore.refuseErased(c, t.userId, 'give a tenancy to');
+        const stored = await PostgresRegionStore.lockedTenancy(c, t.userId, t.service);
+        if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
+        await c.query(
+          `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (user_id, service) DO UPDATE SET market = excluded.market, epoch = excluded.epoch, status = excluded.status, moved_to = excluded.moved_to`,
+          [t.userId, t.service, t.market, t.epoch, t.status, t.movedTo],
+        );
+      }
+    });
+  }
+
+  async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
+    const row = (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4`, [userId, service, collection, key]))[0];
+    return row && toRecord(row);
+  }
+
+  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
+    const rows = collection === undefined
+      ? await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 ORDER BY collection COLLATE "C", key COLLATE "C"`, [userId, service])
+      : await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 ORDER BY key COLLATE "C"`, [userId, service, collection]);
+    return rows.map(toRecord);
+  }
+
+  async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
+    return (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE collection = $1 ORDER BY user_id COLLATE "C", service COLLATE "C", key COLLATE "C"`, [collection])).map(toRecord);
+  }
+
+  async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
+    const { userId, service, collection, key } = read;
+    const row = (await this.q<{ market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }>(
+      `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at
+       FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
+       WHERE t.user_id = $1 AND t.service = $2`,
+      [userId, service, collection, key],
+    ))[0];
+    checkTenancy(row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to }, userId, service, read.epoch);
+    if (row?.version == null || row.ciphertext === null || row.updated_at === null) return undefined;
+    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+  }
+
+  async writeRecord(w: RecordWrite): Promise<WriteResult> {
+    const now = Date.now();
+    return this.tx(async (c) => {
+      checkTenancy(await PostgresRegionStore.lockedTenancy(c, w.userId, w.service), w.userId, w.service, w.epoch);
+      if (w.requires) {
+        const found = await PostgresRegionStore.version(c, w.userId, w.service, w.requires.collection, w.requires.key);
+        if (found !== w.requires.version) {
+          throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
+            details: { requires: w.requires, version: found },
+          });
+        }
+      }
+      const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
+      checkVersion(w, current);
+      const version = current + 1;
+      await c.query(
+        `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+        [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now],
+      );
+      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
+      return { version, seq, updatedAt: now };
+    });
+  }
+
+  async deleteRecord(d: RecordDelete): Promise<WriteResult | undefined> {
+    const now = Date.now();
+    return this.tx(async (c) => {
+      checkTenancy(await PostgresRegionStore.lockedTenancy(c, d.userId, d.service), d.userId, d.service, d.epoch);
+      const current = await PostgresRegionStore.version(c, d.userId, d.service, d.collection, d.key);
+      checkVersion(d, current);
+      if (current === 0) return undefined;
+      await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [d.userId, d.service, d.collection, d.key]);
+      const seq = await PostgresRegionStore.appendChange(c, d.userId, d.service, d.collection, d.key, 'delete', current, now);
+      return { version: current, seq, updatedAt: now };
+    });
+  }
+
+  async purgeUser(userId: string, service?: string): Promise<number> {
+    const rows = service === undefined
+      ? await this.q('DELETE FROM records WHERE user_id = $1 RETURNING 1', [userId])
+      : await this.q('DELETE FROM records WHERE user_id = $1 AND service = $2 RETURNING 1', [userId, service]);
+    return rows.length;
+  }
+
+  async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
+    const now = Date.now();
+    return this.tx(async (c) => {
+      let applied = 0;
+      for (const b of imports) {
+        checkImportNames(b);
+        await PostgresRegionStore.refuseErased(c, b.userId, 'import into');
+        const tenancy = await PostgresRegionStore.lockedTenancy(c, b.userId, b.service);
+        if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
+        if (!tenancy) {
+          await c.query(`INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, 'incoming', NULL) ON CONFLICT (user_id, service) DO NOTHING`, [b.userId, b.service, b.market, b.epoch]);
+        }
+        // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
+        const logged = tenancy !== undefined && tenancy.status !== 'incoming';
+        for (const p of b.puts) {
+          const current = (await c.query<{ version: number; ciphertext: Buffer }>('SELECT version, ciphertext FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 FOR UPDATE', [b.userId, b.service, p.collection, p.key])).rows[0];
+          if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
+          await c.query(
+            `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+            [b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt],
+          );
+          if (logged) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now);
+          applied++;
+        }
+        for (const d of b.deletes) {
+          const gone = (await c.query<{ version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 RETURNING version', [b.userId, b.service, d.collection, d.key])).rows[0];
+          if (!gone) continue;
+          if (logged) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', gone.version, now);
+          applied++;
+        }
+        for (const category of b.shred ?? []) {
+          const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [b.userId, b.service, category])).rows;
+          for (const g of gone) if (logged) await PostgresRegionStore.appendChange(c, b.userId, b.service, category, g.key, 'delete', g.version, now);
+          applied += gone.length;
+          await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [b.userId, `${b.service}/${category}`]);
+        }
+      }
+      const lastSeq = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes')).rows[0]!.last;
+      return { applied, lastSeq };
+    });
+  }
+
+  async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
+    return this.tx(async (c) => {
+      const total = { records: 0, keys: 0 };
+      const prefix = `${service}/`;
+      for (const userId of userIds) {
+        const tenancy = await PostgresRegionStore.lockedTenancy(c, userId, service);
+        if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
+        total.records += (await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
+        total.keys += (await c.query('DELETE FROM keys WHERE user_id = $1 AND left(scope, length($2)) = $2', [userId, prefix])).rowCount ?? 0;
+        const others = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM keys WHERE user_id = $1 AND scope <> ''", [userId])).rows[0]!.n;
+        const live = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM tenancies WHERE user_id = $1 AND service <> $2 AND status IN ('home', 'fenced', 'incoming')", [userId, service])).rows[0]!.n;
+        if (others === 0 && live === 0) total.keys += (await c.query("DELETE FROM keys WHERE user_id = $1 AND scope = ''", [userId])).rowCount ?? 0;
+      }
+      if (audit) await PostgresRegionStore.appendAuditIn(c, audit);
+      return total;
+    });
+  }
+
+  async decideConsent(w: ConsentWrite): Promise<WriteResult> {
+    const now = Date.now();
+    return this.tx(async (c) => {
+      checkTenancy(await PostgresRegionStore.lockedTenancy(c, w.userId, w.service), w.userId, w.service, w.epoch);
+      const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
+      checkVersion(w, current);
+      const version = current + 1;
+      await c.query(
+        `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+        [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now],
+      );
+      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
+      for (const category of w.shred) {
+        const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [w.userId, w.service, category])).rows;
+        for (const g of gone) await PostgresRegionStore.appendChange(c, w.userId, w.service, category, g.key, 'delete', g.version, now);
+        await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [w.userId, `${w.service}/${category}`]);
+      }
+      await PostgresRegionStore.appendAuditIn(c, w.audit);
+      return { version, seq, updatedAt: now };
+    });
+  }
+
+  async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
+    return this.tx(async (c) => {
+      const records = (await c.query('DELETE FROM records WHERE user_id = $1', [userId])).rowCount ?? 0;
+      const keys = (await c.query('DELETE FROM keys WHERE user_id = $1', [userId])).rowCount ?? 0;
+      const tenancies = (await c.query('DELETE FROM tenancies WHERE user_id = $1', [userId])).rowCount ?? 0;
+      await c.query('DELETE FROM changes WHERE user_id = $1', [userId]);
+      await c.query('INSERT INTO erased_users (user_id, at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING', [userId, Date.now()]);
+      await PostgresRegionStore.appendAuditIn(c, audit);
+      return { records, keys, tenancies };
+    });
+  }
+
+  async isErased(userId: string): Promise<boolean> {
+    return (await this.q('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).length > 0;
+  }
+
+  async appendAudit(append: AuditAppend): Promise<void> {
+    await this.tx((c) => PostgresRegionStore.appendAuditIn(c, append));
+  }
+
+  async auditSize(): Promise<number> {
+    return (await this.q<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM audit_entries'))[0]!.last;
+  }
+
+  async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {
+    const rows = await this.q<{ seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit]);
+    return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, type: r.type, entry: r.entry, leafHash: r.leaf_hash }));
+  }
+
+  async auditCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
+    return this.q<CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2', [afterSize, limit]);
+  }
+
+  async auditSeqOfEvent(eventId: string): Promise<number | undefined> {
+    return (await this.q<{ seq: number }>('SELECT seq FROM audit_entries WHERE event_id = $1', [eventId]))[0]?.seq;
+  }
+
+  async lastAuditOfType(type: string): Promise<AuditRow | undefined> {
+    const r = (await this.q<{ seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = $1 ORDER BY seq DESC LIMIT 1', [type]))[0];
+    return r && { seq: r.seq, eventId: r.event_id, type: r.type, entry: r.entry, leafHash: r.leaf_hash };
+  }
+
+  async changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
+    const rows = service === undefined
+      ? await this.q<{ seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }>('SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit])
+      : await this.q<{ seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }>('SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > $1 AND service = $2 ORDER BY seq LIMIT $3', [afterSeq, service, limit]);
+    return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at }));
+  }
+
+  async lastSeq(): Promise<number> {
+    return (await this.q<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes'))[0]!.last;
+  }
+
+  async placementStats(): Promise<PlacementStat[]> {
+    const rows = await this.q<PlacementStat>(`
+      SELECT t.market AS market, t.service AS service,
+             sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END)::int AS users,
+             sum(coalesce(r.n, 0))::int AS records,
+             sum(coalesce(r.bytes, 0))::bigint AS bytes
+      FROM tenancies t
+      LEFT JOIN (SELECT user_id, service, count(*) AS n, sum(length(ciphertext)) AS bytes FROM records GROUP BY user_id, service) r
+        ON r.user_id = t.user_id AND r.service = t.service
+      GROUP BY t.market, t.service
+      HAVING sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END) > 0 OR sum(coalesce(r.n, 0)) > 0
+      ORDER BY t.market COLLATE "C", t.service COLLATE "C"`);
+    return rows;
+  }
+}
