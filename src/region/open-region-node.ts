@@ -5,6 +5,8 @@ import { KeyringKeySource } from '../crypto/keyring-key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { findRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
+import { PostgresRegionStore } from '../store/postgres/postgres-region-store.js';
+import type { RegionStore } from '../store/region-store.js';
 import { SqliteRegionStore } from '../store/sqlite/sqlite-region-store.js';
 import type { ScryptParams } from '../crypto/password.js';
 import { RegionNode } from './region-node.js';
@@ -46,22 +48,23 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
       details: { region: regionId },
     });
   }
-  if (region.store.kind === 'postgres') {
-    throw new DomicileError('UNAVAILABLE', `region ${regionId}: PostgreSQL regions are not implemented yet; use store: { kind: sqlite } for now`, {
-      details: { region: regionId },
-    });
-  }
   const defaults = regionPaths(dataDir, regionId);
   // Relative paths in the policy are taken from the data folder, not from wherever the process started.
-  const storePath = region.store.path === undefined ? defaults.store : resolve(dataDir, region.store.path);
   const keyringPath = region.keys.path === undefined ? defaults.keyring : resolve(dataDir, region.keys.path);
-  mkdirSync(dirname(storePath), { recursive: true, mode: 0o700 });
   mkdirSync(dirname(keyringPath), { recursive: true, mode: 0o700 });
 
   const keys = KeyringKeySource.open({ path: keyringPath, regionId });
   // Beside the keyring, wherever the policy puts that: the region's secrets stay together.
   const signer = AuditSigner.open({ path: region.keys.path === undefined ? defaults.auditKey : join(dirname(keyringPath), 'audit-signing-key.json'), regionId });
-  const store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full', exclusive: options.exclusive ?? true });
+  let store: RegionStore;
+  if (region.store.kind === 'postgres') {
+    // The region's own database, in its country; several node processes of the region may share it.
+    store = new PostgresRegionStore({ url: region.store.url });
+  } else {
+    const storePath = region.store.path === undefined ? defaults.store : resolve(dataDir, region.store.path);
+    mkdirSync(dirname(storePath), { recursive: true, mode: 0o700 });
+    store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full', exclusive: options.exclusive ?? true });
+  }
   try {
     await store.init();
     const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });

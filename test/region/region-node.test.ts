@@ -229,10 +229,10 @@ describe('openRegionNode', () => {
     await node.close();
   });
 
-  it('refuses unknown regions and PostgreSQL stores, clearly', async () => {
+  it('refuses unknown regions, and names a PostgreSQL store it cannot open', async () => {
     const unknown = await expectCode(openRegionNode({ policy: testPolicy, regionId: 'eu-frankfurt', dataDir: dir.path }), 'BAD_REQUEST');
     expect(unknown.message).toContain('use one of: cn-beijing, sg-singapore, us-oregon, br-saopaulo');
     const pg = await expectCode(openRegionNode({ policy: testPolicy, regionId: 'br-saopaulo', dataDir: dir.path }), 'UNAVAILABLE');
-    expect(pg.message).toContain('PostgreSQL regions are not implemented yet');
+    expect(pg.message).toContain('127.0.0.1:5432/domicile_br');
   });
 });

@@ -1,0 +1,128 @@
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { FaultPoint } from '../../src/migrate/migration-types.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
+import type { Policy } from '../../src/policy/policy-schema.js';
+import { residencyReport } from '../../src/platform/residency-report.js';
+import { testPostgresUrl } from '../support/postgres.js';
+import { examplesDir } from '../support/test-platform.js';
+import { tempDir } from '../support/temp-dir.js';
+import { injectSender } from './support/http-sender.js';
+import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { modelProblems, RandomWriter, registerUsers, WriteModel } from './support/random-writer.js';
+
+/**
+ * The scenario's migrations with PostgreSQL on either side: Beijing and Singapore rest in
+ * PostgreSQL (each region its own schema, as it would be its own database), California in
+ * SQLite. Phase 1 moves the shop from Beijing (PostgreSQL) to Singapore (PostgreSQL) and
+ * California (SQLite), with a crash inside and a resume; going back to `before` moves it from
+ * both into Beijing again (SQLite → PostgreSQL). A random writer runs throughout, and every
+ * acknowledged write is served as acknowledged at the end.
+ */
+describe('migration between SQLite and PostgreSQL regions', () => {
+  const data = tempDir('migrate-postgres');
+  const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 2 });
+  const schemas: string[] = [];
+  afterAll(async () => {
+    for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+    await admin.end();
+    data.remove();
+  });
+
+  async function onPostgres(phase: string, regions: Record<string, string>): Promise<Policy> {
+    const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
+    return {
+      ...policy,
+      regions: policy.regions.map((r) => {
+        const schema = regions[r.id];
+        if (!schema) return r;
+        const url = new URL(testPostgresUrl);
+        url.searchParams.set('options', `-c search_path=${schema}`);
+        return { ...r, store: { kind: 'postgres' as const, url: url.toString() } };
+      }),
+    };
+  }
+
+  it('moves the shop out of PostgreSQL and back into it, through a crash, losing nothing', async () => {
+    const regions = { 'cn-beijing': `mig_bj_${process.pid}_${Date.now().toString(36)}`, 'sg-singapore': `mig_sg_${process.pid}_${Date.now().toString(36)}` };
+    for (const schema of Object.values(regions)) {
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      schemas.push(schema);
+    }
+    const before = await onPostgres('before', regions);
+    const phase1 = await onPostgres('phase1', regions);
+    let current: PhasePlatform | undefined = await openPhase(data.path, before);
+    const send = injectSender(() => current!.app);
+    const users = await registerUsers(send, ['CN', 'HK', 'IN', 'MY', 'US'], 2, 'pg');
+    const model = new WriteModel();
+    await new RandomWriter(send, users, model).seed(4);
+    expect((await current.platform.region('cn-beijing').health()).backend).toBe('postgres');
+    await current.close();
+
+    // Phase 1, with a crash inside a cut-over: the process "dies" there and is opened again.
+    let crashed!: () => void;
+    const crash = new Promise<void>((resolve) => (crashed = resolve));
+    let fired = false;
+    const fault = (p: FaultPoint): Promise<void> | void => {
+      if (p !== 'inside-cut-over' || fired) return;
+      fired = true;
+      crashed();
+      return new Promise<void>(() => {});
+    };
+    current = await openPhase(data.path, phase1, { fault });
+    let writer = new RandomWriter(send, users, model, { concurrency: 2 });
+    writer.start();
+    await current.engine.start({ batchSize: 2, rate: 300, services: ['shop'] });
+    await crash;
+    await writer.stop();
+    const dead = current;
+    current = undefined;
+    dead.engine.store.close();
+    await dead.app.close();
+    await dead.platform.close();
+
+    current = await openPhase(data.path, phase1);
+    expect(current.engine.status()?.state).toBe('interrupted');
+    writer = new RandomWriter(send, users, model, { concurrency: 2 });
+    writer.start();
+    try {
+      current.engine.resume();
+      const cut = await current.engine.waitFor();
+      expect(cut?.error ?? null).toBeNull();
+      expect(cut?.state).toBe('cut-over');
+      current.engine.complete();
+      expect((await current.engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+    } finally {
+      await writer.stop();
+    }
+    expect(await modelProblems(send, users, model)).toEqual([]);
+    expect((await residencyReport(current.platform)).violations).toEqual([]);
+    for (const u of users.filter((x) => x.market !== 'CN')) {
+      expect((await current.platform.directory.home(u.userId, 'shop'))?.region).toMatch(/sg-singapore|us-california/);
+    }
+    await current.close();
+
+    // Back under `before`, with Singapore (PostgreSQL) and California (SQLite) draining into
+    // Beijing (PostgreSQL): they run until the move is done.
+    const back: Policy = { ...before, version: phase1.version + 1, regions: before.regions.map((r) => (['sg-singapore', 'us-california'].includes(r.id) ? { ...phase1.regions.find((p) => p.id === r.id)!, status: 'draining' as const } : r)) };
+    current = await openPhase(data.path, back);
+    writer = new RandomWriter(send, users, model, { concurrency: 2 });
+    writer.start();
+    try {
+      await current.engine.start({ batchSize: 3, services: ['shop'] });
+      const cut = await current.engine.waitFor();
+      expect(cut?.error ?? null).toBeNull();
+      expect(cut?.state).toBe('cut-over');
+      current.engine.complete();
+      expect((await current.engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+    } finally {
+      await writer.stop();
+    }
+    expect(await modelProblems(send, users, model)).toEqual([]);
+    expect((await residencyReport(current.platform)).violations).toEqual([]);
+    for (const u of users) expect((await current.platform.directory.home(u.userId, 'shop'))?.region).toBe('cn-beijing');
+    await current.close();
+    current = undefined;
+  }, 120_000);
+});
