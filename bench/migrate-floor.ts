@@ -2,6 +2,7 @@ import { copyFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { open, seal } from '../src/crypto/aead.js';
 import { recordAad } from '../src/region/record-crypto.js';
 import { plainHash } from '../src/region/user-digest.js';
@@ -56,6 +57,61 @@ export function measureFloor(options: { sourceStore: string; workDir: string; se
   return median(runs, (r) => r.rowsPerSecond);
 }
 
+/** The ciphertext sizes of a sample of the rows (20,000 by default) in a SQLite store: a cost per row is told as well by them as by all. */
+export function sqliteRowSizes(sourceStore: string, service: string, sample = 20_000): number[] {
+  const db = new Database(sourceStore, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare<[string, number], number>('SELECT length(ciphertext) FROM records WHERE service = ? LIMIT ?').pluck().all(service, sample);
+  } finally {
+    db.close();
+  }
+}
+
+/** The same, of a PostgreSQL region's schema. */
+export async function postgresRowSizes(url: string, schema: string, service: string, sample = 20_000): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ n: number }>(`SELECT length(ciphertext) AS n FROM ${schema}.records WHERE service = $1 LIMIT $2`, [service, sample])).rows.map((r) => r.n);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The floor on PostgreSQL: the same rows copied by the server alone, one INSERT … SELECT from
+ * the source region's schema into a fresh table in another schema of the same server, in one
+ * transaction (PostgreSQL cannot INSERT … SELECT across databases without an extension; two
+ * schemas on one server is the same copy). Median of `runs`.
+ */
+export async function measurePostgresFloor(options: { url: string; sourceSchema: string; service: string; runs?: number }): Promise<FloorFigure> {
+  const client = new pg.Client({ connectionString: options.url });
+  await client.connect();
+  const runs: FloorFigure[] = [];
+  try {
+    for (let run = 0; run < (options.runs ?? 3); run++) {
+      const schema = `floor_${process.pid}_${Date.now().toString(36)}_${run}`;
+      await client.query(`CREATE SCHEMA ${schema}`);
+      try {
+        await client.query(`CREATE TABLE ${schema}.records (user_id text NOT NULL, service text NOT NULL, collection text NOT NULL, key text NOT NULL,
+          version bigint NOT NULL, ciphertext bytea NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY (user_id, service, collection, key))`);
+        const started = performance.now();
+        await client.query('BEGIN');
+        const result = await client.query(`INSERT INTO ${schema}.records SELECT user_id, service, collection, key, version, ciphertext, updated_at FROM ${options.sourceSchema}.records WHERE service = $1`, [options.service]);
+        await client.query('COMMIT');
+        const seconds = (performance.now() - started) / 1000;
+        const rows = result.rowCount ?? 0;
+        runs.push({ rows, seconds, rowsPerSecond: rows / seconds });
+      } finally {
+        await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      }
+    }
+  } finally {
+    await client.end();
+  }
+  return median(runs, (r) => r.rowsPerSecond);
+}
+
 /**
  * The cryptography a verified cross-region copy cannot do without, per row, on rows of the
  * same sizes as the migrated ones: open under the source's key (keys never leave their region,
@@ -64,15 +120,8 @@ export function measureFloor(options: { sourceStore: string; workDir: string; se
  * the project's own AEAD envelope and record AAD; no SQLite, no JSON, nothing else. Median of
  * `runs`, on up to `sample` rows.
  */
-export function measureAeadFloor(options: { sourceStore: string; service: string; runs?: number; sample?: number }): FloorFigure {
-  const db = new Database(options.sourceStore, { readonly: true, fileMustExist: true });
-  let sizes: number[];
-  try {
-    // A cost per row: a sample of the rows (20,000 by default) tells it as well as all of them.
-    sizes = db.prepare<[string, number], number>('SELECT length(ciphertext) FROM records WHERE service = ? LIMIT ?').pluck().all(options.service, options.sample ?? 20_000);
-  } finally {
-    db.close();
-  }
+export function measureAeadFloor(options: { sizes: readonly number[]; service: string; runs?: number }): FloorFigure {
+  const { sizes } = options;
   const sourceKey = randomBytes(32);
   const destinationKey = randomBytes(32);
   const address = (i: number) => ({ regionId: 'cn-beijing', userId: `u_bench${String(i % 100_000).padStart(7, '0')}`, service: options.service, collection: 'orders', key: `r${i % 100}` });

@@ -13,6 +13,9 @@ export interface BenchOptions {
   batchSize?: number | undefined;
   writes?: number | undefined;
   durability?: 'full' | 'normal' | undefined;
+  /** bench migrate: the regions' backend, and the PostgreSQL server for it. */
+  store?: 'sqlite' | 'postgres' | undefined;
+  pgUrl?: string | undefined;
 }
 
 const benches = ['api', 'migrate', 'audit', 'dashboard'] as const;
@@ -35,9 +38,9 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const records = options.records ?? 100;
       const report = await migrateBench({
         users, recordsPerUser: records, valueBytes: 1_000, batchSize: options.batchSize ?? 32, writesPerSecond: options.writes ?? 200,
-        durability: options.durability ?? 'full', log,
+        durability: options.durability ?? 'full', store: options.store ?? 'sqlite', postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test', log,
       });
-      const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;
+      const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, ${options.store === 'postgres' ? 'regions on PostgreSQL' : `SQLite regions, durability ${report.options.durability}`} (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
       return report.writes.lost === 0 && report.writes.rowCountOff === 0 ? 0 : 1;
     }

@@ -221,18 +221,29 @@ export class PostgresRegionStore implements RegionStore {
     return rows.length;
   }
 
+  /** In three statements whatever the batch's size: a cut-over's fence and flip are one round trip each, not one per user. */
   async advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> {
+    if (tenancies.length === 0) return;
     await this.tx(async (c) => {
+      const userIds = tenancies.map((t) => t.userId);
+      const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows[0];
+      if (erased) throw erasedUser(erased.user_id, 'give a tenancy to');
+      const stored = (await c.query<{ user_id: string; service: string; epoch: number }>(
+        `SELECT t.user_id, t.service, t.epoch FROM tenancies t JOIN unnest($1::text[], $2::text[]) AS u(user_id, service)
+         ON t.user_id = u.user_id AND t.service = u.service ORDER BY t.user_id, t.service FOR UPDATE OF t`,
+        [userIds, tenancies.map((t) => t.service)],
+      )).rows;
+      const epochs = new Map(stored.map((r) => [`${r.user_id}\u0000${r.service}`, r.epoch]));
       for (const t of tenancies) {
-        await PostgresRegionStore.refuseErased(c, t.userId, 'give a tenancy to');
-        const stored = await PostgresRegionStore.lockedTenancy(c, t.userId, t.service);
-        if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
-        await c.query(
-          `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (user_id, service) DO UPDATE SET market = excluded.market, epoch = excluded.epoch, status = excluded.status, moved_to = excluded.moved_to`,
-          [t.userId, t.service, t.market, t.epoch, t.status, t.movedTo],
-        );
+        const epoch = epochs.get(`${t.userId}\u0000${t.service}`);
+        if (epoch !== undefined && epoch > t.epoch) throw staleTenancy(t, epoch);
       }
+      await c.query(
+        `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+         ON CONFLICT (user_id, service) DO UPDATE SET market = excluded.market, epoch = excluded.epoch, status = excluded.status, moved_to = excluded.moved_to`,
+        [userIds, tenancies.map((t) => t.service), tenancies.map((t) => t.market), tenancies.map((t) => t.epoch), tenancies.map((t) => t.status), tenancies.map((t) => t.movedTo)],
+      );
     });
   }
 
@@ -324,22 +335,27 @@ export class PostgresRegionStore implements RegionStore {
         }
         // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
         const logged = tenancy !== undefined && tenancy.status !== 'incoming';
-        for (const p of b.puts) {
-          const current = (await c.query<{ version: number; ciphertext: Buffer }>('SELECT version, ciphertext FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 FOR UPDATE', [b.userId, b.service, p.collection, p.key])).rows[0];
-          if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
-          await c.query(
-            `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
-            [b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt],
-          );
-          if (logged) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now);
-          applied++;
-        }
-        for (const d of b.deletes) {
-          const gone = (await c.query<{ version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 RETURNING version', [b.userId, b.service, d.collection, d.key])).rows[0];
-          if (!gone) continue;
-          if (logged) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', gone.version, now);
-          applied++;
+        // One statement for all the puts: a row already at the same version and ciphertext is
+        // left as it is (and not returned), so a state applied twice changes and logs nothing.
+        const put = b.puts.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number }>(
+          `INSERT INTO records (${recordColumns})
+           SELECT $1, $2, t.collection, t.key, t.version, t.ciphertext, t.updated_at
+           FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[]) AS t(collection, key, version, ciphertext, updated_at)
+           ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
+           WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
+           RETURNING collection, key, version`,
+          [b.userId, b.service, b.puts.map((p) => p.collection), b.puts.map((p) => p.key), b.puts.map((p) => p.version), b.puts.map((p) => p.ciphertext), b.puts.map((p) => p.updatedAt)],
+        )).rows;
+        const gone = b.deletes.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number }>(
+          `DELETE FROM records r USING unnest($3::text[], $4::text[]) AS t(collection, key)
+           WHERE r.user_id = $1 AND r.service = $2 AND r.collection = t.collection AND r.key = t.key
+           RETURNING r.collection, r.key, r.version`,
+          [b.userId, b.service, b.deletes.map((d) => d.collection), b.deletes.map((d) => d.key)],
+        )).rows;
+        applied += put.length + gone.length;
+        if (logged) {
+          for (const p of put) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now);
+          for (const d of gone) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', d.version, now);
         }
         for (const category of b.shred ?? []) {
           const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [b.userId, b.service, category])).rows;
