@@ -88,27 +88,35 @@ export class AuditLog {
       const checked = auditEventSchema.safeParse(event);
       if (!checked.success) throw new DomicileError('INTERNAL', `an audit event of type ${event.type} is malformed (${checked.error.issues[0]?.message ?? 'unknown'}): it was not recorded, and nothing changed`);
     }
-    const run = this.tail.then(async () => {
-      if (this.broken.length > 0) {
-        throw new DomicileError('INTEGRITY', `region ${this.regionId}'s audit log does not verify, so nothing more is recorded or changed until it is restored from backup: ${this.broken.slice(0, 3).join('; ')}`);
-      }
-      const next = this.range.clone();
-      const at = Math.max(Date.now(), this.lastAt + 1);
-      const entries = events.map(({ id, event }) => {
-        const seq = next.size + 1;
-        const entry = encodeEntry(seq, at, this.regionId, event);
-        const leaf = leafHash(entry);
-        next.append(leaf);
-        return { seq, eventId: id, type: event.type, entry, leafHash: leaf };
-      });
-      const signed = signCheckpoint(this.signer, next.size, next.root(), at);
-      const result = await commit({ entries, checkpoint: { size: signed.size, root: next.root(), at, signature: Buffer.from(signed.signature, 'base64') } });
-      this.range = next;
-      this.lastAt = at;
-      return result;
-    });
+    const run = this.tail.then(() => this.appendNow(events, commit).catch(async (err: unknown) => {
+      // Another node of this region (a pool on one PostgreSQL database) appended meanwhile:
+      // this node's right edge is behind. Read the log again, and try once more on top of it.
+      if (!(err instanceof DomicileError && err.code === 'CONFLICT' && err.details?.auditSize !== undefined)) throw err;
+      await this.init();
+      return this.appendNow(events, commit);
+    }));
     this.tail = run.catch(() => undefined);
     return run;
+  }
+
+  private async appendNow<T>(events: readonly RecordedEvent[], commit: (append: AuditAppend) => Promise<T>): Promise<T> {
+    if (this.broken.length > 0) {
+      throw new DomicileError('INTEGRITY', `region ${this.regionId}'s audit log does not verify, so nothing more is recorded or changed until it is restored from backup: ${this.broken.slice(0, 3).join('; ')}`);
+    }
+    const next = this.range.clone();
+    const at = Math.max(Date.now(), this.lastAt + 1);
+    const entries = events.map(({ id, event }) => {
+      const seq = next.size + 1;
+      const entry = encodeEntry(seq, at, this.regionId, event);
+      const leaf = leafHash(entry);
+      next.append(leaf);
+      return { seq, eventId: id, type: event.type, entry, leafHash: leaf };
+    });
+    const signed = signCheckpoint(this.signer, next.size, next.root(), at);
+    const result = await commit({ entries, checkpoint: { size: signed.size, root: next.root(), at, signature: Buffer.from(signed.signature, 'base64') } });
+    this.range = next;
+    this.lastAt = at;
+    return result;
   }
 
   /** Records events on their own; an event whose id is already recorded is skipped. Returns the seqs of all. */

@@ -15,6 +15,8 @@ export interface UpOptions {
   host: string;
   regionUrl?: Record<string, string> | undefined;
   durability?: 'full' | 'normal' | undefined;
+  /** A PostgreSQL directory several gateways share (default: the embedded one in the data folder). */
+  directoryUrl?: string | undefined;
 }
 
 /** `domicile up`: the gateway and every live region (embedded default) in this process. */
@@ -22,7 +24,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const policyFile = resolvePolicyFile(options.policy);
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
-  const platform = await Platform.open({ policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full' });
+  const platform = await Platform.open({ policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full', directoryUrl: options.directoryUrl });
   // The migration coordinator runs here, beside the users it moves; its lines go to the log.
   const log = { line: (_: string) => {} };
   let migrations: MigrationEngine;

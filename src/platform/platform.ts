@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { BlindIndex } from '../crypto/blind-index.js';
 import type { HomeEntry } from '../directory/directory.js';
 import { LruCache } from '../shared/lru-cache.js';
+import { PostgresDirectory } from '../directory/postgres-directory.js';
 import { SqliteDirectory } from '../directory/sqlite-directory.js';
 import type { Directory } from '../directory/directory.js';
 import { DomicileError } from '../errors/domicile-error.js';
@@ -27,6 +28,11 @@ export interface PlatformOptions {
    * pending erasures are left for the platform itself, so that reading changes nothing.
    */
   readOnly?: boolean;
+  /**
+   * A PostgreSQL directory (postgres://…) that several gateway processes share; default: the
+   * embedded SQLite directory in the data folder, which only this process opens.
+   */
+  directoryUrl?: string | undefined;
 }
 
 export interface PlatformSecrets {
@@ -99,7 +105,7 @@ export class Platform {
       }
     }
     const secrets = loadSecrets(dataDir);
-    const directory = new SqliteDirectory(join(dataDir, 'directory', 'directory.db'));
+    const directory: Directory = options.directoryUrl ? new PostgresDirectory(options.directoryUrl) : new SqliteDirectory(join(dataDir, 'directory', 'directory.db'));
     await directory.init();
     const regions = new Map<string, RegionClient>();
     try {

@@ -162,7 +162,7 @@ export class PostgresRegionStore implements RegionStore {
     const last = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM audit_entries')).rows[0]!.last;
     const first = append.entries[0]?.seq ?? last + 1;
     if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
-      throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`);
+      throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`, { details: { auditSize: last } });
     }
     for (const e of append.entries) {
       if (e.eventId !== null && (await c.query('SELECT 1 FROM audit_entries WHERE event_id = $1', [e.eventId])).rowCount) {

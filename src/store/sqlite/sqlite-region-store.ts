@@ -294,7 +294,7 @@ export class SqliteRegionStore implements RegionStore {
       const last = s.lastAuditSeq.get() ?? 0;
       const first = append.entries[0]?.seq ?? last + 1;
       if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
-        throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`);
+        throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`, { details: { auditSize: last } });
       }
       for (const e of append.entries) {
         if (e.eventId !== null && s.auditSeqOfEvent.get(e.eventId) !== undefined) {

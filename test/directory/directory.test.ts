@@ -1,14 +1,36 @@
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Directory } from '../../src/directory/directory.js';
+import { PostgresDirectory } from '../../src/directory/postgres-directory.js';
 import { SqliteDirectory } from '../../src/directory/sqlite-directory.js';
+import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 
-describe('SqliteDirectory', () => {
+const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 1 });
+const schemas: string[] = [];
+afterAll(async () => {
+  for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  await admin.end();
+});
+
+/** The same behaviour from both directories: embedded SQLite, and PostgreSQL for several gateways. */
+const backends: Array<[string, (dir: string) => Promise<Directory>]> = [
+  ['SqliteDirectory', async (dir) => new SqliteDirectory(join(dir, 'directory.db'))],
+  ['PostgresDirectory', async () => {
+    const schema = `dir_${process.pid}_${Date.now().toString(36)}_${schemas.length}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    schemas.push(schema);
+    return new PostgresDirectory(testPostgresUrl, { schema });
+  }],
+];
+
+describe.each(backends)('%s', (_name, make) => {
   let dir: ReturnType<typeof tempDir>;
-  let directory: SqliteDirectory;
+  let directory: Directory;
   beforeEach(async () => {
     dir = tempDir('directory');
-    directory = new SqliteDirectory(join(dir.path, 'directory.db'));
+    directory = await make(dir.path);
     await directory.init();
     await directory.createUser({
       userId: 'u_1', market: 'IN', logins: ['blind-phone-1', 'blind-email-1'], createdAt: 1,

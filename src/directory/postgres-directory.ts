@@ -1,0 +1,160 @@
+import pg from 'pg';
+import { DomicileError } from '../errors/domicile-error.js';
+import { applyPgMigrations, type PgMigration } from '../store/postgres/postgres-schema.js';
+import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
+
+/** Append-only, as the SQLite directory's, with the same ids and names. */
+const directoryMigrations: PgMigration[] = [{
+  id: 1,
+  name: 'users, logins, homes, sessions',
+  sql: `
+    CREATE TABLE users (user_id text PRIMARY KEY, market text NOT NULL, created_at bigint NOT NULL);
+    CREATE TABLE logins (blind_index text PRIMARY KEY, user_id text NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
+    CREATE INDEX logins_user ON logins(user_id);
+    CREATE TABLE homes (
+      user_id text NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+      service text NOT NULL, region text NOT NULL, epoch bigint NOT NULL,
+      PRIMARY KEY (user_id, service)
+    );
+    CREATE TABLE sessions (
+      session_id text PRIMARY KEY,
+      user_id text NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+      created_at bigint NOT NULL, revoked_at bigint
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+  `,
+}];
+
+const types = {
+  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+};
+
+/**
+ * The directory in PostgreSQL, for several gateway processes at once: every gateway reads and
+ * flips the same homes (compare-and-set on the epoch in the database), claims logins in one
+ * transaction against the others, and sees a revoked session at once.
+ */
+export class PostgresDirectory implements Directory {
+  private readonly pool: pg.Pool;
+  private readonly where: string;
+
+  constructor(url: string, options: { schema?: string } = {}) {
+    const at = new URL(url);
+    this.where = `${at.host}${at.pathname}`;
+    this.pool = new pg.Pool({ connectionString: url, max: 10, types, ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}) });
+    this.pool.on('error', () => undefined);
+  }
+
+  async init(): Promise<void> {
+    try {
+      await applyPgMigrations(this.pool, `the directory at ${this.where}`, directoryMigrations);
+    } catch (err) {
+      if (err instanceof DomicileError) throw err;
+      throw new DomicileError('UNAVAILABLE', `cannot open the directory at ${this.where}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => undefined);
+  }
+
+  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+    try {
+      return (await this.pool.query<R>(sql, params)).rows;
+    } catch (err) {
+      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async createUser(user: NewUser): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO users (user_id, market, created_at) VALUES ($1, $2, $3)', [user.userId, user.market, user.createdAt]);
+      for (const login of user.logins) {
+        const claimed = await client.query('INSERT INTO logins (blind_index, user_id) VALUES ($1, $2) ON CONFLICT (blind_index) DO NOTHING', [login, user.userId]);
+        if (claimed.rowCount !== 1) throw new DomicileError('CONFLICT', 'an account with this login already exists: log in with POST /v1/sessions instead');
+      }
+      for (const h of user.homes) await client.query('INSERT INTO homes (user_id, service, region, epoch) VALUES ($1, $2, $3, $4)', [user.userId, h.service, h.region, h.epoch]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err instanceof DomicileError ? err : new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      client.release();
+    }
+  }
+
+  async deleteUser(userId: string): Promise<void> {
+    await this.q('DELETE FROM users WHERE user_id = $1', [userId]);
+  }
+
+  async findByLogin(blindIndex: string): Promise<string | undefined> {
+    return (await this.q<{ user_id: string }>('SELECT user_id FROM logins WHERE blind_index = $1', [blindIndex]))[0]?.user_id;
+  }
+
+  async getUser(userId: string): Promise<DirectoryUser | undefined> {
+    const r = (await this.q<{ user_id: string; market: string; created_at: number }>('SELECT user_id, market, created_at FROM users WHERE user_id = $1', [userId]))[0];
+    return r && { userId: r.user_id, market: r.market, createdAt: r.created_at };
+  }
+
+  async listUsers(afterUserId: string, limit: number): Promise<DirectoryUser[]> {
+    return (await this.q<{ user_id: string; market: string; created_at: number }>('SELECT user_id, market, created_at FROM users WHERE user_id COLLATE "C" > $1 ORDER BY user_id COLLATE "C" LIMIT $2', [afterUserId, limit]))
+      .map((r) => ({ userId: r.user_id, market: r.market, createdAt: r.created_at }));
+  }
+
+  async countUsers(): Promise<number> {
+    return (await this.q<{ n: number }>('SELECT count(*)::int AS n FROM users'))[0]!.n;
+  }
+
+  async homeCounts(): Promise<HomeCount[]> {
+    return this.q<HomeCount>(`SELECT u.market AS market, h.service AS service, h.region AS region, count(*)::int AS users
+      FROM homes h JOIN users u USING (user_id) GROUP BY u.market, h.service, h.region
+      ORDER BY u.market COLLATE "C", h.service COLLATE "C", h.region COLLATE "C"`);
+  }
+
+  async home(userId: string, service: string): Promise<HomeEntry | undefined> {
+    return (await this.q<HomeEntry>('SELECT service, region, epoch FROM homes WHERE user_id = $1 AND service = $2', [userId, service]))[0];
+  }
+
+  async homes(userId: string): Promise<HomeEntry[]> {
+    return this.q<HomeEntry>('SELECT service, region, epoch FROM homes WHERE user_id = $1 ORDER BY service COLLATE "C"', [userId]);
+  }
+
+  async flipHomes(flips: readonly HomeFlip[]): Promise<boolean[]> {
+    if (flips.length === 0) return [];
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const out: boolean[] = [];
+      for (const f of flips) {
+        const r = await client.query('UPDATE homes SET region = $1, epoch = epoch + 1 WHERE user_id = $2 AND service = $3 AND epoch = $4', [f.toRegion, f.userId, f.service, f.fromEpoch]);
+        out.push(r.rowCount === 1);
+      }
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      client.release();
+    }
+  }
+
+  async createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void> {
+    await this.q('INSERT INTO sessions (session_id, user_id, created_at) VALUES ($1, $2, $3)', [session.sessionId, session.userId, session.createdAt]);
+  }
+
+  async isSessionActive(userId: string, sessionId: string): Promise<boolean> {
+    return (await this.q('SELECT 1 FROM sessions WHERE session_id = $1 AND user_id = $2 AND revoked_at IS NULL', [sessionId, userId])).length > 0;
+  }
+
+  async listSessions(userId: string): Promise<SessionEntry[]> {
+    return (await this.q<{ session_id: string; user_id: string; created_at: number; revoked_at: number | null }>('SELECT session_id, user_id, created_at, revoked_at FROM sessions WHERE user_id = $1 ORDER BY created_at, session_id COLLATE "C"', [userId]))
+      .map((r) => ({ sessionId: r.session_id, userId: r.user_id, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  }
+
+  async revokeSession(userId: string, sessionId: string, at: number): Promise<boolean> {
+    return (await this.q('UPDATE sessions SET revoked_at = $1 WHERE session_id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING 1', [at, sessionId, userId])).length === 1;
+  }
+}
