@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { FaultPoint } from '../../src/migrate/migration-types.js';
+import { faultPoints, type FaultPoint } from '../../src/migrate/migration-types.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import type { Policy } from '../../src/policy/policy-schema.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
@@ -21,13 +21,11 @@ import { modelProblems, RandomWriter, registerUsers, WriteModel } from './suppor
  * acknowledged write is served as acknowledged at the end.
  */
 describe('migration between SQLite and PostgreSQL regions', () => {
-  const data = tempDir('migrate-postgres');
   const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 2 });
   const schemas: string[] = [];
   afterAll(async () => {
     for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
     await admin.end();
-    data.remove();
   });
 
   async function onPostgres(phase: string, regions: Record<string, string>): Promise<Policy> {
@@ -44,7 +42,8 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     };
   }
 
-  it('moves the shop out of PostgreSQL and back into it, through a crash, losing nothing', async () => {
+  it.each(faultPoints)('moves the shop out of PostgreSQL and back into it, through a crash %s, losing nothing', async (point: FaultPoint) => {
+    const data = tempDir(`migrate-postgres-${point}`);
     const regions = { 'cn-beijing': `mig_bj_${process.pid}_${Date.now().toString(36)}`, 'sg-singapore': `mig_sg_${process.pid}_${Date.now().toString(36)}` };
     for (const schema of Object.values(regions)) {
       await admin.query(`CREATE SCHEMA ${schema}`);
@@ -60,12 +59,12 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     expect((await current.platform.region('cn-beijing').health()).backend).toBe('postgres');
     await current.close();
 
-    // Phase 1, with a crash inside a cut-over: the process "dies" there and is opened again.
+    // Phase 1, with a crash at the named step: the process "dies" there and is opened again.
     let crashed!: () => void;
     const crash = new Promise<void>((resolve) => (crashed = resolve));
     let fired = false;
     const fault = (p: FaultPoint): Promise<void> | void => {
-      if (p !== 'inside-cut-over' || fired) return;
+      if (p !== point || fired) return;
       fired = true;
       crashed();
       return new Promise<void>(() => {});
@@ -74,6 +73,10 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     let writer = new RandomWriter(send, users, model, { concurrency: 2 });
     writer.start();
     await current.engine.start({ batchSize: 2, rate: 300, services: ['shop'] });
+    if (point === 'inside-complete') {
+      expect((await Promise.race([current.engine.waitFor(), crash.then(() => undefined)]))?.state).toBe('cut-over');
+      current.engine.complete();
+    }
     await crash;
     await writer.stop();
     const dead = current;
@@ -88,11 +91,15 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     writer.start();
     try {
       current.engine.resume();
-      const cut = await current.engine.waitFor();
-      expect(cut?.error ?? null).toBeNull();
-      expect(cut?.state).toBe('cut-over');
-      current.engine.complete();
-      expect((await current.engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+      if (point !== 'inside-complete') {
+        const cut = await current.engine.waitFor();
+        expect(cut?.error ?? null).toBeNull();
+        expect(cut?.state).toBe('cut-over');
+        current.engine.complete();
+      }
+      const done = await current.engine.waitFor(['completed', 'failed']);
+      expect(done?.error ?? null).toBeNull();
+      expect(done?.state).toBe('completed');
     } finally {
       await writer.stop();
     }
@@ -124,5 +131,6 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     for (const u of users) expect((await current.platform.directory.home(u.userId, 'shop'))?.region).toBe('cn-beijing');
     await current.close();
     current = undefined;
+    data.remove();
   }, 120_000);
 });
