@@ -5,6 +5,10 @@ import type { Figure } from './bench-output.js';
 import { encryptionCost } from './encryption-cost.js';
 import { combine, runLoad, type LoadRequest, type LoadResult } from './http-load.js';
 import { spawnServer } from './spawn-server.js';
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
+import { loadPolicyFile } from '../src/policy/load-policy.js';
+import { onPostgres, postgresSchemas } from './postgres-regions.js';
 import { tempFolder } from './temp-folder.js';
 
 export interface ApiBenchOptions {
@@ -12,6 +16,9 @@ export interface ApiBenchOptions {
   connections: number;
   users: number;
   recordsPerUser: number;
+  /** Where the regions rest: the embedded SQLite default, or PostgreSQL (each live region a schema on this server). */
+  store?: 'sqlite' | 'postgres';
+  postgresUrl?: string;
   log: (line: string) => void;
 }
 
@@ -46,6 +53,14 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
   const distBench = join(packageRoot, 'dist', 'bench');
 
   const data = tempFolder('bench-api');
+  // On PostgreSQL: the scenario's phase 3 with every live region in a schema of its own, as a policy file.
+  let policyFile = join(packageRoot, 'examples', 'phase3.yaml');
+  const postgres = options.store === 'postgres' ? await postgresSchemas(options.postgresUrl!, ['cn-beijing', 'us-california', 'us-oregon', 'sg-singapore', 'in-mumbai']) : undefined;
+  if (postgres) {
+    const policy = onPostgres(await loadPolicyFile(policyFile), options.postgresUrl!, postgres.schemas);
+    policyFile = join(data.path, 'phase3-postgres.yaml');
+    writeFileSync(policyFile, stringify(policy));
+  }
   const bareServer = await spawnServer([join(distBench, 'bare-fastify-server.js')], /^listening /);
   let gateway: Awaited<ReturnType<typeof spawnServer>> | undefined;
   let bare: LoadResult;
@@ -53,7 +68,7 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
   let writes: LoadResult;
   try {
     gateway = await spawnServer(
-      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', join(packageRoot, 'examples', 'phase3.yaml')],
+      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', policyFile],
       /gateway/,
       { DOMICILE_LOG: 'off' },
     );
@@ -94,6 +109,7 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     await gateway?.stop();
     await bareServer.stop();
     data.remove();
+    await postgres?.drop();
   }
 
   options.log('encryption layer against plain store writes…');

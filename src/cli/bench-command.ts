@@ -29,8 +29,9 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
   const log = (line: string) => process.stderr.write(`${line}\n`);
   switch (name) {
     case 'api': {
-      const report = await apiBench({ seconds: options.seconds, connections: 32, users: 100, recordsPerUser: 20, log });
-      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
+      const store = options.store ?? 'sqlite';
+      const report = await apiBench({ seconds: options.seconds, connections: 32, users: 100, recordsPerUser: 20, store, postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test', log });
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api, ${store === 'postgres' ? 'regions on PostgreSQL' : 'SQLite regions'} (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
       return 0;
     }
     case 'migrate': {

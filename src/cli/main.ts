@@ -173,8 +173,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 32)').argParser(parsePositiveInt))
     .addOption(new Option('--writes <n>', 'migrate: random writes per second during the move (default 200)').argParser(parseNonNegativeInt))
     .addOption(new Option('--durability <mode>', 'migrate, audit: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
-    .addOption(new Option('--store <backend>', 'migrate: where the regions rest').choices(['sqlite', 'postgres']).default('sqlite'))
-    .addOption(new Option('--pg-url <url>', 'migrate --store postgres: the PostgreSQL server (each region a schema of its own)').default('postgres://postgres@127.0.0.1:5432/test'))
+    .addOption(new Option('--store <backend>', 'migrate, api: where the regions rest').choices(['sqlite', 'postgres']).default('sqlite'))
+    .addOption(new Option('--pg-url <url>', '--store postgres: the PostgreSQL server (each region a schema of its own)').default('postgres://postgres@127.0.0.1:5432/test'))
     .action(async (name: string, o) => {
       // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
       const { runBench } = await import('./bench-command.js');
