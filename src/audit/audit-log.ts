@@ -13,18 +13,12 @@ import { CompactRange, leafHash } from './merkle.js';
  * sign of entries removed).
  */
 export async function readAuditPage(region: string, publicKey: string, store: RegionStore, afterSeq: number, limit: number): Promise<AuditPage> {
-  const entries = await store.auditEntries(afterSeq, limit);
-  const last = entries.length < limit;
-  const upTo = entries.at(-1)?.seq ?? afterSeq;
-  const checkpoints: AuditPage['checkpoints'] = [];
-  for (let after = afterSeq; ;) {
-    const page = await store.auditCheckpoints(after, 5_000);
-    for (const c of page) if (last || c.size <= upTo) checkpoints.push({ region, size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') });
-    if (page.length < 5_000 || (!last && page.at(-1)!.size > upTo)) break;
-    after = page.at(-1)!.size;
-  }
-  const size = await store.auditSize();
-  return { region, publicKey, size, entries: entries.map((e) => ({ seq: e.seq, entry: e.entry.toString('utf8'), leafHash: e.leafHash.toString('hex') })), checkpoints };
+  const page = await store.auditPage(afterSeq, limit);
+  return {
+    region, publicKey, size: page.size,
+    entries: page.entries.map((e) => ({ seq: e.seq, entry: e.entry.toString('utf8'), leafHash: e.leafHash.toString('hex') })),
+    checkpoints: page.checkpoints.map((c) => ({ region, size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') })),
+  };
 }
 
 /** An event to record, with the id that makes recording it twice record it once (null: none). */

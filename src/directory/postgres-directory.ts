@@ -66,8 +66,27 @@ export class PostgresDirectory implements Directory {
     }
   }
 
+  /** A checked-out client whose dropped connection is heard (not an uncaught exception) and then thrown away. */
+  private async checkout(): Promise<{ client: pg.PoolClient; done: () => void }> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} cannot be reached: ${(err as Error).message}`, { cause: err });
+    }
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
+    return { client, done: () => {
+      client.off('error', onError);
+      client.release(broken);
+    } };
+  }
+
   async createUser(user: NewUser): Promise<void> {
-    const client = await this.pool.connect();
+    const { client, done } = await this.checkout();
     try {
       await client.query('BEGIN');
       await client.query('INSERT INTO users (user_id, market, created_at) VALUES ($1, $2, $3)', [user.userId, user.market, user.createdAt]);
@@ -81,7 +100,7 @@ export class PostgresDirectory implements Directory {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err instanceof DomicileError ? err : new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
     } finally {
-      client.release();
+      done();
     }
   }
 
@@ -123,22 +142,16 @@ export class PostgresDirectory implements Directory {
 
   async flipHomes(flips: readonly HomeFlip[]): Promise<boolean[]> {
     if (flips.length === 0) return [];
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const out: boolean[] = [];
-      for (const f of flips) {
-        const r = await client.query('UPDATE homes SET region = $1, epoch = epoch + 1 WHERE user_id = $2 AND service = $3 AND epoch = $4', [f.toRegion, f.userId, f.service, f.fromEpoch]);
-        out.push(r.rowCount === 1);
-      }
-      await client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      client.release();
-    }
+    // One statement, rows taken in a fixed order: two batches flipping at once cannot deadlock.
+    const flipped = await this.q<{ user_id: string; service: string }>(
+      `UPDATE homes h SET region = f.to_region, epoch = h.epoch + 1
+       FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(user_id, service, to_region, from_epoch) ORDER BY user_id, service) f
+       WHERE h.user_id = f.user_id AND h.service = f.service AND h.epoch = f.from_epoch
+       RETURNING h.user_id, h.service`,
+      [flips.map((f) => f.userId), flips.map((f) => f.service), flips.map((f) => f.toRegion), flips.map((f) => f.fromEpoch)],
+    );
+    const done = new Set(flipped.map((r) => `${r.user_id}\u0000${r.service}`));
+    return flips.map((f) => done.has(`${f.userId}\u0000${f.service}`));
   }
 
   async createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void> {

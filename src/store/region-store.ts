@@ -280,6 +280,12 @@ export interface RegionStore {
   isErased(userId: string): Promise<boolean>;
   /** The last entry's seq (0: none). */
   auditSize(): Promise<number>;
+  /**
+   * A page of the log in one snapshot (appends going on meanwhile are not half seen): entries
+   * with seq > afterSeq (at most limit), the checkpoints whose size falls among them or, when
+   * the page is the last, every checkpoint past afterSeq, and the log's size.
+   */
+  auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }>;
   /** Entries with seq > afterSeq, oldest first. */
   auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]>;
   /** Checkpoints with size > afterSize, smallest first. */

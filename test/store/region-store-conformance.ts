@@ -609,10 +609,11 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect((await store.changesSince(0, 10)).map((c) => c.userId)).toEqual(['u2']);
         expect(await store.auditSize()).toBe(2);
         for (const attempt of [
-          store.putTenancy(home('u1')),
-          store.advanceTenancies([home('u1', 'shop', 2)]),
-          store.importRecords([{ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, puts: [], deletes: [] }]),
-        ]) expect((await failure(attempt, 'CONFLICT')).details).toMatchObject({ erased: true });
+          () => store.putTenancy(home('u1')),
+          () => store.advanceTenancies([home('u1', 'shop', 2)]),
+          () => store.importRecords([{ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, puts: [], deletes: [] }]),
+          () => store.putKeysIfAbsent([{ userId: 'u1', scope: '', wrapped: Buffer.from('k2'), wrappedBy: 'kek', createdAt: 2 }]),
+        ]) expect((await failure(attempt(), 'CONFLICT')).details).toMatchObject({ erased: true });
       });
     });
   });

@@ -113,6 +113,10 @@ export class PostgresRegionStore implements RegionStore {
     if (code === undefined || code.startsWith('08') || code === '57P01') {
       return new DomicileError('UNAVAILABLE', `the region store at ${this.where} cannot be reached: ${(err as Error).message}`, { cause: err });
     }
+    // Two transactions waited on each other, or a snapshot went stale: nothing was written; the caller retries.
+    if (code === '40P01' || code === '40001') {
+      return new DomicileError('CONFLICT', 'the region store was busy with a conflicting change to the same user: nothing was written; retry', { cause: err, details: { retry: true } });
+    }
     return err;
   }
 
@@ -124,17 +128,38 @@ export class PostgresRegionStore implements RegionStore {
     } catch (err) {
       throw this.unavailable(err);
     }
+    // A connection the server drops while it is checked out emits 'error': heard here (else it
+    // is an uncaught exception that ends the process), and the client is then thrown away.
+    let broken: Error | undefined;
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
+      await client.query('ROLLBACK').catch((e: unknown) => {
+        broken ??= e as Error;
+      });
       throw this.unavailable(err);
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
+  }
+
+  /**
+   * Serialises everything that changes a user's data in this region, as SQLite's single writer
+   * does: taken first in every such transaction, users in one order (no deadlock between two
+   * batches), held to commit. An erasure cannot then slip between another transaction's checks
+   * and its writes.
+   */
+  private static async lockUsers(c: Q, userIds: Iterable<string>): Promise<void> {
+    const ids = [...new Set(userIds)].sort();
+    if (ids.length > 0) await c.query('SELECT pg_advisory_xact_lock(hashtextextended(u, 0)) FROM unnest($1::text[]) AS t(u) ORDER BY u', [ids]);
   }
 
   private static async lockedTenancy(c: Q, userId: string, service: string): Promise<Tenancy | undefined> {
@@ -180,6 +205,7 @@ export class PostgresRegionStore implements RegionStore {
 
   async putTenancy(t: Tenancy): Promise<void> {
     await this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, [t.userId]);
       await PostgresRegionStore.refuseErased(c, t.userId, 'give a tenancy to');
       await c.query(
         `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, $5, $6)
@@ -203,8 +229,11 @@ export class PostgresRegionStore implements RegionStore {
 
   async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, keys.map((k) => k.userId));
       const out: WrappedKey[] = [];
       for (const k of keys) {
+        // A key for an erased user would wrap nothing and outlive the erasure: refused.
+        await PostgresRegionStore.refuseErased(c, k.userId, 'make a key for');
         await c.query('INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope) DO NOTHING', [k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt]);
         const row = (await c.query<{ wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [k.userId, k.scope])).rows[0];
         if (!row) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
@@ -226,6 +255,7 @@ export class PostgresRegionStore implements RegionStore {
     if (tenancies.length === 0) return;
     await this.tx(async (c) => {
       const userIds = tenancies.map((t) => t.userId);
+      await PostgresRegionStore.lockUsers(c, userIds);
       const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows[0];
       if (erased) throw erasedUser(erased.user_id, 'give a tenancy to');
       const stored = (await c.query<{ user_id: string; service: string; epoch: number }>(
@@ -279,6 +309,7 @@ export class PostgresRegionStore implements RegionStore {
   async writeRecord(w: RecordWrite): Promise<WriteResult> {
     const now = Date.now();
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, [w.userId]);
       checkTenancy(await PostgresRegionStore.lockedTenancy(c, w.userId, w.service), w.userId, w.service, w.epoch);
       if (w.requires) {
         const found = await PostgresRegionStore.version(c, w.userId, w.service, w.requires.collection, w.requires.key);
@@ -304,6 +335,7 @@ export class PostgresRegionStore implements RegionStore {
   async deleteRecord(d: RecordDelete): Promise<WriteResult | undefined> {
     const now = Date.now();
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, [d.userId]);
       checkTenancy(await PostgresRegionStore.lockedTenancy(c, d.userId, d.service), d.userId, d.service, d.epoch);
       const current = await PostgresRegionStore.version(c, d.userId, d.service, d.collection, d.key);
       checkVersion(d, current);
@@ -324,6 +356,7 @@ export class PostgresRegionStore implements RegionStore {
   async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
     const now = Date.now();
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, imports.map((i) => i.userId));
       let applied = 0;
       for (const b of imports) {
         checkImportNames(b);
@@ -371,6 +404,7 @@ export class PostgresRegionStore implements RegionStore {
 
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, userIds);
       const total = { records: 0, keys: 0 };
       const prefix = `${service}/`;
       for (const userId of userIds) {
@@ -390,6 +424,7 @@ export class PostgresRegionStore implements RegionStore {
   async decideConsent(w: ConsentWrite): Promise<WriteResult> {
     const now = Date.now();
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, [w.userId]);
       checkTenancy(await PostgresRegionStore.lockedTenancy(c, w.userId, w.service), w.userId, w.service, w.epoch);
       const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
       checkVersion(w, current);
@@ -412,11 +447,13 @@ export class PostgresRegionStore implements RegionStore {
 
   async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
     return this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, [userId]);
+      // The tombstone first: anything waiting on the user's lock finds it once this commits.
+      await c.query('INSERT INTO erased_users (user_id, at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING', [userId, Date.now()]);
       const records = (await c.query('DELETE FROM records WHERE user_id = $1', [userId])).rowCount ?? 0;
       const keys = (await c.query('DELETE FROM keys WHERE user_id = $1', [userId])).rowCount ?? 0;
       const tenancies = (await c.query('DELETE FROM tenancies WHERE user_id = $1', [userId])).rowCount ?? 0;
       await c.query('DELETE FROM changes WHERE user_id = $1', [userId]);
-      await c.query('INSERT INTO erased_users (user_id, at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING', [userId, Date.now()]);
       await PostgresRegionStore.appendAuditIn(c, audit);
       return { records, keys, tenancies };
     });
@@ -432,6 +469,19 @@ export class PostgresRegionStore implements RegionStore {
 
   async auditSize(): Promise<number> {
     return (await this.q<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM audit_entries'))[0]!.last;
+  }
+
+  async auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
+    // One snapshot: appends by this region's other nodes meanwhile are not half seen.
+    return this.tx(async (c) => {
+      await c.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const entries = (await c.query<{ seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit])).rows
+        .map((r) => ({ seq: r.seq, eventId: r.event_id, type: r.type, entry: r.entry, leafHash: r.leaf_hash }));
+      const size = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM audit_entries')).rows[0]!.last;
+      const upTo = entries.length < limit ? Number.MAX_SAFE_INTEGER : entries.at(-1)!.seq;
+      const checkpoints = (await c.query<CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > $1 AND size <= $2 ORDER BY size', [afterSeq, upTo])).rows;
+      return { entries, checkpoints, size };
+    });
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {

@@ -90,6 +90,13 @@ export const postgresMigrations: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    id: 4,
+    name: 'change log by user',
+    sql: `
+      CREATE INDEX changes_user ON changes (user_id);
+    `,
+  },
 ];
 
 /** Serialises schema changes between processes (several node processes of one region may start at once). */

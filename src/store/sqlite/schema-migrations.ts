@@ -96,6 +96,14 @@ export const regionStoreMigrations: readonly SchemaMigration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    id: 4,
+    name: 'change log by user',
+    sql: `
+      -- An erasure deletes the user's change entries: without this it would scan the whole log.
+      CREATE INDEX changes_user ON changes (user_id);
+    `,
+  },
 ];
 
 const ledgerSql = 'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)';

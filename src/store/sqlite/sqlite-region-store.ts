@@ -142,6 +142,7 @@ function prepare(db: Database.Database) {
     insertCheckpoint: db.prepare<[number, Buffer, number, Buffer]>('INSERT INTO audit_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)'),
     auditEntries: db.prepare<[number, number], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?'),
     auditCheckpoints: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?'),
+    auditCheckpointsUpTo: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? AND size <= ? ORDER BY size'),
     auditSeqOfEvent: db.prepare<[string], number>('SELECT seq FROM audit_entries WHERE event_id = ?').pluck(),
     lastAuditOfType: db.prepare<[string], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1'),
     deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version'),
@@ -240,6 +241,8 @@ export class SqliteRegionStore implements RegionStore {
     }).immediate;
 
     const putKeys = this.db.transaction((keys: readonly WrappedKey[]): WrappedKey[] => keys.map((k) => {
+      // A key for an erased user would wrap nothing and outlive the erasure: refused.
+      refuseErased(s, k.userId, 'make a key for');
       s.insertKey.run(k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt);
       const stored = toKey(s.getKey.get(k.userId, k.scope));
       if (!stored) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
@@ -495,6 +498,18 @@ export class SqliteRegionStore implements RegionStore {
 
   async auditSize(): Promise<number> {
     return this.s.lastAuditSeq.get() ?? 0;
+  }
+
+  async auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
+    const s = this.s;
+    // One read transaction, and synchronous: no append can land between its three reads.
+    return this.db.transaction(() => {
+      const entries = s.auditEntries.all(afterSeq, limit).map(toAudit);
+      const size = s.lastAuditSeq.get() ?? 0;
+      const upTo = entries.length < limit ? Number.MAX_SAFE_INTEGER : entries.at(-1)!.seq;
+      const checkpoints = s.auditCheckpointsUpTo.all(afterSeq, upTo);
+      return { entries, checkpoints, size };
+    })();
   }
 
   async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {
