@@ -33,6 +33,8 @@ export async function flipHomes(directory: Directory, service: string, users: re
     const fromEpoch = u.epoch + fromEpochOffset;
     const home = await directory.home(u.userId, service);
     if (home?.region === to && home.epoch === fromEpoch + 1) continue;
+    // Erased meanwhile (a data subject request): nobody to flip.
+    if (!home && !(await directory.getUser(u.userId))) continue;
     throw new DomicileError('CONFLICT', `the directory homes user ${u.userId}'s ${service} in ${home?.region ?? 'no region'} at epoch ${home?.epoch ?? '-'}, not at epoch ${fromEpoch} as the migration expects: something else moved the user`, {
       details: { userId: u.userId, service },
     });
@@ -43,6 +45,7 @@ export async function flipHomes(directory: Directory, service: string, users: re
 export async function checkHomes(directory: Directory, service: string, users: readonly BatchMover[], region: string, epochOffset: number): Promise<void> {
   for (const u of users) {
     const home = await directory.home(u.userId, service);
+    if (!home && !(await directory.getUser(u.userId))) continue; // erased meanwhile: nobody to check
     if (home?.region !== region || home.epoch !== u.epoch + epochOffset) {
       throw new DomicileError('CONFLICT', `user ${u.userId}'s ${service} is homed in ${home?.region ?? 'no region'} at epoch ${home?.epoch ?? '-'}, not in ${region} at epoch ${u.epoch + epochOffset}: the user was moved or erased outside this migration`, {
         details: { userId: u.userId, service },

@@ -70,6 +70,8 @@ export class RegionMigration {
     const userIds = checkUserIds(r.userIds);
     const exported: ExportedUser[] = [];
     for (const userId of userIds) {
+      // An erased user has nothing to export: left out, so a migration carries on without them.
+      if (await this.store.isErased(userId)) continue;
       const tenancy = await this.knownTenancy(userId, service);
       // One listing per user: a consistent snapshot of that user's records.
       const records = await this.exported(await this.store.listRecords(userId, service));
@@ -130,13 +132,12 @@ export class RegionMigration {
   async importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
     const r = checkObject(req, 'importUsers');
     const service = checkService(this.policy, r.service);
-    const users = checkUserImports(this.policy, service, r.users);
+    // An erased user's data never rests here again: a copy still carrying them leaves them out
+    // (the store refuses them too, should an erasure land while this runs), and the rest is imported.
+    const all = checkUserImports(this.policy, service, r.users);
+    const users: typeof all = [];
+    for (const user of all) if (!(await this.store.isErased(user.userId))) users.push(user);
     for (const user of users) {
-      if (await this.store.isErased(user.userId)) {
-        throw new DomicileError('CONFLICT', `cannot import into user ${user.userId} here: the user was erased (a data subject request), and nothing of theirs may rest here again`, {
-          details: { erased: true, userId: user.userId },
-        });
-      }
       const tenancy = await this.store.getTenancy(user.userId, service);
       // A new destination must be allowed by the policy. A source the user is moving away from
       // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
@@ -213,7 +214,10 @@ export class RegionMigration {
     const service = checkService(this.policy, r.service);
     const tenancies = checkTenancyChanges(this.policy, this.regionId, r.tenancies);
     for (const t of tenancies) if (t.status === 'incoming') this.checkPlacement(t.market, service);
-    await this.store.advanceTenancies(tenancies.map((t) => ({ ...t, service })));
+    // An erased user gets no tenancy back: left out, so that a batch's fence, flip or roll-back carries on without them.
+    const live: TenancyChange[] = [];
+    for (const t of tenancies) if (!(await this.store.isErased(t.userId))) live.push(t);
+    await this.store.advanceTenancies(live.map((t) => ({ ...t, service })));
   }
 
   /** Shreds the users' keys of the service (and a user key when nothing else needs it), then forgets them. */
