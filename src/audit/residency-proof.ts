@@ -49,6 +49,15 @@ export function reportHash(report: unknown): string {
 export function checkResidencyProof(proof: ResidencyProof, rawReport: unknown, pins: Record<string, Witness> = {}): string[] {
   const problems: string[] = [];
   const hash = reportHash(rawReport);
+  // Every region the report names, every pinned one and every one it places anyone in must sign it.
+  const listed = new Set(proof.regions.map((r) => r.region));
+  if (proof.regions.length === 0) problems.push('the proof holds no region\'s signature: nothing vouches for its report');
+  if (listed.size !== proof.regions.length) problems.push('the proof lists a region twice');
+  const placed = proof.report.rows.filter((r) => r.users > 0 || r.records > 0 || r.bytes > 0 || r.homed > 0).map((r) => r.region);
+  const live = proof.report.regions.filter((r) => r.status !== 'planned').map((r) => r.id);
+  for (const region of new Set([...live, ...Object.keys(pins), ...placed])) {
+    if (!listed.has(region)) problems.push(`region ${region} does not sign the proof, though ${pins[region] ? 'it is pinned' : placed.includes(region) ? 'the report places data there' : 'the report lists it as running'}`);
+  }
   for (const r of proof.regions) {
     const entry = decodeEntry(Buffer.from(r.report.entry, 'utf8'));
     if (entry?.event.type !== 'residency-report' || entry.event.hash !== hash || entry.seq !== r.report.seq) {

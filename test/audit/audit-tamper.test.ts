@@ -170,6 +170,8 @@ describe('tampering with an audit log', () => {
     const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as { regions: Array<{ region: string; checkpoint: { root: string; size: number } }>; report: { rows: Array<{ allowed: boolean }>; violations: unknown[] } };
     const changes: Array<[string, (p: typeof proof) => void]> = [
       ['a row of the report removed, as if its data were not there', (p) => { p.report.rows.splice(0, 1); }],
+      ['every region\'s signature left out', (p) => { p.regions.splice(0); }],
+      ['one region left out', (p) => { p.regions.splice(0, 1); }],
       ['a checkpoint root', (p) => { p.regions[4]!.checkpoint.root = '0'.repeat(64); }],
       ['a checkpoint size', (p) => { p.regions[4]!.checkpoint.size += 1; }],
       ['a row made outside the policy without a violation', (p) => { p.report.rows[0]!.allowed = false; }],

@@ -35,6 +35,22 @@ describe('the dashboard routes', () => {
     expect(s.migration).toBeNull();
   });
 
+  it('streams the migration as Server-Sent Events, and ends the streams when the server closes', async () => {
+    const t2 = await openTestPlatform('phase3');
+    await t2.app.listen({ port: 0, host: '127.0.0.1' });
+    const address = t2.app.server.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${address.port}/v1/ops/events`, { headers: auth(t2.platform.secrets.operatorToken) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toBe('event: migration\ndata: null\n\n');
+    // Closing the server does not wait for the open stream: it ends it.
+    const closed = await Promise.race([t2.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('stuck'), 5_000))]);
+    expect(closed).toBe('closed');
+    expect((await reader.read()).done).toBe(true);
+  });
+
   it('serves the built page with a strict content policy, and sends /dashboard there', async () => {
     expect((await t.app.inject({ method: 'GET', url: '/dashboard' })).headers.location).toBe('/dashboard/');
     const page = await t.app.inject({ method: 'GET', url: '/dashboard/' });

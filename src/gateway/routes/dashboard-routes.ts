@@ -32,6 +32,13 @@ export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | u
   const { platform } = ctx;
   const security = [{ operator: [] }];
   return async (app) => {
+    // Event streams never go idle, so closing the server would wait for them for ever: they are
+    // ended when it closes (Ctrl-C on `domicile up` with a dashboard open).
+    const streams = new Set<() => void>();
+    app.addHook('preClose', async () => {
+      for (const end of streams) end();
+    });
+
     app.get('/v1/ops/dashboard', {
       onRequest: ctx.requireOperator,
       schema: { tags: ['operator'], summary: "What the dashboard shows: regions, markets' compliance, placement, migration, transfers, consent, audit", security, response: { 200: z.looseObject({}), 401: errorBody } },
@@ -56,7 +63,13 @@ export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       };
       tick();
       const timer = setInterval(tick, eventInterval);
-      request.raw.on('close', () => clearInterval(timer));
+      const end = () => {
+        clearInterval(timer);
+        streams.delete(end);
+        reply.raw.end();
+      };
+      streams.add(end);
+      request.raw.on('close', end);
     });
 
     const root = dashboardFiles();
