@@ -71,6 +71,7 @@ export class PostgresRegionStore implements RegionStore {
   private initialised = false;
 
   constructor(options: PostgresRegionStoreOptions) {
+    if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new DomicileError('BAD_REQUEST', `a region store's schema is a plain lower-case identifier, not "${options.schema}"`);
     const url = new URL(options.url);
     this.where = `${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
     this.pool = new pg.Pool({
