@@ -25,6 +25,32 @@ export interface DashboardSummary {
   audit: Array<{ region: string; entries: number; checkpoint: Checkpoint | null; verified: boolean; problems: string[] }>;
 }
 
+type AuditSummary = DashboardSummary['audit'][number];
+
+/**
+ * The last verification of each region's log, per platform: the dashboard asks every few seconds,
+ * and a log that has not grown since (its size and newest checkpoint unchanged) is not verified
+ * again from its first entry. The authoritative check is `domicile audit verify`, which always
+ * reads every entry.
+ */
+const verifications = new WeakMap<Platform, Map<string, AuditSummary>>();
+
+async function verifiedLog(platform: Platform, region: string): Promise<AuditSummary> {
+  const client = platform.region(region);
+  let cache = verifications.get(platform);
+  if (!cache) verifications.set(platform, (cache = new Map()));
+  const known = cache.get(region);
+  if (known) {
+    const now = await client.readAudit({ afterSeq: Math.max(0, known.entries - 1), limit: 2 });
+    const newest = now.checkpoints.at(-1) ?? null;
+    if (now.size === known.entries && newest?.signature === known.checkpoint?.signature) return known;
+  }
+  const log = await verifyLog(region, (afterSeq, limit) => client.readAudit({ afterSeq, limit }));
+  const summary = { region, entries: log.size, checkpoint: log.latest, verified: log.problems.length === 0, problems: log.problems };
+  cache.set(region, summary);
+  return summary;
+}
+
 /**
  * Everything the operators' dashboard shows, in one answer: the policy's regions and markets
  * (each market coloured by whether its data rests where the policy allows), placement per
@@ -72,8 +98,7 @@ export async function dashboardSummary(platform: Platform, engine: MigrationEngi
       c.withdrawn += s.withdrawn;
       c.outdated += s.outdated;
     }
-    const log = await verifyLog(id, (afterSeq, limit) => client.readAudit({ afterSeq, limit }));
-    audit.push({ region: id, entries: log.size, checkpoint: log.latest, verified: log.problems.length === 0, problems: log.problems });
+    audit.push(await verifiedLog(platform, id));
   }
   return {
     generatedAt: new Date().toISOString(),
