@@ -1,5 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
+import { openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
 import { applyPgMigrations, type PgMigration } from '../store/postgres/postgres-schema.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
@@ -30,10 +31,6 @@ const directoryMigrations: PgMigration[] = [{
   sql: 'CREATE INDEX users_user_id_c ON users (user_id COLLATE "C");',
 }];
 
-const types = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
-};
-
 /**
  * The directory in PostgreSQL, for several gateway processes at once: every gateway reads and
  * flips the same homes (compare-and-set on the epoch in the database), claims logins in one
@@ -44,11 +41,8 @@ export class PostgresDirectory implements Directory {
   private readonly where: string;
 
   constructor(url: string, options: { schema?: string } = {}) {
-    if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new DomicileError('BAD_REQUEST', `a directory schema is a plain lower-case identifier, not "${options.schema}"`);
-    const at = new URL(url);
-    this.where = `${at.host}${at.pathname}`;
-    this.pool = new pg.Pool({ connectionString: url, max: 10, types, ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}) });
-    this.pool.on('error', () => undefined);
+    this.pool = openPgPool({ url, schema: options.schema, what: 'the directory' });
+    this.where = pgWhere(url);
   }
 
   async init(): Promise<void> {

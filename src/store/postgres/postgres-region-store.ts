@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { DomicileError } from '../../errors/domicile-error.js';
 import type {
   AuditAppend,
@@ -22,6 +22,7 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { openPgPool, pgWhere } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
 
 export interface PostgresRegionStoreOptions {
@@ -33,11 +34,6 @@ export interface PostgresRegionStoreOptions {
   poolSize?: number;
 }
 
-/** int8 as number: every bigint here (seqs, versions, epochs, times) stays far below 2^53. */
-const types = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
-};
-
 /** Held to commit by every transaction that appends to the change log: seq order is commit order. */
 const changeLogLock = 0x646f6d32;
 /** Held to commit by audit appends: the log grows one append at a time. */
@@ -47,6 +43,8 @@ type Q = pg.PoolClient;
 interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
 interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number }
 const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at';
+const upsertRecord = `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+  ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`;
 
 function toTenancy(row: TenancyRow | undefined): Tenancy | undefined {
   return row && { userId: row.user_id, service: row.service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
@@ -71,17 +69,8 @@ export class PostgresRegionStore implements RegionStore {
   private initialised = false;
 
   constructor(options: PostgresRegionStoreOptions) {
-    if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) throw new DomicileError('BAD_REQUEST', `a region store's schema is a plain lower-case identifier, not "${options.schema}"`);
-    const url = new URL(options.url);
-    this.where = `${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
-    this.pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 10,
-      types,
-      ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
-    });
-    // An idle connection the server drops is replaced; it must not crash the process.
-    this.pool.on('error', () => undefined);
+    this.pool = openPgPool({ url: options.url, schema: options.schema, size: options.poolSize ?? 10, what: 'a region store' });
+    this.where = `${pgWhere(options.url)}${options.schema ? ` (schema ${options.schema})` : ''}`;
   }
 
   async init(): Promise<void> {
@@ -324,8 +313,7 @@ export class PostgresRegionStore implements RegionStore {
       checkVersion(w, current);
       const version = current + 1;
       await c.query(
-        `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+        upsertRecord,
         [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now],
       );
       const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
@@ -431,8 +419,7 @@ export class PostgresRegionStore implements RegionStore {
       checkVersion(w, current);
       const version = current + 1;
       await c.query(
-        `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+        upsertRecord,
         [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now],
       );
       const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
