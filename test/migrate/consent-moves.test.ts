@@ -5,6 +5,7 @@ import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { expectCutOverAndCompleted } from './support/migration-runs.js';
 import { registerUsers } from './support/random-writer.js';
 
 /**
@@ -34,9 +35,7 @@ describe('consent across a migration', () => {
     current = await openPhase(data.path, 'phase2');
     const { engine, platform } = current;
     await engine.start({ services: ['cloud'] });
-    expect((await engine.waitFor())?.state).toBe('cut-over');
-    engine.complete();
-    expect((await engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+    await expectCutOverAndCompleted(engine);
 
     for (const u of users) {
       expect((await platform.directory.home(u.userId, 'cloud'))?.region).toBe('sg-singapore');

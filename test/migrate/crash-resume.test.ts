@@ -5,6 +5,7 @@ import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { abandon, crashAt, resumeToCompletion } from './support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel, writable, type TestUser } from './support/random-writer.js';
 
 /**
@@ -34,13 +35,7 @@ describe('a crash at each named step, in process', () => {
     let current: PhasePlatform | undefined;
     const send = injectSender(() => current!.app);
     try {
-      let crashed!: () => void;
-      const crash = new Promise<void>((resolve) => (crashed = resolve));
-      const fault = (p: FaultPoint): Promise<void> | void => {
-        if (p !== point) return;
-        crashed();
-        return new Promise<void>(() => {});
-      };
+      const { fault, crashed: crash } = crashAt(point);
       current = await openPhase(data.path, 'phase1', { fault });
       let writer = new RandomWriter(send, users, model, { concurrency: 2 });
       writer.start();
@@ -52,12 +47,9 @@ describe('a crash at each named step, in process', () => {
       }
       await crash;
       await writer.stop();
-      // The process "dies": nothing of it runs on, its files are left as they are.
       const dead = current;
       current = undefined;
-      dead.engine.store.close();
-      await dead.app.close();
-      await dead.platform.close();
+      await abandon(dead);
 
       current = await openPhase(data.path, 'phase1');
       const status = current.engine.status()!;
@@ -73,16 +65,7 @@ describe('a crash at each named step, in process', () => {
       writer = new RandomWriter(send, users, model, { concurrency: 2 });
       writer.start();
       try {
-        current.engine.resume();
-        if (point !== 'inside-complete') {
-          const cut = await current.engine.waitFor();
-          expect(cut?.error ?? null).toBeNull();
-          expect(cut?.state).toBe('cut-over');
-          current.engine.complete();
-        }
-        const done = await current.engine.waitFor(['completed', 'failed']);
-        expect(done?.error ?? null).toBeNull();
-        expect(done?.state).toBe('completed');
+        await resumeToCompletion(current.engine, point);
       } finally {
         await writer.stop();
       }

@@ -10,6 +10,8 @@ import { examplesDir } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { onPostgres } from '../../bench/postgres-regions.js';
+import { abandon, crashAt, expectCutOverAndCompleted, resumeToCompletion } from './support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from './support/random-writer.js';
 
 /**
@@ -28,20 +30,6 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     await admin.end();
   });
 
-  async function onPostgres(phase: string, regions: Record<string, string>): Promise<Policy> {
-    const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
-    return {
-      ...policy,
-      regions: policy.regions.map((r) => {
-        const schema = regions[r.id];
-        if (!schema) return r;
-        const url = new URL(testPostgresUrl);
-        url.searchParams.set('options', `-c search_path=${schema}`);
-        return { ...r, store: { kind: 'postgres' as const, url: url.toString() } };
-      }),
-    };
-  }
-
   it.each(faultPoints)('moves the shop out of PostgreSQL and back into it, through a crash %s, losing nothing', async (point: FaultPoint) => {
     const data = tempDir(`migrate-postgres-${point}`);
     const regions = { 'cn-beijing': `mig_bj_${process.pid}_${Date.now().toString(36)}`, 'sg-singapore': `mig_sg_${process.pid}_${Date.now().toString(36)}` };
@@ -49,8 +37,8 @@ describe('migration between SQLite and PostgreSQL regions', () => {
       await admin.query(`CREATE SCHEMA ${schema}`);
       schemas.push(schema);
     }
-    const before = await onPostgres('before', regions);
-    const phase1 = await onPostgres('phase1', regions);
+    const before = onPostgres(await loadPolicyFile(join(examplesDir, 'before.yaml')), testPostgresUrl, regions);
+    const phase1 = onPostgres(await loadPolicyFile(join(examplesDir, 'phase1.yaml')), testPostgresUrl, regions);
     let current: PhasePlatform | undefined = await openPhase(data.path, before);
     const send = injectSender(() => current!.app);
     const users = await registerUsers(send, ['CN', 'HK', 'IN', 'MY', 'US'], 2, 'pg');
@@ -60,15 +48,7 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     await current.close();
 
     // Phase 1, with a crash at the named step: the process "dies" there and is opened again.
-    let crashed!: () => void;
-    const crash = new Promise<void>((resolve) => (crashed = resolve));
-    let fired = false;
-    const fault = (p: FaultPoint): Promise<void> | void => {
-      if (p !== point || fired) return;
-      fired = true;
-      crashed();
-      return new Promise<void>(() => {});
-    };
+    const { fault, crashed: crash } = crashAt(point);
     current = await openPhase(data.path, phase1, { fault });
     let writer = new RandomWriter(send, users, model, { concurrency: 2 });
     writer.start();
@@ -81,25 +61,14 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     await writer.stop();
     const dead = current;
     current = undefined;
-    dead.engine.store.close();
-    await dead.app.close();
-    await dead.platform.close();
+    await abandon(dead);
 
     current = await openPhase(data.path, phase1);
     expect(current.engine.status()?.state).toBe('interrupted');
     writer = new RandomWriter(send, users, model, { concurrency: 2 });
     writer.start();
     try {
-      current.engine.resume();
-      if (point !== 'inside-complete') {
-        const cut = await current.engine.waitFor();
-        expect(cut?.error ?? null).toBeNull();
-        expect(cut?.state).toBe('cut-over');
-        current.engine.complete();
-      }
-      const done = await current.engine.waitFor(['completed', 'failed']);
-      expect(done?.error ?? null).toBeNull();
-      expect(done?.state).toBe('completed');
+      await resumeToCompletion(current.engine, point);
     } finally {
       await writer.stop();
     }
@@ -118,11 +87,7 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     writer.start();
     try {
       await current.engine.start({ batchSize: 3, services: ['shop'] });
-      const cut = await current.engine.waitFor();
-      expect(cut?.error ?? null).toBeNull();
-      expect(cut?.state).toBe('cut-over');
-      current.engine.complete();
-      expect((await current.engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+      await expectCutOverAndCompleted(current.engine);
     } finally {
       await writer.stop();
     }

@@ -8,6 +8,7 @@ import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
 import { injectSender } from '../migrate/support/http-sender.js';
+import { expectCutOverAndCompleted } from '../migrate/support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from '../migrate/support/random-writer.js';
 import { testPostgresUrl } from '../support/postgres.js';
 import { examplesDir } from '../support/test-platform.js';
@@ -79,11 +80,7 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
       writerB.start();
       try {
         await engine.start({ batchSize: 2, rate: 200, services: ['shop'] });
-        const cut = await engine.waitFor();
-        expect(cut?.error ?? null).toBeNull();
-        expect(cut?.state).toBe('cut-over');
-        engine.complete();
-        expect((await engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
+        await expectCutOverAndCompleted(engine);
       } finally {
         await writerA.stop();
         await writerB.stop();
