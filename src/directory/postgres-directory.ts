@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
-import { openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
+import { inPgTransaction, openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
 import { applyPgMigrations, type PgMigration } from '../store/postgres/postgres-schema.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
@@ -66,41 +66,18 @@ export class PostgresDirectory implements Directory {
     }
   }
 
-  /** A checked-out client whose dropped connection is heard (not an uncaught exception) and then thrown away. */
-  private async checkout(): Promise<{ client: pg.PoolClient; done: () => void }> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} cannot be reached: ${(err as Error).message}`, { cause: err });
-    }
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    return { client, done: () => {
-      client.off('error', onError);
-      client.release(broken);
-    } };
-  }
-
   async createUser(user: NewUser): Promise<void> {
-    const { client, done } = await this.checkout();
     try {
-      await client.query('BEGIN');
-      await client.query('INSERT INTO users (user_id, market, created_at) VALUES ($1, $2, $3)', [user.userId, user.market, user.createdAt]);
-      for (const login of user.logins) {
-        const claimed = await client.query('INSERT INTO logins (blind_index, user_id) VALUES ($1, $2) ON CONFLICT (blind_index) DO NOTHING', [login, user.userId]);
-        if (claimed.rowCount !== 1) throw new DomicileError('CONFLICT', 'an account with this login already exists: log in with POST /v1/sessions instead');
-      }
-      for (const h of user.homes) await client.query('INSERT INTO homes (user_id, service, region, epoch) VALUES ($1, $2, $3, $4)', [user.userId, h.service, h.region, h.epoch]);
-      await client.query('COMMIT');
+      await inPgTransaction(this.pool, async (client) => {
+        await client.query('INSERT INTO users (user_id, market, created_at) VALUES ($1, $2, $3)', [user.userId, user.market, user.createdAt]);
+        for (const login of user.logins) {
+          const claimed = await client.query('INSERT INTO logins (blind_index, user_id) VALUES ($1, $2) ON CONFLICT (blind_index) DO NOTHING', [login, user.userId]);
+          if (claimed.rowCount !== 1) throw new DomicileError('CONFLICT', 'an account with this login already exists: log in with POST /v1/sessions instead');
+        }
+        for (const h of user.homes) await client.query('INSERT INTO homes (user_id, service, region, epoch) VALUES ($1, $2, $3, $4)', [user.userId, h.service, h.region, h.epoch]);
+      });
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
       throw err instanceof DomicileError ? err : new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      done();
     }
   }
 

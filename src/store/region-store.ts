@@ -278,18 +278,13 @@ export interface RegionStore {
   appendAudit(append: AuditAppend): Promise<void>;
   /** Whether the user was erased here (see eraseUser). */
   isErased(userId: string): Promise<boolean>;
-  /** The last entry's seq (0: none). */
-  auditSize(): Promise<number>;
   /**
    * A page of the log in one snapshot (appends going on meanwhile are not half seen): entries
    * with seq > afterSeq (at most limit), the checkpoints whose size falls among them or, when
-   * the page is the last, every checkpoint past afterSeq, and the log's size.
+   * the page is the last, every checkpoint past afterSeq, and the log's size (its last seq, 0
+   * when empty).
    */
   auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }>;
-  /** Entries with seq > afterSeq, oldest first. */
-  auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]>;
-  /** Checkpoints with size > afterSize, smallest first. */
-  auditCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]>;
   /** The seq of the entry recording this event, if there is one. */
   auditSeqOfEvent(eventId: string): Promise<number | undefined>;
   /** The newest entry of a type. */

@@ -532,17 +532,24 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
     describe('the audit log', () => {
       it('appends entries with their checkpoint only where they continue the log, each event once', async () => {
         await store.appendAudit(append(0, 2, (i) => (i === 0 ? 'e-1' : null)));
-        expect(await store.auditSize()).toBe(2);
+        expect((await store.auditPage(0, 1)).size).toBe(2);
         await failure(store.appendAudit(append(0, 1)), 'CONFLICT');
         await failure(store.appendAudit(append(5, 1)), 'CONFLICT');
         const dup = await failure(store.appendAudit(append(2, 1, () => 'e-1')), 'CONFLICT');
         expect(dup.details).toMatchObject({ eventId: 'e-1' });
-        expect(await store.auditSize()).toBe(2);
+        expect((await store.auditPage(0, 1)).size).toBe(2);
         await store.appendAudit(append(2, 1));
-        expect((await store.auditEntries(0, 10)).map((e) => [e.seq, e.eventId, e.entry.toString()])).toEqual([[1, 'e-1', 'entry 1'], [2, null, 'entry 2'], [3, null, 'entry 3']]);
-        expect((await store.auditEntries(1, 1)).map((e) => e.seq)).toEqual([2]);
-        expect((await store.auditCheckpoints(0, 10)).map((c) => c.size)).toEqual([2, 3]);
-        expect((await store.auditCheckpoints(2, 10))[0]).toEqual({ size: 3, root: Buffer.alloc(32, 7), at: 1_002, signature: Buffer.alloc(64, 9) });
+        const all = await store.auditPage(0, 10);
+        expect(all.entries.map((e) => [e.seq, e.eventId, e.entry.toString()])).toEqual([[1, 'e-1', 'entry 1'], [2, null, 'entry 2'], [3, null, 'entry 3']]);
+        expect(all.checkpoints.map((c) => c.size)).toEqual([2, 3]);
+        expect(all.size).toBe(3);
+        // A full page carries the checkpoints among its entries only; the last page, every one left.
+        const first = await store.auditPage(0, 2);
+        expect(first.entries.map((e) => e.seq)).toEqual([1, 2]);
+        expect(first.checkpoints.map((c) => c.size)).toEqual([2]);
+        const rest = await store.auditPage(2, 2);
+        expect(rest.entries.map((e) => e.seq)).toEqual([3]);
+        expect(rest.checkpoints).toEqual([{ size: 3, root: Buffer.alloc(32, 7), at: 1_002, signature: Buffer.alloc(64, 9) }]);
         expect(await store.auditSeqOfEvent('e-1')).toBe(1);
         expect(await store.auditSeqOfEvent('nope')).toBeUndefined();
         expect((await store.lastAuditOfType('test'))?.seq).toBe(3);
@@ -568,7 +575,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.getKey('u1', 'shop/cart')).toBeUndefined();
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
         expect((await store.changesSince(seq, 10)).map((c) => [c.collection, c.key, c.op])).toEqual([['_consent', 'p', 'put'], ['_consent', 'p', 'put'], ['cart', 'c1', 'delete']]);
-        expect(await store.auditSize()).toBe(2);
+        expect((await store.auditPage(0, 1)).size).toBe(2);
       });
 
       it('changes nothing when the ledger moved on, the tenancy is not home, or the audit append does not continue the log', async () => {
@@ -579,7 +586,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy({ ...home('u1'), status: 'fenced' });
         await failure(store.decideConsent(decision(1, [], 1)), 'FENCED');
         expect((await store.getRecord('u1', 'shop', '_consent', 'p'))?.version).toBe(1);
-        expect(await store.auditSize()).toBe(1);
+        expect((await store.auditPage(0, 1)).size).toBe(1);
       });
 
       it('lets a write land only while the record it requires is at the version it was prepared under', async () => {
@@ -607,7 +614,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.isErased('u1')).toBe(true);
         expect(await store.listTenancies()).toEqual([home('u2')]);
         expect((await store.changesSince(0, 10)).map((c) => c.userId)).toEqual(['u2']);
-        expect(await store.auditSize()).toBe(2);
+        expect((await store.auditPage(0, 1)).size).toBe(2);
         for (const attempt of [
           () => store.putTenancy(home('u1')),
           () => store.advanceTenancies([home('u1', 'shop', 2)]),

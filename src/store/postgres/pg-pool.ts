@@ -31,3 +31,38 @@ export function pgWhere(url: string): string {
   const at = new URL(url);
   return `${at.host}${at.pathname}`;
 }
+
+/**
+ * Runs fn with a client of the pool. A connection the server drops while it is checked out
+ * emits 'error': heard here (else it is an uncaught exception that ends the process), and the
+ * client is then thrown away rather than returned to the pool.
+ */
+export async function withPgClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}
+
+/** Runs fn in one transaction (READ COMMITTED unless fn sets otherwise first): committed if it returns, rolled back if it throws. */
+export function inPgTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withPgClient(pool, async (client) => {
+    await client.query('BEGIN');
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}

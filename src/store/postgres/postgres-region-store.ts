@@ -22,7 +22,7 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
-import { openPgPool, pgWhere } from './pg-pool.js';
+import { inPgTransaction, openPgPool, pgWhere } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
 
 export interface PostgresRegionStoreOptions {
@@ -112,32 +112,10 @@ export class PostgresRegionStore implements RegionStore {
 
   /** Runs fn in one transaction (READ COMMITTED, with the row locks fn takes). */
   private async tx<T>(fn: (c: Q) => Promise<T>): Promise<T> {
-    let client: Q;
     try {
-      client = await this.pool.connect();
+      return await inPgTransaction(this.pool, fn);
     } catch (err) {
       throw this.unavailable(err);
-    }
-    // A connection the server drops while it is checked out emits 'error': heard here (else it
-    // is an uncaught exception that ends the process), and the client is then thrown away.
-    let broken: Error | undefined;
-    const onError = (err: Error) => {
-      broken = err;
-    };
-    client.on('error', onError);
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: unknown) => {
-        broken ??= e as Error;
-      });
-      throw this.unavailable(err);
-    } finally {
-      client.off('error', onError);
-      client.release(broken);
     }
   }
 
@@ -455,9 +433,6 @@ export class PostgresRegionStore implements RegionStore {
     await this.tx((c) => PostgresRegionStore.appendAuditIn(c, append));
   }
 
-  async auditSize(): Promise<number> {
-    return (await this.q<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM audit_entries'))[0]!.last;
-  }
 
   async auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
     // One snapshot: appends by this region's other nodes meanwhile are not half seen.
@@ -472,14 +447,7 @@ export class PostgresRegionStore implements RegionStore {
     });
   }
 
-  async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {
-    const rows = await this.q<{ seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit]);
-    return rows.map((r) => ({ seq: r.seq, eventId: r.event_id, type: r.type, entry: r.entry, leafHash: r.leaf_hash }));
-  }
 
-  async auditCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
-    return this.q<CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2', [afterSize, limit]);
-  }
 
   async auditSeqOfEvent(eventId: string): Promise<number | undefined> {
     return (await this.q<{ seq: number }>('SELECT seq FROM audit_entries WHERE event_id = $1', [eventId]))[0]?.seq;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { DomicileError } from '../../errors/domicile-error.js';
+import { withPgClient } from './pg-pool.js';
 
 export interface PgMigration {
   id: number;
@@ -103,9 +104,8 @@ export const postgresMigrations: readonly PgMigration[] = [
 const migrationLock = 0x646f6d31;
 
 /** Applies the migrations not in the ledger, under an advisory lock, each in its own transaction. */
-export async function applyPgMigrations(pool: pg.Pool, where: string, migrations: readonly PgMigration[] = postgresMigrations): Promise<number[]> {
-  const client = await pool.connect();
-  try {
+export function applyPgMigrations(pool: pg.Pool, where: string, migrations: readonly PgMigration[] = postgresMigrations): Promise<number[]> {
+  return withPgClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [migrationLock]);
     try {
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
@@ -135,7 +135,5 @@ export async function applyPgMigrations(pool: pg.Pool, where: string, migrations
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [migrationLock]);
     }
-  } finally {
-    client.release();
-  }
+  });
 }

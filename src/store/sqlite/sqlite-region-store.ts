@@ -141,7 +141,6 @@ function prepare(db: Database.Database) {
     insertAudit: db.prepare<[number, string | null, string, Buffer, Buffer]>('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)'),
     insertCheckpoint: db.prepare<[number, Buffer, number, Buffer]>('INSERT INTO audit_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)'),
     auditEntries: db.prepare<[number, number], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?'),
-    auditCheckpoints: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? ORDER BY size LIMIT ?'),
     auditCheckpointsUpTo: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? AND size <= ? ORDER BY size'),
     auditSeqOfEvent: db.prepare<[string], number>('SELECT seq FROM audit_entries WHERE event_id = ?').pluck(),
     lastAuditOfType: db.prepare<[string], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1'),
@@ -496,9 +495,6 @@ export class SqliteRegionStore implements RegionStore {
     return this.s.isErased.get(userId) !== undefined;
   }
 
-  async auditSize(): Promise<number> {
-    return this.s.lastAuditSeq.get() ?? 0;
-  }
 
   async auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
     const s = this.s;
@@ -512,13 +508,7 @@ export class SqliteRegionStore implements RegionStore {
     })();
   }
 
-  async auditEntries(afterSeq: number, limit: number): Promise<AuditRow[]> {
-    return this.s.auditEntries.all(afterSeq, limit).map(toAudit);
-  }
 
-  async auditCheckpoints(afterSize: number, limit: number): Promise<CheckpointRow[]> {
-    return this.s.auditCheckpoints.all(afterSize, limit);
-  }
 
   async auditSeqOfEvent(eventId: string): Promise<number | undefined> {
     return this.s.auditSeqOfEvent.get(eventId);
