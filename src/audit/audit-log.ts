@@ -69,7 +69,7 @@ export class AuditLog {
   async init(): Promise<void> {
     const verified = await verifyLog(this.regionId, (afterSeq, limit) => readAuditPage(this.regionId, this.signer.publicKey, this.store, afterSeq, limit));
     this.broken = verified.problems;
-    this.range = CompactRange.of(verified.leaves);
+    this.range = verified.range;
     this.lastAt = verified.latest?.at ?? 0;
   }
 

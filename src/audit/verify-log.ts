@@ -1,7 +1,7 @@
 import type { AuditPage } from '../region/region-client.js';
 import { decodeEntry } from './audit-event.js';
 import { checkpointSigned, type Checkpoint } from './checkpoint.js';
-import { CompactRange, leafHash } from './merkle.js';
+import { CompactRange, leafHash, treeHash } from './merkle.js';
 
 /** What a verifier last saw of a region's log and accepted: the key it pins and the checkpoint the log must extend. */
 export interface Witness {
@@ -22,6 +22,8 @@ export interface LogVerification {
   problems: string[];
   /** Every entry's leaf hash, recomputed, for proofs. */
   leaves: Buffer[];
+  /** The right edge of the tree of every entry, to append to. */
+  range: CompactRange;
   entries: string[];
 }
 
@@ -48,6 +50,9 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
   /** Each entry's time: the entries of one append share it, and its checkpoint carries it. */
   const ats: number[] = [];
   const checkpoints: Checkpoint[] = [];
+  /** The root recomputed at each size a checkpoint is signed at, as the entries are read. */
+  const rootAt = new Map<number, string>();
+  const signedSizes = new Set<number>();
   let publicKey = '';
   let claimedSize = 0;
   let witnessRootSeen = witness === undefined || witness.checkpoint.size === 0;
@@ -68,6 +73,7 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
     }
     claimedSize = page.size;
     checkpoints.push(...page.checkpoints);
+    for (const c of page.checkpoints) signedSizes.add(c.size);
     for (const row of page.entries) {
       const expected = range.size + 1;
       if (row.seq !== expected) problem(`entry ${expected} is missing (the next entry found is ${row.seq}): entries were removed or reordered`);
@@ -79,6 +85,7 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
       else if (decoded.seq !== row.seq || decoded.region !== region) problem(`entry ${row.seq} says it is entry ${decoded.seq} of region ${decoded.region}: entries were moved or reordered`);
       ats.push(decoded?.at ?? Number.NaN);
       range.append(leaf);
+      if (signedSizes.has(range.size)) rootAt.set(range.size, range.root().toString('hex'));
       leaves.push(leaf);
       entries.push(row.entry);
       checkWitnessAt();
@@ -89,10 +96,8 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
   if (claimedSize !== range.size) problem(`the region reports ${claimedSize} entries but ${range.size} were read`);
   if (!witnessRootSeen) problem(`the log holds ${range.size} entries, fewer than the ${witness!.checkpoint.size} seen at the last verification: entries were removed`);
 
-  // Each checkpoint against the entries up to its size, in one more pass of the leaves.
+  // Each checkpoint against the root of the entries up to its size.
   checkpoints.sort((a, b) => a.size - b.size);
-  const replay = new CompactRange();
-  let next = 0;
   let lastAt = 0;
   for (const c of checkpoints) {
     if (c.region !== region) problem(`a checkpoint of size ${c.size} names region ${c.region}`);
@@ -101,8 +106,10 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
       problem(`the checkpoint of size ${c.size} covers more entries than the log holds (${leaves.length}): entries were removed`);
       continue;
     }
-    while (replay.size < c.size) replay.append(leaves[next++]!);
-    if (replay.root().toString('hex') !== c.root) problem(`the entries up to ${c.size} do not hash to the root signed at that size: an entry was changed`);
+    // A page carries the checkpoints over its own entries, so the root at each was taken as
+    // they were read; one a region sent late (or of size 0) is recomputed from the leaves.
+    const root = rootAt.get(c.size) ?? treeHash(leaves, 0, c.size).toString('hex');
+    if (root !== c.root) problem(`the entries up to ${c.size} do not hash to the root signed at that size: an entry was changed`);
     if (c.at < lastAt) problem(`the checkpoint of size ${c.size} is dated before the one preceding it`);
     lastAt = c.at;
   }
@@ -120,5 +127,5 @@ export async function verifyLog(region: string, read: (afterSeq: number, limit: 
   if (leaves.length > 0 && (latest === null || latest.size < leaves.length)) {
     problem(`${leaves.length - (latest?.size ?? 0)} entries follow the last signed checkpoint (every append is signed): entries were added`);
   }
-  return { region, publicKey, size: range.size, root: range.root().toString('hex'), latest, problems, leaves, entries };
+  return { region, publicKey, size: range.size, root: range.root().toString('hex'), latest, problems, leaves, range, entries };
 }

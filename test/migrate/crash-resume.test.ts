@@ -5,7 +5,7 @@ import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
-import { abandon, crashAt, resumeToCompletion } from './support/migration-runs.js';
+import { abandon, crashAt, resumeToCompletion, runUntilCrash } from './support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel, writable, type TestUser } from './support/random-writer.js';
 
 /**
@@ -37,16 +37,8 @@ describe('a crash at each named step, in process', () => {
     try {
       const { fault, crashed: crash } = crashAt(point);
       current = await openPhase(data.path, 'phase1', { fault });
-      let writer = new RandomWriter(send, users, model, { concurrency: 2 });
-      writer.start();
       const { engine } = current;
-      await engine.start({ batchSize: 3, rate: 300 });
-      if (point === 'inside-complete') {
-        expect((await Promise.race([engine.waitFor(), crash.then(() => undefined)]))?.state).toBe('cut-over');
-        engine.complete();
-      }
-      await crash;
-      await writer.stop();
+      await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => runUntilCrash(engine, point, crash, { batchSize: 3, rate: 300 }));
       const dead = current;
       current = undefined;
       await abandon(dead);
@@ -62,13 +54,7 @@ describe('a crash at each named step, in process', () => {
         expect(res.status, `${user.market}: ${JSON.stringify(res.json)}`).toBe(200);
         expect((await send('DELETE', `/v1/me/${service}/${collection}/probe`, user.token)).status).toBe(204);
       }
-      writer = new RandomWriter(send, users, model, { concurrency: 2 });
-      writer.start();
-      try {
-        await resumeToCompletion(current.engine, point);
-      } finally {
-        await writer.stop();
-      }
+      await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => resumeToCompletion(current!.engine, point));
       expect(await modelProblems(send, users, model)).toEqual([]);
       expect((await residencyReport(current.platform)).violations).toEqual([]);
     } finally {

@@ -41,16 +41,12 @@ describe('an erasure during a migration', () => {
     };
     current = await openPhase(data.path, 'phase1', { fault });
     const others = users.filter((u) => u !== victim);
-    const writer = new RandomWriter(send, others, model, { concurrency: 2 });
-    writer.start();
-    try {
+    await new RandomWriter(send, others, model, { concurrency: 2 }).during(async () => {
       // Batches of 8: the victim's batch holds everyone, so the others move through it too.
-      await current.engine.start({ batchSize: 8, services: ['shop'] });
-      await expectCutOverAndCompleted(current.engine);
-      expect(erased).toBe(true);
-    } finally {
-      await writer.stop();
-    }
+      await current!.engine.start({ batchSize: 8, services: ['shop'] });
+      await expectCutOverAndCompleted(current!.engine);
+    });
+    expect(erased).toBe(true);
     for (const client of current.platform.regions.values()) expect(await client.describeUser({ userId: victim.userId }), client.regionId).toEqual([]);
     expect(await current.platform.directory.getUser(victim.userId)).toBeUndefined();
     expect(await modelProblems(send, others, model)).toEqual([]);

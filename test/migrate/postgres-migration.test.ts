@@ -11,7 +11,7 @@ import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { onPostgres } from '../../bench/postgres-regions.js';
-import { abandon, crashAt, expectCutOverAndCompleted, resumeToCompletion } from './support/migration-runs.js';
+import { abandon, crashAt, expectCutOverAndCompleted, resumeToCompletion, runUntilCrash } from './support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from './support/random-writer.js';
 
 /**
@@ -50,28 +50,15 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     // Phase 1, with a crash at the named step: the process "dies" there and is opened again.
     const { fault, crashed: crash } = crashAt(point);
     current = await openPhase(data.path, phase1, { fault });
-    let writer = new RandomWriter(send, users, model, { concurrency: 2 });
-    writer.start();
-    await current.engine.start({ batchSize: 2, rate: 300, services: ['shop'] });
-    if (point === 'inside-complete') {
-      expect((await Promise.race([current.engine.waitFor(), crash.then(() => undefined)]))?.state).toBe('cut-over');
-      current.engine.complete();
-    }
-    await crash;
-    await writer.stop();
+    const { engine } = current;
+    await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => runUntilCrash(engine, point, crash, { batchSize: 2, rate: 300, services: ['shop'] }));
     const dead = current;
     current = undefined;
     await abandon(dead);
 
     current = await openPhase(data.path, phase1);
     expect(current.engine.status()?.state).toBe('interrupted');
-    writer = new RandomWriter(send, users, model, { concurrency: 2 });
-    writer.start();
-    try {
-      await resumeToCompletion(current.engine, point);
-    } finally {
-      await writer.stop();
-    }
+    await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => resumeToCompletion(current!.engine, point));
     expect(await modelProblems(send, users, model)).toEqual([]);
     expect((await residencyReport(current.platform)).violations).toEqual([]);
     for (const u of users.filter((x) => x.market !== 'CN')) {
@@ -83,14 +70,10 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     // Beijing (PostgreSQL): they run until the move is done.
     const back: Policy = { ...before, version: phase1.version + 1, regions: before.regions.map((r) => (['sg-singapore', 'us-california'].includes(r.id) ? { ...phase1.regions.find((p) => p.id === r.id)!, status: 'draining' as const } : r)) };
     current = await openPhase(data.path, back);
-    writer = new RandomWriter(send, users, model, { concurrency: 2 });
-    writer.start();
-    try {
-      await current.engine.start({ batchSize: 3, services: ['shop'] });
-      await expectCutOverAndCompleted(current.engine);
-    } finally {
-      await writer.stop();
-    }
+    await new RandomWriter(send, users, model, { concurrency: 2 }).during(async () => {
+      await current!.engine.start({ batchSize: 3, services: ['shop'] });
+      await expectCutOverAndCompleted(current!.engine);
+    });
     expect(await modelProblems(send, users, model)).toEqual([]);
     expect((await residencyReport(current.platform)).violations).toEqual([]);
     for (const u of users) expect((await current.platform.directory.home(u.userId, 'shop'))?.region).toBe('cn-beijing');

@@ -146,6 +146,17 @@ export class PostgresRegionStore implements RegionStore {
     return rows[0]!.seq;
   }
 
+  /**
+   * Deletes a category's records and its key. The deletes are logged at `logAt` when given
+   * (a migration under way carries them to the destination); returns how many records went.
+   */
+  private static async shredCategory(c: Q, userId: string, service: string, category: string, logAt: number | undefined): Promise<number> {
+    const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [userId, service, category])).rows;
+    if (logAt !== undefined) for (const g of gone) await PostgresRegionStore.appendChange(c, userId, service, category, g.key, 'delete', g.version, logAt);
+    await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [userId, `${service}/${category}`]);
+    return gone.length;
+  }
+
   private static async refuseErased(c: Q, userId: string, what: string): Promise<void> {
     if ((await c.query('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).rowCount) throw erasedUser(userId, what);
   }
@@ -290,10 +301,7 @@ export class PostgresRegionStore implements RegionStore {
       const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
       checkVersion(w, current);
       const version = current + 1;
-      await c.query(
-        upsertRecord,
-        [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now],
-      );
+      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now]);
       const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
       return { version, seq, updatedAt: now };
     });
@@ -357,12 +365,7 @@ export class PostgresRegionStore implements RegionStore {
           for (const p of put) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now);
           for (const d of gone) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', d.version, now);
         }
-        for (const category of b.shred ?? []) {
-          const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [b.userId, b.service, category])).rows;
-          for (const g of gone) if (logged) await PostgresRegionStore.appendChange(c, b.userId, b.service, category, g.key, 'delete', g.version, now);
-          applied += gone.length;
-          await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [b.userId, `${b.service}/${category}`]);
-        }
+        for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged ? now : undefined);
       }
       const lastSeq = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes')).rows[0]!.last;
       return { applied, lastSeq };
@@ -396,16 +399,9 @@ export class PostgresRegionStore implements RegionStore {
       const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
       checkVersion(w, current);
       const version = current + 1;
-      await c.query(
-        upsertRecord,
-        [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now],
-      );
+      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now]);
       const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
-      for (const category of w.shred) {
-        const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [w.userId, w.service, category])).rows;
-        for (const g of gone) await PostgresRegionStore.appendChange(c, w.userId, w.service, category, g.key, 'delete', g.version, now);
-        await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [w.userId, `${w.service}/${category}`]);
-      }
+      for (const category of w.shred) await PostgresRegionStore.shredCategory(c, w.userId, w.service, category, now);
       await PostgresRegionStore.appendAuditIn(c, w.audit);
       return { version, seq, updatedAt: now };
     });

@@ -257,6 +257,17 @@ export class SqliteRegionStore implements RegionStore {
       }
     }).immediate;
 
+    /**
+     * Deletes a category's records and its key. The deletes are logged at `logAt` when given
+     * (a migration under way carries them to the destination); returns how many records went.
+     */
+    const shredCategory = (userId: string, service: string, category: string, logAt: number | undefined): number => {
+      const gone = s.deleteCollection.all(userId, service, category) as Array<{ key: string; version: number }>;
+      if (logAt !== undefined) for (const g of gone) s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt);
+      s.deleteKeyScope.run(userId, `${service}/${category}`);
+      return gone.length;
+    };
+
     const importBatch = this.db.transaction((imports: readonly RecordImport[], now: number): ImportResult => {
       let applied = 0;
       for (const b of imports) {
@@ -281,13 +292,7 @@ export class SqliteRegionStore implements RegionStore {
           if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current, now);
           applied++;
         }
-        for (const category of b.shred ?? []) {
-          for (const gone of s.deleteCollection.all(b.userId, b.service, category) as Array<{ key: string; version: number }>) {
-            if (logged) s.appendChange.run(b.userId, b.service, category, gone.key, 'delete', gone.version, now);
-            applied++;
-          }
-          s.deleteKeyScope.run(b.userId, `${b.service}/${category}`);
-        }
+        for (const category of b.shred ?? []) applied += shredCategory(b.userId, b.service, category, logged ? now : undefined);
       }
       return { applied, lastSeq: s.lastSeq.get() ?? 0 };
     }).immediate;
@@ -312,17 +317,11 @@ export class SqliteRegionStore implements RegionStore {
     const decideConsent = this.db.transaction((w: ConsentWrite, now: number): WriteResult => {
       checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
       const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
-      checkVersion({ ...w, ifVersion: w.ifVersion }, current);
+      checkVersion(w, current);
       const version = current + 1;
       s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now);
       const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now).lastInsertRowid);
-      for (const category of w.shred) {
-        // Logged: a migration under way carries the deletes to the destination.
-        for (const gone of s.deleteCollection.all(w.userId, w.service, category) as Array<{ key: string; version: number }>) {
-          s.appendChange.run(w.userId, w.service, category, gone.key, 'delete', gone.version, now);
-        }
-        s.deleteKeyScope.run(w.userId, `${w.service}/${category}`);
-      }
+      for (const category of w.shred) shredCategory(w.userId, w.service, category, now);
       appendAuditIn(w.audit);
       return { version, seq, updatedAt: now };
     }).immediate;

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { MigrationEngine } from '../../../src/migrate/migration-engine.js';
+import type { MigrationEngine, StartRequest } from '../../../src/migrate/migration-engine.js';
 import type { FaultPoint } from '../../../src/migrate/migration-types.js';
 import type { PhasePlatform } from './phase-platform.js';
 
@@ -39,6 +39,19 @@ export function crashAt(point: FaultPoint): { fault: (p: FaultPoint) => Promise<
     return new Promise<void>(() => {});
   };
   return { fault, crashed };
+}
+
+/**
+ * Starts a migration on a platform whose fault hook is `crashAt(point)` and runs it until the
+ * crash (asking it to complete first when the crash is inside complete).
+ */
+export async function runUntilCrash(engine: MigrationEngine, point: FaultPoint, crashed: Promise<void>, request: StartRequest): Promise<void> {
+  await engine.start(request);
+  if (point === 'inside-complete') {
+    expect((await Promise.race([engine.waitFor(), crashed.then(() => undefined)]))?.state).toBe('cut-over');
+    engine.complete();
+  }
+  await crashed;
 }
 
 /** The process "dies": nothing of it runs on, its files are left as they are. */

@@ -93,6 +93,16 @@ export class RandomWriter {
     this.loops = [];
   }
 
+  /** Writes while `work` runs, and stops (waiting for writes in flight) however it ends. */
+  async during<T>(work: () => Promise<T>): Promise<T> {
+    this.start();
+    try {
+      return await work();
+    } finally {
+      await this.stop();
+    }
+  }
+
   /** Writes `count` new records for every user, before any migration. */
   async seed(count: number): Promise<void> {
     for (const user of this.users) for (let i = 0; i < count; i++) await this.perform(user, 'insert');
