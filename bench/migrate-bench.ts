@@ -132,12 +132,12 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
       }
       const rowCountOff = rowsNow - (options.users * options.recordsPerUser + writer.delta);
       const completing = performance.now();
-      engine.complete();
+      await engine.complete();
       const done = await engine.waitFor(['completed', 'failed'], 24 * 3600_000);
       if (done?.state !== 'completed') throw new Error(`the migration did not complete: ${done?.state} ${done?.error ?? ''}`);
       const completeSeconds = (performance.now() - completing) / 1000;
 
-      const batches = engine.store.batches(cut.id);
+      const batches = await engine.store.batches(cut.id);
       const pauses = batches.map((b) => b.pauseMs ?? 0).sort((a, b) => a - b);
       const rows = batches.reduce((n, b) => n + b.records, 0);
       const bytes = batches.reduce((n, b) => n + b.bytes, 0);

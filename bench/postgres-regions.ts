@@ -11,12 +11,16 @@ export function onPostgres(policy: Policy, url: string, schemas: Readonly<Record
     ...policy,
     regions: policy.regions.map((r) => {
       const schema = schemas[r.id];
-      if (!schema) return r;
-      const at = new URL(url);
-      at.searchParams.set('options', `-c search_path=${schema}`);
-      return { ...r, store: { kind: 'postgres' as const, url: at.toString() } };
+      return schema ? { ...r, store: { kind: 'postgres' as const, url: inSchema(url, schema) } } : r;
     }),
   };
+}
+
+/** A URL of the same database whose connections work in `schema` (their search_path). */
+export function inSchema(url: string, schema: string): string {
+  const at = new URL(url);
+  at.searchParams.set('options', `-c search_path=${schema}`);
+  return at.toString();
 }
 
 /** Fresh schemas on a server, and their removal. */

@@ -118,7 +118,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           await engine.start({ batchSize: 8 });
           const cut = await engine.waitFor(['cut-over', 'failed', 'paused', 'interrupted']);
           if (cut?.state !== 'cut-over') throw new DomicileError('INTERNAL', `the ${phase} migration stopped ${cut?.state}: ${cut?.error ?? ''}`);
-          engine.complete();
+          await engine.complete();
           const done = await engine.waitFor(['completed', 'failed']);
           if (done?.state !== 'completed') throw new DomicileError('INTERNAL', `the ${phase} migration did not complete: ${done?.error ?? ''}`);
           migration = {

@@ -165,7 +165,7 @@ class InProcessOperatorApi implements OperatorApi {
   }
 
   private async latest(engine: MigrationEngine): Promise<MigrationStatus> {
-    const status = engine.status();
+    const status = await engine.status();
     if (!status) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
     return status;
   }

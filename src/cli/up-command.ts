@@ -56,7 +56,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     `  health    ${url}/healthz`,
     `  operator  credential in ${secretPaths(dataDir).operatorToken}`,
     ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
-    ...interruptedNotice(migrations),
+    ...(await interruptedNotice(migrations)),
     `  dashboard ${url}/dashboard/`,
     'Press Ctrl-C to stop.',
   ];
@@ -78,8 +78,8 @@ export async function runUp(options: UpOptions): Promise<number> {
 }
 
 /** A migration that was running when the platform stopped waits for an operator. */
-function interruptedNotice(migrations: MigrationEngine): string[] {
-  const m = migrations.status();
+async function interruptedNotice(migrations: MigrationEngine): Promise<string[]> {
+  const m = await migrations.status();
   if (m?.state !== 'interrupted' && m?.state !== 'failed') return [];
   return [`  migration ${m.id} is ${m.state}: \`domicile migrate status\` to see it, \`domicile migrate resume\` to go on, \`domicile migrate rollback\` to undo it`];
 }

@@ -24,7 +24,7 @@ export interface BatchContext {
   /** What the copy exported of this batch, while this process has it (see CopiedRows). */
   copied: CopiedRows;
   /** True once an operator asked the engine to stop what it does (pause, rollback, shutdown). */
-  stopRequested: () => boolean;
+  stopRequested: () => Promise<boolean>;
 }
 
 /**

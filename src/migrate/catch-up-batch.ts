@@ -35,10 +35,10 @@ export async function catchUpBatch(ctx: BatchContext, options: CatchUpOptions = 
       ctx.meter.record(applied.rows, applied.bytes);
       await ctx.fault('mid-catch-up');
       seq = page.next;
-      store.updateBatch(batch.migrationId, batch.id, { catchUpSeq: seq });
+      await store.updateBatch(batch.migrationId, batch.id, { catchUpSeq: seq });
       ctx.meter.catchUpLag = Math.max(0, page.head - seq);
       if (!page.more && applied.rows <= options.smallLag) return succeeded({ seq, done: true });
-      if (ctx.stopRequested()) return succeeded({ seq, done: false });
+      if (await ctx.stopRequested()) return succeeded({ seq, done: false });
     }
     return succeeded({ seq, done: true });
   } catch (err) {

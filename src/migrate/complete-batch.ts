@@ -11,16 +11,16 @@ import { recordTransfer } from './record-transfer.js';
 export async function completeBatch(ctx: BatchContext, policy: { name: string; version: number }): Promise<PhaseResult<{ purged: number }>> {
   const { batch, store, source } = ctx;
   try {
-    store.updateBatch(batch.migrationId, batch.id, { step: 'completing' });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'completing' });
     const userIds = ctx.users.map((u) => u.userId);
     const { records: purged } = await source.purgeUsers({ service: batch.service, userIds });
     await ctx.fault('inside-complete');
     await recordTransfer(ctx, 'completed', { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' }, policy);
-    store.insertTransfer({
+    await store.insertTransfer({
       migrationId: batch.migrationId, batchId: batch.id, service: batch.service, from: batch.source, to: batch.destination, policy,
       users: userIds, records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '', completedAt: Date.now(),
     });
-    store.updateBatch(batch.migrationId, batch.id, { step: 'completed' });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'completed' });
     return succeeded({ purged });
   } catch (err) {
     return failed(err, `completing ${describeBatch(batch)} failed`);

@@ -1,3 +1,4 @@
+import type { PgMigration } from '../store/postgres/postgres-schema.js';
 import type { SchemaMigration } from '../store/sqlite/schema-migrations.js';
 
 /**
@@ -90,3 +91,94 @@ export const coordinatorMigrations: readonly SchemaMigration[] = [
     `,
   },
 ];
+
+/**
+ * The same schema in PostgreSQL, with the same ids and names, for gateways that share their
+ * coordinator's state. Its ledger is `coordinator_schema_migrations`, so it may rest in the
+ * directory's database. `seq` orders the migrations as SQLite's rowid does.
+ */
+export const postgresCoordinatorMigrations: readonly PgMigration[] = [
+  {
+    id: 1,
+    name: 'migrations, movers, batches, transfers',
+    sql: `
+      CREATE TABLE migrations (
+        seq bigserial UNIQUE,
+        id text PRIMARY KEY,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        policy_name text NOT NULL,
+        policy_version bigint NOT NULL,
+        services text NOT NULL,
+        state text NOT NULL CHECK (state IN ('running', 'paused', 'interrupted', 'cut-over', 'completing', 'completed', 'rolling-back', 'rolled-back', 'failed')),
+        resume_state text,
+        batch_size bigint NOT NULL CHECK (batch_size >= 1),
+        rate bigint NOT NULL CHECK (rate >= 0),
+        error text,
+        plan text NOT NULL,
+        finished_at bigint
+      );
+
+      CREATE TABLE movers (
+        migration_id text NOT NULL REFERENCES migrations (id),
+        position bigint NOT NULL,
+        service text NOT NULL,
+        user_id text NOT NULL,
+        market text NOT NULL,
+        source text NOT NULL,
+        destination text NOT NULL,
+        epoch bigint NOT NULL,
+        batch_id bigint,
+        PRIMARY KEY (migration_id, position)
+      );
+      CREATE UNIQUE INDEX movers_user ON movers (migration_id, service, user_id);
+      CREATE INDEX movers_batch ON movers (migration_id, batch_id);
+      -- The next batch's movers without reading past those already batched.
+      CREATE INDEX movers_unassigned ON movers (migration_id, position) WHERE batch_id IS NULL;
+
+      CREATE TABLE batches (
+        migration_id text NOT NULL REFERENCES migrations (id),
+        id bigint NOT NULL,
+        service text NOT NULL,
+        source text NOT NULL,
+        destination text NOT NULL,
+        step text NOT NULL CHECK (step IN ('copying', 'catching-up', 'cutting-over', 'cut-over', 'completing', 'completed', 'failed', 'rolling-back', 'rolled-back')),
+        cut_over_phase text CHECK (cut_over_phase IN ('fencing', 'flipping')),
+        failed_step text,
+        users bigint NOT NULL,
+        copy_seq bigint,
+        catch_up_seq bigint,
+        reverse_seq bigint,
+        records bigint NOT NULL DEFAULT 0,
+        bytes bigint NOT NULL DEFAULT 0,
+        digest text,
+        pause_ms double precision,
+        rollback_pause_ms double precision,
+        mismatches text,
+        error text,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (migration_id, id)
+      );
+
+      CREATE TABLE transfers (
+        id bigserial PRIMARY KEY,
+        migration_id text NOT NULL,
+        batch_id bigint NOT NULL,
+        service text NOT NULL,
+        from_region text NOT NULL,
+        to_region text NOT NULL,
+        policy_name text NOT NULL,
+        policy_version bigint NOT NULL,
+        users text NOT NULL,
+        user_count bigint NOT NULL,
+        records bigint NOT NULL,
+        bytes bigint NOT NULL,
+        digest text NOT NULL,
+        completed_at bigint NOT NULL,
+        UNIQUE (migration_id, batch_id)
+      );
+    `,
+  },
+];
+

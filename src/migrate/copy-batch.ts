@@ -60,7 +60,7 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
     let copySeq = batch.copySeq;
     if (copySeq === null) {
       copySeq = (await source.health()).lastSeq;
-      store.updateBatch(batch.migrationId, batch.id, { copySeq, catchUpSeq: copySeq });
+      await store.updateBatch(batch.migrationId, batch.id, { copySeq, catchUpSeq: copySeq });
     }
     copied.rows.clear();
     copied.complete = false;
@@ -93,7 +93,7 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
     // The data has crossed: recorded now, whether the batch is later completed or discarded.
     await recordTransfer(ctx, 'copied', { records, bytes, digest: '' }, ctx.policy);
     await ctx.fault('after-copy-batch');
-    store.updateBatch(batch.migrationId, batch.id, { step: 'catching-up', records, bytes });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'catching-up', records, bytes });
     return succeeded({ records, bytes });
   } catch (err) {
     return failed(err, `copy of ${describeBatch(batch)} failed`);

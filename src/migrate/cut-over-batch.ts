@@ -30,7 +30,7 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
   const { service } = batch;
   try {
     await checkHomes(ctx.directory, service, users, batch.source, 0);
-    store.updateBatch(batch.migrationId, batch.id, { step: 'cutting-over', cutOverPhase: 'fencing' });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'cutting-over', cutOverPhase: 'fencing' });
   } catch (err) {
     return failed(err, `cut-over of ${describeBatch(batch)} failed before the fence`);
   }
@@ -42,7 +42,7 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     // The records to verify again: those in flight at the live verify, and every one the
     // source changed since (a change after verifiedAt may postdate the digests).
     const recheck = new Map<string, Map<string, { collection: string; key: string }>>([...pre.inFlight].map(([u, refs]) => [u, new Map(refs)]));
-    let seq = store.batch(batch.migrationId, batch.id)?.catchUpSeq ?? batch.copySeq ?? 0;
+    let seq = (await store.batch(batch.migrationId, batch.id))?.catchUpSeq ?? batch.copySeq ?? 0;
     for (let more = true; more;) {
       const page = await readChangePage(source, seq, service, 5_000);
       const applied = await applyChanges({ from: source, to: destination, service, targets, changes: page.changes });
@@ -56,13 +56,13 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
       seq = page.next;
       more = page.more;
     }
-    store.updateBatch(batch.migrationId, batch.id, { catchUpSeq: seq });
+    await store.updateBatch(batch.migrationId, batch.id, { catchUpSeq: seq });
     await ctx.fault('inside-cut-over');
 
     const verified = await verifyUnderFence(ctx, pre, recheck, options.fullVerify);
     if (verified.mismatches.length > 0) {
       await setTenancies(source, service, users, 0, 'home');
-      store.updateBatch(batch.migrationId, batch.id, {
+      await store.updateBatch(batch.migrationId, batch.id, {
         step: 'failed', failedStep: 'cutting-over', cutOverPhase: null, mismatches: verified.mismatches,
         error: `verification under the fence found ${verified.mismatches.length} differing record(s); the cut-over was refused and the users unfenced`,
       });
@@ -70,23 +70,23 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     }
     const { digest, records } = batchDigest(verified.rows);
     const reverseSeq = (await destination.health()).lastSeq;
-    store.updateBatch(batch.migrationId, batch.id, { cutOverPhase: 'flipping', reverseSeq, digest, records });
+    await store.updateBatch(batch.migrationId, batch.id, { cutOverPhase: 'flipping', reverseSeq, digest, records });
 
     await setTenancies(destination, service, users, 1, 'home');
     await flipHomes(ctx.directory, service, users, batch.destination, 0);
     const pauseMs = performance.now() - started;
     await ctx.fault('after-flip');
     await setTenancies(source, service, users, 1, 'moved', batch.destination);
-    store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null, pauseMs });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null, pauseMs });
     // The copy's hashes served their verification: give the memory back.
     ctx.copied.rows.clear();
     ctx.copied.complete = false;
     return succeeded({ pauseMs });
   } catch (err) {
     // Never leave users fenced: undo a cut-over that had not verified, finish one that had.
-    const current = store.batch(batch.migrationId, batch.id);
+    const current = await store.batch(batch.migrationId, batch.id);
     const settled = current ? await settleBatch({ ...ctx, batch: current }) : undefined;
-    if (settled?.ok && store.batch(batch.migrationId, batch.id)?.step === 'cut-over') return succeeded({ pauseMs: performance.now() - started });
+    if (settled?.ok && (await store.batch(batch.migrationId, batch.id))?.step === 'cut-over') return succeeded({ pauseMs: performance.now() - started });
     const outcome = settled?.ok ? ` (${settled.value})` : settled ? `; settling it failed too: ${settled.error.message}` : '';
     return failed(err, `cut-over of ${describeBatch(batch)} failed${outcome}`);
   }

@@ -6,7 +6,7 @@ import type { Policy } from '../policy/policy-schema.js';
 import type { RegionClient } from '../region/region-client.js';
 import type { BatchContext, PhaseResult } from './batch-context.js';
 import { defaultCatchUp, type CatchUpOptions } from './catch-up-batch.js';
-import { CoordinatorStore, type BatchMover, type BatchRecord, type MigrationRecord, type TransferRecord } from './coordinator-store.js';
+import type { BatchMover, BatchRecord, CoordinatorStore, MigrationRecord, TransferRecord } from './coordinator-store.js';
 import { envFault, type FaultHook } from './fault-point.js';
 import { applySettings, type SettingsPatch } from './migration-settings.js';
 import { buildStatus, type MigrationStatus } from './migration-status.js';
@@ -18,6 +18,8 @@ import { completeStep, forwardStep, reversePass, rollbackStep, type StepHost } f
 import { RateLimiter } from './rate-limiter.js';
 import { settleBatch } from './settle-batch.js';
 import { newId } from '../shared/new-id.js';
+import { PostgresCoordinatorStore } from './postgres-coordinator-store.js';
+import { SqliteCoordinatorStore } from './sqlite-coordinator-store.js';
 import type { CopiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
@@ -27,12 +29,26 @@ export interface EngineHost {
   dataDir: string;
   directory: Directory;
   regions: ReadonlyMap<string, RegionClient>;
+  /**
+   * A PostgreSQL directory that several gateways share. The coordinator's state then rests in
+   * the same database (unless coordinatorUrl says otherwise): gateways that share their users'
+   * homes must share the migrations that move them, or two could move the same users at once.
+   */
+  directoryUrl?: string | undefined;
 }
 
 export interface MigrationEngineOptions {
   host: EngineHost;
-  /** The coordinator's database (default `<data>/migrations/coordinator.db`). */
+  /** The coordinator's SQLite file (default `<data>/migrations/coordinator.db`), when it has no coordinatorUrl. */
   file?: string;
+  /**
+   * A PostgreSQL database (postgres://…) for the coordinator's state, which several gateway
+   * processes share: every one steers, one at a time leads and runs the migration. Default:
+   * the host's directoryUrl, if any.
+   */
+  coordinatorUrl?: string | undefined;
+  /** How often a gateway sharing its state tries for the lead, and the leader looks for work steered elsewhere (default 500 ms). */
+  leadIntervalMs?: number;
   /** Called at each named fault point (default: DOMICILE_FAULT kills the process there). */
   fault?: FaultHook;
   /** How often reverse replication runs while nothing else does (default 100 ms). */
@@ -69,9 +85,13 @@ export class MigrationEngine {
   private closing = false;
   private lastReverse = 0;
   private readonly steps: StepHost;
+  /** Whether this process runs the migrations (always, on a SQLite file; the lock holder's, on a shared state). */
+  private leading = false;
+  private leadTimer: NodeJS.Timeout | undefined;
+  private checkingLead = false;
 
   private constructor(private readonly options: MigrationEngineOptions, readonly store: CoordinatorStore) {
-    this.limiter = new RateLimiter(() => this.store.latest()?.settings.rate ?? 0);
+    this.limiter = new RateLimiter(async () => (await this.store.latest())?.settings.rate ?? 0);
     this.steps = {
       store, meter: this.meter, catchUp: { ...defaultCatchUp, ...options.catchUp }, fullVerify: options.fullVerify ?? false,
       context: (batch) => this.context(batch),
@@ -83,23 +103,75 @@ export class MigrationEngine {
   }
 
   /**
-   * Opens the coordinator. A migration that was working when its process stopped is marked
-   * interrupted (it goes on with `resume`), and any batch left inside a cut-over is settled
-   * at once, so that no user stays fenced while it waits.
+   * Opens the coordinator and, when no other gateway leads it, takes the lead (see takeLead).
+   * On a shared state, the gateways that do not lead try again every leadIntervalMs, so one
+   * takes over when the leader stops.
    */
   static async open(options: MigrationEngineOptions): Promise<MigrationEngine> {
-    const engine = new MigrationEngine(options, new CoordinatorStore(options.file ?? coordinatorFile(options.host.dataDir)));
-    const m = engine.store.latest();
-    if (m && workingStates.includes(m.state)) engine.store.setState(m.id, 'interrupted', { resumeState: m.state });
-    if (m) {
-      for (const batch of engine.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
-        const settled = await settleBatch(engine.context(batch));
-        engine.log(settled.ok ? `migration ${m.id}: batch ${batch.id} ${settled.value}` : `migration ${m.id}: ${settled.error.message}`);
-      }
-      // Cut-over batches' destinations keep taking writes: replicate them back.
-      if (m.state === 'cut-over' || m.state === 'paused') engine.kick();
+    const url = options.coordinatorUrl ?? options.host.directoryUrl;
+    const store = url
+      ? await PostgresCoordinatorStore.open(url)
+      : new SqliteCoordinatorStore(options.file ?? coordinatorFile(options.host.dataDir));
+    const engine = new MigrationEngine(options, store);
+    try {
+      await engine.takeLead();
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    if (store.shared) {
+      engine.leadTimer = setInterval(() => void engine.checkLead(), options.leadIntervalMs ?? 500);
+      engine.leadTimer.unref();
     }
     return engine;
+  }
+
+  /** Whether this process runs the migrations now. */
+  get leads(): boolean {
+    return this.leading;
+  }
+
+  /**
+   * Takes the lead if it is free. Whoever led before has stopped: a migration it was working
+   * on is marked interrupted (it goes on with `resume`), and any batch it left inside a
+   * cut-over is settled at once, so that no user stays fenced while it waits.
+   */
+  private async takeLead(): Promise<void> {
+    if (this.leading || this.closing || !(await this.store.lead())) return;
+    this.leading = true;
+    const m = await this.store.latest();
+    if (!m) return;
+    if (workingStates.includes(m.state)) await this.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
+    for (const batch of await this.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
+      const settled = await settleBatch(await this.context(batch));
+      this.log(settled.ok ? `migration ${m.id}: batch ${batch.id} ${settled.value}` : `migration ${m.id}: ${settled.error.message}`);
+    }
+    // Cut-over batches' destinations keep taking writes: replicate them back.
+    if (m.state === 'cut-over' || m.state === 'paused') this.kick();
+  }
+
+  /**
+   * On a shared state, every leadIntervalMs: a gateway that does not lead tries to; the leader
+   * makes sure it still holds the lead (a dropped connection loses it) and picks up what was
+   * steered through another gateway (a migration started there, say).
+   */
+  private async checkLead(): Promise<void> {
+    if (this.checkingLead || this.closing) return;
+    this.checkingLead = true;
+    try {
+      if (!this.leading) {
+        await this.takeLead();
+        if (this.leading) this.log('this gateway now leads the migration coordinator');
+      } else if (!(await this.store.lead())) {
+        this.leading = false;
+        this.log('this gateway lost the lead of the migration coordinator (its connection dropped): it stops migrating after the current step');
+      }
+      this.kick();
+    } catch (err) {
+      this.log(`the migration coordinator's lead: ${(err as Error).message}`);
+    } finally {
+      this.checkingLead = false;
+    }
   }
 
   private get host(): EngineHost {
@@ -116,10 +188,10 @@ export class MigrationEngine {
     return client;
   }
 
-  private batchMovers(batch: BatchRecord): BatchMover[] {
+  private async batchMovers(batch: BatchRecord): Promise<BatchMover[]> {
     const id = `${batch.migrationId}/${batch.id}`;
     let users = this.movers.get(id);
-    if (!users) this.movers.set(id, (users = this.store.movers(batch.migrationId, batch.id)));
+    if (!users) this.movers.set(id, (users = await this.store.movers(batch.migrationId, batch.id)));
     return users;
   }
 
@@ -130,15 +202,16 @@ export class MigrationEngine {
     return rows;
   }
 
-  private context(batch: BatchRecord): BatchContext {
-    const migration = this.store.get(batch.migrationId);
+  private async context(batch: BatchRecord): Promise<BatchContext> {
+    const migration = await this.store.get(batch.migrationId);
     const state = migration?.state;
     return {
       policy: migration?.policy ?? { name: this.host.policy.name, version: this.host.policy.version },
       copied: this.copiedRows(batch),
-      batch, users: this.batchMovers(batch), source: this.region(batch.source), destination: this.region(batch.destination),
+      batch, users: await this.batchMovers(batch), source: this.region(batch.source), destination: this.region(batch.destination),
       directory: this.host.directory, store: this.store, limiter: this.limiter, meter: this.meter, fault: this.options.fault ?? envFault,
-      stopRequested: () => this.closing || this.store.get(batch.migrationId)?.state !== state,
+      // An operator's command, through this gateway or another, changes the state.
+      stopRequested: async () => this.closing || !this.leading || (await this.store.get(batch.migrationId))?.state !== state,
     };
   }
 
@@ -149,10 +222,7 @@ export class MigrationEngine {
 
   async start(request: StartRequest = {}): Promise<MigrationStatus> {
     const settings = applySettings(request);
-    const current = this.store.latest();
-    if (current && !finalStates.includes(current.state)) {
-      throw new DomicileError('CONFLICT', `migration ${current.id} is ${current.state}: finish it first (\`domicile migrate complete\` or \`domicile migrate rollback\`)`);
-    }
+    await this.refuseUnfinished(await this.store.latest());
     const { policy } = this.host;
     const services = resolveServiceOrder(policy, request.services);
     const plan = await this.plan({ services });
@@ -162,56 +232,69 @@ export class MigrationEngine {
       throw new DomicileError('CONFLICT', `nothing to move: every user's ${services.join(', ')} data is homed where policy "${policy.name}" (version ${policy.version}) places it`);
     }
     const id = newId('m', 8);
-    this.store.createMigration({ id, policy: { name: policy.name, version: policy.version }, services, settings, plan }, movers);
+    // The store refuses it if another migration was started meanwhile (through another gateway, say).
+    const unfinished = await this.store.createMigration({ id, policy: { name: policy.name, version: policy.version }, services, settings, plan }, movers);
+    await this.refuseUnfinished(unfinished);
     this.log(`migration ${id}: ${movers.length} user-services to move under policy "${policy.name}" (${services.join(' → ')})`);
     this.kick();
-    return this.status(id)!;
+    return (await this.status(id))!;
   }
 
-  status(id?: string): MigrationStatus | undefined {
-    const m = id === undefined || id === 'current' ? this.store.latest() : this.store.get(id);
+  private refuseUnfinished(current: MigrationRecord | undefined): Promise<void> {
+    if (current && !finalStates.includes(current.state)) {
+      throw new DomicileError('CONFLICT', `migration ${current.id} is ${current.state}: finish it first (\`domicile migrate complete\` or \`domicile migrate rollback\`)`);
+    }
+    return Promise.resolve();
+  }
+
+  async status(id?: string): Promise<MigrationStatus | undefined> {
+    const m = id === undefined || id === 'current' ? await this.store.latest() : await this.store.get(id);
     if (!m) return undefined;
-    return buildStatus(m, this.store.batches(m.id), {
-      totalUsers: this.store.moverCount(m.id),
-      transfers: this.store.transferCount(m.id),
+    return buildStatus(m, await this.store.batches(m.id), {
+      totalUsers: await this.store.moverCount(m.id),
+      transfers: await this.store.transferCount(m.id),
       rates: this.meter.rates(),
       lag: { catchUp: m.state === 'running' ? this.meter.catchUpLag : 0, reverse: this.meter.reverseLag },
       warnings: [
         ...(this.meter.reverseError === null ? [] : [`${this.meter.reverseError}; a rollback now would be refused until it works again`]),
         ...(m.policy.name === this.host.policy.name && m.policy.version === this.host.policy.version ? []
           : [`it was planned under policy "${m.policy.name}" (version ${m.policy.version}), but the platform now runs "${this.host.policy.name}" (version ${this.host.policy.version}): its destinations may no longer be allowed`]),
+        ...(this.store.shared && !this.leading && workingStates.includes(m.state) ? ['another gateway leads the migration: the rates and lags shown are this gateway\'s, which moves nothing'] : []),
       ],
     });
   }
 
-  transfers(migrationId?: string): TransferRecord[] {
+  transfers(migrationId?: string): Promise<TransferRecord[]> {
     return this.store.transfers(migrationId);
   }
 
-  private requireLatest(): MigrationRecord {
-    const m = this.store.latest();
+  private async requireLatest(): Promise<MigrationRecord> {
+    const m = await this.store.latest();
     if (!m) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
     return m;
   }
 
-  private transition(from: readonly MigrationState[], to: MigrationState, verb: string, hint: string): MigrationStatus {
-    const m = this.requireLatest();
+  /** Moves the migration from one of `from` to `to`, unless it changed meanwhile (then CONFLICT, naming its state now). */
+  private async transition(m: MigrationRecord, from: readonly MigrationState[], to: MigrationState, verb: string, hint: string): Promise<MigrationStatus> {
     if (!from.includes(m.state)) throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it is ${m.state}; ${hint}`);
     // An operator's command supersedes the failure it answers.
-    this.store.setState(m.id, to, { resumeState: null, error: null });
+    if (!(await this.store.setState(m.id, to, { from: [m.state], resumeState: null, error: null }))) {
+      const now = await this.store.get(m.id);
+      throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it has just become ${now?.state ?? 'unknown'}; look at \`domicile migrate status\` and try again`);
+    }
     this.log(`migration ${m.id}: ${m.state} → ${to}`);
     this.kick();
-    return this.status(m.id)!;
+    return (await this.status(m.id))!;
   }
 
-  pause(): MigrationStatus {
-    return this.transition(['running'], 'paused', 'pause', 'only a running migration pauses');
+  async pause(): Promise<MigrationStatus> {
+    return this.transition(await this.requireLatest(), ['running'], 'paused', 'pause', 'only a running migration pauses');
   }
 
-  resume(): MigrationStatus {
-    const m = this.requireLatest();
+  async resume(): Promise<MigrationStatus> {
+    const m = await this.requireLatest();
     const to: MigrationState = m.state === 'paused' ? 'running' : m.resumeState ?? 'running';
-    return this.transition(['paused', 'interrupted', 'failed'], to, 'resume', 'resume goes on after pause, an interruption or a failure');
+    return this.transition(m, ['paused', 'interrupted', 'failed'], to, 'resume', 'resume goes on after pause, an interruption or a failure');
   }
 
   /**
@@ -219,62 +302,64 @@ export class MigrationEngine {
    * (a roll-back the source refused, say): the destinations serve everyone, so completing is
    * always a way forward.
    */
-  complete(): MigrationStatus {
-    const m = this.requireLatest();
-    const allCutOver = this.store.unassigned(m.id) === 0 && this.store.batches(m.id).every((b) => b.step === 'cut-over' || b.step === 'completing' || b.step === 'completed');
+  async complete(): Promise<MigrationStatus> {
+    const m = await this.requireLatest();
+    const allCutOver = (await this.store.unassigned(m.id)) === 0 && (await this.store.batches(m.id)).every((b) => b.step === 'cut-over' || b.step === 'completing' || b.step === 'completed');
     const from: MigrationState[] = allCutOver ? ['cut-over', 'failed', 'interrupted'] : ['cut-over'];
-    return this.transition(from, 'completing', 'complete', 'complete purges the sources once every batch is cut over (state cut-over)');
+    return this.transition(m, from, 'completing', 'complete', 'complete purges the sources once every batch is cut over (state cut-over)');
   }
 
-  rollback(): MigrationStatus {
-    const m = this.requireLatest();
+  async rollback(): Promise<MigrationStatus> {
+    const m = await this.requireLatest();
     if (m.state === 'failed' && m.resumeState === 'completing') {
       throw new DomicileError('CONFLICT', `cannot roll back migration ${m.id}: it failed while completing, and completed batches' sources are purged; \`domicile migrate resume\` to finish completing it`);
     }
-    return this.transition(['running', 'paused', 'interrupted', 'cut-over', 'failed'], 'rolling-back', 'roll back', 'a migration that completes has purged its sources, and one rolled back is done');
+    return this.transition(m, ['running', 'paused', 'interrupted', 'cut-over', 'failed'], 'rolling-back', 'roll back', 'a migration that completes has purged its sources, and one rolled back is done');
   }
 
-  updateSettings(patch: SettingsPatch): MigrationStatus {
-    const m = this.requireLatest();
+  async updateSettings(patch: SettingsPatch): Promise<MigrationStatus> {
+    const m = await this.requireLatest();
     if (finalStates.includes(m.state)) throw new DomicileError('CONFLICT', `migration ${m.id} is ${m.state}: its settings no longer matter`);
-    this.store.setSettings(m.id, applySettings(patch, m.settings));
+    await this.store.setSettings(m.id, applySettings(patch, m.settings));
     this.kick();
-    return this.status(m.id)!;
+    return (await this.status(m.id))!;
   }
 
   /** Resolves once the migration rests (nothing to do on its own) or reaches one of `states`. */
   async waitFor(states: readonly MigrationState[] = ['cut-over', 'paused', 'interrupted', 'failed', 'completed', 'rolled-back'], timeoutMs = 600_000): Promise<MigrationStatus | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const m = this.store.latest();
-      if (!m || states.includes(m.state) || (!this.loop && !workingStates.includes(m.state))) return this.status();
+      const m = await this.store.latest();
+      if (!m || states.includes(m.state) || (this.leading && !this.loop && !workingStates.includes(m.state))) return this.status();
       if (Date.now() > deadline) throw new DomicileError('UNAVAILABLE', `migration ${m.id} is still ${m.state} after ${timeoutMs} ms`);
       await sleep(20);
     }
   }
 
-  /** Stops the loop after its current step; the database stays as the step left it. */
+  /** Stops the loop after its current step; the state stays as the step left it, and the lead is let go. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.leadTimer);
     this.wake?.();
     await this.loop;
-    this.store.close();
+    await this.store.close();
   }
 
   private kick(): void {
     this.wake?.();
-    if (this.loop || this.closing) return;
+    if (this.loop || this.closing || !this.leading) return;
     this.loop = this.run().finally(() => {
       this.loop = undefined;
     });
   }
 
   private async run(): Promise<void> {
-    while (!this.closing) {
-      const m = this.store.latest();
-      if (!m || !['running', 'completing', 'rolling-back', 'paused', 'cut-over'].includes(m.state)) return;
+    while (!this.closing && this.leading) {
       let busy = false;
+      let m: MigrationRecord | undefined;
       try {
+        m = await this.store.latest();
+        if (!m || !['running', 'completing', 'rolling-back', 'paused', 'cut-over'].includes(m.state)) return;
         const reverseDue = performance.now() - this.lastReverse > (this.options.reverseIntervalMs ?? 100);
         if (m.state === 'running' || m.state === 'paused' || m.state === 'cut-over') {
           if (reverseDue || m.state !== 'running') {
@@ -286,7 +371,9 @@ export class MigrationEngine {
         else if (m.state === 'completing') busy = await completeStep(this.steps, m);
         else if (m.state === 'rolling-back') busy = await rollbackStep(this.steps, m);
       } catch (err) {
-        this.fail(m, { ok: false, error: err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err }) });
+        const error = err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err });
+        if (m) await this.fail(m, { ok: false, error }).catch((e: unknown) => this.log(`migration ${m!.id}: cannot record its failure: ${(e as Error).message}`));
+        else this.log(`the migration coordinator cannot read its state: ${error.message}`);
       }
       if (busy) await yieldToEventLoop();
       if (!busy && !this.closing) {
@@ -302,9 +389,10 @@ export class MigrationEngine {
     }
   }
 
-  private fail(m: MigrationRecord, result: PhaseResult<unknown>): void {
+  /** Records a step's failure, unless an operator changed the migration's state meanwhile (their command stands). */
+  private async fail(m: MigrationRecord, result: PhaseResult<unknown>): Promise<void> {
     if (result.ok) return;
     this.log(`migration ${m.id} failed: ${result.error.message}`);
-    this.store.setState(m.id, 'failed', { resumeState: m.state, error: result.error.message });
+    await this.store.setState(m.id, 'failed', { from: [m.state], resumeState: m.state, error: result.error.message });
   }
 }

@@ -24,55 +24,55 @@ export interface StepHost {
   meter: ProgressMeter;
   catchUp: CatchUpOptions;
   fullVerify: boolean;
-  context(batch: BatchRecord): BatchContext;
-  movers(batch: BatchRecord): BatchMover[];
+  context(batch: BatchRecord): Promise<BatchContext>;
+  movers(batch: BatchRecord): Promise<BatchMover[]>;
   region(id: string): RegionClient;
   log(line: string): void;
-  fail(m: MigrationRecord, result: PhaseResult<unknown>): void;
+  fail(m: MigrationRecord, result: PhaseResult<unknown>): Promise<void>;
 }
 
 /** One forward step: the open batch's next phase, or the next batch. */
 export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<boolean> {
-  let batch = h.store.batches(m.id, ['copying', 'catching-up', 'cutting-over', 'failed'])[0] ?? h.store.formBatch(m.id, m.settings.batchSize);
+  let batch = (await h.store.batches(m.id, ['copying', 'catching-up', 'cutting-over', 'failed']))[0] ?? (await h.store.formBatch(m.id, m.settings.batchSize));
   if (!batch) {
-    h.store.setState(m.id, 'cut-over');
+    await h.store.setState(m.id, 'cut-over', { from: ['running'] });
     h.log(`migration ${m.id}: every batch is cut over; reverse replication runs until complete or rollback`);
     return true;
   }
-  const ctx = h.context(batch);
+  const ctx = await h.context(batch);
   switch (batch.step) {
     case 'failed': {
       // Resumed after a verification failure: copy the batch again from scratch.
       await ctx.destination.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId), reason: 'migration-rollback' });
-      h.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
+      await h.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
       return true;
     }
     case 'cutting-over': {
       const settled = await settleBatch(ctx);
-      if (!settled.ok) h.fail(m, settled);
+      if (!settled.ok) await h.fail(m, settled);
       return true;
     }
     case 'copying': {
       const copied = await copyBatch(ctx);
-      if (!copied.ok) h.fail(m, copied);
+      if (!copied.ok) await h.fail(m, copied);
       return true;
     }
     case 'catching-up': {
       const caught = await catchUpBatch(ctx, h.catchUp);
       if (!caught.ok) {
-        h.fail(m, caught);
+        await h.fail(m, caught);
         return true;
       }
-      if (!caught.value.done || ctx.stopRequested()) return true;
-      batch = h.store.batch(m.id, batch.id) ?? batch;
+      if (!caught.value.done || (await ctx.stopRequested())) return true;
+      batch = (await h.store.batch(m.id, batch.id)) ?? batch;
       const verified = await verifyBatch({ ...ctx, batch }, caught.value.seq);
       if (!verified.ok) {
-        h.fail(m, verified);
+        await h.fail(m, verified);
         return true;
       }
       const cut = await cutOverBatch({ ...ctx, batch }, verified.value, { fullVerify: h.fullVerify });
       if (!cut.ok) {
-        h.fail(m, cut);
+        await h.fail(m, cut);
         return true;
       }
       h.log(`migration ${m.id}: batch ${batch.id} cut over (${batch.users} users' ${batch.service} → ${batch.destination}) in ${cut.value.pauseMs.toFixed(1)} ms`);
@@ -89,7 +89,7 @@ export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<bool
  * same changes first, refuses rather than lose them.
  */
 export async function reversePass(h: StepHost, m: MigrationRecord): Promise<void> {
-  const batches = h.store.batches(m.id, ['cut-over']);
+  const batches = await h.store.batches(m.id, ['cut-over']);
   if (batches.length === 0) return;
   try {
     const { lag } = await replicateBack({ store: h.store, batches, movers: (b) => h.movers(b), region: (id) => h.region(id) });
@@ -104,14 +104,14 @@ export async function reversePass(h: StepHost, m: MigrationRecord): Promise<void
 
 /** One batch's completion (purge its source, record its transfer), oldest batch first. */
 export async function completeStep(h: StepHost, m: MigrationRecord): Promise<boolean> {
-  const batch = h.store.batches(m.id, ['completing', 'cut-over'])[0];
+  const batch = (await h.store.batches(m.id, ['completing', 'cut-over']))[0];
   if (!batch) {
-    h.store.setState(m.id, 'completed');
-    h.log(`migration ${m.id} completed: the sources are purged and ${h.store.transferCount(m.id)} transfers recorded`);
+    await h.store.setState(m.id, 'completed', { from: ['completing'] });
+    h.log(`migration ${m.id} completed: the sources are purged and ${await h.store.transferCount(m.id)} transfers recorded`);
     return true;
   }
-  const done = await completeBatch(h.context(batch), m.policy);
-  if (!done.ok) h.fail(m, done);
+  const done = await completeBatch(await h.context(batch), m.policy);
+  if (!done.ok) await h.fail(m, done);
   return true;
 }
 
@@ -121,19 +121,19 @@ export async function completeStep(h: StepHost, m: MigrationRecord): Promise<boo
  * over has its copy discarded. A batch already being completed has no source left to go to.
  */
 export async function rollbackStep(h: StepHost, m: MigrationRecord): Promise<boolean> {
-  const open = h.store.batches(m.id).filter((b) => b.step !== 'rolled-back' && b.step !== 'completed').reverse();
+  const open = (await h.store.batches(m.id)).filter((b) => b.step !== 'rolled-back' && b.step !== 'completed').reverse();
   const batch = open[0];
   if (!batch) {
-    h.store.setState(m.id, 'rolled-back');
+    await h.store.setState(m.id, 'rolled-back', { from: ['rolling-back'] });
     h.log(`migration ${m.id} rolled back`);
     return true;
   }
-  const ctx = h.context(batch);
+  const ctx = await h.context(batch);
   let result: PhaseResult<unknown>;
   if (batch.step === 'cutting-over' || batch.step === 'rolling-back') result = await settleBatch(ctx);
   else if (batch.step === 'cut-over') result = await rollbackCutOver(ctx);
   else if (batch.step === 'completing') result = { ok: false, error: new DomicileError('CONFLICT', `batch ${batch.id} was being completed: its source is purged, so it cannot be rolled back`) };
   else result = await discardCopy(ctx);
-  if (!result.ok) h.fail(m, result);
+  if (!result.ok) await h.fail(m, result);
   return true;
 }

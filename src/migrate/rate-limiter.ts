@@ -8,11 +8,11 @@ export class RateLimiter {
   private tokens = 0;
   private last = performance.now();
 
-  constructor(private readonly rate: () => number) {}
+  constructor(private readonly rate: () => number | Promise<number>) {}
 
   /** Waits until `rows` more rows fit under the cap; returns at once when there is none. */
   async take(rows: number): Promise<void> {
-    const rate = this.rate();
+    const rate = await this.rate();
     const now = performance.now();
     if (rate <= 0) {
       this.last = now;

@@ -7,7 +7,7 @@ export interface ReverseInput {
   store: CoordinatorStore;
   /** Cut-over batches whose destination's changes flow back to their source. */
   batches: readonly BatchRecord[];
-  movers: (batch: BatchRecord) => BatchMover[];
+  movers: (batch: BatchRecord) => BatchMover[] | Promise<BatchMover[]>;
   region: (id: string) => RegionClient;
   limiter?: RateLimiter | undefined;
   pageSize?: number;
@@ -37,7 +37,7 @@ export async function replicateBack(input: ReverseInput): Promise<{ rows: number
     const targets = new Map<string, ApplyTarget>();
     for (const b of batches) {
       // The source keeps the users as 'moved' at the new epoch.
-      for (const u of input.movers(b)) targets.set(u.userId, { market: u.market, epoch: u.epoch + 1, afterSeq: b.reverseSeq ?? 0 });
+      for (const u of await input.movers(b)) targets.set(u.userId, { market: u.market, epoch: u.epoch + 1, afterSeq: b.reverseSeq ?? 0 });
     }
     let seq = Math.min(...batches.map((b) => b.reverseSeq ?? 0));
     for (let more = true; more;) {
@@ -45,7 +45,7 @@ export async function replicateBack(input: ReverseInput): Promise<{ rows: number
       const applied = await applyChanges({ from, to, service: first.service, targets, changes: page.changes, limiter: input.limiter });
       rows += applied.rows;
       if (page.next > seq) {
-        input.store.advanceReverse(first.migrationId, batches.map((b) => b.id), page.next);
+        await input.store.advanceReverse(first.migrationId, batches.map((b) => b.id), page.next);
         for (const t of targets.values()) t.afterSeq = Math.max(t.afterSeq ?? 0, page.next);
       }
       seq = page.next;

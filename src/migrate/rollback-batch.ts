@@ -18,27 +18,27 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
   const { service } = batch;
   const started = performance.now();
   try {
-    store.updateBatch(batch.migrationId, batch.id, { step: 'rolling-back', cutOverPhase: 'fencing' });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'rolling-back', cutOverPhase: 'fencing' });
     await setTenancies(destination, service, users, 1, 'fenced');
     await replicateBack({ store, batches: [batch], movers: () => users, region: (id) => (id === batch.source ? source : destination) });
     const cmp = await compareUsers(destination, source, service, users.map((u) => u.userId));
     if (cmp.mismatches.length > 0) {
       await setTenancies(destination, service, users, 1, 'home');
-      store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null, error: `roll-back refused: ${formatMismatches(cmp.mismatches)}` });
+      await store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null, error: `roll-back refused: ${formatMismatches(cmp.mismatches)}` });
       return failed(new DomicileError('INTEGRITY', `the source does not hold what the destination does (${formatMismatches(cmp.mismatches)}); the destination serves the users again`), `roll-back of ${describeBatch(batch)} refused`, cmp.mismatches);
     }
-    store.updateBatch(batch.migrationId, batch.id, { cutOverPhase: 'flipping' });
+    await store.updateBatch(batch.migrationId, batch.id, { cutOverPhase: 'flipping' });
     await setTenancies(source, service, users, 2, 'home');
     await flipHomes(ctx.directory, service, users, batch.source, 1);
     const pauseMs = performance.now() - started;
     await setTenancies(destination, service, users, 2, 'moved', batch.source);
     await destination.purgeUsers({ service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
     await recordTransfer(ctx, 'rolled-back', { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' }, ctx.policy);
-    store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null, rollbackPauseMs: pauseMs });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null, rollbackPauseMs: pauseMs });
     return succeeded({ pauseMs });
   } catch (err) {
     // Never leave users fenced: undo a roll-back that had not verified, finish one that had.
-    const current = store.batch(batch.migrationId, batch.id);
+    const current = await store.batch(batch.migrationId, batch.id);
     const settled = current ? await settleBatch({ ...ctx, batch: current }) : undefined;
     const outcome = settled?.ok ? ` (${settled.value})` : settled ? `; settling it failed too: ${settled.error.message}` : '';
     return failed(err, `roll-back of ${describeBatch(batch)} failed${outcome}`);
@@ -54,7 +54,7 @@ export async function discardCopy(ctx: BatchContext): Promise<PhaseResult<{ purg
   try {
     const { records: purged } = await destination.purgeUsers({ service: batch.service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
     await setTenancies(destination, batch.service, users, 0, 'moved', batch.source);
-    store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
+    await store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
     return succeeded({ purged });
   } catch (err) {
     return failed(err, `discarding the copy of ${describeBatch(batch)} failed`);

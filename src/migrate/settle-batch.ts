@@ -21,12 +21,12 @@ export async function settleBatch(ctx: BatchContext): Promise<PhaseResult<string
         await setTenancies(destination, service, users, 1, 'home');
         await flipHomes(ctx.directory, service, users, batch.destination, 0);
         await setTenancies(source, service, users, 1, 'moved', batch.destination);
-        store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null });
+        await store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null });
         return succeeded('finished its cut-over');
       }
       await setTenancies(source, service, users, 0, 'home');
       await setTenancies(destination, service, users, 0, 'incoming');
-      store.updateBatch(batch.migrationId, batch.id, { step: 'catching-up', cutOverPhase: null });
+      await store.updateBatch(batch.migrationId, batch.id, { step: 'catching-up', cutOverPhase: null });
       return succeeded('undid its cut-over: the source serves the users again');
     }
     if (batch.step === 'rolling-back') {
@@ -36,11 +36,11 @@ export async function settleBatch(ctx: BatchContext): Promise<PhaseResult<string
         await setTenancies(destination, service, users, 2, 'moved', batch.source);
         await destination.purgeUsers({ service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
         await recordTransfer(ctx, 'rolled-back', { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' }, ctx.policy);
-        store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
+        await store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
         return succeeded('finished its roll-back');
       }
       await setTenancies(destination, service, users, 1, 'home');
-      store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null });
+      await store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null });
       return succeeded('undid the start of its roll-back: the destination serves the users again');
     }
     return succeeded('nothing to settle');

@@ -198,7 +198,7 @@ export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promis
       }
     }
     if (real.length > 0) {
-      ctx.store.updateBatch(batch.migrationId, batch.id, { step: 'failed', failedStep: 'catching-up', mismatches: real, error: `verification found ${real.length} differing record(s): ${formatMismatches(real)}` });
+      await ctx.store.updateBatch(batch.migrationId, batch.id, { step: 'failed', failedStep: 'catching-up', mismatches: real, error: `verification found ${real.length} differing record(s): ${formatMismatches(real)}` });
       return refusedCutOver(batch, real);
     }
     const rows: VerifiedRows = new Map();

@@ -74,8 +74,8 @@ export async function dashboardSummary(platform: Platform, engine: MigrationEngi
     const compliance = report.violations.some((v) => v.market === m.country) ? 'violation' as const : rows.length > 0 ? 'compliant' as const : 'no-data' as const;
     return { country: m.country, name: m.name ?? m.country, jurisdiction: m.jurisdiction, homes, compliance };
   });
-  const migration = engine?.status() ?? null;
-  const batches = migration && engine ? engine.store.batches(migration.id) : [];
+  const migration = (await engine?.status()) ?? null;
+  const batches = migration && engine ? await engine.store.batches(migration.id) : [];
   const pauses = batches.filter((b) => b.pauseMs !== null).map((b) => b.pauseMs!);
   const routes = new Map<string, DashboardSummary['routes'][number]>();
   for (const b of batches) {
@@ -85,7 +85,7 @@ export async function dashboardSummary(platform: Platform, engine: MigrationEngi
     if (['cut-over', 'completing', 'completed'].includes(b.step)) route.cutOver += b.users;
     routes.set(id, route);
   }
-  const transfers = engine ? engine.transfers().slice(-20).reverse() : [];
+  const transfers = engine ? (await engine.transfers()).slice(-20).reverse() : [];
   const consent = new Map<string, DashboardSummary['consent'][number]>();
   for (const p of policy.purposes) consent.set(p.id, { purpose: p.id, description: p.description, granted: 0, denied: 0, withdrawn: 0, outdated: 0 });
   const audit: DashboardSummary['audit'] = [];

@@ -29,8 +29,9 @@ export interface PlatformOptions {
    */
   readOnly?: boolean;
   /**
-   * A PostgreSQL directory (postgres://…) that several gateway processes share; default: the
-   * embedded SQLite directory in the data folder, which only this process opens.
+   * A PostgreSQL directory (postgres://…) that several gateway processes share, and the
+   * migration coordinator's state beside it; default: the embedded SQLite directory in the
+   * data folder, which only this process opens.
    */
   directoryUrl?: string | undefined;
 }
@@ -88,6 +89,8 @@ export class Platform {
     readonly directory: Directory,
     readonly regions: ReadonlyMap<string, RegionClient>,
     readonly secrets: PlatformSecrets,
+    /** The shared PostgreSQL directory's URL, if it has one (the migration coordinator's state rests beside it). */
+    readonly directoryUrl: string | undefined,
   ) {
     this.blindIndex = new BlindIndex(secrets.indexKey);
     this.dsar = new DsarService({
@@ -123,7 +126,7 @@ export class Platform {
       await directory.close();
       throw err;
     }
-    const platform = new Platform(policy, dataDir, directory, regions, secrets);
+    const platform = new Platform(policy, dataDir, directory, regions, secrets, options.directoryUrl);
     // An erasure a crash interrupted goes on now; one a region still refuses stays pending.
     if (!options.readOnly) await platform.dsar.resume();
     return platform;

@@ -1,11 +1,17 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CoordinatorStore } from '../../src/migrate/coordinator-store.js';
+import pg from 'pg';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { inSchema, postgresSchemas } from '../../bench/postgres-regions.js';
+import type { CoordinatorStore } from '../../src/migrate/coordinator-store.js';
 import type { MovingUser } from '../../src/migrate/moving-users.js';
+import { PostgresCoordinatorStore } from '../../src/migrate/postgres-coordinator-store.js';
+import { SqliteCoordinatorStore } from '../../src/migrate/sqlite-coordinator-store.js';
+import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const plan = { policy: { name: 'phase1', version: 2 }, fromPolicy: null, services: ['shop', 'account'], groups: [], totals: { users: 0, records: 0, bytes: 0 } };
+const ledgerEntry = { id: 1, name: 'migrations, movers, batches, transfers' };
 
 function movers(): MovingUser[] {
   const out: MovingUser[] = [];
@@ -15,65 +21,169 @@ function movers(): MovingUser[] {
   return out;
 }
 
-describe('the coordinator store', () => {
-  const dirs: Array<{ remove: () => void }> = [];
-  afterEach(() => dirs.splice(0).forEach((d) => d.remove()));
-  function open(): { store: CoordinatorStore; file: string } {
+function newMigration(id: string, settings = { batchSize: 3, rate: 0 }) {
+  return { id, policy: plan.policy, services: plan.services, settings, plan };
+}
+
+/** Where a store's state rests: `open()` opens another store on the same state, as a second process would. */
+interface Backend {
+  open(): Promise<CoordinatorStore>;
+}
+
+const schemas: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const drop of schemas) await drop();
+});
+
+const backends: Record<string, () => Promise<Backend>> = {
+  sqlite: () => {
     const d = tempDir('coordinator');
-    dirs.push(d);
+    cleanups.push(() => d.remove());
     const file = join(d.path, 'migrations', 'coordinator.db');
-    return { store: new CoordinatorStore(file), file };
+    return Promise.resolve({ open: () => Promise.resolve(new SqliteCoordinatorStore(file)) });
+  },
+  postgres: async () => {
+    const { schemas: made, drop } = await postgresSchemas(testPostgresUrl, ['coordinator']);
+    schemas.push(drop);
+    const url = inSchema(testPostgresUrl, made.coordinator!);
+    return { open: () => PostgresCoordinatorStore.open(url) };
+  },
+};
+const cleanups: Array<() => void> = [];
+const opened: CoordinatorStore[] = [];
+afterEach(async () => {
+  for (const s of opened.splice(0)) await s.close();
+  cleanups.splice(0).forEach((c) => c());
+});
+
+describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
+  async function backend(): Promise<Backend & { first: CoordinatorStore }> {
+    const b = await backends[kind]!();
+    const open = async () => {
+      const store = await b.open();
+      opened.push(store);
+      return store;
+    };
+    return { open, first: await open() };
   }
 
-  it('records its schema in an append-only ledger, and reopens without reapplying it', () => {
-    const { store, file } = open();
-    store.close();
-    const again = new CoordinatorStore(file);
-    again.close();
-    const db = new Database(file, { readonly: true });
-    expect(db.prepare('SELECT id, name FROM schema_migrations').all()).toEqual([{ id: 1, name: 'migrations, movers, batches, transfers' }]);
-    db.close();
-  });
-
-  it('refuses a second coordinator on the same data folder', () => {
-    const { store, file } = open();
-    expect(() => new CoordinatorStore(file)).toThrow(/does another `domicile up` use this data folder/);
-    store.close();
-  });
-
-  it('forms batches of one service and route, sized by the settings when each is formed', () => {
-    const { store } = open();
-    store.createMigration({ id: 'm_1', policy: plan.policy, services: plan.services, settings: { batchSize: 3, rate: 0 }, plan }, movers());
-    const b1 = store.formBatch('m_1', 3)!;
+  it('forms batches of one service and route, sized by the settings when each is formed', async () => {
+    const { first: store } = await backend();
+    expect(await store.createMigration(newMigration('m_1'), movers())).toBeUndefined();
+    const b1 = (await store.formBatch('m_1', 3))!;
     expect(b1).toMatchObject({ id: 1, service: 'shop', source: 'cn-beijing', destination: 'sg-singapore', step: 'copying', users: 3, copySeq: null });
-    expect(store.movers('m_1', 1).map((u) => u.userId)).toEqual(['u_s0', 'u_s1', 'u_s2']);
+    expect((await store.movers('m_1', 1)).map((u) => u.userId)).toEqual(['u_s0', 'u_s1', 'u_s2']);
     // A batch size changed while it runs applies to the next batch; a batch never spans routes.
-    expect(store.formBatch('m_1', 10)!.users).toBe(4);
-    expect(store.formBatch('m_1', 10)).toMatchObject({ destination: 'us-california', users: 1 });
-    expect(store.formBatch('m_1', 10)).toMatchObject({ service: 'account', users: 1 });
-    expect(store.movers('m_1', 4)).toEqual([{ userId: 'u_a', market: 'IN', epoch: 2 }]);
-    expect(store.formBatch('m_1', 10)).toBeUndefined();
-    expect(store.unassigned('m_1')).toBe(0);
-    store.close();
+    expect((await store.formBatch('m_1', 10))!.users).toBe(4);
+    expect(await store.formBatch('m_1', 10)).toMatchObject({ destination: 'us-california', users: 1 });
+    expect(await store.formBatch('m_1', 10)).toMatchObject({ service: 'account', users: 1 });
+    expect(await store.movers('m_1', 4)).toEqual([{ userId: 'u_a', market: 'IN', epoch: 2 }]);
+    expect(await store.formBatch('m_1', 10)).toBeUndefined();
+    expect(await store.unassigned('m_1')).toBe(0);
+    expect(await store.moverCount('m_1')).toBe(9);
+    expect((await store.batches('m_1', ['copying'])).map((b) => b.id)).toEqual([1, 2, 3, 4]);
   });
 
-  it('keeps checkpoints, never moves a reverse checkpoint back, and records a transfer once', () => {
-    const { store, file } = open();
-    store.createMigration({ id: 'm_2', policy: plan.policy, services: plan.services, settings: { batchSize: 50, rate: 100 }, plan }, movers());
-    const b = store.formBatch('m_2', 50)!;
-    store.updateBatch('m_2', b.id, { step: 'cut-over', copySeq: 10, catchUpSeq: 42, reverseSeq: 7, mismatches: [{ userId: 'u', collection: 'c', key: 'k', source: null, destination: null, problem: 'p' }] });
-    store.advanceReverse('m_2', [b.id], 20);
-    store.advanceReverse('m_2', [b.id], 15);
+  it('keeps checkpoints across a reopening, never moves a reverse checkpoint back, and records a transfer once', async () => {
+    const { first: store, open } = await backend();
+    await store.createMigration(newMigration('m_2', { batchSize: 50, rate: 100 }), movers());
+    const b = (await store.formBatch('m_2', 50))!;
+    await store.updateBatch('m_2', b.id, { step: 'cut-over', copySeq: 10, catchUpSeq: 42, reverseSeq: 7, pauseMs: 3.25, mismatches: [{ userId: 'u', collection: 'c', key: 'k', source: null, destination: null, problem: 'p' }] });
+    await store.advanceReverse('m_2', [b.id], 20);
+    await store.advanceReverse('m_2', [b.id], 15);
     const t = { migrationId: 'm_2', batchId: b.id, service: 'shop', from: 'cn-beijing', to: 'sg-singapore', policy: plan.policy, users: ['u_s0'], records: 3, bytes: 30, digest: 'd', completedAt: 1 };
-    store.insertTransfer(t);
-    store.insertTransfer({ ...t, records: 99 });
-    store.setState('m_2', 'failed', { resumeState: 'running', error: 'boom' });
-    store.close();
+    await store.insertTransfer(t);
+    await store.insertTransfer({ ...t, records: 99 });
+    expect(await store.setState('m_2', 'failed', { from: ['running'], resumeState: 'running', error: 'boom' })).toBe(true);
+    await store.close();
 
-    const again = new CoordinatorStore(file);
-    expect(again.batch('m_2', b.id)).toMatchObject({ step: 'cut-over', copySeq: 10, catchUpSeq: 42, reverseSeq: 20, mismatches: [expect.objectContaining({ problem: 'p' })] });
-    expect(again.transfers('m_2')).toEqual([t]);
-    expect(again.latest()).toMatchObject({ id: 'm_2', state: 'failed', resumeState: 'running', error: 'boom', settings: { batchSize: 50, rate: 100 } });
-    again.close();
+    const again = await open();
+    expect(await again.batch('m_2', b.id)).toMatchObject({ step: 'cut-over', copySeq: 10, catchUpSeq: 42, reverseSeq: 20, pauseMs: 3.25, mismatches: [expect.objectContaining({ problem: 'p' })] });
+    expect(await again.transfers('m_2')).toEqual([t]);
+    expect(await again.transferCount('m_2')).toBe(1);
+    expect(await again.latest()).toMatchObject({ id: 'm_2', state: 'failed', resumeState: 'running', error: 'boom', settings: { batchSize: 50, rate: 100 }, plan });
   });
+
+  it('changes a state only from the states named (an operator and the coordinator never overwrite each other)', async () => {
+    const { first: store } = await backend();
+    await store.createMigration(newMigration('m_3'), movers());
+    expect(await store.setState('m_3', 'cut-over', { from: ['paused'] })).toBe(false);
+    expect((await store.get('m_3'))?.state).toBe('running');
+    expect(await store.setState('m_3', 'paused', { from: ['running'] })).toBe(true);
+    expect(await store.setState('m_3', 'failed', { from: ['running'], error: 'late' })).toBe(false);
+    expect(await store.get('m_3')).toMatchObject({ state: 'paused', error: null });
+  });
+
+  it('starts no second migration while one is unfinished, and the newest is the latest', async () => {
+    const { first: store } = await backend();
+    await store.createMigration(newMigration('m_4'), movers());
+    expect(await store.createMigration(newMigration('m_5'), movers())).toMatchObject({ id: 'm_4', state: 'running' });
+    expect(await store.get('m_5')).toBeUndefined();
+    await store.setState('m_4', 'completed', { from: ['running'] });
+    expect((await store.get('m_4'))?.finishedAt).toEqual(expect.any(Number));
+    expect(await store.createMigration(newMigration('m_5'), movers())).toBeUndefined();
+    expect((await store.latest())?.id).toBe('m_5');
+  });
+
+  if (kind === 'sqlite') {
+    it('records its schema in an append-only ledger, and refuses a second process on the same data folder', async () => {
+      const d = tempDir('coordinator-ledger');
+      cleanups.push(() => d.remove());
+      const file = join(d.path, 'coordinator.db');
+      const store = new SqliteCoordinatorStore(file);
+      expect(await store.lead()).toBe(true);
+      expect(() => new SqliteCoordinatorStore(file)).toThrow(/does another `domicile up` use this data folder/);
+      await store.close();
+      await new SqliteCoordinatorStore(file).close();
+      const db = new Database(file, { readonly: true });
+      expect(db.prepare('SELECT id, name FROM schema_migrations').all()).toEqual([ledgerEntry]);
+      db.close();
+    });
+  }
+
+  if (kind === 'postgres') {
+    it('lets one process at a time lead, and another take the lead once it stops', async () => {
+      const { first, open } = await backend();
+      const second = await open();
+      expect(await first.lead()).toBe(true);
+      expect(await first.lead()).toBe(true);
+      expect(await second.lead()).toBe(false);
+      // Both read and steer the same state.
+      await second.createMigration(newMigration('m_6'), movers());
+      expect((await first.latest())?.id).toBe('m_6');
+      await first.close();
+      expect(await second.lead()).toBe(true);
+    });
+
+    it('starts one migration when two gateways start at once', async () => {
+      const { first, open } = await backend();
+      const second = await open();
+      const results = await Promise.all([first.createMigration(newMigration('m_a'), movers()), second.createMigration(newMigration('m_b'), movers())]);
+      const created = results.filter((r) => r === undefined);
+      expect(created).toHaveLength(1);
+      const winner = (await first.latest())!.id;
+      expect(results.find((r) => r !== undefined)).toMatchObject({ id: winner, state: 'running' });
+      expect(await first.moverCount(winner === 'm_a' ? 'm_b' : 'm_a')).toBe(0);
+    });
+
+    it('keeps its own schema ledger, so it may share the directory\'s database', async () => {
+      const { schemas: made, drop } = await postgresSchemas(testPostgresUrl, ['shared']);
+      schemas.push(drop);
+      const url = inSchema(testPostgresUrl, made.shared!);
+      const admin = new pg.Pool({ connectionString: url, max: 1 });
+      try {
+        await admin.query('CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+        await admin.query("INSERT INTO schema_migrations VALUES (1, 'users, logins, homes, sessions', 0)");
+        opened.push(await PostgresCoordinatorStore.open(url));
+        expect((await admin.query('SELECT id, name FROM coordinator_schema_migrations')).rows).toEqual([ledgerEntry]);
+        expect((await admin.query('SELECT id, name FROM schema_migrations')).rows).toEqual([{ id: 1, name: 'users, logins, homes, sessions' }]);
+      } finally {
+        await admin.end();
+      }
+    });
+
+    it('names the server it cannot reach', async () => {
+      await expect(PostgresCoordinatorStore.open('postgres://postgres@127.0.0.1:1/test')).rejects.toThrow(/migration coordinator's state at 127\.0\.0\.1:1\/test/);
+    });
+  }
 });

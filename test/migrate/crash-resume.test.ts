@@ -44,7 +44,7 @@ describe('a crash at each named step, in process', () => {
       await abandon(dead);
 
       current = await openPhase(data.path, 'phase1');
-      const status = current.engine.status()!;
+      const status = (await current.engine.status())!;
       expect(status.state).toBe('interrupted');
       expect(status.resumeState).toBe(point === 'inside-complete' ? 'completing' : 'running');
       // Interrupted, yet nobody is left fenced: every user writes at once.

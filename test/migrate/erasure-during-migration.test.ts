@@ -32,8 +32,8 @@ describe('an erasure during a migration', () => {
     let erased = false;
     const fault = async (point: FaultPoint) => {
       if (point !== 'after-copy-batch' || erased || !current) return;
-      const batch = current.engine.store.batches(current.engine.status()!.id)[0]!;
-      if (!current.engine.store.movers(batch.migrationId, batch.id).some((m) => m.userId === victim.userId)) return;
+      const batch = (await current.engine.store.batches((await current.engine.status())!.id))[0]!;
+      if (!(await current.engine.store.movers(batch.migrationId, batch.id)).some((m) => m.userId === victim.userId)) return;
       erased = true;
       // The copy has crossed; now the user asks to be erased.
       const request = await current.platform.dsar.erase(victim.userId, 'user');

@@ -56,15 +56,15 @@ describe('the phased migration of the 2014 scenario', () => {
       const started = await engine.start({ batchSize: 4, rate: 150 });
       expect(started.state).toBe('running');
       await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(engine.updateSettings({ batchSize: 3 }).settings).toEqual({ batchSize: 3, rate: 150 });
+      expect((await engine.updateSettings({ batchSize: 3 })).settings).toEqual({ batchSize: 3, rate: 150 });
       const cut = await engine.waitFor();
       expect(cut?.error ?? null).toBeNull();
       expect(cut?.state).toBe('cut-over');
       expect(model.acknowledged - before).toBeGreaterThan(50);
       // Writes keep landing at the destinations, and flow back to the sources, until complete.
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(engine.status()?.error ?? null).toBeNull();
-      engine.complete();
+      expect((await engine.status())?.error ?? null).toBeNull();
+      await engine.complete();
       const done = await engine.waitFor(['completed', 'failed']);
       expect(done?.error ?? null).toBeNull();
       expect(done?.state).toBe('completed');
@@ -83,7 +83,7 @@ describe('the phased migration of the 2014 scenario', () => {
       const user = users.find((u) => u.market === market)!;
       expect((await platform.directory.home(user.userId, service!))?.region, key).toBe(region);
     }
-    const transfers = engine.transfers(engine.status()!.id);
+    const transfers = await engine.transfers((await engine.status())!.id);
     expect(transfers.length).toBeGreaterThan(0);
     expect(transfers.every((t) => t.policy.name === phase && t.digest.length === 64)).toBe(true);
 

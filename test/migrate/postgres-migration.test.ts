@@ -57,7 +57,7 @@ describe('migration between SQLite and PostgreSQL regions', () => {
     await abandon(dead);
 
     current = await openPhase(data.path, phase1);
-    expect(current.engine.status()?.state).toBe('interrupted');
+    expect((await current.engine.status())?.state).toBe('interrupted');
     await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => resumeToCompletion(current!.engine, point));
     expect(await modelProblems(send, users, model)).toEqual([]);
     expect((await residencyReport(current.platform)).violations).toEqual([]);

@@ -60,8 +60,8 @@ describe('rollback', () => {
       atCutOver = model.acknowledged;
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(model.acknowledged - atCutOver).toBeGreaterThan(20);
-      expect(engine.status()?.warnings).toEqual([]);
-      expect(engine.rollback().state).toBe('rolling-back');
+      expect((await engine.status())?.warnings).toEqual([]);
+      expect((await engine.rollback()).state).toBe('rolling-back');
       const back = await engine.waitFor(['rolled-back', 'failed']);
       expect(back?.error ?? null).toBeNull();
       expect(back?.state).toBe('rolled-back');
@@ -108,12 +108,12 @@ describe('rollback', () => {
       // A low rate cap: the rollback comes while batches are still moving.
       await engine.start({ batchSize: 2, rate: 60, services: ['shop'] });
       const deadline = Date.now() + 20_000;
-      while ((engine.status()?.users.cutOver ?? 0) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-      const midway = engine.status()!;
+      while (((await engine.status())?.users.cutOver ?? 0) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      const midway = (await engine.status())!;
       expect(midway.state).toBe('running');
       expect(midway.users.cutOver).toBeGreaterThan(0);
       expect(midway.users.cutOver).toBeLessThan(midway.users.total);
-      engine.rollback();
+      await engine.rollback();
       const back = await engine.waitFor(['rolled-back', 'failed']);
       expect(back?.error ?? null).toBeNull();
       expect(back?.state).toBe('rolled-back');
@@ -141,7 +141,7 @@ describe('rollback', () => {
         await engine.start({ batchSize: 4, services: ['shop'] });
         expect((await engine.waitFor())?.state).toBe('cut-over');
         await new Promise((resolve) => setTimeout(resolve, 200));
-        engine.rollback();
+        await engine.rollback();
         outcome = await engine.waitFor(['rolled-back', 'failed']);
       } finally {
         await writer.stop();

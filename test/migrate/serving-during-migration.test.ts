@@ -34,12 +34,12 @@ describe('serving while a migration runs uncapped', () => {
     await engine.start({ batchSize: 2 });
     const latencies: number[] = [];
     let runningAnswers = 0;
-    while (engine.status()?.state === 'running') {
+    while ((await engine.status())?.state === 'running') {
       const t0 = performance.now();
       const res = await send('PUT', '/v1/me/shop/cart/probe', stays.token, { at: t0 });
       latencies.push(performance.now() - t0);
       expect(res.status).toBe(200);
-      if (engine.status()?.state === 'running') runningAnswers++;
+      if ((await engine.status())?.state === 'running') runningAnswers++;
     }
     expect((await engine.waitFor())?.state).toBe('cut-over');
     // Many answers while it ran, not one at the end.

@@ -45,8 +45,8 @@ describe('verification', () => {
       if (point !== 'after-copy-batch' || corrupted || !current) return;
       // The first batch's first user: change one of its copied rows in Singapore, same version.
       const { engine, platform } = current;
-      const batch = engine.store.batches(engine.status()!.id)[0]!;
-      const victim = engine.store.movers(batch.migrationId, batch.id)[0]!;
+      const batch = (await engine.store.batches((await engine.status())!.id))[0]!;
+      const victim = (await engine.store.movers(batch.migrationId, batch.id))[0]!;
       const dest = platform.region(batch.destination);
       const [exported] = await dest.exportUsers({ service: 'shop', userIds: [victim.userId] });
       const row = exported!.records[0]!;
@@ -76,12 +76,12 @@ describe('verification', () => {
       expect((await send('DELETE', '/v1/me/shop/cart/after-refusal', victim.token)).status).toBe(204);
 
       // Resume copies the failed batch again, and this time it verifies.
-      expect(engine.resume().state).toBe('running');
+      expect((await engine.resume()).state).toBe('running');
       const cut = await engine.waitFor();
       expect(cut?.error ?? null).toBeNull();
       expect(cut?.state).toBe('cut-over');
       expect(cut?.mismatches).toEqual([]);
-      engine.complete();
+      await engine.complete();
       expect((await engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
     } finally {
       await writer.stop();
@@ -144,9 +144,9 @@ describe('verification', () => {
     expect((await send('GET', '/v1/me/shop/cart/late', user.token)).json).toMatchObject({ value: { late: true } });
     expect((await send('DELETE', '/v1/me/shop/cart/late', user.token)).status).toBe(204);
     // Copied again on resume (the destination's copy is discarded first), it verifies.
-    engine.resume();
+    await engine.resume();
     expect((await engine.waitFor())?.state).toBe('cut-over');
-    engine.complete();
+    await engine.complete();
     expect((await engine.waitFor(['completed', 'failed']))?.state).toBe('completed');
     expect(await modelProblems(send, users, model)).toEqual([]);
   });

@@ -44,9 +44,9 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
     return engine;
   };
   /** Only the latest migration can be steered; `current` names it. */
-  const steer = (id: string, action: (e: MigrationEngine) => MigrationStatus): MigrationStatus => {
+  const steer = async (id: string, action: (e: MigrationEngine) => Promise<MigrationStatus>): Promise<MigrationStatus> => {
     const e = need();
-    const latest = e.status();
+    const latest = await e.status();
     if (!latest) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
     if (id !== 'current' && id !== latest.id) throw new DomicileError('CONFLICT', `migration ${id} is not the latest (${latest.id}): only the latest migration can be steered`);
     return action(e);
@@ -81,7 +81,7 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
     app.get('/v1/ops/migrations/:id', {
       schema: { tags, security, summary: 'A migration\'s state and progress ("current": the latest)', params: migrationId, response: { 200: status, 404: errorBody } },
     }, async (request) => {
-      const found = need().status(request.params.id);
+      const found = await need().status(request.params.id);
       if (!found) throw new DomicileError('NOT_FOUND', request.params.id === 'current' ? 'no migration has been started: start one with `domicile migrate start`' : `no migration ${request.params.id}`);
       return found;
     });
@@ -108,6 +108,6 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
 
     app.get('/v1/ops/transfers', {
       schema: { tags, security, summary: 'Completed transfers: users, service, from, to, policy version, counts, digests', response: { 200: z.looseObject({}) } },
-    }, async () => ({ transfers: need().transfers() }));
+    }, async () => ({ transfers: await need().transfers() }));
   };
 }

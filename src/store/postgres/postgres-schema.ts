@@ -103,13 +103,17 @@ export const postgresMigrations: readonly PgMigration[] = [
 /** Serialises schema changes between processes (several node processes of one region may start at once). */
 const migrationLock = 0x646f6d31;
 
-/** Applies the migrations not in the ledger, under an advisory lock, each in its own transaction. */
-export function applyPgMigrations(pool: pg.Pool, where: string, migrations: readonly PgMigration[] = postgresMigrations): Promise<number[]> {
+/**
+ * Applies the migrations not in the ledger, under an advisory lock, each in its own transaction.
+ * `ledger` names the ledger's table: a component that may share a database with another (the
+ * coordinator's state beside the directory) keeps a ledger of its own.
+ */
+export function applyPgMigrations(pool: pg.Pool, where: string, migrations: readonly PgMigration[] = postgresMigrations, ledger = 'schema_migrations'): Promise<number[]> {
   return withPgClient(pool, async (client) => {
     await client.query('SELECT pg_advisory_lock($1)', [migrationLock]);
     try {
-      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
-      const rows = (await client.query<{ id: number; name: string }>('SELECT id, name FROM schema_migrations ORDER BY id')).rows;
+      await client.query(`CREATE TABLE IF NOT EXISTS ${ledger} (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
+      const rows = (await client.query<{ id: number; name: string }>(`SELECT id, name FROM ${ledger} ORDER BY id`)).rows;
       const known = new Map(migrations.map((m) => [m.id, m]));
       for (const row of rows) {
         const migration = known.get(row.id);
@@ -123,7 +127,7 @@ export function applyPgMigrations(pool: pg.Pool, where: string, migrations: read
         await client.query('BEGIN');
         try {
           await client.query(m.sql);
-          await client.query('INSERT INTO schema_migrations (id, name, applied_at) VALUES ($1, $2, $3)', [m.id, m.name, Date.now()]);
+          await client.query(`INSERT INTO ${ledger} (id, name, applied_at) VALUES ($1, $2, $3)`, [m.id, m.name, Date.now()]);
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK');

@@ -20,7 +20,7 @@ export async function expectCompleted(engine: MigrationEngine): Promise<void> {
 /** Runs a started migration to its cut-over, completes it, and waits until it is completed. */
 export async function expectCutOverAndCompleted(engine: MigrationEngine): Promise<void> {
   await expectCutOver(engine);
-  engine.complete();
+  await engine.complete();
   await expectCompleted(engine);
 }
 
@@ -49,14 +49,14 @@ export async function runUntilCrash(engine: MigrationEngine, point: FaultPoint, 
   await engine.start(request);
   if (point === 'inside-complete') {
     expect((await Promise.race([engine.waitFor(), crashed.then(() => undefined)]))?.state).toBe('cut-over');
-    engine.complete();
+    await engine.complete();
   }
   await crashed;
 }
 
 /** The process "dies": nothing of it runs on, its files are left as they are. */
 export async function abandon(dead: PhasePlatform): Promise<void> {
-  dead.engine.store.close();
+  await dead.engine.store.close();
   await dead.app.close();
   await dead.platform.close();
 }
@@ -66,10 +66,10 @@ export async function abandon(dead: PhasePlatform): Promise<void> {
  * resumes completing; any other resumes running, cuts over and is then completed).
  */
 export async function resumeToCompletion(engine: MigrationEngine, point: FaultPoint): Promise<void> {
-  engine.resume();
+  await engine.resume();
   if (point !== 'inside-complete') {
     await expectCutOver(engine);
-    engine.complete();
+    await engine.complete();
   }
   await expectCompleted(engine);
 }
