@@ -4,6 +4,8 @@ import { createInterface } from 'node:readline';
 export interface SpawnedServer {
   url: string;
   child: ChildProcess;
+  /** Every line it has printed to stdout so far. */
+  lines: string[];
   stop(): Promise<void>;
 }
 
@@ -28,13 +30,15 @@ export function spawnServer(args: string[], pattern: RegExp, env: NodeJS.Process
       child.kill('SIGKILL');
       reject(new Error(`${args.join(' ')} did not print its URL within 30 s: ${stderr}`));
     }, 30_000);
+    const printed: string[] = [];
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
+      printed.push(line);
       const match = pattern.exec(line);
       const url = match ? /(http:\/\/[^\s]+)/.exec(line)?.[1] : undefined;
       if (url) {
         clearTimeout(timer);
-        resolve({ url, child, stop });
+        resolve({ url, child, lines: printed, stop });
       }
     });
     child.once('exit', (code) => {

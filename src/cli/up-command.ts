@@ -56,6 +56,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     `  health    ${url}/healthz`,
     `  operator  credential in ${secretPaths(dataDir).operatorToken}`,
     ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
+    ...(options.directoryUrl ? [`  migrations coordinated in the shared directory's database: ${migrations.leads ? 'this gateway leads them' : 'another gateway leads them; this one steers, and leads if that one stops'}`] : []),
     ...(await interruptedNotice(migrations)),
     `  dashboard ${url}/dashboard/`,
     'Press Ctrl-C to stop.',

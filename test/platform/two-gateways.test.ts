@@ -17,9 +17,11 @@ import { tempDir } from '../support/temp-dir.js';
 /**
  * Two gateways at once, as behind a load balancer: their regions rest in PostgreSQL (each
  * region's database shared by both gateways' nodes), and they share a PostgreSQL directory.
- * Users registered through one log in and write through the other; while one gateway's
- * coordinator migrates the shop of phase 1, writes through both are routed to wherever each user
- * lives at that moment, and every acknowledged write reads back as acknowledged through either.
+ * Users registered through one log in and write through the other; while the gateways'
+ * shared coordinator migrates the shop of phase 1, writes through both are routed to wherever
+ * each user lives at that moment, and every acknowledged write reads back as acknowledged through
+ * either. The coordinator's state rests beside the directory: A leads and runs the migration,
+ * B starts, pauses and resumes it, and when A's coordinator stops, B takes the lead and finishes it.
  */
 describe('two gateways sharing PostgreSQL regions and directory', () => {
   const root = tempDir('two-gateways');
@@ -60,9 +62,11 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
     cpSync(join(dirA, 'secrets'), join(dirB, 'secrets'), { recursive: true });
     cpSync(join(dirA, 'regions'), join(dirB, 'regions'), { recursive: true });
     const b = await Platform.open({ policy: phase1, dataDir: dirB, durability: 'normal', directoryUrl });
-    const engine = await MigrationEngine.open({ host: a, reverseIntervalMs: 20 });
-    appA = await buildGateway(a, { migrations: engine });
-    const appB = await buildGateway(b);
+    const engineA = await MigrationEngine.open({ host: a, reverseIntervalMs: 20, leadIntervalMs: 50 });
+    const engineB = await MigrationEngine.open({ host: b, reverseIntervalMs: 20, leadIntervalMs: 50 });
+    expect([engineA.leads, engineB.leads]).toEqual([true, false]);
+    appA = await buildGateway(a, { migrations: engineA });
+    const appB = await buildGateway(b, { migrations: engineB });
     const sendB = injectSender(() => appB);
     try {
       // Logged in through B, a user of A's registration writes through B and reads through A.
@@ -79,8 +83,31 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
       writerA.start();
       writerB.start();
       try {
-        await engine.start({ batchSize: 2, rate: 200, services: ['shop'] });
-        await expectCutOverAndCompleted(engine);
+        // Started through B; A leads, so A moves the users.
+        const started = await engineB.start({ batchSize: 1, rate: 10, services: ['shop'] });
+        await until(async () => ((await engineA.status())?.users.cutOver ?? 0) > 0);
+        expect(engineA.leads && !engineB.leads).toBe(true);
+        // Paused through B: A stops after its current step, and nothing more moves.
+        await engineB.pause();
+        expect((await engineA.status())?.state).toBe('paused');
+        // A cut-over under way when the pause came finishes; after it, nothing moves.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const paused = (await engineA.status())!.users.cutOver;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect((await engineB.status())!.users.cutOver).toBe(paused);
+        expect(paused).toBeLessThan(started.users.total);
+        await engineB.resume();
+        await until(async () => ((await engineA.status())?.users.cutOver ?? 0) > paused);
+
+        // A's coordinator stops while the migration runs: B takes the lead, finds it interrupted, resumes and finishes it.
+        await engineA.close();
+        await until(() => Promise.resolve(engineB.leads));
+        const interrupted = await engineB.status();
+        expect(interrupted?.state).toBe('interrupted');
+        await engineB.resume();
+        await expectCutOverAndCompleted(engineB);
+        expect((await engineB.status())?.users).toMatchObject({ cutOver: started.users.total, total: started.users.total });
+        expect((await engineB.transfers(started.id)).length).toBeGreaterThan(0);
       } finally {
         await writerA.stop();
         await writerB.stop();
@@ -91,7 +118,8 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
       expect((await residencyReport(a)).violations).toEqual([]);
       expect((await residencyReport(b)).violations).toEqual([]);
     } finally {
-      await engine.close();
+      await engineA.close();
+      await engineB.close();
       await appA.close();
       await appB.close();
       await a.close();
@@ -99,3 +127,12 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
     }
   }, 120_000);
 });
+
+/** Polls `ok` every 20 ms until it holds, failing after 20 s. */
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`still not so after 20 s: ${ok.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
