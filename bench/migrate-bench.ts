@@ -10,7 +10,7 @@ import { regionPaths } from '../src/region/open-region-node.js';
 import type { Figure } from './bench-output.js';
 import { BenchWriter, recordValue, valuePool } from './bench-writer.js';
 import { measureAeadFloor, measureFloor, measurePostgresFloor, postgresRowSizes, sqliteRowSizes, type FloorFigure } from './migrate-floor.js';
-import { onPostgres, postgresSchemas } from './postgres-regions.js';
+import { inSchema, onPostgres, postgresSchemas } from './postgres-regions.js';
 import { tempFolder } from './temp-folder.js';
 
 export interface MigrateBenchOptions {
@@ -61,7 +61,7 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
   const dataDir = join(data.path, 'data');
   let before = await loadPolicyFile(join(packageRoot, 'examples', 'before.yaml'));
   let phase1 = await loadPolicyFile(join(packageRoot, 'examples', 'phase1.yaml'));
-  const postgres = options.store === 'postgres' ? await postgresSchemas(options.postgresUrl, ['cn-beijing', 'sg-singapore', 'us-california']) : undefined;
+  const postgres = options.store === 'postgres' ? await postgresSchemas(options.postgresUrl, ['cn-beijing', 'sg-singapore', 'us-california', 'coordinator']) : undefined;
   if (postgres) {
     before = onPostgres(before, options.postgresUrl, postgres.schemas);
     phase1 = onPostgres(phase1, options.postgresUrl, postgres.schemas);
@@ -108,7 +108,9 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
 
     log(`migrating under a random writer (${options.writesPerSecond} writes/s), batches of ${options.batchSize} users…`);
     platform = await Platform.open({ policy: phase1, dataDir, durability: options.durability });
-    const engine = await MigrationEngine.open({ host: platform, fault: () => {} });
+    // On PostgreSQL regions the coordinator's state rests there too, as with a shared directory.
+    const coordinatorUrl = postgres ? inSchema(options.postgresUrl, postgres.schemas.coordinator!) : undefined;
+    const engine = await MigrationEngine.open({ host: platform, fault: () => {}, coordinatorUrl });
     const writer = new BenchWriter(platform, userIds, options.recordsPerUser, { opsPerSecond: options.writesPerSecond, valueBytes: options.valueBytes, pool });
     let peakRss = process.memoryUsage().rss;
     const sampler = setInterval(() => {
