@@ -52,8 +52,21 @@ export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'private, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
       let last = '';
       let beats = 0;
-      const tick = () => {
-        const status = JSON.stringify(engine?.status() ?? null);
+      let ended = false;
+      let reading = false;
+      const tick = async () => {
+        // One read at a time; a status the store cannot give now is tried again at the next tick.
+        if (reading) return;
+        reading = true;
+        let status: string;
+        try {
+          status = JSON.stringify((await engine?.status()) ?? null);
+        } catch {
+          return;
+        } finally {
+          reading = false;
+        }
+        if (ended) return;
         if (status !== last) {
           last = status;
           reply.raw.write(`event: migration\ndata: ${status}\n\n`);
@@ -61,9 +74,10 @@ export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | u
           reply.raw.write(': keep-alive\n\n');
         }
       };
-      tick();
-      const timer = setInterval(tick, eventInterval);
+      void tick();
+      const timer = setInterval(() => void tick(), eventInterval);
       const end = () => {
+        ended = true;
         clearInterval(timer);
         streams.delete(end);
         reply.raw.end();
