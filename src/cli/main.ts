@@ -30,9 +30,10 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--host <addr>', 'address to listen on').default('127.0.0.1'))
     .addOption(new Option('--region-url <id=url>', 'a region that runs as its own process (repeatable)').argParser(collectRegionUrl))
     .addOption(new Option('--durability <mode>', 'SQLite durability: full survives power loss, normal a process crash').choices(['full', 'normal']).default('full'))
+    .addOption(new Option('--catalog <file>', "the Mi store's catalog and flash sales (YAML); default: the scenario's examples/catalog.yaml"))
     .addOption(new Option('--directory-url <url>', 'a PostgreSQL database (postgres://…) for the directory and the migration coordinator, which several gateways share; default: the embedded ones'))
     .action(async (o) => {
-      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl });
+      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog });
     });
 
   program.command('region')

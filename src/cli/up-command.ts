@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { buildGateway } from '../gateway/build-gateway.js';
 import { MigrationEngine } from '../migrate/migration-engine.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
+import { loadCatalogFile } from '../services/shop/catalog.js';
 import { Platform, secretPaths } from '../platform/platform.js';
 import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 import type { RuntimeInfo } from './operator-api.js';
@@ -17,6 +18,8 @@ export interface UpOptions {
   durability?: 'full' | 'normal' | undefined;
   /** A PostgreSQL directory several gateways share (default: the embedded one in the data folder). */
   directoryUrl?: string | undefined;
+  /** The Mi store's catalog file (default: the scenario's). */
+  catalog?: string | undefined;
 }
 
 /** `domicile up`: the gateway and every live region (embedded default) in this process. */
@@ -24,9 +27,12 @@ export async function runUp(options: UpOptions): Promise<number> {
   const policyFile = resolvePolicyFile(options.policy);
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
-  const platform = await Platform.open({ policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full', directoryUrl: options.directoryUrl });
-  // The migration coordinator runs here, beside the users it moves; its lines go to the log.
+  const catalog = options.catalog === undefined ? undefined : await loadCatalogFile(resolve(options.catalog));
   const log = { line: (_: string) => {} };
+  const platform = await Platform.open({
+    policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full', directoryUrl: options.directoryUrl, catalog, log: (line) => log.line(line),
+  });
+  // The migration coordinator runs here, beside the users it moves; its lines go to the log.
   let migrations: MigrationEngine;
   try {
     migrations = await MigrationEngine.open({ host: platform, log: (line) => log.line(line) });
@@ -58,6 +64,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
     ...(options.directoryUrl ? [`  migrations coordinated in the shared directory's database: ${migrations.leads ? 'this gateway leads them' : 'another gateway leads them; this one steers, and leads if that one stops'}`] : []),
     ...(await interruptedNotice(migrations)),
+    `  shop      ${url}/v1/catalog${platform.shop.sales ? `; flash sales ${platform.shop.sales.saleIds().join(', ')}` : `; no flash sales: ${platform.shop.noSales ?? ''}`}`,
     `  dashboard ${url}/dashboard/`,
     'Press Ctrl-C to stop.',
   ];

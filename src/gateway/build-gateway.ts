@@ -15,6 +15,8 @@ import { dashboardRoutes } from './routes/dashboard-routes.js';
 import { migrationRoutes } from './routes/migration-routes.js';
 import { opsRoutes } from './routes/ops-routes.js';
 import { recordRoutes } from './routes/record-routes.js';
+import { shopRoutes } from './routes/shop-routes.js';
+import { registerEdgeCache } from './edge-cache.js';
 import { UserTokens } from './user-tokens.js';
 
 export interface GatewayOptions {
@@ -91,6 +93,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-store');
     done(null, payload);
   });
+  const edge = registerEdgeCache(app);
 
   app.setErrorHandler((err, request, reply) => {
     const { status, error } = toHttpError(err);
@@ -136,5 +139,10 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(dashboardRoutes(ctx, options.migrations));
   await app.register(opsRoutes(ctx));
   await app.register(migrationRoutes(ctx, options.migrations));
+  await app.register(shopRoutes(ctx));
+  app.get('/v1/ops/edge-cache', {
+    onRequest: ctx.requireOperator,
+    schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },
+  }, async () => edge.stats());
   return app;
 }

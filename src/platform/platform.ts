@@ -14,6 +14,8 @@ import { openRegionNode } from '../region/open-region-node.js';
 import type { RegionClient } from '../region/region-client.js';
 import { DsarService } from '../dsar/dsar-service.js';
 import { loadOrCreateSecret } from './secret-file.js';
+import type { Catalog } from '../services/shop/catalog.js';
+import { openShop, type Shop } from '../services/shop/open-shop.js';
 
 export interface PlatformOptions {
   policy: Policy;
@@ -34,6 +36,10 @@ export interface PlatformOptions {
    * data folder, which only this process opens.
    */
   directoryUrl?: string | undefined;
+  /** The Mi store's catalog and flash sales (default: the scenario's `examples/catalog.yaml`). */
+  catalog?: Catalog | undefined;
+  /** Where the platform's background work reports (the flash sales' order writer). */
+  log?: (line: string) => void;
 }
 
 export interface PlatformSecrets {
@@ -82,6 +88,8 @@ export class Platform {
   readonly homeCache = new LruCache<string, HomeEntry>(100_000);
   /** Data subject requests: exports and erasures across every region. */
   readonly dsar: DsarService;
+  /** The Mi store: catalog and flash sales (set once, as the platform opens). */
+  shop!: Shop;
 
   private constructor(
     readonly policy: Policy,
@@ -127,6 +135,12 @@ export class Platform {
       throw err;
     }
     const platform = new Platform(policy, dataDir, directory, regions, secrets, options.directoryUrl);
+    try {
+      platform.shop = await openShop(platform, { catalog: options.catalog, readOnly: options.readOnly ?? false, durability: options.durability ?? 'full', log: options.log });
+    } catch (err) {
+      await platform.close();
+      throw err;
+    }
     // An erasure a crash interrupted goes on now; one a region still refuses stays pending.
     if (!options.readOnly) await platform.dsar.resume();
     return platform;
@@ -142,6 +156,8 @@ export class Platform {
   }
 
   async close(): Promise<void> {
+    // Orders being written finish first: the regions they go to are still open.
+    await this.shop?.sales?.close();
     this.dsar.close();
     await Promise.allSettled([...this.regions.values()].map((r) => r.close()));
     await this.directory.close();

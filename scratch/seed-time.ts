@@ -1,0 +1,12 @@
+import { join } from 'node:path';
+import { loadPolicyFile } from '../src/policy/load-policy.js';
+import { Platform } from '../src/platform/platform.js';
+import { seedBuyers } from '../bench/seed-buyers.js';
+import { mkdtempSync } from 'node:fs';
+const dir = mkdtempSync('/tmp/seed-');
+const policy = await loadPolicyFile(join('examples', 'phase1.yaml'));
+const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal' });
+const t = performance.now();
+await seedBuyers(platform, 5000, ['IN', 'SG', 'MY', 'HK', 'ID', 'PH', 'TW', 'US', 'CN']);
+console.log('5000 buyers ms', performance.now() - t);
+await platform.close();

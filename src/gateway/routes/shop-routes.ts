@@ -1,0 +1,79 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { DomicileError } from '../../errors/domicile-error.js';
+import { productEntity } from '../../services/shop/catalog.js';
+import type { FlashSales } from '../../services/shop/flash-sales.js';
+import type { GatewayContext } from '../gateway-context.js';
+import { errorBody } from '../http-schemas.js';
+
+/** The catalog is the same for everyone and changes with a deploy: a CDN may keep it a minute. */
+const catalogCacheControl = 'public, max-age=60';
+const saleId = z.object({ saleId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a sale id: lower-case letters, digits and dashes') });
+
+/** Answers an entity with its ETag, or 304 when the client holds it already. */
+function sendEntity(request: FastifyRequest, reply: FastifyReply, entity: { body: string; etag: string }, cacheControl: string): FastifyReply {
+  void reply.header('etag', entity.etag).header('cache-control', cacheControl).header('content-type', 'application/json; charset=utf-8');
+  const asked = request.headers['if-none-match'];
+  if (asked && asked.split(',').some((t) => t.trim() === entity.etag || t.trim() === `W/${entity.etag}`)) return reply.code(304).send();
+  return reply.send(entity.body);
+}
+
+/**
+ * The Mi store: its catalog (not personal: public and cacheable at the edge) and its flash
+ * sales. A claim is a logged-in buyer's; its order rests in the buyer's home region for the
+ * shop service (`GET /v1/me/shop/orders/sale-<saleId>`).
+ */
+export function shopRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
+  const { platform } = ctx;
+  const sales = (): FlashSales => {
+    const { sales: running, noSales } = platform.shop;
+    if (!running) throw new DomicileError('UNAVAILABLE', `this gateway runs no flash sales: ${noSales ?? 'none configured'}`);
+    return running;
+  };
+  const tags = ['shop'];
+  return async (app) => {
+    app.get('/v1/catalog', {
+      schema: { tags, summary: 'The catalog (public; ETag and Cache-Control, cached at the edge)', response: { 200: z.looseObject({}), 304: z.null() } },
+    }, async (request, reply) => sendEntity(request, reply, platform.shop.catalog, catalogCacheControl));
+
+    app.get('/v1/catalog/:sku', {
+      schema: { tags, summary: 'One product (public; ETag and Cache-Control)', params: z.object({ sku: z.string().max(64) }), response: { 200: z.looseObject({}), 304: z.null(), 404: errorBody } },
+    }, async (request, reply) => {
+      const product = platform.shop.catalog.products.find((p) => p.sku === request.params.sku);
+      if (!product) throw new DomicileError('NOT_FOUND', `no product "${request.params.sku}" in the catalog: GET /v1/catalog lists them`);
+      return sendEntity(request, reply, productEntity(product), catalogCacheControl);
+    });
+
+    app.get('/v1/shop/sales/:saleId', {
+      schema: { tags, summary: "A flash sale's stock left (public; a CDN may keep it a second)", params: saleId, response: { 200: z.looseObject({}), 404: errorBody, 503: errorBody } },
+    }, async (request, reply) => {
+      const { id, sku, units, remaining } = sales().counts(request.params.saleId);
+      void reply.header('cache-control', 'public, max-age=1');
+      return { id, sku, units, remaining, soldOut: remaining === 0 };
+    });
+
+    app.post('/v1/shop/sales/:saleId/claims', {
+      onRequest: ctx.requireUser,
+      schema: {
+        tags, security: [{ bearer: [] }], params: saleId,
+        summary: 'Buy one unit in a flash sale: first come, first served, one per buyer (409 sold-out or already-bought)',
+        response: { 201: z.looseObject({}), 401: errorBody, 404: errorBody, 409: errorBody, 503: errorBody },
+      },
+    }, async (request, reply) => {
+      const running = sales();
+      const { userId } = request.user;
+      // A buyer must have a shop home for the order to rest in (every account has one).
+      if (!(platform.homeCache.get(`${userId}\u0000shop`) ?? (await platform.directory.home(userId, 'shop')))) {
+        throw new DomicileError('NOT_FOUND', 'this account has no home for the shop service: it cannot hold an order');
+      }
+      const claim = await running.claim(request.params.saleId, userId);
+      return reply.code(201).send({ ...claim, status: 'confirmed' });
+    });
+
+    app.get('/v1/ops/shop/sales/:saleId', {
+      onRequest: ctx.requireOperator,
+      schema: { tags: ['operator'], security: [{ operator: [] }], summary: "A flash sale's counts: sold, orders written to the buyers' regions, pending", params: saleId, response: { 200: z.looseObject({}), 404: errorBody, 503: errorBody } },
+    }, async (request) => ({ ...sales().counts(request.params.saleId) }));
+  };
+}

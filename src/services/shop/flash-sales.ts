@@ -1,0 +1,148 @@
+import { createHmac } from 'node:crypto';
+import { isDomicileError } from '../../errors/domicile-error.js';
+import type { Catalog, Product, Sale } from './catalog.js';
+import type { Claim, FlashSaleLedger, PendingOrder, SaleCounts } from './flash-sale-ledger.js';
+
+/** The order a won claim becomes, in the buyer's home region (shop/orders/<key>). */
+export interface SaleOrder {
+  key: string;
+  value: { saleId: string; sku: string; name: string; price: Product['price']; unit: number; claimedAt: number; status: 'confirmed' };
+}
+
+export interface FlashSalesOptions {
+  catalog: Catalog;
+  ledger: FlashSaleLedger;
+  /** Keys the buyer hashes (the blind index's key). */
+  buyerKeySecret: string;
+  /** Writes an order in the user's home region for the shop service; CONFLICT if that order exists already. */
+  writeOrder: (userId: string, order: SaleOrder) => Promise<void>;
+  /** Orders written at once (default 32). */
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+/** The order key of a sale: one order per buyer per sale, so writing it again is idempotent. */
+export function saleOrderKey(saleId: string): string {
+  return `sale-${saleId}`;
+}
+
+/**
+ * Flash sales: claims decided by the ledger, then each won claim written as an order in the
+ * buyer's home region by a background writer (the ledger is its outbox), so that a sale runs
+ * at the speed of the ledger's group commits, and no won unit is ever without its order: an
+ * order that cannot be written now (its region is down, its user is being cut over) is
+ * written later, after a restart too.
+ */
+export class FlashSales {
+  private readonly sales: Map<string, { sale: Sale; product: Product }>;
+  private writing: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+  private readonly timer: NodeJS.Timeout;
+  /** The last failure of the order writer, shown in the sale's status. */
+  lastError: string | null = null;
+
+  constructor(private readonly options: FlashSalesOptions) {
+    const products = new Map(options.catalog.products.map((p) => [p.sku, p]));
+    this.sales = new Map(options.catalog.sales.map((s) => [s.id, { sale: s, product: products.get(s.sku)! }]));
+    // Orders left by a previous process, and any a failure held back, are retried every second.
+    this.timer = setInterval(() => this.kick(), 1_000);
+    this.timer.unref();
+    this.kick();
+  }
+
+  private buyerKey(saleId: string, userId: string): string {
+    return createHmac('sha256', this.options.buyerKeySecret).update(`domicile/flash-sale/v1\0${saleId}\0${userId}`).digest('base64url');
+  }
+
+  /** One unit for this buyer, once it is durable; its order follows in the buyer's home region. */
+  async claim(saleId: string, userId: string): Promise<Claim & { sku: string; order: { service: 'shop'; collection: 'orders'; key: string } }> {
+    const claim = await this.options.ledger.claim(saleId, userId, this.buyerKey(saleId, userId));
+    this.kick();
+    return { ...claim, sku: this.sales.get(saleId)!.sale.sku, order: { service: 'shop', collection: 'orders', key: saleOrderKey(saleId) } };
+  }
+
+  counts(saleId: string): SaleCounts & { pendingOrders: number; lastError: string | null } {
+    const counts = this.options.ledger.counts(saleId);
+    return { ...counts, pendingOrders: counts.sold - counts.ordered, lastError: this.lastError };
+  }
+
+  saleIds(): string[] {
+    return [...this.sales.keys()];
+  }
+
+  /** Resolves once every claim made so far has its order written (or after timeoutMs). */
+  async drained(timeoutMs = 600_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.options.ledger.pendingOrders(1).length === 0) return true;
+      this.kick();
+      await (this.writing ?? new Promise((resolve) => setTimeout(resolve, 50)));
+    }
+    return false;
+  }
+
+  private kick(): void {
+    if (this.closed) return;
+    if (this.writing) {
+      this.again = true;
+      return;
+    }
+    this.writing = this.writeOrders().finally(() => {
+      this.writing = undefined;
+      if (this.again && !this.closed) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Writes pending orders, a page at a time, until none is left or a page makes no progress. */
+  private async writeOrders(): Promise<void> {
+    for (;;) {
+      const page = this.options.ledger.pendingOrders(512);
+      if (page.length === 0 || this.closed) return;
+      const done: PendingOrder[] = [];
+      let next = 0;
+      const worker = async () => {
+        while (next < page.length && !this.closed) {
+          const pending = page[next++]!;
+          if (await this.writeOne(pending)) done.push(pending);
+        }
+      };
+      await Promise.all(Array.from({ length: this.options.concurrency ?? 32 }, worker));
+      if (done.length > 0) this.options.ledger.markOrdered(done);
+      if (done.length < page.length) return;
+      this.lastError = null;
+    }
+  }
+
+  /** True once the order rests in the home region (or can never be written: its user is gone). */
+  private async writeOne(pending: PendingOrder): Promise<boolean> {
+    const { sale, product } = this.sales.get(pending.saleId) ?? {};
+    if (!sale || !product) return false;
+    try {
+      await this.options.writeOrder(pending.userId, {
+        key: saleOrderKey(sale.id),
+        value: { saleId: sale.id, sku: product.sku, name: product.name, price: product.price, unit: pending.unit, claimedAt: pending.claimedAt, status: 'confirmed' },
+      });
+      return true;
+    } catch (err) {
+      // Written before a crash, between the write and its mark: it is there.
+      if (isDomicileError(err, 'CONFLICT')) return true;
+      // The user was erased meanwhile: no order to keep for them.
+      if (isDomicileError(err, 'NOT_FOUND')) return true;
+      const message = `writing the order of sale ${sale.id} unit ${pending.unit} failed: ${(err as Error).message}; it is retried`;
+      if (this.lastError !== message) this.options.log?.(message);
+      this.lastError = message;
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.writing;
+    this.options.ledger.close();
+  }
+}

@@ -1,0 +1,40 @@
+import { join } from 'node:path';
+import { findCategory } from '../../policy/placement.js';
+import type { Platform } from '../../platform/platform.js';
+import { routeToHome } from '../../platform/route-to-home.js';
+import { loadCatalogFile, type Catalog } from './catalog.js';
+import { FlashSaleLedger } from './flash-sale-ledger.js';
+import { FlashSales } from './flash-sales.js';
+import { packagedFile } from '../../shared/packaged-file.js';
+
+/** The Mi store of a platform: its catalog, and its flash sales when this gateway runs them. */
+export interface Shop {
+  catalog: Catalog;
+  sales: FlashSales | undefined;
+  /** Why this gateway sells nothing, when it does not. */
+  noSales: string | undefined;
+}
+
+/** The catalog that ships with the scenario. */
+export const defaultCatalogFile = packagedFile('examples', 'catalog.yaml');
+
+/**
+ * Opens the shop: the catalog, and the flash sales' ledger in the data folder. A gateway that
+ * shares its directory with others sells nothing: the ledger decides claims in one process.
+ */
+export async function openShop(platform: Platform, options: { catalog?: Catalog | undefined; readOnly?: boolean; durability?: 'full' | 'normal'; log?: (line: string) => void }): Promise<Shop> {
+  const catalog = options.catalog ?? (await loadCatalogFile(defaultCatalogFile));
+  const closed = (noSales: string): Shop => ({ catalog, sales: undefined, noSales });
+  if (options.readOnly) return closed('the platform is open read-only');
+  if (catalog.sales.length === 0) return closed('the catalog has no sales');
+  if (!findCategory(platform.policy, 'shop', 'orders')) return closed(`policy "${platform.policy.name}" has no shop service with an orders category to keep the orders in`);
+  if (platform.directoryUrl) return closed('flash sales are decided by one gateway, and this one shares its directory with others: run sales on a gateway of its own');
+  const ledger = new FlashSaleLedger(join(platform.dataDir, 'shop', 'flash-sales.db'), catalog.sales, { durability: options.durability ?? 'full' });
+  const sales = new FlashSales({
+    catalog, ledger, buyerKeySecret: platform.secrets.indexKey, log: options.log,
+    writeOrder: async (userId, order) => {
+      await routeToHome(platform, userId, 'shop', (client, ref) => client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion: 0 }));
+    },
+  });
+  return { catalog, sales, noSales: undefined };
+}
