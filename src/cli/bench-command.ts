@@ -16,9 +16,11 @@ export interface BenchOptions {
   /** bench migrate: the regions' backend, and the PostgreSQL server for it. */
   store?: 'sqlite' | 'postgres' | undefined;
   pgUrl?: string | undefined;
+  /** bench flash-sale: the sale's stock. */
+  units?: number | undefined;
 }
 
-const benches = ['api', 'migrate', 'audit', 'dashboard'] as const;
+const benches = ['api', 'migrate', 'audit', 'dashboard', 'flash-sale'] as const;
 
 /** `domicile bench NAME`: figures beside a baseline measured in the same run. */
 export async function runBench(name: string, options: BenchOptions): Promise<number> {
@@ -56,6 +58,14 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const report = await dashboardBench({ runs: 10, log });
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench dashboard: headless Chromium against domicile up (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
       return 0;
+    }
+    case 'flash-sale': {
+      const { flashSaleBench } = await import('../../bench/flash-sale-bench.js');
+      const units = options.units ?? 100_000;
+      const report = await flashSaleBench({ units, buyersPerUnit: 1.1, retryShare: 0.05, connections: 100, durability: options.durability ?? 'full', log });
+      const title = `domicile bench flash-sale: ${units.toLocaleString('en-US')} units, ${Math.round(units * 1.1).toLocaleString('en-US')} buyers (5% try twice) over HTTP through domicile up, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node}, load generator on the same machine)`;
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+      return report.oversells === 0 && report.doubleSales === 0 && report.orders.lost === 0 && report.orders.misplaced === 0 ? 0 : 1;
     }
     default:
       throw new DomicileError('BAD_REQUEST', `no benchmark "${name}": run one of ${benches.join(', ')}`);

@@ -166,21 +166,22 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('bench <name>')
-    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit, dashboard)')
+    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit, dashboard, flash-sale)')
     .option('--json', 'one JSON object on stdout')
     .option('--seconds <n>', 'api: seconds per measurement', '6')
     .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))
     .addOption(new Option('--records <n>', 'migrate: records of ~1 KB per user (default 100)').argParser(parsePositiveInt))
     .addOption(new Option('--batch-size <n>', 'migrate: users per batch (default 32)').argParser(parsePositiveInt))
     .addOption(new Option('--writes <n>', 'migrate: random writes per second during the move (default 200)').argParser(parseNonNegativeInt))
-    .addOption(new Option('--durability <mode>', 'migrate, audit: SQLite durability of the regions').choices(['full', 'normal']).default('full'))
+    .addOption(new Option('--units <n>', 'flash-sale: the stock sold (default 100000), to 10% more buyers').argParser(parsePositiveInt))
+    .addOption(new Option('--durability <mode>', 'migrate, audit, flash-sale: SQLite durability of the regions (and of the sale ledger)').choices(['full', 'normal']).default('full'))
     .addOption(new Option('--store <backend>', 'migrate, api: where the regions rest').choices(['sqlite', 'postgres']).default('sqlite'))
     .addOption(new Option('--pg-url <url>', '--store postgres: the PostgreSQL server (each region a schema of its own)').default('postgres://postgres@127.0.0.1:5432/test'))
     .action(async (name: string, o) => {
       // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
       const { runBench } = await import('./bench-command.js');
       exitCode = await runBench(name, {
-        json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability, store: o.store, pgUrl: o.pgUrl,
+        json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability, store: o.store, pgUrl: o.pgUrl, units: o.units,
       });
     });
 

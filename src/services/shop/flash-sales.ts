@@ -18,6 +18,13 @@ export interface FlashSalesOptions {
   writeOrder: (userId: string, order: SaleOrder) => Promise<void>;
   /** Orders written at once (default 32). */
   concurrency?: number;
+  /**
+   * While claims keep coming (one in the last `quietMs`, default 250 ms), orders wait, up to
+   * `maxDelayMs` (default 30 s) after their claim: each order is a commit in its region, and a
+   * sale's buyers are answered first. The claim is durable either way.
+   */
+  quietMs?: number;
+  maxDelayMs?: number;
   log?: (line: string) => void;
 }
 
@@ -39,6 +46,7 @@ export class FlashSales {
   private again = false;
   private closed = false;
   private readonly timer: NodeJS.Timeout;
+  private lastClaimAt = 0;
   /** The last failure of the order writer, shown in the sale's status. */
   lastError: string | null = null;
 
@@ -57,6 +65,7 @@ export class FlashSales {
 
   /** One unit for this buyer, once it is durable; its order follows in the buyer's home region. */
   async claim(saleId: string, userId: string): Promise<Claim & { sku: string; order: { service: 'shop'; collection: 'orders'; key: string } }> {
+    this.lastClaimAt = Date.now();
     const claim = await this.options.ledger.claim(saleId, userId, this.buyerKey(saleId, userId));
     this.kick();
     return { ...claim, sku: this.sales.get(saleId)!.sale.sku, order: { service: 'shop', collection: 'orders', key: saleOrderKey(saleId) } };
@@ -102,6 +111,11 @@ export class FlashSales {
     for (;;) {
       const page = this.options.ledger.pendingOrders(512);
       if (page.length === 0 || this.closed) return;
+      // A sale in full swing: its buyers first, unless the oldest order has waited long enough.
+      const quiet = this.options.quietMs ?? 250;
+      while (Date.now() - this.lastClaimAt < quiet && Date.now() - page[0]!.claimedAt < (this.options.maxDelayMs ?? 30_000) && !this.closed) {
+        await new Promise((resolve) => setTimeout(resolve, quiet));
+      }
       const done: PendingOrder[] = [];
       let next = 0;
       const worker = async () => {
