@@ -61,6 +61,33 @@ describe('a real `domicile up` process', () => {
     expect(cloud.collections).toHaveLength(2);
   });
 
+  it('serves the catalog from its edge cache, sells a flash-sale unit whose order rests in the buyer\'s region, and stores nothing personal at the edge', async () => {
+    const first = await fetch(`${server.url}/v1/catalog`);
+    expect(first.headers.get('cache-control')).toBe('public, max-age=60');
+    const again = await fetch(`${server.url}/v1/catalog`, { headers: { 'if-none-match': first.headers.get('etag')! } });
+    expect(again.status).toBe(304);
+    expect(again.headers.get('x-cache')).toBe('HIT');
+
+    const buyer = await call(server.url, 'POST', '/v1/accounts', undefined, { email: 'buyer@example.com', password: 'buyer-password', market: 'IN' });
+    const claim = await call(server.url, 'POST', '/v1/shop/sales/redmi-1s-india/claims', buyer.json.token);
+    expect(claim.status).toBe(201);
+    expect(claim.json).toMatchObject({ saleId: 'redmi-1s-india', sku: 'redmi-1s', unit: 1, order: { key: 'sale-redmi-1s-india' } });
+    expect((await call(server.url, 'POST', '/v1/shop/sales/redmi-1s-india/claims', buyer.json.token)).json.error.details.reason).toBe('already-bought');
+    // The order follows in the buyer's shop home (Mumbai under phase 3).
+    let order: { status: number; json: any } | undefined;
+    for (let i = 0; i < 100 && order?.status !== 200; i++) {
+      order = await call(server.url, 'GET', '/v1/me/shop/orders/sale-redmi-1s-india', buyer.json.token);
+      if (order.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(order?.json.value).toMatchObject({ sku: 'redmi-1s', unit: 1, status: 'confirmed' });
+    const where = JSON.parse((await runCli(['where', buyer.json.userId, '--data', data.path, '--json'])).stdout);
+    expect(where.holdings.map((h: { region: string }) => h.region)).toEqual(['in-mumbai']);
+
+    const personal = await fetch(`${server.url}/v1/me/shop/orders/sale-redmi-1s-india`, { headers: { authorization: `Bearer ${buyer.json.token}` } });
+    expect(personal.headers.get('cache-control')).toBe('private, no-store');
+    expect(personal.headers.get('x-cache')).toBeNull();
+  });
+
   it('has a clean residency report after users from CN, IN, MY, SG, US and BR wrote under phase3', async () => {
     const expected: Record<string, string> = { CN: 'cn-beijing', IN: 'in-mumbai', MY: 'sg-singapore', SG: 'sg-singapore', US: 'us-california', BR: 'us-california' };
     for (const [i, market] of Object.keys(expected).entries()) {
