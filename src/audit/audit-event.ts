@@ -44,6 +44,22 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     policy: z.object({ name: text, version: z.number().int().positive() }).strict(),
   }).strict(),
   z.object({
+    /**
+     * A message (or its read receipt) delivered from one region to another: a sender's words
+     * sealed in the recipient's region, or a recipient's receipt in the sender's. Its size, never its text.
+     */
+    type: z.literal('delivery'),
+    kind: z.enum(['message', 'receipt']),
+    message: id,
+    service: id,
+    from: id,
+    to: id,
+    role: z.enum(['source', 'destination']),
+    sender: id,
+    recipient: id,
+    bytes: z.number().int().nonnegative(),
+  }).strict(),
+  z.object({
     type: z.literal('dsar'),
     request: id,
     kind: z.enum(['export', 'erase']),

@@ -47,6 +47,11 @@ export interface PlatformSecrets {
   jwtKey: string;
   /** Keys the blind index of login identifiers. */
   indexKey: string;
+  /**
+   * Keys contact discovery's hashes of phone numbers: handed to users' phones (it is not the
+   * login index's key), which hash their contacts with it, so no number ever leaves a phone.
+   */
+  discoveryKey: string;
   /** The operator credential for /v1/ops and the CLI. */
   operatorToken: string;
   /** Authenticates the gateway to region nodes that run as their own process. */
@@ -58,6 +63,7 @@ export function secretPaths(dataDir: string): Record<keyof PlatformSecrets, stri
   return {
     jwtKey: join(dir, 'jwt.key'),
     indexKey: join(dir, 'index.key'),
+    discoveryKey: join(dir, 'discovery.key'),
     operatorToken: join(dir, 'operator.token'),
     nodeToken: join(dir, 'node.token'),
   };
@@ -68,6 +74,7 @@ export function loadSecrets(dataDir: string): PlatformSecrets {
   return {
     jwtKey: loadOrCreateSecret(paths.jwtKey),
     indexKey: loadOrCreateSecret(paths.indexKey),
+    discoveryKey: loadOrCreateSecret(paths.discoveryKey),
     operatorToken: process.env.DOMICILE_OPERATOR_TOKEN ?? loadOrCreateSecret(paths.operatorToken),
     nodeToken: process.env.DOMICILE_NODE_TOKEN ?? loadOrCreateSecret(paths.nodeToken),
   };

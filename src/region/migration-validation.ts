@@ -204,8 +204,8 @@ export function checkAuditEvents(value: unknown): Array<{ id: string | null; eve
     // The region records its own consent decisions, shreds, requests and policy: from outside,
     // only what the caller answers for (a migration's transfers, a report it issued), or
     // evidence could be forged.
-    if (parsed.data.type !== 'transfer' && parsed.data.type !== 'residency-report') {
-      throw bad('events.event', `only transfer and residency-report events are recorded on a caller's word, not ${parsed.data.type} events: the region records those itself`);
+    if (parsed.data.type !== 'transfer' && parsed.data.type !== 'residency-report' && parsed.data.type !== 'delivery') {
+      throw bad('events.event', `only transfer, delivery and residency-report events are recorded on a caller's word, not ${parsed.data.type} events: the region records those itself`);
     }
     return { id, event: parsed.data };
   });

@@ -5,6 +5,7 @@ import { isIsoCountryCode } from '../../policy/iso-countries.js';
 import { homeRegion, serviceIds } from '../../policy/placement.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
+import { discoveryHash, discoveryLogin } from '../messaging/contact-discovery.js';
 import { newId } from '../../shared/new-id.js';
 
 /**
@@ -53,6 +54,8 @@ export async function registerAccount(platform: Platform, reg: Registration): Pr
     throw new DomicileError('BAD_REQUEST', `market "${reg.market}" is not an assigned ISO 3166-1 alpha-2 country code: give the user's country, for example IN`);
   }
   const logins = loginIndexes(platform, reg.phone, reg.email);
+  // A number is discoverable by the phones that have it in their address book (contact-discovery.ts).
+  if (reg.phone !== undefined) logins.push(discoveryLogin(discoveryHash(platform.secrets.discoveryKey, normalisePhone(reg.phone))));
   // Every service must have an active home before anything is written: never a partial user.
   const homes: HomeEntry[] = serviceIds(policy).map((service) => ({ service, region: homeRegion(policy, reg.market, service), epoch: 1 }));
   const userId = newId('u');

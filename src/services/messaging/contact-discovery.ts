@@ -1,0 +1,59 @@
+import { createHmac } from 'node:crypto';
+import { findPurpose, grantsNow } from '../../consent/consent-ledger.js';
+import { DomicileError } from '../../errors/domicile-error.js';
+import { findCategory } from '../../policy/placement.js';
+import type { Platform } from '../../platform/platform.js';
+import { routeToHome } from '../../platform/route-to-home.js';
+
+/**
+ * Contact discovery ("which of my contacts use the service"), the 2014 flaw done right: the
+ * phone never sends its address book. It hashes each contact's number with the service's
+ * discovery key (HMAC-SHA256 of this prefix and the E.164 number) and sends the hashes; the
+ * gateway looks each one up among the hashes registered users' numbers were given at sign-up,
+ * answers with the matches, and keeps nothing. It refuses unless the user granted the purpose
+ * the policy puts on the address book (contact-discovery in the scenario).
+ */
+export const discoveryPrefix = 'domicile/discovery/v1\u0000';
+
+/** What a phone computes for one contact (`phone`: E.164, as the blind index normalises it). */
+export function discoveryHash(discoveryKey: string, phoneE164: string): string {
+  return createHmac('sha256', Buffer.from(discoveryKey, 'base64url')).update(`${discoveryPrefix}${phoneE164}`, 'utf8').digest('base64url');
+}
+
+/** The directory's login entry that makes a number discoverable: apart from login indexes by its prefix. */
+export function discoveryLogin(hash: string): string {
+  return `d.${hash}`;
+}
+
+/** The purpose contact discovery needs: the one on the messaging service's address book. */
+function discoveryPurpose(platform: Platform): string | undefined {
+  return findCategory(platform.policy, 'messaging', 'address-book')?.consent;
+}
+
+/** What a phone needs to hash its contacts. Not a secret of the users: every phone of the service has it. */
+export function discoveryParameters(platform: Platform): { algorithm: 'HMAC-SHA256'; key: string; message: string; encoding: 'base64url'; purpose: string | null } {
+  return { algorithm: 'HMAC-SHA256', key: platform.secrets.discoveryKey, message: 'domicile/discovery/v1, a NUL byte, then the number in E.164 (+919812345678)', encoding: 'base64url', purpose: discoveryPurpose(platform) ?? null };
+}
+
+export const maxDiscoveryHashes = 5_000;
+
+/** The matches among a user's hashed contacts: user ids of the service's users, never numbers. */
+export async function discoverContacts(platform: Platform, userId: string, hashes: readonly string[]): Promise<Array<{ hash: string; userId: string }>> {
+  const purposeId = discoveryPurpose(platform);
+  if (!findCategory(platform.policy, 'messaging', 'address-book')) {
+    throw new DomicileError('NOT_FOUND', `policy "${platform.policy.name}" offers no contact discovery (no messaging address-book category)`);
+  }
+  if (purposeId) {
+    const purpose = findPurpose(platform.policy, purposeId);
+    const ledgers = await routeToHome(platform, userId, 'messaging', (client, ref) => client.readConsents(ref));
+    if (!purpose || !grantsNow(ledgers.find((l) => l.purpose === purposeId), purpose)) {
+      throw new DomicileError('CONSENT_REQUIRED', `contact discovery needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`, { details: { purpose: purposeId } });
+    }
+  }
+  const matches: Array<{ hash: string; userId: string }> = [];
+  for (const hash of new Set(hashes)) {
+    const found = await platform.directory.findByLogin(discoveryLogin(hash));
+    if (found && found !== userId) matches.push({ hash, userId: found });
+  }
+  return matches;
+}
