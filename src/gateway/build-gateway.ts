@@ -17,6 +17,7 @@ import { opsRoutes } from './routes/ops-routes.js';
 import { recordRoutes } from './routes/record-routes.js';
 import { shopRoutes } from './routes/shop-routes.js';
 import { messagingRoutes } from './routes/messaging-routes.js';
+import { syncRoutes } from './routes/sync-routes.js';
 import { registerEdgeCache } from './edge-cache.js';
 import { UserTokens } from './user-tokens.js';
 
@@ -142,6 +143,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(migrationRoutes(ctx, options.migrations));
   await app.register(shopRoutes(ctx));
   await app.register(messagingRoutes(ctx));
+  await app.register(syncRoutes(ctx));
   app.get('/v1/ops/edge-cache', {
     onRequest: ctx.requireOperator,
     schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },

@@ -159,7 +159,7 @@ export interface RegionClient {
   /** Current state of the named records of one user (for catch-up): values, or deleted. */
   readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>>;
   /** Change-log entries after a sequence number, oldest first, optionally of one service. */
-  changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }>;
+  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }>;
   /**
    * Imports users' records into this (destination, or for a rollback the source) region under
    * its own fresh keys, keeping the source's version numbers, idempotently: applying the same

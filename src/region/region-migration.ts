@@ -107,13 +107,15 @@ export class RegionMigration {
    * that matches is in this page or, if the page is full, after its last entry. So a caller
    * resumes after the last entry when the page is full, and may resume after lastSeq when not.
    */
-  async changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+  async changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
     const r = checkObject(req, 'changesSince');
     const afterSeq = checkAfterSeq(r.afterSeq);
     const limit = checkLimit(r.limit);
     const service = r.service === undefined ? undefined : checkService(this.policy, r.service);
+    const userId = r.userId === undefined ? undefined : checkId(r.userId, 'userId');
+    if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', 'changesSince of one user (userId) needs its service too');
     const before = await this.store.lastSeq();
-    const entries = await this.store.changesSince(afterSeq, limit, service);
+    const entries = await this.store.changesSince(afterSeq, limit, service, userId);
     const changes = entries.map((c): ChangeView => ({
       seq: c.seq, userId: c.userId, service: c.service, collection: c.collection, key: c.key, op: c.op, version: c.version,
     }));

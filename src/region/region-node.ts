@@ -273,7 +273,7 @@ export class RegionNode implements RegionClient {
     return this.migration.readRecordStates(req);
   }
 
-  changesSince(req: { afterSeq: number; limit: number; service?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
     return this.migration.changesSince(req);
   }
 

@@ -294,8 +294,9 @@ export interface RegionStore {
    * Change log entries with seq > afterSeq, oldest first, optionally of one service only.
    * Every entry with seq <= lastSeq() read before this call is visible to it: a reader that
    * reads lastSeq first and gets fewer than `limit` entries may resume after that lastSeq.
+   * `userId` (with a service) narrows it to one user's changes, for a device's sync.
    */
-  changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]>;
+  changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]>;
   lastSeq(): Promise<number>;
 
   /** Users, records and bytes per market × service, for the residency report. */

@@ -25,7 +25,7 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
   });
   afterAll(async () => t.close());
 
-  const send = (from: Registered, payload: unknown) => t.app.inject({ method: 'POST', url: '/v1/me/messages', headers: auth(from.token), payload });
+  const send = (from: Registered, payload: Record<string, unknown>) => t.app.inject({ method: 'POST', url: '/v1/me/messages', headers: auth(from.token), payload });
 
   it('delivers a message to a user homed in another region, there, audited in both regions, with delivery and read receipts', async () => {
     const sent = await send(indian, { to: { phone: '+6581234567' }, text: 'CANARY-MESSAGE-4e1d hello from Bangalore' });
@@ -65,7 +65,7 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
     expect(local.json().crossBorder).toBeNull();
     expect((await deliveries(t, 'in-mumbai')).filter((e) => e.message === local.json().id)).toEqual([]);
 
-    const cases: Array<[unknown, number, RegExp]> = [
+    const cases: Array<[Record<string, unknown>, number, RegExp]> = [
       [{ to: { phone: '+6500000000' }, text: 'x' }, 404, /nobody with this phone number/],
       [{ to: { userId: 'u_nobody' }, text: 'x' }, 404, /no user u_nobody/],
       [{ to: { userId: neighbour.userId, phone: singaporePhone }, text: 'x' }, 400, /exactly one of to.userId or to.phone/],

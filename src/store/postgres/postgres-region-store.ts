@@ -454,11 +454,14 @@ export class PostgresRegionStore implements RegionStore {
     return r && { seq: r.seq, eventId: r.event_id, type: r.type, entry: r.entry, leafHash: r.leaf_hash };
   }
 
-  async changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]> {
+  async changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> {
     if (!Number.isInteger(limit) || limit < 1) throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
-    const rows = service === undefined
-      ? await this.q<{ seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }>('SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit])
-      : await this.q<{ seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }>('SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > $1 AND service = $2 ORDER BY seq LIMIT $3', [afterSeq, service, limit]);
+    if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
+    const columns = 'SELECT seq, user_id, service, collection, key, op, version, at FROM changes';
+    type Row = { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number };
+    const rows = userId !== undefined ? await this.q<Row>(`${columns} WHERE user_id = $1 AND service = $2 AND seq > $3 ORDER BY seq LIMIT $4`, [userId, service, afterSeq, limit])
+      : service === undefined ? await this.q<Row>(`${columns} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])
+      : await this.q<Row>(`${columns} WHERE seq > $1 AND service = $2 ORDER BY seq LIMIT $3`, [afterSeq, service, limit]);
     return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at }));
   }
 

@@ -123,6 +123,9 @@ function prepare(db: Database.Database) {
     serviceChangesSince: db.prepare<[number, string, number], ChangeRow>(
       'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > ? AND service = ? ORDER BY seq LIMIT ?',
     ),
+    userChangesSince: db.prepare<[string, string, number, number], ChangeRow>(
+      'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE user_id = ? AND service = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
     recordState: db.prepare<RecordId, { version: number; ciphertext: Buffer }>(
       'SELECT version, ciphertext FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?',
     ),
@@ -518,11 +521,13 @@ export class SqliteRegionStore implements RegionStore {
     return row && toAudit(row);
   }
 
-  async changesSince(afterSeq: number, limit: number, service?: string): Promise<ChangeEntry[]> {
+  async changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
     }
-    const rows = service === undefined ? this.s.changesSince.all(afterSeq, limit) : this.s.serviceChangesSince.all(afterSeq, service, limit);
+    if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
+    const rows = userId !== undefined ? this.s.userChangesSince.all(userId, service!, afterSeq, limit)
+      : service === undefined ? this.s.changesSince.all(afterSeq, limit) : this.s.serviceChangesSince.all(afterSeq, service, limit);
     return rows.map((row) => ({
       seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at,
     }));

@@ -1,0 +1,84 @@
+import { DomicileError } from '../../errors/domicile-error.js';
+import type { Platform } from '../../platform/platform.js';
+import { routeToHome } from '../../platform/route-to-home.js';
+
+/**
+ * Incremental sync of a user's records of one service, by change token (a phone's contacts
+ * and photo metadata in Mi Cloud, say). A token names where it was read: the home region, the
+ * epoch the user was homed at there, and the position in that region's change log. Given a
+ * token, the user's changes since it are read from the change log (the records' current
+ * states: a record changed twice comes once, a deleted one as a delete). A token from another
+ * home (the user was migrated since) or none at all gets a full snapshot instead, `reset`.
+ */
+
+export interface SyncChange {
+  collection: string;
+  key: string;
+  op: 'put' | 'delete';
+  /** The record's version now (for a delete: the last one it had). */
+  version: number;
+  value?: unknown;
+}
+
+export interface SyncPage {
+  /** True: forget what you hold of this service and take `changes` as the whole of it. */
+  reset: boolean;
+  changes: SyncChange[];
+  /** Ask again with this token; `more`: there is more to read now. */
+  token: string;
+  more: boolean;
+}
+
+interface Token {
+  r: string;
+  e: number;
+  s: number;
+}
+
+function encodeToken(t: Token): string {
+  return Buffer.from(JSON.stringify(t)).toString('base64url');
+}
+
+function decodeToken(token: string): Token {
+  try {
+    const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Token>;
+    if (typeof t.r === 'string' && Number.isSafeInteger(t.e) && Number.isSafeInteger(t.s) && t.s! >= 0) return t as Token;
+  } catch {
+    // named below
+  }
+  throw new DomicileError('BAD_REQUEST', 'the sync token is not one this service gave: sync again without ?since to start over');
+}
+
+/** Collections the platform keeps for itself (the consent ledger, `_consent`): not a device's to sync. */
+function internal(collection: string): boolean {
+  return collection.startsWith('_');
+}
+
+export async function syncRecords(platform: Platform, userId: string, service: string, since: string | undefined, limit: number): Promise<SyncPage> {
+  const from = since === undefined ? undefined : decodeToken(since);
+  const home = await platform.directory.home(userId, service);
+  if (!home) throw new DomicileError('NOT_FOUND', `you have no home for service ${service}`);
+  return routeToHome(platform, userId, service, async (client, ref) => {
+    if (!from || from.r !== client.regionId || from.e !== ref.epoch) {
+      // The log's position is read before the records: a change after it is sent again next time, never missed.
+      const { lastSeq } = await client.changesSince({ afterSeq: 0, limit: 1, service, userId });
+      const records = await client.listRecords(ref);
+      return {
+        reset: true, more: false, token: encodeToken({ r: client.regionId, e: ref.epoch, s: lastSeq }),
+        changes: records.filter((r) => !internal(r.collection)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value })),
+      };
+    }
+    const page = await client.changesSince({ afterSeq: from.s, limit, service, userId });
+    const more = page.changes.length === limit;
+    const next = more ? page.changes.at(-1)!.seq : page.lastSeq;
+    // One entry per record, at its state now.
+    const touched = new Map<string, { collection: string; key: string; version: number }>();
+    for (const c of page.changes) if (!internal(c.collection)) touched.set(`${c.collection}\u0000${c.key}`, c);
+    const changes: SyncChange[] = [];
+    for (const t of touched.values()) {
+      const now = await client.getRecord({ ...ref, collection: t.collection, key: t.key });
+      changes.push(now ? { collection: t.collection, key: t.key, op: 'put', version: now.version, value: now.value } : { collection: t.collection, key: t.key, op: 'delete', version: t.version });
+    }
+    return { reset: false, more, changes, token: encodeToken({ r: client.regionId, e: ref.epoch, s: next }) };
+  });
+}
