@@ -292,6 +292,22 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.changesSince(0, 100)).toHaveLength(24);
       });
 
+      it('pages the changes of one user of one service (a device\'s sync)', async () => {
+        for (const u of ['u1', 'u2']) {
+          await store.putTenancy(home(u));
+          await store.putTenancy(home(u, 'cloud'));
+        }
+        for (let i = 0; i < 6; i++) {
+          await store.writeRecord(write('u1', `o${i}`, 'x'));
+          await store.writeRecord({ ...write('u1', `p${i}`, 'y'), service: 'cloud', collection: 'photos' });
+          await store.writeRecord({ ...write('u2', `q${i}`, 'z'), service: 'cloud', collection: 'photos' });
+        }
+        const mine = await store.changesSince(0, 4, 'cloud', 'u1');
+        expect(mine.map((c) => `${c.userId}/${c.service}/${c.key}`)).toEqual(['u1/cloud/p0', 'u1/cloud/p1', 'u1/cloud/p2', 'u1/cloud/p3']);
+        expect((await store.changesSince(mine[3]!.seq, 4, 'cloud', 'u1')).map((c) => c.key)).toEqual(['p4', 'p5']);
+        await expect(store.changesSince(0, 4, undefined, 'u1')).rejects.toThrow(/takes that user's service too/);
+      });
+
       it('gives concurrent writes distinct versions and sequence numbers', async () => {
         await store.putTenancy(home('u1'));
         const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.writeRecord(write('u1', 'hot', `v${i}`))));
