@@ -15,6 +15,7 @@ export const errorCodes = [
   'FENCED', // the user is being cut over; retry shortly
   'CONSENT_REQUIRED', // a category needs a consent purpose that has no current grant
   'PAYLOAD_TOO_LARGE',
+  'RATE_LIMITED', // too many requests of one kind from one user; details.retryAfterSeconds
   'UNAVAILABLE', // a region or dependency cannot be reached
   'INTEGRITY', // a ciphertext or digest failed to verify
   'INTERNAL',

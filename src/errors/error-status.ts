@@ -13,6 +13,7 @@ export const errorStatus: Record<ErrorCode, number> = {
   FENCED: 503,
   CONSENT_REQUIRED: 403,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   INTEGRITY: 500,
   INTERNAL: 500,

@@ -25,7 +25,7 @@ export class UserTokens {
   constructor(secret: string, ttlSeconds: number) {
     const key = Buffer.from(secret, 'base64url');
     this.sign = createSigner({ key, algorithm: 'HS256', iss: issuer, expiresIn: ttlSeconds * 1000 });
-    this.check = createVerifier({ key, algorithms: ['HS256'], allowedIss: issuer, requiredClaims: ['exp', 'sub', 'sid'] });
+    this.check = createVerifier({ key, algorithms: ['HS256'], allowedIss: issuer, requiredClaims: ['exp', 'sub', 'sid', 'iss'] });
   }
 
   issue(claims: UserClaims): Promise<string> {

@@ -88,7 +88,7 @@ export class MigrationEngine {
   /** Whether this process runs the migrations (always, on a SQLite file; the lock holder's, on a shared state). */
   private leading = false;
   private leadTimer: NodeJS.Timeout | undefined;
-  private checkingLead = false;
+  private checkingLead: Promise<void> | undefined;
 
   private constructor(private readonly options: MigrationEngineOptions, readonly store: CoordinatorStore) {
     this.limiter = new RateLimiter(async () => (await this.store.latest())?.settings.rate ?? 0);
@@ -155,9 +155,15 @@ export class MigrationEngine {
    * makes sure it still holds the lead (a dropped connection loses it) and picks up what was
    * steered through another gateway (a migration started there, say).
    */
-  private async checkLead(): Promise<void> {
-    if (this.checkingLead || this.closing) return;
-    this.checkingLead = true;
+  private checkLead(): Promise<void> {
+    if (this.checkingLead || this.closing) return Promise.resolve();
+    this.checkingLead = this.checkLeadNow().finally(() => {
+      this.checkingLead = undefined;
+    });
+    return this.checkingLead;
+  }
+
+  private async checkLeadNow(): Promise<void> {
     try {
       if (!this.leading) {
         await this.takeLead();
@@ -169,8 +175,6 @@ export class MigrationEngine {
       this.kick();
     } catch (err) {
       this.log(`the migration coordinator's lead: ${(err as Error).message}`);
-    } finally {
-      this.checkingLead = false;
     }
   }
 
@@ -341,6 +345,7 @@ export class MigrationEngine {
     this.closing = true;
     clearInterval(this.leadTimer);
     this.wake?.();
+    await this.checkingLead;
     await this.loop;
     await this.store.close();
   }

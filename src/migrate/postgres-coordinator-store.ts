@@ -27,11 +27,13 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   /** The lead's own connection: the lock lives as long as this session. */
   private readonly lockPool: pg.Pool;
   private leader: pg.PoolClient | undefined;
+  private closed = false;
 
   private constructor(url: string, schema: string | undefined) {
     this.where = pgWhere(url);
     this.pool = openPgPool({ url, schema, size: 4, what: "the migration coordinator's state" });
-    this.lockPool = openPgPool({ url, schema, size: 1, what: "the migration coordinator's lead" });
+    // TCP keep-alive on the lead's idle session, so a dead peer is noticed by both ends.
+    this.lockPool = openPgPool({ url, schema, size: 1, what: "the migration coordinator's lead", keepAlive: true });
   }
 
   static async open(url: string, options: { schema?: string } = {}): Promise<PostgresCoordinatorStore> {
@@ -46,36 +48,60 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     }
   }
 
+  /**
+   * Leads if this process holds the lock. A leader asks its own session each time (a query on
+   * it): a connection a network dropped without a word fails that query, and the lead is given
+   * up here rather than after the server has freed the lock for another gateway.
+   */
   async lead(): Promise<boolean> {
-    if (this.leader) return true;
+    if (this.closed) return false;
+    const held = this.leader;
+    if (held) {
+      try {
+        const { rows } = await held.query<{ held: boolean }>(
+          "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = $1 AND objid = hashtext(current_schema())::oid AND granted) AS held",
+          [leaderLockClass],
+        );
+        if (rows[0]?.held) return true;
+        this.giveUp(held, new Error('the lead lock is no longer held'));
+      } catch (err) {
+        this.giveUp(held, err as Error);
+      }
+      return false;
+    }
     let client: pg.PoolClient;
     try {
       client = await this.lockPool.connect();
     } catch {
       return false;
     }
-    const lost = (err: Error) => {
-      // The session is gone, and its lock with it: another gateway may lead now.
-      if (this.leader !== client) return;
-      this.leader = undefined;
-      client.release(err);
-    };
+    const lost = (err: Error) => this.giveUp(client, err);
     client.on('error', lost);
     try {
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS locked', [leaderLockClass]);
-      if (rows[0]?.locked) {
+      // Closed meanwhile: the session is ended below, and the lock with it.
+      if (rows[0]?.locked && !this.closed) {
         this.leader = client;
         return true;
       }
-    } catch {
-      // Not reachable now: not leading; the engine asks again.
+      client.off('error', lost);
+      client.release(rows[0]?.locked === true);
+    } catch (err) {
+      client.off('error', lost);
+      client.release(err as Error);
     }
-    client.off('error', lost);
-    client.release();
     return false;
   }
 
+  /** The lead's session is gone or doubtful: ended (its lock with it), so another gateway may lead. */
+  private giveUp(client: pg.PoolClient, err: Error): void {
+    if (this.leader !== client) return;
+    this.leader = undefined;
+    client.release(err);
+  }
+
   async close(): Promise<void> {
+    this.closed = true;
     // Ending the lead's session releases its lock, so another gateway may lead.
     const leader = this.leader;
     this.leader = undefined;

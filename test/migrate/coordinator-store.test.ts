@@ -155,6 +155,29 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
       expect(await second.lead()).toBe(true);
     });
 
+    it('gives up the lead when its session is gone, so that another gateway may lead', async () => {
+      const { schemas: made, drop } = await postgresSchemas(testPostgresUrl, ['lead']);
+      schemas.push(drop);
+      const url = inSchema(testPostgresUrl, made.lead!);
+      const [first, second] = [await PostgresCoordinatorStore.open(url), await PostgresCoordinatorStore.open(url)];
+      opened.push(first, second);
+      expect(await first.lead()).toBe(true);
+      // The lead's session dies (a network drop, a failover): the server frees its lock.
+      const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 1 });
+      try {
+        const killed = await admin.query(
+          "SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = hashtext($2)::oid AND granted",
+          [0x646f6d43, made.lead],
+        );
+        expect(killed.rows).toEqual([{ ok: true }]);
+      } finally {
+        await admin.end();
+      }
+      expect(await first.lead()).toBe(false);
+      expect(await second.lead()).toBe(true);
+      expect(await first.lead()).toBe(false);
+    });
+
     it('starts one migration when two gateways start at once', async () => {
       const { first, open } = await backend();
       const second = await open();

@@ -72,6 +72,10 @@ describe('Mi Cloud: contacts backed up and restored, and synced by change token'
     const foreign = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(page.token, 'base64url').toString()), r: 'sg-singapore' })).toString('base64url');
     const again = await sync(user, `?since=${foreign}`);
     expect(again.reset).toBe(true);
+    // Another user's token, or another service's, starts over too: it never skips my changes.
+    expect((await sync(other, `?since=${page.token}`)).reset).toBe(true);
+    const messaging = await t.app.inject({ method: 'GET', url: `/v1/me/sync/messaging?since=${page.token}`, headers: auth(user.token) });
+    expect(messaging.json().reset).toBe(true);
     const bad = await t.app.inject({ method: 'GET', url: '/v1/me/sync/cloud?since=not-a-token', headers: auth(user.token) });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.message).toMatch(/sync again without \?since/);

@@ -59,6 +59,15 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
     expect((await t.app.inject({ method: 'POST', url: `/v1/me/messages/${message.id}/read`, headers: auth(neighbour.token) })).statusCode).toBe(404);
   });
 
+  it('keeps inbox and outbox copies for the platform to write: the records API refuses them', async () => {
+    for (const url of ['/v1/me/messaging/messages/in-forged', '/v1/me/messaging/messages/out-forged', '/v1/me/shop/orders/sale-redmi-1s-india']) {
+      const res = await t.app.inject({ method: 'PUT', url, headers: auth(indian.token), payload: { text: 'forged' } });
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json().error.message).toMatch(/is written by .*not through the records API/);
+    }
+    expect((await t.app.inject({ method: 'PUT', url: '/v1/me/messaging/messages/draft-1', headers: auth(indian.token), payload: { text: 'a draft' } })).statusCode).toBe(200);
+  });
+
   it('records no crossing for a message within one region, and names what is wrong with a bad one', async () => {
     const local = await send(indian, { to: { userId: neighbour.userId }, text: 'same region' });
     expect(local.statusCode).toBe(201);
@@ -101,6 +110,16 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
     expect((await t.app.inject({ method: 'PUT', url: '/v1/me/consents/contact-discovery', headers: auth(neighbour.token), payload: { decision: 'withdraw' } })).statusCode).toBe(200);
     expect((await discover()).statusCode).toBe(403);
     expect((await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(neighbour.token), payload: { hashes: ['+6599990001'] } })).statusCode).toBe(400);
+
+    // A day's allowance per user: an address book, never the whole numbering plan.
+    await grant(t.app, indian.token, 'contact-discovery');
+    const batch = (n: number) => Array.from({ length: 5_000 }, (_, i) => discoveryHash(params.key, `+1555${String(n * 5_000 + i).padStart(7, '0')}`));
+    for (let n = 0; n < 4; n++) {
+      expect((await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(indian.token), payload: { hashes: batch(n) } })).statusCode).toBe(200);
+    }
+    const limited = await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(indian.token), payload: { hashes: hashes.slice(0, 1) } });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } });
 
     // No number of the address book, nor a hash of one, rests in any file.
     for (const needle of [...canaries, ...canaries.map((c) => c.slice(1)), singaporePhone.replaceAll(' ', '').slice(1), ...hashes.slice(1)]) {

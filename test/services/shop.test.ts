@@ -186,4 +186,22 @@ describe('flash sale orders', () => {
     expect(again.counts('small-sale')).toMatchObject({ sold: 20, ordered: 20, pendingOrders: 0, lastError: null });
     await again.close();
   });
+
+  it('are not held back by orders a region refuses: the others are written', async () => {
+    const catalog = catalogWith(600);
+    const written = new Set<string>();
+    const sales = new FlashSales({
+      catalog, ledger: new FlashSaleLedger(join(data.path, 'stall.db'), catalog.sales, { durability: 'normal' }), buyerKeySecret: 'k'.repeat(32),
+      writeOrder: async (userId) => {
+        // The first 520 buyers' region is down: more than a page of orders that fail.
+        if (Number(userId.slice(2)) < 520) throw new DomicileError('UNAVAILABLE', 'region cn-beijing cannot be reached');
+        written.add(userId);
+      },
+    });
+    await Promise.all(Array.from({ length: 600 }, (_, i) => sales.claim('small-sale', `u_${i}`)));
+    await sales.drained(1_000);
+    expect(written.size).toBe(80);
+    expect(sales.counts('small-sale')).toMatchObject({ sold: 600, ordered: 80, pendingOrders: 520 });
+    await sales.close();
+  });
 });

@@ -56,9 +56,9 @@ export function messagingRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       onRequest: ctx.requireUser,
       schema: {
         tags, security,
-        summary: 'Which of my contacts use the service: keyed hashes of their numbers in, matching user ids out; nothing kept. Needs the contact-discovery consent',
+        summary: 'Which of my contacts use the service: keyed hashes of their numbers in, matching user ids out; nothing kept. Needs the contact-discovery consent; at most 20,000 numbers a day (429 beyond)',
         body: z.object({ hashes: z.array(z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'an HMAC-SHA256 in base64url (43 characters): see GET /v1/me/contact-discovery')).min(1).max(maxDiscoveryHashes) }).strict(),
-        response: { 200: z.object({ matches: z.array(z.object({ hash: z.string(), userId: z.string() })) }), 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody },
+        response: { 200: z.object({ matches: z.array(z.object({ hash: z.string(), userId: z.string() })) }), 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 429: errorBody },
       },
     }, async (request) => ({ matches: await discoverContacts(platform, request.user.userId, request.body.hashes) }));
   };

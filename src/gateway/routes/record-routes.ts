@@ -4,6 +4,7 @@ import { DomicileError } from '../../errors/domicile-error.js';
 import { findCategory } from '../../policy/placement.js';
 import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
+import { platformWriter } from '../../services/platform-written.js';
 import { collectionParams, errorBody, recordParams, recordReply, writeReply } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
@@ -40,6 +41,8 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     }, async (request) => {
       const { service, collection, key } = request.params;
       checkCollection(platform.policy, service, collection);
+      const writer = platformWriter(service, collection, key);
+      if (writer) throw new DomicileError('FORBIDDEN', `${service}/${collection}/${key} is written by ${writer}, not through the records API: use another key`);
       if (request.body === undefined) throw new DomicileError('BAD_REQUEST', 'send the record as a JSON body with Content-Type: application/json');
       const expected = ifVersion(request.headers['if-match']);
       const result = await routeToHome(platform, request.user.userId, service, (client, ref) =>

@@ -55,7 +55,7 @@ export async function registerAccount(platform: Platform, reg: Registration): Pr
   }
   const logins = loginIndexes(platform, reg.phone, reg.email);
   // A number is discoverable by the phones that have it in their address book (contact-discovery.ts).
-  if (reg.phone !== undefined) logins.push(discoveryLogin(discoveryHash(platform.secrets.discoveryKey, normalisePhone(reg.phone))));
+  if (reg.phone !== undefined) logins.push(discoveryLogin(platform.secrets.indexKey, discoveryHash(platform.secrets.discoveryKey, normalisePhone(reg.phone))));
   // Every service must have an active home before anything is written: never a partial user.
   const homes: HomeEntry[] = serviceIds(policy).map((service) => ({ service, region: homeRegion(policy, reg.market, service), epoch: 1 }));
   const userId = newId('u');

@@ -5,7 +5,8 @@ import { routeToHome } from '../../platform/route-to-home.js';
 /**
  * Incremental sync of a user's records of one service, by change token (a phone's contacts
  * and photo metadata in Mi Cloud, say). A token names where it was read: the home region, the
- * epoch the user was homed at there, and the position in that region's change log. Given a
+ * epoch the user was homed at there, and the position in that region's change log; and whose
+ * sync of which service it is, so another user's or service's token only starts over. Given a
  * token, the user's changes since it are read from the change log (the records' current
  * states: a record changed twice comes once, a deleted one as a delete). A token from another
  * home (the user was migrated since) or none at all gets a full snapshot instead, `reset`.
@@ -29,10 +30,13 @@ export interface SyncPage {
   more: boolean;
 }
 
+/** Region, epoch, change-log position; and whose sync of which service, so a token is good for that one only. */
 interface Token {
   r: string;
   e: number;
   s: number;
+  u: string;
+  v: string;
 }
 
 function encodeToken(t: Token): string {
@@ -42,7 +46,7 @@ function encodeToken(t: Token): string {
 function decodeToken(token: string): Token {
   try {
     const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Token>;
-    if (typeof t.r === 'string' && Number.isSafeInteger(t.e) && Number.isSafeInteger(t.s) && t.s! >= 0) return t as Token;
+    if (typeof t.r === 'string' && typeof t.u === 'string' && typeof t.v === 'string' && Number.isSafeInteger(t.e) && Number.isSafeInteger(t.s) && t.s! >= 0) return t as Token;
   } catch {
     // named below
   }
@@ -59,12 +63,12 @@ export async function syncRecords(platform: Platform, userId: string, service: s
   const home = await platform.directory.home(userId, service);
   if (!home) throw new DomicileError('NOT_FOUND', `you have no home for service ${service}`);
   return routeToHome(platform, userId, service, async (client, ref) => {
-    if (!from || from.r !== client.regionId || from.e !== ref.epoch) {
+    if (!from || from.r !== client.regionId || from.e !== ref.epoch || from.u !== userId || from.v !== service) {
       // The log's position is read before the records: a change after it is sent again next time, never missed.
       const { lastSeq } = await client.changesSince({ afterSeq: 0, limit: 1, service, userId });
       const records = await client.listRecords(ref);
       return {
-        reset: true, more: false, token: encodeToken({ r: client.regionId, e: ref.epoch, s: lastSeq }),
+        reset: true, more: false, token: encodeToken({ r: client.regionId, e: ref.epoch, s: lastSeq, u: userId, v: service }),
         changes: records.filter((r) => !internal(r.collection)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value })),
       };
     }
@@ -79,6 +83,6 @@ export async function syncRecords(platform: Platform, userId: string, service: s
       const now = await client.getRecord({ ...ref, collection: t.collection, key: t.key });
       changes.push(now ? { collection: t.collection, key: t.key, op: 'put', version: now.version, value: now.value } : { collection: t.collection, key: t.key, op: 'delete', version: t.version });
     }
-    return { reset: false, more, changes, token: encodeToken({ r: client.regionId, e: ref.epoch, s: next }) };
+    return { reset: false, more, changes, token: encodeToken({ r: client.regionId, e: ref.epoch, s: next, u: userId, v: service }) };
   });
 }

@@ -9,9 +9,10 @@ import { routeToHome } from '../../platform/route-to-home.js';
  * Contact discovery ("which of my contacts use the service"), the 2014 flaw done right: the
  * phone never sends its address book. It hashes each contact's number with the service's
  * discovery key (HMAC-SHA256 of this prefix and the E.164 number) and sends the hashes; the
- * gateway looks each one up among the hashes registered users' numbers were given at sign-up,
+ * gateway looks each one up among the entries registered users' numbers were given at sign-up,
  * answers with the matches, and keeps nothing. It refuses unless the user granted the purpose
- * the policy puts on the address book (contact-discovery in the scenario).
+ * the policy puts on the address book (contact-discovery in the scenario), and past a daily
+ * allowance per user, so that nobody walks the numbering plan through it.
  */
 export const discoveryPrefix = 'domicile/discovery/v1\u0000';
 
@@ -20,9 +21,14 @@ export function discoveryHash(discoveryKey: string, phoneE164: string): string {
   return createHmac('sha256', Buffer.from(discoveryKey, 'base64url')).update(`${discoveryPrefix}${phoneE164}`, 'utf8').digest('base64url');
 }
 
-/** The directory's login entry that makes a number discoverable: apart from login indexes by its prefix. */
-export function discoveryLogin(hash: string): string {
-  return `d.${hash}`;
+/**
+ * The directory's entry that makes a number discoverable: the phone's hash keyed again with the
+ * platform's secret index key. Phones know the discovery key, so its hashes alone could be
+ * reversed by trying every number; a copy of the directory could not, without the index key.
+ * Its prefix keeps it apart from login indexes.
+ */
+export function discoveryLogin(indexKey: string, hash: string): string {
+  return `d.${createHmac('sha256', indexKey).update(`domicile/discovery-entry/v1\u0000${hash}`, 'utf8').digest('base64url')}`;
 }
 
 /** The purpose contact discovery needs: the one on the messaging service's address book. */
@@ -37,6 +43,24 @@ export function discoveryParameters(platform: Platform): { algorithm: 'HMAC-SHA2
 
 export const maxDiscoveryHashes = 5_000;
 
+/** Hashes one user may look up per day, on one gateway: an address book, not the whole numbering plan. */
+export const discoveryHashesPerDay = 20_000;
+const dayMs = 24 * 3600 * 1000;
+const spent = new Map<string, { since: number; hashes: number }>();
+
+/** Counts a lookup against the user's daily allowance; RATE_LIMITED beyond it. */
+function spend(userId: string, hashes: number): void {
+  const now = Date.now();
+  for (const [id, s] of spent) if (now - s.since >= dayMs) spent.delete(id);
+  const mine = spent.get(userId) ?? { since: now, hashes: 0 };
+  if (mine.hashes + hashes > discoveryHashesPerDay) {
+    const retryAfterSeconds = Math.ceil((mine.since + dayMs - now) / 1000);
+    throw new DomicileError('RATE_LIMITED', `contact discovery looks up at most ${discoveryHashesPerDay} numbers a day per user; try again in ${Math.ceil(retryAfterSeconds / 3600)} h`, { details: { retryAfterSeconds } });
+  }
+  mine.hashes += hashes;
+  spent.set(userId, mine);
+}
+
 /** The matches among a user's hashed contacts: user ids of the service's users, never numbers. */
 export async function discoverContacts(platform: Platform, userId: string, hashes: readonly string[]): Promise<Array<{ hash: string; userId: string }>> {
   const purposeId = discoveryPurpose(platform);
@@ -50,9 +74,11 @@ export async function discoverContacts(platform: Platform, userId: string, hashe
       throw new DomicileError('CONSENT_REQUIRED', `contact discovery needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`, { details: { purpose: purposeId } });
     }
   }
+  const unique = [...new Set(hashes)];
+  spend(userId, unique.length);
   const matches: Array<{ hash: string; userId: string }> = [];
-  for (const hash of new Set(hashes)) {
-    const found = await platform.directory.findByLogin(discoveryLogin(hash));
+  for (const hash of unique) {
+    const found = await platform.directory.findByLogin(discoveryLogin(platform.secrets.indexKey, hash));
     if (found && found !== userId) matches.push({ hash, userId: found });
   }
   return matches;

@@ -1,6 +1,7 @@
 import { DomicileError } from '../../errors/domicile-error.js';
 import type { AuditEvent } from '../../audit/audit-event.js';
 import type { Platform } from '../../platform/platform.js';
+import type { RegionClient } from '../../region/region-client.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { newId } from '../../shared/new-id.js';
 
@@ -57,58 +58,86 @@ async function homeOf(platform: Platform, userId: string): Promise<string> {
   return home.region;
 }
 
-/** Records a crossing in both regions' logs (event ids make a retry record nothing twice). */
-async function auditCrossing(platform: Platform, event: Omit<Extract<AuditEvent, { type: 'delivery' }>, 'role'>): Promise<void> {
-  const id = `delivery:${event.kind}:${event.message}`;
-  await platform.region(event.from).recordEvents({ events: [{ id: `${id}:source`, event: { ...event, role: 'source' } }] });
-  await platform.region(event.to).recordEvents({ events: [{ id: `${id}:destination`, event: { ...event, role: 'destination' } }] });
+type Crossing = Omit<Extract<AuditEvent, { type: 'delivery' }>, 'type' | 'role'>;
+
+/**
+ * Audits a crossing in its source region before `write` runs, and in its destination (the
+ * region `write` is given, where the data rests) after. Event ids name the destination, so a
+ * write re-routed to another region (its user was cut over meanwhile) records that crossing too,
+ * and a retry records nothing twice.
+ */
+async function crossTo(platform: Platform, client: RegionClient, crossing: Omit<Crossing, 'to'>, write: () => Promise<void>): Promise<{ from: string; to: string } | null> {
+  const to = client.regionId;
+  if (crossing.from === to) {
+    await write();
+    return null;
+  }
+  const event = { type: 'delivery' as const, ...crossing, to };
+  const id = `delivery:${crossing.kind}:${crossing.message}:${to}`;
+  await platform.region(crossing.from).recordEvents({ events: [{ id: `${id}:source`, event: { ...event, role: 'source' } }] });
+  await write();
+  await client.recordEvents({ events: [{ id: `${id}:destination`, event: { ...event, role: 'destination' } }] });
+  return { from: crossing.from, to };
 }
 
 /**
  * Sends a message: the recipient's copy first (so nothing says delivered that is not), then the
- * sender's, marked delivered. A crossing is audited in the source before the data crosses,
- * and in the destination once it rests there.
+ * sender's, marked delivered. A crossing between the two homes is audited in both regions, for
+ * the region the recipient's copy is actually written in.
  */
 export async function sendMessage(platform: Platform, senderId: string, to: Recipient, text: string): Promise<MessageView & { crossBorder: { from: string; to: string } | null }> {
   const recipientId = await resolveRecipient(platform, to);
-  const [fromRegion, toRegion] = [await homeOf(platform, senderId), await homeOf(platform, recipientId)];
+  const fromRegion = await homeOf(platform, senderId);
   const id = newId('msg');
   const sentAt = Date.now();
   const message: StoredMessage = { id, from: senderId, to: recipientId, text, sentAt, deliveredAt: sentAt, readAt: null };
-  const crossing = fromRegion === toRegion ? null : { kind: 'message' as const, message: id, service, from: fromRegion, to: toRegion, sender: senderId, recipient: recipientId, bytes: Buffer.byteLength(text) };
-  if (crossing) await platform.region(fromRegion).recordEvents({ events: [{ id: `delivery:message:${id}:source`, event: { type: 'delivery', ...crossing, role: 'source' } }] });
-  await routeToHome(platform, recipientId, service, (client, ref) => client.putRecord({ ...ref, collection, key: `in-${id}`, value: message, ifVersion: 0 }));
-  if (crossing) await platform.region(toRegion).recordEvents({ events: [{ id: `delivery:message:${id}:destination`, event: { type: 'delivery', ...crossing, role: 'destination' } }] });
+  const crossBorder = await routeToHome(platform, recipientId, service, (client, ref) =>
+    crossTo(platform, client, { kind: 'message', message: id, service, from: fromRegion, sender: senderId, recipient: recipientId, bytes: Buffer.byteLength(text) }, async () => {
+      await client.putRecord({ ...ref, collection, key: `in-${id}`, value: message, ifVersion: 0 });
+    }),
+  );
   await routeToHome(platform, senderId, service, (client, ref) => client.putRecord({ ...ref, collection, key: `out-${id}`, value: message, ifVersion: 0 }));
-  return { ...view(message, 'outbox'), crossBorder: crossing && { from: fromRegion, to: toRegion } };
+  return { ...view(message, 'outbox'), crossBorder };
 }
 
 function view(m: StoredMessage, box: 'inbox' | 'outbox'): MessageView {
   return { id: m.id, box, with: box === 'inbox' ? m.from : m.to, text: m.text, sentAt: m.sentAt, deliveredAt: m.deliveredAt, readAt: m.readAt };
 }
 
+/** A stored message, or undefined for a record of another shape (written before the records API refused these keys). */
+function asMessage(value: unknown): StoredMessage | undefined {
+  const m = value as Partial<StoredMessage> | null;
+  return m !== null && typeof m === 'object' && typeof m.id === 'string' && typeof m.from === 'string' && typeof m.to === 'string' && typeof m.text === 'string' && typeof m.sentAt === 'number'
+    ? (m as StoredMessage) : undefined;
+}
+
 /** A user's inbox or outbox, oldest first. */
 export async function listMessages(platform: Platform, userId: string, box: 'inbox' | 'outbox'): Promise<MessageView[]> {
   const prefix = box === 'inbox' ? 'in-' : 'out-';
   const records = await routeToHome(platform, userId, service, (client, ref) => client.listRecords({ ...ref, collection }));
-  return records.filter((r) => r.key.startsWith(prefix)).map((r) => view(r.value as StoredMessage, box)).sort((a, b) => a.sentAt - b.sentAt);
+  return records.filter((r) => r.key.startsWith(prefix)).flatMap((r) => {
+    const m = asMessage(r.value);
+    return m ? [view(m, box)] : [];
+  }).sort((a, b) => a.sentAt - b.sentAt);
 }
 
 /** The recipient reads a message: their copy says when, and a read receipt goes to the sender's copy. */
 export async function markRead(platform: Platform, userId: string, messageId: string): Promise<MessageView> {
   const record = await routeToHome(platform, userId, service, (client, ref) => client.getRecord({ ...ref, collection, key: `in-${messageId}` }));
-  if (!record) throw new DomicileError('NOT_FOUND', `no message ${messageId} in your inbox`);
-  const message = record.value as StoredMessage;
+  const message = asMessage(record?.value);
+  if (!record || !message) throw new DomicileError('NOT_FOUND', `no message ${messageId} in your inbox`);
   if (message.readAt !== null) return view(message, 'inbox');
   const read = { ...message, readAt: Date.now() };
   await routeToHome(platform, userId, service, (client, ref) => client.putRecord({ ...ref, collection, key: `in-${messageId}`, value: read, ifVersion: record.version }));
-  const [fromRegion, toRegion] = [await homeOf(platform, userId), await homeOf(platform, message.from)];
-  const crossing = fromRegion === toRegion ? null : { type: 'delivery' as const, kind: 'receipt' as const, message: messageId, service, from: fromRegion, to: toRegion, sender: message.from, recipient: userId, bytes: 0 };
-  if (crossing) await auditCrossing(platform, crossing);
+  const fromRegion = await homeOf(platform, userId);
   await routeToHome(platform, message.from, service, async (client, ref) => {
     const sent = await client.getRecord({ ...ref, collection, key: `out-${messageId}` });
+    const copy = asMessage(sent?.value);
     // The sender may have deleted their copy: the receipt then has nowhere to go.
-    if (sent) await client.putRecord({ ...ref, collection, key: `out-${messageId}`, value: { ...(sent.value as StoredMessage), readAt: read.readAt }, ifVersion: sent.version });
+    if (!sent || !copy) return;
+    await crossTo(platform, client, { kind: 'receipt', message: messageId, service, from: fromRegion, sender: message.from, recipient: userId, bytes: 0 }, async () => {
+      await client.putRecord({ ...ref, collection, key: `out-${messageId}`, value: { ...copy, readAt: read.readAt }, ifVersion: sent.version });
+    });
   });
   return view(read, 'inbox');
 }

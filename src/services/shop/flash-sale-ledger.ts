@@ -173,11 +173,15 @@ export class FlashSaleLedger {
     return { id: sale.id, sku: sale.sku, units: sale.units, sold, remaining: sale.units - sold, ordered };
   }
 
-  /** The oldest claims whose order is not written yet. */
-  pendingOrders(limit: number): PendingOrder[] {
-    return this.db.prepare<[number], { sale_id: string; buyer_key: string; unit: number; claimed_at: number; user_id: string }>(
-      'SELECT sale_id, buyer_key, unit, claimed_at, user_id FROM claims WHERE ordered_at IS NULL ORDER BY claimed_at LIMIT ?',
-    ).all(limit).map((r) => ({ saleId: r.sale_id, buyerKey: r.buyer_key, unit: r.unit, claimedAt: r.claimed_at, userId: r.user_id }));
+  /** The oldest claims whose order is not written yet, after `after` (a page's last) when given. */
+  pendingOrders(limit: number, after?: PendingOrder): PendingOrder[] {
+    type Row = { sale_id: string; buyer_key: string; unit: number; claimed_at: number; user_id: string };
+    const columns = 'SELECT sale_id, buyer_key, unit, claimed_at, user_id FROM claims WHERE ordered_at IS NULL';
+    const rows = after === undefined
+      ? this.db.prepare<[number], Row>(`${columns} ORDER BY claimed_at, sale_id, buyer_key LIMIT ?`).all(limit)
+      : this.db.prepare<[number, string, string, number], Row>(`${columns} AND (claimed_at, sale_id, buyer_key) > (?, ?, ?) ORDER BY claimed_at, sale_id, buyer_key LIMIT ?`)
+        .all(after.claimedAt, after.saleId, after.buyerKey, limit);
+    return rows.map((r) => ({ saleId: r.sale_id, buyerKey: r.buyer_key, unit: r.unit, claimedAt: r.claimed_at, userId: r.user_id }));
   }
 
   /** Marks orders written, and forgets whose they were (the order itself rests in the home region). */

@@ -14,7 +14,7 @@ export interface FlashSalesOptions {
   ledger: FlashSaleLedger;
   /** Keys the buyer hashes (the blind index's key). */
   buyerKeySecret: string;
-  /** Writes an order in the user's home region for the shop service; CONFLICT if that order exists already. */
+  /** Writes an order in the user's home region for the shop service; done at once if that very order is there already (written before a crash). */
   writeOrder: (userId: string, order: SaleOrder) => Promise<void>;
   /** Orders written at once (default 32). */
   concurrency?: number;
@@ -106,11 +106,21 @@ export class FlashSales {
     });
   }
 
-  /** Writes pending orders, a page at a time, until none is left or a page makes no progress. */
+  /**
+   * Writes every pending order once, a page at a time, oldest first. An order that fails stays
+   * pending for the next pass, and those after it are still tried (a region that is down holds
+   * back its own buyers' orders only).
+   */
   private async writeOrders(): Promise<void> {
+    let after: PendingOrder | undefined;
+    let failed = 0;
     for (;;) {
-      const page = this.options.ledger.pendingOrders(512);
-      if (page.length === 0 || this.closed) return;
+      const page = this.options.ledger.pendingOrders(512, after);
+      if (page.length === 0 || this.closed) {
+        if (failed === 0) this.lastError = null;
+        return;
+      }
+      after = page.at(-1);
       // A sale in full swing: its buyers first, unless the oldest order has waited long enough.
       const quiet = this.options.quietMs ?? 250;
       while (Date.now() - this.lastClaimAt < quiet && Date.now() - page[0]!.claimedAt < (this.options.maxDelayMs ?? 30_000) && !this.closed) {
@@ -126,8 +136,7 @@ export class FlashSales {
       };
       await Promise.all(Array.from({ length: this.options.concurrency ?? 32 }, worker));
       if (done.length > 0) this.options.ledger.markOrdered(done);
-      if (done.length < page.length) return;
-      this.lastError = null;
+      failed += page.length - done.length;
     }
   }
 
@@ -142,8 +151,6 @@ export class FlashSales {
       });
       return true;
     } catch (err) {
-      // Written before a crash, between the write and its mark: it is there.
-      if (isDomicileError(err, 'CONFLICT')) return true;
       // The user was erased meanwhile: no order to keep for them.
       if (isDomicileError(err, 'NOT_FOUND')) return true;
       const message = `writing the order of sale ${sale.id} unit ${pending.unit} failed: ${(err as Error).message}; it is retried`;

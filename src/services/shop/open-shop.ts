@@ -4,7 +4,7 @@ import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { loadCatalogFile, type Catalog } from './catalog.js';
 import { FlashSaleLedger } from './flash-sale-ledger.js';
-import { FlashSales } from './flash-sales.js';
+import { FlashSales, type SaleOrder } from './flash-sales.js';
 import { packagedFile } from '../../shared/packaged-file.js';
 
 /** The Mi store of a platform: its catalog, and its flash sales when this gateway runs them. */
@@ -32,9 +32,14 @@ export async function openShop(platform: Platform, options: { catalog?: Catalog 
   const ledger = new FlashSaleLedger(join(platform.dataDir, 'shop', 'flash-sales.db'), catalog.sales, { durability: options.durability ?? 'full' });
   const sales = new FlashSales({
     catalog, ledger, buyerKeySecret: platform.secrets.indexKey, log: options.log,
-    writeOrder: async (userId, order) => {
-      await routeToHome(platform, userId, 'shop', (client, ref) => client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion: 0 }));
-    },
+    writeOrder: (userId, order) => routeToHome(platform, userId, 'shop', async (client, ref) => {
+      // Written before a crash (between the write and its mark in the ledger): the same order is there.
+      const existing = await client.getRecord({ ...ref, collection: 'orders', key: order.key });
+      const same = existing?.value as Partial<SaleOrder['value']> | null | undefined;
+      if (same && same.saleId === order.value.saleId && same.unit === order.value.unit && same.claimedAt === order.value.claimedAt) return;
+      // Anything else under the sale's key is not the sale's: its order takes the place.
+      await client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion: existing?.version ?? 0 });
+    }),
   });
   return { catalog, sales, noSales: undefined };
 }

@@ -12,7 +12,7 @@ const types = {
  * checked: it goes into the connection's options), and idle connections the server drops never
  * crashing the process.
  */
-export function openPgPool(options: { url: string; schema?: string | undefined; size?: number; what: string }): pg.Pool {
+export function openPgPool(options: { url: string; schema?: string | undefined; size?: number; what: string; keepAlive?: boolean }): pg.Pool {
   if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
     throw new DomicileError('BAD_REQUEST', `${options.what}'s schema is a plain lower-case identifier, not "${options.schema}"`);
   }
@@ -20,6 +20,7 @@ export function openPgPool(options: { url: string; schema?: string | undefined; 
     connectionString: options.url,
     max: options.size ?? 10,
     types,
+    ...(options.keepAlive ? { keepAlive: true } : {}),
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   pool.on('error', () => undefined);
