@@ -102,10 +102,14 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
 
   async close(): Promise<void> {
     this.closed = true;
-    // Ending the lead's session releases its lock, so another gateway may lead.
+    // The lock is let go at once, so another gateway may lead now; ending the session would
+    // free it too, once the server notices. (A process that dies frees it that way.)
     const leader = this.leader;
     this.leader = undefined;
-    leader?.release(true);
+    if (leader) {
+      await leader.query('SELECT pg_advisory_unlock($1, hashtext(current_schema()))', [leaderLockClass]).catch(() => undefined);
+      leader.release(true);
+    }
     await this.lockPool.end().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }
