@@ -18,6 +18,7 @@ import { recordRoutes } from './routes/record-routes.js';
 import { shopRoutes } from './routes/shop-routes.js';
 import { messagingRoutes } from './routes/messaging-routes.js';
 import { syncRoutes } from './routes/sync-routes.js';
+import { photoRoutes } from './routes/photo-routes.js';
 import { registerEdgeCache } from './edge-cache.js';
 import { UserTokens } from './user-tokens.js';
 
@@ -46,7 +47,7 @@ function toHttpError(err: unknown): { status: number; error: DomicileError } {
   }
   const fastifyErr = err as { code?: string; statusCode?: number; message?: string };
   if (fastifyErr.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return { status: 413, error: new DomicileError('PAYLOAD_TOO_LARGE', 'the request body is too large: records are at most 256 KiB') };
+    return { status: 413, error: new DomicileError('PAYLOAD_TOO_LARGE', 'the request body is too large: records are at most 256 KiB, photo chunks 512 KiB') };
   }
   if (typeof fastifyErr.statusCode === 'number' && fastifyErr.statusCode >= 400 && fastifyErr.statusCode < 500) {
     // Fastify's own client errors: bad JSON, wrong content type, empty body.
@@ -144,6 +145,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(shopRoutes(ctx));
   await app.register(messagingRoutes(ctx));
   await app.register(syncRoutes(ctx));
+  await app.register(photoRoutes(ctx));
   app.get('/v1/ops/edge-cache', {
     onRequest: ctx.requireOperator,
     schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },

@@ -6,6 +6,7 @@
 const platformWritten: ReadonlyArray<{ service: string; collection: string; prefixes: readonly string[]; by: string }> = [
   { service: 'shop', collection: 'orders', prefixes: ['sale-'], by: 'flash sales (POST /v1/shop/sales/{id}/claims)' },
   { service: 'messaging', collection: 'messages', prefixes: ['in-', 'out-'], by: 'Cloud Messaging (POST /v1/me/messages)' },
+  { service: 'cloud', collection: 'photos', prefixes: ['ph_'], by: 'photo sync (POST /v1/me/photos)' },
 ];
 
 /** Who writes this record, when it is the platform's to write; undefined when it is the user's. */

@@ -1,6 +1,7 @@
 import { DomicileError } from '../../errors/domicile-error.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
+import { isPhotoChunk } from './photo-sync.js';
 
 /**
  * Incremental sync of a user's records of one service, by change token (a phone's contacts
@@ -53,9 +54,12 @@ function decodeToken(token: string): Token {
   throw new DomicileError('BAD_REQUEST', 'the sync token is not one this service gave: sync again without ?since to start over');
 }
 
-/** Collections the platform keeps for itself (the consent ledger, `_consent`): not a device's to sync. */
-function internal(collection: string): boolean {
-  return collection.startsWith('_');
+/**
+ * Records not a device's to sync: collections the platform keeps for itself (the consent ledger,
+ * `_consent`), and the chunks of photos (their manifests are synced; their bytes are downloaded).
+ */
+function internal(collection: string, key: string): boolean {
+  return collection.startsWith('_') || isPhotoChunk(collection, key);
 }
 
 export async function syncRecords(platform: Platform, userId: string, service: string, since: string | undefined, limit: number): Promise<SyncPage> {
@@ -69,7 +73,7 @@ export async function syncRecords(platform: Platform, userId: string, service: s
       const records = await client.listRecords(ref);
       return {
         reset: true, more: false, token: encodeToken({ r: client.regionId, e: ref.epoch, s: lastSeq, u: userId, v: service }),
-        changes: records.filter((r) => !internal(r.collection)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value })),
+        changes: records.filter((r) => !internal(r.collection, r.key)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value })),
       };
     }
     const page = await client.changesSince({ afterSeq: from.s, limit, service, userId });
@@ -77,7 +81,7 @@ export async function syncRecords(platform: Platform, userId: string, service: s
     const next = more ? page.changes.at(-1)!.seq : page.lastSeq;
     // One entry per record, at its state now.
     const touched = new Map<string, { collection: string; key: string; version: number }>();
-    for (const c of page.changes) if (!internal(c.collection)) touched.set(`${c.collection}\u0000${c.key}`, c);
+    for (const c of page.changes) if (!internal(c.collection, c.key)) touched.set(`${c.collection}\u0000${c.key}`, c);
     const changes: SyncChange[] = [];
     for (const t of touched.values()) {
       const now = await client.getRecord({ ...ref, collection: t.collection, key: t.key });

@@ -1,0 +1,154 @@
+import { createHash } from 'node:crypto';
+import { DomicileError } from '../../errors/domicile-error.js';
+import type { Platform } from '../../platform/platform.js';
+import { routeToHome } from '../../platform/route-to-home.js';
+import type { RegionClient, TenantRef } from '../../region/region-client.js';
+import { newId } from '../../shared/new-id.js';
+
+/**
+ * Mi Cloud's photo sync: large files uploaded in chunks that survive an interruption (the
+ * phone asks which chunks arrived and sends the rest), downloaded with byte ranges.
+ *
+ * A photo rests in the user's home region for `cloud` as records of its `photos` category: a
+ * manifest (`photos/<id>`) and one record per 512 KiB chunk (`photos/<id>~000001`), each sealed
+ * like every record (AES-256-GCM under the user's photos key, bound to region, user and key),
+ * behind the same `cloud-backup` consent, moved by migrations with the service and erased with
+ * the user. Chunks rest in the region's database, not in files of their own.
+ */
+
+/** 512 KiB: a chunk's base64 stays under a record's 1 MiB limit. */
+export const photoChunkSize = 512 * 1024;
+export const maxPhotoBytes = 2 * 1024 * 1024 * 1024;
+const service = 'cloud';
+const collection = 'photos';
+
+export interface PhotoManifest {
+  id: string;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  chunkSize: number;
+  chunks: number;
+  /** Chunks received so far, while uploading. */
+  received: number[];
+  state: 'uploading' | 'complete';
+  createdAt: number;
+  completedAt: number | null;
+}
+
+export function chunkKey(photoId: string, index: number): string {
+  return `${photoId}~${String(index).padStart(6, '0')}`;
+}
+
+/** A photo's chunk records are its parts, not records of their own: sync and listings skip them. */
+export function isPhotoChunk(collectionName: string, key: string): boolean {
+  return collectionName === collection && key.includes('~');
+}
+
+function asManifest(value: unknown, photoId: string): PhotoManifest {
+  const m = value as Partial<PhotoManifest> | null;
+  if (!m || typeof m !== 'object' || m.id !== photoId || typeof m.size !== 'number' || !Array.isArray(m.received)) {
+    throw new DomicileError('NOT_FOUND', `no photo ${photoId}`);
+  }
+  return m as PhotoManifest;
+}
+
+function inHome<T>(platform: Platform, userId: string, fn: (client: RegionClient, ref: TenantRef) => Promise<T>): Promise<T> {
+  return routeToHome(platform, userId, service, fn);
+}
+
+async function readManifest(client: RegionClient, ref: TenantRef, photoId: string): Promise<{ manifest: PhotoManifest; version: number }> {
+  const record = await client.getRecord({ ...ref, collection, key: photoId });
+  if (!record) throw new DomicileError('NOT_FOUND', `no photo ${photoId}: start an upload with POST /v1/me/photos`);
+  return { manifest: asManifest(record.value, photoId), version: record.version };
+}
+
+export async function startUpload(platform: Platform, userId: string, req: { name: string; contentType: string; size: number; sha256: string }): Promise<PhotoManifest> {
+  const chunks = Math.max(1, Math.ceil(req.size / photoChunkSize));
+  const manifest: PhotoManifest = {
+    id: newId('ph'), name: req.name, contentType: req.contentType, size: req.size, sha256: req.sha256.toLowerCase(), chunkSize: photoChunkSize, chunks,
+    received: [], state: 'uploading', createdAt: Date.now(), completedAt: null,
+  };
+  await inHome(platform, userId, (client, ref) => client.putRecord({ ...ref, collection, key: manifest.id, value: manifest, ifVersion: 0 }));
+  return manifest;
+}
+
+/** Stores one chunk (again, if it was sent before), and notes it in the manifest. */
+export async function putChunk(platform: Platform, userId: string, photoId: string, index: number, bytes: Buffer): Promise<{ received: number; missing: number }> {
+  return inHome(platform, userId, async (client, ref) => {
+    const { manifest } = await readManifest(client, ref, photoId);
+    if (manifest.state === 'complete') throw new DomicileError('CONFLICT', `photo ${photoId} is complete: upload a new one to change it`);
+    if (!Number.isInteger(index) || index < 0 || index >= manifest.chunks) throw new DomicileError('BAD_REQUEST', `photo ${photoId} has chunks 0 to ${manifest.chunks - 1}, not ${index}`);
+    const expected = index === manifest.chunks - 1 ? manifest.size - index * manifest.chunkSize : manifest.chunkSize;
+    if (bytes.length !== expected) throw new DomicileError('BAD_REQUEST', `chunk ${index} of photo ${photoId} is ${expected} bytes, not ${bytes.length}`);
+    await client.putRecord({ ...ref, collection, key: chunkKey(photoId, index), value: { d: bytes.toString('base64') } });
+    // The manifest is read again under its version: two chunks arriving at once both count.
+    for (;;) {
+      const current = await readManifest(client, ref, photoId);
+      const received = current.manifest.received.includes(index) ? current.manifest.received : [...current.manifest.received, index].sort((a, b) => a - b);
+      try {
+        await client.putRecord({ ...ref, collection, key: photoId, value: { ...current.manifest, received }, ifVersion: current.version });
+        return { received: received.length, missing: current.manifest.chunks - received.length };
+      } catch (err) {
+        if (!(err instanceof DomicileError && err.code === 'CONFLICT')) throw err;
+      }
+    }
+  });
+}
+
+export async function getManifest(platform: Platform, userId: string, photoId: string): Promise<PhotoManifest & { missing: number[] }> {
+  const { manifest } = await inHome(platform, userId, (client, ref) => readManifest(client, ref, photoId));
+  const have = new Set(manifest.received);
+  return { ...manifest, missing: Array.from({ length: manifest.chunks }, (_, i) => i).filter((i) => !have.has(i)) };
+}
+
+async function readChunk(client: RegionClient, ref: TenantRef, photoId: string, index: number): Promise<Buffer> {
+  const record = await client.getRecord({ ...ref, collection, key: chunkKey(photoId, index) });
+  const d = (record?.value as { d?: unknown } | null)?.d;
+  if (typeof d !== 'string') throw new DomicileError('CONFLICT', `chunk ${index} of photo ${photoId} has not arrived: send it, then complete again`);
+  return Buffer.from(d, 'base64');
+}
+
+/** Checks every chunk is there and their bytes hash to the declared SHA-256, then marks the photo complete. */
+export async function completeUpload(platform: Platform, userId: string, photoId: string): Promise<PhotoManifest> {
+  return inHome(platform, userId, async (client, ref) => {
+    const { manifest, version } = await readManifest(client, ref, photoId);
+    if (manifest.state === 'complete') return manifest;
+    const missing = manifest.chunks - new Set(manifest.received).size;
+    if (missing > 0) throw new DomicileError('CONFLICT', `photo ${photoId} misses ${missing} of its ${manifest.chunks} chunks: GET it to see which, send them, then complete`);
+    const hash = createHash('sha256');
+    for (let i = 0; i < manifest.chunks; i++) hash.update(await readChunk(client, ref, photoId, i));
+    const sha256 = hash.digest('hex');
+    if (sha256 !== manifest.sha256) throw new DomicileError('CONFLICT', `the chunks of photo ${photoId} hash to ${sha256}, not the declared ${manifest.sha256}: send the chunks again`);
+    const done: PhotoManifest = { ...manifest, received: [], state: 'complete', completedAt: Date.now() };
+    await client.putRecord({ ...ref, collection, key: photoId, value: done, ifVersion: version });
+    return done;
+  });
+}
+
+/** The bytes start..end (inclusive) of a complete photo, a chunk at a time. */
+export async function* readPhoto(platform: Platform, userId: string, photoId: string, start: number, end: number): AsyncGenerator<Buffer> {
+  const home = await platform.directory.home(userId, service);
+  if (!home) throw new DomicileError('NOT_FOUND', `no photo ${photoId}`);
+  for (let i = Math.floor(start / photoChunkSize); i <= Math.floor(end / photoChunkSize); i++) {
+    const bytes = await inHome(platform, userId, (client, ref) => readChunk(client, ref, photoId, i));
+    const from = Math.max(start - i * photoChunkSize, 0);
+    const to = Math.min(end - i * photoChunkSize, bytes.length - 1);
+    yield bytes.subarray(from, to + 1);
+  }
+}
+
+export async function completedManifest(platform: Platform, userId: string, photoId: string): Promise<PhotoManifest> {
+  const manifest = await getManifest(platform, userId, photoId);
+  if (manifest.state !== 'complete') throw new DomicileError('CONFLICT', `photo ${photoId} is still uploading (${manifest.missing.length} chunks missing)`);
+  return manifest;
+}
+
+export async function deletePhoto(platform: Platform, userId: string, photoId: string): Promise<void> {
+  await inHome(platform, userId, async (client, ref) => {
+    const { manifest } = await readManifest(client, ref, photoId);
+    for (let i = 0; i < manifest.chunks; i++) await client.deleteRecord({ ...ref, collection, key: chunkKey(photoId, i) });
+    await client.deleteRecord({ ...ref, collection, key: photoId });
+  });
+}
