@@ -20,7 +20,7 @@ export interface BenchOptions {
   units?: number | undefined;
 }
 
-const benches = ['api', 'migrate', 'audit', 'dashboard', 'flash-sale'] as const;
+const benches = ['api', 'migrate', 'audit', 'dashboard', 'flash-sale', 'photo-sync'] as const;
 
 /** `domicile bench NAME`: figures beside a baseline measured in the same run. */
 export async function runBench(name: string, options: BenchOptions): Promise<number> {
@@ -66,6 +66,13 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const title = `domicile bench flash-sale: ${units.toLocaleString('en-US')} units, ${Math.round(units * 1.1).toLocaleString('en-US')} buyers (5% try twice) over HTTP through domicile up, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node}, load generator on the same machine)`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
       return report.oversells === 0 && report.doubleSales === 0 && report.orders.lost === 0 && report.orders.misplaced === 0 ? 0 : 1;
+    }
+    case 'photo-sync': {
+      const { photoSyncBench } = await import('../../bench/photo-sync-bench.js');
+      const report = await photoSyncBench({ megabytes: 50, files: 3, parallel: 4, log });
+      const title = `domicile bench photo-sync: ${report.options.files} files of ${report.options.megabytes} MB over HTTP through domicile up, chunks of 512 KiB, ${report.options.parallel} at a time (${report.machine.cpus} cores, Node ${report.machine.node})`;
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+      return 0;
     }
     default:
       throw new DomicileError('BAD_REQUEST', `no benchmark "${name}": run one of ${benches.join(', ')}`);

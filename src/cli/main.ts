@@ -166,7 +166,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('bench <name>')
-    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit, dashboard, flash-sale)')
+    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit, dashboard, flash-sale, photo-sync)')
     .option('--json', 'one JSON object on stdout')
     .option('--seconds <n>', 'api: seconds per measurement', '6')
     .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))

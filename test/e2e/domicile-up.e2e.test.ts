@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
 import { domicileBin, runCli } from '../support/cli.js';
@@ -86,6 +87,32 @@ describe('a real `domicile up` process', () => {
     const personal = await fetch(`${server.url}/v1/me/shop/orders/sale-redmi-1s-india`, { headers: { authorization: `Bearer ${buyer.json.token}` } });
     expect(personal.headers.get('cache-control')).toBe('private, no-store');
     expect(personal.headers.get('x-cache')).toBeNull();
+  });
+
+  it('resumes an interrupted photo upload and gives back the same bytes', async () => {
+    const owner = await call(server.url, 'POST', '/v1/accounts', undefined, { email: 'photo-owner@example.com', password: 'photo-password', market: 'MY' });
+    const token = owner.json.token as string;
+    expect((await call(server.url, 'PUT', '/v1/me/consents/cloud-backup', token, { decision: 'grant', noticeVersion: '2014-08' })).status).toBe(200);
+    const photo = randomBytes(3 * 512 * 1024 + 777);
+    const sha256 = createHash('sha256').update(photo).digest('hex');
+    const started = await call(server.url, 'POST', '/v1/me/photos', token, { name: 'IMG_2014.jpg', contentType: 'image/jpeg', size: photo.length, sha256 });
+    expect(started.status).toBe(201);
+    const { id, chunkSize } = started.json as { id: string; chunkSize: number };
+    const put = (i: number, signal?: AbortSignal) => fetch(`${server.url}/v1/me/photos/${id}/chunks/${i}`, {
+      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: photo.subarray(i * chunkSize, (i + 1) * chunkSize), ...(signal ? { signal } : {}),
+    });
+    expect((await put(0)).status).toBe(200);
+    // The network drops while chunk 1 is on its way.
+    const cut = new AbortController();
+    const sending = put(1, cut.signal);
+    cut.abort();
+    await expect(sending).rejects.toThrow();
+    const resume = await call(server.url, 'GET', `/v1/me/photos/${id}`, token);
+    expect(resume.json.missing).toEqual(expect.arrayContaining([2, 3]));
+    for (const i of resume.json.missing as number[]) expect((await put(i)).status).toBe(200);
+    expect((await call(server.url, 'POST', `/v1/me/photos/${id}/complete`, token)).json.state).toBe('complete');
+    const back = await fetch(`${server.url}/v1/me/photos/${id}/content`, { headers: { authorization: `Bearer ${token}` } });
+    expect(Buffer.from(await back.arrayBuffer()).equals(photo)).toBe(true);
   });
 
   it('has a clean residency report after users from CN, IN, MY, SG, US and BR wrote under phase3', async () => {
