@@ -79,7 +79,15 @@ export class FlashSaleLedger {
   /** Set when a commit failed: memory may be ahead of the file, so nothing more is claimed until a restart reloads it. */
   private broken: Error | undefined;
 
-  constructor(readonly file: string, sales: readonly Sale[], options: { durability?: 'full' | 'normal' } = {}) {
+  /**
+   * How long a commit waits for more claims to join it (default 2 ms). A commit is an fsync,
+   * which blocks the process: claims that wait 2 ms share one, rather than each few claims
+   * paying for their own (measured: 40 µs of a claim's cost was its share of fsyncs).
+   */
+  private readonly groupCommitMs: number;
+
+  constructor(readonly file: string, sales: readonly Sale[], options: { durability?: 'full' | 'normal'; groupCommitMs?: number } = {}) {
+    this.groupCommitMs = options.groupCommitMs ?? 2;
     try {
       this.db = openSqliteDatabase(file, { durability: options.durability ?? 'full', foreignKeys: true, exclusive: true, busyTimeoutMs: 100 });
       applyMigrations(this.db, file, ledgerMigrations);
@@ -137,7 +145,7 @@ export class FlashSaleLedger {
       this.queue.push({ ...pending, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
-        setImmediate(() => this.flush());
+        setTimeout(() => this.flush(), this.groupCommitMs);
       }
     });
   }
@@ -163,7 +171,7 @@ export class FlashSaleLedger {
       const error = new DomicileError('UNAVAILABLE', `the flash sales' ledger could not commit: ${(err as Error).message}; nothing was sold to this request`, { cause: err });
       for (const c of [...batch, ...this.queue.splice(0)]) c.reject(error);
     }
-    if (this.queue.length > 0) setImmediate(() => this.flush());
+    if (this.queue.length > 0) setTimeout(() => this.flush(), this.groupCommitMs);
     else this.flushing = false;
   }
 
