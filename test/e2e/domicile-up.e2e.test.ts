@@ -1,4 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
 import { domicileBin, runCli } from '../support/cli.js';
@@ -87,6 +89,43 @@ describe('a real `domicile up` process', () => {
     const personal = await fetch(`${server.url}/v1/me/shop/orders/sale-redmi-1s-india`, { headers: { authorization: `Bearer ${buyer.json.token}` } });
     expect(personal.headers.get('cache-control')).toBe('private, no-store');
     expect(personal.headers.get('x-cache')).toBeNull();
+  });
+
+  it('delivers a message across regions, audited in both; discovers contacts only with consent, keeping none; syncs exactly the changes since a token', async () => {
+    const operator = readFileSync(join(data.path, 'secrets', 'operator.token'), 'utf8').trim();
+    const sender = (await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+91 99000 11111', password: 'msg-password', market: 'IN' })).json;
+    const recipient = (await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+65 9000 2222', password: 'msg-password', market: 'SG' })).json;
+    const sent = await call(server.url, 'POST', '/v1/me/messages', sender.token, { to: { phone: '+6590002222' }, text: 'CANARY-E2E-MESSAGE-5b7e' });
+    expect(sent.status).toBe(201);
+    expect(sent.json.crossBorder).toEqual({ from: 'in-mumbai', to: 'sg-singapore' });
+    const inbox = await call(server.url, 'GET', '/v1/me/messages', recipient.token);
+    expect(inbox.json.messages).toEqual([expect.objectContaining({ id: sent.json.id, with: sender.userId, text: 'CANARY-E2E-MESSAGE-5b7e' })]);
+    for (const [region, role] of [['in-mumbai', 'source'], ['sg-singapore', 'destination']]) {
+      const page = await call(server.url, 'GET', `/v1/ops/audit/${region}`, operator);
+      const events = (page.json.entries as Array<{ entry: string }>).map((e) => JSON.parse(e.entry).event);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'delivery', kind: 'message', message: sent.json.id, role }));
+    }
+
+    // Contact discovery: refused without consent, then matches from hashes alone.
+    const params = (await call(server.url, 'GET', '/v1/me/contact-discovery', sender.token)).json;
+    const book = ['+6590002222', '+6591110001', '+919911100002'];
+    const hashes = book.map((phone) => createHmac('sha256', Buffer.from(params.key, 'base64url')).update(`domicile/discovery/v1\u0000${phone}`).digest('base64url'));
+    expect((await call(server.url, 'POST', '/v1/me/contact-discovery', sender.token, { hashes })).status).toBe(403);
+    expect((await call(server.url, 'PUT', '/v1/me/consents/contact-discovery', sender.token, { decision: 'grant', noticeVersion: '2014-08' })).status).toBe(200);
+    expect((await call(server.url, 'POST', '/v1/me/contact-discovery', sender.token, { hashes })).json.matches).toEqual([{ hash: hashes[0], userId: recipient.userId }]);
+    for (const needle of ['6591110001', '919911100002', hashes[1]!, hashes[2]!]) expect(filesContaining(data.path, needle), needle).toEqual([]);
+
+    // Sync: a snapshot, then exactly what changed since.
+    expect((await call(server.url, 'PUT', '/v1/me/consents/cloud-backup', recipient.token, { decision: 'grant', noticeVersion: '2014-08' })).status).toBe(200);
+    await call(server.url, 'PUT', '/v1/me/cloud/contacts/c1', recipient.token, { name: 'one' });
+    await call(server.url, 'PUT', '/v1/me/cloud/contacts/c2', recipient.token, { name: 'two' });
+    const first = (await call(server.url, 'GET', '/v1/me/sync/cloud', recipient.token)).json;
+    expect(first.changes.map((c: { key: string }) => c.key).sort()).toEqual(['c1', 'c2']);
+    await call(server.url, 'PUT', '/v1/me/cloud/contacts/c2', recipient.token, { name: 'two, again' });
+    await call(server.url, 'DELETE', '/v1/me/cloud/contacts/c1', recipient.token);
+    await call(server.url, 'PUT', '/v1/me/cloud/contacts/c3', recipient.token, { name: 'three' });
+    const since = (await call(server.url, 'GET', `/v1/me/sync/cloud?since=${first.token}`, recipient.token)).json;
+    expect(since.changes.map((c: { key: string; op: string }) => `${c.op} ${c.key}`).sort()).toEqual(['delete c1', 'put c2', 'put c3']);
   });
 
   it('resumes an interrupted photo upload and gives back the same bytes', async () => {
