@@ -199,7 +199,9 @@ describe('flash sale orders', () => {
       },
     });
     await Promise.all(Array.from({ length: 600 }, (_, i) => sales.claim('small-sale', `u_${i}`)));
-    await sales.drained(1_000);
+    // Every order that can be written is, whatever fails before it.
+    const deadline = Date.now() + 10_000;
+    while (written.size < 80 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(written.size).toBe(80);
     expect(sales.counts('small-sale')).toMatchObject({ sold: 600, ordered: 80, pendingOrders: 520 });
     await sales.close();
