@@ -67,7 +67,8 @@ export function registerEdgeCache(app: FastifyInstance, options: { capacity?: nu
 
   // After the gateway's own onSend (which makes private, no-store the default).
   app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
-    if (!cacheable(request) || reply.getHeader('x-cache') === 'HIT') return done(null, payload);
+    // Stored from GETs only: a HEAD's payload is not what a GET would send.
+    if (request.method !== 'GET' || !cacheable(request) || reply.getHeader('x-cache') === 'HIT') return done(null, payload);
     const cacheControl = String(reply.getHeader('cache-control') ?? '');
     const maxAgeMs = sharedMaxAgeMs(cacheControl);
     if (maxAgeMs === undefined) {
