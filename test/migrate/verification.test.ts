@@ -63,7 +63,7 @@ describe('verification', () => {
       await engine.start({ batchSize: 2, services: ['shop'] });
       const failed = await engine.waitFor();
       expect(failed?.state).toBe('failed');
-      expect(corrupted?.userId).toBe(victimId);
+      expect(corrupted?.userId, failed?.error ?? 'no error').toBe(victimId);
       expect(failed?.error).toContain(`${corrupted!.collection}/${corrupted!.key}`);
       expect(failed?.error).toMatch(/cut-over is refused/);
       expect(failed?.mismatches).toEqual([
