@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { packageRoot } from '../shared/packaged-file.js';
 
-/** The package's root folder (dist/src/cli/ → ../../..), to find the shipped examples. */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { packageRoot };
 
 /** The policy `domicile up` starts with when none is given: the scenario's last phase. */
 export const defaultPolicyFile = join(packageRoot, 'examples', 'phase3.yaml');

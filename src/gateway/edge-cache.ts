@@ -28,7 +28,8 @@ export function sharedMaxAgeMs(cacheControl: string): number | undefined {
   return age === undefined || Number(age) <= 0 ? undefined : Number(age) * 1000;
 }
 
-function etagMatches(header: string | undefined, etag: string | undefined): boolean {
+/** Whether an If-None-Match header names this ETag (strong, weak, or `*`). */
+export function etagMatches(header: string | undefined, etag: string | undefined): boolean {
   if (!header || !etag) return false;
   return header.split(',').some((t) => t.trim() === etag || t.trim() === `W/${etag}` || t.trim() === '*');
 }

@@ -226,7 +226,7 @@ export class MigrationEngine {
 
   async start(request: StartRequest = {}): Promise<MigrationStatus> {
     const settings = applySettings(request);
-    await this.refuseUnfinished(await this.store.latest());
+    this.refuseUnfinished(await this.store.latest());
     const { policy } = this.host;
     const services = resolveServiceOrder(policy, request.services);
     const plan = await this.plan({ services });
@@ -238,17 +238,16 @@ export class MigrationEngine {
     const id = newId('m', 8);
     // The store refuses it if another migration was started meanwhile (through another gateway, say).
     const unfinished = await this.store.createMigration({ id, policy: { name: policy.name, version: policy.version }, services, settings, plan }, movers);
-    await this.refuseUnfinished(unfinished);
+    this.refuseUnfinished(unfinished);
     this.log(`migration ${id}: ${movers.length} user-services to move under policy "${policy.name}" (${services.join(' → ')})`);
     this.kick();
     return (await this.status(id))!;
   }
 
-  private refuseUnfinished(current: MigrationRecord | undefined): Promise<void> {
+  private refuseUnfinished(current: MigrationRecord | undefined): void {
     if (current && !finalStates.includes(current.state)) {
       throw new DomicileError('CONFLICT', `migration ${current.id} is ${current.state}: finish it first (\`domicile migrate complete\` or \`domicile migrate rollback\`)`);
     }
-    return Promise.resolve();
   }
 
   async status(id?: string): Promise<MigrationStatus | undefined> {

@@ -10,9 +10,10 @@ function packageRootOf(start: string): string {
   }
 }
 
-const root = packageRootOf(dirname(fileURLToPath(import.meta.url)));
+/** The package's root folder, to find what ships with it (the scenario's examples). */
+export const packageRoot = packageRootOf(dirname(fileURLToPath(import.meta.url)));
 
 /** A file that ships with the package (the scenario's examples, say). */
 export function packagedFile(...parts: string[]): string {
-  return join(root, ...parts);
+  return join(packageRoot, ...parts);
 }

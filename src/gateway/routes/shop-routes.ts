@@ -5,6 +5,7 @@ import { DomicileError } from '../../errors/domicile-error.js';
 import { productEntity } from '../../services/shop/catalog.js';
 import type { FlashSales } from '../../services/shop/flash-sales.js';
 import type { GatewayContext } from '../gateway-context.js';
+import { etagMatches } from '../edge-cache.js';
 import { errorBody } from '../http-schemas.js';
 
 /** The catalog is the same for everyone and changes with a deploy: a CDN may keep it a minute. */
@@ -14,8 +15,7 @@ const saleId = z.object({ saleId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 
 /** Answers an entity with its ETag, or 304 when the client holds it already. */
 function sendEntity(request: FastifyRequest, reply: FastifyReply, entity: { body: string; etag: string }, cacheControl: string): FastifyReply {
   void reply.header('etag', entity.etag).header('cache-control', cacheControl).header('content-type', 'application/json; charset=utf-8');
-  const asked = request.headers['if-none-match'];
-  if (asked && asked.split(',').some((t) => t.trim() === entity.etag || t.trim() === `W/${entity.etag}`)) return reply.code(304).send();
+  if (etagMatches(request.headers['if-none-match'], entity.etag)) return reply.code(304).send();
   return reply.send(entity.body);
 }
 

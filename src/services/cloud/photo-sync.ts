@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { DomicileError } from '../../errors/domicile-error.js';
+import { DomicileError, isDomicileError } from '../../errors/domicile-error.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import type { RegionClient, TenantRef } from '../../region/region-client.js';
@@ -77,22 +77,26 @@ export async function startUpload(platform: Platform, userId: string, req: { nam
 /** Stores one chunk (again, if it was sent before), and notes it in the manifest. */
 export async function putChunk(platform: Platform, userId: string, photoId: string, index: number, bytes: Buffer): Promise<{ received: number; missing: number }> {
   return inHome(platform, userId, async (client, ref) => {
-    const { manifest } = await readManifest(client, ref, photoId);
+    let current = await readManifest(client, ref, photoId);
+    const { manifest } = current;
     if (manifest.state === 'complete') throw new DomicileError('CONFLICT', `photo ${photoId} is complete: upload a new one to change it`);
     if (!Number.isInteger(index) || index < 0 || index >= manifest.chunks) throw new DomicileError('BAD_REQUEST', `photo ${photoId} has chunks 0 to ${manifest.chunks - 1}, not ${index}`);
     const expected = index === manifest.chunks - 1 ? manifest.size - index * manifest.chunkSize : manifest.chunkSize;
     if (bytes.length !== expected) throw new DomicileError('BAD_REQUEST', `chunk ${index} of photo ${photoId} is ${expected} bytes, not ${bytes.length}`);
     await client.putRecord({ ...ref, collection, key: chunkKey(photoId, index), value: { d: bytes.toString('base64') } });
-    // The manifest is read again under its version: two chunks arriving at once both count.
+    // The manifest is written under the version read: two chunks arriving at once both count
+    // (the loser of the race reads it again).
     for (;;) {
-      const current = await readManifest(client, ref, photoId);
-      const received = current.manifest.received.includes(index) ? current.manifest.received : [...current.manifest.received, index].sort((a, b) => a - b);
+      const { received } = current.manifest;
+      if (received.includes(index)) return { received: received.length, missing: current.manifest.chunks - received.length };
+      const now = [...received, index].sort((a, b) => a - b);
       try {
-        await client.putRecord({ ...ref, collection, key: photoId, value: { ...current.manifest, received }, ifVersion: current.version });
-        return { received: received.length, missing: current.manifest.chunks - received.length };
+        await client.putRecord({ ...ref, collection, key: photoId, value: { ...current.manifest, received: now }, ifVersion: current.version });
+        return { received: now.length, missing: current.manifest.chunks - now.length };
       } catch (err) {
-        if (!(err instanceof DomicileError && err.code === 'CONFLICT')) throw err;
+        if (!isDomicileError(err, 'CONFLICT')) throw err;
       }
+      current = await readManifest(client, ref, photoId);
     }
   });
 }
@@ -129,8 +133,6 @@ export async function completeUpload(platform: Platform, userId: string, photoId
 
 /** The bytes start..end (inclusive) of a complete photo, a chunk at a time. */
 export async function* readPhoto(platform: Platform, userId: string, photoId: string, start: number, end: number): AsyncGenerator<Buffer> {
-  const home = await platform.directory.home(userId, service);
-  if (!home) throw new DomicileError('NOT_FOUND', `no photo ${photoId}`);
   for (let i = Math.floor(start / photoChunkSize); i <= Math.floor(end / photoChunkSize); i++) {
     const bytes = await inHome(platform, userId, (client, ref) => readChunk(client, ref, photoId, i));
     const from = Math.max(start - i * photoChunkSize, 0);

@@ -64,8 +64,7 @@ function internal(collection: string, key: string): boolean {
 
 export async function syncRecords(platform: Platform, userId: string, service: string, since: string | undefined, limit: number): Promise<SyncPage> {
   const from = since === undefined ? undefined : decodeToken(since);
-  const home = await platform.directory.home(userId, service);
-  if (!home) throw new DomicileError('NOT_FOUND', `you have no home for service ${service}`);
+  // routeToHome answers NOT_FOUND for a user with no home for the service.
   return routeToHome(platform, userId, service, async (client, ref) => {
     if (!from || from.r !== client.regionId || from.e !== ref.epoch || from.u !== userId || from.v !== service) {
       // The log's position is read before the records: a change after it is sent again next time, never missed.

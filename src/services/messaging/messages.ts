@@ -45,11 +45,14 @@ interface StoredMessage {
 
 async function resolveRecipient(platform: Platform, to: Recipient): Promise<string> {
   if ((to.userId === undefined) === (to.phone === undefined)) throw new DomicileError('BAD_REQUEST', 'name the recipient by exactly one of to.userId or to.phone');
-  const userId = to.userId ?? (await platform.directory.findByLogin(platform.blindIndex.phone(to.phone!)));
-  if (!userId || !(await platform.directory.getUser(userId))) {
-    throw new DomicileError('NOT_FOUND', to.phone === undefined ? `no user ${to.userId}` : 'nobody with this phone number uses the service');
+  if (to.phone !== undefined) {
+    // A login belongs to a user that exists: the directory drops a user's logins with them.
+    const found = await platform.directory.findByLogin(platform.blindIndex.phone(to.phone));
+    if (!found) throw new DomicileError('NOT_FOUND', 'nobody with this phone number uses the service');
+    return found;
   }
-  return userId;
+  if (!(await platform.directory.getUser(to.userId!))) throw new DomicileError('NOT_FOUND', `no user ${to.userId}`);
+  return to.userId!;
 }
 
 async function homeOf(platform: Platform, userId: string): Promise<string> {

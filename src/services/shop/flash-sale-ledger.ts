@@ -51,6 +51,8 @@ export interface SaleCounts {
 interface SaleState {
   sale: Sale;
   sold: number;
+  /** Claims whose order rests in the buyer's region, counted as they are marked (read from the file at start). */
+  ordered: number;
   buyers: Set<string>;
 }
 
@@ -115,7 +117,8 @@ export class FlashSaleLedger {
     })();
     for (const sale of sales) {
       const buyers = new Set(this.db.prepare<[string], string>('SELECT buyer_key FROM claims WHERE sale_id = ?').pluck().all(sale.id));
-      this.sales.set(sale.id, { sale, sold: buyers.size, buyers });
+      const ordered = this.db.prepare<[string], number>('SELECT count(*) FROM claims WHERE sale_id = ? AND ordered_at IS NOT NULL').pluck().get(sale.id) ?? 0;
+      this.sales.set(sale.id, { sale, sold: buyers.size, ordered, buyers });
     }
   }
 
@@ -175,9 +178,9 @@ export class FlashSaleLedger {
     else this.flushing = false;
   }
 
+  /** From memory: a sale's status page may be asked for thousands of times a second. */
   counts(saleId: string): SaleCounts {
-    const { sale, sold } = this.state(saleId);
-    const ordered = this.db.prepare<[string], number>('SELECT count(*) FROM claims WHERE sale_id = ? AND ordered_at IS NOT NULL').pluck().get(saleId) ?? 0;
+    const { sale, sold, ordered } = this.state(saleId);
     return { id: sale.id, sku: sale.sku, units: sale.units, sold, remaining: sale.units - sold, ordered };
   }
 
@@ -194,10 +197,12 @@ export class FlashSaleLedger {
 
   /** Marks orders written, and forgets whose they were (the order itself rests in the home region). */
   markOrdered(orders: readonly PendingOrder[]): void {
-    const mark = this.db.prepare('UPDATE claims SET ordered_at = ?, user_id = NULL WHERE sale_id = ? AND buyer_key = ?');
+    const mark = this.db.prepare('UPDATE claims SET ordered_at = ?, user_id = NULL WHERE sale_id = ? AND buyer_key = ? AND ordered_at IS NULL');
     const now = Date.now();
-    this.db.transaction(() => {
-      for (const o of orders) mark.run(now, o.saleId, o.buyerKey);
-    })();
+    const marked = this.db.transaction(() => orders.filter((o) => mark.run(now, o.saleId, o.buyerKey).changes === 1))();
+    for (const o of marked) {
+      const state = this.sales.get(o.saleId);
+      if (state) state.ordered += 1;
+    }
   }
 }
