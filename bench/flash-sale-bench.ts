@@ -11,7 +11,7 @@ import { parseCatalog } from '../src/services/shop/catalog.js';
 import { saleOrderKey } from '../src/services/shop/flash-sales.js';
 import type { Figure } from './bench-output.js';
 import { seedBuyers, type Buyer } from './seed-buyers.js';
-import { spawnServer, type SpawnedServer } from './spawn-server.js';
+import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
 
 export interface FlashSaleBenchOptions {
@@ -91,10 +91,8 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
     }
     const operatorToken = seeding.secrets.operatorToken;
 
-    // DOMICILE_BENCH_PROFILE=DIR: the gateway writes a V8 CPU profile there when it stops.
-    const profile = process.env.DOMICILE_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.DOMICILE_BENCH_PROFILE}`] : [];
     const gateway = await spawnServer(
-      [...profile, join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', dataDir, '--port', '0', '--policy', policyFile, '--catalog', catalogFile, '--durability', options.durability],
+      [...profileFlags(), join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', dataDir, '--port', '0', '--policy', policyFile, '--catalog', catalogFile, '--durability', options.durability],
       /gateway/, { DOMICILE_LOG: 'off' },
     );
     servers.push(gateway);

@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
 import type { Figure } from './bench-output.js';
-import { spawnServer, type SpawnedServer } from './spawn-server.js';
+import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
 
 export interface PhotoSyncBenchOptions {
@@ -53,7 +53,7 @@ export async function photoSyncBench(options: PhotoSyncBenchOptions): Promise<Ph
       await rm(join(data.path, `copy-${i}.bin`));
     }
 
-    server = await spawnServer([join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', join(data.path, 'data'), '--port', '0'], /gateway/, { DOMICILE_LOG: 'off' });
+    server = await spawnServer([...profileFlags(), join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', join(data.path, 'data'), '--port', '0'], /gateway/, { DOMICILE_LOG: 'off' });
     const base = server.url;
     const json = { 'content-type': 'application/json' };
     const reg = (await (await call(`${base}/v1/accounts`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'photos@example.com', password: 'bench-password', market: 'MY' }) }, 201)).json()) as { token: string };

@@ -9,6 +9,12 @@ export interface SpawnedServer {
   stop(): Promise<void>;
 }
 
+/** DOMICILE_BENCH_PROFILE=DIR: node flags that make a spawned server write a V8 CPU profile there when it stops. */
+export function profileFlags(): string[] {
+  const dir = process.env.DOMICILE_BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 /**
  * Starts a server process and resolves with the first http:// URL it prints on a line that
  * matches `pattern`; rejects with its stderr if it exits first or takes longer than 30 s.

@@ -6,6 +6,7 @@ import { DomicileError } from '../errors/domicile-error.js';
 import { findRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import { PostgresRegionStore } from '../store/postgres/postgres-region-store.js';
+import { BlobSpillingStore } from '../store/blob-spilling-store.js';
 import type { RegionStore } from '../store/region-store.js';
 import { SqliteRegionStore } from '../store/sqlite/sqlite-region-store.js';
 import type { ScryptParams } from '../crypto/password.js';
@@ -37,7 +38,7 @@ export function regionPaths(dataDir: string, regionId: string): { dir: string; s
 
 /**
  * Opens a region's node on this machine: its store (SQLite at <dataDir>/regions/<id>/store.db,
- * or region.store.path), its keyring (<dataDir>/regions/<id>/keyring.json, or region.keys.path)
+ * or region.store.path, with its large values in files under store.db-blobs/ beside it), its keyring (<dataDir>/regions/<id>/keyring.json, or region.keys.path)
  * and its audit signing key beside the keyring, creating folders and fresh keys on first start.
  */
 export async function openRegionNode(options: OpenRegionNodeOptions): Promise<RegionNode> {
@@ -63,7 +64,12 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   } else {
     const storePath = region.store.path === undefined ? defaults.store : resolve(dataDir, region.store.path);
     mkdirSync(dirname(storePath), { recursive: true, mode: 0o700 });
-    store = new SqliteRegionStore({ path: storePath, durability: options.durability ?? 'full', exclusive: options.exclusive ?? true });
+    const durability = options.durability ?? 'full';
+    // Large values (photo chunks, big backups) rest in files beside the database: the region's blob store.
+    store = new BlobSpillingStore(new SqliteRegionStore({ path: storePath, durability, exclusive: options.exclusive ?? true }), {
+      dir: `${storePath}-blobs`,
+      durable: durability === 'full',
+    });
   }
   try {
     await store.init();

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRange } from '../../src/gateway/routes/photo-routes.js';
 import { whereUser } from '../../src/platform/where-user.js';
 import { photoChunkSize } from '../../src/services/cloud/photo-sync.js';
-import { filesHoldingBytes } from '../support/file-scan.js';
+import { filesHoldingBytes, listFiles } from '../support/file-scan.js';
 import { auth, grant, openTestPlatform, register, type Registered, type TestPlatform } from '../support/test-platform.js';
 
 describe('Mi Cloud photo sync: chunked, resumable uploads and ranged downloads, in the user\'s region', () => {
@@ -73,12 +75,18 @@ describe('Mi Cloud photo sync: chunked, resumable uploads and ranged downloads, 
     // It rests in the user's home region only, sealed: its bytes are in no file as they were sent.
     expect((await whereUser(t.platform, user.userId)).holdings.map((h) => h.region)).toEqual(['in-mumbai']);
     expect(filesHoldingBytes(t.dataDir, canary)).toEqual([]);
+    // Its five full chunks rest as files of that region's blob store (the last, 146 bytes, in its database); no other region has any.
+    const blobFiles = (): string[] => listFiles(join(t.dataDir, 'regions')).filter((f) => f.includes('store.db-blobs') && !f.endsWith('address.json'));
+    expect(blobFiles()).toHaveLength(5);
+    expect(blobFiles().every((f) => f.includes(join('regions', 'in-mumbai', 'store.db-blobs')))).toBe(true);
+    expect(blobFiles().every((f) => statSync(f).size > photoChunkSize)).toBe(true);
     // Sync carries the manifest, not the chunks.
     const synced = (await t.app.inject({ method: 'GET', url: '/v1/me/sync/cloud', headers: auth(user.token) })).json();
     expect(synced.changes.map((c: { key: string }) => c.key)).toEqual([id]);
 
     expect((await t.app.inject({ method: 'DELETE', url: `/v1/me/photos/${id}`, headers: auth(user.token) })).statusCode).toBe(204);
     expect((await t.app.inject({ method: 'GET', url: `/v1/me/photos/${id}/content`, headers: auth(user.token) })).statusCode).toBe(404);
+    expect(blobFiles()).toEqual([]);
   });
 
   it('refuses to complete chunks that do not hash to the declared SHA-256, and forged records of photos', async () => {

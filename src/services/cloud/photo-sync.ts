@@ -13,7 +13,9 @@ import { newId } from '../../shared/new-id.js';
  * manifest (`photos/<id>`) and one record per 512 KiB chunk (`photos/<id>~000001`), each sealed
  * like every record (AES-256-GCM under the user's photos key, bound to region, user and key),
  * behind the same `cloud-backup` consent, moved by migrations with the service and erased with
- * the user. Chunks rest in the region's database, not in files of their own.
+ * the user. A chunk's sealed value is far over the blob threshold, so on a SQLite region it rests
+ * as a file of the region's blob store (store.db-blobs/, see blob-spilling-store.ts) and the
+ * database holds a reference to it; a PostgreSQL region keeps it in its database.
  */
 
 /** 512 KiB: a chunk's base64 stays under a record's 1 MiB limit. */

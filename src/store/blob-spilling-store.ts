@@ -1,0 +1,267 @@
+import { isDomicileError } from '../errors/domicile-error.js';
+import { BlobFiles, blobReference, readBlobReference, type RecordName } from './blob-files.js';
+import type {
+  AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
+  RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
+} from './region-store.js';
+
+export interface BlobSpillingStoreOptions {
+  /** The region's blobs folder. */
+  dir: string;
+  /** A sealed value of at least this many bytes rests in a file (default 64 KiB). */
+  spillBytes?: number;
+  /** fsync files before their rows commit (default true). */
+  durable?: boolean;
+}
+
+export const defaultSpillBytes = 64 * 1024;
+
+/**
+ * A RegionStore whose large values rest in files on disk (blob-files.ts), the region's blob
+ * store: photo chunks, big backups. Everything else passes through to the database store it
+ * wraps, which holds a 41-byte reference in the value's place; readers get the sealed value
+ * back whichever place it rests in, so region nodes, migrations and DSAR exports do not know
+ * the difference, and a migration moves a photo's files with its records.
+ *
+ * The row is the truth; a file no row refers to is garbage, removed after the write or delete
+ * that left it behind, with the folder of an erased user, a purged service or a shredded
+ * category at once, and at start-up after a crash. A file is written (and synced) before the
+ * row that refers to it commits, so a committed row never refers to a file that is not there.
+ *
+ * The files are this process's: one node holds a SQLite store's lock. A PostgreSQL region's
+ * node processes share its database, not a disk, so such a region keeps its values in the
+ * database (TOASTed bytea) and is not wrapped.
+ */
+export class BlobSpillingStore implements RegionStore {
+  readonly backend: RegionStore['backend'];
+  private readonly files: BlobFiles;
+  private readonly spillBytes: number;
+  /** Record folders that may hold files (their recordDir), so a small write to any other key touches no disk. */
+  private readonly folders = new Set<string>();
+  /** Per record folder: the tail of the work on it, so a prune never removes a file whose row is still being written. */
+  private readonly locks = new Map<string, Promise<void>>();
+
+  constructor(private readonly inner: RegionStore, options: BlobSpillingStoreOptions) {
+    this.backend = inner.backend;
+    this.files = new BlobFiles(options.dir, options.durable ?? true);
+    this.spillBytes = options.spillBytes ?? defaultSpillBytes;
+  }
+
+  async init(): Promise<void> {
+    await this.inner.init();
+    // After a crash: files of writes that never committed, and of rows since replaced or deleted.
+    for await (const name of this.files.recordFolders()) {
+      this.folders.add(this.files.recordDir(name));
+      await this.settle(name);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  // ---- reads: a reference is replaced by the file it names ----
+
+  async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
+    return this.resolve(await this.inner.getRecord(userId, service, collection, key));
+  }
+
+  async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
+    return this.resolve(await this.inner.readRecord(read));
+  }
+
+  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
+    return this.resolveAll(await this.inner.listRecords(userId, service, collection));
+  }
+
+  async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
+    return this.resolveAll(await this.inner.recordsOfCollection(collection));
+  }
+
+  // ---- writes ----
+
+  async writeRecord(write: RecordWrite): Promise<WriteResult> {
+    if (write.ciphertext.length < this.spillBytes) {
+      const result = await this.inner.writeRecord(write);
+      await this.settleIfFiled(write);
+      return result;
+    }
+    return this.locked([write], async () => {
+      const ref = await this.spill(write, write.ciphertext);
+      try {
+        const result = await this.inner.writeRecord({ ...write, ciphertext: blobReference(ref) });
+        await this.files.prune(write, ref.sha256);
+        return result;
+      } catch (err) {
+        await this.prune(write);
+        throw err;
+      }
+    });
+  }
+
+  async deleteRecord(del: RecordDelete): Promise<WriteResult | undefined> {
+    const result = await this.inner.deleteRecord(del);
+    await this.settleIfFiled(del);
+    return result;
+  }
+
+  async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
+    // Only records that spill now or had files take part: a migration's many small records touch no disk.
+    const filed = imports.flatMap((i) => [...i.puts, ...i.deletes]
+      .map((r) => ({ userId: i.userId, service: i.service, collection: r.collection, key: r.key, spills: 'ciphertext' in r && (r.ciphertext as Buffer).length >= this.spillBytes }))
+      .filter((r) => r.spills || this.folders.has(this.files.recordDir(r))));
+    return this.locked(filed, async () => {
+      const spilled = await Promise.all(imports.map(async (i) => ({
+        ...i,
+        puts: await Promise.all(i.puts.map(async (p) => {
+          if (p.ciphertext.length < this.spillBytes) return p;
+          const ref = await this.spill({ userId: i.userId, service: i.service, collection: p.collection, key: p.key }, p.ciphertext);
+          return { ...p, ciphertext: blobReference(ref) };
+        })),
+      })));
+      try {
+        return await this.inner.importRecords(spilled);
+      } finally {
+        // Committed or refused, each record's folder keeps only what its row now refers to.
+        for (const name of filed) await this.prune(name);
+        for (const i of imports) {
+          for (const collection of i.shred ?? []) await this.forget(this.files.collectionDir(i.userId, i.service, collection));
+        }
+      }
+    }, true);
+  }
+
+  async purgeUser(userId: string, service?: string): Promise<number> {
+    const n = await this.inner.purgeUser(userId, service);
+    await this.forget(service === undefined ? this.files.userDir(userId) : this.files.serviceDir(userId, service));
+    return n;
+  }
+
+  async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
+    const result = await this.inner.purgeTenants(service, userIds, audit);
+    for (const userId of userIds) await this.forget(this.files.serviceDir(userId, service));
+    return result;
+  }
+
+  async decideConsent(write: ConsentWrite): Promise<WriteResult> {
+    // The ledger record is small; a shredded category's files go with its rows and key.
+    const result = await this.inner.decideConsent(write);
+    for (const collection of write.shred) await this.forget(this.files.collectionDir(write.userId, write.service, collection));
+    return result;
+  }
+
+  async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
+    const result = await this.inner.eraseUser(userId, audit);
+    await this.forget(this.files.userDir(userId));
+    return result;
+  }
+
+  /** The database's counts, with a spilled value's bytes counted at its file's size rather than its reference's. */
+  async placementStats(): Promise<PlacementStat[]> {
+    const stats = await this.inner.placementStats();
+    for await (const name of this.files.recordFolders()) {
+      const row = await this.inner.getRecord(name.userId, name.service, name.collection, name.key);
+      const ref = row && readBlobReference(row.ciphertext);
+      const tenancy = ref && (await this.inner.getTenancy(name.userId, name.service));
+      const stat = tenancy && stats.find((s) => s.market === tenancy.market && s.service === name.service);
+      if (ref && stat) stat.bytes += ref.size - row.ciphertext.length;
+    }
+    return stats;
+  }
+
+  // ---- passed through ----
+
+  getTenancy(userId: string, service: string): Promise<Tenancy | undefined> { return this.inner.getTenancy(userId, service); }
+  putTenancy(tenancy: Tenancy): Promise<void> { return this.inner.putTenancy(tenancy); }
+  listTenancies(service?: string): Promise<Tenancy[]> { return this.inner.listTenancies(service); }
+  getKey(userId: string, scope: string): Promise<WrappedKey | undefined> { return this.inner.getKey(userId, scope); }
+  putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> { return this.inner.putKeysIfAbsent(keys); }
+  deleteKeys(userId: string, scopePrefix?: string): Promise<number> { return this.inner.deleteKeys(userId, scopePrefix); }
+  advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> { return this.inner.advanceTenancies(tenancies); }
+  appendAudit(append: AuditAppend): Promise<void> { return this.inner.appendAudit(append); }
+  isErased(userId: string): Promise<boolean> { return this.inner.isErased(userId); }
+  auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> { return this.inner.auditPage(afterSeq, limit); }
+  auditSeqOfEvent(eventId: string): Promise<number | undefined> { return this.inner.auditSeqOfEvent(eventId); }
+  lastAuditOfType(type: string): Promise<AuditRow | undefined> { return this.inner.lastAuditOfType(type); }
+  changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> { return this.inner.changesSince(afterSeq, limit, service, userId); }
+  lastSeq(): Promise<number> { return this.inner.lastSeq(); }
+
+  // ---- the files ----
+
+  private async spill(name: RecordName, sealed: Buffer): Promise<{ sha256: string; size: number }> {
+    this.folders.add(this.files.recordDir(name));
+    return this.files.write(name, sealed);
+  }
+
+  private async resolve(record: StoredRecord | undefined): Promise<StoredRecord | undefined> {
+    const ref = record && readBlobReference(record.ciphertext);
+    if (!record || !ref) return record;
+    try {
+      return { ...record, ciphertext: await this.files.read(record, ref) };
+    } catch (err) {
+      if (!isDomicileError(err, 'INTEGRITY')) throw err;
+      // A write that replaced the row since may have pruned the file: what the row says now wins.
+      const again = await this.inner.getRecord(record.userId, record.service, record.collection, record.key);
+      const now = again && readBlobReference(again.ciphertext);
+      if (!again || again.version === record.version) throw err;
+      return now ? { ...again, ciphertext: await this.files.read(again, now) } : again;
+    }
+  }
+
+  private async resolveAll(records: StoredRecord[]): Promise<StoredRecord[]> {
+    const out: StoredRecord[] = [];
+    for (const r of records) {
+      const resolved = await this.resolve(r);
+      if (resolved) out.push(resolved);
+    }
+    return out;
+  }
+
+  /** After a small write or a delete: if the key had files, drop those its row no longer refers to. */
+  private async settleIfFiled(name: RecordName): Promise<void> {
+    if (this.folders.has(this.files.recordDir(name))) await this.locked([name], () => this.prune(name));
+  }
+
+  private async settle(name: RecordName): Promise<void> {
+    await this.locked([name], () => this.prune(name));
+  }
+
+  /** Keeps only the file the committed row refers to (held under the record's lock). */
+  private async prune(name: RecordName): Promise<void> {
+    const row = await this.inner.getRecord(name.userId, name.service, name.collection, name.key);
+    const ref = row && readBlobReference(row.ciphertext);
+    await this.files.prune(name, ref?.sha256);
+    if (!ref) this.folders.delete(this.files.recordDir(name));
+  }
+
+  /** Removes a folder above records (a user's, a service's, a category's) and forgets the record folders in it. */
+  private async forget(dir: string): Promise<void> {
+    await this.files.remove(dir);
+    for (const folder of this.folders) if (folder.startsWith(dir)) this.folders.delete(folder);
+  }
+
+  /**
+   * Runs fn holding the locks of the named records' folders, taken in one order so two
+   * callers never wait on each other. `all`: every named folder, not only those with files.
+   */
+  private async locked<T>(names: readonly RecordName[], fn: () => Promise<T>, all = false): Promise<T> {
+    const dirs = [...new Set(names.map((n) => this.files.recordDir(n)))].filter((d) => all || names.length === 1 || this.folders.has(d)).sort();
+    const waits = dirs.map((d) => this.locks.get(d) ?? Promise.resolve());
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    const tails = dirs.map((d, i) => {
+      const tail = waits[i]!.then(() => held);
+      this.locks.set(d, tail);
+      return tail;
+    });
+    await Promise.all(waits);
+    try {
+      return await fn();
+    } finally {
+      release();
+      dirs.forEach((d, i) => {
+        if (this.locks.get(d) === tails[i]) this.locks.delete(d);
+      });
+    }
+  }
+}
