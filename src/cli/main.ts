@@ -32,8 +32,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--durability <mode>', 'SQLite durability: full survives power loss, normal a process crash').choices(['full', 'normal']).default('full'))
     .addOption(new Option('--catalog <file>', "the Mi store's catalog and flash sales (YAML); default: the scenario's examples/catalog.yaml"))
     .addOption(new Option('--directory-url <url>', 'a PostgreSQL database (postgres://…) for the directory and the migration coordinator, which several gateways share; default: the embedded ones'))
+    .addOption(new Option('--emulate-wan <file>', 'WAN emulation: a latency file (examples/latency.yaml); a request whose x-domicile-client-market header names a market is answered after that market\'s network time to whoever serves it'))
     .action(async (o) => {
-      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog });
+      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan });
     });
 
   program.command('region')

@@ -8,6 +8,9 @@ import { Platform, secretPaths } from '../platform/platform.js';
 import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 import type { RuntimeInfo } from './operator-api.js';
 import { untilStopped } from './until-stopped.js';
+import { clientMarketHeader } from '../gateway/wan-hooks.js';
+import { loadLatencyFile, requireCoverage } from '../wan/load-latency.js';
+import { WanEmulator } from '../wan/wan-emulator.js';
 
 export interface UpOptions {
   policy?: string | undefined;
@@ -20,6 +23,8 @@ export interface UpOptions {
   directoryUrl?: string | undefined;
   /** The Mi store's catalog file (default: the scenario's). */
   catalog?: string | undefined;
+  /** A latency file: hold each response of a client that names its market by that market's network time. */
+  emulateWan?: string | undefined;
 }
 
 /** `domicile up`: the gateway and every live region (embedded default) in this process. */
@@ -28,9 +33,11 @@ export async function runUp(options: UpOptions): Promise<number> {
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
   const catalog = options.catalog === undefined ? undefined : await loadCatalogFile(resolve(options.catalog));
+  const wan = options.emulateWan === undefined ? undefined : new WanEmulator(requireCoverage(await loadLatencyFile(resolve(options.emulateWan)), policy, options.emulateWan), policy);
   const log = { line: (_: string) => {} };
   const platform = await Platform.open({
     policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full', directoryUrl: options.directoryUrl, catalog, log: (line) => log.line(line),
+    traceRegionCalls: wan !== undefined,
   });
   // The migration coordinator runs here, beside the users it moves; its lines go to the log.
   let migrations: MigrationEngine;
@@ -40,7 +47,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     await platform.close();
     throw err;
   }
-  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations });
+  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan });
   log.line = (line) => app.log.info({ component: 'migrate' }, line);
   try {
     await app.listen({ port: options.port, host: options.host });
@@ -66,6 +73,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     ...(await interruptedNotice(migrations)),
     `  shop      ${url}/v1/catalog${platform.shop.sales ? `; flash sales ${platform.shop.sales.saleIds().join(', ')}` : `; no flash sales: ${platform.shop.noSales ?? ''}`}`,
     `  dashboard ${url}/dashboard/`,
+    ...(wan ? [`  WAN       emulated from ${options.emulateWan} (${wan.latency.name}): a request with ${clientMarketHeader}: <market> is held back by that market's network time`] : []),
     'Press Ctrl-C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

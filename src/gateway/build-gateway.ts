@@ -20,6 +20,8 @@ import { messagingRoutes } from './routes/messaging-routes.js';
 import { syncRoutes } from './routes/sync-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
 import { registerEdgeCache } from './edge-cache.js';
+import { registerWanEmulation } from './wan-hooks.js';
+import type { WanEmulator } from '../wan/wan-emulator.js';
 import { UserTokens } from './user-tokens.js';
 
 export interface GatewayOptions {
@@ -31,6 +33,10 @@ export interface GatewayOptions {
   logger?: boolean;
   /** The migration coordinator the operator API steers (`domicile up` runs one); none: those routes answer UNAVAILABLE. */
   migrations?: MigrationEngine | undefined;
+  /** The edge cache in front of the API (default true; off, every request reaches the origin, as before a CDN). */
+  edgeCache?: boolean;
+  /** WAN emulation: responses held back by the network time of their client's market (the platform must trace region calls). */
+  wan?: WanEmulator | undefined;
 }
 
 /** HTTP status and error body for anything a handler threw. */
@@ -96,7 +102,8 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-store');
     done(null, payload);
   });
-  const edge = registerEdgeCache(app);
+  if (options.wan) registerWanEmulation(app, options.wan);
+  const edge = options.edgeCache === false ? undefined : registerEdgeCache(app);
 
   app.setErrorHandler((err, request, reply) => {
     const { status, error } = toHttpError(err);
@@ -149,6 +156,9 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   app.get('/v1/ops/edge-cache', {
     onRequest: ctx.requireOperator,
     schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },
-  }, async () => edge.stats());
+  }, async () => {
+    if (!edge) throw new DomicileError('UNAVAILABLE', 'this gateway runs without its edge cache');
+    return edge.stats();
+  });
   return app;
 }

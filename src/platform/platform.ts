@@ -12,6 +12,7 @@ import { HttpRegionClient } from '../region/http-region-client.js';
 import { InProcessRegionClient } from '../region/in-process-region-client.js';
 import { openRegionNode } from '../region/open-region-node.js';
 import type { RegionClient } from '../region/region-client.js';
+import { tracedRegionClient } from '../wan/region-trace.js';
 import { DsarService } from '../dsar/dsar-service.js';
 import { loadOrCreateSecret } from './secret-file.js';
 import type { Catalog } from '../services/shop/catalog.js';
@@ -40,6 +41,8 @@ export interface PlatformOptions {
   catalog?: Catalog | undefined;
   /** Where the platform's background work reports (the flash sales' order writer). */
   log?: (line: string) => void;
+  /** Note every region call in the calling request's region trace (for the WAN emulation; see region-trace.ts). */
+  traceRegionCalls?: boolean;
 }
 
 export interface PlatformSecrets {
@@ -141,6 +144,7 @@ export class Platform {
       await directory.close();
       throw err;
     }
+    if (options.traceRegionCalls) for (const [id, client] of regions) regions.set(id, tracedRegionClient(client, id));
     const platform = new Platform(policy, dataDir, directory, regions, secrets, options.directoryUrl);
     try {
       platform.shop = await openShop(platform, { catalog: options.catalog, readOnly: options.readOnly ?? false, durability: options.durability ?? 'full', log: options.log });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildGateway, type GatewayOptions } from '../../src/gateway/build-gateway.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
-import { Platform } from '../../src/platform/platform.js';
+import { Platform, type PlatformOptions } from '../../src/platform/platform.js';
 import { tempDir } from './temp-dir.js';
 
 export const examplesDir = join(import.meta.dirname, '..', '..', 'examples');
@@ -15,10 +15,10 @@ export interface TestPlatform {
 }
 
 /** A real platform (SQLite regions, keyrings, directory) in a temp folder, with its gateway. */
-export async function openTestPlatform(phase = 'phase3', gateway: GatewayOptions = {}): Promise<TestPlatform> {
+export async function openTestPlatform(phase = 'phase3', gateway: GatewayOptions = {}, options: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
   const { path: dir, remove } = tempDir('platform');
   const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
-  const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal' });
+  const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal', ...options });
   const app = await buildGateway(platform, gateway);
   return {
     platform,

@@ -1,0 +1,81 @@
+import { AsyncResource } from 'node:async_hooks';
+import type { Socket } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { DomicileError } from '../errors/domicile-error.js';
+import { withRegionTrace } from '../wan/region-trace.js';
+import type { WanEmulator } from '../wan/wan-emulator.js';
+
+/** The header a synthetic client names its market with; requests without it are not delayed. */
+export const clientMarketHeader = 'x-domicile-client-market';
+
+interface WanRequest {
+  market: string;
+  regions: string[];
+  newConnection: boolean;
+  /** The trace's async scope, entered again once the body is read (a stream's events run outside it). */
+  scope: AsyncResource | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    wan: WanRequest | undefined;
+  }
+}
+
+/**
+ * The WAN emulation mode (`domicile up --emulate-wan FILE`): each response to a request that
+ * names its client's market is held back for as long as the network between that market and
+ * whoever answered would have taken (see wan-emulator.ts), so that what a client measures
+ * follows placement. The first request on a connection pays the handshakes. Every delayed
+ * response says what it was charged: `x-domicile-wan` (milliseconds, served by, round trips).
+ * Registered before the edge cache, so that a cache hit is charged to the edge.
+ */
+export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): void {
+  const seen = new WeakSet<Socket>();
+  app.decorateRequest('wan', undefined);
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const market = request.headers[clientMarketHeader];
+    if (market === undefined) return done();
+    if (typeof market !== 'string' || !wan.hasMarket(market)) {
+      const known = Object.keys(wan.latency.markets).join(', ');
+      const error = new DomicileError('BAD_REQUEST', `${clientMarketHeader} names "${String(market)}", a market the latency file ${wan.latency.name} does not list; use one of: ${known}`);
+      void reply.code(400).header('cache-control', 'no-store').send({ error: error.toJSON() });
+      return;
+    }
+    const socket = request.raw.socket;
+    const newConnection = !seen.has(socket);
+    seen.add(socket);
+    const regions: string[] = [];
+    const w: WanRequest = { market, regions, newConnection, scope: undefined };
+    request.wan = w;
+    // Everything the request does from here on runs inside its trace.
+    withRegionTrace(regions, () => {
+      w.scope = new AsyncResource('domicile-wan');
+      done();
+    });
+  });
+
+  app.addHook('preValidation', (request, _reply, done) => {
+    const scope = request.wan?.scope;
+    if (!scope) return done();
+    scope.runInAsyncScope(done);
+  });
+
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const w = request.wan;
+    if (!w) return done(null, payload);
+    const responseBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : Number(reply.getHeader('content-length') ?? 0);
+    const requestBytes = Number(request.headers['content-length'] ?? 0);
+    let charge;
+    try {
+      charge = wan.charge(w.market, reply.getHeader('x-cache') === 'HIT' ? 'edge' : w.regions, { newConnection: w.newConnection, requestBytes, responseBytes });
+    } catch (err) {
+      // A figure the file lacks for where the request went: said on the response, not a failed request.
+      void reply.header('x-domicile-wan', `unknown: ${(err as Error).message}`);
+      return done(null, payload);
+    }
+    void reply.header('x-domicile-wan', `ms=${charge.ms.toFixed(1)}; served-by=${charge.servedBy}; rtt=${charge.rttMs}; round-trips=${charge.roundTrips}; transfer-ms=${charge.transferMs.toFixed(1)}; onward-ms=${charge.onwardMs}`);
+    setTimeout(() => done(null, payload), charge.ms);
+  });
+}

@@ -1,0 +1,45 @@
+import { homeRegion } from '../policy/placement.js';
+import type { Policy } from '../policy/policy-schema.js';
+import type { Latency } from './latency-schema.js';
+import { betweenMs, edgeLink, exchangeTime, regionLink, type Exchange } from './network-model.js';
+
+/** Where the network time of one request went. */
+export interface WanCharge {
+  /** What added it all up: the network's share of the request's latency. */
+  ms: number;
+  /** 'edge', or the region whose servers answered. */
+  servedBy: string;
+  rttMs: number;
+  roundTrips: number;
+  transferMs: number;
+  /** Round trips from the serving region to other regions the request reached. */
+  onwardMs: number;
+}
+
+/**
+ * The WAN a market's users see, from a latency file: a request answered by the edge cache
+ * costs the round trips to the market's CDN edge; any other is answered by the servers of the
+ * first region it reached (its data's home) and costs the round trips to that region, plus one
+ * round trip between regions for each call onwards to another region. A request that reaches
+ * no region (the catalog when not cached, static pages without a CDN) is answered by the
+ * store's servers of the market: its `shop` home under the policy.
+ */
+export class WanEmulator {
+  constructor(readonly latency: Latency, readonly policy: Policy) {}
+
+  hasMarket(market: string): boolean {
+    return Object.hasOwn(this.latency.markets, market);
+  }
+
+  charge(market: string, served: 'edge' | readonly string[], exchange: Exchange): WanCharge {
+    if (served === 'edge') {
+      const link = edgeLink(this.latency, market);
+      return { ...exchangeTime(this.latency.model, link, exchange), servedBy: 'edge', rttMs: link.rttMs, onwardMs: 0 };
+    }
+    const entry = served[0] ?? homeRegion(this.policy, market, 'shop');
+    const link = regionLink(this.latency, market, entry);
+    const time = exchangeTime(this.latency.model, link, exchange);
+    const onwardMs = served.slice(1).reduce((sum, region) => sum + betweenMs(this.latency, entry, region), 0);
+    return { ms: time.ms + onwardMs, roundTrips: time.roundTrips, transferMs: time.transferMs, servedBy: entry, rttMs: link.rttMs, onwardMs };
+  }
+}

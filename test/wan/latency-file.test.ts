@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
+import { loadLatencyFile, missingFigures, parseLatency } from '../../src/wan/load-latency.js';
+import { exchangeTime, slowStartRounds } from '../../src/wan/network-model.js';
+import { examplesDir } from '../support/test-platform.js';
+import { testLatency, testLatencyYaml } from './test-latency.js';
+
+const problemsOf = (text: string): string[] => {
+  const parsed = parseLatency(text, 'l.yaml');
+  return parsed.ok ? [] : parsed.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`);
+};
+
+describe('the latency file', () => {
+  it('parses a file that cites a source for every figure', () => {
+    const latency = testLatency();
+    expect(latency.markets.IN?.regions['cn-beijing']).toEqual({ ms: 400, source: 'test' });
+    expect(latency.between).toHaveLength(10);
+  });
+
+  it('refuses, with the line, a figure citing no listed source, a pair given twice, and a figure out of range', () => {
+    const base = testLatencyYaml();
+    const unknown = base.replace('IN:\n    edge: { ms: 30, source: test }', 'IN:\n    edge: { ms: 30, source: akamai }');
+    expect(problemsOf(unknown)).toEqual([expect.stringMatching(/^\d+:\d+ markets\.IN\.edge\.source: no source "akamai" in sources; use one of: test$/)]);
+    const twice = `${base}  - { regions: [in-mumbai, cn-beijing], ms: 90, source: test }\n`;
+    expect(problemsOf(twice)).toEqual([expect.stringMatching(/between\[10\]\.regions: regions in-mumbai and cn-beijing have a figure already \(between\[3\]\); keep one/)]);
+    const negative = base.replace('cn-beijing: { ms: 400', 'cn-beijing: { ms: -4');
+    expect(problemsOf(negative).join('\n')).toMatch(/markets\.IN\.regions\.cn-beijing\.ms/);
+    expect(problemsOf(base.replace('name: test-wan', 'name: test-wan\ncolour: blue')).join('\n')).toMatch(/colour/);
+    expect(problemsOf('')).toEqual([expect.stringMatching(/the file is empty; a latency file is a mapping/)]);
+  });
+
+  it('says which figures a policy needs that the file lacks', async () => {
+    const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
+    const latency = testLatency();
+    delete latency.markets.BR;
+    delete latency.markets.IN!.regions['us-oregon'];
+    latency.between = latency.between.filter((p) => !(p.regions.includes('sg-singapore') && p.regions.includes('in-mumbai')));
+    // Phase 3's live regions: São Paulo is still planned, so nothing is asked of it.
+    expect(missingFigures(latency, policy)).toEqual([
+      'IN → us-oregon (markets.IN.regions.us-oregon)',
+      'market BR (markets.BR: its edge and its round trips to cn-beijing, us-california, us-oregon, sg-singapore, in-mumbai)',
+      'sg-singapore ↔ in-mumbai (between)',
+    ]);
+    expect(missingFigures(testLatency(), policy)).toEqual([]);
+  });
+
+  it('names a missing file and what to start from', async () => {
+    await expect(loadLatencyFile('/nonexistent/latency.yaml')).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/no such latency file; check the path, or start from examples\/latency\.yaml/) });
+  });
+});
+
+describe('the network model', () => {
+  it('counts slow start round trips as the window doubles from 10 segments', () => {
+    expect(slowStartRounds(0, 14_600)).toBe(0);
+    expect(slowStartRounds(14_600, 14_600)).toBe(0);
+    expect(slowStartRounds(14_601, 14_600)).toBe(1);
+    expect(slowStartRounds(3 * 14_600, 14_600)).toBe(1);
+    expect(slowStartRounds(3 * 14_600 + 1, 14_600)).toBe(2);
+    expect(slowStartRounds(524_288, 14_600)).toBe(5);
+  });
+
+  it('charges a new connection its handshakes, and bytes at the bandwidth', () => {
+    const model = { handshakeRoundTrips: 3, initialWindowBytes: 14_600 };
+    expect(exchangeTime(model, { rttMs: 100, mbps: undefined }, { newConnection: true, requestBytes: 100, responseBytes: 1000 })).toEqual({ ms: 400, roundTrips: 4, transferMs: 0 });
+    expect(exchangeTime(model, { rttMs: 100, mbps: undefined }, { newConnection: false, requestBytes: 100, responseBytes: 1000 })).toEqual({ ms: 100, roundTrips: 1, transferMs: 0 });
+    // 1 MB up at 8 Mbit/s: one second of transfer, and 6 extra round trips of slow start.
+    const upload = exchangeTime(model, { rttMs: 10, mbps: 8 }, { newConnection: false, requestBytes: 1_000_000, responseBytes: 0 });
+    expect(upload).toEqual({ ms: 7 * 10 + 1000, roundTrips: 7, transferMs: 1000 });
+  });
+});
