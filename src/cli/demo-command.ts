@@ -1,17 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { DomicileError } from '../errors/domicile-error.js';
-import { buildGateway } from '../gateway/build-gateway.js';
-import { MigrationEngine } from '../migrate/migration-engine.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
 import type { PlanGroup } from '../migrate/plan-migration.js';
-import { loadPolicyFile } from '../policy/load-policy.js';
-import { Platform } from '../platform/platform.js';
 import { residencyReport } from '../platform/residency-report.js';
-import { packageRoot } from './cli-options.js';
 import { DemoTraffic, type DemoUser } from './demo-traffic.js';
+import { migrateToCompletion, openScenarioPhase, scenarioPhases } from './scenario-phase.js';
 import { formatBytes } from './format-migration.js';
 
 export interface DemoOptions {
@@ -31,7 +26,6 @@ export interface DemoPhase {
   residency: { violations: number; messages: string[] };
 }
 
-const phases = ['phase1', 'phase2', 'phase3'] as const;
 
 /** What moved, as the articles would say it: per service and destination, the markets. */
 function summarise(groups: readonly PlanGroup[]): DemoPhase['moved'] {
@@ -45,14 +39,6 @@ function summarise(groups: readonly PlanGroup[]): DemoPhase['moved'] {
     out.set(id, entry);
   }
   return [...out.values()];
-}
-
-async function open(dataDir: string, phase: string): Promise<{ platform: Platform; engine: MigrationEngine; app: FastifyInstance; close: () => Promise<void> }> {
-  const policy = await loadPolicyFile(join(packageRoot, 'examples', `${phase}.yaml`));
-  const platform = await Platform.open({ policy, dataDir, durability: 'normal' });
-  const engine = await MigrationEngine.open({ host: platform });
-  const app = await buildGateway(platform, { migrations: engine });
-  return { platform, engine, app, close: async () => { await app.close(); await engine.close(); await platform.close(); } };
 }
 
 function formatPhase(p: DemoPhase): string {
@@ -89,7 +75,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
   const report: DemoPhase[] = [];
   try {
-    let current = await open(dataDir, 'before');
+    let current = await openScenarioPhase(dataDir, 'before');
     const app = () => current.app;
     const users: DemoUser[] = [];
     for (const market of current.platform.policy.markets.map((m) => m.country)) {
@@ -104,8 +90,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     say(`before: ${users.length} users in ${new Set(users.map((u) => u.market)).size} markets registered and wrote; everything rests in Beijing\n\n`);
     await current.close();
 
-    for (const phase of phases) {
-      current = await open(dataDir, phase);
+    for (const phase of scenarioPhases) {
+      current = await openScenarioPhase(dataDir, phase);
       const { engine, platform } = current;
       const before = { ...traffic.counts };
       traffic.start();
@@ -115,12 +101,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         moved = summarise((await engine.plan()).groups);
         if (moved.length > 0) {
           const started = performance.now();
-          await engine.start({ batchSize: 8 });
-          const cut = await engine.waitFor(['cut-over', 'failed', 'paused', 'interrupted']);
-          if (cut?.state !== 'cut-over') throw new DomicileError('INTERNAL', `the ${phase} migration stopped ${cut?.state}: ${cut?.error ?? ''}`);
-          await engine.complete();
-          const done = await engine.waitFor(['completed', 'failed']);
-          if (done?.state !== 'completed') throw new DomicileError('INTERNAL', `the ${phase} migration did not complete: ${done?.error ?? ''}`);
+          const done = await migrateToCompletion(engine, phase, 8);
           migration = {
             id: done.id, batches: done.batches.total, rows: done.moved.rows, bytes: done.moved.bytes,
             seconds: (performance.now() - started) / 1000, pauses: done.pauses, transfers: done.transfers,

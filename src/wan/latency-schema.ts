@@ -2,9 +2,10 @@ import { z } from 'zod';
 import type { PolicyFinding } from '../policy/policy-problem.js';
 
 /**
- * The latency file: measured round-trip times between each market's users and each region,
- * between regions, and from each market to its nearest CDN edge, every figure naming its
- * public source. `domicile up --emulate-wan`, `domicile bench latency` and `domicile plan`
+ * The latency file: measured round-trip times, every figure naming its public source. A
+ * market's users reach a region in their access round trip (the last mile, to a server in their
+ * own city: also what their CDN edge costs) plus the backbone round trip between their city and
+ * the region's; two regions reach each other in the backbone round trip between their cities. `domicile up --emulate-wan`, `domicile bench latency` and `domicile plan`
  * read it; it is validated like a policy (located problems, names that resolve).
  */
 
@@ -30,10 +31,12 @@ export const sourceSchema = z.object({
   retrieved: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'the date the figures were read, as YYYY-MM-DD'),
 }).strict();
 
+const city = z.string().min(1).max(80).describe('A city the backbone figures name, for example "Singapore".');
+
 export const marketLatencySchema = z.object({
-  edge: figureSchema.describe("Round trip to the market's nearest CDN edge: what static content served by the edge cache costs."),
+  city: city.describe("Where the market's users are taken to be, for the backbone figures."),
+  access: figureSchema.describe("Round trip from a user to a server in their own city: the last mile. It is also what reaching the market's CDN edge costs."),
   bandwidth: bandwidthSchema.optional().describe("Typical connection speed of the market's users; without it, transfers cost round trips only."),
-  regions: z.record(id, figureSchema).describe('Round trip from the market\'s users to each region.'),
 }).strict();
 
 export const latencySchema = z.object({
@@ -45,18 +48,22 @@ export const latencySchema = z.object({
   }).strict(),
   sources: z.array(sourceSchema).min(1),
   markets: z.record(country, marketLatencySchema),
-  between: z.array(z.object({
-    regions: z.tuple([id, id]).describe('Two regions; the figure holds both ways.'),
+  regions: z.record(id, z.object({
+    city: city.describe("The city whose backbone figures stand for the region's data centre."),
+    note: z.string().min(1).optional(),
+  }).strict()),
+  backbone: z.array(z.object({
+    cities: z.tuple([city, city]).describe('Two cities; the figure holds both ways.'),
     ms: figureSchema.shape.ms,
     source: id,
     note: z.string().min(1).optional(),
-  }).strict()).describe('Round trips between regions, for requests that reach a second region.'),
+  }).strict()).describe('Round trips between data centres of two cities.'),
 }).strict();
 
 export type Latency = z.output<typeof latencySchema>;
 export type Figure = z.output<typeof figureSchema>;
 
-/** Names that must resolve inside the file: every source cited, every region pair once. */
+/** Names that must resolve inside the file: every source cited, every city pair once. */
 export function checkLatency(latency: Latency): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
   const sources = new Set<string>();
@@ -68,19 +75,24 @@ export function checkLatency(latency: Latency): PolicyFinding[] {
     if (!sources.has(source)) findings.push({ path, message: `no source "${source}" in sources; use one of: ${[...sources].join(', ')}` });
   };
   for (const [market, m] of Object.entries(latency.markets)) {
-    cited(m.edge.source, ['markets', market, 'edge', 'source']);
+    cited(m.access.source, ['markets', market, 'access', 'source']);
     if (m.bandwidth) cited(m.bandwidth.source, ['markets', market, 'bandwidth', 'source']);
-    for (const [region, f] of Object.entries(m.regions)) cited(f.source, ['markets', market, 'regions', region, 'source']);
   }
   const pairs = new Map<string, number>();
-  latency.between.forEach((b, i) => {
-    cited(b.source, ['between', i, 'source']);
-    const [a, c] = b.regions;
-    if (a === c) findings.push({ path: ['between', i, 'regions'], message: `a round trip between "${a}" and itself is not a figure; name two regions` });
-    const key = [a, c].sort().join(' ');
+  latency.backbone.forEach((b, i) => {
+    cited(b.source, ['backbone', i, 'source']);
+    const [a, c] = b.cities;
+    if (a === c) findings.push({ path: ['backbone', i, 'cities'], message: `a round trip within "${a}" is not a backbone figure; name two cities` });
+    const key = [a, c].sort().join('\u0000');
     const first = pairs.get(key);
-    if (first !== undefined) findings.push({ path: ['between', i, 'regions'], message: `regions ${a} and ${c} have a figure already (between[${first}]); keep one` });
+    if (first !== undefined) findings.push({ path: ['backbone', i, 'cities'], message: `cities ${a} and ${c} have a figure already (backbone[${first}]); keep one` });
     else pairs.set(key, i);
   });
   return findings;
+}
+
+/** The backbone round trip between two cities: 0 within one, undefined when the file has none. */
+export function backboneMs(latency: Latency, a: string, b: string): number | undefined {
+  if (a === b) return 0;
+  return latency.backbone.find((p) => p.cities.includes(a) && p.cities.includes(b))?.ms;
 }

@@ -3,11 +3,11 @@ import { parseYamlFile, readYamlText, type ParseYamlResult, type YamlFileKind } 
 import { formatProblems } from '../policy/policy-problem.js';
 import { liveRegions } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { checkLatency, latencySchema, type Latency } from './latency-schema.js';
+import { backboneMs, checkLatency, latencySchema, type Latency } from './latency-schema.js';
 
 const latencyKind: YamlFileKind = {
   noun: 'latency file',
-  expected: 'a latency file is a mapping with the keys name, model, sources, markets and between',
+  expected: 'a latency file is a mapping with the keys name, model, sources, markets, regions and backbone',
   example: 'examples/latency.yaml',
 };
 
@@ -27,25 +27,32 @@ export async function loadLatencyFile(path: string): Promise<Latency> {
 }
 
 /**
- * What a policy needs of a latency file and it lacks: a figure from every market to every
- * region that runs, and between every two such regions. Empty when it covers the policy.
+ * What a policy needs of a latency file and it lacks: every market's city and access, every
+ * running region's city, and a backbone figure from each market's city to each region's and
+ * between every two regions' cities. Empty when it covers the policy.
  */
 export function missingFigures(latency: Latency, policy: Policy): string[] {
   const regions = liveRegions(policy).map((r) => r.id);
   const missing: string[] = [];
+  const cities = new Map<string, string>();
+  for (const region of regions) {
+    const r = latency.regions[region];
+    if (r) cities.set(region, r.city);
+    else missing.push(`region ${region} (regions.${region}.city)`);
+  }
+  const pair = (a: string, b: string): void => {
+    if (backboneMs(latency, a, b) === undefined && !missing.includes(`${a} ↔ ${b} (backbone)`) && !missing.includes(`${b} ↔ ${a} (backbone)`)) missing.push(`${a} ↔ ${b} (backbone)`);
+  };
   for (const market of policy.markets.map((m) => m.country)) {
     const m = latency.markets[market];
     if (!m) {
-      missing.push(`market ${market} (markets.${market}: its edge and its round trips to ${regions.join(', ')})`);
+      missing.push(`market ${market} (markets.${market}: its city and access round trip)`);
       continue;
     }
-    for (const region of regions) if (!m.regions[region]) missing.push(`${market} → ${region} (markets.${market}.regions.${region})`);
+    for (const city of cities.values()) pair(m.city, city);
   }
-  for (const [i, a] of regions.entries()) {
-    for (const b of regions.slice(i + 1)) {
-      if (!latency.between.some((p) => p.regions.includes(a) && p.regions.includes(b))) missing.push(`${a} ↔ ${b} (between)`);
-    }
-  }
+  const regionCities = [...cities.values()];
+  regionCities.forEach((a, i) => regionCities.slice(i + 1).forEach((b) => pair(a, b)));
   return missing;
 }
 

@@ -1,5 +1,5 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import type { Latency } from './latency-schema.js';
+import { backboneMs, type Latency } from './latency-schema.js';
 
 /**
  * What the network adds to one request, from a latency file's figures: round trips (a new
@@ -47,24 +47,32 @@ function marketOf(latency: Latency, market: string): Latency['markets'][string] 
   return m;
 }
 
-/** The link from a market's users to a region. */
-export function regionLink(latency: Latency, market: string, region: string): Link {
-  const m = marketOf(latency, market);
-  const f = m.regions[region];
-  if (!f) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no round trip from ${market} to ${region}: add markets.${market}.regions.${region}`, { details: { market, region } });
-  return { rttMs: f.ms, mbps: m.bandwidth?.mbps };
+function cityOf(latency: Latency, region: string): string {
+  const r = latency.regions[region];
+  if (!r) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} does not place region ${region} in a city: add regions.${region}.city`, { details: { region } });
+  return r.city;
 }
 
-/** The link from a market's users to their nearest CDN edge. */
+function backbone(latency: Latency, a: string, b: string): number {
+  const ms = backboneMs(latency, a, b);
+  if (ms === undefined) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no backbone round trip between ${a} and ${b}: add it under backbone, with its source`, { details: { cities: [a, b] } });
+  return ms;
+}
+
+/** The link from a market's users to a region: their last mile, then the backbone from their city to the region's. */
+export function regionLink(latency: Latency, market: string, region: string): Link {
+  const m = marketOf(latency, market);
+  return { rttMs: m.access.ms + backbone(latency, m.city, cityOf(latency, region)), mbps: m.bandwidth?.mbps };
+}
+
+/** The link from a market's users to their CDN edge, in their own city: their last mile. */
 export function edgeLink(latency: Latency, market: string): Link {
   const m = marketOf(latency, market);
-  return { rttMs: m.edge.ms, mbps: m.bandwidth?.mbps };
+  return { rttMs: m.access.ms, mbps: m.bandwidth?.mbps };
 }
 
 /** The round trip between two regions (0 within one). */
 export function betweenMs(latency: Latency, a: string, b: string): number {
   if (a === b) return 0;
-  const pair = latency.between.find((p) => p.regions.includes(a) && p.regions.includes(b));
-  if (!pair) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no round trip between ${a} and ${b}: add it under between`, { details: { regions: [a, b] } });
-  return pair.ms;
+  return backbone(latency, cityOf(latency, a), cityOf(latency, b));
 }

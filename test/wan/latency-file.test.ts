@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { loadLatencyFile, missingFigures, parseLatency } from '../../src/wan/load-latency.js';
-import { exchangeTime, slowStartRounds } from '../../src/wan/network-model.js';
+import { betweenMs, exchangeTime, regionLink, slowStartRounds } from '../../src/wan/network-model.js';
 import { examplesDir } from '../support/test-platform.js';
 import { testLatency, testLatencyYaml } from './test-latency.js';
 
@@ -14,18 +14,20 @@ const problemsOf = (text: string): string[] => {
 describe('the latency file', () => {
   it('parses a file that cites a source for every figure', () => {
     const latency = testLatency();
-    expect(latency.markets.IN?.regions['cn-beijing']).toEqual({ ms: 400, source: 'test' });
-    expect(latency.between).toHaveLength(10);
+    expect(latency.markets.IN).toEqual({ city: 'Mumbai', access: { ms: 20, source: 'test' } });
+    expect(regionLink(latency, 'IN', 'cn-beijing')).toEqual({ rttMs: 400, mbps: undefined });
+    expect(regionLink(latency, 'IN', 'in-mumbai')).toEqual({ rttMs: 20, mbps: undefined });
+    expect(betweenMs(latency, 'sg-singapore', 'in-mumbai')).toBe(80);
   });
 
   it('refuses, with the line, a figure citing no listed source, a pair given twice, and a figure out of range', () => {
     const base = testLatencyYaml();
-    const unknown = base.replace('IN:\n    edge: { ms: 30, source: test }', 'IN:\n    edge: { ms: 30, source: akamai }');
-    expect(problemsOf(unknown)).toEqual([expect.stringMatching(/^\d+:\d+ markets\.IN\.edge\.source: no source "akamai" in sources; use one of: test$/)]);
-    const twice = `${base}  - { regions: [in-mumbai, cn-beijing], ms: 90, source: test }\n`;
-    expect(problemsOf(twice)).toEqual([expect.stringMatching(/between\[10\]\.regions: regions in-mumbai and cn-beijing have a figure already \(between\[3\]\); keep one/)]);
-    const negative = base.replace('cn-beijing: { ms: 400', 'cn-beijing: { ms: -4');
-    expect(problemsOf(negative).join('\n')).toMatch(/markets\.IN\.regions\.cn-beijing\.ms/);
+    const unknown = base.replace('IN: { city: Mumbai, access: { ms: 20, source: test } }', 'IN: { city: Mumbai, access: { ms: 20, source: akamai } }');
+    expect(problemsOf(unknown)).toEqual([expect.stringMatching(/^\d+:\d+ markets\.IN\.access\.source: no source "akamai" in sources; use one of: test$/)]);
+    const twice = `${base}  - { cities: [Mumbai, Beijing], ms: 90, source: test }\n`;
+    expect(problemsOf(twice)).toEqual([expect.stringMatching(/backbone\[\d+\]\.cities: cities Mumbai and Beijing have a figure already \(backbone\[\d+\]\); keep one/)]);
+    const negative = base.replace('IN: { city: Mumbai, access: { ms: 20', 'IN: { city: Mumbai, access: { ms: -4');
+    expect(problemsOf(negative).join('\n')).toMatch(/markets\.IN\.access\.ms/);
     expect(problemsOf(base.replace('name: test-wan', 'name: test-wan\ncolour: blue')).join('\n')).toMatch(/colour/);
     expect(problemsOf('')).toEqual([expect.stringMatching(/the file is empty; a latency file is a mapping/)]);
   });
@@ -34,13 +36,13 @@ describe('the latency file', () => {
     const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
     const latency = testLatency();
     delete latency.markets.BR;
-    delete latency.markets.IN!.regions['us-oregon'];
-    latency.between = latency.between.filter((p) => !(p.regions.includes('sg-singapore') && p.regions.includes('in-mumbai')));
+    delete latency.regions['us-oregon'];
+    latency.backbone = latency.backbone.filter((p) => !(p.cities.includes('Singapore') && p.cities.includes('Mumbai')));
     // Phase 3's live regions: São Paulo is still planned, so nothing is asked of it.
     expect(missingFigures(latency, policy)).toEqual([
-      'IN → us-oregon (markets.IN.regions.us-oregon)',
-      'market BR (markets.BR: its edge and its round trips to cn-beijing, us-california, us-oregon, sg-singapore, in-mumbai)',
-      'sg-singapore ↔ in-mumbai (between)',
+      'region us-oregon (regions.us-oregon.city)',
+      'Mumbai ↔ Singapore (backbone)',
+      'market BR (markets.BR: its city and access round trip)',
     ]);
     expect(missingFigures(testLatency(), policy)).toEqual([]);
   });

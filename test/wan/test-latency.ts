@@ -3,27 +3,33 @@ import { parseLatency } from '../../src/wan/load-latency.js';
 
 /**
  * A latency file for tests: round numbers far apart, so that what a client measures shows at
- * once which link it was charged (they are test figures, not measurements; the source says so).
+ * once which link it was charged (test figures, not measurements: the source says so).
+ * India's users are in Mumbai (20 ms last mile), 380 ms of backbone from Beijing and 80 from
+ * Singapore; Singapore's (5 ms) are 195 ms from Beijing; every other pair is 145 ms (markets)
+ * or 80 ms (regions) apart.
  */
 export function testLatencyYaml(): string {
-  const regions = ['cn-beijing', 'us-california', 'us-oregon', 'sg-singapore', 'in-mumbai'];
-  const rtt: Record<string, Record<string, number>> = {
-    IN: { 'cn-beijing': 400, 'sg-singapore': 100, 'in-mumbai': 20, 'us-california': 300, 'us-oregon': 300 },
-    SG: { 'cn-beijing': 200, 'sg-singapore': 10, 'in-mumbai': 100, 'us-california': 250, 'us-oregon': 250 },
-  };
-  const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US', 'BR'].map((m) => {
-    const lines = regions.map((r) => `      ${r}: { ms: ${rtt[m]?.[r] ?? 150}, source: test }`).join('\n');
-    return `  ${m}:\n    edge: { ms: ${m === 'IN' ? 30 : 5}, source: test }\n    regions:\n${lines}`;
-  }).join('\n');
-  const between = regions.flatMap((a, i) => regions.slice(i + 1).map((b) => `  - { regions: [${a}, ${b}], ms: 80, source: test }`)).join('\n');
+  const regions: Record<string, string> = { 'cn-beijing': 'Beijing', 'us-california': 'San Jose', 'us-oregon': 'Portland', 'sg-singapore': 'Singapore', 'in-mumbai': 'Mumbai', 'br-saopaulo': 'Sao Paulo' };
+  const cityOf: Record<string, string> = { CN: 'Beijing', IN: 'Mumbai', SG: 'Singapore', BR: 'Sao Paulo' };
+  const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US', 'BR'];
+  const special: Record<string, number> = { 'Mumbai|Beijing': 380, 'Mumbai|Singapore': 80, 'Singapore|Beijing': 195 };
+  const regionCities = Object.values(regions);
+  const cities = [...new Set([...regionCities, ...markets.map((m) => cityOf[m] ?? `${m} City`)])];
+  const pairs: string[] = [];
+  cities.forEach((a, i) => cities.slice(i + 1).forEach((b) => {
+    const ms = special[`${a}|${b}`] ?? special[`${b}|${a}`] ?? (regionCities.includes(a) && regionCities.includes(b) ? 80 : 145);
+    pairs.push(`  - { cities: [${a}, ${b}], ms: ${ms}, source: test }`);
+  }));
   return `name: test-wan
 model: { handshakeRoundTrips: 3, initialWindowBytes: 14600 }
 sources:
   - { id: test, title: "Test figures, not measurements", url: "https://example.org/test", retrieved: "2026-11-30" }
 markets:
-${markets}
-between:
-${between}
+${markets.map((m) => `  ${m}: { city: ${cityOf[m] ?? `${m} City`}, access: { ms: ${m === 'IN' ? 20 : 5}, source: test } }`).join('\n')}
+regions:
+${Object.entries(regions).map(([id, city]) => `  ${id}: { city: ${city} }`).join('\n')}
+backbone:
+${pairs.join('\n')}
 `;
 }
 
