@@ -9,7 +9,7 @@ import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 import type { RuntimeInfo } from './operator-api.js';
 import { untilStopped } from './until-stopped.js';
 import { clientMarketHeader } from '../gateway/wan-hooks.js';
-import { loadLatencyFile, requireCoverage } from '../wan/load-latency.js';
+import { emulatedMarkets, loadLatencyFile, requireCoverage } from '../wan/load-latency.js';
 import { WanEmulator } from '../wan/wan-emulator.js';
 
 export interface UpOptions {
@@ -73,7 +73,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     ...(await interruptedNotice(migrations)),
     `  shop      ${url}/v1/catalog${platform.shop.sales ? `; flash sales ${platform.shop.sales.saleIds().join(', ')}` : `; no flash sales: ${platform.shop.noSales ?? ''}`}`,
     `  dashboard ${url}/dashboard/`,
-    ...(wan ? [`  WAN       emulated from ${options.emulateWan} (${wan.latency.name}): a request with ${clientMarketHeader}: <market> is held back by that market's network time`] : []),
+    ...(wan ? [`  WAN       emulated from ${options.emulateWan} (${wan.latency.name}) for ${emulatedMarkets(wan.latency, policy).join(', ')}: a request with ${clientMarketHeader}: <market> is held back by that market's network time`] : []),
     'Press Ctrl-C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

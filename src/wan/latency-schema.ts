@@ -35,7 +35,7 @@ const city = z.string().min(1).max(80).describe('A city the backbone figures nam
 
 export const marketLatencySchema = z.object({
   city: city.describe("Where the market's users are taken to be, for the backbone figures."),
-  access: figureSchema.describe("Round trip from a user to a server in their own city: the last mile. It is also what reaching the market's CDN edge costs."),
+  access: figureSchema.optional().describe("Round trip from a user to a server in their own city: the last mile. It is also what reaching the market's CDN edge costs. Without it (no published figure), the market's users are not emulated."),
   bandwidth: bandwidthSchema.optional().describe("Typical connection speed of the market's users; without it, transfers cost round trips only."),
 }).strict();
 
@@ -75,7 +75,7 @@ export function checkLatency(latency: Latency): PolicyFinding[] {
     if (!sources.has(source)) findings.push({ path, message: `no source "${source}" in sources; use one of: ${[...sources].join(', ')}` });
   };
   for (const [market, m] of Object.entries(latency.markets)) {
-    cited(m.access.source, ['markets', market, 'access', 'source']);
+    if (m.access) cited(m.access.source, ['markets', market, 'access', 'source']);
     if (m.bandwidth) cited(m.bandwidth.source, ['markets', market, 'bandwidth', 'source']);
   }
   const pairs = new Map<string, number>();

@@ -27,9 +27,10 @@ export async function loadLatencyFile(path: string): Promise<Latency> {
 }
 
 /**
- * What a policy needs of a latency file and it lacks: every market's city and access, every
- * running region's city, and a backbone figure from each market's city to each region's and
- * between every two regions' cities. Empty when it covers the policy.
+ * What a policy needs of a latency file and it lacks: every market's city, every running
+ * region's city, and a backbone figure from each market's city to each region's and between
+ * every two regions' cities. Empty when it covers the policy. (A market without an access
+ * figure is covered but not emulated: see emulatedMarkets.)
  */
 export function missingFigures(latency: Latency, policy: Policy): string[] {
   const regions = liveRegions(policy).map((r) => r.id);
@@ -54,6 +55,11 @@ export function missingFigures(latency: Latency, policy: Policy): string[] {
   const regionCities = [...cities.values()];
   regionCities.forEach((a, i) => regionCities.slice(i + 1).forEach((b) => pair(a, b)));
   return missing;
+}
+
+/** The markets whose users can be emulated: those with an access round trip. */
+export function emulatedMarkets(latency: Latency, policy: Policy): string[] {
+  return policy.markets.map((m) => m.country).filter((c) => latency.markets[c]?.access !== undefined);
 }
 
 /** The latency file, refused (BAD_REQUEST naming each missing figure) unless it covers the policy. */

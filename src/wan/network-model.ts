@@ -1,5 +1,5 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import { backboneMs, type Latency } from './latency-schema.js';
+import { backboneMs, type Figure, type Latency } from './latency-schema.js';
 
 /**
  * What the network adds to one request, from a latency file's figures: round trips (a new
@@ -41,10 +41,11 @@ export function exchangeTime(model: Latency['model'], link: Link, ex: Exchange):
   return { ms: roundTrips * link.rttMs + transferMs, roundTrips, transferMs };
 }
 
-function marketOf(latency: Latency, market: string): Latency['markets'][string] {
+function marketOf(latency: Latency, market: string): Latency['markets'][string] & { access: Figure } {
   const m = latency.markets[market];
   if (!m) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no market ${market}; use one of: ${Object.keys(latency.markets).join(', ')}`, { details: { market } });
-  return m;
+  if (!m.access) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no access round trip for market ${market} (no published figure): its users are not emulated`, { details: { market } });
+  return { ...m, access: m.access };
 }
 
 function cityOf(latency: Latency, region: string): string {
