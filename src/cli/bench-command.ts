@@ -2,7 +2,10 @@ import { apiBench } from '../../bench/api-bench.js';
 import { formatFigures } from '../../bench/bench-output.js';
 import { auditBench } from '../../bench/audit-bench.js';
 import { migrateBench } from '../../bench/migrate-bench.js';
+import { resolve } from 'node:path';
 import { DomicileError } from '../errors/domicile-error.js';
+import { packagedFile } from '../shared/packaged-file.js';
+import { loadLatencyFile } from '../wan/load-latency.js';
 
 export interface BenchOptions {
   json: boolean;
@@ -18,9 +21,11 @@ export interface BenchOptions {
   pgUrl?: string | undefined;
   /** bench flash-sale: the sale's stock. */
   units?: number | undefined;
+  /** bench latency: the latency file (default: examples/latency.yaml). */
+  latency?: string | undefined;
 }
 
-const benches = ['api', 'migrate', 'audit', 'dashboard', 'flash-sale', 'photo-sync'] as const;
+const benches = ['api', 'migrate', 'audit', 'dashboard', 'flash-sale', 'photo-sync', 'latency'] as const;
 
 /** `domicile bench NAME`: figures beside a baseline measured in the same run. */
 export async function runBench(name: string, options: BenchOptions): Promise<number> {
@@ -72,6 +77,16 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const report = await photoSyncBench({ megabytes: 50, files: 3, parallel: 4, log });
       const title = `domicile bench photo-sync: ${report.options.files} files of ${report.options.megabytes} MB over HTTP through domicile up, chunks of 512 KiB, ${report.options.parallel} at a time (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+      return 0;
+    }
+    case 'latency': {
+      const { latencyBench } = await import('../../bench/latency-bench.js');
+      const { formatLatencyReport } = await import('../../bench/latency-output.js');
+      const file = resolve(options.latency ?? packagedFile('examples', 'latency.yaml'));
+      const latency = await loadLatencyFile(file);
+      const report = await latencyBench({ latency, samples: { 'store page': 10, 'account request': 20, 'photo sync': 4 }, log });
+      const title = `domicile bench latency: the 2014 scenario before → phase 3 in WAN emulation (${latency.name}, ${file}); synthetic clients in every market at once (${report.machine.cpus} cores, Node ${report.machine.node}, ${report.machine.date})`;
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatLatencyReport(report, title));
       return 0;
     }
     default:

@@ -119,12 +119,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--from <file>', 'the policy to move away from (with --to: the difference of the two)')
     .option('--to <file>', 'the policy to move to (default: the one in force)')
     .addOption(new Option('--services <list>', 'services to move, in order (default shop,account,messaging,cloud)').argParser(parseServices))
+    .option('--latency <file>', 'with --to: the round trips for the latency forecast (default: examples/latency.yaml)')
     .option('--json', 'one JSON object on stdout')
     .addOption(urlOption())
     .addOption(dataOption())
     .addOption(policyOption())
     .action(async (o) => {
-      exitCode = await runPlan({ url: o.url, data: o.data, policy: o.policy }, { from: o.from, to: o.to, services: o.services, json: Boolean(o.json) });
+      exitCode = await runPlan({ url: o.url, data: o.data, policy: o.policy }, { from: o.from, to: o.to, services: o.services, json: Boolean(o.json), latency: o.latency });
     });
 
   const migrate = program.command('migrate').description('run and steer a live migration to the policy in force');
@@ -167,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('bench <name>')
-    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit, dashboard, flash-sale, photo-sync)')
+    .description('benchmarks that print their figures beside a baseline measured in the same run (api, migrate, audit, dashboard, flash-sale, photo-sync, latency)')
     .option('--json', 'one JSON object on stdout')
     .option('--seconds <n>', 'api: seconds per measurement', '6')
     .addOption(new Option('--users <n>', 'migrate: users to move (default 1000)').argParser(parsePositiveInt))
@@ -178,11 +179,12 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--durability <mode>', 'migrate, audit, flash-sale: SQLite durability of the regions (and of the sale ledger)').choices(['full', 'normal']).default('full'))
     .addOption(new Option('--store <backend>', 'migrate, api: where the regions rest').choices(['sqlite', 'postgres']).default('sqlite'))
     .addOption(new Option('--pg-url <url>', '--store postgres: the PostgreSQL server (each region a schema of its own)').default('postgres://postgres@127.0.0.1:5432/test'))
+    .addOption(new Option('--latency <file>', 'latency: the round trips to emulate (default: examples/latency.yaml)'))
     .action(async (name: string, o) => {
       // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
       const { runBench } = await import('./bench-command.js');
       exitCode = await runBench(name, {
-        json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability, store: o.store, pgUrl: o.pgUrl, units: o.units,
+        json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability, store: o.store, pgUrl: o.pgUrl, units: o.units, latency: o.latency,
       });
     });
 

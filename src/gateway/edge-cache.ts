@@ -1,5 +1,9 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LruCache } from '../shared/lru-cache.js';
+
+/** The largest response a stream delivers that the cache reads whole to keep (a hashed script or style). */
+const maxStoredBytes = 4 * 1024 * 1024;
 
 /** What the edge cache holds of one response. */
 interface CachedResponse {
@@ -67,7 +71,7 @@ export function registerEdgeCache(app: FastifyInstance, options: { capacity?: nu
   });
 
   // After the gateway's own onSend (which makes private, no-store the default).
-  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: null, payload: unknown) => void) => {
+  app.addHook('onSend', (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload: unknown) => void) => {
     // Stored from GETs only: a HEAD's payload is not what a GET would send.
     if (request.method !== 'GET' || !cacheable(request) || reply.getHeader('x-cache') === 'HIT') return done(null, payload);
     const cacheControl = String(reply.getHeader('cache-control') ?? '');
@@ -76,18 +80,33 @@ export function registerEdgeCache(app: FastifyInstance, options: { capacity?: nu
       counts.refused += 1;
       return done(null, payload);
     }
-    if (reply.statusCode === 200 && reply.getHeader('set-cookie') === undefined && (typeof payload === 'string' || Buffer.isBuffer(payload))) {
+    if (reply.statusCode !== 200 || reply.getHeader('set-cookie') !== undefined) return done(null, payload);
+    const store = (body: string | Buffer): void => {
       counts.misses += 1;
       counts.stores += 1;
       const etag = reply.getHeader('etag');
       const contentType = reply.getHeader('content-type');
       cache.set(request.url, {
-        body: payload, cacheControl, maxAgeMs, storedAt: Date.now(),
+        body, cacheControl, maxAgeMs, storedAt: Date.now(),
         etag: typeof etag === 'string' ? etag : undefined, contentType: typeof contentType === 'string' ? contentType : undefined,
       });
       void reply.header('x-cache', 'MISS');
+    };
+    if (typeof payload === 'string' || Buffer.isBuffer(payload)) {
+      store(payload);
+      return done(null, payload);
     }
-    done(null, payload);
+    // A file (the dashboard's hashed assets) comes as a stream: read whole, as a CDN would, if it is small enough to keep.
+    const length = Number(reply.getHeader('content-length'));
+    if (!(payload instanceof Readable) || !(length > 0 && length <= maxStoredBytes)) return done(null, payload);
+    const chunks: Buffer[] = [];
+    payload.on('data', (c: Buffer) => chunks.push(c));
+    payload.once('error', (err: Error) => done(err, undefined));
+    payload.once('end', () => {
+      const body = Buffer.concat(chunks);
+      if (body.length === length) store(body);
+      done(null, body);
+    });
   });
 
   return { stats: () => ({ entries: cache.size, ...counts }) };

@@ -17,6 +17,9 @@ import { edgeLink, exchangeTime, regionLink, type Link } from './network-model.j
 export const operations = ['store page', 'account request', 'photo sync'] as const;
 export type Operation = (typeof operations)[number];
 
+/** The service whose home region answers each operation (the store page's static content aside). */
+export const serviceOf: Record<Operation, string> = { 'store page': 'shop', 'account request': 'account', 'photo sync': 'cloud' };
+
 /** Sizes the forecast assumes; the bench uses the real ones. */
 export interface Sizes {
   pageBytes: number;

@@ -63,6 +63,13 @@ describe('the dashboard routes', () => {
     const asset = await t.app.inject({ method: 'GET', url: script! });
     expect(asset.statusCode).toBe(200);
     expect(asset.headers['cache-control']).toContain('immutable');
+    // The edge cache keeps a hashed asset as a CDN would, and serves the same bytes from then on; the page itself (no-cache) never.
+    expect(asset.headers['x-cache']).toBe('MISS');
+    const again = await t.app.inject({ method: 'GET', url: script! });
+    expect(again.headers['x-cache']).toBe('HIT');
+    expect(again.rawPayload.equals(asset.rawPayload)).toBe(true);
+    expect(again.headers.etag).toBe(asset.headers.etag);
+    expect((await t.app.inject({ method: 'GET', url: '/dashboard/' })).headers['x-cache']).toBeUndefined();
     // Nothing in the page or its code comes from elsewhere.
     expect(page.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
     expect(asset.body).not.toMatch(/https?:\/\/(?!www\.w3\.org)[a-z]/);
