@@ -188,9 +188,9 @@ async function measureMarket(url: string, user: BenchUser, samples: Record<Opera
 
   // A request on the app's open connection: opened once, untimed.
   const app = new MarketConnection(url, market);
-  expectStatus(await app.send('GET', '/v1/me', { token }), 200, 'the account');
+  expectStatus(await app.send('GET', '/v1/me/devices', { token }), 200, 'the account');
   for (let i = 0; i < samples['account request']; i++) {
-    const a = expectStatus(await app.send('GET', '/v1/me', { token }), 200, 'the account');
+    const a = expectStatus(await app.send('GET', '/v1/me/devices', { token }), 200, 'the account');
     out['account request'].push(a.ms);
     f.sizes.accountBytes = a.body.length;
   }

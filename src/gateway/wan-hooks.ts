@@ -76,6 +76,7 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
       return done(null, payload);
     }
     void reply.header('x-domicile-wan', `ms=${charge.ms.toFixed(1)}; served-by=${charge.servedBy}; rtt=${charge.rttMs}; round-trips=${charge.roundTrips}; transfer-ms=${charge.transferMs.toFixed(1)}; onward-ms=${charge.onwardMs}`);
-    setTimeout(() => done(null, payload), charge.ms);
+    // Whole milliseconds, rounded up: a timer never waits less than it is asked, so the client never sees less than the charge.
+    setTimeout(() => done(null, payload), Math.ceil(charge.ms));
   });
 }

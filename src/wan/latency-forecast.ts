@@ -10,7 +10,8 @@ import { edgeLink, exchangeTime, regionLink, type Link } from './network-model.j
  * - store page: on a new connection to the store, its page (never cached: the store's servers
  *   answer); then at once, on that connection a static asset and the catalog (the CDN's, where
  *   there is one), and on a new connection to the API the user's cart (the shop's home);
- * - account request: a request on the app's open connection to Mi Account (its home);
+ * - account request: a request on the app's open connection to Mi Account (its devices, read
+ *   in the account's home);
  * - photo sync: on a new connection to Mi Cloud (its home), start an upload, send its chunks
  *   one after another, complete it.
  */

@@ -39,22 +39,22 @@ describe('WAN emulation: what a client measures follows where its data is', () =
 
     // The first request on a connection pays the handshakes: 3 + 1 round trips of 400 ms.
     const toBeijing = new MarketConnection(before.url, 'IN');
-    const first = await timedGet(toBeijing, '/v1/me', inBeijing.token);
+    const first = await timedGet(toBeijing, '/v1/me/devices', inBeijing.token);
     expect(first.status).toBe(200);
     expect(first.wan).toMatch(/^ms=1600\.0; served-by=cn-beijing; rtt=400; round-trips=4; /);
-    expect(first.ms).toBeGreaterThanOrEqual(1600);
+    expect(first.ms).toBeGreaterThanOrEqual(1599); // a timer may fire up to 1 ms before its time by the clock
     // The next one on the same kept-alive connection, one round trip.
-    const again = await timedGet(toBeijing, '/v1/me', inBeijing.token);
+    const again = await timedGet(toBeijing, '/v1/me/devices', inBeijing.token);
     toBeijing.close();
     expect(again.wan).toMatch(/^ms=400\.0; served-by=cn-beijing; rtt=400; round-trips=1; /);
-    expect(again.ms).toBeGreaterThanOrEqual(400);
+    expect(again.ms).toBeGreaterThanOrEqual(399);
 
     const toMumbai = new MarketConnection(phase3.url, 'IN');
-    const local = await timedGet(toMumbai, '/v1/me', inMumbai.token);
+    const local = await timedGet(toMumbai, '/v1/me/devices', inMumbai.token);
     toMumbai.close();
     expect(local.status).toBe(200);
     expect(local.wan).toMatch(/^ms=80\.0; served-by=in-mumbai; rtt=20; round-trips=4; /);
-    expect(local.ms).toBeGreaterThanOrEqual(80);
+    expect(local.ms).toBeGreaterThanOrEqual(79);
   });
 
   it('charges a response the edge cache serves the round trip to the edge only', async () => {
