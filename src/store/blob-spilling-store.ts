@@ -119,15 +119,18 @@ export class BlobSpillingStore implements RegionStore {
           return { ...p, ciphertext: blobReference(ref) };
         })),
       })));
+      let result: ImportResult;
       try {
-        return await this.inner.importRecords(spilled);
+        result = await this.inner.importRecords(spilled);
       } finally {
         // Committed or refused, each record's folder keeps only what its row now refers to.
         for (const name of filed) await this.prune(name);
-        for (const i of imports) {
-          for (const collection of i.shred ?? []) await this.forget(this.files.collectionDir(i.userId, i.service, collection));
-        }
       }
+      // Only once the shred committed: a refused import leaves the category's rows, and so its files.
+      for (const i of imports) {
+        for (const collection of i.shred ?? []) await this.forget(this.files.collectionDir(i.userId, i.service, collection));
+      }
+      return result;
     }, true);
   }
 

@@ -167,6 +167,18 @@ describe('BlobSpillingStore: large values as files', () => {
     await store.close();
   });
 
+  it("keeps a category's files when the import that would shred it is refused", async () => {
+    const { store, blobs } = open(nextDir());
+    await store.init();
+    await store.putTenancy({ userId: 'u1', ...home });
+    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    // A live home is never imported into: the whole import is refused, its shred with it.
+    await expect(store.importRecords([{ userId: 'u1', service: 'cloud', market: 'SG', epoch: 1, puts: [], deletes: [], shred: ['photos'] }])).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(blobFiles(blobs)).toHaveLength(1);
+    expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(1))).toBe(true);
+    await store.close();
+  });
+
   it('at start-up removes files that no row refers to (a crash between a file and its row)', async () => {
     const dir = nextDir();
     const first = open(dir);
