@@ -111,16 +111,16 @@ export class BlobSpillingStore implements RegionStore {
       .map((r) => ({ userId: i.userId, service: i.service, collection: r.collection, key: r.key, spills: 'ciphertext' in r && (r.ciphertext as Buffer).length >= this.spillBytes }))
       .filter((r) => r.spills || this.folders.has(this.files.recordDir(r))));
     return this.locked(filed, async () => {
-      const spilled = await Promise.all(imports.map(async (i) => ({
-        ...i,
-        puts: await Promise.all(i.puts.map(async (p) => {
-          if (p.ciphertext.length < this.spillBytes) return p;
-          const ref = await this.spill({ userId: i.userId, service: i.service, collection: p.collection, key: p.key }, p.ciphertext);
-          return { ...p, ciphertext: blobReference(ref) };
-        })),
-      })));
       let result: ImportResult;
       try {
+        const spilled = await Promise.all(imports.map(async (i) => ({
+          ...i,
+          puts: await Promise.all(i.puts.map(async (p) => {
+            if (p.ciphertext.length < this.spillBytes) return p;
+            const ref = await this.spill({ userId: i.userId, service: i.service, collection: p.collection, key: p.key }, p.ciphertext);
+            return { ...p, ciphertext: blobReference(ref) };
+          })),
+        })));
         result = await this.inner.importRecords(spilled);
       } finally {
         // Committed or refused, each record's folder keeps only what its row now refers to.
