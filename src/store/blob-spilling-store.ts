@@ -1,5 +1,5 @@
 import { isDomicileError } from '../errors/domicile-error.js';
-import { BlobFiles, blobReference, readBlobReference, type RecordName } from './blob-files.js';
+import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
 import type {
   AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
   RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
@@ -87,15 +87,18 @@ export class BlobSpillingStore implements RegionStore {
       return result;
     }
     return this.locked([write], async () => {
-      const ref = await this.spill(write, write.ciphertext);
+      let ref: BlobReference;
+      let result: WriteResult;
       try {
-        const result = await this.inner.writeRecord({ ...write, ciphertext: blobReference(ref) });
-        await this.files.prune(write, ref.sha256);
-        return result;
+        ref = await this.spill(write, write.ciphertext);
+        result = await this.inner.writeRecord({ ...write, ciphertext: blobReference(ref) });
       } catch (err) {
         await this.prune(write);
         throw err;
       }
+      // The write has committed: a file left behind by a failed unlink is garbage the next start-up sweeps, not a failed write.
+      await this.files.prune(write, ref.sha256).catch(() => undefined);
+      return result;
     });
   }
 
@@ -191,7 +194,7 @@ export class BlobSpillingStore implements RegionStore {
 
   // ---- the files ----
 
-  private async spill(name: RecordName, sealed: Buffer): Promise<{ sha256: string; size: number }> {
+  private async spill(name: RecordName, sealed: Buffer): Promise<BlobReference> {
     this.folders.add(this.files.recordDir(name));
     return this.files.write(name, sealed);
   }
