@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, rmdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DomicileError } from '../errors/domicile-error.js';
 
 /**
@@ -83,7 +83,11 @@ export class BlobFiles {
   async write(r: RecordName, sealed: Buffer): Promise<BlobReference> {
     const sha256 = createHash('sha256').update(sealed).digest('hex');
     const dir = this.recordDir(r);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (this.durable && created !== undefined) {
+      // Each new folder's entry lives in its parent: synced, so a crash cannot lose the path to a committed file.
+      for (let d = dir; d !== dirname(created); d = dirname(d)) await syncDir(dirname(d));
+    }
     // Only the four names: callers pass whole writes, whose ciphertext must not land here.
     const address = { userId: r.userId, service: r.service, collection: r.collection, key: r.key };
     await this.writeFile(join(dir, 'address.json'), Buffer.from(JSON.stringify(address)));
@@ -127,28 +131,33 @@ export class BlobFiles {
     }
   }
 
-  /** Removes a folder (a user's, a service's or a category's) and everything in it. */
-  async remove(dir: string): Promise<void> {
+  /** Removes a folder and everything in it. */
+  async removeFolder(dir: string): Promise<void> {
     await rm(dir, { recursive: true, force: true });
   }
 
-  /** Every record folder on disk, with the record it belongs to (folders without a readable address are removed). */
-  async *recordFolders(): AsyncGenerator<RecordName> {
+  /** Removes the empty folders at and below `dir` (what pruning every record in it leaves). */
+  async removeEmptyFolders(dir: string): Promise<void> {
+    for (const sub of await listDir(dir)) await this.removeEmptyFolders(join(dir, sub));
+    await rmdir(dir).catch(() => undefined);
+  }
+
+  /**
+   * Every record folder on disk, with the record it belongs to; `name` is undefined for a
+   * folder cut short before its address was written (only start-up may remove those: a live
+   * write makes its folder before its address).
+   */
+  async *recordFolders(): AsyncGenerator<{ dir: string; name: RecordName | undefined }> {
     for (const user of await listDir(this.dir)) {
       for (const service of await listDir(join(this.dir, user))) {
         for (const collection of await listDir(join(this.dir, user, service))) {
           for (const key of await listDir(join(this.dir, user, service, collection))) {
             const dir = join(this.dir, user, service, collection, key);
             const name = await readAddress(dir);
-            if (name && this.recordDir(name) === dir) yield name;
-            // A folder whose address is unreadable was cut short before its first file: it holds nothing a row refers to.
-            else await rm(dir, { recursive: true, force: true });
+            yield { dir, name: name && this.recordDir(name) === dir ? name : undefined };
           }
-          await rmdir(join(this.dir, user, service, collection)).catch(() => undefined);
         }
-        await rmdir(join(this.dir, user, service)).catch(() => undefined);
       }
-      await rmdir(join(this.dir, user)).catch(() => undefined);
     }
   }
 
@@ -176,12 +185,18 @@ async function listDir(dir: string): Promise<string[]> {
 }
 
 async function readAddress(dir: string): Promise<RecordName | undefined> {
+  let text: string;
   try {
-    const r = JSON.parse(await readFile(join(dir, 'address.json'), 'utf8')) as Partial<RecordName>;
-    const { userId, service, collection, key } = r;
+    text = await readFile(join(dir, 'address.json'), 'utf8');
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  try {
+    const { userId, service, collection, key } = JSON.parse(text) as Partial<RecordName>;
     if (typeof userId === 'string' && typeof service === 'string' && typeof collection === 'string' && typeof key === 'string') return { userId, service, collection, key };
   } catch {
-    // Missing or cut short: the caller removes the folder.
+    // Cut short mid-write: no address.
   }
   return undefined;
 }

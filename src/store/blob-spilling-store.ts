@@ -1,7 +1,8 @@
+import { sep } from 'node:path';
 import { isDomicileError } from '../errors/domicile-error.js';
 import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
 import type {
-  AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
+  AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
   RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
 } from './region-store.js';
 
@@ -23,10 +24,13 @@ export const defaultSpillBytes = 64 * 1024;
  * back whichever place it rests in, so region nodes, migrations and DSAR exports do not know
  * the difference, and a migration moves a photo's files with its records.
  *
- * The row is the truth; a file no row refers to is garbage, removed after the write or delete
- * that left it behind, with the folder of an erased user, a purged service or a shredded
- * category at once, and at start-up after a crash. A file is written (and synced) before the
- * row that refers to it commits, so a committed row never refers to a file that is not there.
+ * The row is the truth; a file no row refers to is garbage. A file is written (and synced)
+ * before the row that refers to it commits, so a committed row never refers to a file that is
+ * not there, and a file is removed only under its record's lock after reading what the
+ * committed row refers to now. Garbage goes after the write or delete that left it, with an
+ * erased user's, a purged service's or a shredded category's records, and at start-up after a
+ * crash. Removing garbage is housekeeping: when it fails, the operation that committed still
+ * answers success, and the next start-up sweeps what was left.
  *
  * The files are this process's: one node holds a SQLite store's lock. A PostgreSQL region's
  * node processes share its database, not a disk, so such a region keeps its values in the
@@ -36,8 +40,8 @@ export class BlobSpillingStore implements RegionStore {
   readonly backend: RegionStore['backend'];
   private readonly files: BlobFiles;
   private readonly spillBytes: number;
-  /** Record folders that may hold files (their recordDir), so a small write to any other key touches no disk. */
-  private readonly folders = new Set<string>();
+  /** Record folders that may hold files (recordDir → record), so a small write to any other key touches no disk. */
+  private readonly folders = new Map<string, RecordName>();
   /** Per record folder: the tail of the work on it, so a prune never removes a file whose row is still being written. */
   private readonly locks = new Map<string, Promise<void>>();
 
@@ -50,10 +54,16 @@ export class BlobSpillingStore implements RegionStore {
   async init(): Promise<void> {
     await this.inner.init();
     // After a crash: files of writes that never committed, and of rows since replaced or deleted.
-    for await (const name of this.files.recordFolders()) {
-      this.folders.add(this.files.recordDir(name));
+    // Nothing else runs yet, so a folder without its address (cut short) can go.
+    for await (const { dir, name } of this.files.recordFolders()) {
+      if (!name) {
+        await this.files.removeFolder(dir);
+        continue;
+      }
+      this.folders.set(dir, name);
       await this.settle(name);
     }
+    await this.files.removeEmptyFolders(this.files.dir);
   }
 
   close(): Promise<void> {
@@ -63,11 +73,11 @@ export class BlobSpillingStore implements RegionStore {
   // ---- reads: a reference is replaced by the file it names ----
 
   async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
-    return this.resolve(await this.inner.getRecord(userId, service, collection, key));
+    return this.resolve(await this.inner.getRecord(userId, service, collection, key), () => this.inner.getRecord(userId, service, collection, key));
   }
 
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
-    return this.resolve(await this.inner.readRecord(read));
+    return this.resolve(await this.inner.readRecord(read), () => this.inner.readRecord(read));
   }
 
   async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
@@ -83,7 +93,7 @@ export class BlobSpillingStore implements RegionStore {
   async writeRecord(write: RecordWrite): Promise<WriteResult> {
     if (write.ciphertext.length < this.spillBytes) {
       const result = await this.inner.writeRecord(write);
-      await this.settleIfFiled(write);
+      await this.tidy(() => this.settleIfFiled(write));
       return result;
     }
     return this.locked([write], async () => {
@@ -93,18 +103,17 @@ export class BlobSpillingStore implements RegionStore {
         ref = await this.spill(write, write.ciphertext);
         result = await this.inner.writeRecord({ ...write, ciphertext: blobReference(ref) });
       } catch (err) {
-        await this.prune(write);
+        await this.tidy(() => this.prune(write));
         throw err;
       }
-      // The write has committed: a file left behind by a failed unlink is garbage the next start-up sweeps, not a failed write.
-      await this.files.prune(write, ref.sha256).catch(() => undefined);
+      await this.tidy(() => this.files.prune(write, ref.sha256));
       return result;
     });
   }
 
   async deleteRecord(del: RecordDelete): Promise<WriteResult | undefined> {
     const result = await this.inner.deleteRecord(del);
-    await this.settleIfFiled(del);
+    await this.tidy(() => this.settleIfFiled(del));
     return result;
   }
 
@@ -116,18 +125,11 @@ export class BlobSpillingStore implements RegionStore {
     return this.locked(filed, async () => {
       let result: ImportResult;
       try {
-        const spilled = await Promise.all(imports.map(async (i) => ({
-          ...i,
-          puts: await Promise.all(i.puts.map(async (p) => {
-            if (p.ciphertext.length < this.spillBytes) return p;
-            const ref = await this.spill({ userId: i.userId, service: i.service, collection: p.collection, key: p.key }, p.ciphertext);
-            return { ...p, ciphertext: blobReference(ref) };
-          })),
-        })));
+        const spilled = await Promise.all(imports.map(async (i) => ({ ...i, puts: await this.spillAll(i) })));
         result = await this.inner.importRecords(spilled);
       } finally {
         // Committed or refused, each record's folder keeps only what its row now refers to.
-        for (const name of filed) await this.prune(name);
+        for (const name of filed) await this.tidy(() => this.prune(name));
       }
       // Only once the shred committed: a refused import leaves the category's rows, and so its files.
       for (const i of imports) {
@@ -162,10 +164,13 @@ export class BlobSpillingStore implements RegionStore {
     return result;
   }
 
-  /** The database's counts, with a spilled value's bytes counted at its file's size rather than its reference's. */
+  /**
+   * The database's counts, with a spilled value's bytes counted at its file's size rather than
+   * its reference's: read from the references (which carry the size), never from the disk.
+   */
   async placementStats(): Promise<PlacementStat[]> {
     const stats = await this.inner.placementStats();
-    for await (const name of this.files.recordFolders()) {
+    for (const name of [...this.folders.values()]) {
       const row = await this.inner.getRecord(name.userId, name.service, name.collection, name.key);
       const ref = row && readBlobReference(row.ciphertext);
       const tenancy = ref && (await this.inner.getTenancy(name.userId, name.service));
@@ -195,37 +200,64 @@ export class BlobSpillingStore implements RegionStore {
   // ---- the files ----
 
   private async spill(name: RecordName, sealed: Buffer): Promise<BlobReference> {
-    this.folders.add(this.files.recordDir(name));
+    const dir = this.files.recordDir(name);
+    this.folders.set(dir, { userId: name.userId, service: name.service, collection: name.collection, key: name.key });
     return this.files.write(name, sealed);
   }
 
-  private async resolve(record: StoredRecord | undefined): Promise<StoredRecord | undefined> {
+  /** An import's puts, each large one written as a file; every write has ended when this returns or throws. */
+  private async spillAll(i: RecordImport): Promise<ImportedRecord[]> {
+    const settled = await Promise.allSettled(i.puts.map(async (p) => {
+      if (p.ciphertext.length < this.spillBytes) return p;
+      const ref = await this.spill({ userId: i.userId, service: i.service, collection: p.collection, key: p.key }, p.ciphertext);
+      return { ...p, ciphertext: blobReference(ref) };
+    }));
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<ImportedRecord>).value);
+  }
+
+  /**
+   * The stored value a row's reference names. A file found missing or changed is looked at
+   * again through `reread` (the same read as the first): a write or delete that committed
+   * meanwhile may have pruned it, and then what the row says now is the answer.
+   */
+  private async resolve(record: StoredRecord | undefined, reread: () => Promise<StoredRecord | undefined>): Promise<StoredRecord | undefined> {
     const ref = record && readBlobReference(record.ciphertext);
     if (!record || !ref) return record;
     try {
       return { ...record, ciphertext: await this.files.read(record, ref) };
     } catch (err) {
       if (!isDomicileError(err, 'INTEGRITY')) throw err;
-      // A write that replaced the row since may have pruned the file: what the row says now wins.
-      const again = await this.inner.getRecord(record.userId, record.service, record.collection, record.key);
+      const again = await reread();
+      // The same reference still committed: the file is truly missing or changed.
+      if (again?.ciphertext.equals(record.ciphertext)) throw err;
       const now = again && readBlobReference(again.ciphertext);
-      if (!again || again.version === record.version) throw err;
-      return now ? { ...again, ciphertext: await this.files.read(again, now) } : again;
+      return again && now ? { ...again, ciphertext: await this.files.read(again, now) } : again;
     }
   }
 
   private async resolveAll(records: StoredRecord[]): Promise<StoredRecord[]> {
     const out: StoredRecord[] = [];
     for (const r of records) {
-      const resolved = await this.resolve(r);
+      const resolved = await this.resolve(r, () => this.inner.getRecord(r.userId, r.service, r.collection, r.key));
       if (resolved) out.push(resolved);
     }
     return out;
   }
 
+  /** Housekeeping after a commit: its failure leaves garbage for the start-up sweep, never a failed operation. */
+  private async tidy(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch {
+      // The files left are garbage no row refers to; the next start-up removes them.
+    }
+  }
+
   /** After a small write or a delete: if the key had files, drop those its row no longer refers to. */
   private async settleIfFiled(name: RecordName): Promise<void> {
-    if (this.folders.has(this.files.recordDir(name))) await this.locked([name], () => this.prune(name));
+    if (this.folders.has(this.files.recordDir(name))) await this.settle(name);
   }
 
   private async settle(name: RecordName): Promise<void> {
@@ -240,10 +272,17 @@ export class BlobSpillingStore implements RegionStore {
     if (!ref) this.folders.delete(this.files.recordDir(name));
   }
 
-  /** Removes a folder above records (a user's, a service's, a category's) and forgets the record folders in it. */
+  /**
+   * After an erasure, a purge or a shred committed: every record folder under `dir` is pruned
+   * under its lock (a write in flight there finishes first and keeps its file if its row
+   * committed), then the folders left empty go.
+   */
   private async forget(dir: string): Promise<void> {
-    await this.files.remove(dir);
-    for (const folder of this.folders) if (folder.startsWith(dir)) this.folders.delete(folder);
+    await this.tidy(async () => {
+      const under = [...this.folders].filter(([folder]) => folder.startsWith(`${dir}${sep}`)).map(([, name]) => name);
+      for (const name of under) await this.settle(name);
+      await this.files.removeEmptyFolders(dir);
+    });
   }
 
   /**

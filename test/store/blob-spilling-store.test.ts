@@ -49,6 +49,10 @@ function filesUnder(dir: string): Array<{ path: string; bytes: Buffer }> {
 const blobFiles = (dir: string): Array<{ path: string; bytes: Buffer }> => filesUnder(dir).filter((f) => !f.path.endsWith('address.json'));
 
 const home = { service: 'cloud', market: 'SG', epoch: 1, status: 'home' as const, movedTo: null };
+const audit = (seq: number): AuditAppend => ({
+  entries: [{ seq, eventId: null, type: 'test', entry: Buffer.from(`entry ${seq}`), leafHash: Buffer.alloc(32, seq) }],
+  checkpoint: { size: seq, root: Buffer.alloc(32, 7), at: seq, signature: Buffer.alloc(64, 9) },
+});
 const big = (fill: number, n = 4096): Buffer => Buffer.alloc(n, fill);
 
 describe('BlobSpillingStore: large values as files', () => {
@@ -132,10 +136,6 @@ describe('BlobSpillingStore: large values as files', () => {
       for (const collection of ['photos', 'contacts']) await store.writeRecord({ userId, service: 'cloud', collection, key: 'k', epoch: 1, ciphertext: big(1) });
     }
     expect(blobFiles(blobs)).toHaveLength(6);
-    const audit = (seq: number): AuditAppend => ({
-      entries: [{ seq, eventId: null, type: 'test', entry: Buffer.from(`entry ${seq}`), leafHash: Buffer.alloc(32, seq) }],
-      checkpoint: { size: seq, root: Buffer.alloc(32, 7), at: seq, signature: Buffer.alloc(64, 9) },
-    });
 
     await store.decideConsent({ userId: 'u1', service: 'cloud', epoch: 1, collection: '_consent', key: 'cloud-backup', ciphertext: Buffer.from('x'), ifVersion: 0, shred: ['photos'], audit: audit(1) });
     expect(blobFiles(blobs)).toHaveLength(5);
@@ -213,6 +213,85 @@ describe('BlobSpillingStore: large values as files', () => {
     expect(blobFiles(last.blobs).map((f) => f.bytes[0])).toEqual([5]);
     expect((await last.store.getRecord('u2', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(5))).toBe(true);
     await last.store.close();
+  });
+
+  describe('races with what runs meanwhile', () => {
+    /** Holds `files.write` of the store after it wrote its file, until released: a large write in flight. */
+    function holdWrites(store: BlobSpillingStore): { written: Promise<void>; release: () => void } {
+      const files = (store as unknown as { files: { write: (...a: unknown[]) => Promise<unknown> } }).files;
+      const write = files.write.bind(files);
+      let written!: () => void;
+      let release!: () => void;
+      const w = new Promise<void>((r) => (written = r));
+      const go = new Promise<void>((r) => (release = r));
+      files.write = async (...a: unknown[]) => {
+        const ref = await write(...a);
+        written();
+        await go;
+        return ref;
+      };
+      return { written: w, release };
+    }
+    const w = { userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1 };
+
+    it('a residency report while a large write is in flight removes nothing', async () => {
+      const { store, blobs } = open(nextDir());
+      await store.init();
+      await store.putTenancy({ userId: 'u1', ...home });
+      const hold = holdWrites(store);
+      const writing = store.writeRecord({ ...w, ciphertext: big(1) });
+      await hold.written;
+      // As a folder looks between its making and its address: only start-up may take it for a crash's leftover.
+      const address = filesUnder(blobs).find((f) => f.path.endsWith('address.json'))!.path;
+      rmSync(address);
+      await store.placementStats();
+      hold.release();
+      await writing;
+      expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(1))).toBe(true);
+      writeFileSync(address, JSON.stringify({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1' }));
+      await store.close();
+    });
+
+    it('a consent shred while a large write is in flight keeps the file of the row that commits after it', async () => {
+      const { store } = open(nextDir());
+      await store.init();
+      await store.putTenancy({ userId: 'u1', ...home });
+      const hold = holdWrites(store);
+      const writing = store.writeRecord({ ...w, ciphertext: big(1) });
+      await hold.written;
+      const shred = store.decideConsent({ userId: 'u1', service: 'cloud', epoch: 1, collection: '_consent', key: 'cloud-backup', ciphertext: Buffer.from('x'), ifVersion: 0, shred: ['photos'], audit: audit(1) });
+      await new Promise((r) => setTimeout(r, 20));
+      hold.release();
+      await Promise.all([writing, shred]);
+      expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(1))).toBe(true);
+      await store.close();
+    });
+
+    it('a read that loses its file to a delete or a new write answers what the row says now', async () => {
+      const { store, inner } = open(nextDir());
+      await store.init();
+      await store.putTenancy({ userId: 'u1', ...home });
+      await store.writeRecord({ ...w, ciphertext: big(1) });
+      const get = inner.getRecord.bind(inner);
+      let meanwhile: (() => Promise<unknown>) | undefined;
+      (inner as unknown as { getRecord: typeof inner.getRecord }).getRecord = async (...a) => {
+        const row = await get(...a);
+        const run = meanwhile;
+        meanwhile = undefined;
+        if (run) await run();
+        return row;
+      };
+      meanwhile = () => store.deleteRecord(w);
+      expect(await store.getRecord('u1', 'cloud', 'photos', 'p1')).toBeUndefined();
+      await store.writeRecord({ ...w, ciphertext: big(2) });
+      // Deleted and written again meanwhile: the same version number, another file.
+      meanwhile = async () => {
+        await store.deleteRecord(w);
+        await store.writeRecord({ ...w, ciphertext: big(3) });
+      };
+      expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(3))).toBe(true);
+      await store.close();
+    });
   });
 
   it("counts a spilled value's bytes at its file's size in the placement stats", async () => {
