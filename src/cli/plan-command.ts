@@ -6,7 +6,7 @@ import { openOperatorApi, readRuntime, type OperatorAccess } from './operator-ap
 import { resolvePolicyFile } from './cli-options.js';
 import { forecastChange, formatForecast, type MarketForecast } from './format-forecast.js';
 import { packagedFile } from '../shared/packaged-file.js';
-import { loadLatencyFile } from '../wan/load-latency.js';
+import { loadLatencyFile, missingFigures } from '../wan/load-latency.js';
 
 export interface PlanOptions {
   from?: string | undefined;
@@ -43,9 +43,15 @@ export async function runPlan(access: OperatorAccess, options: PlanOptions): Pro
       // Moved away from: --from, or the policy the platform runs (or would open) now.
       const running = readRuntime(resolve(access.data));
       const current = from ?? (await loadPolicyFile(running?.policyFile ?? resolvePolicyFile(access.policy)));
-      latencyForecast = forecastChange(latency, current, to);
-      const covered = new Set(latencyForecast.map((f) => f.market));
-      forecast = formatForecast(latencyForecast, latency, latencyFile, to.markets.map((m) => m.country).filter((m) => !covered.has(m)));
+      // A policy the file does not cover still gets its plan, with what the forecast would need.
+      const missing = [...new Set([...missingFigures(latency, current), ...missingFigures(latency, to)])];
+      if (missing.length > 0) {
+        forecast = `\nNo latency forecast: ${latencyFile} (${latency.name}) has no figure for ${missing.join('; ')}; add them with their sources, or give another file with --latency.\n`;
+      } else {
+        latencyForecast = forecastChange(latency, current, to);
+        const covered = new Set(latencyForecast.map((f) => f.market));
+        forecast = formatForecast(latencyForecast, latency, latencyFile, to.markets.map((m) => m.country).filter((m) => !covered.has(m)));
+      }
     }
     process.stdout.write(options.json ? `${JSON.stringify(latencyForecast ? { ...plan, latencyForecast } : plan)}\n` : `${formatPlan(plan)}${forecast}`);
     return 0;

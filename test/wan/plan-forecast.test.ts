@@ -1,3 +1,4 @@
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { forecastChange } from '../../src/cli/format-forecast.js';
@@ -36,5 +37,14 @@ describe('the latency forecast of a policy change', () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/examples\/phase3\.yaml:\d+:\d+/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it('still prints the plan of a policy the latency file does not cover, saying what the forecast needs', async () => {
+    const chennai = join(data.path, 'phase3-chennai.yaml');
+    writeFileSync(chennai, readFileSync(join(examplesDir, 'phase3.yaml'), 'utf8').replaceAll('in-mumbai', 'in-chennai'));
+    const planned = await runCli(['plan', '--from', 'examples/phase2.yaml', '--to', chennai, '--data', data.path]);
+    expect(planned.code, planned.stderr).toBe(0);
+    expect(planned.stdout).toMatch(/in-chennai/);
+    expect(planned.stdout).toMatch(/No latency forecast: .*latency\.yaml \(xiaomi-2014-wan\) has no figure for region in-chennai \(regions\.in-chennai\.city\)/);
   }, 60_000);
 });
