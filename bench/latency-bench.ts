@@ -116,10 +116,12 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
       }
       const url = await app.listen({ port: 0, host: '127.0.0.1' });
       log(`${phase}: ${users.length} markets at once: ${options.samples['store page']} store pages, ${options.samples['account request']} account requests, ${options.samples['photo sync']} photo syncs of 2 MiB each…`);
-      const measured = await Promise.all(users.map((u) => measureMarket(url, u, options.samples, { assetPath, photo, photoSha, chunkBytes, sizes })));
+      const marketSizes = users.map(() => ({ ...sizes }));
+      const measured = await Promise.all(users.map((u, i) => measureMarket(url, u, options.samples, { cdn, assetPath, photo, photoSha, chunkBytes, sizes: marketSizes[i]! })));
+      Object.assign(sizes, marketSizes[0]);
       const byMarket: PhaseMeasurement['markets'] = {};
       for (const [i, u] of users.entries()) {
-        const predicted = forecast(latency, platform.policy, u.market, { cdn, sizes });
+        const predicted = forecast(latency, platform.policy, u.market, { cdn, sizes: marketSizes[i]! });
         const m = measured[i]!;
         byMarket[u.market] = Object.fromEntries(operations.map((op) => {
           const home = homeRegion(platform.policy, u.market, serviceOf[op]);
@@ -154,11 +156,13 @@ async function registerUser(app: ScenarioPhase['app'], market: string): Promise<
 }
 
 interface Fixtures {
+  /** Whether the phase has a CDN in front (the edge cache). */
+  cdn: boolean;
   assetPath: string;
   photo: Buffer;
   photoSha: string;
   chunkBytes: number;
-  /** Filled with the real sizes as they are seen, for the forecast beside the measurement. */
+  /** Filled with the real sizes as this market sees them, for the forecast beside the measurement. */
   sizes: Sizes;
 }
 
@@ -171,10 +175,12 @@ async function measureMarket(url: string, user: BenchUser, samples: Record<Opera
     // A browser opening the store: new connections to the store and to the API.
     const store = new MarketConnection(url, market);
     const api = new MarketConnection(url, market);
+    // Static content comes from the CDN's edge on a connection of its own; without a CDN, from the store on the page's.
+    const statics = f.cdn ? new MarketConnection(url, market) : store;
     const started = performance.now();
     const page = expectStatus(await store.send('GET', '/dashboard/'), 200, 'the store page');
     const [[asset, catalog], cart] = await Promise.all([
-      (async () => [expectStatus(await store.send('GET', f.assetPath), 200, 'a static asset'), expectStatus(await store.send('GET', '/v1/catalog'), 200, 'the catalog')])(),
+      (async () => [expectStatus(await statics.send('GET', f.assetPath), 200, 'a static asset'), expectStatus(await statics.send('GET', '/v1/catalog'), 200, 'the catalog')])(),
       api.send('GET', '/v1/me/shop/cart', { token }).then((a) => expectStatus(a, 200, 'the cart')),
     ]);
     out['store page'].push(performance.now() - started);
@@ -184,6 +190,7 @@ async function measureMarket(url: string, user: BenchUser, samples: Record<Opera
     f.sizes.cartBytes = cart.body.length;
     store.close();
     api.close();
+    statics.close();
   }
 
   // A request on the app's open connection: opened once, untimed.

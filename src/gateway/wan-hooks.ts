@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { DomicileError } from '../errors/domicile-error.js';
 import { withRegionTrace } from '../wan/region-trace.js';
+import { ModelConnection } from '../wan/network-model.js';
 import type { WanEmulator } from '../wan/wan-emulator.js';
 
 /** The header a synthetic client names its market with; requests without it are not delayed. */
@@ -11,7 +12,8 @@ export const clientMarketHeader = 'x-domicile-client-market';
 interface WanRequest {
   market: string;
   regions: string[];
-  newConnection: boolean;
+  /** The model of the request's connection (its handshakes paid or not, its windows). */
+  connection: ModelConnection;
   /** The trace's async scope, entered again once the body is read (a stream's events run outside it). */
   scope: AsyncResource | undefined;
 }
@@ -26,12 +28,13 @@ declare module 'fastify' {
  * The WAN emulation mode (`domicile up --emulate-wan FILE`): each response to a request that
  * names its client's market is held back for as long as the network between that market and
  * whoever answered would have taken (see wan-emulator.ts), so that what a client measures
- * follows placement. The first request on a connection pays the handshakes. Every delayed
+ * follows placement. The first request on a connection pays the handshakes, and a connection's
+ * congestion windows grow over its requests (network-model.ts). Every delayed
  * response says what it was charged: `x-domicile-wan` (milliseconds, served by, round trips).
  * Registered before the edge cache, so that a cache hit is charged to the edge.
  */
 export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): void {
-  const seen = new WeakSet<Socket>();
+  const connections = new WeakMap<Socket, ModelConnection>();
   app.decorateRequest('wan', undefined);
 
   app.addHook('onRequest', (request, reply, done) => {
@@ -44,10 +47,10 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
       return;
     }
     const socket = request.raw.socket;
-    const newConnection = !seen.has(socket);
-    seen.add(socket);
+    let connection = connections.get(socket);
+    if (!connection) connections.set(socket, (connection = new ModelConnection(wan.latency.model)));
     const regions: string[] = [];
-    const w: WanRequest = { market, regions, newConnection, scope: undefined };
+    const w: WanRequest = { market, regions, connection, scope: undefined };
     request.wan = w;
     // Everything the request does from here on runs inside its trace.
     withRegionTrace(regions, () => {
@@ -69,7 +72,7 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
     const requestBytes = Number(request.headers['content-length'] ?? 0);
     let charge;
     try {
-      charge = wan.charge(w.market, reply.getHeader('x-cache') === 'HIT' ? 'edge' : w.regions, { newConnection: w.newConnection, requestBytes, responseBytes });
+      charge = wan.charge(w.market, reply.getHeader('x-cache') === 'HIT' ? 'edge' : w.regions, w.connection, requestBytes, responseBytes);
     } catch (err) {
       // A figure the file lacks for where the request went: said on the response, not a failed request.
       void reply.header('x-domicile-wan', `unknown: ${(err as Error).message}`);

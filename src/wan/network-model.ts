@@ -2,11 +2,13 @@ import { DomicileError } from '../errors/domicile-error.js';
 import { backboneMs, type Figure, type Latency } from './latency-schema.js';
 
 /**
- * What the network adds to one request, from a latency file's figures: round trips (a new
- * connection's handshakes, the request itself, and TCP slow start for a body larger than the
- * initial window) times the link's round-trip time, plus the bytes at the market's bandwidth.
- * Deliberately simple, so that every millisecond it adds can be read off the file: no loss,
- * no queueing, a congestion window that restarts per request (Linux's slow start after idle).
+ * What the network adds to each request of a connection, from a latency file's figures: a new
+ * connection's handshakes, one round trip for the request and its answer, and for a body larger
+ * than the congestion window, TCP slow start: the window doubles each round trip until it fills
+ * the link (its bandwidth × round trip), and from then on the bytes go at the bandwidth. The
+ * windows a connection has grown stay with it for its next requests (requests back to back are
+ * never idle long enough for Linux to shrink them). Deliberately simple, so that every
+ * millisecond can be read off the file: no loss, no queueing.
  */
 
 export interface Link {
@@ -15,30 +17,61 @@ export interface Link {
   mbps: number | undefined;
 }
 
-export interface Exchange {
-  newConnection: boolean;
-  requestBytes: number;
-  responseBytes: number;
-}
-
 export interface NetworkTime {
   ms: number;
   roundTrips: number;
-  /** Of ms, what the bytes take at the link's bandwidth (the part a nearer region does not shorten). */
+  /** Of ms, the bytes sent at the link's bandwidth once the window filled it (the part a nearer region does not shorten). */
   transferMs: number;
 }
 
-/** Extra round trips slow start needs to send `bytes`: the window starts at `initialWindow` and doubles each round trip. */
-export function slowStartRounds(bytes: number, initialWindow: number): number {
-  if (bytes <= initialWindow) return 0;
-  return Math.ceil(Math.log2(bytes / initialWindow + 1)) - 1;
+interface Sent {
+  rounds: number;
+  transferMs: number;
+  window: number;
 }
 
-export function exchangeTime(model: Latency['model'], link: Link, ex: Exchange): NetworkTime {
-  const roundTrips = (ex.newConnection ? model.handshakeRoundTrips : 0) + 1
-    + slowStartRounds(ex.requestBytes, model.initialWindowBytes) + slowStartRounds(ex.responseBytes, model.initialWindowBytes);
-  const transferMs = link.mbps === undefined ? 0 : ((ex.requestBytes + ex.responseBytes) * 8) / (link.mbps * 1000);
-  return { ms: roundTrips * link.rttMs + transferMs, roundTrips, transferMs };
+/**
+ * Sending `bytes` with a congestion window of `window` bytes: the first window goes in the
+ * exchange's own round trip, each further one (doubled) costs a round trip while the window is
+ * smaller than the link holds, and what is left once it is not goes at the bandwidth.
+ */
+export function send(bytes: number, window: number, link: Link): Sent {
+  const rate = link.mbps === undefined ? Infinity : (link.mbps * 1_000_000) / 8 / 1000; // bytes per ms
+  const full = rate * link.rttMs;
+  if (bytes <= 0) return { rounds: 0, transferMs: 0, window };
+  if (window >= full) return { rounds: 0, transferMs: bytes / rate, window };
+  let sent = Math.min(bytes, window);
+  let w = window;
+  let rounds = 0;
+  while (sent < bytes && w < full) {
+    w *= 2;
+    sent += Math.min(w, bytes - sent);
+    rounds += 1;
+  }
+  return { rounds, transferMs: sent < bytes ? (bytes - sent) / rate : 0, window: w };
+}
+
+/** One connection as the model sees it: open or not, and the congestion window of each direction. */
+export class ModelConnection {
+  private windows: { up: number; down: number } | undefined;
+
+  constructor(private readonly model: Latency['model']) {}
+
+  get isOpen(): boolean {
+    return this.windows !== undefined;
+  }
+
+  /** The time of one request and its answer over `link`; the connection opens on its first. */
+  exchange(link: Link, requestBytes: number, responseBytes: number): NetworkTime {
+    const opening = this.windows === undefined;
+    const w = this.windows ?? { up: this.model.initialWindowBytes, down: this.model.initialWindowBytes };
+    const up = send(requestBytes, w.up, link);
+    const down = send(responseBytes, w.down, link);
+    this.windows = { up: up.window, down: down.window };
+    const roundTrips = (opening ? this.model.handshakeRoundTrips : 0) + 1 + up.rounds + down.rounds;
+    const transferMs = up.transferMs + down.transferMs;
+    return { ms: roundTrips * link.rttMs + transferMs, roundTrips, transferMs };
+  }
 }
 
 function marketOf(latency: Latency, market: string): Latency['markets'][string] & { access: Figure } {

@@ -1,7 +1,7 @@
 import { homeRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { Latency } from './latency-schema.js';
-import { betweenMs, edgeLink, exchangeTime, regionLink, type Exchange } from './network-model.js';
+import { betweenMs, edgeLink, regionLink, type ModelConnection } from './network-model.js';
 
 /** Where the network time of one request went. */
 export interface WanCharge {
@@ -31,15 +31,17 @@ export class WanEmulator {
     return Object.hasOwn(this.latency.markets, market);
   }
 
-  charge(market: string, served: 'edge' | readonly string[], exchange: Exchange): WanCharge {
+  /** What one request over `connection` costs; the connection's windows grow with it. */
+  charge(market: string, served: 'edge' | readonly string[], connection: ModelConnection, requestBytes: number, responseBytes: number): WanCharge {
     if (served === 'edge') {
       const link = edgeLink(this.latency, market);
-      return { ...exchangeTime(this.latency.model, link, exchange), servedBy: 'edge', rttMs: link.rttMs, onwardMs: 0 };
+      return { ...connection.exchange(link, requestBytes, responseBytes), servedBy: 'edge', rttMs: link.rttMs, onwardMs: 0 };
     }
     const entry = served[0] ?? homeRegion(this.policy, market, 'shop');
     const link = regionLink(this.latency, market, entry);
-    const time = exchangeTime(this.latency.model, link, exchange);
+    // Onward first: a figure missing for it must not leave the connection's windows grown.
     const onwardMs = served.slice(1).reduce((sum, region) => sum + betweenMs(this.latency, entry, region), 0);
+    const time = connection.exchange(link, requestBytes, responseBytes);
     return { ms: time.ms + onwardMs, roundTrips: time.roundTrips, transferMs: time.transferMs, servedBy: entry, rttMs: link.rttMs, onwardMs };
   }
 }

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { loadLatencyFile, missingFigures, parseLatency } from '../../src/wan/load-latency.js';
-import { betweenMs, exchangeTime, regionLink, slowStartRounds } from '../../src/wan/network-model.js';
+import { betweenMs, ModelConnection, regionLink, send } from '../../src/wan/network-model.js';
 import { examplesDir } from '../support/test-platform.js';
 import { testLatency, testLatencyYaml } from './test-latency.js';
 
@@ -53,21 +53,34 @@ describe('the latency file', () => {
 });
 
 describe('the network model', () => {
-  it('counts slow start round trips as the window doubles from 10 segments', () => {
-    expect(slowStartRounds(0, 14_600)).toBe(0);
-    expect(slowStartRounds(14_600, 14_600)).toBe(0);
-    expect(slowStartRounds(14_601, 14_600)).toBe(1);
-    expect(slowStartRounds(3 * 14_600, 14_600)).toBe(1);
-    expect(slowStartRounds(3 * 14_600 + 1, 14_600)).toBe(2);
-    expect(slowStartRounds(524_288, 14_600)).toBe(5);
+  const model = { handshakeRoundTrips: 3, initialWindowBytes: 14_600 };
+
+  it('counts slow start round trips as the window doubles from 10 segments, when bandwidth does not limit', () => {
+    const link = { rttMs: 100, mbps: undefined };
+    expect(send(0, 14_600, link)).toEqual({ rounds: 0, transferMs: 0, window: 14_600 });
+    expect(send(14_600, 14_600, link).rounds).toBe(0);
+    expect(send(14_601, 14_600, link).rounds).toBe(1);
+    expect(send(3 * 14_600, 14_600, link).rounds).toBe(1);
+    expect(send(3 * 14_600 + 1, 14_600, link).rounds).toBe(2);
+    expect(send(524_288, 14_600, link)).toMatchObject({ rounds: 5, window: 14_600 * 32 });
   });
 
-  it('charges a new connection its handshakes, and bytes at the bandwidth', () => {
-    const model = { handshakeRoundTrips: 3, initialWindowBytes: 14_600 };
-    expect(exchangeTime(model, { rttMs: 100, mbps: undefined }, { newConnection: true, requestBytes: 100, responseBytes: 1000 })).toEqual({ ms: 400, roundTrips: 4, transferMs: 0 });
-    expect(exchangeTime(model, { rttMs: 100, mbps: undefined }, { newConnection: false, requestBytes: 100, responseBytes: 1000 })).toEqual({ ms: 100, roundTrips: 1, transferMs: 0 });
-    // 1 MB up at 8 Mbit/s: one second of transfer, and 6 extra round trips of slow start.
-    const upload = exchangeTime(model, { rttMs: 10, mbps: 8 }, { newConnection: false, requestBytes: 1_000_000, responseBytes: 0 });
-    expect(upload).toEqual({ ms: 7 * 10 + 1000, roundTrips: 7, transferMs: 1000 });
+  it('sends at the bandwidth once the window fills the link, counting no byte twice', () => {
+    // 8 Mbit/s is 1,000 bytes a ms; at 100 ms the link holds 100,000 bytes. Windows of 14,600 (with
+    // the request), 29,200, 58,400 and 116,800 bytes send 219,000 in 3 more round trips; the other
+    // 781,000 go at 1,000 bytes a ms.
+    expect(send(1_000_000, 14_600, { rttMs: 100, mbps: 8 })).toEqual({ rounds: 3, transferMs: 781, window: 116_800 });
+    // A window already as large as the link: only the bandwidth counts.
+    expect(send(1_000_000, 200_000, { rttMs: 100, mbps: 8 })).toEqual({ rounds: 0, transferMs: 1000, window: 200_000 });
+  });
+
+  it('charges a connection its handshakes once, and keeps its grown windows for the next request', () => {
+    const connection = new ModelConnection(model);
+    const link = { rttMs: 100, mbps: undefined };
+    expect(connection.exchange(link, 100, 1000)).toEqual({ ms: 400, roundTrips: 4, transferMs: 0 });
+    expect(connection.exchange(link, 100, 1000)).toEqual({ ms: 100, roundTrips: 1, transferMs: 0 });
+    // 512 KiB up: 5 more round trips the first time; the window it grew (32 × 14,600) carries the next one in 1.
+    expect(connection.exchange(link, 524_288, 50).roundTrips).toBe(6);
+    expect(connection.exchange(link, 524_288, 50).roundTrips).toBe(2);
   });
 });
