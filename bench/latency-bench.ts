@@ -5,7 +5,6 @@ import { migrateToCompletion, openScenarioPhase, scenarioPhases, type ScenarioPh
 import { DomicileError } from '../src/errors/domicile-error.js';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { homeRegion } from '../src/policy/placement.js';
-import type { Policy } from '../src/policy/policy-schema.js';
 import { packageRoot } from '../src/shared/packaged-file.js';
 import { forecast, operations, serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
 import type { Latency } from '../src/wan/latency-schema.js';
@@ -93,14 +92,12 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
   let assetPath = '';
   const users: BenchUser[] = [];
   const results: PhaseMeasurement[] = [];
-  const policies = new Map<string, Policy>();
   let current: ScenarioPhase | undefined;
   try {
     for (const phase of phases) {
       const cdn = phase !== 'before';
       current = await openScenarioPhase(dataDir, phase, { latency, edgeCache: cdn });
       const { app, engine, platform } = current;
-      policies.set(phase, platform.policy);
       let migration: PhaseMeasurement['migration'] = null;
       if (phase === 'before') {
         log(`before: registering a user in each of ${markets.join(', ')} (not emulated: ${notEmulated.join(', ') || 'none'}, no published access round trip)…`);
@@ -137,7 +134,7 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
     data.remove();
   }
   return {
-    latency: latency.name, markets, notEmulated, phases: results, claims: evaluateClaims(results, latency, (p) => policies.get(p)!, sizes), sizes,
+    latency: latency.name, markets, notEmulated, phases: results, claims: evaluateClaims(results, latency, sizes), sizes,
     machine: { cpus: cpus().length, node: process.version, date: new Date().toISOString().slice(0, 10) },
   };
 }

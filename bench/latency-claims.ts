@@ -1,5 +1,4 @@
-import type { Policy } from '../src/policy/policy-schema.js';
-import { forecast, serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
+import { serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
 import type { Latency } from '../src/wan/latency-schema.js';
 import type { OperationResult, PhaseMeasurement } from './latency-bench.js';
 
@@ -60,16 +59,16 @@ function judge(claim: Claim, b: OperationResult, a: OperationResult): { measured
   }
 }
 
-/** The model's network time of an operation with and without the market's bandwidth: the difference is transfer. */
-function transferMs(latency: Latency, phase: PhaseMeasurement, market: string, op: Operation, policyOf: (phase: string) => Policy, sizes: Sizes): number {
-  const m = latency.markets[market];
-  if (!m?.bandwidth) return 0;
-  const without: Latency = { ...latency, markets: { ...latency.markets, [market]: { ...m, bandwidth: undefined } } };
-  const policy = policyOf(phase.phase);
-  return forecast(latency, policy, market, { cdn: phase.cdn, sizes })[op] - forecast(without, policy, market, { cdn: phase.cdn, sizes })[op];
+/** The bytes an operation sends and receives: at the market's bandwidth they take a time no placement shortens. */
+function bytesOf(op: Operation, sizes: Sizes): number {
+  switch (op) {
+    case 'store page': return sizes.pageBytes + sizes.assetBytes + sizes.catalogBytes + sizes.cartBytes;
+    case 'account request': return sizes.accountBytes;
+    case 'photo sync': return sizes.photoBytes;
+  }
 }
 
-function explain(claim: Claim, market: string, before: PhaseMeasurement, after: PhaseMeasurement, latency: Latency, policyOf: (phase: string) => Policy, sizes: Sizes): string {
+function explain(claim: Claim, market: string, before: PhaseMeasurement, after: PhaseMeasurement, latency: Latency, sizes: Sizes): string {
   const b = before.markets[market]![claim.operation];
   const a = after.markets[market]![claim.operation];
   const service = serviceOf[claim.operation];
@@ -79,16 +78,15 @@ function explain(claim: Claim, market: string, before: PhaseMeasurement, after: 
   ];
   if (claim.operation === 'store page' && after.cdn && !before.cdn) parts.push(`static content came from the CDN edge (${latency.markets[market]?.access?.ms ?? '?'} ms) instead`);
   parts.push(`the model's network time ${Math.round(b.forecastMs)} → ${Math.round(a.forecastMs)} ms, server time about ${Math.max(0, Math.round(b.p50 - b.forecastMs))} → ${Math.max(0, Math.round(a.p50 - a.forecastMs))} ms`);
-  // A store page loads on two connections at once, so its bytes' share is not one sum; the others are one request after another.
-  if (claim.operation !== 'store page') {
-    const tb = transferMs(latency, before, market, claim.operation, policyOf, sizes);
-    const ta = transferMs(latency, after, market, claim.operation, policyOf, sizes);
-    if (tb > 1) parts.push(`of which ${Math.round(tb)} → ${Math.round(ta)} ms is sending the bytes at ${latency.markets[market]?.bandwidth?.mbps} Mbps, which no placement shortens`);
+  const mbps = latency.markets[market]?.bandwidth?.mbps;
+  if (mbps !== undefined) {
+    const floor = (bytesOf(claim.operation, sizes) * 8) / (mbps * 1000);
+    if (floor >= 1) parts.push(`at ${mbps} Mbps its ${(bytesOf(claim.operation, sizes) / 1e6).toFixed(2)} MB alone take ${Math.round(floor)} ms wherever the data is`);
   }
   return parts.join('; ');
 }
 
-export function evaluateClaims(results: PhaseMeasurement[], latency: Latency, policyOf: (phase: string) => Policy, sizes: Sizes): ClaimVerdict[] {
+export function evaluateClaims(results: PhaseMeasurement[], latency: Latency, sizes: Sizes): ClaimVerdict[] {
   const before = results.find((r) => r.phase === 'before');
   const out: ClaimVerdict[] = [];
   for (const claim of claims) {
@@ -101,7 +99,7 @@ export function evaluateClaims(results: PhaseMeasurement[], latency: Latency, po
         continue;
       }
       const { measured, verdict } = judge(claim, b, a);
-      out.push({ claim: claim.text, market, measured, verdict, explanation: explain(claim, market, before, after, latency, policyOf, sizes) });
+      out.push({ claim: claim.text, market, measured, verdict, explanation: explain(claim, market, before, after, latency, sizes) });
     }
   }
   return out;

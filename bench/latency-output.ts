@@ -26,6 +26,8 @@ export function formatLatencyReport(report: LatencyReport, title: string): strin
     const homes = report.phases.map((p) => `${p.phase}: ${[...new Set(report.markets.map((m) => p.markets[m]?.[op]?.home))].join(', ')}`).join('; ');
     out.push(`${op} (homes: ${homes})`, table(rows), '');
   }
+  const first = report.phases[0]?.markets[report.markets[0] ?? ''];
+  if (first) out.push(`samples per market and phase: ${operations.map((op) => `${op} ${first[op].samples}`).join(', ')} (a p95 of fewer than 20 samples is the slowest of them)`);
   if (report.notEmulated.length > 0) out.push(`not emulated (no published access round trip): ${report.notEmulated.join(', ')}`, '');
   out.push("the articles' claims, against before (\"up to\" figures count as reproduced within half to one and a half times the figure):");
   for (const c of report.claims) {

@@ -14,6 +14,11 @@ export function withRegionTrace<T>(regions: string[], fn: () => T): T {
   return trace.run(regions, fn);
 }
 
+/** Runs fn (and everything it starts) outside any trace: background work a request only set going. */
+export function outsideRegionTrace<T>(fn: () => T): T {
+  return trace.exit(fn);
+}
+
 /** A region client that notes its region in the current trace on every call. */
 export function tracedRegionClient(client: RegionClient, regionId: string): RegionClient {
   return new Proxy(client, {

@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { isDomicileError } from '../../errors/domicile-error.js';
 import type { Catalog, Product, Sale } from './catalog.js';
 import type { Claim, FlashSaleLedger, PendingOrder, SaleCounts } from './flash-sale-ledger.js';
+import { outsideRegionTrace } from '../../wan/region-trace.js';
 
 /** The order a won claim becomes, in the buyer's home region (shop/orders/<key>). */
 export interface SaleOrder {
@@ -97,7 +98,8 @@ export class FlashSales {
       this.again = true;
       return;
     }
-    this.writing = this.writeOrders().finally(() => {
+    // Background work of its own: not counted as part of the request whose claim kicked it (WAN emulation's trace).
+    this.writing = outsideRegionTrace(() => this.writeOrders()).finally(() => {
       this.writing = undefined;
       if (this.again && !this.closed) {
         this.again = false;
