@@ -100,12 +100,21 @@ export function registerEdgeCache(app: FastifyInstance, options: { capacity?: nu
     const length = Number(reply.getHeader('content-length'));
     if (!(payload instanceof Readable) || !(length > 0 && length <= maxStoredBytes)) return done(null, payload);
     const chunks: Buffer[] = [];
+    let finished = false;
+    const finish = (err: Error | null, body?: Buffer): void => {
+      if (finished) return;
+      finished = true;
+      done(err, body);
+    };
     payload.on('data', (c: Buffer) => chunks.push(c));
-    payload.once('error', (err: Error) => done(err, undefined));
+    payload.once('error', (err: Error) => finish(err));
+    payload.once('close', () => finish(new Error('the file closed before it was read whole')));
     payload.once('end', () => {
       const body = Buffer.concat(chunks);
+      // A file that changed while it was read: sent as it came, with its own length, and not kept.
       if (body.length === length) store(body);
-      done(null, body);
+      else void reply.header('content-length', String(body.length));
+      finish(null, body);
     });
   });
 
