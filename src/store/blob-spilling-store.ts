@@ -17,6 +17,11 @@ export interface BlobSpillingStoreOptions {
 
 export const defaultSpillBytes = 64 * 1024;
 
+/** A record's name as one string, cheap enough for every write to look up. */
+function recordKey(n: RecordName): string {
+  return `${n.userId}\u0000${n.service}\u0000${n.collection}\u0000${n.key}`;
+}
+
 /**
  * A RegionStore whose large values rest in files on disk (blob-files.ts), the region's blob
  * store: photo chunks, big backups. Everything else passes through to the database store it
@@ -40,9 +45,9 @@ export class BlobSpillingStore implements RegionStore {
   readonly backend: RegionStore['backend'];
   private readonly files: BlobFiles;
   private readonly spillBytes: number;
-  /** Record folders that may hold files (recordDir → record), so a small write to any other key touches no disk. */
+  /** Records whose folders may hold files (by recordKey), so a small write to any other key touches no disk. */
   private readonly folders = new Map<string, RecordName>();
-  /** Per record folder: the tail of the work on it, so a prune never removes a file whose row is still being written. */
+  /** Per record (by recordKey): the tail of the work on it, so a prune never removes a file whose row is still being written. */
   private readonly locks = new Map<string, Promise<void>>();
 
   constructor(private readonly inner: RegionStore, options: BlobSpillingStoreOptions) {
@@ -60,7 +65,7 @@ export class BlobSpillingStore implements RegionStore {
         await this.files.removeFolder(dir);
         continue;
       }
-      this.folders.set(dir, name);
+      this.folders.set(recordKey(name), name);
       await this.settle(name);
     }
     await this.files.removeEmptyFolders(this.files.dir);
@@ -121,7 +126,7 @@ export class BlobSpillingStore implements RegionStore {
     // Only records that spill now or had files take part: a migration's many small records touch no disk.
     const filed = imports.flatMap((i) => [...i.puts, ...i.deletes]
       .map((r) => ({ userId: i.userId, service: i.service, collection: r.collection, key: r.key, spills: 'ciphertext' in r && (r.ciphertext as Buffer).length >= this.spillBytes }))
-      .filter((r) => r.spills || this.folders.has(this.files.recordDir(r))));
+      .filter((r) => r.spills || this.folders.has(recordKey(r))));
     return this.locked(filed, async () => {
       let result: ImportResult;
       try {
@@ -200,8 +205,7 @@ export class BlobSpillingStore implements RegionStore {
   // ---- the files ----
 
   private async spill(name: RecordName, sealed: Buffer): Promise<BlobReference> {
-    const dir = this.files.recordDir(name);
-    this.folders.set(dir, { userId: name.userId, service: name.service, collection: name.collection, key: name.key });
+    this.folders.set(recordKey(name), { userId: name.userId, service: name.service, collection: name.collection, key: name.key });
     return this.files.write(name, sealed);
   }
 
@@ -257,7 +261,7 @@ export class BlobSpillingStore implements RegionStore {
 
   /** After a small write or a delete: if the key had files, drop those its row no longer refers to. */
   private async settleIfFiled(name: RecordName): Promise<void> {
-    if (this.folders.has(this.files.recordDir(name))) await this.settle(name);
+    if (this.folders.has(recordKey(name))) await this.settle(name);
   }
 
   private async settle(name: RecordName): Promise<void> {
@@ -269,7 +273,7 @@ export class BlobSpillingStore implements RegionStore {
     const row = await this.inner.getRecord(name.userId, name.service, name.collection, name.key);
     const ref = row && readBlobReference(row.ciphertext);
     await this.files.prune(name, ref?.sha256);
-    if (!ref) this.folders.delete(this.files.recordDir(name));
+    if (!ref) this.folders.delete(recordKey(name));
   }
 
   /**
@@ -279,7 +283,8 @@ export class BlobSpillingStore implements RegionStore {
    */
   private async forget(dir: string): Promise<void> {
     await this.tidy(async () => {
-      const under = [...this.folders].filter(([folder]) => folder.startsWith(`${dir}${sep}`)).map(([, name]) => name);
+      // Folder paths are hashes of the names: worked out here, where it is rare, not on every write.
+      const under = [...this.folders.values()].filter((name) => this.files.recordDir(name).startsWith(`${dir}${sep}`));
       for (const name of under) await this.settle(name);
       await this.files.removeEmptyFolders(dir);
     });
@@ -290,7 +295,7 @@ export class BlobSpillingStore implements RegionStore {
    * callers never wait on each other. `all`: every named folder, not only those with files.
    */
   private async locked<T>(names: readonly RecordName[], fn: () => Promise<T>, all = false): Promise<T> {
-    const dirs = [...new Set(names.map((n) => this.files.recordDir(n)))].filter((d) => all || names.length === 1 || this.folders.has(d)).sort();
+    const dirs = [...new Set(names.map(recordKey))].filter((d) => all || names.length === 1 || this.folders.has(d)).sort();
     const waits = dirs.map((d) => this.locks.get(d) ?? Promise.resolve());
     let release!: () => void;
     const held = new Promise<void>((resolve) => { release = resolve; });

@@ -19,6 +19,33 @@ describeRegionStoreConformance('sqlite (file, durability full)', async () => new
 describeRegionStoreConformance('sqlite (file, durability normal)', async () => new SqliteRegionStore({ path: nextPath(), durability: 'normal' }));
 
 describe('SqliteRegionStore specifics', () => {
+  it('commits the writes asked for at once together, each with its own checks, in the order asked', async () => {
+    const store = new SqliteRegionStore({ path: nextPath() });
+    await store.init();
+    await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    const w = { userId: 'u1', service: 'shop', collection: 'orders', epoch: 1 };
+    const outcomes = await Promise.allSettled([
+      store.writeRecord({ ...w, key: 'a', ciphertext: Buffer.from('1'), ifVersion: 0 }),
+      // Sees the write before it, though neither has committed when it is asked for.
+      store.writeRecord({ ...w, key: 'a', ciphertext: Buffer.from('2'), ifVersion: 1 }),
+      store.writeRecord({ ...w, key: 'b', ciphertext: Buffer.from('x'), ifVersion: 5 }),
+      store.writeRecord({ ...w, key: 'c', ciphertext: Buffer.from('3') }),
+      store.writeRecord({ ...w, key: 'd', epoch: 9, ciphertext: Buffer.from('4') }),
+      store.deleteRecord({ ...w, key: 'c' }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONFLICT' });
+    expect((outcomes[4] as PromiseRejectedResult).reason).toMatchObject({ code: 'STALE_EPOCH' });
+    expect((await store.getRecord('u1', 'shop', 'orders', 'a'))).toMatchObject({ version: 2, ciphertext: Buffer.from('2') });
+    expect(await store.getRecord('u1', 'shop', 'orders', 'b')).toBeUndefined();
+    expect(await store.getRecord('u1', 'shop', 'orders', 'c')).toBeUndefined();
+    expect((await store.changesSince(0, 10)).map((c) => `${c.op} ${c.key} v${c.version}`)).toEqual(['put a v1', 'put a v2', 'put c v1', 'delete c v1']);
+    // Asked for and not yet committed when the store closes: committed first.
+    const late = store.writeRecord({ ...w, key: 'e', ciphertext: Buffer.from('5') });
+    await store.close();
+    await expect(late).resolves.toMatchObject({ version: 1 });
+  });
+
   it('runs in WAL mode with the chosen synchronous level and a busy timeout', async () => {
     for (const [durability, level] of [['full', 2], ['normal', 1]] as const) {
       const path = nextPath();

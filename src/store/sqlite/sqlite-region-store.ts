@@ -198,6 +198,11 @@ export class SqliteRegionStore implements RegionStore {
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: Prepared | undefined;
+  /** Writes waiting for this turn's group commit (see grouped). */
+  private group: Array<{ run: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
+  /** Whether writes are being grouped (two came in one turn lately), and how many came in this turn. */
+  private grouping = false;
+  private writesThisTurn = 0;
 
   constructor(options: SqliteRegionStoreOptions) {
     this.path = options.path;
@@ -358,7 +363,66 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async close(): Promise<void> {
+    // Writes already asked for are committed (or refused) before the file closes.
+    if (this.group.length > 0 && this.db.open) this.commitGroup();
     if (this.db.open) this.db.close();
+  }
+
+  /**
+   * Group commit: the writes, deletes and key creations asked for in one turn of the event loop
+   * commit in one transaction, so concurrent callers (an order writer's 32 workers, a gateway's
+   * requests) share one fsync; a writer alone commits at once. Each runs in a savepoint of its own, with its own checks: one
+   * refused (CONFLICT, FENCED…) changes nothing and leaves the others to commit. Each caller is
+   * answered once the whole group is durable, in the order they asked.
+   */
+  private grouped<T>(run: () => T): Promise<T> {
+    // A lone writer waits for nobody: while no two writes came in one turn lately, the first
+    // write of a turn commits at once; a second in the same turn starts grouping.
+    if (!this.grouping) {
+      if (this.writesThisTurn === 0) setImmediate(() => (this.writesThisTurn = 0));
+      this.writesThisTurn += 1;
+      if (this.writesThisTurn === 1) {
+        try {
+          return Promise.resolve(run());
+        } catch (error) {
+          return Promise.reject(error as Error);
+        }
+      }
+      this.grouping = true;
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.group.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (this.group.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.group;
+    this.group = [];
+    // A group of one: the writers are alone again, and commit at once from the next turn.
+    if (group.length <= 1) this.grouping = false;
+    if (group.length === 0) return;
+    const outcomes: Array<{ value: unknown } | { error: unknown }> = [];
+    try {
+      this.db.transaction(() => {
+        for (const g of group) {
+          try {
+            outcomes.push({ value: g.run() });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      }).immediate();
+    } catch (error) {
+      // The commit itself failed (the disk, the file closed): nothing of the group is there.
+      for (const g of group) g.reject(error);
+      return;
+    }
+    group.forEach((g, i) => {
+      const o = outcomes[i]!;
+      if ('error' in o) g.reject(o.error);
+      else g.resolve(o.value);
+    });
   }
 
   private get ready(): Prepared {
@@ -390,7 +454,8 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
-    return this.ready.putKeys(keys);
+    const { putKeys } = this.ready;
+    return this.grouped(() => putKeys(keys));
   }
 
   async deleteKeys(userId: string, scopePrefix?: string): Promise<number> {
@@ -426,11 +491,15 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async writeRecord(write: RecordWrite): Promise<WriteResult> {
-    return this.ready.write(write, Date.now());
+    const ready = this.ready;
+    const now = Date.now();
+    return this.grouped(() => ready.write(write, now));
   }
 
   async deleteRecord(del: RecordDelete): Promise<WriteResult | undefined> {
-    return this.ready.delete(del, Date.now());
+    const ready = this.ready;
+    const now = Date.now();
+    return this.grouped(() => ready.delete(del, now));
   }
 
   async purgeUser(userId: string, service?: string): Promise<number> {
