@@ -9,8 +9,8 @@ import { DomicileError } from '../errors/domicile-error.js';
  *   <dir>/<h(user)>/<h(service)>/<h(collection)>/<h(key)>/<sha256 of the file>
  *   <dir>/<h(user)>/<h(service)>/<h(collection)>/<h(key)>/address.json
  *
- * h() is a hash, so no name a user or an app chooses becomes a path, and erasing a user, a
- * service of theirs or a shredded category is removing one folder. address.json names the
+ * h() is a hash, so no name a user or an app chooses becomes a path, and the files of a user, a
+ * service of theirs or a category sit in one folder, which erasure, a purge or a shred empties. address.json names the
  * record (pseudonymous user id, service, collection, key: what the database holds in clear
  * too), so a sweep at start-up can find the record a folder belongs to. A file holds exactly
  * the sealed envelope the database would have held: encrypted like every record, bound to its
