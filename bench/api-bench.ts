@@ -1,4 +1,3 @@
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
 import type { Figure } from './bench-output.js';
@@ -10,6 +9,7 @@ import { stringify } from 'yaml';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { onPostgres, postgresSchemas } from './postgres-regions.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
 
 export interface ApiBenchOptions {
   seconds: number;
@@ -23,7 +23,7 @@ export interface ApiBenchOptions {
 }
 
 export interface ApiBenchReport {
-  machine: { cpus: number; node: string };
+  machine: Machine;
   bare: LoadResult;
   reads: LoadResult;
   writes: LoadResult;
@@ -126,5 +126,5 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
       throw new Error(`the ${name} run had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
     }
   }
-  return { machine: { cpus: cpus().length, node: process.version }, bare, reads, writes, figures };
+  return { machine: machine(), bare, reads, writes, figures };
 }

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import type { AuditEvent } from '../src/audit/audit-event.js';
 import { consistencyProof, inclusionProof, treeHash, verifyConsistency, verifyInclusion } from '../src/audit/merkle.js';
@@ -9,6 +8,7 @@ import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { openRegionNode } from '../src/region/open-region-node.js';
 import type { Figure } from './bench-output.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
 
 export interface AuditBenchOptions {
   /** Entries appended one per call (each its own transaction and signed checkpoint). */
@@ -21,7 +21,7 @@ export interface AuditBenchOptions {
 }
 
 export interface AuditBenchReport {
-  machine: { cpus: number; node: string };
+  machine: Machine;
   options: Omit<AuditBenchOptions, 'log'>;
   entryBytes: number;
   rates: { sha256: number; single: number; batched: number; inclusion: number; consistency: number; verifyLog: number };
@@ -101,7 +101,7 @@ export async function auditBench(options: AuditBenchOptions): Promise<AuditBench
 
       const rates = { sha256, single, batched, inclusion, consistency: consistencyRate, verifyLog: verifyRate };
       return {
-        machine: { cpus: cpus().length, node: process.version },
+        machine: machine(),
         options: { single: options.single, batched: options.batched, batch: options.batch, durability: options.durability },
         entryBytes, rates,
         figures: [

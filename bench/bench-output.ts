@@ -1,3 +1,15 @@
+import { cpus } from 'node:os';
+
+/** The machine a benchmark ran on, as every report names it. */
+export interface Machine {
+  cpus: number;
+  node: string;
+}
+
+export function machine(): Machine {
+  return { cpus: cpus().length, node: process.version };
+}
+
 /** A figure as benchmarks print it: what, how much, in what unit, and against which baseline. */
 export interface Figure {
   name: string;

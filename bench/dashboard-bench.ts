@@ -1,5 +1,4 @@
 import { readFileSync, statSync, readdirSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { dashboardFiles } from '../src/gateway/routes/dashboard-routes.js';
@@ -8,9 +7,10 @@ import type { Figure } from './bench-output.js';
 import { launchChromium } from './chromium.js';
 import { spawnServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
 
 export interface DashboardBenchReport {
-  machine: { cpus: number; node: string };
+  machine: Machine;
   bundle: { files: number; bytes: number; gzipBytes: number };
   firstRenderMs: { p50: number; max: number; runs: number };
   staticPageMs: { p50: number; max: number; runs: number };
@@ -58,7 +58,7 @@ export async function dashboardBench(options: { runs: number; log: (line: string
     const firstRenderMs = { p50: percentile(sorted(render), 50), max: Math.max(...render), runs: render.length };
     const staticPageMs = { p50: percentile(sorted(html), 50), max: Math.max(...html), runs: html.length };
     return {
-      machine: { cpus: cpus().length, node: process.version },
+      machine: machine(),
       bundle, firstRenderMs, staticPageMs,
       figures: [
         { name: `dashboard bundle (${bundle.files} files)`, value: bundle.bytes / 1024, unit: 'kB' },

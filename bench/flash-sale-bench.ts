@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { stringify } from 'yaml';
@@ -13,6 +12,7 @@ import type { Figure } from './bench-output.js';
 import { seedBuyers, type Buyer } from './seed-buyers.js';
 import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
 
 export interface FlashSaleBenchOptions {
   units: number;
@@ -26,7 +26,7 @@ export interface FlashSaleBenchOptions {
 }
 
 export interface FlashSaleReport {
-  machine: { cpus: number; node: string };
+  machine: Machine;
   options: Omit<FlashSaleBenchOptions, 'log'>;
   sale: {
     requests: number; sold: number; soldOutMs: number; unitsPerSecond: number; p50Ms: number; p99Ms: number;
@@ -147,7 +147,7 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
 
     const unitsPerSecond = options.units / (soldOutMs / 1000);
     const report: FlashSaleReport = {
-      machine: { cpus: cpus().length, node: process.version },
+      machine: machine(),
       options: { units: options.units, buyersPerUnit: options.buyersPerUnit, retryShare: options.retryShare, connections: options.connections, durability: options.durability },
       sale: {
         requests: result.requests.total, sold, soldOutMs, unitsPerSecond, p50Ms: result.latency.p50, p99Ms: result.latency.p99,

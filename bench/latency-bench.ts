@@ -1,11 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { migrateToCompletion, openScenarioPhase, scenarioPhases, type ScenarioPhase } from '../src/cli/scenario-phase.js';
 import { DomicileError } from '../src/errors/domicile-error.js';
-import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { homeRegion } from '../src/policy/placement.js';
-import { packageRoot } from '../src/shared/packaged-file.js';
 import { forecast, operations, serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
 import type { Latency } from '../src/wan/latency-schema.js';
 import { emulatedMarkets } from '../src/wan/load-latency.js';
@@ -13,6 +10,8 @@ import { regionLink } from '../src/wan/network-model.js';
 import { evaluateClaims, type ClaimVerdict } from './latency-claims.js';
 import { MarketConnection, type Answer } from './market-client.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
+import { percentile } from '../src/migrate/migration-status.js';
 
 export interface LatencyBenchOptions {
   latency: Latency;
@@ -51,7 +50,7 @@ export interface LatencyReport {
   phases: PhaseMeasurement[];
   claims: ClaimVerdict[];
   sizes: Sizes;
-  machine: { cpus: number; node: string; date: string };
+  machine: Machine & { date: string };
 }
 
 const phases = ['before', ...scenarioPhases] as const;
@@ -68,8 +67,7 @@ function expectStatus(a: Answer, status: number, what: string): Answer {
 
 function percentiles(values: number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
-  return { p50: at(0.5), p95: at(0.95), samples: sorted.length };
+  return { p50: percentile(sorted, 50), p95: percentile(sorted, 95), samples: sorted.length };
 }
 
 /**
@@ -82,9 +80,8 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
   const { latency, log } = options;
   const data = tempFolder('domicile-latency-bench-');
   const dataDir = join(data.path, 'data');
-  const before = await loadPolicyFile(join(packageRoot, 'examples', 'before.yaml'));
-  const markets = emulatedMarkets(latency, before);
-  const notEmulated = before.markets.map((m) => m.country).filter((m) => !markets.includes(m));
+  let markets: string[] = [];
+  let notEmulated: string[] = [];
   const photo = randomBytes(2 * 1024 * 1024);
   const photoSha = createHash('sha256').update(photo).digest('hex');
   const chunkBytes = 512 * 1024;
@@ -100,6 +97,8 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
       const { app, engine, platform } = current;
       let migration: PhaseMeasurement['migration'] = null;
       if (phase === 'before') {
+        markets = emulatedMarkets(latency, platform.policy);
+        notEmulated = platform.policy.markets.map((m) => m.country).filter((m) => !markets.includes(m));
         log(`before: registering a user in each of ${markets.join(', ')} (not emulated: ${notEmulated.join(', ') || 'none'}, no published access round trip)…`);
         for (const market of markets) users.push(await registerUser(app, market));
         const page = await app.inject({ method: 'GET', url: '/dashboard/' });
@@ -135,7 +134,7 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
   }
   return {
     latency: latency.name, markets, notEmulated, phases: results, claims: evaluateClaims(results, latency, sizes), sizes,
-    machine: { cpus: cpus().length, node: process.version, date: new Date().toISOString().slice(0, 10) },
+    machine: { ...machine(), date: new Date().toISOString().slice(0, 10) },
   };
 }
 

@@ -1,10 +1,6 @@
+import { formatTable } from '../src/cli/format-table.js';
 import { operations } from '../src/wan/latency-forecast.js';
 import type { LatencyReport } from './latency-bench.js';
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
 
 const ms = (x: number): string => (x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
 
@@ -13,18 +9,16 @@ export function formatLatencyReport(report: LatencyReport, title: string): strin
   const out = [title, ''];
   const before = report.phases.find((p) => p.phase === 'before');
   for (const op of operations) {
-    const rows = [['', ...report.phases.map((p) => `${p.phase}${p.cdn ? '' : ' (no CDN)'} p50 / p95`)]];
-    for (const market of report.markets) {
-      rows.push([market, ...report.phases.map((p) => {
+    const headers = ['market', ...report.phases.map((p) => `${p.phase}${p.cdn ? '' : ' (no CDN)'} p50 / p95`)];
+    const rows = report.markets.map((market) => [market, ...report.phases.map((p) => {
         const r = p.markets[market]?.[op];
         const b = before?.markets[market]?.[op];
         if (!r) return '—';
         const change = b && p.phase !== 'before' ? ` (${r.p50 <= b.p50 ? '−' : '+'}${Math.abs(Math.round((1 - r.p50 / b.p50) * 100))}%)` : '';
         return `${ms(r.p50)} / ${ms(r.p95)}${change}`;
       })]);
-    }
     const homes = report.phases.map((p) => `${p.phase}: ${[...new Set(report.markets.map((m) => p.markets[m]?.[op]?.home))].join(', ')}`).join('; ');
-    out.push(`${op} (homes: ${homes})`, table(rows), '');
+    out.push(`${op} (homes: ${homes})`, formatTable(headers, rows), '');
   }
   const first = report.phases[0]?.markets[report.markets[0] ?? ''];
   if (first) out.push(`samples per market and phase: ${operations.map((op) => `${op} ${first[op].samples}`).join(', ')} (a p95 of fewer than 20 samples is the slowest of them)`);

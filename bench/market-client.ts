@@ -1,4 +1,5 @@
 import { Agent, request as httpRequest } from 'node:http';
+import { clientMarketHeader } from '../src/gateway/wan-hooks.js';
 
 export interface Answer {
   status: number;
@@ -20,7 +21,7 @@ export class MarketConnection {
   send(method: string, path: string, options: { token?: string | undefined; json?: unknown; bytes?: Buffer; headers?: Record<string, string> } = {}): Promise<Answer> {
     const body = options.bytes ?? (options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json)));
     const headers: Record<string, string> = {
-      'x-domicile-client-market': this.market,
+      [clientMarketHeader]: this.market,
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...(body ? { 'content-type': options.bytes ? 'application/octet-stream' : 'application/json', 'content-length': String(body.length) } : {}),
       ...options.headers,

@@ -1,5 +1,4 @@
 import { copyFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
 import { MigrationEngine } from '../src/migrate/migration-engine.js';
@@ -12,6 +11,7 @@ import { BenchWriter, recordValue, valuePool } from './bench-writer.js';
 import { measureAeadFloor, measureFloor, measurePostgresFloor, postgresRowSizes, sqliteRowSizes, type FloorFigure } from './migrate-floor.js';
 import { inSchema, onPostgres, postgresSchemas } from './postgres-regions.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
 
 export interface MigrateBenchOptions {
   users: number;
@@ -30,7 +30,7 @@ export interface MigrateBenchOptions {
 }
 
 export interface MigrateBenchReport {
-  machine: { cpus: number; node: string };
+  machine: Machine;
   options: Omit<MigrateBenchOptions, 'log'>;
   rows: number;
   bytes: number;
@@ -144,7 +144,7 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
       const rows = batches.reduce((n, b) => n + b.records, 0);
       const bytes = batches.reduce((n, b) => n + b.bytes, 0);
       const report = {
-        machine: { cpus: cpus().length, node: process.version },
+        machine: machine(),
         options: { users: options.users, recordsPerUser: options.recordsPerUser, valueBytes: options.valueBytes, batchSize: options.batchSize, writesPerSecond: options.writesPerSecond, durability: options.durability, store: options.store, postgresUrl: options.store === 'postgres' ? options.postgresUrl : '' },
         rows, bytes, seconds, completeSeconds,
         pauses: { count: pauses.length, p50Ms: percentile(pauses, 50), p99Ms: percentile(pauses, 99), maxMs: pauses.at(-1) ?? 0 },

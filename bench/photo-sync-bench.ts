@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
 import type { Figure } from './bench-output.js';
 import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
+import { machine, type Machine } from './bench-output.js';
 
 export interface PhotoSyncBenchOptions {
   /** Size of each file, in MB (default 50). */
@@ -17,7 +17,7 @@ export interface PhotoSyncBenchOptions {
 }
 
 export interface PhotoSyncReport {
-  machine: { cpus: number; node: string };
+  machine: Machine;
   options: Omit<PhotoSyncBenchOptions, 'log'>;
   uploadMBps: number;
   downloadMBps: number;
@@ -90,7 +90,7 @@ export async function photoSyncBench(options: PhotoSyncBenchOptions): Promise<Ph
     }
     const mb = (options.megabytes * options.files);
     const report: PhotoSyncReport = {
-      machine: { cpus: cpus().length, node: process.version },
+      machine: machine(),
       options: { megabytes: options.megabytes, files: options.files, parallel: options.parallel },
       uploadMBps: mb / (uploadMs / 1000),
       downloadMBps: mb / (downloadMs / 1000),

@@ -4,7 +4,7 @@ import { auditBench } from '../../bench/audit-bench.js';
 import { migrateBench } from '../../bench/migrate-bench.js';
 import { resolve } from 'node:path';
 import { DomicileError } from '../errors/domicile-error.js';
-import { packagedFile } from '../shared/packaged-file.js';
+import { defaultLatencyFile } from './cli-options.js';
 import { loadLatencyFile } from '../wan/load-latency.js';
 
 export interface BenchOptions {
@@ -82,7 +82,7 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
     case 'latency': {
       const { latencyBench } = await import('../../bench/latency-bench.js');
       const { formatLatencyReport } = await import('../../bench/latency-output.js');
-      const file = resolve(options.latency ?? packagedFile('examples', 'latency.yaml'));
+      const file = resolve(options.latency ?? defaultLatencyFile);
       const latency = await loadLatencyFile(file);
       const report = await latencyBench({ latency, samples: { 'store page': 10, 'account request': 20, 'photo sync': 4 }, log });
       const title = `domicile bench latency: the 2014 scenario before → phase 3 in WAN emulation (${latency.name}, ${file}); synthetic clients in every market at once (${report.machine.cpus} cores, Node ${report.machine.node}, ${report.machine.date})`;

@@ -7,6 +7,8 @@ export { packageRoot };
 
 /** The policy `domicile up` starts with when none is given: the scenario's last phase. */
 export const defaultPolicyFile = join(packageRoot, 'examples', 'phase3.yaml');
+/** The scenario's round trips, for the WAN emulation, the latency bench and plan's forecast. */
+export const defaultLatencyFile = join(packageRoot, 'examples', 'latency.yaml');
 
 export const defaultDataDir = '.domicile';
 

@@ -3,9 +3,8 @@ import { DomicileError } from '../errors/domicile-error.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import { formatPlan } from './format-migration.js';
 import { openOperatorApi, readRuntime, type OperatorAccess } from './operator-api.js';
-import { resolvePolicyFile } from './cli-options.js';
+import { defaultLatencyFile, resolvePolicyFile } from './cli-options.js';
 import { forecastChange, formatForecast, type MarketForecast } from './format-forecast.js';
-import { packagedFile } from '../shared/packaged-file.js';
 import { loadLatencyFile, missingFigures } from '../wan/load-latency.js';
 
 export interface PlanOptions {
@@ -30,7 +29,7 @@ export async function runPlan(access: OperatorAccess, options: PlanOptions): Pro
   }
   const from = options.from === undefined ? undefined : await loadPolicyFile(resolve(options.from));
   const to = options.to === undefined ? undefined : await loadPolicyFile(resolve(options.to));
-  const latencyFile = options.latency ?? packagedFile('examples', 'latency.yaml');
+  const latencyFile = options.latency ?? defaultLatencyFile;
   // A policy change (--to) gets a latency forecast; its file is checked before anything else runs.
   const latency = to === undefined ? undefined : await loadLatencyFile(resolve(latencyFile));
   // Nothing running: open the data folder under the policy the plan moves away from.

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { DomicileError } from '../errors/domicile-error.js';
 import { buildGateway } from '../gateway/build-gateway.js';
@@ -7,9 +6,8 @@ import type { MigrationStatus } from '../migrate/migration-status.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import { Platform } from '../platform/platform.js';
 import type { Latency } from '../wan/latency-schema.js';
-import { requireCoverage } from '../wan/load-latency.js';
 import { WanEmulator } from '../wan/wan-emulator.js';
-import { packageRoot } from './cli-options.js';
+import { packagedFile } from '../shared/packaged-file.js';
 
 /** The 2014 scenario's phases after `before`, in order. */
 export const scenarioPhases = ['phase1', 'phase2', 'phase3'] as const;
@@ -27,9 +25,9 @@ export interface ScenarioPhase {
  * a latency file, in WAN emulation mode.
  */
 export async function openScenarioPhase(dataDir: string, phase: string, wan?: { latency: Latency; edgeCache: boolean }): Promise<ScenarioPhase> {
-  const policyFile = join(packageRoot, 'examples', `${phase}.yaml`);
+  const policyFile = packagedFile('examples', `${phase}.yaml`);
   const policy = await loadPolicyFile(policyFile);
-  const emulator = wan && new WanEmulator(requireCoverage(wan.latency, policy, wan.latency.name), policy);
+  const emulator = wan && new WanEmulator(wan.latency, policy, wan.latency.name);
   const platform = await Platform.open({ policy, dataDir, durability: 'normal', traceRegionCalls: emulator !== undefined });
   const engine = await MigrationEngine.open({ host: platform });
   const app = await buildGateway(platform, { migrations: engine, wan: emulator, edgeCache: wan?.edgeCache ?? true });

@@ -9,7 +9,7 @@ import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 import type { RuntimeInfo } from './operator-api.js';
 import { untilStopped } from './until-stopped.js';
 import { clientMarketHeader } from '../gateway/wan-hooks.js';
-import { emulatedMarkets, loadLatencyFile, requireCoverage } from '../wan/load-latency.js';
+import { emulatedMarkets, loadLatencyFile } from '../wan/load-latency.js';
 import { WanEmulator } from '../wan/wan-emulator.js';
 
 export interface UpOptions {
@@ -33,7 +33,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
   const catalog = options.catalog === undefined ? undefined : await loadCatalogFile(resolve(options.catalog));
-  const wan = options.emulateWan === undefined ? undefined : new WanEmulator(requireCoverage(await loadLatencyFile(resolve(options.emulateWan)), policy, options.emulateWan), policy);
+  const wan = options.emulateWan === undefined ? undefined : new WanEmulator(await loadLatencyFile(resolve(options.emulateWan)), policy, options.emulateWan);
   const log = { line: (_: string) => {} };
   const platform = await Platform.open({
     policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full', directoryUrl: options.directoryUrl, catalog, log: (line) => log.line(line),

@@ -1,4 +1,3 @@
-import { sep } from 'node:path';
 import { isDomicileError } from '../errors/domicile-error.js';
 import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
 import type {
@@ -15,7 +14,7 @@ export interface BlobSpillingStoreOptions {
   durable?: boolean;
 }
 
-export const defaultSpillBytes = 64 * 1024;
+const defaultSpillBytes = 64 * 1024;
 
 /** A record's name as one string, cheap enough for every write to look up. */
 function recordKey(n: RecordName): string {
@@ -138,34 +137,34 @@ export class BlobSpillingStore implements RegionStore {
       }
       // Only once the shred committed: a refused import leaves the category's rows, and so its files.
       for (const i of imports) {
-        for (const collection of i.shred ?? []) await this.forget(this.files.collectionDir(i.userId, i.service, collection));
+        for (const collection of i.shred ?? []) await this.forget({ userId: i.userId, service: i.service, collection });
       }
       return result;
-    }, true);
+    });
   }
 
   async purgeUser(userId: string, service?: string): Promise<number> {
     const n = await this.inner.purgeUser(userId, service);
-    await this.forget(service === undefined ? this.files.userDir(userId) : this.files.serviceDir(userId, service));
+    await this.forget({ userId, service });
     return n;
   }
 
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     const result = await this.inner.purgeTenants(service, userIds, audit);
-    for (const userId of userIds) await this.forget(this.files.serviceDir(userId, service));
+    for (const userId of userIds) await this.forget({ userId, service });
     return result;
   }
 
   async decideConsent(write: ConsentWrite): Promise<WriteResult> {
     // The ledger record is small; a shredded category's files go with its rows and key.
     const result = await this.inner.decideConsent(write);
-    for (const collection of write.shred) await this.forget(this.files.collectionDir(write.userId, write.service, collection));
+    for (const collection of write.shred) await this.forget({ userId: write.userId, service: write.service, collection });
     return result;
   }
 
   async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
     const result = await this.inner.eraseUser(userId, audit);
-    await this.forget(this.files.userDir(userId));
+    await this.forget({ userId });
     return result;
   }
 
@@ -175,11 +174,12 @@ export class BlobSpillingStore implements RegionStore {
    */
   async placementStats(): Promise<PlacementStat[]> {
     const stats = await this.inner.placementStats();
+    const markets = new Map((await this.inner.listTenancies()).map((t) => [`${t.userId}\u0000${t.service}`, t.market]));
     for (const name of [...this.folders.values()]) {
       const row = await this.inner.getRecord(name.userId, name.service, name.collection, name.key);
       const ref = row && readBlobReference(row.ciphertext);
-      const tenancy = ref && (await this.inner.getTenancy(name.userId, name.service));
-      const stat = tenancy && stats.find((s) => s.market === tenancy.market && s.service === name.service);
+      const market = ref && markets.get(`${name.userId}\u0000${name.service}`);
+      const stat = market && stats.find((s) => s.market === market && s.service === name.service);
       if (ref && stat) stat.bytes += ref.size - row.ciphertext.length;
     }
     return stats;
@@ -277,25 +277,22 @@ export class BlobSpillingStore implements RegionStore {
   }
 
   /**
-   * After an erasure, a purge or a shred committed: every record folder under `dir` is pruned
-   * under its lock (a write in flight there finishes first and keeps its file if its row
-   * committed), then the folders left empty go.
+   * After an erasure, a purge or a shred committed: every record of the user (of the service,
+   * of the category) that had files is pruned under its lock (a write in flight there finishes
+   * first and keeps its file if its row committed), then the folders left empty go.
    */
-  private async forget(dir: string): Promise<void> {
+  private async forget(scope: { userId: string; service?: string | undefined; collection?: string }): Promise<void> {
+    const { userId, service, collection } = scope;
     await this.tidy(async () => {
-      // Folder paths are hashes of the names: worked out here, where it is rare, not on every write.
-      const under = [...this.folders.values()].filter((name) => this.files.recordDir(name).startsWith(`${dir}${sep}`));
+      const under = [...this.folders.values()].filter((n) => n.userId === userId && (service === undefined || n.service === service) && (collection === undefined || n.collection === collection));
       for (const name of under) await this.settle(name);
-      await this.files.removeEmptyFolders(dir);
+      await this.files.removeEmptyFolders(service === undefined ? this.files.userDir(userId) : collection === undefined ? this.files.serviceDir(userId, service) : this.files.collectionDir(userId, service, collection));
     });
   }
 
-  /**
-   * Runs fn holding the locks of the named records' folders, taken in one order so two
-   * callers never wait on each other. `all`: every named folder, not only those with files.
-   */
-  private async locked<T>(names: readonly RecordName[], fn: () => Promise<T>, all = false): Promise<T> {
-    const dirs = [...new Set(names.map(recordKey))].filter((d) => all || names.length === 1 || this.folders.has(d)).sort();
+  /** Runs fn holding the locks of the named records, queued for all of them at once so two callers never wait on each other. */
+  private async locked<T>(names: readonly RecordName[], fn: () => Promise<T>): Promise<T> {
+    const dirs = [...new Set(names.map(recordKey))];
     const waits = dirs.map((d) => this.locks.get(d) ?? Promise.resolve());
     let release!: () => void;
     const held = new Promise<void>((resolve) => { release = resolve; });

@@ -12,19 +12,19 @@ import type { PolicyFinding } from '../policy/policy-problem.js';
 const id = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'an id is lower-case letters, digits and dashes, starting with a letter (for example "sg-singapore")');
 const country = z.string().regex(/^[A-Z]{2}$/, 'a market is an ISO 3166-1 alpha-2 country code in capitals, for example IN');
 
-export const figureSchema = z.object({
+const figureSchema = z.object({
   ms: z.number().positive().max(2000).describe('Round-trip time in milliseconds.'),
   source: id.describe('The id of an entry of `sources`.'),
   note: z.string().min(1).optional().describe('What exactly was measured: the cities, the statistic (median, average), when.'),
 }).strict();
 
-export const bandwidthSchema = z.object({
+const bandwidthSchema = z.object({
   mbps: z.number().positive().max(100_000).describe('Megabits per second.'),
   source: id,
   note: z.string().min(1).optional(),
 }).strict();
 
-export const sourceSchema = z.object({
+const sourceSchema = z.object({
   id,
   title: z.string().min(1),
   url: z.string().regex(/^https?:\/\//, 'a source is cited by its http(s) address'),
@@ -33,7 +33,7 @@ export const sourceSchema = z.object({
 
 const city = z.string().min(1).max(80).describe('A city the backbone figures name, for example "Singapore".');
 
-export const marketLatencySchema = z.object({
+const marketLatencySchema = z.object({
   city: city.describe("Where the market's users are taken to be, for the backbone figures."),
   access: figureSchema.optional().describe("Round trip from a user to a server in their own city: the last mile. It is also what reaching the market's CDN edge costs. Without it (no published figure), the market's users are not emulated."),
   bandwidth: bandwidthSchema.optional().describe("Typical connection speed of the market's users; without it, transfers cost round trips only."),

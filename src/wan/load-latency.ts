@@ -41,8 +41,12 @@ export function missingFigures(latency: Latency, policy: Policy): string[] {
     if (r) cities.set(region, r.city);
     else missing.push(`region ${region} (regions.${region}.city)`);
   }
+  const asked = new Set<string>();
   const pair = (a: string, b: string): void => {
-    if (backboneMs(latency, a, b) === undefined && !missing.includes(`${a} ↔ ${b} (backbone)`) && !missing.includes(`${b} ↔ ${a} (backbone)`)) missing.push(`${a} ↔ ${b} (backbone)`);
+    const key = [a, b].sort().join('\u0000');
+    if (asked.has(key)) return;
+    asked.add(key);
+    if (backboneMs(latency, a, b) === undefined) missing.push(`${a} ↔ ${b} (backbone)`);
   };
   for (const market of policy.markets.map((m) => m.country)) {
     const m = latency.markets[market];

@@ -57,10 +57,6 @@ export class ModelConnection {
 
   constructor(private readonly model: Latency['model']) {}
 
-  get isOpen(): boolean {
-    return this.windows !== undefined;
-  }
-
   /** The time of one request and its answer over `link`; the connection opens on its first. */
   exchange(link: Link, requestBytes: number, responseBytes: number): NetworkTime {
     const opening = this.windows === undefined;

@@ -1,6 +1,7 @@
 import { homeRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { Latency } from './latency-schema.js';
+import { requireCoverage } from './load-latency.js';
 import { betweenMs, edgeLink, regionLink, type ModelConnection } from './network-model.js';
 
 /** Where the network time of one request went. */
@@ -25,7 +26,10 @@ export interface WanCharge {
  * store's servers of the market: its `shop` home under the policy.
  */
 export class WanEmulator {
-  constructor(readonly latency: Latency, readonly policy: Policy) {}
+  /** Refused (BAD_REQUEST naming each missing figure) unless the latency file (`file` names it) covers the policy. */
+  constructor(readonly latency: Latency, readonly policy: Policy, file: string) {
+    requireCoverage(latency, policy, file);
+  }
 
   hasMarket(market: string): boolean {
     return Object.hasOwn(this.latency.markets, market);

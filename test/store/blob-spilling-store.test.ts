@@ -1,5 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DomicileError } from '../../src/errors/domicile-error.js';
@@ -7,15 +6,15 @@ import { readBlobReference } from '../../src/store/blob-files.js';
 import { BlobSpillingStore } from '../../src/store/blob-spilling-store.js';
 import type { AuditAppend } from '../../src/store/region-store.js';
 import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js';
+import { listFiles } from '../support/file-scan.js';
+import { tempDir } from '../support/temp-dir.js';
 import { describeRegionStoreConformance } from './region-store-conformance.js';
 
-const root = mkdtempSync(join(tmpdir(), 'domicile-blob-store-'));
+const root = tempDir('blob-store');
 let counter = 0;
-const nextDir = (): string => join(root, `store-${++counter}`);
+const nextDir = (): string => join(root.path, `store-${++counter}`);
 
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => root.remove());
 
 function open(dir: string, spillBytes = 1024): { store: BlobSpillingStore; inner: SqliteRegionStore; blobs: string } {
   const inner = new SqliteRegionStore({ path: join(dir, 'store.db') });
@@ -26,24 +25,9 @@ function open(dir: string, spillBytes = 1024): { store: BlobSpillingStore; inner
 // Every value in a file: the whole contract holds whichever place a value rests in.
 describeRegionStoreConformance('sqlite with every value in a blob file', async () => open(nextDir(), 1).store);
 
-/** Every file under a folder, with its bytes. */
+/** Every file under a folder (none when start-up removed the folder itself), with its bytes. */
 function filesUnder(dir: string): Array<{ path: string; bytes: Buffer }> {
-  const out: Array<{ path: string; bytes: Buffer }> = [];
-  const walk = (d: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      const path = join(d, name);
-      if (statSync(path).isDirectory()) walk(path);
-      else out.push({ path, bytes: readFileSync(path) });
-    }
-  };
-  walk(dir);
-  return out;
+  return existsSync(dir) ? listFiles(dir).map((path) => ({ path, bytes: readFileSync(path) })) : [];
 }
 
 const blobFiles = (dir: string): Array<{ path: string; bytes: Buffer }> => filesUnder(dir).filter((f) => !f.path.endsWith('address.json'));

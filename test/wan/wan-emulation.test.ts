@@ -9,7 +9,7 @@ import { testLatency } from './test-latency.js';
 /** A gateway in WAN emulation mode under a phase's policy, listening on a real port. */
 async function emulated(phase: string): Promise<{ t: TestPlatform; url: string }> {
   const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
-  const t = await openTestPlatform(phase, { wan: new WanEmulator(testLatency(), policy) }, { traceRegionCalls: true });
+  const t = await openTestPlatform(phase, { wan: new WanEmulator(testLatency(), policy, 'test-latency.yaml') }, { traceRegionCalls: true });
   const url = await t.app.listen({ port: 0, host: '127.0.0.1' });
   return { t, url };
 }
