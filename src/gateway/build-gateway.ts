@@ -23,6 +23,7 @@ import { registerEdgeCache } from './edge-cache.js';
 import { registerWanEmulation } from './wan-hooks.js';
 import type { WanEmulator } from '../wan/wan-emulator.js';
 import { UserTokens } from './user-tokens.js';
+import { photoChunkSize } from '../services/cloud/photo-sync.js';
 
 export interface GatewayOptions {
   /** Lifetime of a user token (default 24 hours). */
@@ -53,7 +54,7 @@ function toHttpError(err: unknown): { status: number; error: DomicileError } {
   }
   const fastifyErr = err as { code?: string; statusCode?: number; message?: string };
   if (fastifyErr.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return { status: 413, error: new DomicileError('PAYLOAD_TOO_LARGE', 'the request body is too large: records are at most 256 KiB, photo chunks 512 KiB') };
+    return { status: 413, error: new DomicileError('PAYLOAD_TOO_LARGE', `the request body is too large: records are at most 256 KiB, photo chunks ${photoChunkSize / 1024} KiB`) };
   }
   if (typeof fastifyErr.statusCode === 'number' && fastifyErr.statusCode >= 400 && fastifyErr.statusCode < 500) {
     // Fastify's own client errors: bad JSON, wrong content type, empty body.

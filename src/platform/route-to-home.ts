@@ -1,10 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import type { HomeEntry } from '../directory/directory.js';
 import type { RegionClient, TenantRef } from '../region/region-client.js';
 import type { Platform } from './platform.js';
 
 /** How long a request keeps retrying while its user is fenced for a cut-over. */
 const fencedRetryBudgetMs = 2_000;
+
+/** The user's home for a service: from the platform's cache, else the directory (NOT_FOUND when none). */
+export async function cachedHome(platform: Platform, userId: string, service: string): Promise<HomeEntry> {
+  const cacheKey = `${userId}\u0000${service}`;
+  let home = platform.homeCache.get(cacheKey);
+  if (!home) {
+    home = await platform.directory.home(userId, service);
+    if (!home) throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, { details: { service } });
+    platform.homeCache.set(cacheKey, home);
+  }
+  return home;
+}
 
 /**
  * Serves a request in the user's home region for a service. The directory (through a bounded
@@ -25,14 +38,7 @@ export async function routeToHome<T>(
   for (let attempt = 0; ; attempt++) {
     // A cached home may be stale after a cut-over; the region then refuses the old epoch and
     // the entry is dropped below, so a stale entry costs a retry, never a stale answer.
-    let home = platform.homeCache.get(cacheKey);
-    if (!home) {
-      home = await platform.directory.home(userId, service);
-      if (!home) {
-        throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, { details: { service } });
-      }
-      platform.homeCache.set(cacheKey, home);
-    }
+    const home = await cachedHome(platform, userId, service);
     try {
       return await call(platform.region(home.region), { userId, service, epoch: home.epoch });
     } catch (err) {

@@ -1,5 +1,5 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import type { Category, PlacementRule, Policy, Region } from './policy-schema.js';
+import type { Category, PlacementRule, Policy, Region, Service } from './policy-schema.js';
 
 /**
  * Placement: market × service → ordered allowed regions. The most specific rule wins:
@@ -58,6 +58,13 @@ export function isAllowed(policy: Policy, market: string, service: string, regio
 
 export function serviceIds(policy: Policy): string[] {
   return policy.services.map((s) => s.id);
+}
+
+/** The policy's service of that id: NOT_FOUND, listing the services there are, when it has none. */
+export function requireService(policy: Policy, service: string): Service {
+  const found = policy.services.find((s) => s.id === service);
+  if (!found) throw new DomicileError('NOT_FOUND', `no service "${service}" in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`);
+  return found;
 }
 
 export function findCategory(policy: Policy, service: string, category: string): Category | undefined {

@@ -4,9 +4,9 @@ import { currentNotice, decisions, findPurpose, grantsNow, servicesNeeding, type
 import { DomicileError } from '../../errors/domicile-error.js';
 import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
-import type { Platform } from '../../platform/platform.js';
 import { errorBody } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
+import { readLedger } from '../../consent/read-ledger.js';
 
 const consentRecord = z.object({
   purpose: z.string(),
@@ -42,13 +42,6 @@ function purposeOf(policy: Policy, id: string): NonNullable<ReturnType<typeof fi
 function view(policy: Policy, purposeId: string, ledger: ConsentLedger): z.infer<typeof consentView> {
   const purpose = purposeOf(policy, purposeId);
   return { purpose: purpose.id, description: purpose.description, notice: currentNotice(purpose), granted: grantsNow(ledger, purpose), history: ledger.history };
-}
-
-/** The user's ledger of a purpose, from the home region of the first service that needs it. */
-async function readLedger(platform: Platform, userId: string, purpose: string): Promise<ConsentLedger> {
-  const [service] = servicesNeeding(platform.policy, purpose);
-  const ledgers = await routeToHome(platform, userId, service!, (client, ref) => client.readConsents(ref));
-  return ledgers.find((l) => l.purpose === purpose) ?? { purpose, history: [] };
 }
 
 /**

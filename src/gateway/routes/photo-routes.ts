@@ -33,8 +33,8 @@ export function photoRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
   const tags = ['cloud'];
   const security = [{ bearer: [] }];
   return async (app) => {
-    // Chunks come as raw bytes; only in this plugin.
-    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: photoChunkSize }, (_request, body, done) => done(null, body));
+    // Chunks come as raw bytes; only in this plugin (their route sets the size limit).
+    app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
     app.post('/v1/me/photos', {
       onRequest: ctx.requireUser,

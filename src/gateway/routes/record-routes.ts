@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomicileError } from '../../errors/domicile-error.js';
-import { findCategory } from '../../policy/placement.js';
+import { findCategory, requireService } from '../../policy/placement.js';
 import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { platformWriter } from '../../services/platform-written.js';
@@ -9,10 +9,7 @@ import { collectionParams, errorBody, recordParams, recordReply, writeReply } fr
 import type { GatewayContext } from '../gateway-context.js';
 
 function checkCollection(policy: Policy, service: string, collection: string): void {
-  const svc = policy.services.find((s) => s.id === service);
-  if (!svc) {
-    throw new DomicileError('NOT_FOUND', `no service "${service}" in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`);
-  }
+  const svc = requireService(policy, service);
   if (!findCategory(policy, service, collection)) {
     throw new DomicileError('NOT_FOUND', `service ${service} has no collection "${collection}"; use one of: ${svc.categories.map((c) => c.id).join(', ')}`);
   }

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DomicileError } from '../../errors/domicile-error.js';
 import { syncRecords } from '../../services/cloud/record-sync.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { errorBody } from '../http-schemas.js';
+import { requireService } from '../../policy/placement.js';
 
 /** Incremental sync of a user's records of a service by change token (Mi Cloud's contacts, for one). */
 export function syncRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
@@ -23,9 +23,7 @@ export function syncRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       },
     }, async (request) => {
       const { service } = request.params;
-      if (!platform.policy.services.some((s) => s.id === service)) {
-        throw new DomicileError('NOT_FOUND', `no service "${service}" in policy "${platform.policy.name}"; use one of: ${platform.policy.services.map((s) => s.id).join(', ')}`);
-      }
+      requireService(platform.policy, service);
       return { ...(await syncRecords(platform, request.user.userId, service, request.query.since, request.query.limit)) };
     });
   };

@@ -39,7 +39,7 @@ export interface PhotoManifest {
   completedAt: number | null;
 }
 
-export function chunkKey(photoId: string, index: number): string {
+function chunkKey(photoId: string, index: number): string {
   return `${photoId}~${String(index).padStart(6, '0')}`;
 }
 

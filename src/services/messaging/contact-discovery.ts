@@ -3,7 +3,7 @@ import { findPurpose, grantsNow } from '../../consent/consent-ledger.js';
 import { DomicileError } from '../../errors/domicile-error.js';
 import { findCategory } from '../../policy/placement.js';
 import type { Platform } from '../../platform/platform.js';
-import { routeToHome } from '../../platform/route-to-home.js';
+import { readLedger } from '../../consent/read-ledger.js';
 
 /**
  * Contact discovery ("which of my contacts use the service"), the 2014 flaw done right: the
@@ -14,7 +14,7 @@ import { routeToHome } from '../../platform/route-to-home.js';
  * the policy puts on the address book (contact-discovery in the scenario), and past a daily
  * allowance per user, so that nobody walks the numbering plan through it.
  */
-export const discoveryPrefix = 'domicile/discovery/v1\u0000';
+const discoveryPrefix = 'domicile/discovery/v1\u0000';
 
 /** What a phone computes for one contact (`phone`: E.164, as the blind index normalises it). */
 export function discoveryHash(discoveryKey: string, phoneE164: string): string {
@@ -44,14 +44,18 @@ export function discoveryParameters(platform: Platform): { algorithm: 'HMAC-SHA2
 export const maxDiscoveryHashes = 5_000;
 
 /** Hashes one user may look up per day, on one gateway: an address book, not the whole numbering plan. */
-export const discoveryHashesPerDay = 20_000;
+const discoveryHashesPerDay = 20_000;
 const dayMs = 24 * 3600 * 1000;
 const spent = new Map<string, { since: number; hashes: number }>();
 
 /** Counts a lookup against the user's daily allowance; RATE_LIMITED beyond it. */
 function spend(userId: string, hashes: number): void {
   const now = Date.now();
-  for (const [id, s] of spent) if (now - s.since >= dayMs) spent.delete(id);
+  // Oldest first (a user's entry keeps its place), so the expired ones are at the front.
+  for (const [id, s] of spent) {
+    if (now - s.since < dayMs) break;
+    spent.delete(id);
+  }
   const mine = spent.get(userId) ?? { since: now, hashes: 0 };
   if (mine.hashes + hashes > discoveryHashesPerDay) {
     const retryAfterSeconds = Math.ceil((mine.since + dayMs - now) / 1000);
@@ -63,14 +67,15 @@ function spend(userId: string, hashes: number): void {
 
 /** The matches among a user's hashed contacts: user ids of the service's users, never numbers. */
 export async function discoverContacts(platform: Platform, userId: string, hashes: readonly string[]): Promise<Array<{ hash: string; userId: string }>> {
-  const purposeId = discoveryPurpose(platform);
-  if (!findCategory(platform.policy, 'messaging', 'address-book')) {
+  const category = findCategory(platform.policy, 'messaging', 'address-book');
+  if (!category) {
     throw new DomicileError('NOT_FOUND', `policy "${platform.policy.name}" offers no contact discovery (no messaging address-book category)`);
   }
+  const purposeId = category.consent;
   if (purposeId) {
     const purpose = findPurpose(platform.policy, purposeId);
-    const ledgers = await routeToHome(platform, userId, 'messaging', (client, ref) => client.readConsents(ref));
-    if (!purpose || !grantsNow(ledgers.find((l) => l.purpose === purposeId), purpose)) {
+    // Read where it is enforced: the messaging home.
+    if (!purpose || !grantsNow(await readLedger(platform, userId, purposeId, 'messaging'), purpose)) {
       throw new DomicileError('CONSENT_REQUIRED', `contact discovery needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`, { details: { purpose: purposeId } });
     }
   }

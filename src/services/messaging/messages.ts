@@ -2,7 +2,7 @@ import { DomicileError } from '../../errors/domicile-error.js';
 import type { AuditEvent } from '../../audit/audit-event.js';
 import type { Platform } from '../../platform/platform.js';
 import type { RegionClient } from '../../region/region-client.js';
-import { routeToHome } from '../../platform/route-to-home.js';
+import { cachedHome, routeToHome } from '../../platform/route-to-home.js';
 import { newId } from '../../shared/new-id.js';
 
 /**
@@ -55,12 +55,6 @@ async function resolveRecipient(platform: Platform, to: Recipient): Promise<stri
   return to.userId!;
 }
 
-async function homeOf(platform: Platform, userId: string): Promise<string> {
-  const home = await platform.directory.home(userId, service);
-  if (!home) throw new DomicileError('NOT_FOUND', `user ${userId} has no home for ${service}`);
-  return home.region;
-}
-
 type Crossing = Omit<Extract<AuditEvent, { type: 'delivery' }>, 'type' | 'role'>;
 
 /**
@@ -90,7 +84,7 @@ async function crossTo(platform: Platform, client: RegionClient, crossing: Omit<
  */
 export async function sendMessage(platform: Platform, senderId: string, to: Recipient, text: string): Promise<MessageView & { crossBorder: { from: string; to: string } | null }> {
   const recipientId = await resolveRecipient(platform, to);
-  const fromRegion = await homeOf(platform, senderId);
+  const fromRegion = (await cachedHome(platform, senderId, service)).region;
   const id = newId('msg');
   const sentAt = Date.now();
   const message: StoredMessage = { id, from: senderId, to: recipientId, text, sentAt, deliveredAt: sentAt, readAt: null };
@@ -126,13 +120,17 @@ export async function listMessages(platform: Platform, userId: string, box: 'inb
 
 /** The recipient reads a message: their copy says when, and a read receipt goes to the sender's copy. */
 export async function markRead(platform: Platform, userId: string, messageId: string): Promise<MessageView> {
-  const record = await routeToHome(platform, userId, service, (client, ref) => client.getRecord({ ...ref, collection, key: `in-${messageId}` }));
-  const message = asMessage(record?.value);
-  if (!record || !message) throw new DomicileError('NOT_FOUND', `no message ${messageId} in your inbox`);
-  if (message.readAt !== null) return view(message, 'inbox');
-  const read = { ...message, readAt: Date.now() };
-  await routeToHome(platform, userId, service, (client, ref) => client.putRecord({ ...ref, collection, key: `in-${messageId}`, value: read, ifVersion: record.version }));
-  const fromRegion = await homeOf(platform, userId);
+  // Read and marked in one visit to the reader's home, which is where the receipt crosses from.
+  const { message, read, fromRegion } = await routeToHome(platform, userId, service, async (client, ref) => {
+    const record = await client.getRecord({ ...ref, collection, key: `in-${messageId}` });
+    const found = asMessage(record?.value);
+    if (!record || !found) throw new DomicileError('NOT_FOUND', `no message ${messageId} in your inbox`);
+    if (found.readAt !== null) return { message: found, read: undefined, fromRegion: client.regionId };
+    const marked = { ...found, readAt: Date.now() };
+    await client.putRecord({ ...ref, collection, key: `in-${messageId}`, value: marked, ifVersion: record.version });
+    return { message: found, read: marked, fromRegion: client.regionId };
+  });
+  if (!read) return view(message, 'inbox');
   await routeToHome(platform, message.from, service, async (client, ref) => {
     const sent = await client.getRecord({ ...ref, collection, key: `out-${messageId}` });
     const copy = asMessage(sent?.value);

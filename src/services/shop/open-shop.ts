@@ -6,6 +6,7 @@ import { loadCatalogFile, type Catalog } from './catalog.js';
 import { FlashSaleLedger } from './flash-sale-ledger.js';
 import { FlashSales, type SaleOrder } from './flash-sales.js';
 import { packagedFile } from '../../shared/packaged-file.js';
+import { isDomicileError } from '../../errors/domicile-error.js';
 
 /** The Mi store of a platform: its catalog, and its flash sales when this gateway runs them. */
 export interface Shop {
@@ -33,12 +34,20 @@ export async function openShop(platform: Platform, options: { catalog?: Catalog 
   const sales = new FlashSales({
     catalog, ledger, buyerKeySecret: platform.secrets.indexKey, log: options.log,
     writeOrder: (userId, order) => routeToHome(platform, userId, 'shop', async (client, ref) => {
+      const put = (ifVersion: number) => client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion });
+      try {
+        // Nearly always the first write under the sale's key: no read before it.
+        await put(0);
+        return;
+      } catch (err) {
+        if (!isDomicileError(err, 'CONFLICT')) throw err;
+      }
       // Written before a crash (between the write and its mark in the ledger): the same order is there.
       const existing = await client.getRecord({ ...ref, collection: 'orders', key: order.key });
       const same = existing?.value as Partial<SaleOrder['value']> | null | undefined;
       if (same && same.saleId === order.value.saleId && same.unit === order.value.unit && same.claimedAt === order.value.claimedAt) return;
       // Anything else under the sale's key is not the sale's: its order takes the place.
-      await client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion: existing?.version ?? 0 });
+      await put(existing?.version ?? 0);
     }),
   });
   return { catalog, sales, noSales: undefined };
