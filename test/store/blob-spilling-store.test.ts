@@ -22,6 +22,14 @@ function open(dir: string, spillBytes = 1024): { store: BlobSpillingStore; inner
   return { store: new BlobSpillingStore(inner, { dir: blobs, spillBytes }), inner, blobs };
 }
 
+/** A store opened in a fresh folder, with user u1's cloud home in it. */
+async function openWithHome(): Promise<ReturnType<typeof open>> {
+  const opened = open(nextDir());
+  await opened.store.init();
+  await opened.store.putTenancy({ userId: 'u1', ...home });
+  return opened;
+}
+
 // Every value in a file: the whole contract holds whichever place a value rests in.
 describeRegionStoreConformance('sqlite with every value in a blob file', async () => open(nextDir(), 1).store);
 
@@ -41,9 +49,7 @@ const big = (fill: number, n = 4096): Buffer => Buffer.alloc(n, fill);
 
 describe('BlobSpillingStore: large values as files', () => {
   it('keeps a large value in a file and a reference in the database, and a small one in the database', async () => {
-    const { store, inner, blobs } = open(nextDir());
-    await store.init();
-    await store.putTenancy({ userId: 'u1', ...home });
+    const { store, inner, blobs } = await openWithHome();
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(7) });
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'm1', epoch: 1, ciphertext: Buffer.from('small') });
 
@@ -64,9 +70,7 @@ describe('BlobSpillingStore: large values as files', () => {
   });
 
   it('leaves one file per record after overwrites, and none after a delete or an overwrite by a small value', async () => {
-    const { store, blobs } = open(nextDir());
-    await store.init();
-    await store.putTenancy({ userId: 'u1', ...home });
+    const { store, blobs } = await openWithHome();
     const w = { userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1 };
     await store.writeRecord({ ...w, ciphertext: big(1) });
     await store.writeRecord({ ...w, ciphertext: big(2) });
@@ -85,9 +89,7 @@ describe('BlobSpillingStore: large values as files', () => {
   });
 
   it('removes the file of a write the database refused', async () => {
-    const { store, blobs } = open(nextDir());
-    await store.init();
-    await store.putTenancy({ userId: 'u1', ...home });
+    const { store, blobs } = await openWithHome();
     const w = { userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1 };
     await store.writeRecord({ ...w, ciphertext: big(1) });
     await expect(store.writeRecord({ ...w, ciphertext: big(2), ifVersion: 7 })).rejects.toMatchObject({ code: 'CONFLICT' });
@@ -98,9 +100,7 @@ describe('BlobSpillingStore: large values as files', () => {
   });
 
   it('answers INTEGRITY for a file changed or removed on disk', async () => {
-    const { store, blobs } = open(nextDir());
-    await store.init();
-    await store.putTenancy({ userId: 'u1', ...home });
+    const { store, blobs } = await openWithHome();
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
     const [file] = blobFiles(blobs);
     const changed = Buffer.from(file!.bytes);
@@ -152,9 +152,7 @@ describe('BlobSpillingStore: large values as files', () => {
   });
 
   it("keeps a category's files when the import that would shred it is refused", async () => {
-    const { store, blobs } = open(nextDir());
-    await store.init();
-    await store.putTenancy({ userId: 'u1', ...home });
+    const { store, blobs } = await openWithHome();
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
     // A live home is never imported into: the whole import is refused, its shred with it.
     await expect(store.importRecords([{ userId: 'u1', service: 'cloud', market: 'SG', epoch: 1, puts: [], deletes: [], shred: ['photos'] }])).rejects.toMatchObject({ code: 'CONFLICT' });
@@ -219,9 +217,7 @@ describe('BlobSpillingStore: large values as files', () => {
     const w = { userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1 };
 
     it('a residency report while a large write is in flight removes nothing', async () => {
-      const { store, blobs } = open(nextDir());
-      await store.init();
-      await store.putTenancy({ userId: 'u1', ...home });
+      const { store, blobs } = await openWithHome();
       const hold = holdWrites(store);
       const writing = store.writeRecord({ ...w, ciphertext: big(1) });
       await hold.written;
@@ -237,9 +233,7 @@ describe('BlobSpillingStore: large values as files', () => {
     });
 
     it('a consent shred while a large write is in flight keeps the file of the row that commits after it', async () => {
-      const { store } = open(nextDir());
-      await store.init();
-      await store.putTenancy({ userId: 'u1', ...home });
+      const { store } = await openWithHome();
       const hold = holdWrites(store);
       const writing = store.writeRecord({ ...w, ciphertext: big(1) });
       await hold.written;
@@ -252,9 +246,7 @@ describe('BlobSpillingStore: large values as files', () => {
     });
 
     it('a read that loses its file to a delete or a new write answers what the row says now', async () => {
-      const { store, inner } = open(nextDir());
-      await store.init();
-      await store.putTenancy({ userId: 'u1', ...home });
+      const { store, inner } = await openWithHome();
       await store.writeRecord({ ...w, ciphertext: big(1) });
       const get = inner.getRecord.bind(inner);
       let meanwhile: (() => Promise<unknown>) | undefined;
@@ -279,9 +271,7 @@ describe('BlobSpillingStore: large values as files', () => {
   });
 
   it("counts a spilled value's bytes at its file's size in the placement stats", async () => {
-    const { store } = open(nextDir());
-    await store.init();
-    await store.putTenancy({ userId: 'u1', ...home });
+    const { store } = await openWithHome();
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'm', epoch: 1, ciphertext: Buffer.from('abc') });
     expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3 }]);
