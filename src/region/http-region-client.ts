@@ -98,7 +98,7 @@ export class HttpRegionClient implements RegionClient {
     return this.post('readRecordStates', req);
   }
 
-  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string; epoch?: number }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
     return this.post('changesSince', req);
   }
 

@@ -88,7 +88,7 @@ export class InProcessRegionClient implements RegionClient {
     return this.call(() => this.node.readRecordStates(req));
   }
 
-  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string; epoch?: number }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
     return this.call(() => this.node.changesSince(req));
   }
 

@@ -158,8 +158,12 @@ export interface RegionClient {
   exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]>;
   /** Current state of the named records of one user (for catch-up): values, or deleted. */
   readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>>;
-  /** Change-log entries after a sequence number, oldest first, optionally of one service. */
-  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }>;
+  /**
+   * Change-log entries after a sequence number, oldest first, optionally of one service (and
+   * user). With an epoch (and userId and service), a request routed to the user's home: refused
+   * (WRONG_REGION, STALE_EPOCH, FENCED) unless this region serves the user at that epoch.
+   */
+  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string; epoch?: number }): Promise<{ changes: ChangeView[]; lastSeq: number }>;
   /**
    * Imports users' records into this (destination, or for a rollback the source) region under
    * its own fresh keys, keeping the source's version numbers, idempotently: applying the same

@@ -146,7 +146,7 @@ export class RegionNode implements RegionClient {
   }
 
   async putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
-    const ref = checkTenantRef(this.policy, req, 'putRecord');
+    const ref = await this.served(req, 'putRecord');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const key = checkRecordKey(req.key);
     const ifVersion = checkIfVersion(req.ifVersion);
@@ -170,7 +170,7 @@ export class RegionNode implements RegionClient {
   }
 
   async getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
-    const ref = checkTenantRef(this.policy, req, 'getRecord');
+    const ref = await this.served(req, 'getRecord');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const key = checkRecordKey(req.key);
     const stored = await this.store.readRecord({ ...ref, collection, key });
@@ -178,9 +178,8 @@ export class RegionNode implements RegionClient {
   }
 
   async listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
-    const ref = checkTenantRef(this.policy, req, 'listRecords');
+    const ref = await this.served(req, 'listRecords');
     const collection = req.collection === undefined ? undefined : checkCollection(this.policy, ref.service, req.collection);
-    await this.serving(ref);
     const stored = await this.store.listRecords(ref.userId, ref.service, collection);
     const views: RecordView[] = [];
     for (const record of stored) {
@@ -192,7 +191,7 @@ export class RegionNode implements RegionClient {
   }
 
   async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
-    const ref = checkTenantRef(this.policy, req, 'deleteRecord');
+    const ref = await this.served(req, 'deleteRecord');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const key = checkRecordKey(req.key);
     const ifVersion = checkIfVersion(req.ifVersion);
@@ -201,7 +200,7 @@ export class RegionNode implements RegionClient {
   }
 
   async setCredentials(req: TenantRef & { phone?: string; email?: string; password: string }): Promise<void> {
-    const ref = checkTenantRef(this.policy, req, 'setCredentials');
+    const ref = await this.served(req, 'setCredentials');
     checkCredentialsService(ref.service);
     const phone = checkOptionalString(req.phone, 'phone');
     const email = checkOptionalString(req.email, 'email');
@@ -209,7 +208,6 @@ export class RegionNode implements RegionClient {
     const update: Partial<StoredCredentials> = {};
     if (phone !== undefined) update.phone = normalisePhone(phone);
     if (email !== undefined) update.email = normaliseEmail(email);
-    await this.serving(ref);
     // Absent identifiers are kept: changing the password must not drop the phone number.
     const current = await this.readCredentials(ref);
     const next: StoredCredentials = { ...current?.credentials, ...update, passwordHash: await hashPassword(password, this.scrypt) };
@@ -221,10 +219,9 @@ export class RegionNode implements RegionClient {
   }
 
   async verifyPassword(req: TenantRef & { password: string }): Promise<boolean> {
-    const ref = checkTenantRef(this.policy, req, 'verifyPassword');
+    const ref = await this.served(req, 'verifyPassword');
     checkCredentialsService(ref.service);
     const password = checkPassword(req.password);
-    await this.serving(ref);
     const current = await this.readCredentials(ref);
     if (!current) {
       this.dummyHash ??= hashPassword('domicile-no-such-credentials', this.scrypt);
@@ -273,7 +270,10 @@ export class RegionNode implements RegionClient {
     return this.migration.readRecordStates(req);
   }
 
-  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+  async changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string; epoch?: number }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+    // With an epoch it is a user's request routed to their home (a device's sync), checked as one;
+    // without, the coordinator tailing the log (of users moving away, too).
+    if (checkObject(req, 'changesSince').epoch !== undefined) await this.served(req as TenantRef, 'changesSince');
     return this.migration.changesSince(req);
   }
 
@@ -293,13 +293,13 @@ export class RegionNode implements RegionClient {
     return this.migration.purgeUsers(req);
   }
 
-  recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
-    const ref = checkTenantRef(this.policy, req, 'recordConsent');
+  async recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
+    const ref = await this.served(req, 'recordConsent');
     return this.consent.decide({ ...req, ...ref });
   }
 
-  readConsents(req: TenantRef): Promise<ConsentLedger[]> {
-    return this.consent.readAll(checkTenantRef(this.policy, req, 'readConsents'));
+  async readConsents(req: TenantRef): Promise<ConsentLedger[]> {
+    return this.consent.readAll(await this.served(req, 'readConsents'));
   }
 
   consentStats(): Promise<ConsentStat[]> {
@@ -327,6 +327,19 @@ export class RegionNode implements RegionClient {
 
   async close(): Promise<void> {
     await this.store.close();
+  }
+
+  /**
+   * The first check of every request about a user: the reference is well formed and this region
+   * serves the user now (WRONG_REGION, STALE_EPOCH, FENCED otherwise), before anything else is
+   * checked. A gateway routing with a stale home must hear where the user went, which it
+   * re-routes on, never an answer about data this region no longer holds (a missing grant, a
+   * missing record, a policy it runs another version of).
+   */
+  private async served(req: TenantRef, method: string): Promise<TenantRef> {
+    const ref = checkTenantRef(this.policy, req, method);
+    await this.serving(ref);
+    return ref;
   }
 
   /** Refuses (WRONG_REGION, STALE_EPOCH, FENCED) unless this region serves the user now. */

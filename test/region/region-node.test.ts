@@ -44,6 +44,8 @@ describe('RegionNode', () => {
   });
 
   it('takes only the categories of the service as collections', async () => {
+    // Homed for account too: a region answers WRONG_REGION before checking anything else.
+    await node.openTenancy({ ...ref, service: 'account', market: 'SG' });
     const unknown = await expectCode(node.putRecord({ ...ref, collection: 'photos', key: 'p1', value: 1 }), 'BAD_REQUEST');
     expect(unknown.message).toBe('collection "photos" is not a category of service shop; use one of: orders');
     for (const call of [
@@ -94,6 +96,43 @@ describe('RegionNode', () => {
     const db = new Database(regionPaths(dir.path, 'sg-singapore').store, { readonly: true });
     expect(db.prepare("SELECT count(*) AS n FROM keys WHERE user_id = 'u-bob'").get()).toEqual({ n: 0 });
     db.close();
+  });
+
+  it('answers WRONG_REGION (or STALE_EPOCH) before any other check, for every method about a user', async () => {
+    const stranger = { userId: 'u-bob', service: 'messaging', epoch: 1 };
+    // Each of these would fail another check (no grant, no such collection, too large, a bad
+    // password or notice) were the user homed here: a gateway with a stale home must hear where
+    // the user is, which it re-routes on, not an answer about data this region does not hold.
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['put without a grant', () => node.putRecord({ ...stranger, collection: 'contacts', key: 'c1', value: { name: 'x' } })],
+      ['put to no such collection', () => node.putRecord({ ...stranger, collection: 'nope', key: 'c1', value: 1 })],
+      ['put too large', () => node.putRecord({ ...stranger, collection: 'messages', key: 'm1', value: 'x'.repeat(1024 * 1024) })],
+      ['put with a bad ifVersion', () => node.putRecord({ ...stranger, collection: 'messages', key: 'm1', value: 1, ifVersion: -1 })],
+      ['get of no such collection', () => node.getRecord({ ...stranger, collection: 'nope', key: 'c1' })],
+      ['list of no such collection', () => node.listRecords({ ...stranger, collection: 'nope' })],
+      ['delete with a bad key', () => node.deleteRecord({ ...stranger, collection: 'messages', key: '' })],
+      ['consent to no such purpose', () => node.recordConsent({ ...stranger, purpose: 'nope', decision: 'grant', method: 'settings', source: 'test' })],
+      ['consent with a bad decision', () => node.recordConsent({ ...stranger, purpose: 'address-book-sync', decision: 'maybe' as 'grant', method: 'settings', source: 'test' })],
+      ['consents', () => node.readConsents(stranger)],
+      ['a device sync', () => node.changesSince({ afterSeq: 0, limit: 10, ...stranger })],
+      ['credentials with an empty password', () => node.setCredentials({ ...stranger, service: 'account', phone: '+6581234567', password: '' })],
+      ['a password check with an empty password', () => node.verifyPassword({ ...stranger, service: 'account', password: '' })],
+    ];
+    for (const [what, call] of calls) {
+      const err = await expectCode(call(), 'WRONG_REGION').catch((e: unknown) => {
+        throw new Error(`${what}: ${String(e)}`);
+      });
+      expect(err.details, what).toMatchObject({ home: null });
+    }
+    // A user homed here, asked about at another epoch: STALE_EPOCH first, too.
+    await node.openTenancy({ ...ref, service: 'messaging', market: 'SG' });
+    await expectCode(node.putRecord({ ...ref, service: 'messaging', epoch: 2, collection: 'contacts', key: 'c1', value: 1 }), 'STALE_EPOCH');
+    await expectCode(node.getRecord({ ...ref, service: 'messaging', epoch: 2, collection: 'nope', key: 'c1' }), 'STALE_EPOCH');
+    // and at its epoch, the other checks as before
+    await expectCode(node.putRecord({ ...ref, service: 'messaging', collection: 'contacts', key: 'c1', value: 1 }), 'CONSENT_REQUIRED');
+    await expectCode(node.getRecord({ ...ref, service: 'messaging', collection: 'nope', key: 'c1' }), 'BAD_REQUEST');
+    // The coordinator's tail (no epoch) still reads the log of users this region does not serve.
+    expect((await node.changesSince({ afterSeq: 0, limit: 10, service: 'messaging', userId: 'u-bob' })).changes).toEqual([]);
   });
 
   it('stops serving a user the moment the tenancy is fenced or moved, even with keys cached', async () => {

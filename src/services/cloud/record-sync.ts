@@ -75,7 +75,8 @@ export async function syncRecords(platform: Platform, userId: string, service: s
         changes: records.filter((r) => !internal(r.collection, r.key)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value })),
       };
     }
-    const page = await client.changesSince({ afterSeq: from.s, limit, service, userId });
+    // With the epoch: a region the user has left says so (and this is re-routed) rather than answer "no changes".
+    const page = await client.changesSince({ afterSeq: from.s, limit, service, userId, epoch: ref.epoch });
     const more = page.changes.length === limit;
     const next = more ? page.changes.at(-1)!.seq : page.lastSeq;
     // One entry per record, at its state now.
