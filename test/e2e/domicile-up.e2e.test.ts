@@ -95,7 +95,11 @@ describe('a real `domicile up` process', () => {
     const operator = readFileSync(join(data.path, 'secrets', 'operator.token'), 'utf8').trim();
     const sender = (await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+91 99000 11111', password: 'msg-password', market: 'IN' })).json;
     const recipient = (await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+65 9000 2222', password: 'msg-password', market: 'SG' })).json;
-    const sent = await call(server.url, 'POST', '/v1/me/messages', sender.token, { to: { phone: '+6590002222' }, text: 'CANARY-E2E-MESSAGE-5b7e' });
+    // By phone number a send asks who uses the service, as discovery does: not without its consent.
+    const byPhone = await call(server.url, 'POST', '/v1/me/messages', sender.token, { to: { phone: '+6590002222' }, text: 'CANARY-E2E-MESSAGE-5b7e' });
+    expect(byPhone.status).toBe(403);
+    expect(byPhone.json.error).toMatchObject({ code: 'CONSENT_REQUIRED', details: { purpose: 'contact-discovery' } });
+    const sent = await call(server.url, 'POST', '/v1/me/messages', sender.token, { to: { userId: recipient.userId }, text: 'CANARY-E2E-MESSAGE-5b7e' });
     expect(sent.status).toBe(201);
     expect(sent.json.crossBorder).toEqual({ from: 'in-mumbai', to: 'sg-singapore' });
     const inbox = await call(server.url, 'GET', '/v1/me/messages', recipient.token);

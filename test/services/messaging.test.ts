@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeEntry, type AuditEvent } from '../../src/audit/audit-event.js';
 import { whereUser } from '../../src/platform/where-user.js';
 import { discoveryHash } from '../../src/services/messaging/contact-discovery.js';
@@ -28,6 +29,8 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
   const send = (from: Registered, payload: Record<string, unknown>) => t.app.inject({ method: 'POST', url: '/v1/me/messages', headers: auth(from.token), payload });
 
   it('delivers a message to a user homed in another region, there, audited in both regions, with delivery and read receipts', async () => {
+    // Addressing by phone number asks who uses the service, as contact discovery does: its consent.
+    await grant(t.app, indian.token, 'contact-discovery');
     const sent = await send(indian, { to: { phone: '+6581234567' }, text: 'CANARY-MESSAGE-4e1d hello from Bangalore' });
     expect(sent.statusCode).toBe(201);
     const message = sent.json();
@@ -111,13 +114,15 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
     expect((await discover()).statusCode).toBe(403);
     expect((await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(neighbour.token), payload: { hashes: ['+6599990001'] } })).statusCode).toBe(400);
 
-    // A day's allowance per user: an address book, never the whole numbering plan.
-    await grant(t.app, indian.token, 'contact-discovery');
+    // A day's allowance per user: an address book, never the whole numbering plan. (A user who
+    // has not sent to phone numbers today, which count against it too.)
+    const counter = await register(t.app, { email: 'counter@example.com', password: 'correct-horse', market: 'IN' });
+    await grant(t.app, counter.token, 'contact-discovery');
     const batch = (n: number) => Array.from({ length: 5_000 }, (_, i) => discoveryHash(params.key, `+1555${String(n * 5_000 + i).padStart(7, '0')}`));
     for (let n = 0; n < 4; n++) {
-      expect((await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(indian.token), payload: { hashes: batch(n) } })).statusCode).toBe(200);
+      expect((await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(counter.token), payload: { hashes: batch(n) } })).statusCode).toBe(200);
     }
-    const limited = await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(indian.token), payload: { hashes: hashes.slice(0, 1) } });
+    const limited = await t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(counter.token), payload: { hashes: hashes.slice(0, 1) } });
     expect(limited.statusCode).toBe(429);
     expect(limited.json().error).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } });
 
@@ -125,5 +130,66 @@ describe('Cloud Messaging and contact discovery (phase 3: India in Mumbai, Singa
     for (const needle of [...canaries, ...canaries.map((c) => c.slice(1)), singaporePhone.replaceAll(' ', '').slice(1), ...hashes.slice(1)]) {
       expect(filesContaining(t.dataDir, needle), needle).toEqual([]);
     }
+  });
+
+  describe('a message addressed by phone number tells no more than contact discovery would', () => {
+    const member = singaporePhone;
+    const stranger = '+6599990077';
+    /** Numbers' hashes a phone could send to discovery, `n` of them, all different. */
+    const hashesOf = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => createHash('sha256').update(`${prefix}${i}`).digest('base64url'));
+    const discoverAs = (u: Registered, hashes: string[]) => t.app.inject({ method: 'POST', url: '/v1/me/contact-discovery', headers: auth(u.token), payload: { hashes } });
+    /** Spends `n` lookups of a user's allowance through contact discovery (at most 5,000 a request). */
+    async function spendThroughDiscovery(u: Registered, n: number): Promise<void> {
+      for (let done = 0; done < n; done += 5_000) {
+        expect((await discoverAs(u, hashesOf(`${u.userId}/${done}/`, Math.min(5_000, n - done)))).statusCode).toBe(200);
+      }
+    }
+    /** The answers to a send to a member and to a stranger, and how many phone lookups they made. */
+    async function sendToBoth(u: Registered): Promise<{ answers: Array<{ status: number; error: unknown }>; lookups: number }> {
+      const spy = vi.spyOn(t.platform.directory, 'findByLogin');
+      try {
+        const answers = [];
+        for (const phone of [member, stranger]) {
+          const res = await send(u, { to: { phone }, text: 'who are you?' });
+          answers.push({ status: res.statusCode, error: (res.json() as { error?: unknown }).error });
+        }
+        return { answers, lookups: spy.mock.calls.length };
+      } finally {
+        spy.mockRestore();
+      }
+    }
+
+    it('without the contact-discovery grant: 403 CONSENT_REQUIRED before any lookup, the same for a member and a stranger', async () => {
+      const sender = await register(t.app, { email: 'no-grant@example.com', password: 'correct-horse', market: 'IN' });
+      const { answers, lookups } = await sendToBoth(sender);
+      expect(answers[0]).toMatchObject({ status: 403, error: { code: 'CONSENT_REQUIRED', details: { purpose: 'contact-discovery' } } });
+      expect(answers[1]).toEqual(answers[0]);
+      expect(lookups).toBe(0);
+      // By user id, a message needs no lookup of a number, and no such consent.
+      expect((await send(sender, { to: { userId: singaporean.userId }, text: 'hello' })).statusCode).toBe(201);
+    });
+
+    it('with the grant, answers what discovery would (a member is found, a stranger is not), and past the allowance: 429 before any lookup, the same for both', async () => {
+      const sender = await register(t.app, { email: 'spent@example.com', password: 'correct-horse', market: 'IN' });
+      await grant(t.app, sender.token, 'contact-discovery');
+      const granted = await sendToBoth(sender);
+      expect(granted.answers.map((a) => a.status)).toEqual([201, 404]);
+      // Two lookups spent by these sends; the rest of the day's 20,000 through discovery.
+      await spendThroughDiscovery(sender, 20_000 - 2);
+      const { answers, lookups } = await sendToBoth(sender);
+      expect(answers[0]).toMatchObject({ status: 429, error: { code: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } } });
+      expect(answers[1]).toEqual(answers[0]);
+      expect(lookups).toBe(0);
+    });
+
+    it('a send by phone number counts against the discovery allowance', async () => {
+      const sender = await register(t.app, { email: 'counted@example.com', password: 'correct-horse', market: 'IN' });
+      await grant(t.app, sender.token, 'contact-discovery');
+      await spendThroughDiscovery(sender, 20_000 - 1);
+      expect((await send(sender, { to: { phone: member }, text: 'the last lookup of the day' })).statusCode).toBe(201);
+      const limited = await discoverAs(sender, hashesOf('after', 1));
+      expect(limited.statusCode).toBe(429);
+      expect(limited.json().error).toMatchObject({ code: 'RATE_LIMITED' });
+    });
   });
 });

@@ -20,12 +20,12 @@ export function messagingRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     app.post('/v1/me/messages', {
       onRequest: ctx.requireUser,
       schema: {
-        tags, security, summary: "Send a message to a user (by user id, or by phone number through the blind index); it rests in the recipient's home region",
+        tags, security, summary: "Send a message to a user (by user id, or by phone number through the blind index: like contact discovery, that needs the contact-discovery consent and counts against its daily allowance); it rests in the recipient's home region",
         body: z.object({
           to: z.object({ userId: z.string().min(1).max(64).optional(), phone: z.string().min(3).max(32).optional() }).strict(),
           text: z.string().min(1).max(4_000),
         }).strict(),
-        response: { 201: sentView, 400: errorBody, 401: errorBody, 404: errorBody },
+        response: { 201: sentView, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 429: errorBody },
       },
     }, async (request, reply) => reply.code(201).send(await sendMessage(platform, request.user.userId, request.body.to, request.body.text)));
 

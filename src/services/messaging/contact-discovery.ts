@@ -48,7 +48,7 @@ const discoveryHashesPerDay = 20_000;
 const dayMs = 24 * 3600 * 1000;
 const spent = new Map<string, { since: number; hashes: number }>();
 
-/** Counts a lookup against the user's daily allowance; RATE_LIMITED beyond it. */
+/** Counts lookups against the user's daily allowance; RATE_LIMITED beyond it. */
 function spend(userId: string, hashes: number): void {
   const now = Date.now();
   // Oldest first (a user's entry keeps its place), so the expired ones are at the front.
@@ -59,28 +59,39 @@ function spend(userId: string, hashes: number): void {
   const mine = spent.get(userId) ?? { since: now, hashes: 0 };
   if (mine.hashes + hashes > discoveryHashesPerDay) {
     const retryAfterSeconds = Math.ceil((mine.since + dayMs - now) / 1000);
-    throw new DomicileError('RATE_LIMITED', `contact discovery looks up at most ${discoveryHashesPerDay} numbers a day per user; try again in ${Math.ceil(retryAfterSeconds / 3600)} h`, { details: { retryAfterSeconds } });
+    throw new DomicileError('RATE_LIMITED', `contact discovery (and messages addressed by phone number) look up at most ${discoveryHashesPerDay} numbers a day per user; try again in ${Math.ceil(retryAfterSeconds / 3600)} h`, { details: { retryAfterSeconds } });
   }
   mine.hashes += hashes;
   spent.set(userId, mine);
 }
 
-/** The matches among a user's hashed contacts: user ids of the service's users, never numbers. */
-export async function discoverContacts(platform: Platform, userId: string, hashes: readonly string[]): Promise<Array<{ hash: string; userId: string }>> {
+/**
+ * Refuses (before any lookup) unless the user may find `lookups` users by phone number now, and
+ * counts them against the day's allowance: the purpose on the address book granted
+ * (CONSENT_REQUIRED), within the allowance (RATE_LIMITED). Contact discovery and a message
+ * addressed by phone number both pass here, so neither tells who uses the service beyond what
+ * the other would: the address-book lookup of 2014 has no side door.
+ */
+export async function spendDiscovery(platform: Platform, userId: string, lookups: number, what = 'contact discovery'): Promise<void> {
   const category = findCategory(platform.policy, 'messaging', 'address-book');
   if (!category) {
-    throw new DomicileError('NOT_FOUND', `policy "${platform.policy.name}" offers no contact discovery (no messaging address-book category)`);
+    throw new DomicileError('NOT_FOUND', `policy "${platform.policy.name}" offers no contact discovery (no messaging address-book category), so no ${what}`);
   }
   const purposeId = category.consent;
   if (purposeId) {
     const purpose = findPurpose(platform.policy, purposeId);
     // Read where it is enforced: the messaging home.
     if (!purpose || !grantsNow(await readLedger(platform, userId, purposeId, 'messaging'), purpose)) {
-      throw new DomicileError('CONSENT_REQUIRED', `contact discovery needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`, { details: { purpose: purposeId } });
+      throw new DomicileError('CONSENT_REQUIRED', `${what} needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`, { details: { purpose: purposeId } });
     }
   }
+  spend(userId, lookups);
+}
+
+/** The matches among a user's hashed contacts: user ids of the service's users, never numbers. */
+export async function discoverContacts(platform: Platform, userId: string, hashes: readonly string[]): Promise<Array<{ hash: string; userId: string }>> {
   const unique = [...new Set(hashes)];
-  spend(userId, unique.length);
+  await spendDiscovery(platform, userId, unique.length);
   const matches: Array<{ hash: string; userId: string }> = [];
   for (const hash of unique) {
     const found = await platform.directory.findByLogin(discoveryLogin(platform.secrets.indexKey, hash));

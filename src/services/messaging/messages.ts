@@ -4,6 +4,7 @@ import type { Platform } from '../../platform/platform.js';
 import type { RegionClient } from '../../region/region-client.js';
 import { cachedHome, routeToHome } from '../../platform/route-to-home.js';
 import { newId } from '../../shared/new-id.js';
+import { spendDiscovery } from './contact-discovery.js';
 
 /**
  * Cloud Messaging: a message rests twice, each copy in its owner's home region for the
@@ -43,9 +44,12 @@ interface StoredMessage {
   readAt: number | null;
 }
 
-async function resolveRecipient(platform: Platform, to: Recipient): Promise<string> {
+async function resolveRecipient(platform: Platform, senderId: string, to: Recipient): Promise<string> {
   if ((to.userId === undefined) === (to.phone === undefined)) throw new DomicileError('BAD_REQUEST', 'name the recipient by exactly one of to.userId or to.phone');
   if (to.phone !== undefined) {
+    // Whether a number's owner uses the service is what contact discovery answers: the same
+    // consent and the same allowance, checked before the number is looked up.
+    await spendDiscovery(platform, senderId, 1, 'a message to a phone number');
     // A login belongs to a user that exists: the directory drops a user's logins with them.
     const found = await platform.directory.findByLogin(platform.blindIndex.phone(to.phone));
     if (!found) throw new DomicileError('NOT_FOUND', 'nobody with this phone number uses the service');
@@ -83,7 +87,7 @@ async function crossTo(platform: Platform, client: RegionClient, crossing: Omit<
  * the region the recipient's copy is actually written in.
  */
 export async function sendMessage(platform: Platform, senderId: string, to: Recipient, text: string): Promise<MessageView & { crossBorder: { from: string; to: string } | null }> {
-  const recipientId = await resolveRecipient(platform, to);
+  const recipientId = await resolveRecipient(platform, senderId, to);
   const fromRegion = (await cachedHome(platform, senderId, service)).region;
   const id = newId('msg');
   const sentAt = Date.now();
