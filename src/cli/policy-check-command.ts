@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { formatProblems, parsePolicy } from '../policy/load-policy.js';
+import { problemCount } from '../policy/policy-problem.js';
 
 /** `domicile policy check FILE`: exit 1 on any problem, each naming file, line and the fix. */
 export async function runPolicyCheck(file: string, json: boolean): Promise<number> {
@@ -19,7 +20,7 @@ export async function runPolicyCheck(file: string, json: boolean): Promise<numbe
     const p = result.policy;
     process.stdout.write(`${file}: policy "${p.name}" version ${p.version} is valid (${p.regions.length} regions, ${p.markets.length} markets, ${p.services.length} services, ${p.placement.length} placement rules)\n`);
   } else {
-    process.stdout.write(`${formatProblems(result.problems)}\n${result.problems.length} problem(s) in ${file}\n`);
+    process.stdout.write(`${formatProblems(result.problems)}\n${problemCount(result.problems)} problem(s) in ${file}\n`);
   }
   return result.ok ? 0 : 1;
 }

@@ -12,13 +12,14 @@ export type Refer = (path: PolicyPath) => string;
  * store or a keyring (a region alone opens its store and its keys).
  */
 export function checkDeclarations(policy: Policy, refer: Refer = formatPath): PolicyFinding[] {
+  // Pushed one by one: spreading a list of many findings into push() overflows the stack.
   const findings: PolicyFinding[] = [];
-  findings.push(...duplicates(policy.regions, (r) => r.id, ['regions'], 'id', 'region', refer));
-  findings.push(...duplicates(policy.markets, (m) => m.country, ['markets'], 'country', 'market', refer));
-  findings.push(...duplicates(policy.purposes, (p) => p.id, ['purposes'], 'id', 'purpose', refer));
-  findings.push(...duplicates(policy.services, (s) => s.id, ['services'], 'id', 'service', refer));
+  duplicates(findings, policy.regions, (r) => r.id, ['regions'], 'id', 'region', refer);
+  duplicates(findings, policy.markets, (m) => m.country, ['markets'], 'country', 'market', refer);
+  duplicates(findings, policy.purposes, (p) => p.id, ['purposes'], 'id', 'purpose', refer);
+  duplicates(findings, policy.services, (s) => s.id, ['services'], 'id', 'service', refer);
   policy.services.forEach((service, si) => {
-    findings.push(...duplicates(service.categories, (c) => c.id, ['services', si, 'categories'], 'id', 'category', refer, `in service ${service.id}`));
+    duplicates(findings, service.categories, (c) => c.id, ['services', si, 'categories'], 'id', 'category', refer, `in service ${service.id}`);
   });
 
   policy.markets.forEach((market, i) => {
@@ -30,20 +31,22 @@ export function checkDeclarations(policy: Policy, refer: Refer = formatPath): Po
     if (finding) findings.push(finding);
   });
 
-  const purposes = policy.purposes.map((p) => p.id);
+  const purposes = new Set(policy.purposes.map((p) => p.id));
+  const fix = purposes.size > 0 ? `write one of: ${[...purposes].join(', ')}` : 'declare it under purposes (id, description)';
   policy.services.forEach((service, si) => {
     service.categories.forEach((category, ci) => {
-      if (category.consent === undefined || purposes.includes(category.consent)) return;
-      const fix = purposes.length > 0 ? `write one of: ${purposes.join(', ')}` : 'declare it under purposes (id, description)';
+      if (category.consent === undefined || purposes.has(category.consent)) return;
       findings.push({ path: ['services', si, 'categories', ci, 'consent'], message: `unknown purpose "${category.consent}"; ${fix}` });
     });
   });
 
-  findings.push(...sharedStorage(policy, refer));
+  sharedStorage(findings, policy, refer);
   return findings;
 }
 
+/** Adds to `findings` every item whose id an earlier item has. */
 function duplicates<T>(
+  findings: PolicyFinding[],
   items: readonly T[],
   idOf: (item: T) => string,
   prefix: PolicyPath,
@@ -51,9 +54,8 @@ function duplicates<T>(
   kind: string,
   refer: Refer,
   scope?: string,
-): PolicyFinding[] {
+): void {
   const first = new Map<string, number>();
-  const findings: PolicyFinding[] = [];
   items.forEach((item, i) => {
     const id = idOf(item);
     const seen = first.get(id);
@@ -66,7 +68,6 @@ function duplicates<T>(
       message: `duplicate ${kind} "${id}"${scope === undefined ? '' : ` ${scope}`} (first at ${refer([...prefix, seen, key])}); declare each ${kind} once`,
     });
   });
-  return findings;
 }
 
 function countryFinding(code: string, path: PolicyPath): PolicyFinding | undefined {
@@ -77,8 +78,7 @@ function countryFinding(code: string, path: PolicyPath): PolicyFinding | undefin
 }
 
 /** Two regions on one SQLite file or one keyring would let one region's node open the other's data. */
-function sharedStorage(policy: Policy, refer: Refer): PolicyFinding[] {
-  const findings: PolicyFinding[] = [];
+function sharedStorage(findings: PolicyFinding[], policy: Policy, refer: Refer): void {
   const stores = new Map<string, number>();
   const keyrings = new Map<string, number>();
   policy.regions.forEach((region, i) => {
@@ -101,5 +101,4 @@ function sharedStorage(policy: Policy, refer: Refer): PolicyFinding[] {
       }
     }
   });
-  return findings;
 }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { LineCounter, isMap, isSeq, isScalar, parseDocument, visit } from 'yaml';
 import type { Document, YAMLError } from 'yaml';
 import type { z } from 'zod';
-import { formatPath, sortProblems } from './policy-problem.js';
+import { formatPath, listProblems } from './policy-problem.js';
 import type { PolicyFinding, PolicyPath, PolicyProblem } from './policy-problem.js';
 import { YamlLocator } from './yaml-locator.js';
 import { describeValue, zodIssueFindings } from './zod-issue-findings.js';
@@ -41,7 +41,7 @@ export function parseYamlFile<T>(
     path: formatPath(finding.path),
     message: finding.message,
   });
-  const fail = (problems: PolicyProblem[]): ParseYamlResult<T> => ({ ok: false, problems: sortProblems(problems) });
+  const fail = (problems: PolicyProblem[]): ParseYamlResult<T> => ({ ok: false, problems: listProblems(problems) });
 
   const syntax = [...syntaxProblems(doc.errors, locator, file, kind), ...unresolvedAliases(doc, locator, file)];
   if (syntax.length > 0) return fail(syntax);

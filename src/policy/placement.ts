@@ -11,28 +11,62 @@ export function allowedRegions(policy: Policy, market: string, service: string):
   return matchingRule(policy, market, service)?.rule.regions;
 }
 
+/** The key of a literal market × service pair in a placement index. */
+export function pairKey(market: string, service: string): string {
+  return `${market}\u0000${service}`;
+}
+
+/**
+ * Built once per placement list (a policy is not changed once parsed): for every market ×
+ * service pair the rules name literally ("*" included), the index of the first rule naming it.
+ * It answers "which rule places this pair" in constant time, where scanning every rule for
+ * every pair made checks and plans quadratic in a policy's size.
+ */
+const placementIndexes = new WeakMap<readonly PlacementRule[], Map<string, number>>();
+export function placementIndex(policy: Policy): ReadonlyMap<string, number> {
+  let index = placementIndexes.get(policy.placement);
+  if (!index) {
+    const built = new Map<string, number>();
+    policy.placement.forEach((rule, i) => {
+      const services = new Set(rule.services);
+      for (const market of new Set(rule.markets)) {
+        for (const service of services) {
+          const key = pairKey(market, service);
+          if (!built.has(key)) built.set(key, i);
+        }
+      }
+    });
+    placementIndexes.set(policy.placement, built);
+    index = built;
+  }
+  return index;
+}
+
 /**
  * The rule that places (market, service), with its index in `policy.placement`, so that the
  * loader can point at the rule's line when what it resolves to is wrong. A market that no
  * rule names (pass "*" to ask about every unlisted market) falls to the default rules.
  */
 export function matchingRule(policy: Policy, market: string, service: string): { index: number; rule: PlacementRule } | undefined {
-  const levels: Array<[string, string]> = [
-    [market, service],
-    [market, '*'],
-    ['*', service],
-    ['*', '*'],
-  ];
-  for (const [m, s] of levels) {
-    const index = policy.placement.findIndex((r) => r.markets.includes(m) && r.services.includes(s));
-    const rule = policy.placement[index];
-    if (rule) return { index, rule };
+  const index = placementIndex(policy);
+  for (const [m, s] of [[market, service], [market, '*'], ['*', service], ['*', '*']] as const) {
+    const i = index.get(pairKey(m, s));
+    const rule = i === undefined ? undefined : policy.placement[i];
+    if (i !== undefined && rule) return { index: i, rule };
   }
   return undefined;
 }
 
+/** Regions by id (the first of an id), once per region list, as placement indexes are. */
+const regionIndexes = new WeakMap<readonly Region[], Map<string, Region>>();
 export function findRegion(policy: Policy, regionId: string): Region | undefined {
-  return policy.regions.find((r) => r.id === regionId);
+  let index = regionIndexes.get(policy.regions);
+  if (!index) {
+    index = new Map();
+    for (const region of policy.regions) if (!index.has(region.id)) index.set(region.id, region);
+    regionIndexes.set(policy.regions, index);
+  }
+  return index.get(regionId);
 }
 
 /** The home: the first allowed region that is active. Never a silent fallback. */

@@ -10,7 +10,12 @@ export interface PolicyProblem {
   column: number;
   path: string;
   message: string;
+  /** Only on the last problem of a list cut at maxListedProblems: how many more were left out. */
+  more?: number;
 }
+
+/** Problems listed at most: past this, a list says how many more there are (they are mostly echoes). */
+export const maxListedProblems = 100;
 
 /** A path inside a policy as zod and the YAML tree see it: keys and list indexes. */
 export type PolicyPath = ReadonlyArray<string | number>;
@@ -49,4 +54,26 @@ export function formatProblems(problems: readonly PolicyProblem[]): string {
 /** Problems in reading order, so the first one printed is the first one in the file. */
 export function sortProblems(problems: readonly PolicyProblem[]): PolicyProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+/**
+ * Problems in reading order, at most maxListedProblems of them and, when there are more, one
+ * last problem located at the first one left out that says how many (`more`): a policy of
+ * 50,000 copies of a rule gets a readable answer, and every line of it names a file and line.
+ */
+export function listProblems(problems: readonly PolicyProblem[]): PolicyProblem[] {
+  const sorted = sortProblems(problems);
+  const next = sorted[maxListedProblems];
+  if (next === undefined) return sorted;
+  const more = sorted.length - maxListedProblems;
+  return [
+    ...sorted.slice(0, maxListedProblems),
+    { file: next.file, line: next.line, column: next.column, path: next.path, message: `and ${more} more problems, not listed; fix these and check again`, more },
+  ];
+}
+
+/** How many problems a list stands for: those listed, and those it says were left out. */
+export function problemCount(problems: readonly PolicyProblem[]): number {
+  const more = problems.at(-1)?.more;
+  return more === undefined ? problems.length : problems.length - 1 + more;
 }
