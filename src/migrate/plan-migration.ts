@@ -5,6 +5,7 @@ import type { Policy } from '../policy/policy-schema.js';
 import type { RegionClient } from '../region/region-client.js';
 import type { PlacementStat } from '../store/region-store.js';
 import { defaultServiceOrder } from './migration-types.js';
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /** What moves of one service and market, from one region to another. */
 export interface PlanGroup {
@@ -48,13 +49,14 @@ export interface PlanInput {
  */
 export function resolveServiceOrder(policy: Policy, services?: readonly string[]): string[] {
   const known = policy.services.map((s) => s.id);
+  const declared = new Set(known);
   if (services === undefined || services.length === 0) {
-    const ordered = defaultServiceOrder.filter((s) => known.includes(s));
+    const ordered = defaultServiceOrder.filter((s) => declared.has(s));
     return [...ordered, ...known.filter((s) => !ordered.includes(s))];
   }
   const seen = new Set<string>();
   for (const service of services) {
-    if (!known.includes(service)) {
+    if (!declared.has(service)) {
       throw new DomicileError('BAD_REQUEST', `--services names "${service}", which policy "${policy.name}" does not declare; use some of: ${known.join(', ')}`, {
         details: { field: 'services' },
       });
@@ -112,11 +114,15 @@ export async function planMigration(input: PlanInput): Promise<MigrationPlan> {
 
   if (from) {
     const markets = [...new Set([...from.markets, ...policy.markets].map((m) => m.country))].sort();
+    let resolved = 0;
     for (const service of services) {
       for (const market of markets) {
         const before = homeOrRefuse(from, market, service);
         const after = homeOrRefuse(policy, market, service);
         if (before !== after) group(service, market, before, after);
+        // A plan runs in the gateway's process: a policy of many services and markets lets
+        // the other requests in as it goes.
+        if (++resolved % 2_000 === 0) await yieldToEventLoop();
       }
     }
     for (const c of counts) {
@@ -141,7 +147,8 @@ export async function planMigration(input: PlanInput): Promise<MigrationPlan> {
     }
   }
 
-  const order = (s: string) => services.indexOf(s);
+  const rank = new Map(services.map((s, i) => [s, i]));
+  const order = (s: string) => rank.get(s) ?? -1;
   const sorted = [...groups.values()].sort((a, b) => order(a.service) - order(b.service) || a.market.localeCompare(b.market) || a.from.localeCompare(b.from));
   const plan: MigrationPlan = {
     policy: { name: policy.name, version: policy.version },

@@ -56,6 +56,25 @@ describe('the migration routes of the operator API', () => {
     expect((await call('POST', '/v1/ops/plans', { from: await scenarioPolicy('phase2') })).json.error.message).toMatch(/needs --to/);
   });
 
+  it('answers a policy with many copies of a rule with its problems, and one too large to check with 413: a 4xx, never a 500', async () => {
+    const phase2 = await scenarioPolicy('phase2');
+    const copies = (n: number) => ({ ...phase2, placement: [...phase2.placement, ...Array.from({ length: n }, () => structuredClone(phase2.placement[1]!))] });
+    const invalid = await call('POST', '/v1/ops/plans', { from: phase2, to: copies(500) });
+    expect(invalid).toMatchObject({ status: 422, json: { error: { code: 'POLICY_INVALID' } } });
+    expect(invalid.json.error.message).toMatch(/^the "to" policy is not valid: ambiguous: the rule at placement\[1\] also places HK, IN, ID, MY, PH, SG, TW × shop/);
+    expect(invalid.json.error.message).toMatch(/and 495 more problems; check it with `domicile policy check FILE`$/);
+    const large = await call('POST', '/v1/ops/plans', { from: phase2, to: copies(2_000) });
+    expect(large).toMatchObject({ status: 413, json: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+    expect(large.json.error.message).toMatch(/the "to" policy holds more than 10000 values/);
+    // One rule naming too many market × service pairs to check at once: refused before any check.
+    const wide = { ...phase2, placement: [{ markets: Array.from({ length: 3_000 }, (_, i) => `M${i}`), services: Array.from({ length: 3_000 }, (_, i) => `s${i}`), regions: ['sg-singapore'] }] };
+    const refused = await call('POST', '/v1/ops/plans', { from: phase2, to: wide });
+    expect(refused).toMatchObject({ status: 413, json: { error: { code: 'PAYLOAD_TOO_LARGE' } } });
+    expect(refused.json.error.message).toMatch(/placement rules name more than 100000 market × service pairs/);
+    // Still answering.
+    expect((await p.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
   it('starts, pauses, changes settings, resumes and completes a migration', async () => {
     const started = await call('POST', '/v1/ops/migrations', { batchSize: 1, rate: 5, services: ['shop'] });
     expect(started).toMatchObject({ status: 201, json: { state: 'running', settings: { batchSize: 1, rate: 5 }, services: ['shop'] } });

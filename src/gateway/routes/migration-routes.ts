@@ -6,6 +6,7 @@ import type { MigrationStatus } from '../../migrate/migration-status.js';
 import { settingLimits } from '../../migrate/migration-types.js';
 import { checkPolicy } from '../../policy/check-policy.js';
 import { policySchema, type Policy } from '../../policy/policy-schema.js';
+import { checkPolicySize } from '../../policy/policy-size.js';
 import { errorBody } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
@@ -19,6 +20,7 @@ const status = z.looseObject({ id: z.string(), state: z.string() });
 
 /** A policy sent as JSON (the CLI reads and checks the YAML, the server checks it again). */
 function policyFrom(value: unknown, field: 'from' | 'to'): Policy {
+  checkPolicySize(value, `the "${field}" policy`);
   const parsed = policySchema.safeParse(value);
   if (!parsed.success) {
     const issues = parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
@@ -26,7 +28,8 @@ function policyFrom(value: unknown, field: 'from' | 'to'): Policy {
   }
   const findings = checkPolicy(parsed.data);
   if (findings.length > 0) {
-    throw new DomicileError('POLICY_INVALID', `the "${field}" policy is not valid: ${findings.slice(0, 5).map((f) => f.message).join('; ')}; check it with \`domicile policy check FILE\``);
+    const more = findings.length > 5 ? `; and ${findings.length - 5} more problems` : '';
+    throw new DomicileError('POLICY_INVALID', `the "${field}" policy is not valid: ${findings.slice(0, 5).map((f) => f.message).join('; ')}${more}; check it with \`domicile policy check FILE\``);
   }
   return parsed.data;
 }
@@ -58,7 +61,7 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       schema: {
         tags, security, summary: 'What would move: per service and market, users, records and bytes, source → destination',
         body: z.object({ from: z.unknown().optional(), to: z.unknown().optional(), services: services.optional() }).strict(),
-        response: { 200: z.looseObject({}), 400: errorBody, 403: errorBody, 422: errorBody },
+        response: { 200: z.looseObject({}), 400: errorBody, 403: errorBody, 413: errorBody, 422: errorBody },
       },
     }, async (request) => {
       const { from, to } = request.body;
