@@ -20,6 +20,16 @@ export async function cachedHome(platform: Platform, userId: string, service: st
 }
 
 /**
+ * The user's home for a service as the directory says now, refreshing the cache: for what must
+ * name the home without a call to it that the home would refuse were it stale (the source
+ * region of a crossing, audited before anything is written there).
+ */
+export async function currentHome(platform: Platform, userId: string, service: string): Promise<HomeEntry> {
+  platform.homeCache.delete(`${userId}\u0000${service}`);
+  return cachedHome(platform, userId, service);
+}
+
+/**
  * Serves a request in the user's home region for a service. The directory (through a bounded
  * in-memory cache) says where the home is and at which epoch; the region checks that epoch against its own tenancy row, so a
  * request routed with a stale directory entry is refused (WRONG_REGION or STALE_EPOCH) and

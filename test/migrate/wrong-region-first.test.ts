@@ -69,6 +69,28 @@ describe('a write after a move, with no read in between', () => {
     }
   }, 60_000);
 
+  it("after complete, a message's crossing is audited from the sender's new home, not the one the gateway cached", async () => {
+    data = tempDir('wrf-messages');
+    current = await openPhase(data.path, 'before');
+    const [sender] = await registerUsers(send, ['SG'], 1, 'wrf-sender');
+    const [recipient] = await registerUsers(send, ['CN'], 1, 'wrf-recipient');
+    await current.close();
+    current = await openPhase(data.path, 'phase2');
+    // Sent under phase 2 before the move: the gateway caches Beijing as the sender's messaging home.
+    expect((await send('POST', '/v1/me/messages', sender!.token, { to: { userId: recipient!.userId }, text: 'before' })).status).toBe(201);
+    await current.engine.start({ services: ['messaging'] });
+    await expectCutOverAndCompleted(current.engine);
+    const sent = await send('POST', '/v1/me/messages', sender!.token, { to: { userId: recipient!.userId }, text: 'after' });
+    expect(sent.status).toBe(201);
+    const message = sent.json as { id: string; crossBorder: unknown };
+    expect(message.crossBorder).toEqual({ from: 'sg-singapore', to: 'cn-beijing' });
+    for (const [region, role] of [['sg-singapore', 'source'], ['cn-beijing', 'destination']] as const) {
+      const page = await current.platform.region(region).readAudit({ afterSeq: 0, limit: 10_000 });
+      const events = page.entries.map((e) => (JSON.parse(e.entry) as { event: Record<string, unknown> }).event).filter((e) => e.type === 'delivery' && e.message === message.id);
+      expect(events, region).toEqual([expect.objectContaining({ role, from: 'sg-singapore', to: 'cn-beijing', sender: sender!.userId })]);
+    }
+  }, 60_000);
+
   it('after rollback: 3 of 3 writes succeed back at the old home', async () => {
     const users = await usersOfMiCloud('wrf-rollback');
     const { engine } = current!;

@@ -2,7 +2,7 @@ import { DomicileError } from '../../errors/domicile-error.js';
 import type { AuditEvent } from '../../audit/audit-event.js';
 import type { Platform } from '../../platform/platform.js';
 import type { RegionClient } from '../../region/region-client.js';
-import { cachedHome, routeToHome } from '../../platform/route-to-home.js';
+import { currentHome, routeToHome } from '../../platform/route-to-home.js';
 import { newId } from '../../shared/new-id.js';
 import { spendDiscovery } from './contact-discovery.js';
 
@@ -88,7 +88,9 @@ async function crossTo(platform: Platform, client: RegionClient, crossing: Omit<
  */
 export async function sendMessage(platform: Platform, senderId: string, to: Recipient, text: string): Promise<MessageView & { crossBorder: { from: string; to: string } | null }> {
   const recipientId = await resolveRecipient(platform, senderId, to);
-  const fromRegion = (await cachedHome(platform, senderId, service)).region;
+  // Not the cached home: after a move it may name the region the sender left, where the
+  // crossing would be audited (or, with the recipient there, not audited at all).
+  const fromRegion = (await currentHome(platform, senderId, service)).region;
   const id = newId('msg');
   const sentAt = Date.now();
   const message: StoredMessage = { id, from: senderId, to: recipientId, text, sentAt, deliveredAt: sentAt, readAt: null };
