@@ -157,6 +157,17 @@ export class PostgresRegionStore implements RegionStore {
     return gone.length;
   }
 
+  /**
+   * The sequence's last value, not max(seq): purging a moved user's newest entries must not move
+   * the log's end back. Read under the change log's lock, shared: appends hold it exclusively to
+   * commit, so no seq is read here whose row could still commit after a reader resumed past it.
+   */
+  private static async lastSeqIn(c: Q): Promise<number> {
+    await c.query('SELECT pg_advisory_xact_lock_shared($1)', [changeLogLock]);
+    const rows = (await c.query<{ last: number }>("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass), 0) AS last")).rows;
+    return rows[0]!.last;
+  }
+
   private static async refuseErased(c: Q, userId: string, what: string): Promise<void> {
     if ((await c.query('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).rowCount) throw erasedUser(userId, what);
   }
@@ -367,21 +378,22 @@ export class PostgresRegionStore implements RegionStore {
         }
         for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged ? now : undefined);
       }
-      const lastSeq = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes')).rows[0]!.last;
-      return { applied, lastSeq };
+      return { applied, lastSeq: await PostgresRegionStore.lastSeqIn(c) };
     });
   }
 
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     return this.tx(async (c) => {
       await PostgresRegionStore.lockUsers(c, userIds);
-      const total = { records: 0, keys: 0 };
+      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
       const prefix = `${service}/`;
       for (const userId of userIds) {
         const tenancy = await PostgresRegionStore.lockedTenancy(c, userId, service);
         if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
         total.records += (await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
         total.keys += (await c.query('DELETE FROM keys WHERE user_id = $1 AND left(scope, length($2)) = $2', [userId, prefix])).rowCount ?? 0;
+        total.changes += (await c.query('DELETE FROM changes WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
+        total.tenancies += (await c.query('DELETE FROM tenancies WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
         const others = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM keys WHERE user_id = $1 AND scope <> ''", [userId])).rows[0]!.n;
         const live = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM tenancies WHERE user_id = $1 AND service <> $2 AND status IN ('home', 'fenced', 'incoming')", [userId, service])).rows[0]!.n;
         if (others === 0 && live === 0) total.keys += (await c.query("DELETE FROM keys WHERE user_id = $1 AND scope = ''", [userId])).rowCount ?? 0;
@@ -466,7 +478,7 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async lastSeq(): Promise<number> {
-    return (await this.q<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes'))[0]!.last;
+    return this.tx((c) => PostgresRegionStore.lastSeqIn(c));
   }
 
   async placementStats(): Promise<PlacementStat[]> {

@@ -138,7 +138,9 @@ function prepare(db: Database.Database) {
       "SELECT count(*) FROM tenancies WHERE user_id = ? AND service <> ? AND status IN ('home', 'fenced', 'incoming')",
     ).pluck(),
     deleteUserKey: db.prepare<[string]>("DELETE FROM keys WHERE user_id = ? AND scope = ''"),
-    lastSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM changes').pluck(),
+    // From the AUTOINCREMENT counter, not max(seq): purging a moved user's newest entries must
+    // not move the log's end back (a tailing reader would then be told of seqs it has passed).
+    lastSeq: db.prepare<[], number>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)").pluck(),
 
     lastAuditSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM audit_entries').pluck(),
     insertAudit: db.prepare<[number, string | null, string, Buffer, Buffer]>('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)'),
@@ -151,6 +153,8 @@ function prepare(db: Database.Database) {
     deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
     deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
     deleteUserChanges: db.prepare<[string]>('DELETE FROM changes WHERE user_id = ?'),
+    deleteUserServiceChanges: db.prepare<[string, string]>('DELETE FROM changes WHERE user_id = ? AND service = ?'),
+    deleteTenancy: db.prepare<[string, string]>('DELETE FROM tenancies WHERE user_id = ? AND service = ?'),
     markErased: db.prepare<[string, number]>('INSERT INTO erased_users (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING'),
     isErased: db.prepare<[string], number>('SELECT 1 FROM erased_users WHERE user_id = ?').pluck(),
 
@@ -346,13 +350,15 @@ export class SqliteRegionStore implements RegionStore {
     }).immediate;
 
     const purgeTenants = this.db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined): PurgeResult => {
-      const total = { records: 0, keys: 0 };
+      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
       const prefix = `${service}/`;
       for (const userId of userIds) {
         const tenancy = s.getTenancy.get(userId, service);
         if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
         total.records += s.purgeUserService.run(userId, service).changes;
         total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
+        total.changes += s.deleteUserServiceChanges.run(userId, service).changes;
+        total.tenancies += s.deleteTenancy.run(userId, service).changes;
         if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
       }
       if (audit) appendAuditIn(audit);
@@ -519,7 +525,7 @@ export class SqliteRegionStore implements RegionStore {
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     const { purgeTenants } = this.ready;
     const result = this.scrubbing(() => purgeTenants(service, userIds, audit));
-    if (result.records > 0 || result.keys > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (result.records > 0 || result.keys > 0 || result.changes > 0 || result.tenancies > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
     return result;
   }
 
