@@ -201,6 +201,7 @@ export class BlobSpillingStore implements RegionStore {
   lastAuditOfType(type: string): Promise<AuditRow | undefined> { return this.inner.lastAuditOfType(type); }
   changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> { return this.inner.changesSince(afterSeq, limit, service, userId); }
   lastSeq(): Promise<number> { return this.inner.lastSeq(); }
+  countChanges(userId: string, service: string): Promise<number> { return this.inner.countChanges(userId, service); }
 
   // ---- the files ----
 

@@ -185,6 +185,12 @@ export interface PlacementStat {
   users: number;
   records: number;
   bytes: number;
+  /**
+   * Users whose rows still name them here though this region no longer serves them: a 'moved'
+   * tenancy, or records, change-log entries or category keys of a service they have no tenancy
+   * of (market '' then: nothing here says which). A completed move or roll-back leaves none.
+   */
+  residue: number;
 }
 
 export interface RegionStore {
@@ -308,6 +314,8 @@ export interface RegionStore {
   /** The highest seq ever given (0 before the first): never goes back, whatever a purge or erasure deletes. */
   lastSeq(): Promise<number>;
 
-  /** Users, records and bytes per market × service, for the residency report. */
+  /** Users, records, bytes and residue per market × service, for the residency report. */
   placementStats(): Promise<PlacementStat[]>;
+  /** How many change-log entries name the user's service here (for `domicile where`). */
+  countChanges(userId: string, service: string): Promise<number>;
 }

@@ -274,7 +274,7 @@ describe('BlobSpillingStore: large values as files', () => {
     const { store } = await openWithHome();
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'm', epoch: 1, ciphertext: Buffer.from('abc') });
-    expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3 }]);
+    expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3, residue: 0 }]);
     await store.close();
   });
 });

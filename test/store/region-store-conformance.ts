@@ -566,14 +566,34 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy({ ...home('u5', 'shop', 2, 'IN'), status: 'moved', movedTo: 'in-mumbai' });
         const stats = await store.placementStats();
         const byKey = Object.fromEntries(stats.map((s) => [`${s.market}/${s.service}`, s]));
-        expect(byKey['SG/shop']).toEqual({ market: 'SG', service: 'shop', users: 2, records: 2, bytes: 8 });
-        expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7 });
-        expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0 });
-        // u4 is gone and left nothing behind; u5 left data behind
-        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2 });
+        expect(byKey['SG/shop']).toEqual({ market: 'SG', service: 'shop', users: 2, records: 2, bytes: 8, residue: 0 });
+        expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7, residue: 0 });
+        expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0, residue: 0 });
+        // u4 moved away and its tenancy row still names it here; u5 left data behind too: both are residue
+        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2, residue: 2 });
         expect(stats).toHaveLength(4);
+        // u5's records gone, its change entries and tenancy are still residue; purged, nothing is.
         await store.purgeUser('u5');
+        expect((await store.placementStats()).filter((s) => s.market === 'IN')).toEqual([{ market: 'IN', service: 'shop', users: 0, records: 0, bytes: 0, residue: 2 }]);
+        await store.purgeTenants('shop', ['u4', 'u5']);
         expect((await store.placementStats()).some((s) => s.market === 'IN')).toBe(false);
+      });
+
+      it("counts as residue a moved user's change-log entries and keys, and counts a user's change entries", async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u2'));
+        await store.putKeysIfAbsent([{ userId: 'u1', scope: 'shop/orders', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 }]);
+        await store.writeRecord(write('u1', 'o1', 'a'));
+        await store.writeRecord(write('u1', 'o1', 'b'));
+        await store.writeRecord(write('u2', 'o1', 'c'));
+        expect(await store.countChanges('u1', 'shop')).toBe(2);
+        expect(await store.countChanges('u1', 'cloud')).toBe(0);
+        expect((await store.placementStats()).map((s) => s.residue)).toEqual([0]);
+        await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
+        await store.purgeUser('u1', 'shop');
+        await store.deleteKeys('u1');
+        // Only its change entries and its tenancy are left: still residue.
+        expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'shop', users: 1, records: 1, bytes: 1, residue: 1 }]);
       });
     });
 

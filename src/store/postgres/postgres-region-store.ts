@@ -22,6 +22,7 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { withResidue } from '../placement-residue.js';
 import { inPgTransaction, openPgPool, pgWhere } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
 
@@ -482,7 +483,7 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async placementStats(): Promise<PlacementStat[]> {
-    const rows = await this.q<PlacementStat>(`
+    const rows = await this.q<Omit<PlacementStat, 'residue'>>(`
       SELECT t.market AS market, t.service AS service,
              sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END)::int AS users,
              sum(coalesce(r.n, 0))::int AS records,
@@ -493,6 +494,22 @@ export class PostgresRegionStore implements RegionStore {
       GROUP BY t.market, t.service
       HAVING sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END) > 0 OR sum(coalesce(r.n, 0)) > 0
       ORDER BY t.market COLLATE "C", t.service COLLATE "C"`);
-    return rows;
+    // Every (user, service) that a row here names, where the region does not serve that user's service.
+    const residue = await this.q<{ market: string; service: string; residue: number }>(`
+      SELECT coalesce(t.market, '') AS market, n.service AS service, count(*)::int AS residue
+      FROM (
+        SELECT user_id, service FROM tenancies WHERE status = 'moved'
+        UNION SELECT user_id, service FROM records
+        UNION SELECT user_id, service FROM changes
+        UNION SELECT user_id, split_part(scope, '/', 1) FROM keys WHERE position('/' in scope) > 0
+      ) n
+      LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
+      WHERE t.status IS NULL OR t.status = 'moved'
+      GROUP BY 1, 2`);
+    return withResidue(rows.map((r) => ({ ...r, residue: 0 })), residue);
+  }
+
+  async countChanges(userId: string, service: string): Promise<number> {
+    return (await this.q<{ n: number }>('SELECT count(*)::int AS n FROM changes WHERE user_id = $1 AND service = $2', [userId, service]))[0]!.n;
   }
 }

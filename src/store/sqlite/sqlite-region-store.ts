@@ -22,6 +22,7 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { withResidue } from '../placement-residue.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
 import { applyMigrations } from './schema-migrations.js';
 
@@ -53,6 +54,7 @@ interface RecordRow { user_id: string; service: string; collection: string; key:
 interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }
 interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }
 interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
+interface ResidueRow { market: string; service: string; residue: number }
 interface AuditDbRow { seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }
 
 function toAudit(row: AuditDbRow): AuditRow {
@@ -171,6 +173,19 @@ function prepare(db: Database.Database) {
       GROUP BY t.market, t.service
       HAVING users > 0 OR records > 0
       ORDER BY t.market, t.service`),
+    // Every (user, service) that a row here names, where the region does not serve that user's service.
+    residueStats: db.prepare<[], ResidueRow>(`
+      SELECT coalesce(t.market, '') AS market, n.service AS service, count(*) AS residue
+      FROM (
+        SELECT user_id, service FROM tenancies WHERE status = 'moved'
+        UNION SELECT user_id, service FROM records
+        UNION SELECT user_id, service FROM changes
+        UNION SELECT user_id, substr(scope, 1, instr(scope, '/') - 1) FROM keys WHERE instr(scope, '/') > 0
+      ) n
+      LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
+      WHERE t.status IS NULL OR t.status = 'moved'
+      GROUP BY 1, 2`),
+    countChanges: db.prepare<[string, string], number>('SELECT count(*) FROM changes WHERE user_id = ? AND service = ?').pluck(),
   };
 }
 
@@ -613,7 +628,12 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async placementStats(): Promise<PlacementStat[]> {
-    return this.s.placementStats.all().map((row) => ({ market: row.market, service: row.service, users: row.users, records: row.records, bytes: row.bytes }));
+    const stats = this.s.placementStats.all().map((row) => ({ market: row.market, service: row.service, users: row.users, records: row.records, bytes: row.bytes, residue: 0 }));
+    return withResidue(stats, this.s.residueStats.all());
+  }
+
+  async countChanges(userId: string, service: string): Promise<number> {
+    return this.s.countChanges.get(userId, service) ?? 0;
   }
 }
 
