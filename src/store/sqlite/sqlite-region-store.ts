@@ -24,6 +24,7 @@ import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy }
 import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
+import { checkpointScrubbed, withSecureDelete } from './secure-delete.js';
 import { applyMigrations } from './schema-migrations.js';
 
 export interface SqliteRegionStoreOptions {
@@ -532,7 +533,7 @@ export class SqliteRegionStore implements RegionStore {
     const { importBatch } = this.ready;
     if (!imports.some((i) => (i.shred?.length ?? 0) > 0)) return importBatch(imports, Date.now());
     const result = this.scrubbing(() => importBatch(imports, Date.now()));
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    checkpointScrubbed(this.db);
     return result;
   }
 
@@ -540,43 +541,27 @@ export class SqliteRegionStore implements RegionStore {
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     const { purgeTenants } = this.ready;
     const result = this.scrubbing(() => purgeTenants(service, userIds, audit));
-    if (result.records > 0 || result.keys > 0 || result.changes > 0 || result.tenancies > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (result.records > 0 || result.keys > 0 || result.changes > 0 || result.tenancies > 0) checkpointScrubbed(this.db);
     return result;
   }
 
   async decideConsent(write: ConsentWrite): Promise<WriteResult> {
     const { decideConsent } = this.ready;
     const result = write.shred.length > 0 ? this.scrubbing(() => decideConsent(write, Date.now())) : decideConsent(write, Date.now());
-    if (write.shred.length > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (write.shred.length > 0) checkpointScrubbed(this.db);
     return result;
   }
 
   async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
     const { eraseUser } = this.ready;
     const result = this.scrubbing(() => eraseUser(userId, audit));
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    checkpointScrubbed(this.db);
     return result;
   }
 
-  /**
-   * Runs a deleting transaction with secure_delete on: SQLite overwrites the deleted rows with
-   * zeros instead of leaving them in free space, and the TRUNCATE checkpoint the callers run
-   * next copies the scrubbed pages into the database file and empties the write-ahead log,
-   * whose older frames still hold the rows. Without both, shredded wrapped keys would survive
-   * in the files, and with the region's KEK they would open the records' old ciphertexts: a
-   * shredded key must be gone, not unlinked. The checkpoint cannot finish while another
-   * connection reads (a store opened non-exclusively); it is then best effort, and the next
-   * checkpoint completes the scrub. Only for deletions that shred: zeroing every deleted row on
-   * the request path would cost writes for nothing.
-   */
+  /** Deletes and shreds, scrubbed from the files (see withSecureDelete). */
   private scrubbing<T>(fn: () => T): T {
-    const before = Number(this.db.pragma('secure_delete', { simple: true }));
-    this.db.pragma('secure_delete = ON');
-    try {
-      return fn();
-    } finally {
-      this.db.pragma(`secure_delete = ${before === 2 ? 'FAST' : before === 0 ? 'OFF' : 'ON'}`);
-    }
+    return withSecureDelete(this.db, fn);
   }
 
   async appendAudit(append: AuditAppend): Promise<void> {
