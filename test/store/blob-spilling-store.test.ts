@@ -278,3 +278,19 @@ describe('BlobSpillingStore: large values as files', () => {
     await store.close();
   });
 });
+
+describe('BlobSpillingStore: residue', () => {
+  it('counts a record folder left without its row or tenancy as residue, until it is gone', async () => {
+    const { store, inner } = await openWithHome();
+    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    expect((await store.placementStats()).map((s) => s.residue)).toEqual([0]);
+    // A purge whose housekeeping never ran: the database forgot u1's cloud, its folder did not.
+    await inner.advanceTenancies([{ userId: 'u1', ...home, epoch: 2, status: 'moved', movedTo: 'in-mumbai' }]);
+    await inner.purgeTenants('cloud', ['u1']);
+    expect(await store.placementStats()).toEqual([{ market: '', service: 'cloud', users: 0, records: 0, bytes: 0, residue: 1 }]);
+    // Purged through the store, the folder goes and nothing is left.
+    await store.purgeTenants('cloud', ['u1']);
+    expect(await store.placementStats()).toEqual([]);
+    await store.close();
+  });
+});
