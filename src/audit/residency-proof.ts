@@ -20,9 +20,9 @@ export const residencyProofSchema = z.object({
     policy: z.object({ name: z.string(), version: z.number() }),
     generatedAt: z.string(),
     regions: z.array(z.object({ id: z.string(), provider: z.string(), status: z.string(), city: z.string() })),
-    rows: z.array(z.object({ market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), bytes: z.number(), homed: z.number(), allowed: z.boolean() })),
+    rows: z.array(z.object({ market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), bytes: z.number(), residue: z.number().optional(), homed: z.number(), allowed: z.boolean() })),
     violations: z.array(z.object({
-      kind: z.enum(['data-outside-policy', 'home-outside-policy']), market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), message: z.string(),
+      kind: z.enum(['data-outside-policy', 'home-outside-policy', 'residue']), market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), message: z.string(),
     })),
   }),
   regions: z.array(z.object({

@@ -1,12 +1,13 @@
-import type { ResidencyReport } from '../platform/residency-report.js';
+import type { ResidencyProof } from '../audit/residency-proof.js';
 import { writeResidencyProof } from './audit-command.js';
 import { formatTable } from './format-table.js';
 import { openOperatorApi, type OperatorAccess } from './operator-api.js';
 
-export function formatResidency(report: ResidencyReport): string {
+/** A report as the platform makes it, or as a proof file holds it (older ones have no residue column). */
+export function formatResidency(report: ResidencyProof['report']): string {
   const table = formatTable(
-    ['market', 'service', 'region', 'users', 'records', 'bytes', 'homed', 'allowed'],
-    report.rows.map((r) => [r.market, r.service, r.region, r.users, r.records, r.bytes, r.homed, r.allowed ? 'yes' : 'NO']),
+    ['market', 'service', 'region', 'users', 'records', 'bytes', 'residue', 'homed', 'allowed'],
+    report.rows.map((r) => [r.market === '' ? '?' : r.market, r.service, r.region, r.users, r.records, r.bytes, r.residue ?? 0, r.homed, r.allowed ? 'yes' : 'NO']),
   );
   const verdict = report.violations.length === 0
     ? 'No violations: every record rests in a region the policy allows.'

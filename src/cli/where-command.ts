@@ -7,11 +7,14 @@ export function formatWhere(report: WhereReport): string {
   const rows = report.holdings.flatMap((h) =>
     h.services.flatMap((s) =>
       s.collections.length === 0
-        ? [[h.region, s.service, s.status, '-', 0, 0, s.keys]]
-        : s.collections.map((c) => [h.region, s.service, s.status, c.collection, c.records, c.bytes, s.keys]),
+        ? [[h.region, s.service, s.status, '-', 0, 0, s.keys, s.changes]]
+        : s.collections.map((c) => [h.region, s.service, s.status, c.collection, c.records, c.bytes, s.keys, s.changes]),
     ),
   );
-  return `User ${report.userId} (market ${report.market})\nHomes:\n${homes}\n\n${formatTable(['region', 'service', 'status', 'collection', 'records', 'bytes', 'keys'], rows)}\n`;
+  const residue = report.residue.length === 0
+    ? 'No residue: no region holds anything of the user but where they live.'
+    : `Residue (rows naming the user where they do not live):\n${report.residue.map((r) => `  - ${r.region} ${r.service}: ${r.reason}`).join('\n')}`;
+  return `User ${report.userId} (market ${report.market})\nHomes:\n${homes}\n\n${formatTable(['region', 'service', 'status', 'collection', 'records', 'bytes', 'keys', 'changes'], rows)}\n${residue}\n`;
 }
 
 /** `domicile where USER`: which regions hold what of a user. */

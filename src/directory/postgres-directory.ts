@@ -81,6 +81,12 @@ export class PostgresDirectory implements Directory {
     }
   }
 
+  /**
+   * The rows go, but PostgreSQL keeps their bytes in dead tuples (and, after VACUUM, in free
+   * space it does not zero) until a table is rewritten: the operator's VACUUM FULL (or
+   * pg_repack) of users, logins, homes and sessions, which docs/operations.md describes. Not run
+   * here: it locks the tables every request reads for as long as the rewrite takes.
+   */
   async deleteUser(userId: string): Promise<void> {
     await this.q('DELETE FROM users WHERE user_id = $1', [userId]);
   }

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
 import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
 import { applyMigrations, type SchemaMigration } from '../store/sqlite/schema-migrations.js';
+import { checkpointScrubbed, withSecureDelete } from '../store/sqlite/secure-delete.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
 /** Append-only: a new schema change is a new entry, never an edit of an old one. */
@@ -98,8 +99,15 @@ export class SqliteDirectory implements Directory {
     })();
   }
 
+  /**
+   * Deletes the user with their logins, homes and sessions (ON DELETE CASCADE), scrubbed from
+   * the file and its write-ahead log as a region's erasure is: freed pages would otherwise keep
+   * the user id beside the logins' blind indexes and homes.
+   */
   async deleteUser(userId: string): Promise<void> {
-    this.s.deleteUser.run(userId);
+    const { deleteUser } = this.s;
+    withSecureDelete(this.db, () => this.db.transaction(() => deleteUser.run(userId)).immediate());
+    checkpointScrubbed(this.db);
   }
 
   async findByLogin(blindIndex: string): Promise<string | undefined> {

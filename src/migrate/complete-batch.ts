@@ -2,8 +2,10 @@ import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult }
 import { recordTransfer } from './record-transfer.js';
 
 /**
- * Complete: the source shreds the moved users' keys for the service and deletes their rows
- * (the tenancy stays, 'moved', pointing at the new home), and the transfer is recorded:
+ * Complete: the source shreds the moved users' keys for the service and deletes every row that
+ * names them there (records, keys, change-log entries, tenancies: the directory says where
+ * they live now, and the source answers WRONG_REGION as for anyone it does not know), and the
+ * transfer is recorded:
  * users, service, from, to, policy version, counts and the digest verified at the cut-over.
  * Purging twice purges nothing more, and the transfer is recorded once per batch, so a
  * restart simply does it again.

@@ -10,7 +10,8 @@ import { DomicileError } from '../errors/domicile-error.js';
  * Rolls back a batch that was cut over, mirroring the cut-over: fence the users in the
  * destination, drain its remaining changes back into the source, verify both sides, make the
  * source home again at epoch + 2, flip the directory back, mark the destination 'moved' and
- * purge it. Nothing written at the destination is lost. A mismatch unfences the destination
+ * purge it (tenancy and change log included: the last thing done, so a crash before it is
+ * settled by doing the flip's tail again, see settleBatch). Nothing written at the destination is lost. A mismatch unfences the destination
  * and stops (the users stay served where they are).
  */
 export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ pauseMs: number }>> {
@@ -47,13 +48,15 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
 
 /**
  * Rolls back a batch that was not cut over: the source still serves its users, so the
- * destination's imported copy is discarded (purged, its tenancy 'moved' back to the source).
+ * destination's imported copy is discarded: its tenancy is marked 'moved' back to the source
+ * (nothing serves it meanwhile), then everything naming the users there is purged, tenancy
+ * included. Repeated after a crash, it marks and purges again.
  */
 export async function discardCopy(ctx: BatchContext): Promise<PhaseResult<{ purged: number }>> {
   const { batch, store, destination, users } = ctx;
   try {
-    const { records: purged } = await destination.purgeUsers({ service: batch.service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
     await setTenancies(destination, batch.service, users, 0, 'moved', batch.source);
+    const { records: purged } = await destination.purgeUsers({ service: batch.service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
     await store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
     return succeeded({ purged });
   } catch (err) {

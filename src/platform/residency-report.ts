@@ -9,13 +9,15 @@ export interface ResidencyRow {
   users: number;
   records: number;
   bytes: number;
+  /** Users whose rows (tenancy, change log, records, keys) still name them there though it does not serve them. */
+  residue: number;
   /** Users the directory homes there. */
   homed: number;
   allowed: boolean;
 }
 
 export interface Violation {
-  kind: 'data-outside-policy' | 'home-outside-policy';
+  kind: 'data-outside-policy' | 'home-outside-policy' | 'residue';
   market: string;
   region: string;
   service: string;
@@ -44,7 +46,8 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
     const id = `${market}\u0000${region}\u0000${service}`;
     let r = rows.get(id);
     if (!r) {
-      r = { market, region, service, users: 0, records: 0, bytes: 0, homed: 0, allowed: isAllowed(policy, market, service, region) };
+      // market '' (rows without a tenancy) is allowed nowhere: no rule places an unknown market.
+      r = { market, region, service, users: 0, records: 0, bytes: 0, residue: 0, homed: 0, allowed: market !== '' && isAllowed(policy, market, service, region) };
       rows.set(id, r);
     }
     return r;
@@ -55,6 +58,7 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
       r.users += stat.users;
       r.records += stat.records;
       r.bytes += stat.bytes;
+      r.residue += stat.residue;
     }
   }
   for (const home of await platform.directory.homeCounts()) {
@@ -63,6 +67,14 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
   const sorted = [...rows.values()].sort((a, b) => a.market.localeCompare(b.market) || a.service.localeCompare(b.service) || a.region.localeCompare(b.region));
   const violations: Violation[] = [];
   for (const r of sorted) {
+    // Allowed or not, a region that no longer serves a user keeps nothing naming them (invariant 2).
+    if (r.residue > 0) {
+      const who = r.market === '' ? 'users of no tenancy here' : `${r.market} users`;
+      violations.push({
+        kind: 'residue', market: r.market, region: r.region, service: r.service, users: r.residue, records: 0,
+        message: `${r.residue} ${who} are still named by ${r.service} rows in ${r.region} (tenancy, change log, records or keys), which no longer serves them: complete or roll back the migration that moved them (domicile migrate status), and see domicile where USER`,
+      });
+    }
     if (r.allowed) continue;
     if (r.users > 0 || r.records > 0) {
       violations.push({

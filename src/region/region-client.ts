@@ -45,12 +45,18 @@ export interface CollectionHolding {
 /** What one region holds of one user, per service (for `domicile where`). */
 export interface UserHolding {
   service: string;
+  /** '' when the region has no tenancy of the user's service (only other rows name them). */
   market: string;
-  status: Tenancy['status'];
+  /** 'none': no tenancy, yet rows of the service still name the user here. */
+  status: Tenancy['status'] | 'none';
   epoch: number;
   movedTo: string | null;
   keys: number;
   collections: CollectionHolding[];
+  /** Change-log entries of the user's service here. */
+  changes: number;
+  /** The region does not serve the user's service (no tenancy, or 'moved') yet rows here name them. */
+  residue: boolean;
 }
 
 /** A record as it crosses regions during a migration: decrypted in the source, re-sealed in the destination. */

@@ -240,7 +240,6 @@ export class RegionNode implements RegionClient {
     const holdings: UserHolding[] = [];
     for (const service of this.policy.services) {
       const tenancy = await this.store.getTenancy(userId, service.id);
-      if (!tenancy) continue;
       const collections = new Map<string, CollectionHolding>();
       for (const record of await this.store.listRecords(userId, service.id)) {
         const holding = collections.get(record.collection) ?? { collection: record.collection, records: 0, bytes: 0 };
@@ -252,9 +251,12 @@ export class RegionNode implements RegionClient {
       if (service.id === credentialsService) scopes.add(categoryScope(credentialsService, credentialsCategory));
       let keys = 0;
       for (const scope of scopes) if (await this.store.getKey(userId, scope)) keys++;
+      const changes = await this.store.countChanges(userId, service.id);
+      // Rows that name a user this region does not serve (a move's leftovers) are shown, not hidden.
+      if (!tenancy && collections.size === 0 && keys === 0 && changes === 0) continue;
       holdings.push({
-        service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, movedTo: tenancy.movedTo,
-        keys, collections: [...collections.values()],
+        service: service.id, market: tenancy?.market ?? '', status: tenancy?.status ?? 'none', epoch: tenancy?.epoch ?? 0, movedTo: tenancy?.movedTo ?? null,
+        keys, collections: [...collections.values()], changes, residue: tenancy === undefined || tenancy.status === 'moved',
       });
     }
     return holdings;

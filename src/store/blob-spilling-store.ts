@@ -1,5 +1,6 @@
 import { isDomicileError } from '../errors/domicile-error.js';
 import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
+import { withResidue } from './placement-residue.js';
 import type {
   AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
   RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
@@ -170,19 +171,31 @@ export class BlobSpillingStore implements RegionStore {
 
   /**
    * The database's counts, with a spilled value's bytes counted at its file's size rather than
-   * its reference's: read from the references (which carry the size), never from the disk.
+   * its reference's: read from the references (which carry the size), never from the disk. A
+   * record folder whose row is gone, of a user's service with no tenancy here and no row the
+   * database counted, is residue too (its address.json names the user and the key): a purge
+   * whose housekeeping failed leaves one until the next start-up prunes it.
    */
   async placementStats(): Promise<PlacementStat[]> {
     const stats = await this.inner.placementStats();
-    const markets = new Map((await this.inner.listTenancies()).map((t) => [`${t.userId}\u0000${t.service}`, t.market]));
+    const tenancies = new Map((await this.inner.listTenancies()).map((t) => [`${t.userId}\u0000${t.service}`, t]));
+    const orphans = new Map<string, { userId: string; service: string }>();
     for (const name of [...this.folders.values()]) {
+      const id = `${name.userId}\u0000${name.service}`;
       const row = await this.inner.getRecord(name.userId, name.service, name.collection, name.key);
+      if (!row && !tenancies.has(id)) orphans.set(id, { userId: name.userId, service: name.service });
       const ref = row && readBlobReference(row.ciphertext);
-      const market = ref && markets.get(`${name.userId}\u0000${name.service}`);
+      const market = ref && tenancies.get(id)?.market;
       const stat = market && stats.find((s) => s.market === market && s.service === name.service);
       if (ref && stat) stat.bytes += ref.size - row.ciphertext.length;
     }
-    return stats;
+    const residue: Array<{ market: string; service: string; residue: number }> = [];
+    for (const { userId, service } of orphans.values()) {
+      // Counted by the database already (its change log or records name the user): not twice.
+      if ((await this.inner.countChanges(userId, service)) > 0 || (await this.inner.listRecords(userId, service)).length > 0) continue;
+      residue.push({ market: '', service, residue: 1 });
+    }
+    return withResidue(stats, residue);
   }
 
   // ---- passed through ----
@@ -201,6 +214,7 @@ export class BlobSpillingStore implements RegionStore {
   lastAuditOfType(type: string): Promise<AuditRow | undefined> { return this.inner.lastAuditOfType(type); }
   changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> { return this.inner.changesSince(afterSeq, limit, service, userId); }
   lastSeq(): Promise<number> { return this.inner.lastSeq(); }
+  countChanges(userId: string, service: string): Promise<number> { return this.inner.countChanges(userId, service); }
 
   // ---- the files ----
 

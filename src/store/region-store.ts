@@ -173,6 +173,10 @@ export interface ImportResult {
 export interface PurgeResult {
   records: number;
   keys: number;
+  /** Change-log entries of the users' service that went with them. */
+  changes: number;
+  /** Tenancy rows that went (the directory, not this region, says where the users are now). */
+  tenancies: number;
 }
 
 export interface PlacementStat {
@@ -181,6 +185,12 @@ export interface PlacementStat {
   users: number;
   records: number;
   bytes: number;
+  /**
+   * Users whose rows still name them here though this region no longer serves them: a 'moved'
+   * tenancy, or records, change-log entries or category keys of a service they have no tenancy
+   * of (market '' then: nothing here says which). A completed move or roll-back leaves none.
+   */
+  residue: number;
 }
 
 export interface RegionStore {
@@ -248,13 +258,17 @@ export interface RegionStore {
   importRecords(imports: readonly RecordImport[]): Promise<ImportResult>;
 
   /**
-   * A migration's last step for some users of a service, in one transaction: deletes their records
-   * and their keys of the service (scopes 'service/…'), and the user key too when no other key
-   * of the user remains and no other tenancy of the user here is 'home', 'fenced' or
-   * 'incoming' (nothing left for it to wrap, and nothing that may make a key). The tenancy row
-   * stays, so the region keeps answering with where the user went. Refuses (CONFLICT,
-   * details.status) a tenancy that is 'home' or 'fenced': live data is never purged. No change
-   * entries. A backend should also scrub the deleted bytes from its files where it can.
+   * A migration's last step for some users of a service, in one transaction: deletes their records,
+   * their keys of the service (scopes 'service/…'), their change-log entries of the service and
+   * their tenancy of it, and the user key too when no other key of the user remains and no
+   * other tenancy of the user here is 'home', 'fenced' or 'incoming' (nothing left for it to
+   * wrap, and nothing that may make a key). Nothing that names the users' service is left (a
+   * region they left keeps only pseudonymous audit entries, invariant 2): asked about them
+   * afterwards, the region answers WRONG_REGION as for anyone it does not know, and the caller
+   * asks the directory, which says where they live. lastSeq() does not go back, even when the
+   * newest entries were theirs. Refuses (CONFLICT, details.status) a tenancy that is 'home' or
+   * 'fenced': live data is never purged. Appends no change entry. Purging again purges nothing
+   * more. A backend should also scrub the deleted bytes from its files where it can.
    */
   purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult>;
 
@@ -297,8 +311,11 @@ export interface RegionStore {
    * `userId` (with a service) narrows it to one user's changes, for a device's sync.
    */
   changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]>;
+  /** The highest seq ever given (0 before the first): never goes back, whatever a purge or erasure deletes. */
   lastSeq(): Promise<number>;
 
-  /** Users, records and bytes per market × service, for the residency report. */
+  /** Users, records, bytes and residue per market × service, for the residency report. */
   placementStats(): Promise<PlacementStat[]>;
+  /** How many change-log entries name the user's service here (for `domicile where`). */
+  countChanges(userId: string, service: string): Promise<number>;
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import type { Directory } from '../../src/directory/directory.js';
 import { PostgresDirectory } from '../../src/directory/postgres-directory.js';
 import { SqliteDirectory } from '../../src/directory/sqlite-directory.js';
 import { testPostgresUrl } from '../support/postgres.js';
+import { listFiles } from '../support/file-scan.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 1 });
@@ -91,5 +93,38 @@ describe.each(backends)('%s', (_name, make) => {
     expect(await directory.findByLogin('blind-phone-1')).toBeUndefined();
     expect(await directory.homes('u_1')).toEqual([]);
     expect(await directory.isSessionActive('u_1', 's_a')).toBe(false);
+  });
+});
+
+describe('SqliteDirectory erasure', () => {
+  it("scrubs an erased user's id, logins and homes from directory.db and its write-ahead log", async () => {
+    const dir = tempDir('directory-scrub');
+    const file = join(dir.path, 'directory.db');
+    const directory = new SqliteDirectory(file);
+    await directory.init();
+    const userId = 'u_erased_7f3a9c1d5e';
+    const logins = ['blind-phone-9d8e7f6a5b4c', 'blind-email-1a2b3c4d5e6f'];
+    const services = ['account', 'messaging', 'cloud', 'shop'];
+    // Others around it, so its rows share pages with rows that stay.
+    for (let i = 0; i < 300; i++) {
+      await directory.createUser({ userId: `u_other_${i}`, market: 'IN', logins: [`blind-other-${i}`], createdAt: i, homes: services.map((service) => ({ service, region: 'cn-beijing', epoch: 1 })) });
+      if (i === 150) await directory.createUser({ userId, market: 'SG', logins, createdAt: i, homes: services.map((service) => ({ service, region: 'cn-beijing', epoch: 1 })) });
+    }
+    await directory.createSession({ sessionId: 'session-of-the-erased-3c2b1a', userId, createdAt: 5 });
+    // Homes flipped by migrations: rewritten rows, whose old copies must not linger either.
+    await directory.flipHomes(services.map((service) => ({ userId, service, toRegion: 'sg-singapore', fromEpoch: 1 })));
+    const needles = [userId, ...logins, 'session-of-the-erased-3c2b1a'];
+    const holding = (needle: string): string[] => listFiles(dir.path).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
+    for (const needle of needles) expect(holding(needle).length, needle).toBeGreaterThan(0);
+
+    await directory.deleteUser(userId);
+    expect(await directory.getUser(userId)).toBeUndefined();
+    expect(await directory.findByLogin(logins[0]!)).toBeUndefined();
+    // While the directory is open (its write-ahead log there), and once it is closed.
+    for (const needle of needles) expect(holding(needle), needle).toEqual([]);
+    expect(holding('u_other_151').length).toBeGreaterThan(0);
+    await directory.close();
+    for (const needle of needles) expect(holding(needle), needle).toEqual([]);
+    dir.remove();
   });
 });

@@ -107,7 +107,12 @@ describe('data subject requests', () => {
     for (const client of platform.regions.values()) expect(await client.describeUser({ userId: user.userId })).toEqual([]);
     // The other user is untouched.
     expect((await app.inject({ method: 'GET', url: '/v1/me/shop/orders/o1', headers: auth(other.token) })).json()).toMatchObject({ value: { kept: true } });
+    // The directory's files (its write-ahead log included) no longer hold the user id, freed pages included.
+    const directoryDir = join(dataDir, 'directory');
+    expect(filesHoldingBytes(directoryDir, Buffer.from(other.userId)).length).toBeGreaterThan(0);
+    expect(filesHoldingBytes(directoryDir, Buffer.from(user.userId))).toEqual([]);
     await close();
+    expect(filesHoldingBytes(directoryDir, Buffer.from(user.userId))).toEqual([]);
 
     // Scrubbed from the files, write-ahead logs included: no ciphertext, and no key that could open one.
     for (const bytes of [...ciphertexts, ...keys]) expect(filesHoldingBytes(dataDir, bytes)).toEqual([]);

@@ -79,6 +79,12 @@ describe('rollback', () => {
     for (const region of ['sg-singapore', 'us-california']) {
       const stats = await platform.region(region).placementStats();
       expect(stats.filter((s) => s.service === 'shop'), region).toEqual([]);
+      // ...not even their change-log entries or a tenancy: Beijing is their home, and the directory says so.
+      const client = platform.region(region);
+      expect((await client.changesSince({ afterSeq: 0, limit: 10_000, service: 'shop' })).changes, region).toEqual([]);
+      for (const u of users.filter((x) => x.market !== 'CN')) {
+        expect((await client.describeUser({ userId: u.userId })).filter((h) => h.service === 'shop'), region).toEqual([]);
+      }
     }
     expect((await residencyReport(platform)).violations).toEqual([]);
     // Both crossings are in Beijing's audit log: each batch copied out, and each rolled back in.

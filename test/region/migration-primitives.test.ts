@@ -395,7 +395,7 @@ describe('migration primitives', () => {
       await setOne(sg, { userId, service: 'shop', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' });
     }
 
-    it("shreds the source's keys and records, forgets them, keeps the tenancy, and leaves no trace in its files", async () => {
+    it("shreds the source's keys and records, forgets them, drops the tenancy and change log, and leaves no trace in its files", async () => {
       // u-1 keeps another service in Singapore, so its user key stays
       const account = { userId: 'u-1', service: 'account', epoch: 1 };
       await sg.openTenancy({ ...account, market: 'SG' });
@@ -411,8 +411,11 @@ describe('migration primitives', () => {
       expect(recordRows('sg-singapore', 'u-1')).toEqual([]);
       expect(keyRows('sg-singapore', 'u-1').map((k) => k.scope)).toEqual(['', 'account/device']);
       const moved = await expectCode(sg.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }), 'WRONG_REGION');
-      expect(moved.details).toMatchObject({ home: 'us-oregon' });
-      expect((await sg.describeUser({ userId: 'u-1' })).find((h) => h.service === 'shop')).toMatchObject({ status: 'moved', movedTo: 'us-oregon', keys: 0, collections: [] });
+      // Singapore no longer knows the user's shop at all: where they went is the directory's to say.
+      expect(moved.details).toEqual({ home: null, service: 'shop' });
+      expect((await sg.describeUser({ userId: 'u-1' })).map((h) => h.service)).toEqual(['account']);
+      expect((await sg.changesSince({ afterSeq: 0, limit: 100, service: 'shop', userId: 'u-1' })).changes).toEqual([]);
+      expect((await sg.changesSince({ afterSeq: 0, limit: 100, service: 'account', userId: 'u-1' })).changes).toHaveLength(1);
       expect((await sg.getRecord({ ...account, collection: 'device', key: 'd1' }))?.value).toBe('Mi 4');
 
       const sgDir = regionPaths(dir.path, 'sg-singapore').dir;

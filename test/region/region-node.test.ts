@@ -202,14 +202,14 @@ describe('RegionNode', () => {
     const holdings = await node.describeUser({ userId: 'u-alice' });
     expect(holdings.map((h) => h.service)).toEqual(['cloud', 'shop']);
     const shop = holdings.find((h) => h.service === 'shop');
-    expect(shop).toMatchObject({ market: 'SG', status: 'home', epoch: 1, movedTo: null, keys: 1 });
+    expect(shop).toMatchObject({ market: 'SG', status: 'home', epoch: 1, movedTo: null, keys: 1, changes: 2, residue: false });
     expect(shop?.collections).toHaveLength(1);
     expect(shop?.collections[0]).toMatchObject({ collection: 'orders', records: 2 });
     expect(shop?.collections[0]?.bytes).toBeGreaterThan('{"total":1999}{"total":999}'.length);
     const stats = await node.placementStats();
     expect(stats).toEqual([
-      { market: 'SG', service: 'cloud', users: 1, records: 1, bytes: expect.any(Number) },
-      { market: 'SG', service: 'shop', users: 1, records: 2, bytes: shop?.collections[0]?.bytes },
+      { market: 'SG', service: 'cloud', users: 1, records: 1, bytes: expect.any(Number), residue: 0 },
+      { market: 'SG', service: 'shop', users: 1, records: 2, bytes: shop?.collections[0]?.bytes, residue: 0 },
     ]);
   });
 

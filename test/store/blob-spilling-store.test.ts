@@ -274,7 +274,23 @@ describe('BlobSpillingStore: large values as files', () => {
     const { store } = await openWithHome();
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
     await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'm', epoch: 1, ciphertext: Buffer.from('abc') });
-    expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3 }]);
+    expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3, residue: 0 }]);
+    await store.close();
+  });
+});
+
+describe('BlobSpillingStore: residue', () => {
+  it('counts a record folder left without its row or tenancy as residue, until it is gone', async () => {
+    const { store, inner } = await openWithHome();
+    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    expect((await store.placementStats()).map((s) => s.residue)).toEqual([0]);
+    // A purge whose housekeeping never ran: the database forgot u1's cloud, its folder did not.
+    await inner.advanceTenancies([{ userId: 'u1', ...home, epoch: 2, status: 'moved', movedTo: 'in-mumbai' }]);
+    await inner.purgeTenants('cloud', ['u1']);
+    expect(await store.placementStats()).toEqual([{ market: '', service: 'cloud', users: 0, records: 0, bytes: 0, residue: 1 }]);
+    // Purged through the store, the folder goes and nothing is left.
+    await store.purgeTenants('cloud', ['u1']);
+    expect(await store.placementStats()).toEqual([]);
     await store.close();
   });
 });

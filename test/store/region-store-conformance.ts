@@ -463,11 +463,12 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.getKey('u1', 'shop/orders')).toBeDefined();
       });
 
-      it("deletes the service's records and keys, keeps the tenancy, logs nothing, and keeps the user key others need", async () => {
+      it("deletes the service's records, keys, change entries and tenancy, and keeps the user key others need", async () => {
         const moved: Tenancy = { ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' };
         await store.putTenancy(moved);
+        const others = (await store.changesSince(0, 100)).filter((c) => c.userId !== 'u1' || c.service !== 'shop');
         const seq = await store.lastSeq();
-        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 2, keys: 2 });
+        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 2, keys: 2, changes: 2, tenancies: 1 });
         expect(await store.listRecords('u1', 'shop')).toEqual([]);
         expect(await store.getKey('u1', 'shop/orders')).toBeUndefined();
         expect(await store.getKey('u1', 'shop/device')).toBeUndefined();
@@ -477,9 +478,46 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.listRecords('u1', 'cloud')).toHaveLength(1);
         expect(await store.listRecords('u2', 'shop')).toHaveLength(1);
         expect(await store.getKey('u2', 'shop/orders')).toBeDefined();
-        expect(await store.getTenancy('u1', 'shop')).toEqual(moved);
+        // Nothing names u1's shop here any more: no tenancy, no change entry (the directory says where they went).
+        expect(await store.getTenancy('u1', 'shop')).toBeUndefined();
+        expect(await store.getTenancy('u1', 'cloud')).toEqual(home('u1', 'cloud'));
+        expect(await store.changesSince(0, 100, 'shop', 'u1')).toEqual([]);
+        expect(await store.changesSince(0, 100)).toEqual(others);
         expect(await store.lastSeq()).toBe(seq);
-        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 0, keys: 0 });
+        // A request for the user is refused as for anyone this region does not know.
+        await failure(store.writeRecord({ ...write('u1', 'o9', 'z'), epoch: 2 }), 'WRONG_REGION');
+        // retried after a crash: nothing more to do
+        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 0, keys: 0, changes: 0, tenancies: 0 });
+      });
+
+      it("never moves the change log's last sequence number back, even when the newest entries are purged", async () => {
+        // u1's shop changes are the newest in the log; u2 keeps writing while u1 is purged.
+        await store.writeRecord(write('u1', 'o2', 'e'));
+        await store.writeRecord(write('u1', 'o3', 'f'));
+        await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
+        const seq = await store.lastSeq();
+        const tail = await store.changesSince(seq, 100);
+        expect(tail).toEqual([]);
+        const [purged, during] = await Promise.all([store.purgeTenants('shop', ['u1']), store.writeRecord(write('u2', 'o2', 'g'))]);
+        expect(purged).toMatchObject({ records: 4, changes: 4, tenancies: 1 });
+        expect(during.seq).toBeGreaterThan(seq);
+        expect(await store.lastSeq()).toBeGreaterThanOrEqual(during.seq);
+        // A reader that had read up to seq sees u2's write and nothing of u1's.
+        expect((await store.changesSince(seq, 100)).map((c) => [c.userId, c.key])).toEqual([['u2', 'o2']]);
+        // Once u2's write is purged too, the last seq still stays where it was, and the next write goes past it.
+        await store.putTenancy({ ...home('u2', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
+        const last = await store.lastSeq();
+        await store.purgeTenants('shop', ['u2']);
+        expect(await store.changesSince(0, 100, 'shop')).toEqual([]);
+        expect(await store.lastSeq()).toBe(last);
+        await store.putTenancy(home('u3'));
+        expect((await store.writeRecord(write('u3', 'o1', 'h'))).seq).toBeGreaterThan(last);
+      });
+
+      it('purges an imported copy nobody served (a discarded copy), tenancy included', async () => {
+        await store.importRecords([{ userId: 'u9', service: 'shop', market: 'SG', epoch: 2, puts: [{ collection: 'orders', key: 'o1', version: 3, ciphertext: Buffer.from('x'), updatedAt: 5 }], deletes: [] }]);
+        expect(await store.purgeTenants('shop', ['u9'])).toEqual({ records: 1, keys: 0, changes: 0, tenancies: 1 });
+        expect(await store.getTenancy('u9', 'shop')).toBeUndefined();
       });
 
       it('purges several users in one call, and refuses them all when one is live', async () => {
@@ -488,7 +526,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.listRecords('u1', 'shop')).toHaveLength(2);
         await store.putTenancy({ ...home('u2', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
         // u2's user key goes too: no other key or live tenancy of u2 is left.
-        expect(await store.purgeTenants('shop', ['u1', 'u2'])).toEqual({ records: 3, keys: 4 });
+        expect(await store.purgeTenants('shop', ['u1', 'u2'])).toEqual({ records: 3, keys: 4, changes: 3, tenancies: 2 });
         expect(await store.listRecords('u2', 'shop')).toEqual([]);
         expect(await store.getKey('u2', '')).toBeUndefined();
       });
@@ -496,17 +534,17 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       it('shreds the user key with the last service that needed it', async () => {
         await store.putTenancy({ ...home('u1', 'cloud', 2), status: 'moved', movedTo: 'us-oregon' });
         // the shop tenancy is home and keyed: the user key stays
-        expect(await store.purgeTenants('cloud', ['u1'])).toEqual({ records: 1, keys: 1 });
+        expect(await store.purgeTenants('cloud', ['u1'])).toEqual({ records: 1, keys: 1, changes: 1, tenancies: 1 });
         expect(await store.getKey('u1', '')).toBeDefined();
         await store.deleteKeys('u1', 'shopping/');
         // messaging is incoming without a key yet, but may make one: the user key stays
         await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'incoming' });
         await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'us-oregon' });
-        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 2, keys: 2 });
+        expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 2, keys: 2, changes: 2, tenancies: 1 });
         expect(await store.getKey('u1', '')).toBeDefined();
         // ...and once every tenancy has moved on and no other key is left, it goes too
         await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'moved', movedTo: 'us-oregon' });
-        expect(await store.purgeTenants('messaging', ['u1'])).toEqual({ records: 0, keys: 1 });
+        expect(await store.purgeTenants('messaging', ['u1'])).toEqual({ records: 0, keys: 1, changes: 0, tenancies: 1 });
         expect(await store.getKey('u1', '')).toBeUndefined();
         expect(await store.getKey('u2', '')).toBeDefined();
       });
@@ -528,14 +566,34 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy({ ...home('u5', 'shop', 2, 'IN'), status: 'moved', movedTo: 'in-mumbai' });
         const stats = await store.placementStats();
         const byKey = Object.fromEntries(stats.map((s) => [`${s.market}/${s.service}`, s]));
-        expect(byKey['SG/shop']).toEqual({ market: 'SG', service: 'shop', users: 2, records: 2, bytes: 8 });
-        expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7 });
-        expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0 });
-        // u4 is gone and left nothing behind; u5 left data behind
-        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2 });
+        expect(byKey['SG/shop']).toEqual({ market: 'SG', service: 'shop', users: 2, records: 2, bytes: 8, residue: 0 });
+        expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7, residue: 0 });
+        expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0, residue: 0 });
+        // u4 moved away and its tenancy row still names it here; u5 left data behind too: both are residue
+        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2, residue: 2 });
         expect(stats).toHaveLength(4);
+        // u5's records gone, its change entries and tenancy are still residue; purged, nothing is.
         await store.purgeUser('u5');
+        expect((await store.placementStats()).filter((s) => s.market === 'IN')).toEqual([{ market: 'IN', service: 'shop', users: 0, records: 0, bytes: 0, residue: 2 }]);
+        await store.purgeTenants('shop', ['u4', 'u5']);
         expect((await store.placementStats()).some((s) => s.market === 'IN')).toBe(false);
+      });
+
+      it("counts as residue a moved user's change-log entries and keys, and counts a user's change entries", async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u2'));
+        await store.putKeysIfAbsent([{ userId: 'u1', scope: 'shop/orders', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 }]);
+        await store.writeRecord(write('u1', 'o1', 'a'));
+        await store.writeRecord(write('u1', 'o1', 'b'));
+        await store.writeRecord(write('u2', 'o1', 'c'));
+        expect(await store.countChanges('u1', 'shop')).toBe(2);
+        expect(await store.countChanges('u1', 'cloud')).toBe(0);
+        expect((await store.placementStats()).map((s) => s.residue)).toEqual([0]);
+        await store.putTenancy({ ...home('u1', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
+        await store.purgeUser('u1', 'shop');
+        await store.deleteKeys('u1');
+        // Only its change entries and its tenancy are left: still residue.
+        expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'shop', users: 1, records: 1, bytes: 1, residue: 1 }]);
       });
     });
 

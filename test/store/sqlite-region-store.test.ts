@@ -134,10 +134,33 @@ describe('SqliteRegionStore specifics', () => {
     for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle).length).toBeGreaterThan(0);
 
     await store.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, status: 'moved', movedTo: 'in-mumbai' });
-    expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 3, keys: 2 });
+    expect(await store.purgeTenants('shop', ['u1'])).toEqual({ records: 3, keys: 2, changes: 3, tenancies: 1 });
     for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle), needle.toString()).toEqual([]);
     expect((await store.getRecord('u2', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
     await store.close();
     for (const needle of [wrapped, categoryKey, sealed]) expect(holding(needle), needle.toString()).toEqual([]);
+  });
+  it("scrubs a moved user's id and record keys from the files: change log and tenancy rows too", async () => {
+    const path = nextPath();
+    const store = new SqliteRegionStore({ path, exclusive: true });
+    await store.init();
+    const userId = 'u-residue-3f9a1c77';
+    const recordKey = 'contact-6591234567-canary';
+    await store.putTenancy({ userId, service: 'cloud', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    await store.putTenancy({ userId: 'u2', service: 'cloud', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    for (let i = 0; i < 3; i++) await store.writeRecord({ userId, service: 'cloud', collection: 'contacts', key: recordKey, epoch: 1, ciphertext: Buffer.from(`v${i}`) });
+    await store.deleteRecord({ userId, service: 'cloud', collection: 'contacts', key: recordKey, epoch: 1 });
+    await store.writeRecord({ userId, service: 'cloud', collection: 'contacts', key: `${recordKey}-2`, epoch: 1, ciphertext: Buffer.from('w') });
+    await store.writeRecord({ userId: 'u2', service: 'cloud', collection: 'contacts', key: 'kept-key', epoch: 1, ciphertext: Buffer.from('kept') });
+    const needles = [Buffer.from(userId), Buffer.from(recordKey)];
+    const holding = (needle: Buffer): string[] => readdirSync(dirname(path)).filter((f) => readFileSync(join(dirname(path), f)).includes(needle));
+    for (const needle of needles) expect(holding(needle).length, needle.toString()).toBeGreaterThan(0);
+
+    await store.putTenancy({ userId, service: 'cloud', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' });
+    expect(await store.purgeTenants('cloud', [userId])).toEqual({ records: 1, keys: 0, changes: 5, tenancies: 1 });
+    for (const needle of needles) expect(holding(needle), needle.toString()).toEqual([]);
+    expect(holding(Buffer.from('kept-key')).length).toBeGreaterThan(0);
+    await store.close();
+    for (const needle of needles) expect(holding(needle), needle.toString()).toEqual([]);
   });
 });

@@ -22,6 +22,7 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { withResidue } from '../placement-residue.js';
 import { inPgTransaction, openPgPool, pgWhere } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
 
@@ -155,6 +156,17 @@ export class PostgresRegionStore implements RegionStore {
     if (logAt !== undefined) for (const g of gone) await PostgresRegionStore.appendChange(c, userId, service, category, g.key, 'delete', g.version, logAt);
     await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [userId, `${service}/${category}`]);
     return gone.length;
+  }
+
+  /**
+   * The sequence's last value, not max(seq): purging a moved user's newest entries must not move
+   * the log's end back. Read under the change log's lock, shared: appends hold it exclusively to
+   * commit, so no seq is read here whose row could still commit after a reader resumed past it.
+   */
+  private static async lastSeqIn(c: Q): Promise<number> {
+    await c.query('SELECT pg_advisory_xact_lock_shared($1)', [changeLogLock]);
+    const rows = (await c.query<{ last: number }>("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass), 0) AS last")).rows;
+    return rows[0]!.last;
   }
 
   private static async refuseErased(c: Q, userId: string, what: string): Promise<void> {
@@ -367,21 +379,22 @@ export class PostgresRegionStore implements RegionStore {
         }
         for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged ? now : undefined);
       }
-      const lastSeq = (await c.query<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes')).rows[0]!.last;
-      return { applied, lastSeq };
+      return { applied, lastSeq: await PostgresRegionStore.lastSeqIn(c) };
     });
   }
 
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     return this.tx(async (c) => {
       await PostgresRegionStore.lockUsers(c, userIds);
-      const total = { records: 0, keys: 0 };
+      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
       const prefix = `${service}/`;
       for (const userId of userIds) {
         const tenancy = await PostgresRegionStore.lockedTenancy(c, userId, service);
         if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
         total.records += (await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
         total.keys += (await c.query('DELETE FROM keys WHERE user_id = $1 AND left(scope, length($2)) = $2', [userId, prefix])).rowCount ?? 0;
+        total.changes += (await c.query('DELETE FROM changes WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
+        total.tenancies += (await c.query('DELETE FROM tenancies WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
         const others = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM keys WHERE user_id = $1 AND scope <> ''", [userId])).rows[0]!.n;
         const live = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM tenancies WHERE user_id = $1 AND service <> $2 AND status IN ('home', 'fenced', 'incoming')", [userId, service])).rows[0]!.n;
         if (others === 0 && live === 0) total.keys += (await c.query("DELETE FROM keys WHERE user_id = $1 AND scope = ''", [userId])).rowCount ?? 0;
@@ -466,11 +479,11 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async lastSeq(): Promise<number> {
-    return (await this.q<{ last: number }>('SELECT coalesce(max(seq), 0) AS last FROM changes'))[0]!.last;
+    return this.tx((c) => PostgresRegionStore.lastSeqIn(c));
   }
 
   async placementStats(): Promise<PlacementStat[]> {
-    const rows = await this.q<PlacementStat>(`
+    const rows = await this.q<Omit<PlacementStat, 'residue'>>(`
       SELECT t.market AS market, t.service AS service,
              sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END)::int AS users,
              sum(coalesce(r.n, 0))::int AS records,
@@ -481,6 +494,22 @@ export class PostgresRegionStore implements RegionStore {
       GROUP BY t.market, t.service
       HAVING sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END) > 0 OR sum(coalesce(r.n, 0)) > 0
       ORDER BY t.market COLLATE "C", t.service COLLATE "C"`);
-    return rows;
+    // Every (user, service) that a row here names, where the region does not serve that user's service.
+    const residue = await this.q<{ market: string; service: string; residue: number }>(`
+      SELECT coalesce(t.market, '') AS market, n.service AS service, count(*)::int AS residue
+      FROM (
+        SELECT user_id, service FROM tenancies WHERE status = 'moved'
+        UNION SELECT user_id, service FROM records
+        UNION SELECT user_id, service FROM changes
+        UNION SELECT user_id, split_part(scope, '/', 1) FROM keys WHERE position('/' in scope) > 0
+      ) n
+      LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
+      WHERE t.status IS NULL OR t.status = 'moved'
+      GROUP BY 1, 2`);
+    return withResidue(rows.map((r) => ({ ...r, residue: 0 })), residue);
+  }
+
+  async countChanges(userId: string, service: string): Promise<number> {
+    return (await this.q<{ n: number }>('SELECT count(*)::int AS n FROM changes WHERE user_id = $1 AND service = $2', [userId, service]))[0]!.n;
   }
 }

@@ -17,7 +17,11 @@ export interface SqliteFileOptions {
 
 /**
  * Opens one of Domicile's SQLite files (a region store, the directory, the coordinator's state)
- * the one way they are all opened: its folder created (0700), WAL, the durability asked for.
+ * the one way they are all opened: its folder created (0700), WAL, the durability asked for,
+ * and secure_delete=FAST: space a deleted or rewritten row leaves inside a page is zeroed (a
+ * memset of a page that is written anyway), so an update leaves no old copy of a row's names
+ * (user id, record key) in the page's free space for a later purge or erasure to miss. Freed
+ * whole pages are zeroed only where a caller turns secure_delete ON (a scrubbing deletion).
  */
 export function openSqliteDatabase(file: string, options: SqliteFileOptions = {}): Database.Database {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -25,6 +29,7 @@ export function openSqliteDatabase(file: string, options: SqliteFileOptions = {}
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${(options.durability ?? 'full') === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('secure_delete = FAST');
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     if (options.foreignKeys) db.pragma('foreign_keys = ON');
     if (options.exclusive) db.pragma('locking_mode = EXCLUSIVE');

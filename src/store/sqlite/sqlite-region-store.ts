@@ -22,7 +22,9 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { withResidue } from '../placement-residue.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
+import { checkpointScrubbed, withSecureDelete } from './secure-delete.js';
 import { applyMigrations } from './schema-migrations.js';
 
 export interface SqliteRegionStoreOptions {
@@ -53,6 +55,7 @@ interface RecordRow { user_id: string; service: string; collection: string; key:
 interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }
 interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }
 interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
+interface ResidueRow { market: string; service: string; residue: number }
 interface AuditDbRow { seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }
 
 function toAudit(row: AuditDbRow): AuditRow {
@@ -138,7 +141,9 @@ function prepare(db: Database.Database) {
       "SELECT count(*) FROM tenancies WHERE user_id = ? AND service <> ? AND status IN ('home', 'fenced', 'incoming')",
     ).pluck(),
     deleteUserKey: db.prepare<[string]>("DELETE FROM keys WHERE user_id = ? AND scope = ''"),
-    lastSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM changes').pluck(),
+    // From the AUTOINCREMENT counter, not max(seq): purging a moved user's newest entries must
+    // not move the log's end back (a tailing reader would then be told of seqs it has passed).
+    lastSeq: db.prepare<[], number>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)").pluck(),
 
     lastAuditSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM audit_entries').pluck(),
     insertAudit: db.prepare<[number, string | null, string, Buffer, Buffer]>('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)'),
@@ -151,6 +156,8 @@ function prepare(db: Database.Database) {
     deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
     deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
     deleteUserChanges: db.prepare<[string]>('DELETE FROM changes WHERE user_id = ?'),
+    deleteUserServiceChanges: db.prepare<[string, string]>('DELETE FROM changes WHERE user_id = ? AND service = ?'),
+    deleteTenancy: db.prepare<[string, string]>('DELETE FROM tenancies WHERE user_id = ? AND service = ?'),
     markErased: db.prepare<[string, number]>('INSERT INTO erased_users (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING'),
     isErased: db.prepare<[string], number>('SELECT 1 FROM erased_users WHERE user_id = ?').pluck(),
 
@@ -167,6 +174,19 @@ function prepare(db: Database.Database) {
       GROUP BY t.market, t.service
       HAVING users > 0 OR records > 0
       ORDER BY t.market, t.service`),
+    // Every (user, service) that a row here names, where the region does not serve that user's service.
+    residueStats: db.prepare<[], ResidueRow>(`
+      SELECT coalesce(t.market, '') AS market, n.service AS service, count(*) AS residue
+      FROM (
+        SELECT user_id, service FROM tenancies WHERE status = 'moved'
+        UNION SELECT user_id, service FROM records
+        UNION SELECT user_id, service FROM changes
+        UNION SELECT user_id, substr(scope, 1, instr(scope, '/') - 1) FROM keys WHERE instr(scope, '/') > 0
+      ) n
+      LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
+      WHERE t.status IS NULL OR t.status = 'moved'
+      GROUP BY 1, 2`),
+    countChanges: db.prepare<[string, string], number>('SELECT count(*) FROM changes WHERE user_id = ? AND service = ?').pluck(),
   };
 }
 
@@ -346,13 +366,15 @@ export class SqliteRegionStore implements RegionStore {
     }).immediate;
 
     const purgeTenants = this.db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined): PurgeResult => {
-      const total = { records: 0, keys: 0 };
+      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
       const prefix = `${service}/`;
       for (const userId of userIds) {
         const tenancy = s.getTenancy.get(userId, service);
         if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
         total.records += s.purgeUserService.run(userId, service).changes;
         total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
+        total.changes += s.deleteUserServiceChanges.run(userId, service).changes;
+        total.tenancies += s.deleteTenancy.run(userId, service).changes;
         if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
       }
       if (audit) appendAuditIn(audit);
@@ -511,7 +533,7 @@ export class SqliteRegionStore implements RegionStore {
     const { importBatch } = this.ready;
     if (!imports.some((i) => (i.shred?.length ?? 0) > 0)) return importBatch(imports, Date.now());
     const result = this.scrubbing(() => importBatch(imports, Date.now()));
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    checkpointScrubbed(this.db);
     return result;
   }
 
@@ -519,43 +541,27 @@ export class SqliteRegionStore implements RegionStore {
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     const { purgeTenants } = this.ready;
     const result = this.scrubbing(() => purgeTenants(service, userIds, audit));
-    if (result.records > 0 || result.keys > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (result.records > 0 || result.keys > 0 || result.changes > 0 || result.tenancies > 0) checkpointScrubbed(this.db);
     return result;
   }
 
   async decideConsent(write: ConsentWrite): Promise<WriteResult> {
     const { decideConsent } = this.ready;
     const result = write.shred.length > 0 ? this.scrubbing(() => decideConsent(write, Date.now())) : decideConsent(write, Date.now());
-    if (write.shred.length > 0) this.db.pragma('wal_checkpoint(TRUNCATE)');
+    if (write.shred.length > 0) checkpointScrubbed(this.db);
     return result;
   }
 
   async eraseUser(userId: string, audit: AuditAppend): Promise<{ records: number; keys: number; tenancies: number }> {
     const { eraseUser } = this.ready;
     const result = this.scrubbing(() => eraseUser(userId, audit));
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    checkpointScrubbed(this.db);
     return result;
   }
 
-  /**
-   * Runs a deleting transaction with secure_delete on: SQLite overwrites the deleted rows with
-   * zeros instead of leaving them in free space, and the TRUNCATE checkpoint the callers run
-   * next copies the scrubbed pages into the database file and empties the write-ahead log,
-   * whose older frames still hold the rows. Without both, shredded wrapped keys would survive
-   * in the files, and with the region's KEK they would open the records' old ciphertexts: a
-   * shredded key must be gone, not unlinked. The checkpoint cannot finish while another
-   * connection reads (a store opened non-exclusively); it is then best effort, and the next
-   * checkpoint completes the scrub. Only for deletions that shred: zeroing every deleted row on
-   * the request path would cost writes for nothing.
-   */
+  /** Deletes and shreds, scrubbed from the files (see withSecureDelete). */
   private scrubbing<T>(fn: () => T): T {
-    const before = Number(this.db.pragma('secure_delete', { simple: true }));
-    this.db.pragma('secure_delete = ON');
-    try {
-      return fn();
-    } finally {
-      this.db.pragma(`secure_delete = ${before === 2 ? 'FAST' : before === 0 ? 'OFF' : 'ON'}`);
-    }
+    return withSecureDelete(this.db, fn);
   }
 
   async appendAudit(append: AuditAppend): Promise<void> {
@@ -607,7 +613,12 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async placementStats(): Promise<PlacementStat[]> {
-    return this.s.placementStats.all().map((row) => ({ market: row.market, service: row.service, users: row.users, records: row.records, bytes: row.bytes }));
+    const stats = this.s.placementStats.all().map((row) => ({ market: row.market, service: row.service, users: row.users, records: row.records, bytes: row.bytes, residue: 0 }));
+    return withResidue(stats, this.s.residueStats.all());
+  }
+
+  async countChanges(userId: string, service: string): Promise<number> {
+    return this.s.countChanges.get(userId, service) ?? 0;
   }
 }
 
