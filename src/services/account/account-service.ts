@@ -1,4 +1,5 @@
 import { normaliseEmail, normalisePhone } from '../../crypto/blind-index.js';
+import { verifyNoPassword } from '../../crypto/password.js';
 import type { HomeEntry } from '../../directory/directory.js';
 import { DomicileError } from '../../errors/domicile-error.js';
 import { isIsoCountryCode } from '../../policy/iso-countries.js';
@@ -37,7 +38,8 @@ export interface Device {
 
 const deviceCollection = 'device';
 
-function loginIndexes(platform: Platform, phone: string | undefined, email: string | undefined): string[] {
+/** The blind indexes of the phone and e-mail given (BAD_REQUEST when neither is); the gateway throttles by them. */
+export function loginIndexes(platform: Platform, phone: string | undefined, email: string | undefined): string[] {
   const logins: string[] = [];
   if (phone !== undefined) logins.push(platform.blindIndex.phone(phone));
   if (email !== undefined) logins.push(platform.blindIndex.email(email));
@@ -84,7 +86,11 @@ export async function login(platform: Platform, creds: Credentials): Promise<{ u
     userId = await platform.directory.findByLogin(index);
     if (userId) break;
   }
-  const ok = userId !== undefined && (await routeToHome(platform, userId, 'account', (client, ref) => client.verifyPassword({ ...ref, password: creds.password })));
+  // An unknown login costs what a wrong password costs (a scrypt through the same bound):
+  // answering it faster would tell who has an account.
+  const ok = userId === undefined
+    ? await verifyNoPassword(creds.password)
+    : await routeToHome(platform, userId, 'account', (client, ref) => client.verifyPassword({ ...ref, password: creds.password }));
   if (!ok || userId === undefined) {
     throw new DomicileError('UNAUTHENTICATED', 'wrong login or password');
   }
