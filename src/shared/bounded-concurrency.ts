@@ -10,7 +10,7 @@ export interface BoundedConcurrencyOptions {
 export interface BoundedConcurrencyStats {
   running: number;
   queued: number;
-  /** The most that ever ran at once. */
+  /** The most that ran at once since the bounds were last set. */
   peakRunning: number;
   /** Tasks that ran to the end (resolved or rejected). */
   completed: number;
@@ -49,6 +49,7 @@ export class BoundedConcurrency {
   /** Changes the bounds; tasks already running or waiting keep their place. */
   configure(options: BoundedConcurrencyOptions): void {
     this.options = checkBoundedConcurrency(options, this.label);
+    this.peakRunning = this.running;
     this.startWaiting();
   }
 

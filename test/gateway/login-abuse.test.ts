@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultAuthThrottle } from '../../src/gateway/auth-throttle.js';
 import { passwordChecks } from '../../src/crypto/password.js';
-import { openTestPlatform, type TestPlatform } from '../support/test-platform.js';
+import { auth, openTestPlatform, type TestPlatform } from '../support/test-platform.js';
 
 /** Issue 14, items 7, 8 and 9: login floods, enumeration by timing, control characters. */
 describe('logins and registrations under abuse', () => {
@@ -111,5 +111,35 @@ describe('logins and registrations under abuse', () => {
     // Letters beyond ASCII and emoji (surrogate pairs) are fine.
     await register({ email: 'unicode@example.com', password: 'pässwörd-😀-密码', market: 'SG' });
     expect((await login({ email: 'unicode@example.com', password: 'pässwörd-😀-密码' }, '10.5.0.3')).statusCode).toBe(200);
+  });
+
+  it('runs a bounded number of password hashes at once under a flood, and refuses the excess at once with 503 and Retry-After', async () => {
+    // Throttles lifted (a flood from many addresses): only the bound on hashing stands.
+    const open = await openTestPlatform('phase3');
+    const limits = passwordChecks.limits;
+    passwordChecks.configure({ concurrency: 1, maxQueue: 4 });
+    try {
+      const reg = await open.app.inject({ method: 'POST', url: '/v1/accounts', payload: { phone: '+65 9111 0004', password: 'right-password', market: 'SG' } });
+      const { token } = reg.json() as { token: string };
+      const flood = Promise.all(Array.from({ length: 30 }, (_, i) =>
+        open.app.inject({ method: 'POST', url: '/v1/sessions', payload: { phone: i % 2 ? '+6591110004' : `+659222${String(i).padStart(4, '0')}`, password: `wrong-${i}` } })));
+      // The rest of the API answers meanwhile.
+      const read = await open.app.inject({ method: 'GET', url: '/v1/me', headers: auth(token) });
+      expect(read.statusCode).toBe(200);
+      const answers = await flood;
+      const statuses = answers.map((r) => r.statusCode);
+      // One running and four queued get their answer (a few more if one finished while the flood arrived), the rest 503 at once.
+      expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(5);
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThanOrEqual(15);
+      expect(statuses.filter((s) => s !== 401 && s !== 503)).toEqual([]);
+      const refused = answers.find((r) => r.statusCode === 503)!;
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.json().error.code).toBe('UNAVAILABLE');
+      expect(passwordChecks.stats().peakRunning).toBe(1);
+      expect(passwordChecks.stats().running).toBe(0);
+    } finally {
+      passwordChecks.configure(limits);
+      await open.close();
+    }
   });
 });
