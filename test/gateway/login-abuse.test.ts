@@ -142,4 +142,24 @@ describe('logins and registrations under abuse', () => {
       await open.close();
     }
   });
+
+  it('takes the client address from X-Forwarded-For only when the peer is a trusted proxy', async () => {
+    const throttle = { ...defaultAuthThrottle, registrationsPerAddress: { limit: 2, windowSeconds: 3600 } };
+    const make = (app: TestPlatform['app'], i: number) => app.inject({
+      method: 'POST', url: '/v1/accounts', remoteAddress: '10.6.0.1', headers: { 'x-forwarded-for': `203.0.113.${i}` },
+      payload: { email: `proxied-${i}@example.com`, password: 'proxied-password', market: 'SG' },
+    });
+    const direct = await openTestPlatform('phase3', { throttle });
+    const proxied = await openTestPlatform('phase3', { throttle, trustProxy: ['10.6.0.0/16'] });
+    try {
+      // Not trusted: the header is anybody's to write, so all three count against 10.6.0.1.
+      expect([(await make(direct.app, 1)).statusCode, (await make(direct.app, 2)).statusCode, (await make(direct.app, 3)).statusCode]).toEqual([201, 201, 429]);
+      // Behind a trusted balancer: three clients.
+      expect([(await make(proxied.app, 1)).statusCode, (await make(proxied.app, 2)).statusCode, (await make(proxied.app, 3)).statusCode]).toEqual([201, 201, 201]);
+      await expect(openTestPlatform('phase3', { trustProxy: ['the-load-balancer'] })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    } finally {
+      await direct.close();
+      await proxied.close();
+    }
+  });
 });

@@ -27,7 +27,14 @@ export async function openTestPlatform(phase = 'phase3', gateway: GatewayOptions
   const { path: dir, remove } = tempDir('platform');
   const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
   const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal', ...options });
-  const app = await buildGateway(platform, { throttle: liftedAuthThrottle, ...gateway });
+  let app: FastifyInstance;
+  try {
+    app = await buildGateway(platform, { throttle: liftedAuthThrottle, ...gateway });
+  } catch (err) {
+    await platform.close();
+    remove();
+    throw err;
+  }
   return {
     platform,
     app,
