@@ -3,7 +3,8 @@ import { packageRoot } from '../src/cli/cli-options.js';
 import type { Figure } from './bench-output.js';
 import { encryptionCost } from './encryption-cost.js';
 import { combine, runLoad, type LoadRequest, type LoadResult } from './http-load.js';
-import { spawnServer } from './spawn-server.js';
+import { spawnServer, syntheticClientFlags } from './spawn-server.js';
+import { loginFlood, type LoginFloodReport } from './login-flood.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
@@ -27,6 +28,8 @@ export interface ApiBenchReport {
   bare: LoadResult;
   reads: LoadResult;
   writes: LoadResult;
+  /** Authenticated reads' p99 with and without 60 concurrent wrong-password logins. */
+  loginFlood: LoginFloodReport;
   figures: Figure[];
 }
 
@@ -66,9 +69,11 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
   let bare: LoadResult;
   let reads: LoadResult;
   let writes: LoadResult;
+  let flood: LoginFloodReport;
   try {
     gateway = await spawnServer(
-      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', policyFile],
+      // The bench's users all come from this machine: the per-address limits are lifted (the flood below relies on it too).
+      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', policyFile, ...syntheticClientFlags],
       /gateway/,
       { DOMICILE_LOG: 'off' },
     );
@@ -105,6 +110,9 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     reads = combine(readRuns);
     options.log('authenticated writes through the gateway…');
     writes = await runLoad(gateway.url, writeRequests, load);
+    flood = await loginFlood(gateway.url, readRequests, Array.from({ length: options.users }, (_, u) => `bench-${u}@example.com`), {
+      logins: 60, readRate: 200, readConnections: 8, seconds: options.seconds, log: options.log,
+    });
   } finally {
     await gateway?.stop();
     await bareServer.stop();
@@ -119,6 +127,7 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     { name: 'bare Fastify hello world', value: bare.requestsPerSecond, unit: 'req/s' },
     { name: 'authenticated reads', value: reads.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond }, goal: { atLeast: 0.4, text: 'goal ≥ 0.40×' } },
     { name: 'authenticated writes', value: writes.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond } },
+    ...flood.figures,
     ...cost,
   ];
   for (const [name, r] of [['reads', reads], ['writes', writes]] as const) {
@@ -126,5 +135,5 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
       throw new Error(`the ${name} run had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
     }
   }
-  return { machine: machine(), bare, reads, writes, figures };
+  return { machine: machine(), bare, reads, writes, loginFlood: flood, figures };
 }

@@ -34,15 +34,20 @@ export const maxPasswordLength = 1024;
  * logins took every thread (file reads of photo downloads queued behind them) and every core.
  * The default leaves half the cores and most of libuv's 4 threads to the rest of the API; the
  * queue holds about a second and a half of work, and a login past it is refused at once
- * (503 with Retry-After) rather than made to wait.
+ * (429 with Retry-After) rather than made to wait.
  */
 export const defaultPasswordChecks: BoundedConcurrencyOptions = {
   concurrency: Math.max(1, Math.min(2, Math.floor(availableParallelism() / 2))),
   maxQueue: 16,
 };
 
-/** The process's bound on concurrent password hashing; `domicile up` configures it from its flags. */
-export const passwordChecks = new BoundedConcurrency(defaultPasswordChecks, 'password checks');
+/**
+ * The process's bound on concurrent password hashing; `domicile up` configures it from its
+ * flags. Past it: RATE_LIMITED (429, retry after a second), the flood's answer the client is
+ * told to back off on, not a server fault to log.
+ */
+export const passwordChecks = new BoundedConcurrency(defaultPasswordChecks, 'password checks', () =>
+  new DomicileError('RATE_LIMITED', 'too many logins are being checked at once: try again in a second', { details: { limit: 'password-checks', retryAfterSeconds: 1 } }));
 
 function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
   const N = 2 ** params.logN;

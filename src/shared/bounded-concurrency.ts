@@ -14,7 +14,7 @@ export interface BoundedConcurrencyStats {
   peakRunning: number;
   /** Tasks that ran to the end (resolved or rejected). */
   completed: number;
-  /** Tasks refused because the queue was full. */
+  /** Tasks refused because the queue was full (by run or admit). */
   refused: number;
 }
 
@@ -31,8 +31,8 @@ export function checkBoundedConcurrency(options: BoundedConcurrencyOptions, what
 
 /**
  * Runs at most `concurrency` tasks at once, keeps at most `maxQueue` waiting in order, and
- * refuses the rest at once (UNAVAILABLE, retry after a second) rather than letting a queue
- * grow without bound: under a flood, waiting longer helps nobody.
+ * refuses the rest at once (by default UNAVAILABLE, retry after a second) rather than letting
+ * a queue grow without bound: under a flood, waiting longer helps nobody.
  */
 export class BoundedConcurrency {
   private options: BoundedConcurrencyOptions;
@@ -42,8 +42,27 @@ export class BoundedConcurrency {
   private refused = 0;
   private readonly waiting: Array<() => void> = [];
 
-  constructor(options: BoundedConcurrencyOptions, private readonly label: string) {
+  constructor(
+    options: BoundedConcurrencyOptions,
+    private readonly label: string,
+    private readonly refusal: () => DomicileError = () => new DomicileError('UNAVAILABLE', `too many ${label} at once: try again in a second`, { details: { retryAfterSeconds: 1 } }),
+  ) {
     this.options = checkBoundedConcurrency(options, label);
+  }
+
+  /**
+   * Throws the refusal now if a task would be refused now: a caller with costly work to do
+   * before its task (reads, decryption) checks first rather than do that work for nothing.
+   */
+  admit(): void {
+    if (this.full()) {
+      this.refused++;
+      throw this.refusal();
+    }
+  }
+
+  private full(): boolean {
+    return this.running >= this.options.concurrency && this.waiting.length >= this.options.maxQueue;
   }
 
   /** Changes the bounds; tasks already running or waiting keep their place. */
@@ -63,9 +82,9 @@ export class BoundedConcurrency {
 
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.options.concurrency) {
-      if (this.waiting.length >= this.options.maxQueue) {
+      if (this.full()) {
         this.refused++;
-        throw new DomicileError('UNAVAILABLE', `too many ${this.label} at once: try again in a second`, { details: { retryAfterSeconds: 1 } });
+        throw this.refusal();
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DomicileError } from '../../src/errors/domicile-error.js';
 import { BoundedConcurrency } from '../../src/shared/bounded-concurrency.js';
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -28,6 +29,22 @@ describe('BoundedConcurrency', () => {
     for (const b of blockers) b.resolve();
     expect(await Promise.all(runs)).toEqual([0, 1, 2, 3]);
     expect(gate.stats()).toEqual({ running: 0, queued: 0, peakRunning: 2, completed: 4, refused: 1 });
+  });
+
+  it('admits while a task would be taken, refuses with the given error once it would not', async () => {
+    const gate = new BoundedConcurrency({ concurrency: 1, maxQueue: 1 }, 'tasks', () => new DomicileError('RATE_LIMITED', 'busy'));
+    const blocker = deferred();
+    gate.admit();
+    const first = gate.run(() => blocker.promise);
+    gate.admit();
+    const second = gate.run(async () => 'second');
+    expect(() => gate.admit()).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+    await expect(gate.run(async () => 'third')).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    blocker.resolve();
+    await first;
+    expect(await second).toBe('second');
+    gate.admit();
+    expect(gate.stats().refused).toBe(2);
   });
 
   it('frees its slot when a task fails', async () => {

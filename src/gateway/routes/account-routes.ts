@@ -18,7 +18,7 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     });
 
     app.post('/v1/sessions', {
-      schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody, 429: errorBody, 503: errorBody } },
+      schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody, 429: errorBody } },
     }, async (request) => {
       // Counted before the password is checked: concurrent guesses cannot all slip under the limit.
       const indexes = loginIndexes(platform, request.body.phone, request.body.email);
