@@ -129,6 +129,6 @@ function rate(r: RateLimit): string {
 /** What a flood meets at this gateway, so that an operator sees the limits it runs with. */
 function limitsLine(t: AuthThrottleOptions, trustProxy: string[] | undefined): string {
   const { concurrency, maxQueue } = passwordChecks.limits;
-  return `  limits    logins ${rate(t.loginsPerIdentifier)} per phone or e-mail, ${rate(t.loginsPerAddress)} per address; registrations ${rate(t.registrationsPerAddress)} per address (this gateway's count); `
+  return `  limits    logins ${rate(t.loginsPerIdentifier)} per phone or e-mail, ${rate(t.loginsPerAddress)} per address; registrations ${rate(t.registrationsPerAddress)} per address (this gateway's count), refusals held ${t.refusalDelayMs} ms; `
     + `${concurrency} password hash${concurrency === 1 ? '' : 'es'} at once, ${maxQueue} waiting; client address from ${trustProxy?.length ? `X-Forwarded-For of ${trustProxy.join(', ')}` : 'the TCP peer'}`;
 }

@@ -1,4 +1,5 @@
-import { DomicileError } from '../errors/domicile-error.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { checkRateLimit, KeyedRateLimiter, type RateLimit } from '../shared/keyed-rate-limiter.js';
 
 /**
@@ -16,6 +17,14 @@ export interface AuthThrottleOptions {
   registrationsPerAddress: RateLimit;
   /** Identifiers or addresses remembered per limit, a memory bound (default 100,000, a few MB). */
   maxKeys: number;
+  /**
+   * How long a refused login or registration (429) is held before it is answered (default
+   * 500 ms; 0 answers at once). A flood that loops on its answers otherwise turns each cheap
+   * refusal into the next request, thousands a second, and takes the event loop from
+   * everyone else; held, 60 looping clients send about 120 a second. The pause is bounded and
+   * costs a timer, not a queue slot: the password hashing queue stays as short as it is.
+   */
+  refusalDelayMs: number;
 }
 
 export const defaultAuthThrottle: AuthThrottleOptions = {
@@ -23,6 +32,7 @@ export const defaultAuthThrottle: AuthThrottleOptions = {
   loginsPerAddress: { limit: 30, windowSeconds: 60 },
   registrationsPerAddress: { limit: 3, windowSeconds: 3600 },
   maxKeys: 100_000,
+  refusalDelayMs: 500,
 };
 
 type LimitName = 'logins-per-identifier' | 'logins-per-address' | 'registrations-per-address';
@@ -42,15 +52,20 @@ export function checkAuthThrottle(options: Partial<AuthThrottleOptions> = {}): A
   if (!Number.isInteger(o.maxKeys) || o.maxKeys < 1 || o.maxKeys > 100_000_000) {
     throw new DomicileError('BAD_REQUEST', `maxKeys is a whole number from 1 to 100000000, not ${String(o.maxKeys)}`);
   }
+  if (!Number.isInteger(o.refusalDelayMs) || o.refusalDelayMs < 0 || o.refusalDelayMs > 10_000) {
+    throw new DomicileError('BAD_REQUEST', `refusalDelayMs is a whole number of milliseconds from 0 to 10000, not ${String(o.refusalDelayMs)}`);
+  }
   return o;
 }
 
 /** The gateway's throttle of logins and registrations: RATE_LIMITED (429, Retry-After) past a limit. */
 export class AuthThrottle {
   private readonly limiters: Record<LimitName, KeyedRateLimiter>;
+  private readonly refusalDelayMs: number;
 
   constructor(options: Partial<AuthThrottleOptions> = {}, now: () => number = Date.now) {
     const o = checkAuthThrottle(options);
+    this.refusalDelayMs = o.refusalDelayMs;
     this.limiters = {
       'logins-per-identifier': new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now),
       'logins-per-address': new KeyedRateLimiter(o.loginsPerAddress, o.maxKeys, now),
@@ -67,6 +82,16 @@ export class AuthThrottle {
   /** A login succeeded: its identifiers start afresh (the address does not). */
   loggedIn(loginIndexes: readonly string[]): void {
     for (const index of loginIndexes) this.limiters['logins-per-identifier'].reset(index);
+  }
+
+  /** Runs a login or registration; a RATE_LIMITED refusal (a limit here, or the full hashing queue) is held refusalDelayMs first. */
+  async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (this.refusalDelayMs > 0 && isDomicileError(err, 'RATE_LIMITED')) await sleep(this.refusalDelayMs);
+      throw err;
+    }
   }
 
   /** Before an account is created. */

@@ -28,6 +28,7 @@ describe('`domicile up` limit flags', () => {
         ['--logins-per-identifier', '5/30d'],
         ['--password-concurrency', '0'],
         ['--password-queue', '-1'],
+        ['--login-refusal-delay', 'soon'],
         ['--trust-proxy', 'the-balancer'],
         ['--trust-proxy', '10.0.0.0/99'],
       ]) {

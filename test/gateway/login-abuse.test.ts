@@ -37,6 +37,10 @@ describe('logins and registrations under abuse', () => {
     expect(limited, `statuses: ${statuses.join(' ')}`).toBeDefined();
     expect(statuses.filter((s) => s === 401)).toHaveLength(defaultAuthThrottle.loginsPerIdentifier.limit);
     expect(Number(limited!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Held before it is answered, so that a looping flood cannot turn refusals into thousands of requests a second.
+    const started = performance.now();
+    expect((await login({ phone: '+6591110001', password: 'wrong-again' }, '10.1.2.1')).statusCode).toBe(429);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(defaultAuthThrottle.refusalDelayMs - 5);
     expect(limited!.json().error).toMatchObject({ code: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number), limit: 'logins-per-identifier' } });
     // The right password is throttled too: the limit does not tell the attacker when it guessed.
     expect((await login({ phone: '+6591110001', password: 'right-password' }, '10.1.1.1')).statusCode).toBe(429);

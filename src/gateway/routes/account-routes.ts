@@ -11,8 +11,10 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     app.post('/v1/accounts', {
       schema: { tags: ['account'], summary: 'Register with a phone or e-mail, a password and a market', body: registerBody, response: { 201: tokenReply, 400: errorBody, 409: errorBody, 429: errorBody } },
     }, async (request, reply) => {
-      throttle.registration(request.ip);
-      const { userId, sessionId } = await registerAccount(platform, request.body);
+      const { userId, sessionId } = await throttle.guard(async () => {
+        throttle.registration(request.ip);
+        return registerAccount(platform, request.body);
+      });
       const token = await tokens.issue({ userId, sessionId });
       return reply.code(201).send({ userId, token, sessionId });
     });
@@ -22,8 +24,10 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     }, async (request) => {
       // Counted before the password is checked: concurrent guesses cannot all slip under the limit.
       const indexes = loginIndexes(platform, request.body.phone, request.body.email);
-      throttle.login(request.ip, indexes);
-      const { userId, sessionId } = await login(platform, request.body);
+      const { userId, sessionId } = await throttle.guard(async () => {
+        throttle.login(request.ip, indexes);
+        return login(platform, request.body);
+      });
       throttle.loggedIn(indexes);
       return { userId, sessionId, token: await tokens.issue({ userId, sessionId }) };
     });
