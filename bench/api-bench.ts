@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
 import type { Figure } from './bench-output.js';
@@ -39,6 +40,27 @@ async function post(url: string, body: unknown): Promise<{ token: string }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
   return (await res.json()) as { token: string };
+}
+
+/** A user with one photo of 256 KiB, uploaded through the API: the download the login flood bench times. */
+async function seedPhoto(url: string): Promise<LoadRequest[]> {
+  const json = { 'content-type': 'application/json' };
+  const { token } = await post(`${url}/v1/accounts`, { email: 'bench-photos@example.com', password: 'bench-password', market: 'MY' });
+  const auth = { authorization: `Bearer ${token}` };
+  const call = async (path: string, init: RequestInit, status: number): Promise<Response> => {
+    const res = await fetch(`${url}${path}`, init);
+    if (res.status !== status) throw new Error(`seeding a photo: ${init.method ?? 'GET'} ${path} answered ${res.status} ${await res.text()}`);
+    return res;
+  };
+  await call('/v1/me/consents/cloud-backup', { method: 'PUT', headers: { ...auth, ...json }, body: JSON.stringify({ decision: 'grant', noticeVersion: '2014-08' }) }, 200);
+  const bytes = randomBytes(256 * 1024);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const manifest = (await (await call('/v1/me/photos', { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ name: 'IMG_flood.jpg', contentType: 'image/jpeg', size: bytes.length, sha256 }) }, 201)).json()) as { id: string; chunks: number; chunkSize: number };
+  for (let i = 0; i < manifest.chunks; i++) {
+    await call(`/v1/me/photos/${manifest.id}/chunks/${i}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize) }, 200);
+  }
+  await call(`/v1/me/photos/${manifest.id}/complete`, { method: 'POST', headers: auth }, 200);
+  return [{ method: 'GET', path: `/v1/me/photos/${manifest.id}/content`, headers: auth }];
 }
 
 /** A value of about 200 bytes, different per user and key. */
@@ -110,8 +132,9 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     reads = combine(readRuns);
     options.log('authenticated writes through the gateway…');
     writes = await runLoad(gateway.url, writeRequests, load);
+    const downloads = await seedPhoto(gateway.url);
     flood = await loginFlood(gateway.url, readRequests, Array.from({ length: options.users }, (_, u) => `bench-${u}@example.com`), {
-      logins: 60, readRate: 200, readConnections: 8, seconds: options.seconds, log: options.log,
+      logins: 60, readRate: 200, readConnections: 8, seconds: options.seconds, downloads, downloadRate: 20, log: options.log,
     });
   } finally {
     await gateway?.stop();

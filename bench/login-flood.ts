@@ -8,6 +8,9 @@ export interface LoginFloodOptions {
   readRate: number;
   readConnections: number;
   seconds: number;
+  /** Photo downloads (GET …/content) to time beside the reads, at `downloadRate` a second; the issue saw one take 11.7 s under the flood. */
+  downloads?: LoadRequest[] | undefined;
+  downloadRate?: number | undefined;
   log: (line: string) => void;
 }
 
@@ -22,6 +25,8 @@ export interface LoginFloodReport {
   flood: LoadResult;
   /** flooded.p99Ms / quiet.p99Ms; the goal is at most 2. */
   p99Ratio: number;
+  /** Photo downloads alone and under the flood, when the bench timed them. */
+  downloads?: { quiet: LoadResult; flooded: LoadResult; p99Ratio: number } | undefined;
   figures: Figure[];
 }
 
@@ -47,19 +52,35 @@ export async function loginFlood(url: string, reads: LoadRequest[], loginEmails:
   const quietRuns: LoadResult[] = [];
   const floodedRuns: LoadResult[] = [];
   const floodRuns: LoadResult[] = [];
+  const quietDownloads: LoadResult[] = [];
+  const floodedDownloads: LoadResult[] = [];
+  const { downloads } = options;
+  /** The reads, and the downloads beside them when there are any. */
+  const measure = async (readRuns: LoadResult[], downloadRuns: LoadResult[]) => {
+    const [r, d] = await Promise.all([
+      runLoad(url, reads, { ...readLoad, seconds }),
+      downloads ? runLoad(url, downloads, { seconds, connections: 2, rate: options.downloadRate ?? 10 }) : undefined,
+    ]);
+    readRuns.push(r);
+    if (d) downloadRuns.push(d);
+  };
   for (let round = 1; round <= rounds; round++) {
-    options.log(`login flood, round ${round}/${rounds}: authenticated reads at ${options.readRate}/s alone, then beside ${options.logins} looping wrong-password logins…`);
-    quietRuns.push(await runLoad(url, reads, { ...readLoad, seconds }));
+    options.log(`login flood, round ${round}/${rounds}: authenticated reads at ${options.readRate}/s${downloads ? ' and photo downloads' : ''} alone, then beside ${options.logins} looping wrong-password logins…`);
+    await measure(quietRuns, quietDownloads);
     // The flood starts first and outlasts the reads, so every read meets it.
     const flood = runLoad(url, attempts, { seconds: seconds + 2, connections: options.logins });
     await new Promise((r) => setTimeout(r, 1000));
-    floodedRuns.push(await runLoad(url, reads, { ...readLoad, seconds }));
+    await measure(floodedRuns, floodedDownloads);
     floodRuns.push(await flood);
   }
   const quiet = combine(quietRuns);
   const flooded = combine(floodedRuns);
   const flood = combine(floodRuns);
-  for (const [name, r] of [['quiet reads', quiet], ['flooded reads', flooded]] as const) {
+  const downloadReport = downloads ? { quiet: combine(quietDownloads), flooded: combine(floodedDownloads), p99Ratio: 0 } : undefined;
+  if (downloadReport) downloadReport.p99Ratio = downloadReport.flooded.p99Ms / downloadReport.quiet.p99Ms;
+  const checked: Array<[string, LoadResult]> = [['quiet reads', quiet], ['flooded reads', flooded]];
+  if (downloadReport) checked.push(['quiet downloads', downloadReport.quiet], ['flooded downloads', downloadReport.flooded]);
+  for (const [name, r] of checked) {
     if (r.errors > 0 || r.non2xx > 0) throw new Error(`the ${name} had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
   }
   const p99Ratio = flooded.p99Ms / quiet.p99Ms;
@@ -72,8 +93,12 @@ export async function loginFlood(url: string, reads: LoadRequest[], loginEmails:
       baseline: { name: 'quiet', value: quiet.p99Ms },
       goal: { atMost: 2, text: 'goal ≤ 2×' },
     },
+    ...(downloadReport ? [
+      { name: 'photo download p99, quiet', value: downloadReport.quiet.p99Ms, unit: 'ms' },
+      { name: `photo download p99 under ${options.logins} concurrent wrong-password logins`, value: downloadReport.flooded.p99Ms, unit: 'ms', baseline: { name: 'quiet', value: downloadReport.quiet.p99Ms } },
+    ] : []),
     { name: 'login flood: attempts answered', value: flood.requestsPerSecond, unit: 'req/s' },
     { name: 'login flood: passwords checked (401)', value: (flood.statuses['401'] ?? 0) / (rounds * (seconds + 2)), unit: 'req/s' },
   ];
-  return { logins: options.logins, readRate: options.readRate, quiet, flooded, flood, p99Ratio, figures };
+  return { logins: options.logins, readRate: options.readRate, quiet, flooded, flood, p99Ratio, downloads: downloadReport, figures };
 }
