@@ -1,9 +1,11 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { packageRoot } from '../src/cli/cli-options.js';
 import type { Figure } from './bench-output.js';
 import { encryptionCost } from './encryption-cost.js';
 import { combine, runLoad, type LoadRequest, type LoadResult } from './http-load.js';
-import { spawnServer } from './spawn-server.js';
+import { spawnServer, syntheticClientFlags } from './spawn-server.js';
+import { loginFlood, type LoginFloodReport } from './login-flood.js';
 import { writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
@@ -27,6 +29,8 @@ export interface ApiBenchReport {
   bare: LoadResult;
   reads: LoadResult;
   writes: LoadResult;
+  /** Authenticated reads' p99 with and without 60 concurrent wrong-password logins. */
+  loginFlood: LoginFloodReport;
   figures: Figure[];
 }
 
@@ -36,6 +40,27 @@ async function post(url: string, body: unknown): Promise<{ token: string }> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
   return (await res.json()) as { token: string };
+}
+
+/** A user with one photo of 256 KiB, uploaded through the API: the download the login flood bench times. */
+async function seedPhoto(url: string): Promise<LoadRequest[]> {
+  const json = { 'content-type': 'application/json' };
+  const { token } = await post(`${url}/v1/accounts`, { email: 'bench-photos@example.com', password: 'bench-password', market: 'MY' });
+  const auth = { authorization: `Bearer ${token}` };
+  const call = async (path: string, init: RequestInit, status: number): Promise<Response> => {
+    const res = await fetch(`${url}${path}`, init);
+    if (res.status !== status) throw new Error(`seeding a photo: ${init.method ?? 'GET'} ${path} answered ${res.status} ${await res.text()}`);
+    return res;
+  };
+  await call('/v1/me/consents/cloud-backup', { method: 'PUT', headers: { ...auth, ...json }, body: JSON.stringify({ decision: 'grant', noticeVersion: '2014-08' }) }, 200);
+  const bytes = randomBytes(256 * 1024);
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const manifest = (await (await call('/v1/me/photos', { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ name: 'IMG_flood.jpg', contentType: 'image/jpeg', size: bytes.length, sha256 }) }, 201)).json()) as { id: string; chunks: number; chunkSize: number };
+  for (let i = 0; i < manifest.chunks; i++) {
+    await call(`/v1/me/photos/${manifest.id}/chunks/${i}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize) }, 200);
+  }
+  await call(`/v1/me/photos/${manifest.id}/complete`, { method: 'POST', headers: auth }, 200);
+  return [{ method: 'GET', path: `/v1/me/photos/${manifest.id}/content`, headers: auth }];
 }
 
 /** A value of about 200 bytes, different per user and key. */
@@ -66,9 +91,11 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
   let bare: LoadResult;
   let reads: LoadResult;
   let writes: LoadResult;
+  let flood: LoginFloodReport;
   try {
     gateway = await spawnServer(
-      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', policyFile],
+      // The bench's users all come from this machine: the per-address limits are lifted (the flood below relies on it too).
+      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', policyFile, ...syntheticClientFlags],
       /gateway/,
       { DOMICILE_LOG: 'off' },
     );
@@ -105,6 +132,10 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     reads = combine(readRuns);
     options.log('authenticated writes through the gateway…');
     writes = await runLoad(gateway.url, writeRequests, load);
+    const downloads = await seedPhoto(gateway.url);
+    flood = await loginFlood(gateway.url, readRequests, Array.from({ length: options.users }, (_, u) => `bench-${u}@example.com`), {
+      logins: 60, readRate: 200, readConnections: 8, seconds: options.seconds, downloads, downloadRate: 20, log: options.log,
+    });
   } finally {
     await gateway?.stop();
     await bareServer.stop();
@@ -119,6 +150,7 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     { name: 'bare Fastify hello world', value: bare.requestsPerSecond, unit: 'req/s' },
     { name: 'authenticated reads', value: reads.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond }, goal: { atLeast: 0.4, text: 'goal ≥ 0.40×' } },
     { name: 'authenticated writes', value: writes.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond } },
+    ...flood.figures,
     ...cost,
   ];
   for (const [name, r] of [['reads', reads], ['writes', writes]] as const) {
@@ -126,5 +158,5 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
       throw new Error(`the ${name} run had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
     }
   }
-  return { machine: machine(), bare, reads, writes, figures };
+  return { machine: machine(), bare, reads, writes, loginFlood: flood, figures };
 }

@@ -5,7 +5,7 @@ import { dashboardFiles } from '../src/gateway/routes/dashboard-routes.js';
 import { percentile } from '../src/migrate/migration-status.js';
 import type { Figure } from './bench-output.js';
 import { launchChromium } from './chromium.js';
-import { spawnServer } from './spawn-server.js';
+import { spawnServer, syntheticClientFlags } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
 import { machine, type Machine } from './bench-output.js';
 
@@ -32,7 +32,7 @@ export async function dashboardBench(options: { runs: number; log: (line: string
   const data = tempFolder('bench-dashboard');
   const bin = join(root, '..', '..', 'bin', 'domicile.js');
   options.log('starting domicile up and Chromium…');
-  const server = await spawnServer([bin, 'up', '--data', data.path, '--port', '0'], /gateway/);
+  const server = await spawnServer([bin, 'up', '--data', data.path, '--port', '0', ...syntheticClientFlags], /gateway/);
   const browser = await launchChromium();
   try {
     const token = readFileSync(join(data.path, 'secrets', 'operator.token'), 'utf8').trim();

@@ -1,7 +1,7 @@
 import autocannon from 'autocannon';
 
 export interface LoadRequest {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'POST';
   path: string;
   headers?: Record<string, string>;
   body?: string;
@@ -14,18 +14,21 @@ export interface LoadResult {
   requests: number;
   errors: number;
   non2xx: number;
+  /** Answers per HTTP status. */
+  statuses: Record<string, number>;
 }
 
 /**
  * Drives a server with autocannon for `seconds`, cycling through `requests` (each
  * connection takes the next one), and returns the rate and latency percentiles.
  */
-export async function runLoad(url: string, requests: LoadRequest[], options: { seconds: number; connections: number }): Promise<LoadResult> {
+export async function runLoad(url: string, requests: LoadRequest[], options: { seconds: number; connections: number; /** Requests per second over all connections (default: as fast as answered). */ rate?: number }): Promise<LoadResult> {
   let next = 0;
   const result = await autocannon({
     url,
     connections: options.connections,
     duration: options.seconds,
+    ...(options.rate === undefined ? {} : { overallRate: options.rate }),
     requests: [
       {
         setupRequest: (req) => {
@@ -42,6 +45,7 @@ export async function runLoad(url: string, requests: LoadRequest[], options: { s
     requests: result.requests.total,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, s]) => [status, s.count ?? 0])),
   };
 }
 
@@ -55,5 +59,9 @@ export function combine(runs: LoadResult[]): LoadResult {
     requests: sum((r) => r.requests),
     errors: sum((r) => r.errors),
     non2xx: sum((r) => r.non2xx),
+    statuses: runs.reduce<Record<string, number>>((acc, r) => {
+      for (const [status, n] of Object.entries(r.statuses)) acc[status] = (acc[status] ?? 0) + n;
+      return acc;
+    }, {}),
   };
 }

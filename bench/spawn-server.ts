@@ -9,6 +9,12 @@ export interface SpawnedServer {
   stop(): Promise<void>;
 }
 
+/**
+ * `domicile up` flags for a test or bench whose many users all come from this one machine:
+ * the per-address and per-identifier limits on logins and registrations lifted.
+ */
+export const syntheticClientFlags = ['--logins-per-identifier', '1000000/1s', '--logins-per-address', '1000000/1s', '--registrations-per-address', '1000000/1s'];
+
 /** DOMICILE_BENCH_PROFILE=DIR: node flags that make a spawned server write a V8 CPU profile there when it stops. */
 export function profileFlags(): string[] {
   const dir = process.env.DOMICILE_BENCH_PROFILE;

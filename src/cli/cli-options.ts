@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { packageRoot } from '../shared/packaged-file.js';
+import { checkTrustedProxies } from '../gateway/trusted-proxies.js';
 
 export { packageRoot };
 
@@ -30,6 +31,28 @@ export function parseNonNegativeInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`"${value}" is not a whole number of at least 0`);
   return n;
+}
+
+const durationUnits: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** `--logins-per-address 30/1m`: COUNT/DURATION, the duration in s, m, h or d. */
+export function parseRateLimit(value: string): { limit: number; windowSeconds: number } {
+  const match = /^(\d{1,10})\/(\d{1,6})([smhd])$/.exec(value.trim());
+  const limit = Number(match?.[1]);
+  const windowSeconds = Number(match?.[2]) * (durationUnits[match?.[3] ?? ''] ?? Number.NaN);
+  if (!match || limit < 1 || windowSeconds < 1 || windowSeconds > 7 * 86_400) {
+    throw new InvalidArgumentError(`"${value}" is not COUNT/DURATION: write for example 10/15m (a count of at least 1, a duration from 1s to 7d in s, m, h or d)`);
+  }
+  return { limit, windowSeconds };
+}
+
+/** `--trust-proxy 10.0.0.0/8,192.168.1.7`: the load balancers whose X-Forwarded-For is believed. */
+export function parseTrustedProxies(value: string): string[] {
+  try {
+    return checkTrustedProxies(value.split(','), `"${value}"`);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? `${err.message}; give a comma-separated list` : String(err));
+  }
 }
 
 /** `--services shop,account`: service ids, in the order they should move. */

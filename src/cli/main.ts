@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isDomicileError } from '../errors/domicile-error.js';
-import { collectRegionUrl, defaultDataDir, parseNonNegativeInt, parsePort, parsePositiveInt, parseServices } from './cli-options.js';
+import { collectRegionUrl, defaultDataDir, parseNonNegativeInt, parsePort, parsePositiveInt, parseRateLimit, parseServices, parseTrustedProxies } from './cli-options.js';
+import { defaultPasswordChecks } from '../crypto/password.js';
+import { defaultAuthThrottle } from '../gateway/auth-throttle.js';
 import { migrateActions, runMigrate, type MigrateAction } from './migrate-command.js';
 import { runPlan } from './plan-command.js';
 import { runPolicyCheck } from './policy-check-command.js';
@@ -33,8 +35,20 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--catalog <file>', "the Mi store's catalog and flash sales (YAML); default: the scenario's examples/catalog.yaml"))
     .addOption(new Option('--directory-url <url>', 'a PostgreSQL database (postgres://…) for the directory and the migration coordinator, which several gateways share; default: the embedded ones'))
     .addOption(new Option('--emulate-wan <file>', 'WAN emulation: a latency file (examples/latency.yaml); a request whose x-domicile-client-market header names a market is answered after that market\'s network time to whoever serves it'))
+    .addOption(new Option('--logins-per-identifier <count/duration>', 'login attempts per phone or e-mail (counted by its blind index) before 429; each gateway counts its own').default(defaultAuthThrottle.loginsPerIdentifier, '10/15m').argParser(parseRateLimit))
+    .addOption(new Option('--logins-per-address <count/duration>', 'login attempts per client address before 429').default(defaultAuthThrottle.loginsPerAddress, '30/1m').argParser(parseRateLimit))
+    .addOption(new Option('--registrations-per-address <count/duration>', 'accounts registered per client address before 429').default(defaultAuthThrottle.registrationsPerAddress, '3/1h').argParser(parseRateLimit))
+    .addOption(new Option('--login-refusal-delay <ms>', 'how long a refused (429) login or registration is held before it is answered, so a looping flood cannot turn refusals into thousands of requests a second; 0: at once').default(defaultAuthThrottle.refusalDelayMs).argParser(parseNonNegativeInt))
+    .addOption(new Option('--trust-proxy <addresses>', 'load balancers (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For gives the client address; default: none, the TCP peer is the client').argParser(parseTrustedProxies))
+    .addOption(new Option('--password-concurrency <n>', `password hashes (scrypt) run at once in this process; default ${defaultPasswordChecks.concurrency} here (half the cores, at most 2)`).argParser(parsePositiveInt))
+    .addOption(new Option('--password-queue <n>', 'password hashes that may wait for a turn; past that, a login is answered 503 at once').default(defaultPasswordChecks.maxQueue).argParser(parseNonNegativeInt))
     .action(async (o) => {
-      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan });
+      exitCode = await runUp({
+        policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan,
+        throttle: { loginsPerIdentifier: o.loginsPerIdentifier, loginsPerAddress: o.loginsPerAddress, registrationsPerAddress: o.registrationsPerAddress, refusalDelayMs: o.loginRefusalDelay },
+        trustProxy: o.trustProxy,
+        passwordChecks: { concurrency: o.passwordConcurrency ?? defaultPasswordChecks.concurrency, maxQueue: o.passwordQueue },
+      });
     });
 
   program.command('region')

@@ -1,6 +1,11 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildGateway } from '../gateway/build-gateway.js';
+import type { AuthThrottleOptions } from '../gateway/auth-throttle.js';
+import { passwordChecks } from '../crypto/password.js';
+import { checkAuthThrottle } from '../gateway/auth-throttle.js';
+import type { RateLimit } from '../shared/keyed-rate-limiter.js';
+import type { BoundedConcurrencyOptions } from '../shared/bounded-concurrency.js';
 import { MigrationEngine } from '../migrate/migration-engine.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import { loadCatalogFile } from '../services/shop/catalog.js';
@@ -25,10 +30,18 @@ export interface UpOptions {
   catalog?: string | undefined;
   /** A latency file: hold each response of a client that names its market by that market's network time. */
   emulateWan?: string | undefined;
+  /** Limits on logins and registrations (defaults: defaultAuthThrottle); this gateway counts its own. */
+  throttle?: Partial<AuthThrottleOptions> | undefined;
+  /** Load balancers whose X-Forwarded-For gives the client address (default: none). */
+  trustProxy?: string[] | undefined;
+  /** Password hashes at once in this process, and how many may wait (default: defaultPasswordChecks). */
+  passwordChecks?: BoundedConcurrencyOptions | undefined;
 }
 
 /** `domicile up`: the gateway and every live region (embedded default) in this process. */
 export async function runUp(options: UpOptions): Promise<number> {
+  // Bounds are checked before anything opens: a bad flag changes nothing.
+  if (options.passwordChecks) passwordChecks.configure(options.passwordChecks);
   const policyFile = resolvePolicyFile(options.policy);
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
@@ -47,7 +60,14 @@ export async function runUp(options: UpOptions): Promise<number> {
     await platform.close();
     throw err;
   }
-  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan });
+  let app: Awaited<ReturnType<typeof buildGateway>>;
+  try {
+    app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan, throttle: options.throttle, trustProxy: options.trustProxy });
+  } catch (err) {
+    await migrations.close();
+    await platform.close();
+    throw err;
+  }
   log.line = (line) => app.log.info({ component: 'migrate' }, line);
   try {
     await app.listen({ port: options.port, host: options.host });
@@ -73,6 +93,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     ...(await interruptedNotice(migrations)),
     `  shop      ${url}/v1/catalog${platform.shop.sales ? `; flash sales ${platform.shop.sales.saleIds().join(', ')}` : `; no flash sales: ${platform.shop.noSales ?? ''}`}`,
     `  dashboard ${url}/dashboard/`,
+    limitsLine(checkAuthThrottle(options.throttle), options.trustProxy),
     ...(wan ? [`  WAN       emulated from ${options.emulateWan} (${wan.latency.name}) for ${emulatedMarkets(wan.latency, policy).join(', ')}: a request with ${clientMarketHeader}: <market> is held back by that market's network time`] : []),
     'Press Ctrl-C to stop.',
   ];
@@ -98,4 +119,16 @@ async function interruptedNotice(migrations: MigrationEngine): Promise<string[]>
   const m = await migrations.status();
   if (m?.state !== 'interrupted' && m?.state !== 'failed') return [];
   return [`  migration ${m.id} is ${m.state}: \`domicile migrate status\` to see it, \`domicile migrate resume\` to go on, \`domicile migrate rollback\` to undo it`];
+}
+
+function rate(r: RateLimit): string {
+  const unit = r.windowSeconds % 3600 === 0 ? [3600, 'h'] as const : r.windowSeconds % 60 === 0 ? [60, 'm'] as const : [1, 's'] as const;
+  return `${r.limit}/${r.windowSeconds / unit[0]}${unit[1]}`;
+}
+
+/** What a flood meets at this gateway, so that an operator sees the limits it runs with. */
+function limitsLine(t: AuthThrottleOptions, trustProxy: string[] | undefined): string {
+  const { concurrency, maxQueue } = passwordChecks.limits;
+  return `  limits    logins ${rate(t.loginsPerIdentifier)} per phone or e-mail, ${rate(t.loginsPerAddress)} per address; registrations ${rate(t.registrationsPerAddress)} per address (this gateway's count), refusals held ${t.refusalDelayMs} ms; `
+    + `${concurrency} password hash${concurrency === 1 ? '' : 'es'} at once, ${maxQueue} waiting; client address from ${trustProxy?.length ? `X-Forwarded-For of ${trustProxy.join(', ')}` : 'the TCP peer'}`;
 }

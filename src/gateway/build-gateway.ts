@@ -23,6 +23,8 @@ import { registerEdgeCache } from './edge-cache.js';
 import { registerWanEmulation } from './wan-hooks.js';
 import type { WanEmulator } from '../wan/wan-emulator.js';
 import { UserTokens } from './user-tokens.js';
+import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
+import { checkTrustedProxies } from './trusted-proxies.js';
 import { photoChunkSize } from '../services/cloud/photo-sync.js';
 
 export interface GatewayOptions {
@@ -38,6 +40,14 @@ export interface GatewayOptions {
   edgeCache?: boolean;
   /** WAN emulation: responses held back by the network time of their client's market (the platform must trace region calls). */
   wan?: WanEmulator | undefined;
+  /** Limits on logins and registrations (see defaultAuthThrottle: 10 logins per identifier per 15 min, 30 per address per minute, 3 registrations per address per hour). */
+  throttle?: Partial<AuthThrottleOptions> | undefined;
+  /**
+   * The proxies whose X-Forwarded-For is believed for the client address (Fastify's
+   * trustProxy): addresses and CIDR ranges, e.g. ['10.0.0.0/8'] (default: none, the TCP peer
+   * is the client). Behind a load balancer, without it every client is the balancer to the throttle.
+   */
+  trustProxy?: string[] | undefined;
 }
 
 /** HTTP status and error body for anything a handler threw. */
@@ -78,7 +88,11 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
         },
       }
     : false;
-  const app = Fastify({ logger, bodyLimit: options.bodyLimit ?? 256 * 1024 });
+  // Checked before anything is built: a bad option changes nothing.
+  const throttle = new AuthThrottle(options.throttle);
+  const app = Fastify({
+    logger, bodyLimit: options.bodyLimit ?? 256 * 1024, trustProxy: options.trustProxy && options.trustProxy.length > 0 ? checkTrustedProxies(options.trustProxy) : false,
+  });
   app.setValidatorCompiler(validatorCompiler);
   // Response schemas document the API (OpenAPI at /docs); the replies are built by typed code,
   // so they are serialised without validating them again on every request.
@@ -89,6 +103,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   const ctx: GatewayContext = {
     platform,
     tokens,
+    throttle,
     requireUser: async (request) => {
       request.user = await authenticateUser(request, platform, tokens);
     },
@@ -109,6 +124,8 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   app.setErrorHandler((err, request, reply) => {
     const { status, error } = toHttpError(err);
     if (status >= 500) request.log.error({ code: error.code, cause: err instanceof Error ? err.name : typeof err, msg: err instanceof Error ? err.message : undefined }, 'request failed');
+    const retryAfter = error.details?.retryAfterSeconds;
+    if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.ceil(retryAfter)));
     void reply.code(status).header('cache-control', 'no-store').send({ error: error.toJSON() });
   });
   app.setNotFoundHandler((request, reply) => {

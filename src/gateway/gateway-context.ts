@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Platform } from '../platform/platform.js';
+import type { AuthThrottle } from './auth-throttle.js';
 import type { UserClaims, UserTokens } from './user-tokens.js';
 
 declare module 'fastify' {
@@ -12,6 +13,8 @@ declare module 'fastify' {
 export interface GatewayContext {
   platform: Platform;
   tokens: UserTokens;
+  /** Limits on logins and registrations per identifier and per client address. */
+  throttle: AuthThrottle;
   /** onRequest hook: authenticates the user's token and session, sets request.user. */
   requireUser: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** onRequest hook: the operator credential. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { passwordProblem } from '../crypto/password.js';
 
 /** Request and response schemas of the public HTTP API; they also make the OpenAPI at /docs. */
 
@@ -8,7 +9,9 @@ export const errorBody = z.object({
 
 const phone = z.string().min(4).max(32).describe('E.164, for example +919812345678');
 const email = z.string().min(3).max(254);
-const password = z.string().min(8, 'a password has at least 8 characters').max(256);
+/** No control characters nor unpaired surrogates, at registration and at login alike (password.ts says why). */
+const acceptablePassword = (s: z.ZodString) => s.refine((p) => passwordProblem(p) === undefined, { message: 'a password may not contain control characters (U+0000-U+001F, U+007F-U+009F) or unpaired surrogates' });
+const password = acceptablePassword(z.string().min(8, 'a password has at least 8 characters').max(256));
 const device = z.string().min(1).max(100).describe("A name for this device, e.g. 'Redmi 1S'; stored encrypted in the home region");
 
 export const registerBody = z.object({
@@ -22,7 +25,7 @@ export const registerBody = z.object({
 export const loginBody = z.object({
   phone: phone.optional(),
   email: email.optional(),
-  password: z.string().min(1).max(256),
+  password: acceptablePassword(z.string().min(1).max(256)),
   device: device.optional(),
 }).strict();
 

@@ -12,7 +12,7 @@ import { regionPaths } from '../../src/region/open-region-node.js';
 import type { AuditPage } from '../../src/region/region-client.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
-import { auth, examplesDir, grant, register } from '../support/test-platform.js';
+import { auth, examplesDir, grant, liftedAuthThrottle, register } from '../support/test-platform.js';
 
 /**
  * A data folder whose in-mumbai log holds a policy entry, consent decisions, a key shred and
@@ -28,7 +28,7 @@ describe('tampering with an audit log', () => {
   beforeAll(async () => {
     const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
     const platform = await Platform.open({ policy, dataDir: seed, durability: 'normal' });
-    const app = await buildGateway(platform);
+    const app = await buildGateway(platform, { throttle: liftedAuthThrottle });
     try {
       for (let i = 0; i < 3; i++) {
         const user = await register(app, { email: `tamper${i}@example.com`, password: 'tamper-password', market: 'IN' });
@@ -205,7 +205,7 @@ describe('tampering with an audit log', () => {
     // The region restarts over it and is asked to record something: it refuses rather than sign.
     const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
     const platform = await Platform.open({ policy, dataDir: copy, durability: 'normal' });
-    const app = await buildGateway(platform);
+    const app = await buildGateway(platform, { throttle: liftedAuthThrottle });
     try {
       const user = await register(app, { email: 'after-tamper@example.com', password: 'tamper-password', market: 'IN' });
       const refused = await app.inject({ method: 'PUT', url: '/v1/me/consents/cloud-backup', headers: auth(user.token), payload: { decision: 'grant', noticeVersion: '2014-08' } });

@@ -1,3 +1,4 @@
+import { scryptSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashPassword, parsePasswordHash, verifyPassword, type ScryptParams } from '../../src/crypto/password.js';
 import { DomicileError } from '../../src/errors/domicile-error.js';
@@ -35,5 +36,21 @@ describe('password hashing', () => {
     await expect(hashPassword('x'.repeat(1025), fast)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(verifyPassword('pw', 'md5$abc')).rejects.toBeInstanceOf(DomicileError);
     await expect(verifyPassword('pw', 'scrypt$40$8$1$c2FsdA$aGFzaA')).rejects.toMatchObject({ code: 'INTEGRITY' });
+  });
+
+  it('refuses control characters and unpaired surrogates, which scrypt cannot tell apart from others', async () => {
+    // The cause: scrypt keys HMAC-SHA256 with the password, and HMAC zero-pads short keys, so
+    // trailing NULs vanish; an unpaired surrogate is encoded as U+FFFD like any other.
+    const salt = Buffer.alloc(16);
+    expect(scryptSync('ab\u0000\u0000\u0000\u0000\u0000\u0000', salt, 16, { N: 1024 })).toEqual(scryptSync('ab', salt, 16, { N: 1024 }));
+    expect(scryptSync('ab\ud800', salt, 16, { N: 1024 })).toEqual(scryptSync('ab\udfff', salt, 16, { N: 1024 }));
+
+    const ab = await hashPassword('ab', fast);
+    for (const bad of ['ab\u0000\u0000\u0000\u0000\u0000\u0000', '\u0000'.repeat(8), 'tab\there', 'del\u007f', 'c1\u0085', 'lone\ud800', 'lone\udfff']) {
+      await expect(hashPassword(bad, fast), JSON.stringify(bad)).rejects.toMatchObject({ code: 'BAD_REQUEST', details: { field: 'password' } });
+      await expect(verifyPassword(bad, ab), JSON.stringify(bad)).rejects.toMatchObject({ code: 'BAD_REQUEST', details: { field: 'password' } });
+    }
+    // Paired surrogates (emoji) and letters beyond ASCII are ordinary characters.
+    expect(await verifyPassword('ab-😀-ü', await hashPassword('ab-😀-ü', fast))).toBe(true);
   });
 });

@@ -9,7 +9,7 @@ import { regionPaths } from '../../src/region/open-region-node.js';
 import { runCli } from '../support/cli.js';
 import { filesHoldingBytes } from '../support/file-scan.js';
 import { tempDir } from '../support/temp-dir.js';
-import { auth, examplesDir, grant, register, type Registered } from '../support/test-platform.js';
+import { auth, examplesDir, grant, liftedAuthThrottle, register, type Registered } from '../support/test-platform.js';
 
 /**
  * Data subject requests through the real gateway: the export holds every record the user
@@ -29,7 +29,7 @@ describe('data subject requests', () => {
 
   async function open(): Promise<void> {
     platform = await Platform.open({ policy: await loadPolicyFile(join(examplesDir, 'phase3.yaml')), dataDir, durability: 'normal' });
-    app = await buildGateway(platform);
+    app = await buildGateway(platform, { throttle: liftedAuthThrottle });
   }
   async function close(): Promise<void> {
     await app.close();

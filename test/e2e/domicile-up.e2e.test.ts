@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
 import { domicileBin, runCli } from '../support/cli.js';
 import { filesContaining, listFiles } from '../support/file-scan.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -22,7 +22,7 @@ describe('a real `domicile up` process', () => {
   let server: SpawnedServer;
   let output = '';
   beforeAll(async () => {
-    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0'], /gateway/);
+    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', ...syntheticClientFlags], /gateway/);
     server.child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     server.child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   });
@@ -194,7 +194,7 @@ describe('a real `domicile up` process', () => {
       expect(filesContaining(data.path, canary), canary).toEqual([]);
       expect(output.includes(canary), `logs hold ${canary}`).toBe(false);
     }
-    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0'], /gateway/);
+    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', ...syntheticClientFlags], /gateway/);
     const back = await call(server.url, 'POST', '/v1/sessions', undefined, { email: 'canary.person@example.org', password: 'canary-password' });
     expect(back.status).toBe(200);
     expect((await call(server.url, 'GET', '/v1/me/shop/addresses/home', back.json.token)).json.value).toEqual({ line1: 'CANARY-ADDRESS-42 MG Road' });
@@ -207,7 +207,7 @@ describe('a region running as its own process', () => {
   let gateway: SpawnedServer;
   beforeAll(async () => {
     region = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.path, '--port', '0'], /is up at/);
-    gateway = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--region-url', `sg-singapore=${region.url}`], /gateway/, { DOMICILE_LOG: 'off' });
+    gateway = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--region-url', `sg-singapore=${region.url}`, ...syntheticClientFlags], /gateway/, { DOMICILE_LOG: 'off' });
   });
   afterAll(async () => {
     await gateway.stop();

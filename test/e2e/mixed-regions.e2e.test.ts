@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { domicileBin, runCli } from '../support/cli.js';
 import { testPostgresUrl } from '../support/postgres.js';
@@ -34,7 +34,7 @@ describe('domicile up with mixed PostgreSQL and SQLite regions', () => {
     drop = pg.drop;
     const policy = onPostgres(await loadPolicyFile(join(examplesDir, 'phase3.yaml')), testPostgresUrl, pg.schemas);
     writeFileSync(join(data.path, 'mixed.yaml'), stringify(policy));
-    server = await spawnServer([domicileBin, 'up', '--data', join(data.path, 'd'), '--port', '0', '--policy', join(data.path, 'mixed.yaml')], /gateway/, { DOMICILE_LOG: 'off' });
+    server = await spawnServer([domicileBin, 'up', '--data', join(data.path, 'd'), '--port', '0', '--policy', join(data.path, 'mixed.yaml'), ...syntheticClientFlags], /gateway/, { DOMICILE_LOG: 'off' });
   });
   afterAll(async () => {
     await server?.stop();

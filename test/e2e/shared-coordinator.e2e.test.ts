@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { inSchema, onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { domicileBin, runCli } from '../support/cli.js';
 import { testPostgresUrl } from '../support/postgres.js';
@@ -43,7 +43,7 @@ describe('two `domicile up` sharing a PostgreSQL directory and coordinator', () 
   });
 
   async function up(dataDir: string, policyFile: string, directoryUrl: string): Promise<SpawnedServer> {
-    const server = await spawnServer([domicileBin, 'up', '--data', dataDir, '--port', '0', '--durability', 'normal', '--policy', policyFile, '--directory-url', directoryUrl], /gateway/, { DOMICILE_LOG: 'off' });
+    const server = await spawnServer([domicileBin, 'up', '--data', dataDir, '--port', '0', '--durability', 'normal', '--policy', policyFile, '--directory-url', directoryUrl, ...syntheticClientFlags], /gateway/, { DOMICILE_LOG: 'off' });
     servers.push(server);
     await until('the start-up banner', () => Promise.resolve(server.lines.some((l) => l.startsWith('Press Ctrl-C'))));
     return server;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
 import type { FaultPoint } from '../../src/migrate/migration-types.js';
 import { domicileBin, runCli } from '../support/cli.js';
 import { examplesDir } from '../support/test-platform.js';
@@ -10,7 +10,7 @@ import { modelProblems, RandomWriter, registerUsers, WriteModel } from './suppor
 
 function up(data: string, phase: string, fault?: FaultPoint): Promise<SpawnedServer> {
   return spawnServer(
-    [domicileBin, 'up', '--data', data, '--port', '0', '--durability', 'normal', '--policy', join(examplesDir, `${phase}.yaml`)],
+    [domicileBin, 'up', '--data', data, '--port', '0', '--durability', 'normal', '--policy', join(examplesDir, `${phase}.yaml`), ...syntheticClientFlags],
     /gateway/,
     { DOMICILE_LOG: 'off', ...(fault ? { DOMICILE_FAULT: fault } : {}) },
   );

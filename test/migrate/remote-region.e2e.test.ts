@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
 import { domicileBin, runCli } from '../support/cli.js';
 import { examplesDir } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
@@ -25,7 +25,7 @@ describe('a migration into a region that runs as its own process', () => {
 
   it('copies, verifies, cuts over and completes over HTTP, losing nothing', async () => {
     const quiet = { DOMICILE_LOG: 'off' };
-    const before = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('before')], /gateway/, quiet);
+    const before = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('before'), ...syntheticClientFlags], /gateway/, quiet);
     let url: string | undefined = before.url;
     const send = fetchSender(() => url);
     const users = await registerUsers(send, ['CN', 'SG', 'MY', 'US'], 2, 'remote');
@@ -36,7 +36,7 @@ describe('a migration into a region that runs as its own process', () => {
     const sg = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.path, '--port', '0', '--policy', policy('phase1')], /is up at/, quiet);
     servers.push(sg);
     const gateway = await spawnServer(
-      [domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('phase1'), '--region-url', `sg-singapore=${sg.url}`],
+      [domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('phase1'), '--region-url', `sg-singapore=${sg.url}`, ...syntheticClientFlags],
       /gateway/, quiet,
     );
     servers.push(gateway);

@@ -11,7 +11,7 @@ import { injectSender } from '../migrate/support/http-sender.js';
 import { expectCutOverAndCompleted } from '../migrate/support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from '../migrate/support/random-writer.js';
 import { testPostgresUrl } from '../support/postgres.js';
-import { examplesDir } from '../support/test-platform.js';
+import { examplesDir, liftedAuthThrottle } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
 
 /**
@@ -47,7 +47,7 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
 
     // Users write under `before` through gateway A alone.
     let a = await Platform.open({ policy: before, dataDir: dirA, durability: 'normal', directoryUrl });
-    let appA = await buildGateway(a);
+    let appA = await buildGateway(a, { throttle: liftedAuthThrottle });
     const sendA = injectSender(() => appA);
     const users = await registerUsers(sendA, ['CN', 'HK', 'IN', 'US'], 2, 'two');
     const model = new WriteModel();
@@ -65,8 +65,8 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
     const engineA = await MigrationEngine.open({ host: a, reverseIntervalMs: 20, leadIntervalMs: 50 });
     const engineB = await MigrationEngine.open({ host: b, reverseIntervalMs: 20, leadIntervalMs: 50 });
     expect([engineA.leads, engineB.leads]).toEqual([true, false]);
-    appA = await buildGateway(a, { migrations: engineA });
-    const appB = await buildGateway(b, { migrations: engineB });
+    appA = await buildGateway(a, { migrations: engineA, throttle: liftedAuthThrottle });
+    const appB = await buildGateway(b, { migrations: engineB, throttle: liftedAuthThrottle });
     const sendB = injectSender(() => appB);
     try {
       // Logged in through B, a user of A's registration writes through B and reads through A.

@@ -8,7 +8,7 @@ import { parseCatalog, type Catalog } from '../../src/services/shop/catalog.js';
 import { FlashSaleLedger } from '../../src/services/shop/flash-sale-ledger.js';
 import { FlashSales, type SaleOrder } from '../../src/services/shop/flash-sales.js';
 import { DomicileError } from '../../src/errors/domicile-error.js';
-import { examplesDir } from '../support/test-platform.js';
+import { examplesDir, liftedAuthThrottle } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const products = [
@@ -33,7 +33,7 @@ describe('the Mi store: catalog, edge cache and a flash sale through the gateway
   async function start(catalog: Catalog, dir = data.path) {
     const policy = await loadPolicyFile(join(examplesDir, 'phase1.yaml'));
     const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal', catalog });
-    const app = await buildGateway(platform);
+    const app = await buildGateway(platform, { throttle: liftedAuthThrottle });
     const handle = { platform, app, close: async () => { await app.close(); await platform.close(); } };
     open.push(handle);
     return handle;

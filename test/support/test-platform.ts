@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildGateway, type GatewayOptions } from '../../src/gateway/build-gateway.js';
+import type { AuthThrottleOptions } from '../../src/gateway/auth-throttle.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform, type PlatformOptions } from '../../src/platform/platform.js';
 import { tempDir } from './temp-dir.js';
@@ -14,12 +15,26 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
+/** Limits no test reaches unless it means to: the suites register many users from one address. */
+export const liftedAuthThrottle: Partial<AuthThrottleOptions> = {
+  loginsPerIdentifier: { limit: 1_000_000, windowSeconds: 1 },
+  loginsPerAddress: { limit: 1_000_000, windowSeconds: 1 },
+  registrationsPerAddress: { limit: 1_000_000, windowSeconds: 1 },
+};
+
 /** A real platform (SQLite regions, keyrings, directory) in a temp folder, with its gateway. */
 export async function openTestPlatform(phase = 'phase3', gateway: GatewayOptions = {}, options: Partial<PlatformOptions> = {}): Promise<TestPlatform> {
   const { path: dir, remove } = tempDir('platform');
   const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
   const platform = await Platform.open({ policy, dataDir: dir, durability: 'normal', ...options });
-  const app = await buildGateway(platform, gateway);
+  let app: FastifyInstance;
+  try {
+    app = await buildGateway(platform, { throttle: liftedAuthThrottle, ...gateway });
+  } catch (err) {
+    await platform.close();
+    remove();
+    throw err;
+  }
   return {
     platform,
     app,

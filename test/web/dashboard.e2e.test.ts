@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.js';
-import { spawnServer, type SpawnedServer } from '../../bench/spawn-server.js';
+import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
 import { injectSender } from '../migrate/support/http-sender.js';
 import { openPhase } from '../migrate/support/phase-platform.js';
 import { RandomWriter, registerUsers, WriteModel, type TestUser } from '../migrate/support/random-writer.js';
@@ -35,7 +35,7 @@ describe('the dashboard', () => {
     users = await registerUsers(send, ['IN', 'HK', 'SG', 'US', 'MY'], 4, 'dash');
     await new RandomWriter(send, users, new WriteModel()).seed(6);
     await p.close();
-    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--policy', join(examplesDir, 'phase1.yaml')], /gateway/);
+    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--policy', join(examplesDir, 'phase1.yaml'), ...syntheticClientFlags], /gateway/);
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {

@@ -1,25 +1,34 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { listDevices, login, registerAccount, revokeDevice } from '../../services/account/account-service.js';
+import { listDevices, login, loginIndexes, registerAccount, revokeDevice } from '../../services/account/account-service.js';
 import { deviceReply, errorBody, loginBody, meReply, registerBody, tokenReply } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
 /** Mi Account over HTTP: register, log in, who am I, devices and their revocation. */
 export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
-  const { platform, tokens } = ctx;
+  const { platform, tokens, throttle } = ctx;
   return async (app) => {
     app.post('/v1/accounts', {
-      schema: { tags: ['account'], summary: 'Register with a phone or e-mail, a password and a market', body: registerBody, response: { 201: tokenReply, 400: errorBody, 409: errorBody } },
+      schema: { tags: ['account'], summary: 'Register with a phone or e-mail, a password and a market', body: registerBody, response: { 201: tokenReply, 400: errorBody, 409: errorBody, 429: errorBody } },
     }, async (request, reply) => {
-      const { userId, sessionId } = await registerAccount(platform, request.body);
+      const { userId, sessionId } = await throttle.guard(async () => {
+        throttle.registration(request.ip);
+        return registerAccount(platform, request.body);
+      });
       const token = await tokens.issue({ userId, sessionId });
       return reply.code(201).send({ userId, token, sessionId });
     });
 
     app.post('/v1/sessions', {
-      schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody } },
+      schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody, 429: errorBody } },
     }, async (request) => {
-      const { userId, sessionId } = await login(platform, request.body);
+      // Counted before the password is checked: concurrent guesses cannot all slip under the limit.
+      const indexes = loginIndexes(platform, request.body.phone, request.body.email);
+      const { userId, sessionId } = await throttle.guard(async () => {
+        throttle.login(request.ip, indexes);
+        return login(platform, request.body);
+      });
+      throttle.loggedIn(indexes);
       return { userId, sessionId, token: await tokens.issue({ userId, sessionId }) };
     });
 

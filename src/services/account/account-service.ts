@@ -1,4 +1,5 @@
 import { normaliseEmail, normalisePhone } from '../../crypto/blind-index.js';
+import { passwordChecks, verifyNoPassword } from '../../crypto/password.js';
 import type { HomeEntry } from '../../directory/directory.js';
 import { DomicileError } from '../../errors/domicile-error.js';
 import { isIsoCountryCode } from '../../policy/iso-countries.js';
@@ -37,7 +38,8 @@ export interface Device {
 
 const deviceCollection = 'device';
 
-function loginIndexes(platform: Platform, phone: string | undefined, email: string | undefined): string[] {
+/** The blind indexes of the phone and e-mail given (BAD_REQUEST when neither is); the gateway throttles by them. */
+export function loginIndexes(platform: Platform, phone: string | undefined, email: string | undefined): string[] {
   const logins: string[] = [];
   if (phone !== undefined) logins.push(platform.blindIndex.phone(phone));
   if (email !== undefined) logins.push(platform.blindIndex.email(email));
@@ -54,6 +56,7 @@ export async function registerAccount(platform: Platform, reg: Registration): Pr
     throw new DomicileError('BAD_REQUEST', `market "${reg.market}" is not an assigned ISO 3166-1 alpha-2 country code: give the user's country, for example IN`);
   }
   const logins = loginIndexes(platform, reg.phone, reg.email);
+  passwordChecks.admit();
   // A number is discoverable by the phones that have it in their address book (contact-discovery.ts).
   if (reg.phone !== undefined) logins.push(discoveryLogin(platform.secrets.indexKey, discoveryHash(platform.secrets.discoveryKey, normalisePhone(reg.phone))));
   // Every service must have an active home before anything is written: never a partial user.
@@ -79,12 +82,18 @@ export async function registerAccount(platform: Platform, reg: Registration): Pr
 /** Checks the password in the user's home region; the same error for an unknown login. */
 export async function login(platform: Platform, creds: Credentials): Promise<{ userId: string; sessionId: string }> {
   const logins = loginIndexes(platform, creds.phone, creds.email);
+  // Under a flood the hashing queue is full: refuse before the directory and the region are read for nothing.
+  passwordChecks.admit();
   let userId: string | undefined;
   for (const index of logins) {
     userId = await platform.directory.findByLogin(index);
     if (userId) break;
   }
-  const ok = userId !== undefined && (await routeToHome(platform, userId, 'account', (client, ref) => client.verifyPassword({ ...ref, password: creds.password })));
+  // An unknown login costs what a wrong password costs (a scrypt through the same bound):
+  // answering it faster would tell who has an account.
+  const ok = userId === undefined
+    ? await verifyNoPassword(creds.password)
+    : await routeToHome(platform, userId, 'account', (client, ref) => client.verifyPassword({ ...ref, password: creds.password }));
   if (!ok || userId === undefined) {
     throw new DomicileError('UNAUTHENTICATED', 'wrong login or password');
   }

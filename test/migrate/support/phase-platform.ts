@@ -6,7 +6,7 @@ import { loadPolicyFile } from '../../../src/policy/load-policy.js';
 import type { Policy } from '../../../src/policy/policy-schema.js';
 import type { RegionClient } from '../../../src/region/region-client.js';
 import { Platform } from '../../../src/platform/platform.js';
-import { examplesDir } from '../../support/test-platform.js';
+import { examplesDir, liftedAuthThrottle } from '../../support/test-platform.js';
 
 export interface PhasePlatform {
   platform: Platform;
@@ -30,7 +30,7 @@ export async function openPhase(
   const policy = typeof phase === 'string' ? await loadPolicyFile(join(examplesDir, `${phase}.yaml`)) : phase;
   const platform = await Platform.open({ policy, dataDir, durability: 'normal' });
   const migrations = await MigrationEngine.open({ host: host(platform), reverseIntervalMs: 20, ...engine });
-  const app = await buildGateway(platform, { migrations });
+  const app = await buildGateway(platform, { migrations, throttle: liftedAuthThrottle });
   return {
     platform,
     engine: migrations,

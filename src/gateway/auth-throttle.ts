@@ -1,0 +1,108 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import { checkRateLimit, KeyedRateLimiter, type RateLimit } from '../shared/keyed-rate-limiter.js';
+
+/**
+ * Limits on logins and registrations. Each gateway counts in its own memory: behind a load
+ * balancer with several gateways, an attacker gets each limit once per gateway (a store shared
+ * by the gateways is future work). The client address is the TCP peer's unless the gateway
+ * is told which proxies to trust (`trustProxy`): a header alone is never believed.
+ */
+export interface AuthThrottleOptions {
+  /** Login attempts per login identifier (keyed by its blind index, never the phone or e-mail), whatever the address; a successful login resets it. Default 10 per 15 minutes. */
+  loginsPerIdentifier: RateLimit;
+  /** Login attempts per client address, across identifiers. Default 30 per minute. */
+  loginsPerAddress: RateLimit;
+  /** Account registrations per client address. Default 3 per hour. */
+  registrationsPerAddress: RateLimit;
+  /** Identifiers or addresses remembered per limit, a memory bound (default 100,000, a few MB). */
+  maxKeys: number;
+  /**
+   * How long a refused login or registration (429) is held before it is answered (default
+   * 500 ms; 0 answers at once). A flood that loops on its answers otherwise turns each cheap
+   * refusal into the next request, thousands a second, and takes the event loop from
+   * everyone else; held, 60 looping clients send about 120 a second. The pause is bounded and
+   * costs a timer, not a queue slot: the password hashing queue stays as short as it is.
+   */
+  refusalDelayMs: number;
+}
+
+export const defaultAuthThrottle: AuthThrottleOptions = {
+  loginsPerIdentifier: { limit: 10, windowSeconds: 15 * 60 },
+  loginsPerAddress: { limit: 30, windowSeconds: 60 },
+  registrationsPerAddress: { limit: 3, windowSeconds: 3600 },
+  maxKeys: 100_000,
+  refusalDelayMs: 500,
+};
+
+type LimitName = 'logins-per-identifier' | 'logins-per-address' | 'registrations-per-address';
+
+const messages: Record<LimitName, string> = {
+  'logins-per-identifier': 'too many login attempts for this phone or e-mail',
+  'logins-per-address': 'too many login attempts from this address',
+  'registrations-per-address': 'too many accounts registered from this address',
+};
+
+/** Checks the options (BAD_REQUEST naming the option) and fills in the defaults. */
+export function checkAuthThrottle(options: Partial<AuthThrottleOptions> = {}): AuthThrottleOptions {
+  const o = { ...defaultAuthThrottle, ...options };
+  checkRateLimit(o.loginsPerIdentifier, 'loginsPerIdentifier');
+  checkRateLimit(o.loginsPerAddress, 'loginsPerAddress');
+  checkRateLimit(o.registrationsPerAddress, 'registrationsPerAddress');
+  if (!Number.isInteger(o.maxKeys) || o.maxKeys < 1 || o.maxKeys > 100_000_000) {
+    throw new DomicileError('BAD_REQUEST', `maxKeys is a whole number from 1 to 100000000, not ${String(o.maxKeys)}`);
+  }
+  if (!Number.isInteger(o.refusalDelayMs) || o.refusalDelayMs < 0 || o.refusalDelayMs > 10_000) {
+    throw new DomicileError('BAD_REQUEST', `refusalDelayMs is a whole number of milliseconds from 0 to 10000, not ${String(o.refusalDelayMs)}`);
+  }
+  return o;
+}
+
+/** The gateway's throttle of logins and registrations: RATE_LIMITED (429, Retry-After) past a limit. */
+export class AuthThrottle {
+  private readonly limiters: Record<LimitName, KeyedRateLimiter>;
+  private readonly refusalDelayMs: number;
+
+  constructor(options: Partial<AuthThrottleOptions> = {}, now: () => number = Date.now) {
+    const o = checkAuthThrottle(options);
+    this.refusalDelayMs = o.refusalDelayMs;
+    this.limiters = {
+      'logins-per-identifier': new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now),
+      'logins-per-address': new KeyedRateLimiter(o.loginsPerAddress, o.maxKeys, now),
+      'registrations-per-address': new KeyedRateLimiter(o.registrationsPerAddress, o.maxKeys, now),
+    };
+  }
+
+  /** Before a login is checked: counts it against its address and each identifier's blind index. */
+  login(address: string, loginIndexes: readonly string[]): void {
+    this.take('logins-per-address', address);
+    for (const index of loginIndexes) this.take('logins-per-identifier', index);
+  }
+
+  /** A login succeeded: its identifiers start afresh (the address does not). */
+  loggedIn(loginIndexes: readonly string[]): void {
+    for (const index of loginIndexes) this.limiters['logins-per-identifier'].reset(index);
+  }
+
+  /** Runs a login or registration; a RATE_LIMITED refusal (a limit here, or the full hashing queue) is held refusalDelayMs first. */
+  async guard<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (this.refusalDelayMs > 0 && isDomicileError(err, 'RATE_LIMITED')) await sleep(this.refusalDelayMs);
+      throw err;
+    }
+  }
+
+  /** Before an account is created. */
+  registration(address: string): void {
+    this.take('registrations-per-address', address);
+  }
+
+  private take(limit: LimitName, key: string): void {
+    const retryAfterSeconds = this.limiters[limit].take(key);
+    if (retryAfterSeconds > 0) {
+      throw new DomicileError('RATE_LIMITED', `${messages[limit]}: try again in ${retryAfterSeconds} s`, { details: { limit, retryAfterSeconds } });
+    }
+  }
+}
