@@ -202,12 +202,30 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(await malformed.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } });
     const wrong = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: JSON.stringify({ userId: 'nobody', service: 'shop', epoch: 1, collection: 'orders', key: 'k' }) });
     expect(wrong.status).toBe(409);
-    expect(await wrong.json()).toEqual({ error: { code: 'WRONG_REGION', message: 'this region does not home user nobody for service shop', details: { home: null, service: 'shop' } } });
+    expect(await wrong.json()).toEqual({ error: { code: 'WRONG_REGION', message: 'this region does not home user nobody for service shop', details: { home: null, service: 'shop' }, requestId: expect.stringMatching(/^req_/) } });
     const missing = await fetch(`${baseUrl}/region/v1/dropEverything`, { method: 'POST', headers, body: '{}' });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
     const notObject = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: '[1,2]' });
     expect(notObject.status).toBe(400);
+  });
+
+  it('maps errors as the gateway does: a request id, nosniff, the scheme in any case, no internal name (issue 14, item 13)', async () => {
+    const lower = await fetch(`${baseUrl}/region/v1/health`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `bearer ${nodeToken}` }, body: '{}' });
+    expect(lower.status).toBe(200);
+    expect(lower.headers.get('x-content-type-options')).toBe('nosniff');
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${nodeToken}` };
+    for (const [body, type, status, code] of [['{not json', 'application/json', 400, 'BAD_REQUEST'], ['x', 'text/html', 415, 'UNSUPPORTED_MEDIA_TYPE']] as const) {
+      const res = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers: { ...headers, 'content-type': type }, body });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      const text = await res.text();
+      expect(text).not.toMatch(/FST_|SyntaxError/);
+      expect(JSON.parse(text).error).toMatchObject({ code, requestId: expect.stringMatching(/^req_/) });
+    }
+    const badUrl = await fetch(`${baseUrl}/region/v1/%E0%A4%A`, { method: 'POST', headers, body: '{}' });
+    expect(badUrl.status).toBe(400);
+    expect(await badUrl.text()).not.toMatch(/FST_/);
   });
 
   it('reports an unreachable region as UNAVAILABLE, naming it and its URL', async () => {
