@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
 import { DomicileError } from '../errors/domicile-error.js';
 import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
+import { jsonTextDepth, maxJsonDepth } from '../shared/json-depth.js';
 import type { Platform } from '../platform/platform.js';
 import { authenticateOperator, authenticateUser } from './authenticate.js';
 import type { GatewayContext } from './gateway-context.js';
@@ -76,6 +77,20 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   // Bodies are JSON (photo chunks, in their plugin, raw bytes): a text/plain body is refused
   // with 415 rather than stored as a JSON string.
   app.removeContentTypeParser('text/plain');
+  // JSON nests at most maxJsonDepth levels: a deeper value would be stored, then overflow the
+  // stack of every listing, sync and export of its owner that serialises it. Measured on the
+  // text, before parsing, without recursion.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    const depth = jsonTextDepth(text);
+    if (depth > maxJsonDepth) {
+      done(new DomicileError('BAD_REQUEST', `the JSON body nests ${depth} levels deep; at most ${maxJsonDepth} levels of arrays and objects are allowed: flatten it`, { details: { limit: maxJsonDepth } }), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
   // Response schemas document the API (OpenAPI at /docs); the replies are built by typed code,
   // so they are serialised without validating them again on every request.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));

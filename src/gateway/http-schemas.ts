@@ -54,6 +54,7 @@ export const recordReply = z.object({
   version: z.number(),
   updatedAt: z.number(),
   value: z.unknown(),
+  unreadable: z.string().optional().describe('why value is null: the stored value cannot be given (too deeply nested, or failed its integrity check)'),
 });
 
 export const writeReply = z.object({ collection: z.string(), key: z.string(), version: z.number(), updatedAt: z.number() });

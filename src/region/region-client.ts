@@ -27,7 +27,13 @@ export interface RecordView {
   key: string;
   version: number;
   updatedAt: number;
+  /** null when the value cannot be read back (see `unreadable`). */
   value: unknown;
+  /**
+   * Why the value is not given (it nests deeper than any reader can serialise, or it failed its
+   * integrity check): a listing, sync or export gives the rest, and says so for this one.
+   */
+  unreadable?: string;
 }
 
 export interface RegionHealth {

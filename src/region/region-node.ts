@@ -42,6 +42,8 @@ import type {
   UserHolding,
 } from './region-client.js';
 import { RegionMigration } from './region-migration.js';
+import { checkValueDepth, readableView } from './readable-view.js';
+import { maxJsonDepth } from '../shared/json-depth.js';
 import {
   checkCollection,
   checkId,
@@ -70,6 +72,8 @@ export interface RegionNodeOptions {
   maxValueBytes?: number;
   /** scrypt cost of new password hashes (default: defaultScryptParams); tests lower it. */
   scrypt?: ScryptParams;
+  /** Most levels a record value nests (default maxJsonDepth, 64); tests raise it to plant what older versions stored. */
+  maxValueDepth?: number;
 }
 
 /**
@@ -84,6 +88,7 @@ export class RegionNode implements RegionClient {
   private readonly store: RegionStore;
   private readonly hierarchy: KeyHierarchy;
   private readonly maxValueBytes: number;
+  private readonly maxValueDepth: number;
   private readonly scrypt: ScryptParams;
   private readonly migration: RegionMigration;
   private readonly audit: AuditLog;
@@ -99,6 +104,7 @@ export class RegionNode implements RegionClient {
     this.store = options.store;
     this.hierarchy = new KeyHierarchy({ regionId: options.regionId, store: options.store, keys: options.keys, cacheSize: options.keyCacheSize });
     this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
+    this.maxValueDepth = options.maxValueDepth ?? maxJsonDepth;
     this.scrypt = options.scrypt ?? defaultScryptParams;
     this.audit = new AuditLog(this.regionId, this.store, options.signer);
     this.recordPolicy = options.recordPolicy ?? true;
@@ -151,6 +157,7 @@ export class RegionNode implements RegionClient {
     const key = checkRecordKey(req.key);
     const ifVersion = checkIfVersion(req.ifVersion);
     const json = encodeValue(req.value, this.maxValueBytes);
+    checkValueDepth(json, this.maxValueDepth);
     const purpose = this.consent.purposeOf(ref.service, collection);
     if (purpose === undefined) {
       const result = await this.write(ref, collection, collection, key, json, ifVersion);
@@ -349,8 +356,7 @@ export class RegionNode implements RegionClient {
   }
 
   private async view(record: StoredRecord, category: string): Promise<RecordView> {
-    const value = await this.open(record, category);
-    return { collection: record.collection, key: record.key, version: record.version, updatedAt: record.updatedAt, value };
+    return readableView(record, await this.open(record, category));
   }
 
   private open(record: StoredRecord, category: string): Promise<unknown> {

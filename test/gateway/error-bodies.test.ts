@@ -121,6 +121,8 @@ describe('error bodies: one mapping, a request id, nosniff, nothing internal (is
       expect(content.headers.etag).toBeUndefined();
       const chunk = await t.app.inject({ method: 'GET', url: `/v1/me/cloud/photos/${id}~000000`, headers: auth(user.token) });
       expect(expectCleanError(chunk, 500, 'INTEGRITY').message).not.toContain(blob!);
+      const exported = await t.app.inject({ method: 'GET', url: '/v1/me/export', headers: auth(user.token) });
+      expect(expectCleanError(exported, 500, 'INTEGRITY').message).not.toContain(blob!);
     });
   });
 });
