@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isDomicileError } from '../errors/domicile-error.js';
-import { collectRegionUrl, defaultDataDir, parseNonNegativeInt, parsePort, parsePositiveInt, parseServices } from './cli-options.js';
+import { collectRegionUrl, defaultDataDir, parseByteSize, parseNonNegativeInt, parsePort, parsePositiveInt, parseServices } from './cli-options.js';
 import { migrateActions, runMigrate, type MigrateAction } from './migrate-command.js';
 import { runPlan } from './plan-command.js';
 import { runPolicyCheck } from './policy-check-command.js';
@@ -33,8 +33,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--catalog <file>', "the Mi store's catalog and flash sales (YAML); default: the scenario's examples/catalog.yaml"))
     .addOption(new Option('--directory-url <url>', 'a PostgreSQL database (postgres://…) for the directory and the migration coordinator, which several gateways share; default: the embedded ones'))
     .addOption(new Option('--emulate-wan <file>', 'WAN emulation: a latency file (examples/latency.yaml); a request whose x-domicile-client-market header names a market is answered after that market\'s network time to whoever serves it'))
+    .addOption(new Option('--photo-quota <size>', "the photo bytes each user may keep (Mi Cloud's free 5GiB by default); past it an upload is refused with 413 QUOTA_EXCEEDED").argParser(parseByteSize))
     .action(async (o) => {
-      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan });
+      exitCode = await runUp({ policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan, photoQuota: o.photoQuota });
     });
 
   program.command('region')

@@ -25,6 +25,8 @@ export interface UpOptions {
   catalog?: string | undefined;
   /** A latency file: hold each response of a client that names its market by that market's network time. */
   emulateWan?: string | undefined;
+  /** The photo bytes each user may keep (default: the gateway's, 5 GiB). */
+  photoQuota?: number | undefined;
 }
 
 /** `domicile up`: the gateway and every live region (embedded default) in this process. */
@@ -47,7 +49,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     await platform.close();
     throw err;
   }
-  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan });
+  const app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan, ...(options.photoQuota === undefined ? {} : { photoQuotaBytes: options.photoQuota }) });
   log.line = (line) => app.log.info({ component: 'migrate' }, line);
   try {
     await app.listen({ port: options.port, host: options.host });

@@ -37,6 +37,8 @@ export interface GatewayOptions {
   migrations?: MigrationEngine | undefined;
   /** The edge cache in front of the API (default true; off, every request reaches the origin, as before a CDN). */
   edgeCache?: boolean;
+  /** The photo bytes each user may keep (default defaultPhotoQuotaBytes, 5 GiB); past it an upload is refused with QUOTA_EXCEEDED (413). */
+  photoQuotaBytes?: number;
   /** WAN emulation: responses held back by the network time of their client's market (the platform must trace region calls). */
   wan?: WanEmulator | undefined;
 }
@@ -161,7 +163,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(shopRoutes(ctx));
   await app.register(messagingRoutes(ctx));
   await app.register(syncRoutes(ctx));
-  await app.register(photoRoutes(ctx));
+  await app.register(photoRoutes(ctx, options.photoQuotaBytes));
   app.get('/v1/ops/edge-cache', {
     onRequest: ctx.requireOperator,
     schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },

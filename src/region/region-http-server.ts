@@ -28,6 +28,7 @@ const methods = {
   putRecord: (node, body) => node.putRecord(body),
   getRecord: (node, body) => node.getRecord(body),
   listRecords: (node, body) => node.listRecords(body),
+  listRecordPage: (node, body) => node.listRecordPage(body),
   deleteRecord: (node, body) => node.deleteRecord(body),
   setCredentials: (node, body) => node.setCredentials(body),
   verifyPassword: (node, body) => node.verifyPassword(body),

@@ -31,6 +31,8 @@ import type {
   AuditPage,
   ExportedRecord,
   ExportedUser,
+  RecordPageRequest,
+  RecordPageView,
   RecordStates,
   TenancyChange,
   UserImport,
@@ -43,6 +45,7 @@ import type {
 } from './region-client.js';
 import { RegionMigration } from './region-migration.js';
 import { checkValueDepth, readableView } from './readable-view.js';
+import { checkPageLimit, decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
 import { maxJsonDepth } from '../shared/json-depth.js';
 import {
   checkCollection,
@@ -196,6 +199,24 @@ export class RegionNode implements RegionClient {
       views.push(await this.view(record, record.collection));
     }
     return views;
+  }
+
+  async listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
+    const ref = checkTenantRef(this.policy, req, 'listRecordPage');
+    const collection = checkCollection(this.policy, ref.service, req.collection);
+    const limit = checkPageLimit(req.limit);
+    const after = decodeRecordCursor(req.cursor, collection);
+    const withoutParts = req.withoutParts === true;
+    await this.serving(ref);
+    const stored = await this.store.listRecords(ref.userId, ref.service, collection, { after, limit, withoutParts });
+    const records: RecordView[] = [];
+    for (const record of stored) {
+      const view = await this.view(record, collection);
+      // Again on the client's key, whatever the store's key column holds.
+      if (!(withoutParts && view.key.includes('~'))) records.push(view);
+    }
+    const last = stored.at(-1);
+    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(collection, last.key) : null };
   }
 
   async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {

@@ -2,7 +2,7 @@ import { isDomicileError } from '../errors/domicile-error.js';
 import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
 import type {
   AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
-  RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
+  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
 } from './region-store.js';
 
 export interface BlobSpillingStoreOptions {
@@ -84,8 +84,8 @@ export class BlobSpillingStore implements RegionStore {
     return this.resolve(await this.inner.readRecord(read), () => this.inner.readRecord(read));
   }
 
-  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
-    return this.resolveAll(await this.inner.listRecords(userId, service, collection));
+  async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
+    return this.resolveAll(await this.inner.listRecords(userId, service, collection, page));
   }
 
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomicileError } from '../../errors/domicile-error.js';
-import { completedManifest, completeUpload, deletePhoto, getManifest, maxPhotoBytes, photoChunkSize, putChunk, readPhoto, startUpload } from '../../services/cloud/photo-sync.js';
+import { completedManifest, completeUpload, defaultPhotoQuotaBytes, deletePhoto, getManifest, maxPhotoBytes, photoChunkSize, putChunk, readPhoto, startUpload } from '../../services/cloud/photo-sync.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { errorBody } from '../http-schemas.js';
 
@@ -43,7 +43,7 @@ export function parseRange(header: string, size: number): { start: number; end: 
  * Mi Cloud's photo sync: chunked, resumable uploads and ranged downloads (see photo-sync.ts).
  * Everything here is personal: private, no-store, as every /v1/me answer.
  */
-export function photoRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
+export function photoRoutes(ctx: GatewayContext, quotaBytes = defaultPhotoQuotaBytes): FastifyPluginAsyncZod {
   const { platform } = ctx;
   const tags = ['cloud'];
   const security = [{ bearer: [] }];
@@ -61,9 +61,9 @@ export function photoRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
           size: z.number().int().min(1).max(maxPhotoBytes),
           sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "the file's SHA-256 in hex"),
         }).strict(),
-        response: { 201: z.looseObject({}), 400: errorBody, 401: errorBody, 403: errorBody },
+        response: { 201: z.looseObject({}), 400: errorBody, 401: errorBody, 403: errorBody, 413: errorBody },
       },
-    }, async (request, reply) => reply.code(201).send({ ...(await startUpload(platform, request.user.userId, request.body)) }));
+    }, async (request, reply) => reply.code(201).send({ ...(await startUpload(platform, request.user.userId, request.body, quotaBytes)) }));
 
     app.put('/v1/me/photos/:id/chunks/:index', {
       onRequest: ctx.requireUser,
