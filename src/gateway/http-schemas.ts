@@ -3,7 +3,10 @@ import { z } from 'zod';
 /** Request and response schemas of the public HTTP API; they also make the OpenAPI at /docs. */
 
 export const errorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+  error: z.object({
+    code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional(),
+    requestId: z.string().describe("this request's id, also in the gateway's log line: quote it to the operator"),
+  }),
 });
 
 const phone = z.string().min(4).max(32).describe('E.164, for example +919812345678');
