@@ -18,8 +18,9 @@ export function newRequestId(): string {
   return newId('req', 9);
 }
 
-/** Errors whose message is for the operator's log only: the client gets the request id. */
-const serverFaults: ReadonlySet<ErrorCode> = new Set(['INTERNAL', 'INTEGRITY']);
+/** An absolute file path (POSIX or Windows) in parentheses, spaces and all, or where it starts a word: for the log, never for a client. */
+const pathInParentheses = /\((?:[A-Za-z]:\\|\/)[^)]*\)/g;
+const absolutePath = /(?<=^|[\s("'=])(?:[A-Za-z]:\\|\/)(?:[^\s/\\()'",;]+[/\\])*[^\s/\\()'",;]+/g;
 
 /** Headers of a representation that an error answer must not inherit from a handler that set them before it failed. */
 const representationHeaders = ['content-type', 'content-length', 'etag', 'accept-ranges', 'content-disposition', 'last-modified'];
@@ -68,9 +69,13 @@ export function asHttpError(err: unknown, unexpected: (err: unknown) => Domicile
 
 /** The body an error answers, for a request id. */
 export function errorBodyOf(error: DomicileError, requestId: string): { error: { code: ErrorCode; message: string; requestId: string; details?: Record<string, unknown> } } {
-  if (serverFaults.has(error.code)) {
-    const what = error.code === 'INTEGRITY' ? 'stored data failed its integrity check' : 'internal error';
-    return { error: { code: error.code, message: `${what}: quote request id ${requestId} to the operator, who finds it in the logs`, requestId } };
+  // A bug's message may say anything (a driver's, a file's): the client gets the id to quote.
+  if (error.code === 'INTERNAL') {
+    return { error: { code: error.code, message: `internal error: quote request id ${requestId} to the operator, who finds it in the logs`, requestId } };
+  }
+  // An integrity failure says what failed, without where the file is; the log line has it all.
+  if (error.code === 'INTEGRITY') {
+    return { error: { code: error.code, message: `${error.message.replace(pathInParentheses, '(a file of the region)').replace(absolutePath, 'a file of the region')} (quote request id ${requestId} to the operator)`, requestId } };
   }
   return { error: { ...error.toJSON(), requestId } };
 }

@@ -120,7 +120,11 @@ describe('error bodies: one mapping, a request id, nosniff, nothing internal (is
       expectCleanError(content, 500, 'INTEGRITY');
       expect(content.headers.etag).toBeUndefined();
       const chunk = await t.app.inject({ method: 'GET', url: `/v1/me/cloud/photos/${id}~000000`, headers: auth(user.token) });
-      expect(expectCleanError(chunk, 500, 'INTEGRITY').message).not.toContain(blob!);
+      const error = expectCleanError(chunk, 500, 'INTEGRITY');
+      // What failed, and the id to quote; where the file is, only in the log.
+      expect(error.message).toMatch(/blob file of record cloud\/photos\/.* was changed on disk \(a file of the region\)/);
+      expect(error.message).toContain(error.requestId);
+      expect(error.message).not.toContain(blob!);
       const exported = await t.app.inject({ method: 'GET', url: '/v1/me/export', headers: auth(user.token) });
       expect(expectCleanError(exported, 500, 'INTEGRITY').message).not.toContain(blob!);
     });
