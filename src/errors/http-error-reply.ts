@@ -87,9 +87,9 @@ export function sendHttpError(request: FastifyRequest, reply: FastifyReply, err:
   if (status >= 500) {
     // The cause's name and message are for the operator; they never reach the client.
     const cause = isDomicileError(err) && err.cause !== undefined ? err.cause : err;
-    request.log.error({ reqId: request.id, code: error.code, cause: cause instanceof Error ? cause.name : typeof cause, msg: err instanceof Error ? err.message : undefined }, 'request failed');
+    request.log.error({ code: error.code, cause: cause instanceof Error ? cause.name : typeof cause, msg: err instanceof Error ? err.message : undefined }, 'request failed');
   } else {
-    request.log.info({ reqId: request.id, code: error.code, statusCode: status }, 'request refused');
+    request.log.info({ code: error.code, statusCode: status }, 'request refused');
   }
   for (const header of representationHeaders) reply.removeHeader(header);
   if (error.code !== 'RANGE_NOT_SATISFIABLE') reply.removeHeader('content-range');

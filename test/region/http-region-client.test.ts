@@ -172,6 +172,33 @@ describe('HttpRegionClient against the region HTTP server', () => {
     ] });
   });
 
+  it('pages a collection the same way, with the same opaque cursors and the same refusals (issue 14, item 11)', async () => {
+    const ref = { userId: 'u-pages', service: 'cloud', epoch: 1 };
+    const pages = async (client: RegionClient): Promise<unknown[]> => {
+      await client.openTenancy({ ...ref, market: 'SG' });
+      for (const key of ['ph_a', 'ph_a~000000', 'ph_b', 'ph_c']) await client.putRecord({ ...ref, collection: 'photos', key, value: { key } });
+      const out: unknown[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await client.listRecordPage({ ...ref, collection: 'photos', limit: 2, withoutParts: true, ...(cursor === undefined ? {} : { cursor }) });
+        out.push({ keys: page.records.map((r) => r.key), cursor: page.cursor });
+        cursor = page.cursor ?? undefined;
+      } while (cursor !== undefined);
+      for (const bad of [{ limit: 0 }, { limit: 2, cursor: 'nope' }, { limit: 2.5 }]) {
+        out.push(await client.listRecordPage({ ...ref, collection: 'photos', ...bad }).then(() => 'accepted', (err: DomicileError) => ({ code: err.code, message: err.message })));
+      }
+      return out;
+    };
+    const viaHttp = await pages(http);
+    expect(viaHttp).toEqual(await pages(inProcess));
+    expect(viaHttp.slice(0, 2)).toEqual([{ keys: ['ph_a', 'ph_b'], cursor: expect.any(String) }, { keys: ['ph_c'], cursor: null }]);
+    expect(viaHttp.slice(2)).toEqual([
+      { code: 'BAD_REQUEST', message: expect.stringMatching(/limit is a whole number/) },
+      { code: 'BAD_REQUEST', message: expect.stringMatching(/cursor is not one this listing gave/) },
+      { code: 'BAD_REQUEST', message: expect.stringMatching(/limit is a whole number/) },
+    ]);
+  });
+
   it('normalises values the same way: a Date becomes its JSON string', async () => {
     const ref = { userId: 'u-dates', service: 'shop', epoch: 1 };
     for (const client of [http, inProcess]) {
