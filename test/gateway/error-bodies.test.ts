@@ -106,6 +106,22 @@ describe('error bodies: one mapping, a request id, nosniff, nothing internal (is
       }
       const video = await t.app.inject({ method: 'POST', url: '/v1/me/photos', headers: auth(user.token), payload: { name: 'v.mp4', contentType: 'video/mp4', size: 10, sha256 } });
       expect(video.statusCode).toBe(201);
+
+      // A page stored as a photo before types were checked is served as bytes, not as a page.
+      const page = Buffer.from('<script>alert(1)</script>');
+      const home = (await t.app.inject({ method: 'GET', url: '/v1/me', headers: auth(user.token) })).json().homes.cloud;
+      const ref = { userId: user.userId, service: 'cloud', epoch: home.epoch, collection: 'photos' };
+      const manifest = {
+        id: 'ph_oldpage', name: 'x.html', contentType: 'text/html', size: page.length, sha256: createHash('sha256').update(page).digest('hex'),
+        chunkSize: photoChunkSize, chunks: 1, received: [], state: 'complete', createdAt: 1, completedAt: 1,
+      };
+      await t.platform.region(home.region).putRecord({ ...ref, key: 'ph_oldpage', value: manifest });
+      await t.platform.region(home.region).putRecord({ ...ref, key: 'ph_oldpage~000000', value: { d: page.toString('base64') } });
+      const served = await t.app.inject({ method: 'GET', url: '/v1/me/photos/ph_oldpage/content', headers: auth(user.token) });
+      expect(served.statusCode).toBe(200);
+      expect(served.headers['content-type']).toBe('application/octet-stream');
+      expect(served.headers['x-content-type-options']).toBe('nosniff');
+      expect(served.rawPayload.equals(page)).toBe(true);
     });
 
     it('answers a failed integrity check as 500 INTEGRITY without the blob file\'s path, on every photo route', async () => {
