@@ -21,6 +21,17 @@ export function parsePort(value: string): number {
   return port;
 }
 
+/** A size in bytes: a whole number, or one with a binary unit (512KiB, 200MiB, 5GiB). */
+export function parseByteSize(value: string): number {
+  const m = /^(\d{1,15})(KiB|MiB|GiB|TiB)?$/.exec(value.trim());
+  const units: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+  const bytes = m ? Number(m[1]) * (m[2] === undefined ? 1 : (units[m[2]] ?? 1)) : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new InvalidArgumentError(`"${value}" is not a size: give a whole number of bytes, or one with KiB, MiB, GiB or TiB (for example 5GiB)`);
+  }
+  return bytes;
+}
+
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`"${value}" is not a whole number of at least 1`);

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { isDomicileError } from '../errors/domicile-error.js';
-import { collectRegionUrl, defaultDataDir, parseNonNegativeInt, parsePort, parsePositiveInt, parseRateLimit, parseServices, parseTrustedProxies } from './cli-options.js';
+import { collectRegionUrl, defaultDataDir, parseByteSize, parseNonNegativeInt, parsePort, parsePositiveInt, parseRateLimit, parseServices, parseTrustedProxies } from './cli-options.js';
 import { defaultPasswordChecks } from '../crypto/password.js';
 import { defaultAuthThrottle } from '../gateway/auth-throttle.js';
 import { migrateActions, runMigrate, type MigrateAction } from './migrate-command.js';
@@ -42,9 +42,10 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--trust-proxy <addresses>', 'load balancers (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For gives the client address; default: none, the TCP peer is the client').argParser(parseTrustedProxies))
     .addOption(new Option('--password-concurrency <n>', `password hashes (scrypt) run at once in this process; default ${defaultPasswordChecks.concurrency} here (half the cores, at most 2)`).argParser(parsePositiveInt))
     .addOption(new Option('--password-queue <n>', 'password hashes that may wait for a turn; past that, a login is answered 503 at once').default(defaultPasswordChecks.maxQueue).argParser(parseNonNegativeInt))
+    .addOption(new Option('--photo-quota <size>', "the photo bytes each user may keep (Mi Cloud's free 5GiB by default); past it an upload is refused with 413 QUOTA_EXCEEDED").argParser(parseByteSize))
     .action(async (o) => {
       exitCode = await runUp({
-        policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan,
+        policy: o.policy, data: o.data, port: o.port, host: o.host, regionUrl: o.regionUrl, durability: o.durability, directoryUrl: o.directoryUrl, catalog: o.catalog, emulateWan: o.emulateWan, photoQuota: o.photoQuota,
         throttle: { loginsPerIdentifier: o.loginsPerIdentifier, loginsPerAddress: o.loginsPerAddress, registrationsPerAddress: o.registrationsPerAddress, refusalDelayMs: o.loginRefusalDelay },
         trustProxy: o.trustProxy,
         passwordChecks: { concurrency: o.passwordConcurrency ?? defaultPasswordChecks.concurrency, maxQueue: o.passwordQueue },

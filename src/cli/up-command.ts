@@ -36,6 +36,8 @@ export interface UpOptions {
   trustProxy?: string[] | undefined;
   /** Password hashes at once in this process, and how many may wait (default: defaultPasswordChecks). */
   passwordChecks?: BoundedConcurrencyOptions | undefined;
+  /** The photo bytes each user may keep (default: the gateway's, 5 GiB). */
+  photoQuota?: number | undefined;
 }
 
 /** `domicile up`: the gateway and every live region (embedded default) in this process. */
@@ -62,7 +64,8 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   let app: Awaited<ReturnType<typeof buildGateway>>;
   try {
-    app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan, throttle: options.throttle, trustProxy: options.trustProxy });
+    app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan, throttle: options.throttle, trustProxy: options.trustProxy,
+      ...(options.photoQuota === undefined ? {} : { photoQuotaBytes: options.photoQuota }) });
   } catch (err) {
     await migrations.close();
     await platform.close();

@@ -15,6 +15,9 @@ export const errorCodes = [
   'FENCED', // the user is being cut over; retry shortly
   'CONSENT_REQUIRED', // a category needs a consent purpose that has no current grant
   'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE', // the body's Content-Type is not one the route takes
+  'RANGE_NOT_SATISFIABLE', // a Range outside the representation
+  'QUOTA_EXCEEDED', // the user's storage quota would be exceeded; details.limit, details.used
   'RATE_LIMITED', // too many requests of one kind from one user; details.retryAfterSeconds
   'UNAVAILABLE', // a region or dependency cannot be reached
   'INTEGRITY', // a ciphertext or digest failed to verify

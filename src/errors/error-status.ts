@@ -13,6 +13,10 @@ export const errorStatus: Record<ErrorCode, number> = {
   FENCED: 503,
   CONSENT_REQUIRED: 403,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  RANGE_NOT_SATISFIABLE: 416,
+  // 413, not 507: the client must change what it sends (delete photos), not retry as after a server fault.
+  QUOTA_EXCEEDED: 413,
   RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   INTEGRITY: 500,

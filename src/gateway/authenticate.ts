@@ -7,7 +7,8 @@ import type { UserClaims, UserTokens } from './user-tokens.js';
 function bearer(request: FastifyRequest): string {
   const header = request.headers.authorization;
   if (!header) throw new DomicileError('UNAUTHENTICATED', 'send "Authorization: Bearer TOKEN"; get a token from POST /v1/accounts or POST /v1/sessions');
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+  // The scheme's name is case-insensitive (RFC 9110, 11.1).
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header);
   if (!match?.[1]) throw new DomicileError('UNAUTHENTICATED', 'the Authorization header must be "Bearer TOKEN"');
   return match[1];
 }

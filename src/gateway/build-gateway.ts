@@ -1,11 +1,12 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
-import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
+import { DomicileError } from '../errors/domicile-error.js';
+import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
+import { jsonTextDepth, maxJsonDepth } from '../shared/json-depth.js';
 import type { Platform } from '../platform/platform.js';
 import { authenticateOperator, authenticateUser } from './authenticate.js';
-import { errorStatus } from '../errors/error-status.js';
 import type { GatewayContext } from './gateway-context.js';
 import type { MigrationEngine } from '../migrate/migration-engine.js';
 import { accountRoutes } from './routes/account-routes.js';
@@ -38,6 +39,8 @@ export interface GatewayOptions {
   migrations?: MigrationEngine | undefined;
   /** The edge cache in front of the API (default true; off, every request reaches the origin, as before a CDN). */
   edgeCache?: boolean;
+  /** The photo bytes each user may keep (default defaultPhotoQuotaBytes, 5 GiB); past it an upload is refused with QUOTA_EXCEEDED (413). */
+  photoQuotaBytes?: number;
   /** WAN emulation: responses held back by the network time of their client's market (the platform must trace region calls). */
   wan?: WanEmulator | undefined;
   /** Limits on logins and registrations (see defaultAuthThrottle: 10 logins per identifier per 15 min, 30 per address per minute, 3 registrations per address per hour). */
@@ -50,27 +53,11 @@ export interface GatewayOptions {
   trustProxy?: string[] | undefined;
 }
 
-/** HTTP status and error body for anything a handler threw. */
-function toHttpError(err: unknown): { status: number; error: DomicileError } {
-  if (isDomicileError(err)) return { status: errorStatus[err.code], error: err };
-  if (hasZodFastifySchemaValidationErrors(err)) {
-    const issues = err.validation.map((v) => {
-      const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-      const message = /^Unrecognized key/.test(v.message ?? '') ? `${v.message}: remove it` : (v.message ?? 'invalid');
-      return path ? `${path}: ${message}` : message;
-    });
-    const where = (err as { validationContext?: string }).validationContext ?? 'request';
-    return { status: 400, error: new DomicileError('BAD_REQUEST', `invalid ${where}: ${issues.join('; ')}`) };
-  }
-  const fastifyErr = err as { code?: string; statusCode?: number; message?: string };
-  if (fastifyErr.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return { status: 413, error: new DomicileError('PAYLOAD_TOO_LARGE', `the request body is too large: records are at most 256 KiB, photo chunks ${photoChunkSize / 1024} KiB`) };
-  }
-  if (typeof fastifyErr.statusCode === 'number' && fastifyErr.statusCode >= 400 && fastifyErr.statusCode < 500) {
-    // Fastify's own client errors: bad JSON, wrong content type, empty body.
-    return { status: fastifyErr.statusCode, error: new DomicileError('BAD_REQUEST', `${fastifyErr.message ?? 'bad request'}: send a JSON body with Content-Type: application/json`) };
-  }
-  return { status: 500, error: new DomicileError('INTERNAL', 'internal error: the operator can find it in the logs by request id') };
+/** The gateway's words for a body over its limit: which limits there are. */
+function bodyTooLarge(err: unknown): unknown {
+  return (err as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+    ? new DomicileError('PAYLOAD_TOO_LARGE', `the request body is too large: records are at most 256 KiB, photo chunks ${photoChunkSize / 1024} KiB`, { cause: err })
+    : err;
 }
 
 /**
@@ -91,9 +78,34 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   // Checked before anything is built: a bad option changes nothing.
   const throttle = new AuthThrottle(options.throttle);
   const app = Fastify({
-    logger, bodyLimit: options.bodyLimit ?? 256 * 1024, trustProxy: options.trustProxy && options.trustProxy.length > 0 ? checkTrustedProxies(options.trustProxy) : false,
+    logger,
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? checkTrustedProxies(options.trustProxy) : false,
+    bodyLimit: options.bodyLimit ?? 256 * 1024,
+    genReqId: newRequestId,
+    // A record key has up to 128 characters, percent-encoded up to three times that; longer
+    // parameters are refused by the routes' schemas, in the house's words.
+    routerOptions: { maxParamLength: 512 },
+    // Refusals before routing (a malformed URL) go through the same mapping as every other error.
+    frameworkErrors: (err, request, reply) => void sendHttpError(request, reply, err),
   });
   app.setValidatorCompiler(validatorCompiler);
+  // Bodies are JSON (photo chunks, in their plugin, raw bytes): a text/plain body is refused
+  // with 415 rather than stored as a JSON string.
+  app.removeContentTypeParser('text/plain');
+  // JSON nests at most maxJsonDepth levels: a deeper value would be stored, then overflow the
+  // stack of every listing, sync and export of its owner that serialises it. Measured on the
+  // text, before parsing, without recursion.
+  const parseJson = app.getDefaultJsonParser('error', 'ignore');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    const depth = jsonTextDepth(text);
+    if (depth > maxJsonDepth) {
+      done(new DomicileError('BAD_REQUEST', `the JSON body nests ${depth} levels deep; at most ${maxJsonDepth} levels of arrays and objects are allowed: flatten it`, { details: { limit: maxJsonDepth } }), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
   // Response schemas document the API (OpenAPI at /docs); the replies are built by typed code,
   // so they are serialised without validating them again on every request.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
@@ -114,23 +126,18 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
 
   // Anything the API answers may carry personal data unless a route says otherwise: no cache on
   // the way may store it. Callback style: an async hook costs a promise per request.
+  // Nothing the API answers is to be sniffed into another type (a photo into a page).
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'private, no-store');
+    reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
   });
   if (options.wan) registerWanEmulation(app, options.wan);
   const edge = options.edgeCache === false ? undefined : registerEdgeCache(app);
 
-  app.setErrorHandler((err, request, reply) => {
-    const { status, error } = toHttpError(err);
-    if (status >= 500) request.log.error({ code: error.code, cause: err instanceof Error ? err.name : typeof err, msg: err instanceof Error ? err.message : undefined }, 'request failed');
-    const retryAfter = error.details?.retryAfterSeconds;
-    if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.ceil(retryAfter)));
-    void reply.code(status).header('cache-control', 'no-store').send({ error: error.toJSON() });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}: see /docs for the API` } });
-  });
+  app.setErrorHandler((err, request, reply) => sendHttpError(request, reply, bodyTooLarge(err)));
+  app.setNotFoundHandler((request, reply) =>
+    sendHttpError(request, reply, new DomicileError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}: see /docs for the API`)));
 
   await app.register(swagger, {
     openapi: {
@@ -170,7 +177,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(shopRoutes(ctx));
   await app.register(messagingRoutes(ctx));
   await app.register(syncRoutes(ctx));
-  await app.register(photoRoutes(ctx));
+  await app.register(photoRoutes(ctx, options.photoQuotaBytes));
   app.get('/v1/ops/edge-cache', {
     onRequest: ctx.requireOperator,
     schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },

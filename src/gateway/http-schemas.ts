@@ -4,7 +4,10 @@ import { passwordProblem } from '../crypto/password.js';
 /** Request and response schemas of the public HTTP API; they also make the OpenAPI at /docs. */
 
 export const errorBody = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }),
+  error: z.object({
+    code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional(),
+    requestId: z.string().describe("this request's id, also in the gateway's log line: quote it to the operator"),
+  }),
 });
 
 const phone = z.string().min(4).max(32).describe('E.164, for example +919812345678');
@@ -57,6 +60,7 @@ export const recordReply = z.object({
   version: z.number(),
   updatedAt: z.number(),
   value: z.unknown(),
+  unreadable: z.string().optional().describe('why value is null: the stored value cannot be given (too deeply nested, or failed its integrity check)'),
 });
 
 export const writeReply = z.object({ collection: z.string(), key: z.string(), version: z.number(), updatedAt: z.number() });

@@ -42,8 +42,8 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
     if (market === undefined) return done();
     if (typeof market !== 'string' || !wan.hasMarket(market)) {
       const known = Object.keys(wan.latency.markets).join(', ');
-      const error = new DomicileError('BAD_REQUEST', `${clientMarketHeader} names "${String(market)}", a market the latency file ${wan.latency.name} does not list; use one of: ${known}`);
-      void reply.code(400).header('cache-control', 'no-store').send({ error: error.toJSON() });
+      // To the gateway's one error mapping.
+      done(new DomicileError('BAD_REQUEST', `${clientMarketHeader} names "${String(market)}", a market the latency file ${wan.latency.name} does not list; use one of: ${known}`));
       return;
     }
     const socket = request.raw.socket;

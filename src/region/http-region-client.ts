@@ -9,6 +9,8 @@ import type {
   ChangeView,
   ExportedRecord,
   ExportedUser,
+  RecordPageRequest,
+  RecordPageView,
   RecordStates,
   RecordView,
   RegionClient,
@@ -68,6 +70,10 @@ export class HttpRegionClient implements RegionClient {
 
   listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
     return this.post('listRecords', req);
+  }
+
+  listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
+    return this.post('listRecordPage', req);
   }
 
   deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {

@@ -9,6 +9,8 @@ import type {
   ChangeView,
   ExportedRecord,
   ExportedUser,
+  RecordPageRequest,
+  RecordPageView,
   RecordStates,
   RecordView,
   RegionClient,
@@ -55,6 +57,10 @@ export class InProcessRegionClient implements RegionClient {
 
   listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
     return this.call(() => this.node.listRecords(req));
+  }
+
+  listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
+    return this.call(() => this.node.listRecordPage(req));
   }
 
   deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {

@@ -28,6 +28,8 @@ export interface OpenRegionNodeOptions {
   exclusive?: boolean;
   /** Record the policy in the audit log when it changed (default true; false for read-only tools such as `audit verify`). */
   recordPolicy?: boolean;
+  /** Most levels a record value nests (default 64; see RegionNodeOptions). */
+  maxValueDepth?: number;
 }
 
 /** The default places of a region's files. */
@@ -73,7 +75,7 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   }
   try {
     await store.init();
-    const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, ...(options.scrypt ? { scrypt: options.scrypt } : {}) });
+    const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, ...(options.scrypt ? { scrypt: options.scrypt } : {}), ...(options.maxValueDepth === undefined ? {} : { maxValueDepth: options.maxValueDepth }) });
     await node.init();
     return node;
   } catch (err) {

@@ -27,7 +27,29 @@ export interface RecordView {
   key: string;
   version: number;
   updatedAt: number;
+  /** null when the value cannot be read back (see `unreadable`). */
   value: unknown;
+  /**
+   * Why the value is not given (it nests deeper than any reader can serialise, or it failed its
+   * integrity check): a listing, sync or export gives the rest, and says so for this one.
+   */
+  unreadable?: string;
+}
+
+export interface RecordPageRequest extends TenantRef {
+  collection: string;
+  /** At most this many records (1 to 1,000). */
+  limit: number;
+  /** Where the previous page ended; none for the first. */
+  cursor?: string;
+  /** Leave out the parts of records (keys with `~`: a photo's chunks), never reading their bodies. */
+  withoutParts?: boolean;
+}
+
+export interface RecordPageView {
+  records: RecordView[];
+  /** The next page's cursor; null when this page is the last. */
+  cursor: string | null;
 }
 
 export interface RegionHealth {
@@ -148,6 +170,8 @@ export interface RegionClient {
   putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }>;
   getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null>;
   listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]>;
+  /** One page of a collection, in the store's order; `cursor` (opaque) from the previous page, null after the last. */
+  listRecordPage(req: RecordPageRequest): Promise<RecordPageView>;
   deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }>;
 
   /** Stores the user's login identifiers and a scrypt hash of the password, encrypted, in the region. */

@@ -7,6 +7,7 @@ import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './migration-validation.js';
 import type { RecordView } from './region-client.js';
 import { checkId, checkObject } from './request-validation.js';
+import { listedView } from './readable-view.js';
 
 /** What one region holds of a user, decrypted for the user's own export. */
 export interface RegionExport {
@@ -49,12 +50,14 @@ export class RegionDsar {
       if (!tenancy) continue;
       const part: RegionExport['services'][number] = { service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, records: [], consents: [] };
       for (const stored of await this.store.listRecords(userId, service.id)) {
-        const value = await this.open(stored);
-        if (stored.collection === consentCollection) part.consents.push(parseLedger(value, stored.key));
+        if (stored.collection === consentCollection) part.consents.push(parseLedger(await this.open(stored), stored.key));
         else if (stored.collection === credentialsCollection) {
-          const { phone, email } = parseCredentials(value);
+          const { phone, email } = parseCredentials(await this.open(stored));
           part.credentials = { ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }) };
-        } else part.records.push({ collection: stored.collection, key: stored.key, version: stored.version, updatedAt: stored.updatedAt, value });
+        } else {
+          // A data subject's export is never blocked by one record of theirs: it is given marked.
+          part.records.push(await listedView(stored, () => this.open(stored)));
+        }
       }
       out.services.push(part);
     }

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { DomicileError, type ErrorCode } from '../errors/domicile-error.js';
-import { errorStatus } from '../errors/error-status.js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { DomicileError } from '../errors/domicile-error.js';
+import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
 import { asDomicileError } from './in-process-region-client.js';
 import type { RegionNode } from './region-node.js';
 
@@ -28,6 +28,7 @@ const methods = {
   putRecord: (node, body) => node.putRecord(body),
   getRecord: (node, body) => node.getRecord(body),
   listRecords: (node, body) => node.listRecords(body),
+  listRecordPage: (node, body) => node.listRecordPage(body),
   deleteRecord: (node, body) => node.deleteRecord(body),
   setCredentials: (node, body) => node.setCredentials(body),
   verifyPassword: (node, body) => node.verifyPassword(body),
@@ -52,13 +53,6 @@ const methods = {
 export type RegionMethod = keyof typeof methods;
 export const regionMethods = Object.keys(methods) as RegionMethod[];
 
-/** Fastify's own failures (bad JSON, too large, wrong media type) in Domicile's codes. */
-function fastifyErrorCode(err: FastifyError): ErrorCode {
-  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'PAYLOAD_TOO_LARGE';
-  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return 'BAD_REQUEST';
-  return 'INTERNAL';
-}
-
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
@@ -76,20 +70,18 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
     // Longer than undici's 4 s idle timeout, so the client, not the server, closes idle
     // sockets and a request is never sent on a socket the server is closing.
     keepAliveTimeout: 72_000,
+    genReqId: newRequestId,
+    frameworkErrors: (err, request, reply) => void sendHttpError(request, reply, err),
   });
 
-  app.setErrorHandler((err, _request, reply) => {
-    const error = err instanceof DomicileError
-      ? err
-      : isFastifyError(err)
-        ? new DomicileError(fastifyErrorCode(err), err.message)
-        : asDomicileError(err, node.regionId);
-    void reply.code(errorStatus[error.code]).send({ error: error.toJSON() });
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    const error = new DomicileError('NOT_FOUND', `no such region endpoint: ${request.method} ${request.url.split('?')[0]}; methods are POST /region/v1/{${regionMethods.join(',')}}`);
-    void reply.code(404).send({ error: error.toJSON() });
+  // The gateway's one error mapping: the same codes, statuses, request ids and nothing internal.
+  const unexpected = (err: unknown): DomicileError => asDomicileError(err, node.regionId);
+  app.setErrorHandler((err, request, reply) => sendHttpError(request, reply, err, unexpected));
+  app.setNotFoundHandler((request, reply) =>
+    sendHttpError(request, reply, new DomicileError('NOT_FOUND', `no such region endpoint: ${request.method} ${request.url.split('?')[0]}; methods are POST /region/v1/{${regionMethods.join(',')}}`)));
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    reply.header('x-content-type-options', 'nosniff');
+    done(null, payload);
   });
 
   app.get('/healthz', async () => ({ status: 'ok', regionId: node.regionId }));
@@ -97,7 +89,8 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
   app.register(async (region) => {
     region.addHook('onRequest', async (request) => {
       const header = request.headers.authorization;
-      const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : undefined;
+      // The scheme's name is case-insensitive (RFC 9110, 11.1).
+      const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7) : undefined;
       if (token === undefined || !timingSafeEqual(digest(token), expected)) {
         throw new DomicileError('UNAUTHENTICATED', `region ${node.regionId} needs "Authorization: Bearer <node token>" with this deployment's node token`);
       }
@@ -112,9 +105,4 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
     await node.close();
   });
   return app;
-}
-
-function isFastifyError(err: unknown): err is FastifyError {
-  const code = (err as Error & { code?: unknown }).code;
-  return err instanceof Error && typeof code === 'string' && code.startsWith('FST_');
 }

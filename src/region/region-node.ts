@@ -31,6 +31,8 @@ import type {
   AuditPage,
   ExportedRecord,
   ExportedUser,
+  RecordPageRequest,
+  RecordPageView,
   RecordStates,
   TenancyChange,
   UserImport,
@@ -42,6 +44,9 @@ import type {
   UserHolding,
 } from './region-client.js';
 import { RegionMigration } from './region-migration.js';
+import { checkValueDepth, readableView } from './readable-view.js';
+import { checkPageLimit, decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
+import { maxJsonDepth } from '../shared/json-depth.js';
 import {
   checkCollection,
   checkId,
@@ -70,6 +75,8 @@ export interface RegionNodeOptions {
   maxValueBytes?: number;
   /** scrypt cost of new password hashes (default: defaultScryptParams); tests lower it. */
   scrypt?: ScryptParams;
+  /** Most levels a record value nests (default maxJsonDepth, 64); tests raise it to plant what older versions stored. */
+  maxValueDepth?: number;
 }
 
 /**
@@ -84,6 +91,7 @@ export class RegionNode implements RegionClient {
   private readonly store: RegionStore;
   private readonly hierarchy: KeyHierarchy;
   private readonly maxValueBytes: number;
+  private readonly maxValueDepth: number;
   private readonly scrypt: ScryptParams;
   private readonly migration: RegionMigration;
   private readonly audit: AuditLog;
@@ -99,6 +107,7 @@ export class RegionNode implements RegionClient {
     this.store = options.store;
     this.hierarchy = new KeyHierarchy({ regionId: options.regionId, store: options.store, keys: options.keys, cacheSize: options.keyCacheSize });
     this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
+    this.maxValueDepth = options.maxValueDepth ?? maxJsonDepth;
     this.scrypt = options.scrypt ?? defaultScryptParams;
     this.audit = new AuditLog(this.regionId, this.store, options.signer);
     this.recordPolicy = options.recordPolicy ?? true;
@@ -151,6 +160,7 @@ export class RegionNode implements RegionClient {
     const key = checkRecordKey(req.key);
     const ifVersion = checkIfVersion(req.ifVersion);
     const json = encodeValue(req.value, this.maxValueBytes);
+    checkValueDepth(json, this.maxValueDepth);
     const purpose = this.consent.purposeOf(ref.service, collection);
     if (purpose === undefined) {
       const result = await this.write(ref, collection, collection, key, json, ifVersion);
@@ -188,6 +198,24 @@ export class RegionNode implements RegionClient {
       views.push(await this.view(record, record.collection));
     }
     return views;
+  }
+
+  async listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
+    const ref = checkTenantRef(this.policy, req, 'listRecordPage');
+    const collection = checkCollection(this.policy, ref.service, req.collection);
+    const limit = checkPageLimit(req.limit);
+    const after = decodeRecordCursor(req.cursor, collection);
+    const withoutParts = req.withoutParts === true;
+    await this.serving(ref);
+    const stored = await this.store.listRecords(ref.userId, ref.service, collection, { after, limit, withoutParts });
+    const records: RecordView[] = [];
+    for (const record of stored) {
+      const view = await this.view(record, collection);
+      // Again on the client's key, whatever the store's key column holds.
+      if (!(withoutParts && view.key.includes('~'))) records.push(view);
+    }
+    const last = stored.at(-1);
+    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(collection, last.key) : null };
   }
 
   async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
@@ -364,8 +392,7 @@ export class RegionNode implements RegionClient {
   }
 
   private async view(record: StoredRecord, category: string): Promise<RecordView> {
-    const value = await this.open(record, category);
-    return { collection: record.collection, key: record.key, version: record.version, updatedAt: record.updatedAt, value };
+    return readableView(record, await this.open(record, category));
   }
 
   private open(record: StoredRecord, category: string): Promise<unknown> {

@@ -3,7 +3,7 @@ import { BlobFiles, blobReference, readBlobReference, type BlobReference, type R
 import { withResidue } from './placement-residue.js';
 import type {
   AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
-  RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
+  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
 } from './region-store.js';
 
 export interface BlobSpillingStoreOptions {
@@ -85,8 +85,8 @@ export class BlobSpillingStore implements RegionStore {
     return this.resolve(await this.inner.readRecord(read), () => this.inner.readRecord(read));
   }
 
-  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
-    return this.resolveAll(await this.inner.listRecords(userId, service, collection));
+  async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
+    return this.resolveAll(await this.inner.listRecords(userId, service, collection, page));
   }
 
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {

@@ -112,6 +112,18 @@ export interface RecordWrite {
   requires?: { collection: string; key: string; version: number } | undefined;
 }
 
+/**
+ * One page of a collection's listing, in the store's own stable order of its `key` column
+ * (whatever that column holds): the rows after `after` (exclusive), at most `limit`.
+ * `withoutParts` leaves out the rows whose key has a `~`, the parts of another record (a
+ * photo's chunks are `<photo>~<index>`), so a listing never reads their bodies.
+ */
+export interface RecordPage {
+  after?: string | undefined;
+  limit: number;
+  withoutParts?: boolean | undefined;
+}
+
 /** A read on the request path: the record, if the tenancy is 'home' at the epoch. */
 export interface RecordRead {
   userId: string;
@@ -222,7 +234,8 @@ export interface RegionStore {
   advanceTenancies(tenancies: readonly Tenancy[]): Promise<void>;
 
   getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
-  listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]>;
+  /** A user's records of a service, or of one collection; with `page` (a collection only), one page of it in the store's order of keys. */
+  listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]>;
   /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
   recordsOfCollection(collection: string): Promise<StoredRecord[]>;
   /**

@@ -173,6 +173,33 @@ describe('HttpRegionClient against the region HTTP server', () => {
     ] });
   });
 
+  it('pages a collection the same way, with the same opaque cursors and the same refusals (issue 14, item 11)', async () => {
+    const ref = { userId: 'u-pages', service: 'cloud', epoch: 1 };
+    const pages = async (client: RegionClient): Promise<unknown[]> => {
+      await client.openTenancy({ ...ref, market: 'SG' });
+      for (const key of ['ph_a', 'ph_a~000000', 'ph_b', 'ph_c']) await client.putRecord({ ...ref, collection: 'photos', key, value: { key } });
+      const out: unknown[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await client.listRecordPage({ ...ref, collection: 'photos', limit: 2, withoutParts: true, ...(cursor === undefined ? {} : { cursor }) });
+        out.push({ keys: page.records.map((r) => r.key), cursor: page.cursor });
+        cursor = page.cursor ?? undefined;
+      } while (cursor !== undefined);
+      for (const bad of [{ limit: 0 }, { limit: 2, cursor: 'nope' }, { limit: 2.5 }]) {
+        out.push(await client.listRecordPage({ ...ref, collection: 'photos', ...bad }).then(() => 'accepted', (err: DomicileError) => ({ code: err.code, message: err.message })));
+      }
+      return out;
+    };
+    const viaHttp = await pages(http);
+    expect(viaHttp).toEqual(await pages(inProcess));
+    expect(viaHttp.slice(0, 2)).toEqual([{ keys: ['ph_a', 'ph_b'], cursor: expect.any(String) }, { keys: ['ph_c'], cursor: null }]);
+    expect(viaHttp.slice(2)).toEqual([
+      { code: 'BAD_REQUEST', message: expect.stringMatching(/limit is a whole number/) },
+      { code: 'BAD_REQUEST', message: expect.stringMatching(/cursor is not one this listing gave/) },
+      { code: 'BAD_REQUEST', message: expect.stringMatching(/limit is a whole number/) },
+    ]);
+  });
+
   it('normalises values the same way: a Date becomes its JSON string', async () => {
     const ref = { userId: 'u-dates', service: 'shop', epoch: 1 };
     for (const client of [http, inProcess]) {
@@ -203,12 +230,30 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(await malformed.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } });
     const wrong = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: JSON.stringify({ userId: 'nobody', service: 'shop', epoch: 1, collection: 'orders', key: 'k' }) });
     expect(wrong.status).toBe(409);
-    expect(await wrong.json()).toEqual({ error: { code: 'WRONG_REGION', message: 'this region does not home user nobody for service shop', details: { home: null, service: 'shop' } } });
+    expect(await wrong.json()).toEqual({ error: { code: 'WRONG_REGION', message: 'this region does not home user nobody for service shop', details: { home: null, service: 'shop' }, requestId: expect.stringMatching(/^req_/) } });
     const missing = await fetch(`${baseUrl}/region/v1/dropEverything`, { method: 'POST', headers, body: '{}' });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
     const notObject = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: '[1,2]' });
     expect(notObject.status).toBe(400);
+  });
+
+  it('maps errors as the gateway does: a request id, nosniff, the scheme in any case, no internal name (issue 14, item 13)', async () => {
+    const lower = await fetch(`${baseUrl}/region/v1/health`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `bearer ${nodeToken}` }, body: '{}' });
+    expect(lower.status).toBe(200);
+    expect(lower.headers.get('x-content-type-options')).toBe('nosniff');
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${nodeToken}` };
+    for (const [body, type, status, code] of [['{not json', 'application/json', 400, 'BAD_REQUEST'], ['x', 'text/html', 415, 'UNSUPPORTED_MEDIA_TYPE']] as const) {
+      const res = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers: { ...headers, 'content-type': type }, body });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      const text = await res.text();
+      expect(text).not.toMatch(/FST_|SyntaxError/);
+      expect(JSON.parse(text).error).toMatchObject({ code, requestId: expect.stringMatching(/^req_/) });
+    }
+    const badUrl = await fetch(`${baseUrl}/region/v1/%E0%A4%A`, { method: 'POST', headers, body: '{}' });
+    expect(badUrl.status).toBe(400);
+    expect(await badUrl.text()).not.toMatch(/FST_/);
   });
 
   it('reports an unreachable region as UNAVAILABLE, naming it and its URL', async () => {

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRegionNode, regionPaths } from '../../src/region/open-region-node.js';
 import type { RegionNode } from '../../src/region/region-node.js';
+import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js';
 import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
 import { importOne, setOne } from './support/single-user-calls.js';
 
@@ -16,6 +17,29 @@ describe('erasure in a region', () => {
   afterEach(async () => {
     await node.close();
     dir.remove();
+  });
+
+  it("exports the rest of a user's records when one fails to open, marking it (issue 14, item 10)", async () => {
+    const ref = { userId: 'u2', service: 'shop', epoch: 1 };
+    for (const userId of ['u1', 'u2']) {
+      await node.openTenancy({ ...ref, userId, market: 'SG' });
+      await node.putRecord({ ...ref, userId, collection: 'orders', key: 'o1', value: { mine: userId } });
+    }
+    await node.putRecord({ ...ref, collection: 'orders', key: 'o2', value: { kept: true } });
+    // Another user's ciphertext put in place of u2's o1: it fails to open here.
+    const store = new SqliteRegionStore({ path: regionPaths(dir.path, 'sg-singapore').store, durability: 'normal', exclusive: false });
+    await store.init();
+    const theirs = await store.getRecord('u1', 'shop', 'orders', 'o1');
+    await store.writeRecord({ ...ref, collection: 'orders', key: 'o1', ciphertext: theirs!.ciphertext });
+    await store.close();
+    await expectCode(node.getRecord({ ...ref, collection: 'orders', key: 'o1' }), 'INTEGRITY');
+    const exported = await node.exportUser({ userId: 'u2', request: 'dsar_marked' });
+    const records = exported.services.find((s) => s.service === 'shop')!.records;
+    expect(records).toEqual([
+      expect.objectContaining({ key: 'o1', value: null, unreadable: expect.stringMatching(/failed its integrity check/) }),
+      expect.objectContaining({ key: 'o2', value: { kept: true } }),
+    ]);
+    expect(JSON.stringify(exported)).not.toContain('"mine":"u1"');
   });
 
   it('takes no import, tenancy or home for an erased user afterwards, so a copy in flight cannot bring them back', async () => {

@@ -121,6 +121,19 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.listRecords('u1', 'cloud')).toEqual([]);
       });
 
+      it('lists a collection a page at a time in its stable order of keys, leaving parts out when asked (issue 14, item 11)', async () => {
+        for (const key of ['b', 'a', 'ph_1', 'ph_1~000000', 'ph_1~000001', 'c', 'Z']) await store.writeRecord(write('u1', key, `sealed-${key}`));
+        await store.writeRecord(write('u1', 'd1', 'sealed-d', { collection: 'device' }));
+        const keys = async (page: { after?: string; limit: number; withoutParts?: boolean }) => (await store.listRecords('u1', 'shop', 'orders', page)).map((r) => r.key);
+        expect(await keys({ limit: 3 })).toEqual(['Z', 'a', 'b']);
+        expect(await keys({ after: 'b', limit: 3 })).toEqual(['c', 'ph_1', 'ph_1~000000']);
+        expect(await keys({ after: 'ph_1~000000', limit: 3 })).toEqual(['ph_1~000001']);
+        expect(await keys({ after: 'b', limit: 3, withoutParts: true })).toEqual(['c', 'ph_1']);
+        expect(await keys({ after: 'ph_1', limit: 3, withoutParts: true })).toEqual([]);
+        // The unpaged listing is as it was.
+        expect((await store.listRecords('u1', 'shop', 'orders')).map((r) => r.key)).toEqual(['Z', 'a', 'b', 'c', 'ph_1', 'ph_1~000000', 'ph_1~000001']);
+      });
+
       it('reads a record on the request path only for a user it serves at that epoch', async () => {
         const read = { userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 };
         expect(await store.readRecord(read)).toBeUndefined();

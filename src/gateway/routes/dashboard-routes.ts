@@ -49,7 +49,12 @@ export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       schema: { tags: ['operator'], summary: "Server-Sent Events: the migration's status (event: migration) whenever it changes", security },
     }, async (request, reply) => {
       reply.hijack();
-      reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'private, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'private, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });
+      // A HEAD (Fastify answers it with this handler) gets the headers alone, not a stream that never ends.
+      if (request.method === 'HEAD') {
+        reply.raw.end();
+        return;
+      }
       let last = '';
       let beats = 0;
       let ended = false;

@@ -2,11 +2,26 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomicileError } from '../../errors/domicile-error.js';
-import { completedManifest, completeUpload, deletePhoto, getManifest, maxPhotoBytes, photoChunkSize, putChunk, readPhoto, startUpload } from '../../services/cloud/photo-sync.js';
+import { completedManifest, completeUpload, defaultPhotoQuotaBytes, deletePhoto, getManifest, maxPhotoBytes, photoChunkSize, putChunk, readPhoto, startUpload } from '../../services/cloud/photo-sync.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { errorBody } from '../http-schemas.js';
 
 const photoId = z.object({ id: z.string().regex(/^ph_[A-Za-z0-9_-]{1,64}$/, 'a photo id, ph_…') });
+
+/**
+ * What a photo may be: images and videos a phone takes, never a type a browser runs (HTML,
+ * SVG, scripts), so nothing uploaded is served back as a page of this origin.
+ */
+export const photoContentTypes = [
+  'image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/heic', 'image/heif', 'image/avif', 'image/tiff', 'image/bmp',
+  'video/mp4', 'video/quicktime', 'video/3gpp', 'video/webm', 'video/x-matroska', 'video/mpeg',
+] as const;
+const allowedContentTypes: ReadonlySet<string> = new Set(photoContentTypes);
+
+/** A chunk's index: decimal digits, no sign, space, fraction or leading zero ("", "0x1", " 1", "1.0" are refused). */
+const chunkIndex = z.string()
+  .regex(/^(0|[1-9][0-9]{0,6})$/, 'a chunk index is a whole number written in decimal digits, from 0, without sign, spaces or leading zeros')
+  .transform(Number);
 
 /** One byte range of `size` bytes (RFC 9110: a-b, a-, -n), or undefined when it cannot be served. */
 export function parseRange(header: string, size: number): { start: number; end: number } | undefined {
@@ -28,7 +43,7 @@ export function parseRange(header: string, size: number): { start: number; end: 
  * Mi Cloud's photo sync: chunked, resumable uploads and ranged downloads (see photo-sync.ts).
  * Everything here is personal: private, no-store, as every /v1/me answer.
  */
-export function photoRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
+export function photoRoutes(ctx: GatewayContext, quotaBytes = defaultPhotoQuotaBytes): FastifyPluginAsyncZod {
   const { platform } = ctx;
   const tags = ['cloud'];
   const security = [{ bearer: [] }];
@@ -42,24 +57,24 @@ export function photoRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
         tags, security, summary: `Start a photo upload: it is then sent in chunks of ${photoChunkSize} bytes, in any order, again after an interruption`,
         body: z.object({
           name: z.string().min(1).max(200),
-          contentType: z.string().regex(/^[a-z]+\/[a-z0-9.+-]+$/, 'a media type, for example image/jpeg'),
+          contentType: z.string().refine((t) => allowedContentTypes.has(t), { message: `a photo's media type is one of: ${photoContentTypes.join(', ')}` }),
           size: z.number().int().min(1).max(maxPhotoBytes),
           sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "the file's SHA-256 in hex"),
         }).strict(),
-        response: { 201: z.looseObject({}), 400: errorBody, 401: errorBody, 403: errorBody },
+        response: { 201: z.looseObject({}), 400: errorBody, 401: errorBody, 403: errorBody, 413: errorBody },
       },
-    }, async (request, reply) => reply.code(201).send({ ...(await startUpload(platform, request.user.userId, request.body)) }));
+    }, async (request, reply) => reply.code(201).send({ ...(await startUpload(platform, request.user.userId, request.body, quotaBytes)) }));
 
     app.put('/v1/me/photos/:id/chunks/:index', {
       onRequest: ctx.requireUser,
       bodyLimit: photoChunkSize,
       schema: {
         tags, security, summary: 'Send one chunk (Content-Type: application/octet-stream); sending it again replaces it',
-        params: photoId.extend({ index: z.coerce.number().int().min(0).max(1_000_000) }),
+        params: photoId.extend({ index: chunkIndex }),
         response: { 200: z.object({ received: z.number(), missing: z.number() }), 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 413: errorBody },
       },
     }, async (request) => {
-      if (!Buffer.isBuffer(request.body)) throw new DomicileError('BAD_REQUEST', 'send the chunk as raw bytes with Content-Type: application/octet-stream');
+      if (!Buffer.isBuffer(request.body)) throw new DomicileError('UNSUPPORTED_MEDIA_TYPE', 'send the chunk as raw bytes with Content-Type: application/octet-stream');
       return putChunk(platform, request.user.userId, request.params.id, request.params.index, request.body);
     });
 
@@ -81,11 +96,12 @@ export function photoRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       const asked = request.headers.range;
       const range = asked === undefined ? { start: 0, end: manifest.size - 1 } : parseRange(asked, manifest.size);
       if (!range) {
-        return reply.code(416).header('content-range', `bytes */${manifest.size}`)
-          .send({ error: { code: 'BAD_REQUEST', message: `the range "${asked}" is not within this photo's ${manifest.size} bytes: ask for bytes=a-b` } });
+        void reply.header('content-range', `bytes */${manifest.size}`);
+        throw new DomicileError('RANGE_NOT_SATISFIABLE', `the Range asked is not within this photo's ${manifest.size} bytes: ask for bytes=a-b`);
       }
       void reply.code(asked === undefined ? 200 : 206)
-        .header('content-type', manifest.contentType).header('accept-ranges', 'bytes').header('etag', `"${manifest.sha256}"`)
+        // A photo stored before types were checked is served as bytes, never as what it claimed.
+        .header('content-type', allowedContentTypes.has(manifest.contentType) ? manifest.contentType : 'application/octet-stream').header('accept-ranges', 'bytes').header('etag', `"${manifest.sha256}"`)
         .header('content-length', String(range.end - range.start + 1));
       if (asked !== undefined) void reply.header('content-range', `bytes ${range.start}-${range.end}/${manifest.size}`);
       return reply.send(Readable.from(readPhoto(platform, request.user.userId, manifest.id, range.start, range.end)));

@@ -5,6 +5,7 @@ import { findCategory, requireService } from '../../policy/placement.js';
 import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { platformWriter } from '../../services/platform-written.js';
+import { hasParts } from '../../services/cloud/photo-sync.js';
 import { collectionParams, errorBody, recordParams, recordReply, writeReply } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
@@ -14,6 +15,10 @@ function checkCollection(policy: Policy, service: string, collection: string): v
     throw new DomicileError('NOT_FOUND', `service ${service} has no collection "${collection}"; use one of: ${svc.categories.map((c) => c.id).join(', ')}`);
   }
 }
+
+/** Records in a page of a listing by default, and at most: an answer's size is bounded whatever a user holds. */
+export const defaultListLimit = 50;
+export const maxListLimit = 500;
 
 /** `If-Match: "3"` (or `3`) asks for optimistic concurrency; `"0"` means "must not exist yet". */
 function ifVersion(header: string | undefined): number | undefined {
@@ -61,12 +66,24 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
 
     app.get('/v1/me/:service/:collection', {
       onRequest: ctx.requireUser,
-      schema: { tags: ['records'], summary: 'List the records of a collection', security, params: collectionParams, response: { 200: z.object({ records: z.array(recordReply) }), 401: errorBody, 404: errorBody } },
+      schema: {
+        tags: ['records'], security,
+        summary: `List the records of a collection, a page at a time (${defaultListLimit} by default, at most ${maxListLimit}); a photo's chunks are never listed (download its content)`,
+        params: collectionParams,
+        querystring: z.object({
+          limit: z.string().regex(/^[1-9][0-9]{0,3}$/, `limit is a whole number of records from 1 to ${maxListLimit}`).transform(Number)
+            .refine((n) => n <= maxListLimit, `limit is at most ${maxListLimit}`).optional(),
+          cursor: z.string().min(1).max(2048).optional().describe('the next cursor of the previous page; none for the first page'),
+        }).strict(),
+        response: { 200: z.object({ records: z.array(recordReply), next: z.string().nullable().describe('the cursor of the next page; null after the last') }), 400: errorBody, 401: errorBody, 404: errorBody },
+      },
     }, async (request) => {
       const { service, collection } = request.params;
       checkCollection(platform.policy, service, collection);
-      const records = await routeToHome(platform, request.user.userId, service, (client, ref) => client.listRecords({ ...ref, collection }));
-      return { records };
+      const { limit = defaultListLimit, cursor } = request.query;
+      const page = await routeToHome(platform, request.user.userId, service, (client, ref) =>
+        client.listRecordPage({ ...ref, collection, limit, ...(cursor === undefined ? {} : { cursor }), withoutParts: hasParts(service, collection) }));
+      return { records: page.records, next: page.cursor };
     });
 
     app.delete('/v1/me/:service/:collection/:key', {

@@ -4,6 +4,7 @@ import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import type { RegionClient, TenantRef } from '../../region/region-client.js';
 import { newId } from '../../shared/new-id.js';
+import { maxRecordPage } from '../../region/record-cursor.js';
 
 /**
  * Mi Cloud's photo sync: large files uploaded in chunks that survive an interruption (the
@@ -21,6 +22,8 @@ import { newId } from '../../shared/new-id.js';
 /** 512 KiB: a chunk's base64 stays under a record's 1 MiB limit. */
 export const photoChunkSize = 512 * 1024;
 export const maxPhotoBytes = 2 * 1024 * 1024 * 1024;
+/** The photo bytes a user may keep by default (5 GiB, Mi Cloud's free tier); `domicile up --photo-quota` changes it. */
+export const defaultPhotoQuotaBytes = 5 * 1024 * 1024 * 1024;
 const service = 'cloud';
 const collection = 'photos';
 
@@ -48,6 +51,11 @@ export function isPhotoChunk(collectionName: string, key: string): boolean {
   return collectionName === collection && key.includes('~');
 }
 
+/** True for the one collection whose records have parts (`<id>~<index>`): listings leave them out. */
+export function hasParts(serviceName: string, collectionName: string): boolean {
+  return serviceName === service && collectionName === collection;
+}
+
 function asManifest(value: unknown, photoId: string): PhotoManifest {
   const m = value as Partial<PhotoManifest> | null;
   if (!m || typeof m !== 'object' || m.id !== photoId || typeof m.size !== 'number' || !Array.isArray(m.received)) {
@@ -66,13 +74,42 @@ async function readManifest(client: RegionClient, ref: TenantRef, photoId: strin
   return { manifest: asManifest(record.value, photoId), version: record.version };
 }
 
-export async function startUpload(platform: Platform, userId: string, req: { name: string; contentType: string; size: number; sha256: string }): Promise<PhotoManifest> {
+/** The bytes of every photo the user holds or is uploading (their declared sizes), from their manifests alone. */
+async function photoBytesHeld(client: RegionClient, ref: TenantRef): Promise<number> {
+  let total = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await client.listRecordPage({ ...ref, collection, limit: maxRecordPage, withoutParts: true, ...(cursor === undefined ? {} : { cursor }) });
+    for (const record of page.records) {
+      const size = (record.value as { size?: unknown } | null)?.size;
+      if (typeof size === 'number' && Number.isFinite(size)) total += size;
+    }
+    cursor = page.cursor ?? undefined;
+  } while (cursor !== undefined);
+  return total;
+}
+
+/** QUOTA_EXCEEDED when `size` more bytes would take the user's photos past `quotaBytes`. */
+async function checkQuota(client: RegionClient, ref: TenantRef, size: number, quotaBytes: number): Promise<void> {
+  const used = await photoBytesHeld(client, ref);
+  if (used + size > quotaBytes) {
+    throw new DomicileError('QUOTA_EXCEEDED', `this photo (${size} bytes) would take your photos past their quota of ${quotaBytes} bytes (${used} used): delete photos to make room`, {
+      details: { limit: quotaBytes, used, size },
+    });
+  }
+}
+
+export async function startUpload(platform: Platform, userId: string, req: { name: string; contentType: string; size: number; sha256: string }, quotaBytes = defaultPhotoQuotaBytes): Promise<PhotoManifest> {
   const chunks = Math.max(1, Math.ceil(req.size / photoChunkSize));
   const manifest: PhotoManifest = {
     id: newId('ph'), name: req.name, contentType: req.contentType, size: req.size, sha256: req.sha256.toLowerCase(), chunkSize: photoChunkSize, chunks,
     received: [], state: 'uploading', createdAt: Date.now(), completedAt: null,
   };
-  await inHome(platform, userId, (client, ref) => client.putRecord({ ...ref, collection, key: manifest.id, value: manifest, ifVersion: 0 }));
+  // Checked against the declared sizes of every photo held or uploading, so chunks can never exceed it.
+  await inHome(platform, userId, async (client, ref) => {
+    await checkQuota(client, ref, req.size, quotaBytes);
+    await client.putRecord({ ...ref, collection, key: manifest.id, value: manifest, ifVersion: 0 });
+  });
   return manifest;
 }
 

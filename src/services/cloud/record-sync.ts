@@ -2,6 +2,7 @@ import { DomicileError } from '../../errors/domicile-error.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { isPhotoChunk } from './photo-sync.js';
+import type { RecordView } from '../../region/region-client.js';
 
 /**
  * Incremental sync of a user's records of one service, by change token (a phone's contacts
@@ -20,6 +21,8 @@ export interface SyncChange {
   /** The record's version now (for a delete: the last one it had). */
   version: number;
   value?: unknown;
+  /** Why `value` is null: the record cannot be read back (see RecordView). */
+  unreadable?: string;
 }
 
 export interface SyncPage {
@@ -62,6 +65,10 @@ function internal(collection: string, key: string): boolean {
   return collection.startsWith('_') || isPhotoChunk(collection, key);
 }
 
+function marker(view: RecordView): { unreadable?: string } {
+  return view.unreadable === undefined ? {} : { unreadable: view.unreadable };
+}
+
 export async function syncRecords(platform: Platform, userId: string, service: string, since: string | undefined, limit: number): Promise<SyncPage> {
   const from = since === undefined ? undefined : decodeToken(since);
   // routeToHome answers NOT_FOUND for a user with no home for the service.
@@ -72,7 +79,7 @@ export async function syncRecords(platform: Platform, userId: string, service: s
       const records = await client.listRecords(ref);
       return {
         reset: true, more: false, token: encodeToken({ r: client.regionId, e: ref.epoch, s: lastSeq, u: userId, v: service }),
-        changes: records.filter((r) => !internal(r.collection, r.key)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value })),
+        changes: records.filter((r) => !internal(r.collection, r.key)).map((r) => ({ collection: r.collection, key: r.key, op: 'put' as const, version: r.version, value: r.value, ...marker(r) })),
       };
     }
     // With the epoch: a region the user has left says so (and this is re-routed) rather than answer "no changes".
@@ -85,7 +92,7 @@ export async function syncRecords(platform: Platform, userId: string, service: s
     const changes: SyncChange[] = [];
     for (const t of touched.values()) {
       const now = await client.getRecord({ ...ref, collection: t.collection, key: t.key });
-      changes.push(now ? { collection: t.collection, key: t.key, op: 'put', version: now.version, value: now.value } : { collection: t.collection, key: t.key, op: 'delete', version: t.version });
+      changes.push(now ? { collection: t.collection, key: t.key, op: 'put', version: now.version, value: now.value, ...marker(now) } : { collection: t.collection, key: t.key, op: 'delete', version: t.version });
     }
     return { reset: false, more, changes, token: encodeToken({ r: client.regionId, e: ref.epoch, s: next, u: userId, v: service }) };
   });

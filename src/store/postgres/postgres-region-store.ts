@@ -11,6 +11,7 @@ import type {
   PurgeResult,
   RecordDelete,
   RecordImport,
+  RecordPage,
   RecordRead,
   RecordWrite,
   RegionStore,
@@ -273,10 +274,16 @@ export class PostgresRegionStore implements RegionStore {
     return row && toRecord(row);
   }
 
-  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
+  async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
     const rows = collection === undefined
       ? await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 ORDER BY collection COLLATE "C", key COLLATE "C"`, [userId, service])
-      : await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 ORDER BY key COLLATE "C"`, [userId, service, collection]);
+      : page === undefined
+        ? await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 ORDER BY key COLLATE "C"`, [userId, service, collection])
+        : await this.q<RecordRow>(
+          `SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key COLLATE "C" > $4
+             AND (NOT $5::boolean OR strpos(key, '~') = 0) ORDER BY key COLLATE "C" LIMIT $6`,
+          [userId, service, collection, page.after ?? '', page.withoutParts ?? false, page.limit],
+        );
     return rows.map(toRecord);
   }
 

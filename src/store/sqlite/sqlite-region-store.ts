@@ -11,6 +11,7 @@ import type {
   PurgeResult,
   RecordImport,
   RecordDelete,
+  RecordPage,
   RecordRead,
   RecordWrite,
   RegionStore,
@@ -108,6 +109,9 @@ function prepare(db: Database.Database) {
     listRecords: db.prepare<[string, string], RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key`),
     listCollection: db.prepare<[string, string, string], RecordRow>(
       `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? ORDER BY key`,
+    ),
+    listCollectionPage: db.prepare<[string, string, string, string, number, number], RecordRow>(
+      `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key > ? AND (? = 0 OR instr(key, '~') = 0) ORDER BY key LIMIT ?`,
     ),
     upsertRecord: db.prepare<[string, string, string, string, number, Buffer, number]>(
       `INSERT INTO records (${recordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -503,8 +507,12 @@ export class SqliteRegionStore implements RegionStore {
     return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
   }
 
-  async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
-    const rows = collection === undefined ? this.s.listRecords.all(userId, service) : this.s.listCollection.all(userId, service, collection);
+  async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
+    const rows = collection === undefined
+      ? this.s.listRecords.all(userId, service)
+      : page === undefined
+        ? this.s.listCollection.all(userId, service, collection)
+        : this.s.listCollectionPage.all(userId, service, collection, page.after ?? '', page.withoutParts ? 1 : 0, page.limit);
     return rows.map(toRecord);
   }
 
