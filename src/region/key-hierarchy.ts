@@ -4,6 +4,7 @@ import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionStore, StoredRecord, WrappedKey } from '../store/region-store.js';
 import { openValue } from './record-crypto.js';
+import { deriveIndexKey, RecordNames } from './record-names.js';
 import { LruCache } from '../shared/lru-cache.js';
 
 /**
@@ -19,6 +20,9 @@ import { LruCache } from '../shared/lru-cache.js';
  * AES-GCM open, not three.
  */
 export const defaultKeyCacheSize = 50_000;
+
+/** The cache's scope of a user's index key (derived from the user key; no category scope starts with '#'). */
+const indexScope = '#index';
 
 /** wrappedBy of a category key: the user's own key. */
 const userKeyParent = 'user-key';
@@ -100,7 +104,24 @@ export class KeyHierarchy {
     if (!dataKey) {
       throw new DomicileError('INTEGRITY', `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
     }
-    return openValue(dataKey, record.ciphertext, { regionId: this.regionId, userId: record.userId, service: record.service, collection: record.collection, key: record.key });
+    return openValue(dataKey, record.ciphertext, { regionId: this.regionId, userId: record.userId, service: record.service, collection: record.collection, key: record.key, version: record.version });
+  }
+
+  /**
+   * The user's record names here (keyIds, sealed keys: record-names.ts), from their user key;
+   * undefined when they have none and `create` is false (then no record of theirs is here).
+   */
+  async names(userId: string, create: true): Promise<RecordNames>;
+  async names(userId: string, create: boolean): Promise<RecordNames | undefined>;
+  async names(userId: string, create: boolean): Promise<RecordNames | undefined> {
+    const userKey = this.cache.get(keyId(userId, '')) ?? (create ? (await this.userKeys([userId])).get(userId) : await this.storedUserKey(userId));
+    if (!userKey) return undefined;
+    let indexKey = this.cache.get(keyId(userId, indexScope));
+    if (!indexKey) {
+      indexKey = deriveIndexKey(userKey);
+      this.cache.set(keyId(userId, indexScope), indexKey);
+    }
+    return new RecordNames(this.regionId, userId, userKey, indexKey);
   }
 
   /** The category key if it is in the cache; never touches the store. */

@@ -6,6 +6,8 @@ import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './migration-validation.js';
 import type { RecordView } from './region-client.js';
+import { byName } from './record-names.js';
+import { DomicileError } from '../errors/domicile-error.js';
 import { checkId, checkObject } from './request-validation.js';
 
 /** What one region holds of a user, decrypted for the user's own export. */
@@ -48,14 +50,20 @@ export class RegionDsar {
       const tenancy = await this.store.getTenancy(userId, service.id);
       if (!tenancy) continue;
       const part: RegionExport['services'][number] = { service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, records: [], consents: [] };
-      for (const stored of await this.store.listRecords(userId, service.id)) {
+      const records = await this.store.listRecords(userId, service.id);
+      const names = records.length === 0 ? undefined : await this.hierarchy.names(userId, false);
+      for (const stored of records) {
         const value = await this.open(stored);
-        if (stored.collection === consentCollection) part.consents.push(parseLedger(value, stored.key));
+        if (!names) throw new DomicileError('INTEGRITY', `user ${userId} has ${service.id} records in region ${this.regionId} but no user key to name them with (was it shredded?)`);
+        // The client's key, not the keyId the store holds.
+        const key = names.open(stored.service, stored.collection, stored.key, stored.sealedKey);
+        if (stored.collection === consentCollection) part.consents.push(parseLedger(value, key));
         else if (stored.collection === credentialsCollection) {
           const { phone, email } = parseCredentials(value);
           part.credentials = { ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }) };
-        } else part.records.push({ collection: stored.collection, key: stored.key, version: stored.version, updatedAt: stored.updatedAt, value });
+        } else part.records.push({ collection: stored.collection, key, version: stored.version, updatedAt: stored.updatedAt, value });
       }
+      part.records.sort(byName);
       out.services.push(part);
     }
     await this.audit.record([{ id: `dsar:${request}:export`, event: { type: 'dsar', request, kind: 'export', user: userId } }]);
