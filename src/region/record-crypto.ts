@@ -26,6 +26,14 @@ export function recordAad(a: RecordAddress): Buffer {
   return Buffer.from(JSON.stringify(['domicile/record/v2', a.regionId, a.userId, a.service, a.collection, a.key, a.version]), 'utf8');
 }
 
+/**
+ * The associated data versions before keyIds sealed with: the client's key in the clear and no
+ * version. Only the upgrade of such a store (record-key-upgrade.ts) opens with it.
+ */
+export function legacyRecordAad(a: Omit<RecordAddress, 'version'>): Buffer {
+  return Buffer.from(JSON.stringify(['domicile/record/v1', a.regionId, a.userId, a.service, a.collection, a.key]), 'utf8');
+}
+
 /** The value's JSON, as bytes; BAD_REQUEST for what JSON cannot hold, PAYLOAD_TOO_LARGE past the limit. */
 export function encodeValue(value: unknown, maxBytes: number): Buffer {
   let json: string | undefined;

@@ -44,6 +44,7 @@ import type {
   UserHolding,
 } from './region-client.js';
 import { RegionMigration } from './region-migration.js';
+import { upgradeRecordKeys } from './record-key-upgrade.js';
 import {
   checkCollection,
   checkId,
@@ -75,6 +76,8 @@ export interface RegionNodeOptions {
   maxValueBytes?: number;
   /** scrypt cost of new password hashes (default: defaultScryptParams); tests lower it. */
   scrypt?: ScryptParams;
+  /** Progress of start-up work, such as an old store's upgrade to keyIds (default: none). */
+  log?: ((line: string) => void) | undefined;
 }
 
 /**
@@ -95,6 +98,7 @@ export class RegionNode implements RegionClient {
   private readonly consent: RegionConsent;
   private readonly dsar: RegionDsar;
   private readonly recordPolicy: boolean;
+  private readonly log: ((line: string) => void) | undefined;
   /** Verified against when a user has no credentials, so a miss costs as long as a hit. */
   private dummyHash: Promise<string> | undefined;
   /**
@@ -113,6 +117,7 @@ export class RegionNode implements RegionClient {
     this.scrypt = options.scrypt ?? defaultScryptParams;
     this.audit = new AuditLog(this.regionId, this.store, options.signer);
     this.recordPolicy = options.recordPolicy ?? true;
+    this.log = options.log;
     this.migration = new RegionMigration({
       regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes, audit: this.audit,
     });
@@ -125,6 +130,8 @@ export class RegionNode implements RegionClient {
    * it is not the one its log last recorded (every policy change is in every region's log).
    */
   async init(): Promise<void> {
+    // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is served.
+    await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log });
     await this.audit.init();
     // A log that does not verify is reported by `domicile audit verify`; nothing is appended to it.
     if (this.audit.problems.length > 0 || !this.recordPolicy) return;

@@ -181,6 +181,13 @@ export interface ImportResult {
   lastSeq: number;
 }
 
+/** See RegionStore.upgradeKeys. */
+export interface KeyUpgrade {
+  records: Array<{ userId: string; service: string; collection: string; oldKey: string; key: string; sealedKey: Buffer; ciphertext: Buffer }>;
+  changes: Array<{ seq: number; key: string; sealedKey: Buffer }>;
+  dropChanges: number[];
+}
+
 export interface PurgeResult {
   records: number;
   keys: number;
@@ -227,6 +234,17 @@ export interface RegionStore {
   recordVersion(userId: string, service: string, collection: string, key: string): Promise<number>;
   /** Records and change entries without a sealed key: rows a version before keyIds wrote (their key column holds the client's key). */
   countUnsealedKeys(): Promise<number>;
+  /** Up to `limit` records without a sealed key, whoever's (an old store's upgrade reads them in batches). */
+  unsealedRecords(limit: number): Promise<StoredRecord[]>;
+  /** Up to `limit` change entries without a sealed key, oldest first. */
+  unsealedChanges(limit: number): Promise<ChangeEntry[]>;
+  /**
+   * An old store's upgrade of one batch, in one transaction, scrubbed from the files where the
+   * backend can (the old rows name records by the client's keys): each record found by its old
+   * key takes its keyId, sealed key and sealed value (version and updatedAt kept); each change
+   * entry takes its keyId and sealed key, or is deleted when named in dropChanges.
+   */
+  upgradeKeys(upgrade: KeyUpgrade): Promise<void>;
   listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]>;
   /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
   recordsOfCollection(collection: string): Promise<StoredRecord[]>;

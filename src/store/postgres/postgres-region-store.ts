@@ -7,6 +7,7 @@ import type {
   CheckpointRow,
   ConsentWrite,
   ImportResult,
+  KeyUpgrade,
   PlacementStat,
   PurgeResult,
   RecordDelete,
@@ -268,6 +269,27 @@ export class PostgresRegionStore implements RegionStore {
 
   async recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> {
     return (await this.q<{ version: number }>('SELECT version FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [userId, service, collection, key]))[0]?.version ?? 0;
+  }
+
+  async unsealedRecords(limit: number): Promise<StoredRecord[]> {
+    return (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT $1`, [limit])).map(toRecord);
+  }
+
+  async unsealedChanges(limit: number): Promise<ChangeEntry[]> {
+    const rows = await this.q<{ seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null }>(
+      'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE sealed_key IS NULL ORDER BY seq LIMIT $1', [limit]);
+    return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at, sealedKey: r.sealed_key }));
+  }
+
+  async upgradeKeys(u: KeyUpgrade): Promise<void> {
+    await this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, u.records.map((r) => r.userId));
+      for (const r of u.records) {
+        await c.query('UPDATE records SET key = $1, sealed_key = $2, ciphertext = $3 WHERE user_id = $4 AND service = $5 AND collection = $6 AND key = $7 AND sealed_key IS NULL', [r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey]);
+      }
+      for (const ch of u.changes) await c.query('UPDATE changes SET key = $1, sealed_key = $2 WHERE seq = $3', [ch.key, ch.sealedKey, ch.seq]);
+      if (u.dropChanges.length > 0) await c.query('DELETE FROM changes WHERE seq = ANY($1::bigint[])', [u.dropChanges]);
+    });
   }
 
   async countUnsealedKeys(): Promise<number> {

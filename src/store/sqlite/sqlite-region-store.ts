@@ -7,6 +7,7 @@ import type {
   CheckpointRow,
   ConsentWrite,
   ImportResult,
+  KeyUpgrade,
   PlacementStat,
   PurgeResult,
   RecordImport,
@@ -57,6 +58,10 @@ interface AuditDbRow { seq: number; event_id: string | null; type: string; entry
 
 function toAudit(row: AuditDbRow): AuditRow {
   return { seq: row.seq, eventId: row.event_id, type: row.type, entry: row.entry, leafHash: row.leaf_hash };
+}
+
+function toChange(row: ChangeRow): ChangeEntry {
+  return { seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at, sealedKey: row.sealed_key };
 }
 
 type RecordId = [userId: string, service: string, collection: string, key: string];
@@ -148,6 +153,13 @@ function prepare(db: Database.Database) {
     auditSeqOfEvent: db.prepare<[string], number>('SELECT seq FROM audit_entries WHERE event_id = ?').pluck(),
     lastAuditOfType: db.prepare<[string], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1'),
     deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version, sealed_key'),
+    unsealedRecords: db.prepare<[number], RecordRow>(`SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT ?`),
+    unsealedChanges: db.prepare<[number], ChangeRow>('SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE sealed_key IS NULL ORDER BY seq LIMIT ?'),
+    upgradeRecord: db.prepare<[string, Buffer, Buffer, string, string, string, string]>(
+      'UPDATE records SET key = ?, sealed_key = ?, ciphertext = ? WHERE user_id = ? AND service = ? AND collection = ? AND key = ? AND sealed_key IS NULL',
+    ),
+    upgradeChange: db.prepare<[string, Buffer, number]>('UPDATE changes SET key = ?, sealed_key = ? WHERE seq = ?'),
+    dropChange: db.prepare<[number]>('DELETE FROM changes WHERE seq = ?'),
     unsealedKeys: db.prepare<[], number>('SELECT (SELECT count(*) FROM records WHERE sealed_key IS NULL) + (SELECT count(*) FROM changes WHERE sealed_key IS NULL)').pluck(),
     deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
     deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
@@ -185,6 +197,7 @@ interface Prepared {
   decideConsent: (write: ConsentWrite, now: number) => WriteResult;
   eraseUser: (userId: string, audit: AuditAppend) => { records: number; keys: number; tenancies: number };
   appendAudit: (append: AuditAppend) => void;
+  upgradeKeys: (upgrade: KeyUpgrade) => void;
 }
 
 /**
@@ -361,7 +374,13 @@ export class SqliteRegionStore implements RegionStore {
       return total;
     }).immediate;
 
-    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants, decideConsent, eraseUser, appendAudit };
+    const upgradeKeys = this.db.transaction((u: KeyUpgrade): void => {
+      for (const r of u.records) s.upgradeRecord.run(r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey);
+      for (const c of u.changes) s.upgradeChange.run(c.key, c.sealedKey, c.seq);
+      for (const seq of u.dropChanges) s.dropChange.run(seq);
+    }).immediate;
+
+    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants, decideConsent, eraseUser, appendAudit, upgradeKeys };
   }
 
   async close(): Promise<void> {
@@ -491,6 +510,21 @@ export class SqliteRegionStore implements RegionStore {
     return this.s.unsealedKeys.get() ?? 0;
   }
 
+  async unsealedRecords(limit: number): Promise<StoredRecord[]> {
+    return this.s.unsealedRecords.all(limit).map(toRecord);
+  }
+
+  async unsealedChanges(limit: number): Promise<ChangeEntry[]> {
+    return this.s.unsealedChanges.all(limit).map(toChange);
+  }
+
+  /** Scrubbed like a purge: the rows it rewrites named records by the client's keys. */
+  async upgradeKeys(upgrade: KeyUpgrade): Promise<void> {
+    const { upgradeKeys } = this.ready;
+    this.scrubbing(() => upgradeKeys(upgrade));
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
   async listRecords(userId: string, service: string, collection?: string): Promise<StoredRecord[]> {
     const rows = collection === undefined ? this.s.listRecords.all(userId, service) : this.s.listCollection.all(userId, service, collection);
     return rows.map(toRecord);
@@ -607,9 +641,7 @@ export class SqliteRegionStore implements RegionStore {
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
     const rows = userId !== undefined ? this.s.userChangesSince.all(userId, service!, afterSeq, limit)
       : service === undefined ? this.s.changesSince.all(afterSeq, limit) : this.s.serviceChangesSince.all(afterSeq, service, limit);
-    return rows.map((row) => ({
-      seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at, sealedKey: row.sealed_key,
-    }));
+    return rows.map(toChange);
   }
 
   async lastSeq(): Promise<number> {
