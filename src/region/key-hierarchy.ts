@@ -4,7 +4,7 @@ import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionStore, StoredRecord, WrappedKey } from '../store/region-store.js';
 import { openValue } from './record-crypto.js';
-import { deriveIndexKey, RecordNames } from './record-names.js';
+import { RecordNames } from './record-names.js';
 import { LruCache } from '../shared/lru-cache.js';
 
 /**
@@ -20,9 +20,6 @@ import { LruCache } from '../shared/lru-cache.js';
  * AES-GCM open, not three.
  */
 export const defaultKeyCacheSize = 50_000;
-
-/** The cache's scope of a user's index key (derived from the user key; no category scope starts with '#'). */
-const indexScope = '#index';
 
 /** wrappedBy of a category key: the user's own key. */
 const userKeyParent = 'user-key';
@@ -49,12 +46,15 @@ export class KeyHierarchy {
   private readonly store: RegionStore;
   private readonly keys: KeySource;
   private readonly cache: LruCache<string, Buffer>;
+  /** Users' record names (which hold their user key), by user: forgotten with the user key. */
+  private readonly namesByUser: LruCache<string, RecordNames>;
 
   constructor(options: KeyHierarchyOptions) {
     this.regionId = options.regionId;
     this.store = options.store;
     this.keys = options.keys;
     this.cache = new LruCache(options.cacheSize ?? defaultKeyCacheSize);
+    this.namesByUser = new LruCache(options.cacheSize ?? defaultKeyCacheSize);
   }
 
   /** The key that seals a user's records of one category; created (with the user key) if `create`. */
@@ -114,14 +114,13 @@ export class KeyHierarchy {
   async names(userId: string, create: true): Promise<RecordNames>;
   async names(userId: string, create: boolean): Promise<RecordNames | undefined>;
   async names(userId: string, create: boolean): Promise<RecordNames | undefined> {
+    const cached = this.namesByUser.get(userId);
+    if (cached) return cached;
     const userKey = this.cache.get(keyId(userId, '')) ?? (create ? (await this.userKeys([userId])).get(userId) : await this.storedUserKey(userId));
     if (!userKey) return undefined;
-    let indexKey = this.cache.get(keyId(userId, indexScope));
-    if (!indexKey) {
-      indexKey = deriveIndexKey(userKey);
-      this.cache.set(keyId(userId, indexScope), indexKey);
-    }
-    return new RecordNames(this.regionId, userId, userKey, indexKey);
+    const names = new RecordNames(this.regionId, userId, userKey);
+    this.namesByUser.set(userId, names);
+    return names;
   }
 
   /** The category key if it is in the cache; never touches the store. */
@@ -133,6 +132,7 @@ export class KeyHierarchy {
   forget(userId: string, scopePrefix = ''): void {
     const prefix = keyId(userId, scopePrefix);
     this.cache.deleteWhere((k) => k.startsWith(prefix));
+    if (scopePrefix === '') this.namesByUser.delete(userId);
   }
 
   private async openCategoryKey(wrapped: WrappedKey): Promise<Buffer> {

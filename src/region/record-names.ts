@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import { open, seal } from '../crypto/aead.js';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 
@@ -27,19 +27,22 @@ export interface RecordNameAddress {
 
 const indexInfo = Buffer.from('domicile/record-index/v1', 'utf8');
 
-/** The index key of a user, from their user key (HKDF-SHA256, no salt: the user key is uniformly random). */
-export function deriveIndexKey(userKey: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', userKey, Buffer.alloc(0), indexInfo, 32));
-}
-
-/** One user's record names in one region: keyIds, and the client's keys sealed and opened. */
+/**
+ * One user's record names in one region: keyIds, and the client's keys sealed and opened. Made
+ * once per user and kept (the key hierarchy caches it beside the user key): the index key is
+ * derived (HKDF-SHA256 of the user key, no salt: the user key is uniformly random) and held as a
+ * KeyObject, which makes an HMAC less than half as costly as one keyed with a Buffer.
+ */
 export class RecordNames {
+  private readonly indexKey: KeyObject;
+
   constructor(
     private readonly regionId: string,
     readonly userId: string,
     private readonly userKey: Buffer,
-    private readonly indexKey: Buffer,
-  ) {}
+  ) {
+    this.indexKey = createSecretKey(Buffer.from(hkdfSync('sha256', userKey, Buffer.alloc(0), indexInfo, 32)));
+  }
 
   /** The keyId of a client's key; checked names hold no control characters, so NUL separates them. */
   keyId(collection: string, key: string): string {
