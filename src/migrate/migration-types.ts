@@ -58,9 +58,17 @@ export type BatchStep = (typeof batchSteps)[number];
 export type CutOverPhase = 'fencing' | 'flipping';
 
 /** One record that differs between source and destination, or one user that could not be digested. */
+/**
+ * The key a RecordMismatch shows: a record key is the client's string (a phone number, say), and
+ * a mismatch rests in the coordinator's state and goes to its log, so it names the user, the
+ * collection, the versions and the plaintext hashes, never the key.
+ */
+export const withheldKey = '(key withheld)';
+
 export interface RecordMismatch {
   userId: string;
   collection: string;
+  /** withheldKey, or '*' for a whole user. */
   key: string;
   source: { version: number; hash: string } | null;
   destination: { version: number; hash: string } | null;

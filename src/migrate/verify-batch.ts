@@ -6,7 +6,7 @@ import { userDigest } from '../region/user-digest.js';
 import { refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
-import type { RecordMismatch } from './migration-types.js';
+import { withheldKey, type RecordMismatch } from './migration-types.js';
 
 export interface Comparison {
   mismatches: RecordMismatch[];
@@ -60,7 +60,7 @@ export function diffDigests(userId: string, a: UserDigest, b: UserDigest): Recor
       : s.version !== d.version ? `version ${s.version} in the source, ${d.version} in the destination`
       : `content differs at version ${s.version}`;
     out.push({
-      userId, collection: ref.collection, key: ref.key, problem,
+      userId, collection: ref.collection, key: withheldKey, problem,
       source: s ? { version: s.version, hash: s.hash } : null,
       destination: d ? { version: d.version, hash: d.hash } : null,
     });
