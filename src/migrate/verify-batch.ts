@@ -60,7 +60,7 @@ export function diffDigests(userId: string, a: UserDigest, b: UserDigest): Recor
       : s.version !== d.version ? `version ${s.version} in the source, ${d.version} in the destination`
       : `content differs at version ${s.version}`;
     out.push({
-      userId, collection: ref.collection, key: withheldKey, problem,
+      userId, collection: ref.collection, key: ref.key, problem,
       source: s ? { version: s.version, hash: s.hash } : null,
       destination: d ? { version: d.version, hash: d.hash } : null,
     });
@@ -138,7 +138,7 @@ export interface PreVerified {
 }
 
 export function formatMismatches(mismatches: readonly RecordMismatch[], max = 5): string {
-  const shown = mismatches.slice(0, max).map((m) => (m.collection === '*' ? `user ${m.userId}: ${m.problem}` : `${m.userId} ${m.collection}/${m.key}: ${m.problem}`));
+  const shown = mismatches.slice(0, max).map((m) => (m.collection === '*' ? `user ${m.userId}: ${m.problem}` : `${m.userId} ${m.collection}/${withheldKey}: ${m.problem}`));
   return `${shown.join('; ')}${mismatches.length > max ? `; and ${mismatches.length - max} more` : ''}`;
 }
 

@@ -1,5 +1,5 @@
 import type { ExportedRecord, RegionClient } from '../region/region-client.js';
-import { withheldKey, type RecordMismatch } from './migration-types.js';
+import type { RecordMismatch } from './migration-types.js';
 import { refKey, type VerifiedRow } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
@@ -41,7 +41,7 @@ export async function verifyRecords(
       } else {
         const problem = !d ? 'missing in the destination' : !s ? 'in the destination only (deleted in the source)'
           : s.version !== d.version ? `version ${s.version} in the source, ${d.version} in the destination` : `content differs at version ${s.version}`;
-        result.mismatches.push({ userId, collection: ref.collection, key: withheldKey, source: s, destination: d, problem });
+        result.mismatches.push({ userId, ...ref, source: s, destination: d, problem });
       }
     }
     result.rows.set(userId, rows);
