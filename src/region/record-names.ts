@@ -6,7 +6,7 @@ import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
  * Record keys are the client's strings (`contact-6591234567`), personal data like the values:
  * they never rest in plaintext. The store's key column holds a keyId, the keyed hash
  *
- *   keyId = base64url(HMAC-SHA256(indexKey, collection NUL key))
+ *   keyId = base64url(HMAC-SHA256(indexKey, collection NUL key), first 16 bytes)
  *
  * under an index key derived (HKDF) from the user's key in this region, so equal keys of the
  * same user and collection always meet (lookups, upserts, the change log), while nobody
@@ -44,9 +44,13 @@ export class RecordNames {
     this.indexKey = createSecretKey(Buffer.from(hkdfSync('sha256', userKey, Buffer.alloc(0), indexInfo, 32)));
   }
 
-  /** The keyId of a client's key; checked names hold no control characters, so NUL separates them. */
+  /**
+   * The keyId of a client's key; checked names hold no control characters, so NUL separates them.
+   * The HMAC truncated to 128 bits (22 characters): two keys of one user's collection meet with a
+   * chance of about n²/2^129, and a short key keeps the store's index small and its pages full.
+   */
   keyId(collection: string, key: string): string {
-    return createHmac('sha256', this.indexKey).update(collection, 'utf8').update('\u0000').update(key, 'utf8').digest('base64url');
+    return createHmac('sha256', this.indexKey).update(collection, 'utf8').update('\u0000').update(key, 'utf8').digest().subarray(0, 16).toString('base64url');
   }
 
   /** The client's key sealed for its row and change-log entries. */
