@@ -90,4 +90,19 @@ describe('a record rolled back in its row', () => {
     expect((await node.putRecord({ ...ref, collection: 'orders', key: 'o1', value: { paid: true, again: true } })).version).toBe(3);
     expect(await node.getRecord({ ...ref, collection: 'orders', key: 'o1' })).toMatchObject({ version: 3, value: { paid: true, again: true } });
   }, 30_000);
+
+  it.each(['sqlite', 'postgres'] as const)('lands concurrent blind writes to one key, each sealed for the version it got (%s)', async (backend) => {
+    const { node } = await open(backend);
+    const ref = { userId: 'u1', service: 'shop', epoch: 1 };
+    await node.openTenancy({ ...ref, market: 'SG' });
+    // In one turn: SQLite commits them in one group, each predicting the same version; all but one are corrected and retried.
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => node.putRecord({ ...ref, collection: 'orders', key: 'hot', value: { i } })));
+    expect(results.map((r) => r.version).sort()).toEqual([1, 2, 3, 4, 5, 6]);
+    const last = results.findIndex((r) => r.version === 6);
+    expect(await node.getRecord({ ...ref, collection: 'orders', key: 'hot' })).toMatchObject({ version: 6, value: { i: last } });
+    // A client's own ifVersion is used as given: its CONFLICT is the client's, naming the client's key.
+    const conflict = await expectCode(node.putRecord({ ...ref, collection: 'orders', key: 'hot', value: 'stale', ifVersion: 2 }), 'CONFLICT');
+    expect(conflict.message).toContain('orders/hot');
+    expect(conflict.details).toMatchObject({ version: 6 });
+  }, 30_000);
 });
