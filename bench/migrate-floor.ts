@@ -124,7 +124,7 @@ export function measureAeadFloor(options: { sizes: readonly number[]; service: s
   const { sizes } = options;
   const sourceKey = randomBytes(32);
   const destinationKey = randomBytes(32);
-  const address = (i: number) => ({ regionId: 'cn-beijing', userId: `u_bench${String(i % 100_000).padStart(7, '0')}`, service: options.service, collection: 'orders', key: `r${i % 100}` });
+  const address = (i: number) => ({ regionId: 'cn-beijing', userId: `u_bench${String(i % 100_000).padStart(7, '0')}`, service: options.service, collection: 'orders', key: `r${i % 100}`, version: 1 });
   // The source's envelopes, made before the clock starts; plaintexts the size the rows hold.
   const sealed = sizes.map((n, i) => seal(sourceKey, randomBytes(Math.max(1, n - 29)), recordAad(address(i))));
   const runs: FloorFigure[] = [];

@@ -71,7 +71,9 @@ export class RegionConsent {
 
   /** The user's ledger of a purpose and the version of its record (absent: no decision yet). */
   async ledger(ref: { userId: string; service: string }, purpose: string): Promise<{ ledger: ConsentLedger; version: number } | undefined> {
-    const stored = await this.store.getRecord(ref.userId, ref.service, consentCollection, purpose);
+    // The ledger's key is the purpose, stored as its keyId like every record key (one rule).
+    const names = await this.hierarchy.names(ref.userId, false);
+    const stored = names && (await this.store.getRecord(ref.userId, ref.service, consentCollection, names.keyId(consentCollection, purpose)));
     if (!stored) return undefined;
     return { ledger: parseLedger(await this.hierarchy.openRecord(stored, consentCollection), purpose), version: stored.version };
   }
@@ -125,7 +127,12 @@ export class RegionConsent {
     // often a user changes their mind. Every decision is in the audit log regardless.
     const ledger: ConsentLedger = { purpose, history: [...(current?.ledger.history ?? []), record].slice(-maxHistory) };
     const key = await this.hierarchy.categoryKey(userId, categoryScope(service, consentCollection), true);
-    const ciphertext = sealValue(key, Buffer.from(JSON.stringify(ledger), 'utf8'), { regionId: this.regionId, userId, service, collection: consentCollection, key: purpose });
+    const names = await this.hierarchy.names(userId, true);
+    const keyId = names.keyId(consentCollection, purpose);
+    const ifVersion = current?.version ?? 0;
+    // Sealed for the version the store will give it (ifVersion + 1, or CONFLICT).
+    const ciphertext = sealValue(key, Buffer.from(JSON.stringify(ledger), 'utf8'), { regionId: this.regionId, userId, service, collection: consentCollection, key: keyId, version: ifVersion + 1 });
+    const sealedKey = names.seal(service, consentCollection, keyId, purpose);
     const shred = decision === 'grant' ? [] : shredable;
     const events: RecordedEvent[] = [{ id: null, event: { type: 'consent', user: userId, service, purpose, decision, notice, jurisdiction, method, source } }];
     const wasGranted = current?.ledger.history.at(-1)?.decision === 'grant';
@@ -133,7 +140,7 @@ export class RegionConsent {
       events.push({ id: null, event: { type: 'key-shred', users: [userId], scopes: shred.map((c) => categoryScope(service, c)), reason: 'consent-withdrawn' } });
     }
     await this.audit.append(events, (audit) => this.store.decideConsent({
-      userId, service, epoch, collection: consentCollection, key: purpose, ciphertext, ifVersion: current?.version ?? 0, shred, audit,
+      userId, service, epoch, collection: consentCollection, key: keyId, ciphertext, sealedKey, ifVersion, shred, audit,
     }));
     // Shredded keys must not be served from memory either.
     for (const category of shred) this.hierarchy.forget(userId, categoryScope(service, category));
@@ -147,13 +154,16 @@ export class RegionConsent {
   async stats(): Promise<ConsentStat[]> {
     const out = new Map<string, ConsentStat>();
     for (const stored of await this.store.recordsOfCollection(consentCollection)) {
-      const found = await this.ledger(stored, stored.key);
-      const p = findPurpose(this.policy, stored.key);
-      const last = found?.ledger.history.at(-1);
+      const names = await this.hierarchy.names(stored.userId, false);
+      if (!names) continue;
+      const purpose = names.open(stored.service, consentCollection, stored.key, stored.sealedKey);
+      const ledger = parseLedger(await this.hierarchy.openRecord(stored, consentCollection), purpose);
+      const p = findPurpose(this.policy, purpose);
+      const last = ledger.history.at(-1);
       if (!p || !last) continue;
-      const id = `${stored.key}\u0000${stored.service}`;
-      const stat = out.get(id) ?? { purpose: stored.key, service: stored.service, granted: 0, denied: 0, withdrawn: 0, outdated: 0 };
-      if (grantsNow(found?.ledger, p)) stat.granted++;
+      const id = `${purpose}\u0000${stored.service}`;
+      const stat = out.get(id) ?? { purpose, service: stored.service, granted: 0, denied: 0, withdrawn: 0, outdated: 0 };
+      if (grantsNow(ledger, p)) stat.granted++;
       else if (last.decision === 'grant') stat.outdated++;
       else if (last.decision === 'deny') stat.denied++;
       else stat.withdrawn++;

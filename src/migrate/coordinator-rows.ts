@@ -1,5 +1,5 @@
 import type { BatchPatch, BatchRecord, MigrationRecord, TransferRecord } from './coordinator-store.js';
-import type { BatchStep, CutOverPhase, MigrationState, RecordMismatch } from './migration-types.js';
+import { withholdKeys, type BatchStep, type CutOverPhase, type MigrationState, type RecordMismatch } from './migration-types.js';
 import type { MigrationPlan } from './plan-migration.js';
 
 /*
@@ -54,6 +54,7 @@ export function toTransfer(r: TransferRow): TransferRecord {
 export function batchAssignments(patch: BatchPatch): Array<[column: string, value: string | number | null]> {
   return (Object.entries(patch) as Array<[keyof BatchPatch, BatchPatch[keyof BatchPatch]]>).map(([field, value]) => [
     batchColumns[field],
-    field === 'mismatches' ? (value === null ? null : JSON.stringify(value)) : (value as string | number | null),
+    // Mismatches are kept without the clients' record keys (see withheldKey).
+    field === 'mismatches' ? (value === null ? null : JSON.stringify(withholdKeys(value as RecordMismatch[]))) : (value as string | number | null),
   ]);
 }

@@ -58,9 +58,23 @@ export type BatchStep = (typeof batchSteps)[number];
 export type CutOverPhase = 'fencing' | 'flipping';
 
 /** One record that differs between source and destination, or one user that could not be digested. */
+/**
+ * The key a RecordMismatch shows once it leaves the verification (which needs the keys to look
+ * records up again): a record key is the client's string (a phone number, say), and a mismatch
+ * rests in the coordinator's state and goes to its log and status, so there it names the user,
+ * the collection, the versions and the plaintext hashes, never the key.
+ */
+export const withheldKey = '(key withheld)';
+
+/** Mismatches as they are kept and shown: keys withheld (see withheldKey). */
+export function withholdKeys(mismatches: readonly RecordMismatch[]): RecordMismatch[] {
+  return mismatches.map((m) => (m.key === '*' ? m : { ...m, key: withheldKey }));
+}
+
 export interface RecordMismatch {
   userId: string;
   collection: string;
+  /** The client's key while verifying; withheldKey once kept or shown; '*' for a whole user. */
   key: string;
   source: { version: number; hash: string } | null;
   destination: { version: number; hash: string } | null;

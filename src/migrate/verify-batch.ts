@@ -6,7 +6,7 @@ import { userDigest } from '../region/user-digest.js';
 import { refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
-import type { RecordMismatch } from './migration-types.js';
+import { withheldKey, type RecordMismatch } from './migration-types.js';
 
 export interface Comparison {
   mismatches: RecordMismatch[];
@@ -138,7 +138,7 @@ export interface PreVerified {
 }
 
 export function formatMismatches(mismatches: readonly RecordMismatch[], max = 5): string {
-  const shown = mismatches.slice(0, max).map((m) => (m.collection === '*' ? `user ${m.userId}: ${m.problem}` : `${m.userId} ${m.collection}/${m.key}: ${m.problem}`));
+  const shown = mismatches.slice(0, max).map((m) => (m.collection === '*' ? `user ${m.userId}: ${m.problem}` : `${m.userId} ${m.collection}/${withheldKey}: ${m.problem}`));
   return `${shown.join('; ')}${mismatches.length > max ? `; and ${mismatches.length - max} more` : ''}`;
 }
 

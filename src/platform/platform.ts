@@ -135,7 +135,7 @@ export class Platform {
         if (url !== undefined) {
           regions.set(region.id, new HttpRegionClient({ regionId: region.id, baseUrl: url, nodeToken: secrets.nodeToken }));
         } else {
-          const node = await openRegionNode({ policy, regionId: region.id, dataDir, durability: options.durability ?? 'full', recordPolicy: !options.readOnly });
+          const node = await openRegionNode({ policy, regionId: region.id, dataDir, durability: options.durability ?? 'full', recordPolicy: !options.readOnly, log: options.log });
           regions.set(region.id, new InProcessRegionClient(node));
         }
       }

@@ -4,6 +4,7 @@ import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionStore, StoredRecord, WrappedKey } from '../store/region-store.js';
 import { openValue } from './record-crypto.js';
+import { RecordNames } from './record-names.js';
 import { LruCache } from '../shared/lru-cache.js';
 
 /**
@@ -45,12 +46,15 @@ export class KeyHierarchy {
   private readonly store: RegionStore;
   private readonly keys: KeySource;
   private readonly cache: LruCache<string, Buffer>;
+  /** Users' record names (which hold their user key), by user: forgotten with the user key. */
+  private readonly namesByUser: LruCache<string, RecordNames>;
 
   constructor(options: KeyHierarchyOptions) {
     this.regionId = options.regionId;
     this.store = options.store;
     this.keys = options.keys;
     this.cache = new LruCache(options.cacheSize ?? defaultKeyCacheSize);
+    this.namesByUser = new LruCache(options.cacheSize ?? defaultKeyCacheSize);
   }
 
   /** The key that seals a user's records of one category; created (with the user key) if `create`. */
@@ -100,7 +104,23 @@ export class KeyHierarchy {
     if (!dataKey) {
       throw new DomicileError('INTEGRITY', `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
     }
-    return openValue(dataKey, record.ciphertext, { regionId: this.regionId, userId: record.userId, service: record.service, collection: record.collection, key: record.key });
+    return openValue(dataKey, record.ciphertext, { regionId: this.regionId, userId: record.userId, service: record.service, collection: record.collection, key: record.key, version: record.version });
+  }
+
+  /**
+   * The user's record names here (keyIds, sealed keys: record-names.ts), from their user key;
+   * undefined when they have none and `create` is false (then no record of theirs is here).
+   */
+  async names(userId: string, create: true): Promise<RecordNames>;
+  async names(userId: string, create: boolean): Promise<RecordNames | undefined>;
+  async names(userId: string, create: boolean): Promise<RecordNames | undefined> {
+    const cached = this.namesByUser.get(userId);
+    if (cached) return cached;
+    const userKey = this.cache.get(keyId(userId, '')) ?? (create ? (await this.userKeys([userId])).get(userId) : await this.storedUserKey(userId));
+    if (!userKey) return undefined;
+    const names = new RecordNames(this.regionId, userId, userKey);
+    this.namesByUser.set(userId, names);
+    return names;
   }
 
   /** The category key if it is in the cache; never touches the store. */
@@ -112,6 +132,7 @@ export class KeyHierarchy {
   forget(userId: string, scopePrefix = ''): void {
     const prefix = keyId(userId, scopePrefix);
     this.cache.deleteWhere((k) => k.startsWith(prefix));
+    if (scopePrefix === '') this.namesByUser.delete(userId);
   }
 
   private async openCategoryKey(wrapped: WrappedKey): Promise<Buffer> {

@@ -21,6 +21,8 @@ export interface OpenRegionNodeOptions {
   durability?: 'full' | 'normal';
   /** scrypt cost of new password hashes (default: defaultScryptParams). */
   scrypt?: ScryptParams;
+  /** Progress of the node's start-up work (an old store's upgrade to keyIds); default: none. */
+  log?: ((line: string) => void) | undefined;
   /**
    * Hold the store's file lock while open (default true): no other process can open the
    * region's data while its node runs. Tests that play an attacker editing the file turn it off.
@@ -75,7 +77,7 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   }
   try {
     await store.init();
-    const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, ...(options.scrypt ? { scrypt: options.scrypt } : {}), ...(options.maxValueDepth === undefined ? {} : { maxValueDepth: options.maxValueDepth }) });
+    const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, log: options.log, ...(options.scrypt ? { scrypt: options.scrypt } : {}), ...(options.maxValueDepth === undefined ? {} : { maxValueDepth: options.maxValueDepth }) });
     await node.init();
     return node;
   } catch (err) {

@@ -24,9 +24,12 @@ export function checkValueDepth(json: Buffer, limit = maxJsonDepth): void {
   }
 }
 
-/** The record as read, or without its value (null) and with `unreadable` when the value nests too deep to be given. */
-export function readableView(record: StoredRecord, value: unknown, limit = maxReadableDepth): RecordView {
-  const view = { collection: record.collection, key: record.key, version: record.version, updatedAt: record.updatedAt };
+/**
+ * The record as read, named by the client's key (the store holds its keyId), or without its
+ * value (null) and with `unreadable` when the value nests too deep to be given.
+ */
+export function readableView(record: StoredRecord, key: string, value: unknown, limit = maxReadableDepth): RecordView {
+  const view = { collection: record.collection, key, version: record.version, updatedAt: record.updatedAt };
   if (!nestsDeeperThan(value, limit)) return { ...view, value };
   return { ...view, value: null, unreadable: `the value nests deeper than ${limit} levels, stored before values were limited to ${maxJsonDepth}: write it again, flattened` };
 }
@@ -36,13 +39,13 @@ export function readableView(record: StoredRecord, value: unknown, limit = maxRe
  * its value, marked, instead of failing the whole export (a read or a listing still fails with
  * INTEGRITY). A blob file that is missing or changed fails the store's own listing still.
  */
-export async function listedView(record: StoredRecord, open: () => Promise<unknown>, limit = maxReadableDepth): Promise<RecordView> {
+export async function listedView(record: StoredRecord, key: string, open: () => Promise<unknown>, limit = maxReadableDepth): Promise<RecordView> {
   try {
-    return readableView(record, await open(), limit);
+    return readableView(record, key, await open(), limit);
   } catch (err) {
     if (!isDomicileError(err, 'INTEGRITY')) throw err;
     return {
-      collection: record.collection, key: record.key, version: record.version, updatedAt: record.updatedAt, value: null,
+      collection: record.collection, key, version: record.version, updatedAt: record.updatedAt, value: null,
       unreadable: 'the stored value failed its integrity check: the operator has been told (see the region\'s log); write it again',
     };
   }

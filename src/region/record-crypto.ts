@@ -2,22 +2,35 @@ import { open, seal } from '../crypto/aead.js';
 import { DomicileError } from '../errors/domicile-error.js';
 
 /**
- * Sealing of record values. The associated data binds region, user, service, collection and
- * key, so a ciphertext copied to any other place (another user, key, collection or region)
- * fails to open with INTEGRITY instead of yielding someone's data.
+ * Sealing of record values. The associated data binds region, user, service, collection, the
+ * record's key as stored (its keyId, see record-names.ts) and its version, so a ciphertext
+ * copied to any other place (another user, key, collection or region), or an older ciphertext
+ * of the same record put back in its row, fails to open with INTEGRITY instead of yielding
+ * someone's data or a rolled-back state as current.
  */
 export interface RecordAddress {
   regionId: string;
   userId: string;
   service: string;
   collection: string;
+  /** The key as the store holds it: the keyed hash of the client's key, never the key itself. */
   key: string;
+  /** The version the row holds the value at. */
+  version: number;
 }
 
 /** Largest JSON value a record holds by default (1 MiB). */
 export const defaultMaxValueBytes = 1024 * 1024;
 
 export function recordAad(a: RecordAddress): Buffer {
+  return Buffer.from(JSON.stringify(['domicile/record/v2', a.regionId, a.userId, a.service, a.collection, a.key, a.version]), 'utf8');
+}
+
+/**
+ * The associated data versions before keyIds sealed with: the client's key in the clear and no
+ * version. Only the upgrade of such a store (record-key-upgrade.ts) opens with it.
+ */
+export function legacyRecordAad(a: Omit<RecordAddress, 'version'>): Buffer {
   return Buffer.from(JSON.stringify(['domicile/record/v1', a.regionId, a.userId, a.service, a.collection, a.key]), 'utf8');
 }
 

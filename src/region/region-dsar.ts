@@ -6,6 +6,8 @@ import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './migration-validation.js';
 import type { RecordView } from './region-client.js';
+import { byName } from './record-names.js';
+import { DomicileError } from '../errors/domicile-error.js';
 import { checkId, checkObject } from './request-validation.js';
 import { listedView } from './readable-view.js';
 
@@ -49,16 +51,22 @@ export class RegionDsar {
       const tenancy = await this.store.getTenancy(userId, service.id);
       if (!tenancy) continue;
       const part: RegionExport['services'][number] = { service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, records: [], consents: [] };
-      for (const stored of await this.store.listRecords(userId, service.id)) {
-        if (stored.collection === consentCollection) part.consents.push(parseLedger(await this.open(stored), stored.key));
+      const records = await this.store.listRecords(userId, service.id);
+      const names = records.length === 0 ? undefined : await this.hierarchy.names(userId, false);
+      for (const stored of records) {
+        if (!names) throw new DomicileError('INTEGRITY', `user ${userId} has ${service.id} records in region ${this.regionId} but no user key to name them with (was it shredded?)`);
+        // The client's key, not the keyId the store holds.
+        const key = names.open(stored.service, stored.collection, stored.key, stored.sealedKey);
+        if (stored.collection === consentCollection) part.consents.push(parseLedger(await this.open(stored), key));
         else if (stored.collection === credentialsCollection) {
           const { phone, email } = parseCredentials(await this.open(stored));
           part.credentials = { ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }) };
         } else {
           // A data subject's export is never blocked by one record of theirs: it is given marked.
-          part.records.push(await listedView(stored, () => this.open(stored)));
+          part.records.push(await listedView(stored, key, () => this.open(stored)));
         }
       }
+      part.records.sort(byName);
       out.services.push(part);
     }
     await this.audit.record([{ id: `dsar:${request}:export`, event: { type: 'dsar', request, kind: 'export', user: userId } }]);

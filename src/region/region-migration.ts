@@ -19,6 +19,7 @@ import { encodeValue, openPlain, parsePlain, sealValue, type RecordAddress } fro
 import type { ChangeView, ExportedRecord, ExportedUser, RecordStates, TenancyChange, UserDigest, UserImport } from './region-client.js';
 import { checkId, checkObject, checkService } from './request-validation.js';
 import { plainHash, userDigest } from './user-digest.js';
+import { byName, type RecordNames } from './record-names.js';
 
 export interface RegionMigrationOptions {
   regionId: string;
@@ -35,6 +36,9 @@ export interface RegionMigrationOptions {
 function refName(collection: string, key: string): string {
   return `${collection}\u0000${key}`;
 }
+
+/** The users' record names here, looked up once each (absent: the user has no key here). */
+type NamesOf = (userId: string) => Promise<RecordNames | undefined>;
 
 /** Below this many puts an import looks records up one by one; from it on, lists the user's once. */
 const listThreshold = 16;
@@ -74,7 +78,7 @@ export class RegionMigration {
       if (await this.store.isErased(userId)) continue;
       const tenancy = await this.knownTenancy(userId, service);
       // One listing per user: a consistent snapshot of that user's records.
-      const records = await this.exported(await this.store.listRecords(userId, service));
+      const records = (await this.exported(await this.store.listRecords(userId, service))).sort(byName);
       exported.push({ userId, market: tenancy.market, records });
     }
     return exported;
@@ -88,6 +92,7 @@ export class RegionMigration {
     // A user unknown here is refused rather than reported as all deleted: asked of the wrong
     // region, "deleted" would make the coordinator delete the user's data at the destination.
     await this.knownTenancy(userId, service);
+    const names = await this.hierarchy.names(userId, false);
     const found: StoredRecord[] = [];
     const deleted: Array<{ collection: string; key: string }> = [];
     const seen = new Set<string>();
@@ -95,7 +100,8 @@ export class RegionMigration {
       const name = refName(ref.collection, ref.key);
       if (seen.has(name)) continue;
       seen.add(name);
-      const stored = await this.store.getRecord(userId, service, ref.collection, ref.key);
+      // No user key here: none of their records is here either.
+      const stored = names && (await this.store.getRecord(userId, service, ref.collection, names.keyId(ref.collection, ref.key)));
       if (stored) found.push(stored);
       else deleted.push({ collection: ref.collection, key: ref.key });
     }
@@ -116,10 +122,20 @@ export class RegionMigration {
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', 'changesSince of one user (userId) needs its service too');
     const before = await this.store.lastSeq();
     const entries = await this.store.changesSince(afterSeq, limit, service, userId);
-    const changes = entries.map((c): ChangeView => ({
-      seq: c.seq, userId: c.userId, service: c.service, collection: c.collection, key: c.key, op: c.op, version: c.version,
-    }));
-    return { changes, lastSeq: Math.max(before, changes.at(-1)?.seq ?? 0) };
+    const namesOf = this.namesOf();
+    const changes: ChangeView[] = [];
+    for (const c of entries) {
+      // The log names records by keyId; readers (a device's sync, a migration's catch-up, which
+      // must name the record to a region whose keyIds differ) get the client's key. An entry of a
+      // user whose key is gone here (purged after a move) names data no longer here: left out.
+      const names = await namesOf(c.userId);
+      if (!names) continue;
+      changes.push({ seq: c.seq, userId: c.userId, service: c.service, collection: c.collection, key: names.open(c.service, c.collection, c.key, c.sealedKey), op: c.op, version: c.version });
+    }
+    // A full page that lost entries looks short to its reader, who would then resume after
+    // lastSeq: it must be the page's last entry then, not a head that entries beyond it precede.
+    const last = entries.at(-1)?.seq ?? 0;
+    return { changes, lastSeq: entries.length >= limit && changes.length < entries.length ? last : Math.max(before, last) };
   }
 
   /**
@@ -167,24 +183,36 @@ export class RegionMigration {
     }
     const toSeal: Array<{ user: (typeof users)[number]; rec: CheckedMovedRecord; json: Buffer; scope: string }> = [];
     for (const user of users) {
-      const current = await this.currentRecords(user.userId, service, user.states.records);
+      const names = await this.hierarchy.names(user.userId, false);
+      const current = names ? await this.currentRecords(names, service, user.states.records) : new Map<string, StoredRecord>();
       for (const rec of user.states.records) {
         if (shredding.get(user.userId)?.has(rec.collection)) continue;
         const json = this.encode(rec);
-        const existing = current.size === 0 ? undefined : current.get(refName(rec.collection, rec.key));
+        const existing = current.size === 0 ? undefined : current.get(names!.keyId(rec.collection, rec.key));
         if (existing && existing.version === rec.version && (await this.samePlain(existing, rec.category, json))) continue;
         toSeal.push({ user, rec, json, scope: categoryScope(service, rec.category) });
       }
     }
     const keys = await this.hierarchy.categoryKeys(toSeal.map((p) => ({ userId: p.user.userId, scope: p.scope })));
+    const namesOf = this.namesOf();
     const imports = new Map<string, ImportedRecord[]>(users.map((u) => [u.userId, []]));
     for (const { user, rec, json, scope } of toSeal) {
-      const ciphertext = sealValue(keys.get(keyId(user.userId, scope))!, json, this.address(user.userId, service, rec.collection, rec.key));
-      imports.get(user.userId)!.push({ collection: rec.collection, key: rec.key, version: rec.version, ciphertext, updatedAt: rec.updatedAt });
+      // categoryKeys made the user key of everyone with a record to seal.
+      const names = (await namesOf(user.userId))!;
+      const id = names.keyId(rec.collection, rec.key);
+      // Sealed for the source's version, which the import keeps.
+      const ciphertext = sealValue(keys.get(keyId(user.userId, scope))!, json, { regionId: this.regionId, userId: user.userId, service, collection: rec.collection, key: id, version: rec.version });
+      imports.get(user.userId)!.push({ collection: rec.collection, key: id, version: rec.version, ciphertext, updatedAt: rec.updatedAt, sealedKey: names.seal(service, rec.collection, id, rec.key) });
+    }
+    const deletes = new Map<string, Array<{ collection: string; key: string }>>();
+    for (const u of users) {
+      // A user without a key here has no record here to delete.
+      const names = u.states.deleted.length === 0 ? undefined : await namesOf(u.userId);
+      deletes.set(u.userId, names ? u.states.deleted.map((d) => ({ collection: d.collection, key: names.keyId(d.collection, d.key) })) : []);
     }
     const result = await this.store.importRecords(users.map((u) => ({
       userId: u.userId, service, market: u.market, epoch: u.epoch, puts: imports.get(u.userId)!,
-      deletes: u.states.deleted.map((d) => ({ collection: d.collection, key: d.key })),
+      deletes: deletes.get(u.userId)!,
       shred: [...(shredding.get(u.userId) ?? [])],
     })));
     for (const [userId, categories] of shredding) for (const c of categories) this.hierarchy.forget(userId, categoryScope(service, c));
@@ -200,7 +228,8 @@ export class RegionMigration {
     for (const userId of userIds) {
       const stored = await this.store.listRecords(userId, service);
       const plains = await this.plains(stored);
-      digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: r.key, version: r.version, hash: plainHash(plains[i]!) }))));
+      const names = stored.length === 0 ? undefined : await this.hierarchy.names(userId, false);
+      digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: this.clientKey(names, r), version: r.version, hash: plainHash(plains[i]!) }))));
     }
     return digests;
   }
@@ -272,20 +301,39 @@ export class RegionMigration {
     }
   }
 
-  /** The records already here that the puts name, by [collection, key]. */
-  private async currentRecords(userId: string, service: string, puts: readonly CheckedMovedRecord[]): Promise<Map<string, StoredRecord>> {
+  /** The records already here that the puts name, by keyId. */
+  private async currentRecords(names: RecordNames, service: string, puts: readonly CheckedMovedRecord[]): Promise<Map<string, StoredRecord>> {
     const found = new Map<string, StoredRecord>();
-    const add = (s: StoredRecord) => found.set(refName(s.collection, s.key), s);
+    const add = (s: StoredRecord) => found.set(s.key, s);
     // A copy sends many records of a user (one listing is cheaper); a catch-up, a few.
     if (puts.length >= listThreshold) {
-      for (const stored of await this.store.listRecords(userId, service)) add(stored);
+      for (const stored of await this.store.listRecords(names.userId, service)) add(stored);
     } else {
       for (const p of puts) {
-        const stored = await this.store.getRecord(userId, service, p.collection, p.key);
+        const stored = await this.store.getRecord(names.userId, service, p.collection, names.keyId(p.collection, p.key));
         if (stored) add(stored);
       }
     }
     return found;
+  }
+
+  /** A lookup of users' record names that asks the key hierarchy once per user. */
+  private namesOf(): NamesOf {
+    const seen = new Map<string, RecordNames | undefined>();
+    return async (userId) => {
+      if (!seen.has(userId)) seen.set(userId, await this.hierarchy.names(userId, false));
+      return seen.get(userId);
+    };
+  }
+
+  /** The client's key of a stored record; INTEGRITY, naming the record, when it cannot be opened here. */
+  private clientKey(names: RecordNames | undefined, r: StoredRecord): string {
+    if (!names) {
+      throw new DomicileError('INTEGRITY', `record ${r.service}/${r.collection}/${r.key} of user ${r.userId} in region ${this.regionId} has no user key to name it with (was it shredded?)`, {
+        details: { userId: r.userId, service: r.service, collection: r.collection },
+      });
+    }
+    return names.open(r.service, r.collection, r.key, r.sealedKey);
   }
 
   /** Whether a stored record holds this plaintext; one that does not open is not the same (the import repairs it). */
@@ -300,11 +348,14 @@ export class RegionMigration {
 
   private async exported(stored: readonly StoredRecord[]): Promise<ExportedRecord[]> {
     const plains = await this.plains(stored);
-    return stored.map((r, i) => {
+    const namesOf = this.namesOf();
+    const out: ExportedRecord[] = [];
+    for (const [i, r] of stored.entries()) {
       const plain = plains[i]!;
-      const value = parsePlain(plain, this.address(r.userId, r.service, r.collection, r.key));
-      return { collection: r.collection, key: r.key, version: r.version, updatedAt: r.updatedAt, value, hash: plainHash(plain), bytes: plain.length };
-    });
+      const value = parsePlain(plain, this.address(r));
+      out.push({ collection: r.collection, key: this.clientKey(await namesOf(r.userId), r), version: r.version, updatedAt: r.updatedAt, value, hash: plainHash(plain), bytes: plain.length });
+    }
+    return out;
   }
 
   /**
@@ -324,7 +375,7 @@ export class RegionMigration {
       const details = () => ({ userId: r.userId, service: r.service, collection: r.collection, key: r.key });
       if (!dataKey) throw new DomicileError('INTEGRITY', `${where()} has no ${scope} key (was it shredded?)`, { details: details() });
       try {
-        return openPlain(dataKey, r.ciphertext, this.address(r.userId, r.service, r.collection, r.key));
+        return openPlain(dataKey, r.ciphertext, this.address(r));
       } catch (err) {
         if (!isDomicileError(err, 'INTEGRITY')) throw err;
         throw new DomicileError('INTEGRITY', `${where()} does not open: ${err.message}`, { cause: err, details: details() });
@@ -332,7 +383,7 @@ export class RegionMigration {
     });
   }
 
-  private address(userId: string, service: string, collection: string, key: string): RecordAddress {
-    return { regionId: this.regionId, userId, service, collection, key };
+  private address(r: StoredRecord): RecordAddress {
+    return { regionId: this.regionId, userId: r.userId, service: r.service, collection: r.collection, key: r.key, version: r.version };
   }
 }

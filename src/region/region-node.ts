@@ -1,7 +1,7 @@
 import { normaliseEmail, normalisePhone } from '../crypto/blind-index.js';
 import type { KeySource } from '../crypto/key-source.js';
 import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type ScryptParams } from '../crypto/password.js';
-import { DomicileError } from '../errors/domicile-error.js';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import { decodeEntry, type AuditEvent } from '../audit/audit-event.js';
@@ -24,7 +24,9 @@ import {
   type StoredCredentials,
 } from './credentials.js';
 import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
-import { defaultMaxValueBytes, encodeValue, sealValue, type RecordAddress } from './record-crypto.js';
+import { defaultMaxValueBytes, encodeValue, sealValue } from './record-crypto.js';
+import { absentKeyId, byName, namedError, partMark, type RecordNames } from './record-names.js';
+import { LruCache } from '../shared/lru-cache.js';
 import type {
   ChangeView,
   CollectionHolding,
@@ -47,6 +49,7 @@ import { RegionMigration } from './region-migration.js';
 import { checkValueDepth, readableView } from './readable-view.js';
 import { checkPageLimit, decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
 import { maxJsonDepth } from '../shared/json-depth.js';
+import { upgradeRecordKeys } from './record-key-upgrade.js';
 import {
   checkCollection,
   checkId,
@@ -57,6 +60,9 @@ import {
   checkRecordKey,
   checkTenantRef,
 } from './request-validation.js';
+
+/** Tries of a blind write whose predicted version the store refused (each learns the version from the refusal). */
+const maxBlindWriteAttempts = 8;
 
 export interface RegionNodeOptions {
   regionId: string;
@@ -77,6 +83,8 @@ export interface RegionNodeOptions {
   scrypt?: ScryptParams;
   /** Most levels a record value nests (default maxJsonDepth, 64); tests raise it to plant what older versions stored. */
   maxValueDepth?: number;
+  /** Progress of start-up work, such as an old store's upgrade to keyIds (default: none). */
+  log?: ((line: string) => void) | undefined;
 }
 
 /**
@@ -98,8 +106,15 @@ export class RegionNode implements RegionClient {
   private readonly consent: RegionConsent;
   private readonly dsar: RegionDsar;
   private readonly recordPolicy: boolean;
+  private readonly log: ((line: string) => void) | undefined;
   /** Verified against when a user has no credentials, so a miss costs as long as a hit. */
   private dummyHash: Promise<string> | undefined;
+  /**
+   * Versions of records this node last wrote or saw, by (user, service, collection, keyId): a
+   * blind write seals for the version it predicts from here (a hint only: the store checks it,
+   * and a wrong one costs a retry), without reading the record first.
+   */
+  private readonly versions = new LruCache<string, number>(100_000);
 
   constructor(options: RegionNodeOptions) {
     this.regionId = options.regionId;
@@ -111,6 +126,7 @@ export class RegionNode implements RegionClient {
     this.scrypt = options.scrypt ?? defaultScryptParams;
     this.audit = new AuditLog(this.regionId, this.store, options.signer);
     this.recordPolicy = options.recordPolicy ?? true;
+    this.log = options.log;
     this.migration = new RegionMigration({
       regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes, audit: this.audit,
     });
@@ -123,6 +139,8 @@ export class RegionNode implements RegionClient {
    * it is not the one its log last recorded (every policy change is in every region's log).
    */
   async init(): Promise<void> {
+    // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is served.
+    await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log });
     await this.audit.init();
     // A log that does not verify is reported by `domicile audit verify`; nothing is appended to it.
     if (this.audit.problems.length > 0 || !this.recordPolicy) return;
@@ -183,38 +201,45 @@ export class RegionNode implements RegionClient {
     const ref = await this.served(req, 'getRecord');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const key = checkRecordKey(req.key);
-    const stored = await this.store.readRecord({ ...ref, collection, key });
-    return stored ? this.view(stored, collection) : null;
+    // No user key here: no record of theirs either; the read still checks the tenancy.
+    const names = await this.hierarchy.names(ref.userId, false);
+    const stored = await this.store.readRecord({ ...ref, collection, key: names ? names.keyId(collection, key) : absentKeyId });
+    return stored ? this.view(stored, collection, key) : null;
   }
 
   async listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
     const ref = await this.served(req, 'listRecords');
     const collection = req.collection === undefined ? undefined : checkCollection(this.policy, ref.service, req.collection);
     const stored = await this.store.listRecords(ref.userId, ref.service, collection);
+    const names = stored.length === 0 ? undefined : await this.hierarchy.names(ref.userId, false);
     const views: RecordView[] = [];
     for (const record of stored) {
       // Reserved collections (credentials) are not records of the API.
       if (record.collection.startsWith('_')) continue;
-      views.push(await this.view(record, record.collection));
+      views.push(await this.view(record, record.collection, this.clientKey(names, record)));
     }
-    return views;
+    // In the client's keys' order (the store orders by keyId).
+    return views.sort(byName);
   }
 
   async listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
-    const ref = checkTenantRef(this.policy, req, 'listRecordPage');
+    const ref = await this.served(req, 'listRecordPage');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const limit = checkPageLimit(req.limit);
     const after = decodeRecordCursor(req.cursor, collection);
     const withoutParts = req.withoutParts === true;
-    await this.serving(ref);
+    // A page in the store's order of keyIds (a part's keyId is marked, so the store leaves parts out).
     const stored = await this.store.listRecords(ref.userId, ref.service, collection, { after, limit, withoutParts });
+    const names = stored.length === 0 ? undefined : await this.hierarchy.names(ref.userId, false);
     const records: RecordView[] = [];
     for (const record of stored) {
-      const view = await this.view(record, collection);
+      const view = await this.view(record, collection, this.clientKey(names, record));
       // Again on the client's key, whatever the store's key column holds.
-      if (!(withoutParts && view.key.includes('~'))) records.push(view);
+      if (!(withoutParts && view.key.includes(partMark))) records.push(view);
     }
     const last = stored.at(-1);
+    // Pages follow the store's order of keyIds (unrelated to the keys); each page is given in the keys' order.
+    records.sort(byName);
     return { records, cursor: stored.length === limit && last ? encodeRecordCursor(collection, last.key) : null };
   }
 
@@ -223,7 +248,15 @@ export class RegionNode implements RegionClient {
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const key = checkRecordKey(req.key);
     const ifVersion = checkIfVersion(req.ifVersion);
-    const result = await this.store.deleteRecord({ ...ref, collection, key, ifVersion });
+    const names = await this.hierarchy.names(ref.userId, false);
+    const keyId = names ? names.keyId(collection, key) : absentKeyId;
+    let result: WriteResult | undefined;
+    try {
+      result = await this.store.deleteRecord({ ...ref, collection, key: keyId, ifVersion });
+    } catch (err) {
+      throw namedError(err, keyId, key);
+    }
+    if (names) this.versions.set(this.versionName(ref, collection, keyId), 0);
     return { deleted: result !== undefined };
   }
 
@@ -377,7 +410,14 @@ export class RegionNode implements RegionClient {
     checkTenancy(await this.store.getTenancy(ref.userId, ref.service), ref.userId, ref.service, ref.epoch);
   }
 
-  /** Seals and writes a value; the store re-checks the tenancy (and what the write requires) in the write's own transaction. */
+  /**
+   * Seals and writes a value under its keyId, with the client's key sealed beside it; the store
+   * re-checks the tenancy (and what the write requires) in the write's own transaction. The
+   * value is sealed for the version it will have (bound into its associated data), so the
+   * write always names the version it expects: the client's ifVersion as given (its CONFLICT is
+   * the client's), or for a blind write the version predicted from what this node last saw or
+   * read, corrected from the store's CONFLICT a bounded number of times.
+   */
   private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined, requires?: RecordWrite['requires']): Promise<WriteResult> {
     const scope = categoryScope(ref.service, category);
     let dataKey = this.hierarchy.cached(ref.userId, scope);
@@ -387,12 +427,43 @@ export class RegionNode implements RegionClient {
       await this.serving(ref);
       dataKey = await this.hierarchy.categoryKey(ref.userId, scope, true);
     }
-    const ciphertext = sealValue(dataKey, json, this.address(ref, collection, key));
-    return this.store.writeRecord({ ...ref, collection, key, ciphertext, ifVersion, requires });
+    const names = await this.hierarchy.names(ref.userId, true);
+    const keyId = names.keyId(collection, key);
+    const sealedKey = names.seal(ref.service, collection, keyId, key);
+    const versionName = this.versionName(ref, collection, keyId);
+    // What the write requires (the consent ledger's record) is named by its keyId too.
+    const required = requires && { ...requires, key: names.keyId(requires.collection, requires.key) };
+    let expected = ifVersion ?? this.versions.get(versionName) ?? (await this.store.recordVersion(ref.userId, ref.service, collection, keyId));
+    for (let attempt = 1; ; attempt++) {
+      const ciphertext = sealValue(dataKey, json, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key: keyId, version: expected + 1 });
+      try {
+        const result = await this.store.writeRecord({ ...ref, collection, key: keyId, sealedKey, ciphertext, ifVersion: expected, requires: required });
+        this.versions.set(versionName, result.version);
+        return result;
+      } catch (err) {
+        const found = isDomicileError(err, 'CONFLICT') && err.details?.requires === undefined ? err.details?.version : undefined;
+        if (ifVersion !== undefined || typeof found !== 'number' || attempt >= maxBlindWriteAttempts) {
+          this.versions.delete(versionName);
+          throw namedError(err, keyId, key);
+        }
+        // Another write got there first (or the hint was stale): seal again for the version after the one found.
+        expected = found;
+      }
+    }
   }
 
-  private async view(record: StoredRecord, category: string): Promise<RecordView> {
-    return readableView(record, await this.open(record, category));
+  private versionName(ref: { userId: string; service: string }, collection: string, keyId: string): string {
+    return `${ref.userId}\u0000${ref.service}\u0000${collection}\u0000${keyId}`;
+  }
+
+  /** The client's key of a stored record; INTEGRITY when the user has no key here to open it with. */
+  private clientKey(names: RecordNames | undefined, record: StoredRecord): string {
+    if (!names) throw new DomicileError('INTEGRITY', `user ${record.userId} has records of ${record.service} in region ${this.regionId} but no user key to name them with (was it shredded?)`);
+    return names.open(record.service, record.collection, record.key, record.sealedKey);
+  }
+
+  private async view(record: StoredRecord, category: string, key: string): Promise<RecordView> {
+    return readableView(record, key, await this.open(record, category));
   }
 
   private open(record: StoredRecord, category: string): Promise<unknown> {
@@ -401,12 +472,9 @@ export class RegionNode implements RegionClient {
 
 
   private async readCredentials(ref: TenantRef): Promise<{ credentials: StoredCredentials; version: number } | undefined> {
-    const stored = await this.store.getRecord(ref.userId, ref.service, credentialsCollection, credentialsKey);
+    const names = await this.hierarchy.names(ref.userId, false);
+    const stored = names && (await this.store.getRecord(ref.userId, ref.service, credentialsCollection, names.keyId(credentialsCollection, credentialsKey)));
     if (!stored) return undefined;
     return { credentials: parseCredentials(await this.open(stored, credentialsCategory)), version: stored.version };
-  }
-
-  private address(ref: { userId: string; service: string }, collection: string, key: string): RecordAddress {
-    return { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key };
   }
 }

@@ -2,7 +2,7 @@ import { isDomicileError } from '../errors/domicile-error.js';
 import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
 import { withResidue } from './placement-residue.js';
 import type {
-  AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, PlacementStat, PurgeResult, RecordDelete, RecordImport,
+  AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, KeyUpgrade, PlacementStat, PurgeResult, RecordDelete, RecordImport,
   RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
 } from './region-store.js';
 
@@ -144,6 +144,32 @@ export class BlobSpillingStore implements RegionStore {
     });
   }
 
+  async unsealedRecords(limit: number): Promise<StoredRecord[]> {
+    return this.resolveAll(await this.inner.unsealedRecords(limit));
+  }
+
+  /**
+   * The records' values rest in files under their new names (keyIds) where they spill; the old
+   * names' folders (named after the client's keys, whose address files hold them) go once the
+   * rows moved.
+   */
+  async upgradeKeys(upgrade: KeyUpgrade): Promise<void> {
+    const renamed = upgrade.records.map((r) => ({
+      from: { userId: r.userId, service: r.service, collection: r.collection, key: r.oldKey },
+      to: { userId: r.userId, service: r.service, collection: r.collection, key: r.key },
+    }));
+    const names = renamed.flatMap((r) => [r.from, r.to]);
+    await this.locked(names, async () => {
+      try {
+        const records = await Promise.all(upgrade.records.map(async (r, i) => (r.ciphertext.length < this.spillBytes
+          ? r : { ...r, ciphertext: blobReference(await this.spill(renamed[i]!.to, r.ciphertext)) })));
+        await this.inner.upgradeKeys({ ...upgrade, records });
+      } finally {
+        for (const name of names) if (this.folders.has(recordKey(name))) await this.tidy(() => this.prune(name));
+      }
+    });
+  }
+
   async purgeUser(userId: string, service?: string): Promise<number> {
     const n = await this.inner.purgeUser(userId, service);
     await this.forget({ userId, service });
@@ -203,6 +229,9 @@ export class BlobSpillingStore implements RegionStore {
   getTenancy(userId: string, service: string): Promise<Tenancy | undefined> { return this.inner.getTenancy(userId, service); }
   putTenancy(tenancy: Tenancy): Promise<void> { return this.inner.putTenancy(tenancy); }
   listTenancies(service?: string): Promise<Tenancy[]> { return this.inner.listTenancies(service); }
+  recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> { return this.inner.recordVersion(userId, service, collection, key); }
+  countUnsealedKeys(): Promise<number> { return this.inner.countUnsealedKeys(); }
+  unsealedChanges(limit: number): Promise<ChangeEntry[]> { return this.inner.unsealedChanges(limit); }
   getKey(userId: string, scope: string): Promise<WrappedKey | undefined> { return this.inner.getKey(userId, scope); }
   putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> { return this.inner.putKeysIfAbsent(keys); }
   deleteKeys(userId: string, scopePrefix?: string): Promise<number> { return this.inner.deleteKeys(userId, scopePrefix); }

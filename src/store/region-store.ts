@@ -33,10 +33,13 @@ export interface StoredRecord {
   userId: string;
   service: string;
   collection: string;
+  /** The record's keyId (a keyed hash of the client's key, see region/record-names.ts), never the client's key. */
   key: string;
   version: number;
   ciphertext: Buffer;
   updatedAt: number;
+  /** The client's key, sealed by the node; null only in rows written without one (tests of the store alone). */
+  sealedKey: Buffer | null;
 }
 
 export type ChangeOp = 'put' | 'delete';
@@ -50,6 +53,8 @@ export interface ChangeEntry {
   op: ChangeOp;
   version: number;
   at: number;
+  /** The sealed client's key of the record it changed (copied from the write, or from the row a delete removed). */
+  sealedKey: Buffer | null;
 }
 
 /** One entry of the region's audit log, as stored. */
@@ -86,6 +91,8 @@ export interface ConsentWrite {
   key: string;
   /** The sealed ledger record, its whole history. */
   ciphertext: Buffer;
+  /** The purpose, sealed (see RecordWrite.sealedKey). */
+  sealedKey?: Buffer | undefined;
   /** The ledger record's current version (0: none yet); anything else is a CONFLICT. */
   ifVersion: number;
   /** Categories (collections) of the service whose records are deleted and whose key is shredded. */
@@ -102,6 +109,8 @@ export interface RecordWrite {
   epoch: number;
   /** The sealed value (AES-256-GCM envelope), made by the region node before the write. */
   ciphertext: Buffer;
+  /** The client's key, sealed by the node: kept in the row and copied into its change entries, opaque to the store. */
+  sealedKey?: Buffer | undefined;
   /** Optimistic concurrency: refuse unless the current version equals this (0 = must not exist). */
   ifVersion?: number | undefined;
   /**
@@ -155,6 +164,8 @@ export interface ImportedRecord {
   /** The source's version, kept as is (never renumbered). */
   version: number;
   ciphertext: Buffer;
+  /** See RecordWrite.sealedKey. */
+  sealedKey?: Buffer | undefined;
   /** The source's updatedAt, kept as is. */
   updatedAt: number;
 }
@@ -180,6 +191,13 @@ export interface ImportResult {
   applied: number;
   /** The region's last change sequence number after the import. */
   lastSeq: number;
+}
+
+/** See RegionStore.upgradeKeys. */
+export interface KeyUpgrade {
+  records: Array<{ userId: string; service: string; collection: string; oldKey: string; key: string; sealedKey: Buffer; ciphertext: Buffer }>;
+  changes: Array<{ seq: number; key: string; sealedKey: Buffer }>;
+  dropChanges: number[];
 }
 
 export interface PurgeResult {
@@ -234,7 +252,22 @@ export interface RegionStore {
   advanceTenancies(tenancies: readonly Tenancy[]): Promise<void>;
 
   getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
-  /** A user's records of a service, or of one collection; with `page` (a collection only), one page of it in the store's order of keys. */
+  /** The record's version (0 when absent), without its value: what a node predicts a blind write's version from. */
+  recordVersion(userId: string, service: string, collection: string, key: string): Promise<number>;
+  /** Records and change entries without a sealed key: rows a version before keyIds wrote (their key column holds the client's key). */
+  countUnsealedKeys(): Promise<number>;
+  /** Up to `limit` records without a sealed key, whoever's (an old store's upgrade reads them in batches). */
+  unsealedRecords(limit: number): Promise<StoredRecord[]>;
+  /** Up to `limit` change entries without a sealed key, oldest first. */
+  unsealedChanges(limit: number): Promise<ChangeEntry[]>;
+  /**
+   * An old store's upgrade of one batch, in one transaction, scrubbed from the files where the
+   * backend can (the old rows name records by the client's keys): each record found by its old
+   * key takes its keyId, sealed key and sealed value (version and updatedAt kept); each change
+   * entry takes its keyId and sealed key, or is deleted when named in dropChanges.
+   */
+  upgradeKeys(upgrade: KeyUpgrade): Promise<void>;
+  /** A user's records of a service, or of one collection; with `page` (a collection only), one page of it in the store's order of keys (keyIds). */
   listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]>;
   /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
   recordsOfCollection(collection: string): Promise<StoredRecord[]>;

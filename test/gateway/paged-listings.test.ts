@@ -89,7 +89,8 @@ describe('bounded answers: paged listings without chunk bodies, and a photo quot
       cursor = page.next;
       pages++;
     } while (cursor !== null && pages < 10);
-    expect(seen).toEqual(keys);
+    // Every record once: pages follow the store's order of keyIds, which hide the keys' own order.
+    expect([...seen].sort()).toEqual(keys);
     expect(pages).toBe(3);
 
     for (const query of ['?limit=0', '?limit=501', '?limit=abc', '?limit=1.5', '?cursor=not-a-cursor', `?cursor=${first.next}x`, '?page=2']) {

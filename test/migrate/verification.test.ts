@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listMovingUsers } from '../../src/migrate/moving-users.js';
-import type { FaultPoint } from '../../src/migrate/migration-types.js';
+import { withheldKey, type FaultPoint } from '../../src/migrate/migration-types.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { intercept, openPhase, type PhasePlatform } from './support/phase-platform.js';
@@ -64,10 +64,12 @@ describe('verification', () => {
       const failed = await engine.waitFor();
       expect(failed?.state).toBe('failed');
       expect(corrupted?.userId, failed?.error ?? 'no error').toBe(victimId);
-      expect(failed?.error).toContain(`${corrupted!.collection}/${corrupted!.key}`);
+      // Named by user, collection and version; never by the client's key, which would rest in the coordinator's state and log.
+      expect(failed?.error).toContain(`${victimId} ${corrupted!.collection}/${withheldKey}: content differs at version ${corrupted!.version}`);
+      expect(failed?.error).not.toContain(corrupted!.key);
       expect(failed?.error).toMatch(/cut-over is refused/);
       expect(failed?.mismatches).toEqual([
-        expect.objectContaining({ userId: victimId, collection: corrupted!.collection, key: corrupted!.key, problem: `content differs at version ${corrupted!.version}` }),
+        expect.objectContaining({ userId: victimId, collection: corrupted!.collection, key: withheldKey, problem: `content differs at version ${corrupted!.version}` }),
       ]);
       // Refused: the directory still homes the batch in Beijing, and Beijing serves them.
       expect((await platform.directory.home(victimId, 'shop'))?.region).toBe('cn-beijing');
@@ -137,7 +139,8 @@ describe('verification', () => {
     expect(refused?.state).toBe('failed');
     expect(tampered).toBe(true);
     expect(refused?.error).toMatch(/cut-over is refused/);
-    expect(refused?.mismatches).toEqual([expect.objectContaining({ userId: late!.userId, collection: 'cart', key: 'late', problem: 'content differs at version 1' })]);
+    expect(refused?.mismatches).toEqual([expect.objectContaining({ userId: late!.userId, collection: 'cart', key: withheldKey, problem: 'content differs at version 1' })]);
+    expect(JSON.stringify(refused)).not.toContain('late"');
     // Unfenced and still at home in Beijing: the user writes at once.
     expect((await platform.directory.home(late!.userId, 'shop'))?.region).toBe('cn-beijing');
     const user = users.find((u) => u.userId === late!.userId)!;

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRegionNode, regionPaths } from '../../src/region/open-region-node.js';
 import type { RegionNode } from '../../src/region/region-node.js';
+import { recordKeyId } from '../support/record-key-id.js';
 import { expectCode, fastScrypt, filesHoldingBytes, filesUnder, tempDir, testPolicy } from './fixtures.js';
 
 /** The files (if any) in which any encoding of a needle appears, byte for byte. */
@@ -76,6 +77,9 @@ describe('encryption at rest', () => {
       await node.putRecord({ userId: 'u1', service: 'messaging', epoch: 1, collection: 'messages', key: 'secret', value: 'x' });
     });
 
+    /** The row's key: the keyId the store holds for the record's key in that region. */
+    const id = (userId: string, collection: string, key: string, regionId = 'sg-singapore') => recordKeyId(dir.path, regionId, userId, collection, key);
+
     function withStore<T>(dataDir: string, regionId: string, fn: (db: Database.Database) => T): T {
       const db = new Database(regionPaths(dataDir, regionId).store);
       try {
@@ -97,7 +101,8 @@ describe('encryption at rest', () => {
     }
 
     it('to another user', async () => {
-      withStore(dir.path, 'sg-singapore', (db) => plant(db, 'u2', 'shop', 'orders', 'o1', ciphertextOf(db, 'u1', 'shop', 'orders', 'secret')));
+      const [o1, secretId] = [await id('u2', 'orders', 'o1'), await id('u1', 'orders', 'secret')];
+      withStore(dir.path, 'sg-singapore', (db) => plant(db, 'u2', 'shop', 'orders', o1, ciphertextOf(db, 'u1', 'shop', 'orders', secretId)));
       await expectCode(node.getRecord({ ...shop('u2'), collection: 'orders', key: 'o1' }), 'INTEGRITY');
       await expectCode(node.listRecords(shop('u2')), 'INTEGRITY');
       // the original still opens: the test changed only the copy
@@ -106,8 +111,9 @@ describe('encryption at rest', () => {
 
     it("to another user, with the owner's wrapped keys copied too", async () => {
       await node.close();
+      const [o1, secretId] = [await id('u2', 'orders', 'o1'), await id('u1', 'orders', 'secret')];
       withStore(dir.path, 'sg-singapore', (db) => {
-        plant(db, 'u2', 'shop', 'orders', 'o1', ciphertextOf(db, 'u1', 'shop', 'orders', 'secret'));
+        plant(db, 'u2', 'shop', 'orders', o1, ciphertextOf(db, 'u1', 'shop', 'orders', secretId));
         db.prepare("DELETE FROM keys WHERE user_id = 'u2'").run();
         db.prepare("INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) SELECT 'u2', scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = 'u1'").run();
       });
@@ -116,7 +122,8 @@ describe('encryption at rest', () => {
     });
 
     it('to another key', async () => {
-      withStore(dir.path, 'sg-singapore', (db) => plant(db, 'u1', 'shop', 'orders', 'o2', ciphertextOf(db, 'u1', 'shop', 'orders', 'secret')));
+      const [o2, secretId] = [await id('u1', 'orders', 'o2'), await id('u1', 'orders', 'secret')];
+      withStore(dir.path, 'sg-singapore', (db) => plant(db, 'u1', 'shop', 'orders', o2, ciphertextOf(db, 'u1', 'shop', 'orders', secretId)));
       await expectCode(node.getRecord({ ...shop('u1'), collection: 'orders', key: 'o2' }), 'INTEGRITY');
       expect((await node.getRecord({ ...shop('u1'), collection: 'orders', key: 'secret' }))?.value).toEqual(secret);
     });
@@ -125,9 +132,10 @@ describe('encryption at rest', () => {
       const account = { userId: 'u1', service: 'account', epoch: 1 };
       await node.openTenancy({ ...account, market: 'SG' });
       await node.putRecord({ ...account, collection: 'device', key: 'secret', value: 'Redmi 1S' });
+      const ids = { identity: await id('u1', 'identity', 'secret'), device: await id('u1', 'device', 'secret'), messages: await id('u1', 'messages', 'secret'), orders: await id('u1', 'orders', 'secret') };
       withStore(dir.path, 'sg-singapore', (db) => {
-        plant(db, 'u1', 'account', 'identity', 'secret', ciphertextOf(db, 'u1', 'account', 'device', 'secret'));
-        plant(db, 'u1', 'messaging', 'messages', 'secret', ciphertextOf(db, 'u1', 'shop', 'orders', 'secret'));
+        plant(db, 'u1', 'account', 'identity', ids.identity, ciphertextOf(db, 'u1', 'account', 'device', ids.device));
+        plant(db, 'u1', 'messaging', 'messages', ids.messages, ciphertextOf(db, 'u1', 'shop', 'orders', ids.orders));
       });
       // identity has no key yet for u1: the record cannot be opened at all
       await expectCode(node.getRecord({ ...account, collection: 'identity', key: 'secret' }), 'INTEGRITY');
@@ -142,8 +150,9 @@ describe('encryption at rest', () => {
       try {
         await oregon.openTenancy({ ...shop('u1'), market: 'SG' });
         await oregon.putRecord({ ...shop('u1'), collection: 'orders', key: 'secret', value: { decoy: true } });
-        const stolen = withStore(dir.path, 'sg-singapore', (db) => ciphertextOf(db, 'u1', 'shop', 'orders', 'secret'));
-        withStore(dir.path, 'us-oregon', (db) => plant(db, 'u1', 'shop', 'orders', 'secret', stolen));
+        const [sgId, usId] = [await id('u1', 'orders', 'secret'), await id('u1', 'orders', 'secret', 'us-oregon')];
+        const stolen = withStore(dir.path, 'sg-singapore', (db) => ciphertextOf(db, 'u1', 'shop', 'orders', sgId));
+        withStore(dir.path, 'us-oregon', (db) => plant(db, 'u1', 'shop', 'orders', usId, stolen));
         await expectCode(oregon.getRecord({ ...shop('u1'), collection: 'orders', key: 'secret' }), 'INTEGRITY');
 
         // copying Singapore's wrapped keys along does not help: Oregon's keyring cannot open them

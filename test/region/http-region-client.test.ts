@@ -191,8 +191,16 @@ describe('HttpRegionClient against the region HTTP server', () => {
       return out;
     };
     const viaHttp = await pages(http);
-    expect(viaHttp).toEqual(await pages(inProcess));
-    expect(viaHttp.slice(0, 2)).toEqual([{ keys: ['ph_a', 'ph_b'], cursor: expect.any(String) }, { keys: ['ph_c'], cursor: null }]);
+    const viaProcess = await pages(inProcess);
+    // Pages follow the store's order of keyIds, which each region's own keys make: the two nodes
+    // page the same records in pages of the same sizes, each record once, chunks left out.
+    for (const listed of [viaHttp, viaProcess]) {
+      const [first, last] = listed as Array<{ keys: string[]; cursor: string | null }>;
+      expect([first!.keys.length, last!.keys.length]).toEqual([2, 1]);
+      expect([typeof first!.cursor, last!.cursor]).toEqual(['string', null]);
+      expect([...first!.keys, ...last!.keys].sort()).toEqual(['ph_a', 'ph_b', 'ph_c']);
+    }
+    expect(viaHttp.slice(2)).toEqual(viaProcess.slice(2));
     expect(viaHttp.slice(2)).toEqual([
       { code: 'BAD_REQUEST', message: expect.stringMatching(/limit is a whole number/) },
       { code: 'BAD_REQUEST', message: expect.stringMatching(/cursor is not one this listing gave/) },

@@ -6,6 +6,7 @@ import type { ExportedUser, RecordStates } from '../../src/region/region-client.
 import type { RegionNode } from '../../src/region/region-node.js';
 import { expectCode, fastScrypt, filesHoldingBytes, tempDir, testPolicy } from './fixtures.js';
 import { importOne, digestOne, setOne, purgeOne } from './support/single-user-calls.js';
+import { recordKeyId } from '../support/record-key-id.js';
 
 /**
  * The region side of a live migration, between two real SQLite nodes with their own keyrings:
@@ -102,12 +103,18 @@ describe('migration primitives', () => {
       }
       for (const userId of ['u-1', 'u-2']) await expectSameDigest(userId);
 
-      // The same rows, versions and times; other ciphertexts.
+      // The same rows, versions and times, each under the keyId of its key in its own region; other ciphertexts.
       for (const userId of ['u-1', 'u-2']) {
         const source = recordRows('sg-singapore', userId);
         const destination = recordRows('us-oregon', userId);
-        expect(destination.map((r) => [r.collection, r.key, r.version, r.updated_at])).toEqual(source.map((r) => [r.collection, r.key, r.version, r.updated_at]));
-        destination.forEach((row, i) => expect(row.ciphertext.equals(source[i]!.ciphertext)).toBe(false));
+        for (const key of ['o1', 'o2'].slice(0, source.length)) {
+          const [from, to] = [await recordKeyId(dir.path, 'sg-singapore', userId, 'orders', key), await recordKeyId(dir.path, 'us-oregon', userId, 'orders', key)];
+          expect(from).not.toBe(to);
+          const [s, d] = [source.find((r) => r.key === from), destination.find((r) => r.key === to)];
+          expect([d?.collection, d?.version, d?.updated_at]).toEqual([s?.collection, s?.version, s?.updated_at]);
+          expect(d?.ciphertext.equals(s!.ciphertext)).toBe(false);
+        }
+        expect(destination).toHaveLength(source.length);
       }
 
       // No key material of Singapore in any of Oregon's files: neither its wrapped keys nor its keyring.
@@ -195,7 +202,8 @@ describe('migration primitives', () => {
 
       const seq = (await us.health()).lastSeq;
       expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 3 });
-      expect(recordRows('us-oregon', 'u-1').map((r) => [r.key, r.version])).toEqual([['o2', 2], ['o4', 1]]);
+      const ids = new Map([['o2', await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o2')], ['o4', await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o4')]]);
+      expect(recordRows('us-oregon', 'u-1').map((r) => [[...ids].find(([, id]) => id === r.key)?.[0], r.version]).sort()).toEqual([['o2', 2], ['o4', 1]]);
       await expectSameDigest('u-1');
       await expectSameDigest('u-2');
       // an incoming copy is served and tailed by nobody: the destination logs none of it
@@ -263,22 +271,24 @@ describe('migration primitives', () => {
       const [user] = await copy(['u-1']);
       await expectSameDigest('u-1');
 
-      run('us-oregon', "UPDATE records SET version = 5 WHERE user_id = 'u-1' AND key = 'o2'");
-      const source = await digestOne(sg, { service: 'shop', userId: 'u-1' });
-      const damaged = await digestOne(us, { service: 'shop', userId: 'u-1' });
-      expect(damaged.digest).not.toBe(source.digest);
-      const differing = damaged.records.filter((r, i) => JSON.stringify(r) !== JSON.stringify(source.records[i])).map((r) => r.key);
-      expect(differing).toEqual(['o2']);
+      // The version is bound into the value's sealing: a row whose version was changed no longer opens.
+      const [o1, o2] = [await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o1'), await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o2')];
+      run('us-oregon', "UPDATE records SET version = 5 WHERE user_id = 'u-1' AND key = ?", o2);
+      const renumbered = await expectCode(digestOne(us, { service: 'shop', userId: 'u-1' }), 'INTEGRITY');
+      // named by the keyId the store holds, never by the client's key
+      expect(renumbered.details).toMatchObject({ userId: 'u-1', service: 'shop', collection: 'orders', key: o2 });
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 1 });
+      await expectSameDigest('u-1');
 
-      const [row] = query<{ ciphertext: Buffer }>('us-oregon', "SELECT ciphertext FROM records WHERE user_id = 'u-1' AND key = 'o1'");
+      const [row] = query<{ ciphertext: Buffer }>('us-oregon', "SELECT ciphertext FROM records WHERE user_id = 'u-1' AND key = ?", o1);
       const flipped = Buffer.from(row!.ciphertext);
       flipped[flipped.length - 20]! ^= 0x01;
-      run('us-oregon', "UPDATE records SET ciphertext = ? WHERE user_id = 'u-1' AND key = 'o1'", flipped);
+      run('us-oregon', "UPDATE records SET ciphertext = ? WHERE user_id = 'u-1' AND key = ?", flipped, o1);
       const broken = await expectCode(digestOne(us, { service: 'shop', userId: 'u-1' }), 'INTEGRITY');
-      expect(broken.details).toMatchObject({ userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1' });
+      expect(broken.details).toMatchObject({ userId: 'u-1', service: 'shop', collection: 'orders', key: o1 });
 
-      // importing the source's state again repairs both
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 2 });
+      // importing the source's state again repairs it
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 1 });
       await expectSameDigest('u-1');
     });
 

@@ -8,7 +8,7 @@ import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js
 import { tempDir } from './fixtures.js';
 import { join } from 'node:path';
 
-const address: RecordAddress = { regionId: 'sg-singapore', userId: 'u1', service: 'shop', collection: 'orders', key: 'o1' };
+const address: RecordAddress = { regionId: 'sg-singapore', userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 1 };
 
 function fails(fn: () => unknown): boolean {
   try {

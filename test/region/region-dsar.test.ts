@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRegionNode, regionPaths } from '../../src/region/open-region-node.js';
 import type { RegionNode } from '../../src/region/region-node.js';
 import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js';
+import { KeyringKeySource } from '../../src/crypto/keyring-key-source.js';
+import { KeyHierarchy } from '../../src/region/key-hierarchy.js';
 import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
 import { importOne, setOne } from './support/single-user-calls.js';
 
@@ -29,8 +31,14 @@ describe('erasure in a region', () => {
     // Another user's ciphertext put in place of u2's o1: it fails to open here.
     const store = new SqliteRegionStore({ path: regionPaths(dir.path, 'sg-singapore').store, durability: 'normal', exclusive: false });
     await store.init();
-    const theirs = await store.getRecord('u1', 'shop', 'orders', 'o1');
-    await store.writeRecord({ ...ref, collection: 'orders', key: 'o1', ciphertext: theirs!.ciphertext });
+    // The store names records by keyIds (each user's own): u1's o1 and u2's o1 have different ones.
+    const paths = regionPaths(dir.path, 'sg-singapore');
+    const hierarchy = new KeyHierarchy({ regionId: 'sg-singapore', store, keys: KeyringKeySource.open({ path: paths.keyring, regionId: 'sg-singapore' }) });
+    const theirsId = (await hierarchy.names('u1', false))!.keyId('orders', 'o1');
+    const mineId = (await hierarchy.names('u2', false))!.keyId('orders', 'o1');
+    const theirs = await store.getRecord('u1', 'shop', 'orders', theirsId);
+    const mine = await store.getRecord('u2', 'shop', 'orders', mineId);
+    await store.writeRecord({ ...ref, collection: 'orders', key: mineId, sealedKey: mine!.sealedKey ?? undefined, ifVersion: mine!.version, ciphertext: theirs!.ciphertext });
     await store.close();
     await expectCode(node.getRecord({ ...ref, collection: 'orders', key: 'o1' }), 'INTEGRITY');
     const exported = await node.exportUser({ userId: 'u2', request: 'dsar_marked' });

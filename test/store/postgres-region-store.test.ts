@@ -33,7 +33,7 @@ describe('PostgresRegionStore specifics', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresRegionStore({ url: testPostgresUrl, schema }));
     await Promise.all(stores.map((s) => s.init()));
     const ledger = await admin.query(`SELECT id, name FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4]);
+    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5]);
     await Promise.all(stores.map((s) => s.close()));
   });
 

@@ -21,8 +21,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
     const home = (userId: string, service = 'shop', epoch = 1, market = 'SG'): Tenancy => ({ userId, service, market, epoch, status: 'home', movedTo: null });
     const write = (userId: string, key: string, text: string, extra: Partial<RecordWrite> = {}): RecordWrite => ({
-      userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(text), ...extra,
+      userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(text), sealedKey: sealed(key), ...extra,
     });
+    /** What a node would seal the client's key of a record into; opaque bytes to the store. */
+    const sealed = (key: string) => Buffer.from(`sealed key of ${key}`);
 
     async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<DomicileError> {
       try {
@@ -108,7 +110,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(second.version).toBe(2);
         expect(second.seq).toBeGreaterThan(first.seq);
         const record = await store.getRecord('u1', 'shop', 'orders', 'o1');
-        expect(record).toEqual({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 2, ciphertext: Buffer.from('sealed-2'), updatedAt: second.updatedAt });
+        expect(record).toEqual({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 2, ciphertext: Buffer.from('sealed-2'), updatedAt: second.updatedAt, sealedKey: sealed('o1') });
+        expect(await store.recordVersion('u1', 'shop', 'orders', 'o1')).toBe(2);
+        expect(await store.recordVersion('u1', 'shop', 'orders', 'nope')).toBe(0);
         expect(await store.getRecord('u1', 'shop', 'orders', 'nope')).toBeUndefined();
         expect(await store.getRecord('u2', 'shop', 'orders', 'o1')).toBeUndefined();
 
@@ -139,7 +143,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.readRecord(read)).toBeUndefined();
         const written = await store.writeRecord(write('u1', 'o1', 'sealed'));
         expect(await store.readRecord(read)).toEqual({
-          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 1, ciphertext: Buffer.from('sealed'), updatedAt: written.updatedAt,
+          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 1, ciphertext: Buffer.from('sealed'), updatedAt: written.updatedAt, sealedKey: sealed('o1'),
         });
         expect(await store.readRecord({ ...read, key: 'o2' })).toBeUndefined();
         expect(await store.readRecord({ ...read, collection: 'device' })).toBeUndefined();
@@ -258,9 +262,15 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
           ['u1', 'shop', 'orders', 'o1', 'delete', 2],
         ]);
         expect(changes.map((c) => c.seq)).toEqual(results.map((r) => r?.seq));
+        // every entry carries the record's sealed key: a put's from the write, a delete's from the row it removed
+        expect(changes.map((c) => c.sealedKey)).toEqual([sealed('o1'), sealed('o1'), sealed('p1'), sealed('o1')]);
         expect(changes.map((c) => c.at)).toEqual(results.map((r) => r?.updatedAt));
         for (let i = 1; i < changes.length; i++) expect(changes[i]!.seq).toBeGreaterThan(changes[i - 1]!.seq);
         expect(await store.lastSeq()).toBe(changes[3]?.seq);
+        // rows written without a sealed key (as by a version before keyIds) are counted, record and change entry
+        expect(await store.countUnsealedKeys()).toBe(0);
+        await store.writeRecord({ ...write('u1', 'o9', 'x'), sealedKey: undefined });
+        expect(await store.countUnsealedKeys()).toBe(2);
       });
 
       it('pages from any position, oldest first', async () => {
@@ -362,7 +372,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
     describe('imports', () => {
       const put = (key: string, version: number, text: string, collection = 'orders'): ImportedRecord => ({
-        collection, key, version, ciphertext: Buffer.from(text), updatedAt: 1_400_000_000_000 + version,
+        collection, key, version, ciphertext: Buffer.from(text), updatedAt: 1_400_000_000_000 + version, sealedKey: sealed(key),
       });
       const batch = (userId: string, puts: ImportedRecord[], deletes: RecordImport['deletes'] = [], extra: Partial<RecordImport> = {}): RecordImport => ({
         userId, service: 'shop', market: 'IN', epoch: 4, puts, deletes, ...extra,
@@ -374,7 +384,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(result.lastSeq).toBe(await store.lastSeq());
         expect(await store.getTenancy('u1', 'shop')).toEqual({ userId: 'u1', service: 'shop', market: 'IN', epoch: 4, status: 'incoming', movedTo: null });
         expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toEqual({
-          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 7, ciphertext: Buffer.from('seven'), updatedAt: 1_400_000_000_007,
+          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 7, ciphertext: Buffer.from('seven'), updatedAt: 1_400_000_000_007, sealedKey: sealed('o1'),
         });
         expect(await store.changesSince(0, 100)).toEqual([]);
         // served once the coordinator makes this region the home: versions go on from the imported ones
@@ -406,6 +416,8 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.getRecord('u1', 'shop', 'orders', 'o3')).toBeUndefined();
         const changes = await store.changesSince(seq, 100);
         expect(changes.map((c) => [c.key, c.op, c.version])).toEqual([['o1', 'put', 4], ['o2', 'put', 1], ['o3', 'delete', 1]]);
+        // each entry carries the sealed key of the record it names (a delete's from the row it removed)
+        expect(changes.map((c) => c.sealedKey)).toEqual([sealed('o1'), sealed('o2'), sealed('o3')]);
       });
 
       it('leaves an existing tenancy that is not home as it is', async () => {
@@ -645,7 +657,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
     describe('consent decisions', () => {
       const decision = (ifVersion: number, shred: string[], size: number): ConsentWrite => ({
-        userId: 'u1', service: 'shop', epoch: 1, collection: '_consent', key: 'p', ciphertext: Buffer.from(`ledger ${ifVersion + 1}`), ifVersion, shred, audit: append(size, 1),
+        userId: 'u1', service: 'shop', epoch: 1, collection: '_consent', key: 'p', ciphertext: Buffer.from(`ledger ${ifVersion + 1}`), sealedKey: sealed('p'), ifVersion, shred, audit: append(size, 1),
       });
 
       it('writes the ledger, deletes and logs what it shreds with its key, and audits, all in one transaction', async () => {
@@ -661,7 +673,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.listRecords('u1', 'shop', 'cart')).toEqual([]);
         expect(await store.getKey('u1', 'shop/cart')).toBeUndefined();
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
-        expect((await store.changesSince(seq, 10)).map((c) => [c.collection, c.key, c.op])).toEqual([['_consent', 'p', 'put'], ['_consent', 'p', 'put'], ['cart', 'c1', 'delete']]);
+        expect((await store.changesSince(seq, 10)).map((c) => [c.collection, c.key, c.op, c.sealedKey])).toEqual([
+          ['_consent', 'p', 'put', sealed('p')], ['_consent', 'p', 'put', sealed('p')], ['cart', 'c1', 'delete', sealed('c1')],
+        ]);
         expect((await store.auditPage(0, 1)).size).toBe(2);
       });
 

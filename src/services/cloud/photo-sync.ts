@@ -1,3 +1,4 @@
+import { partMark } from '../../region/record-names.js';
 import { createHash } from 'node:crypto';
 import { DomicileError, isDomicileError } from '../../errors/domicile-error.js';
 import type { Platform } from '../../platform/platform.js';
@@ -43,12 +44,12 @@ export interface PhotoManifest {
 }
 
 function chunkKey(photoId: string, index: number): string {
-  return `${photoId}~${String(index).padStart(6, '0')}`;
+  return `${photoId}${partMark}${String(index).padStart(6, '0')}`;
 }
 
 /** A photo's chunk records are its parts, not records of their own: sync and listings skip them. */
 export function isPhotoChunk(collectionName: string, key: string): boolean {
-  return collectionName === collection && key.includes('~');
+  return collectionName === collection && key.includes(partMark);
 }
 
 /** True for the one collection whose records have parts (`<id>~<index>`): listings leave them out. */

@@ -7,6 +7,7 @@ import type {
   CheckpointRow,
   ConsentWrite,
   ImportResult,
+  KeyUpgrade,
   PlacementStat,
   PurgeResult,
   RecordDelete,
@@ -43,17 +44,17 @@ const auditLock = 0x646f6d33;
 
 type Q = pg.PoolClient;
 interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
-interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number }
-const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at';
-const upsertRecord = `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7)
-  ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`;
+interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
+const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
+const upsertRecord = `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+  ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key`;
 
 function toTenancy(row: TenancyRow | undefined): Tenancy | undefined {
   return row && { userId: row.user_id, service: row.service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
 }
 
 function toRecord(row: RecordRow): StoredRecord {
-  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
 }
 
 /**
@@ -138,13 +139,18 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   private static async version(c: Q, userId: string, service: string, collection: string, key: string): Promise<number> {
-    const rows = (await c.query<{ version: number }>('SELECT version FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 FOR UPDATE', [userId, service, collection, key])).rows;
-    return rows[0]?.version ?? 0;
+    return (await PostgresRegionStore.versionRow(c, userId, service, collection, key)).version;
   }
 
-  private static async appendChange(c: Q, userId: string, service: string, collection: string, key: string, op: 'put' | 'delete', version: number, at: number): Promise<number> {
+  /** The version (0 when absent) and the sealed key of a record, locked. */
+  private static async versionRow(c: Q, userId: string, service: string, collection: string, key: string): Promise<{ version: number; sealedKey: Buffer | null }> {
+    const rows = (await c.query<{ version: number; sealed_key: Buffer | null }>('SELECT version, sealed_key FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4 FOR UPDATE', [userId, service, collection, key])).rows;
+    return { version: rows[0]?.version ?? 0, sealedKey: rows[0]?.sealed_key ?? null };
+  }
+
+  private static async appendChange(c: Q, userId: string, service: string, collection: string, key: string, op: 'put' | 'delete', version: number, at: number, sealedKey: Buffer | null): Promise<number> {
     await c.query('SELECT pg_advisory_xact_lock($1)', [changeLogLock]);
-    const rows = (await c.query<{ seq: number }>('INSERT INTO changes (user_id, service, collection, key, op, version, at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq', [userId, service, collection, key, op, version, at])).rows;
+    const rows = (await c.query<{ seq: number }>('INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq', [userId, service, collection, key, op, version, at, sealedKey])).rows;
     return rows[0]!.seq;
   }
 
@@ -153,8 +159,8 @@ export class PostgresRegionStore implements RegionStore {
    * (a migration under way carries them to the destination); returns how many records went.
    */
   private static async shredCategory(c: Q, userId: string, service: string, category: string, logAt: number | undefined): Promise<number> {
-    const gone = (await c.query<{ key: string; version: number }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version', [userId, service, category])).rows;
-    if (logAt !== undefined) for (const g of gone) await PostgresRegionStore.appendChange(c, userId, service, category, g.key, 'delete', g.version, logAt);
+    const gone = (await c.query<{ key: string; version: number; sealed_key: Buffer | null }>('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 RETURNING key, version, sealed_key', [userId, service, category])).rows;
+    if (logAt !== undefined) for (const g of gone) await PostgresRegionStore.appendChange(c, userId, service, category, g.key, 'delete', g.version, logAt, g.sealed_key);
     await c.query('DELETE FROM keys WHERE user_id = $1 AND scope = $2', [userId, `${service}/${category}`]);
     return gone.length;
   }
@@ -274,6 +280,35 @@ export class PostgresRegionStore implements RegionStore {
     return row && toRecord(row);
   }
 
+  async recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> {
+    return (await this.q<{ version: number }>('SELECT version FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [userId, service, collection, key]))[0]?.version ?? 0;
+  }
+
+  async unsealedRecords(limit: number): Promise<StoredRecord[]> {
+    return (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT $1`, [limit])).map(toRecord);
+  }
+
+  async unsealedChanges(limit: number): Promise<ChangeEntry[]> {
+    const rows = await this.q<{ seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null }>(
+      'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE sealed_key IS NULL ORDER BY seq LIMIT $1', [limit]);
+    return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at, sealedKey: r.sealed_key }));
+  }
+
+  async upgradeKeys(u: KeyUpgrade): Promise<void> {
+    await this.tx(async (c) => {
+      await PostgresRegionStore.lockUsers(c, u.records.map((r) => r.userId));
+      for (const r of u.records) {
+        await c.query('UPDATE records SET key = $1, sealed_key = $2, ciphertext = $3 WHERE user_id = $4 AND service = $5 AND collection = $6 AND key = $7 AND sealed_key IS NULL', [r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey]);
+      }
+      for (const ch of u.changes) await c.query('UPDATE changes SET key = $1, sealed_key = $2 WHERE seq = $3', [ch.key, ch.sealedKey, ch.seq]);
+      if (u.dropChanges.length > 0) await c.query('DELETE FROM changes WHERE seq = ANY($1::bigint[])', [u.dropChanges]);
+    });
+  }
+
+  async countUnsealedKeys(): Promise<number> {
+    return (await this.q<{ n: number }>('SELECT ((SELECT count(*) FROM records WHERE sealed_key IS NULL) + (SELECT count(*) FROM changes WHERE sealed_key IS NULL))::int AS n'))[0]!.n;
+  }
+
   async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
     const rows = collection === undefined
       ? await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = $1 AND service = $2 ORDER BY collection COLLATE "C", key COLLATE "C"`, [userId, service])
@@ -293,15 +328,15 @@ export class PostgresRegionStore implements RegionStore {
 
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
     const { userId, service, collection, key } = read;
-    const row = (await this.q<{ market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }>(
-      `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at
+    const row = (await this.q<{ market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }>(
+      `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
        FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
        WHERE t.user_id = $1 AND t.service = $2`,
       [userId, service, collection, key],
     ))[0];
     checkTenancy(row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to }, userId, service, read.epoch);
     if (row?.version == null || row.ciphertext === null || row.updated_at === null) return undefined;
-    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
   }
 
   async writeRecord(w: RecordWrite): Promise<WriteResult> {
@@ -320,8 +355,8 @@ export class PostgresRegionStore implements RegionStore {
       const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
       checkVersion(w, current);
       const version = current + 1;
-      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now]);
-      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
+      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null]);
+      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null);
       return { version, seq, updatedAt: now };
     });
   }
@@ -331,11 +366,11 @@ export class PostgresRegionStore implements RegionStore {
     return this.tx(async (c) => {
       await PostgresRegionStore.lockUsers(c, [d.userId]);
       checkTenancy(await PostgresRegionStore.lockedTenancy(c, d.userId, d.service), d.userId, d.service, d.epoch);
-      const current = await PostgresRegionStore.version(c, d.userId, d.service, d.collection, d.key);
+      const { version: current, sealedKey } = await PostgresRegionStore.versionRow(c, d.userId, d.service, d.collection, d.key);
       checkVersion(d, current);
       if (current === 0) return undefined;
       await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [d.userId, d.service, d.collection, d.key]);
-      const seq = await PostgresRegionStore.appendChange(c, d.userId, d.service, d.collection, d.key, 'delete', current, now);
+      const seq = await PostgresRegionStore.appendChange(c, d.userId, d.service, d.collection, d.key, 'delete', current, now, sealedKey);
       return { version: current, seq, updatedAt: now };
     });
   }
@@ -364,25 +399,25 @@ export class PostgresRegionStore implements RegionStore {
         const logged = tenancy !== undefined && tenancy.status !== 'incoming';
         // One statement for all the puts: a row already at the same version and ciphertext is
         // left as it is (and not returned), so a state applied twice changes and logs nothing.
-        const put = b.puts.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number }>(
+        const put = b.puts.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number; sealed_key: Buffer | null }>(
           `INSERT INTO records (${recordColumns})
-           SELECT $1, $2, t.collection, t.key, t.version, t.ciphertext, t.updated_at
-           FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[]) AS t(collection, key, version, ciphertext, updated_at)
-           ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at
+           SELECT $1, $2, t.collection, t.key, t.version, t.ciphertext, t.updated_at, t.sealed_key
+           FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bytea[]) AS t(collection, key, version, ciphertext, updated_at, sealed_key)
+           ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key
            WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
-           RETURNING collection, key, version`,
-          [b.userId, b.service, b.puts.map((p) => p.collection), b.puts.map((p) => p.key), b.puts.map((p) => p.version), b.puts.map((p) => p.ciphertext), b.puts.map((p) => p.updatedAt)],
+           RETURNING collection, key, version, sealed_key`,
+          [b.userId, b.service, b.puts.map((p) => p.collection), b.puts.map((p) => p.key), b.puts.map((p) => p.version), b.puts.map((p) => p.ciphertext), b.puts.map((p) => p.updatedAt), b.puts.map((p) => p.sealedKey ?? null)],
         )).rows;
-        const gone = b.deletes.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number }>(
+        const gone = b.deletes.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number; sealed_key: Buffer | null }>(
           `DELETE FROM records r USING unnest($3::text[], $4::text[]) AS t(collection, key)
            WHERE r.user_id = $1 AND r.service = $2 AND r.collection = t.collection AND r.key = t.key
-           RETURNING r.collection, r.key, r.version`,
+           RETURNING r.collection, r.key, r.version, r.sealed_key`,
           [b.userId, b.service, b.deletes.map((d) => d.collection), b.deletes.map((d) => d.key)],
         )).rows;
         applied += put.length + gone.length;
         if (logged) {
-          for (const p of put) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now);
-          for (const d of gone) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', d.version, now);
+          for (const p of put) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealed_key);
+          for (const d of gone) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', d.version, now, d.sealed_key);
         }
         for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged ? now : undefined);
       }
@@ -419,8 +454,8 @@ export class PostgresRegionStore implements RegionStore {
       const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
       checkVersion(w, current);
       const version = current + 1;
-      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now]);
-      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now);
+      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null]);
+      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null);
       for (const category of w.shred) await PostgresRegionStore.shredCategory(c, w.userId, w.service, category, now);
       await PostgresRegionStore.appendAuditIn(c, w.audit);
       return { version, seq, updatedAt: now };
@@ -477,12 +512,12 @@ export class PostgresRegionStore implements RegionStore {
   async changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> {
     if (!Number.isInteger(limit) || limit < 1) throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
-    const columns = 'SELECT seq, user_id, service, collection, key, op, version, at FROM changes';
-    type Row = { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number };
+    const columns = 'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes';
+    type Row = { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null };
     const rows = userId !== undefined ? await this.q<Row>(`${columns} WHERE user_id = $1 AND service = $2 AND seq > $3 ORDER BY seq LIMIT $4`, [userId, service, afterSeq, limit])
       : service === undefined ? await this.q<Row>(`${columns} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])
       : await this.q<Row>(`${columns} WHERE seq > $1 AND service = $2 ORDER BY seq LIMIT $3`, [afterSeq, service, limit]);
-    return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at }));
+    return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at, sealedKey: r.sealed_key }));
   }
 
   async lastSeq(): Promise<number> {

@@ -98,6 +98,15 @@ export const postgresMigrations: readonly PgMigration[] = [
       CREATE INDEX changes_user ON changes (user_id);
     `,
   },
+  {
+    id: 5,
+    name: 'record keys sealed beside their keyed hash',
+    sql: `
+      -- See the SQLite store's migration 5: key holds the keyId, sealed_key the client's key sealed.
+      ALTER TABLE records ADD COLUMN sealed_key bytea;
+      ALTER TABLE changes ADD COLUMN sealed_key bytea;
+    `,
+  },
 ];
 
 /** Serialises schema changes between processes (several node processes of one region may start at once). */

@@ -104,6 +104,17 @@ export const regionStoreMigrations: readonly SchemaMigration[] = [
       CREATE INDEX changes_user ON changes (user_id);
     `,
   },
+  {
+    id: 5,
+    name: 'record keys sealed beside their keyed hash',
+    sql: `
+      -- The key column now holds a keyed hash of the client's key (its keyId); the key itself
+      -- rests here sealed by the region node, and each change entry carries a copy, so a sync or
+      -- a migration can name the record. NULL in rows an older version wrote (with plain keys).
+      ALTER TABLE records ADD COLUMN sealed_key BLOB;
+      ALTER TABLE changes ADD COLUMN sealed_key BLOB;
+    `,
+  },
 ];
 
 const ledgerSql = 'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)';

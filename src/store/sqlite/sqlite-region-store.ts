@@ -7,6 +7,7 @@ import type {
   CheckpointRow,
   ConsentWrite,
   ImportResult,
+  KeyUpgrade,
   PlacementStat,
   PurgeResult,
   RecordImport,
@@ -51,16 +52,20 @@ export interface SqliteRegionStoreOptions {
 
 interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
 interface KeyRow { user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }
-interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number }
+interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
 /** A tenancy joined with the record asked for (record columns null when it is absent). */
-interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null }
-interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number }
+interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }
+interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null }
 interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
 interface ResidueRow { market: string; service: string; residue: number }
 interface AuditDbRow { seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }
 
 function toAudit(row: AuditDbRow): AuditRow {
   return { seq: row.seq, eventId: row.event_id, type: row.type, entry: row.entry, leafHash: row.leaf_hash };
+}
+
+function toChange(row: ChangeRow): ChangeEntry {
+  return { seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at, sealedKey: row.sealed_key };
 }
 
 type RecordId = [userId: string, service: string, collection: string, key: string];
@@ -74,12 +79,12 @@ function toKey(row: KeyRow | undefined): WrappedKey | undefined {
 }
 
 function toRecord(row: RecordRow): StoredRecord {
-  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
 }
 
 function prepare(db: Database.Database) {
   const tenancyColumns = 'user_id, service, market, epoch, status, moved_to';
-  const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at';
+  const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
   return {
     getTenancy: db.prepare<[string, string], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies WHERE user_id = ? AND service = ?`),
     putTenancy: db.prepare<[string, string, string, number, string, string | null]>(
@@ -100,7 +105,7 @@ function prepare(db: Database.Database) {
     getRecord: db.prepare<RecordId, RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?`),
     // One statement for the tenancy check and the read: one snapshot, one b-tree walk fewer.
     readRecord: db.prepare<[string, string, string, string], ReadRow>(
-      `SELECT t.market AS market, t.epoch AS epoch, t.status AS status, t.moved_to AS moved_to, r.version AS version, r.ciphertext AS ciphertext, r.updated_at AS updated_at
+      `SELECT t.market AS market, t.epoch AS epoch, t.status AS status, t.moved_to AS moved_to, r.version AS version, r.ciphertext AS ciphertext, r.updated_at AS updated_at, r.sealed_key AS sealed_key
        FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = ? AND r.key = ?
        WHERE t.user_id = ? AND t.service = ?`,
     ),
@@ -113,28 +118,28 @@ function prepare(db: Database.Database) {
     listCollectionPage: db.prepare<[string, string, string, string, number, number], RecordRow>(
       `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key > ? AND (? = 0 OR instr(key, '~') = 0) ORDER BY key LIMIT ?`,
     ),
-    upsertRecord: db.prepare<[string, string, string, string, number, Buffer, number]>(
-      `INSERT INTO records (${recordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at`,
+    upsertRecord: db.prepare<[string, string, string, string, number, Buffer, number, Buffer | null]>(
+      `INSERT INTO records (${recordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key`,
     ),
     deleteRecord: db.prepare<RecordId>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?'),
     purgeUser: db.prepare<[string]>('DELETE FROM records WHERE user_id = ?'),
     purgeUserService: db.prepare<[string, string]>('DELETE FROM records WHERE user_id = ? AND service = ?'),
 
-    appendChange: db.prepare<[string, string, string, string, string, number, number]>(
-      'INSERT INTO changes (user_id, service, collection, key, op, version, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    appendChange: db.prepare<[string, string, string, string, string, number, number, Buffer | null]>(
+      'INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     changesSince: db.prepare<[number, number], ChangeRow>(
-      'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE seq > ? ORDER BY seq LIMIT ?',
     ),
     serviceChangesSince: db.prepare<[number, string, number], ChangeRow>(
-      'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE seq > ? AND service = ? ORDER BY seq LIMIT ?',
+      'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE seq > ? AND service = ? ORDER BY seq LIMIT ?',
     ),
     userChangesSince: db.prepare<[string, string, number, number], ChangeRow>(
-      'SELECT seq, user_id, service, collection, key, op, version, at FROM changes WHERE user_id = ? AND service = ? AND seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE user_id = ? AND service = ? AND seq > ? ORDER BY seq LIMIT ?',
     ),
-    recordState: db.prepare<RecordId, { version: number; ciphertext: Buffer }>(
-      'SELECT version, ciphertext FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?',
+    recordState: db.prepare<RecordId, { version: number; ciphertext: Buffer; sealed_key: Buffer | null }>(
+      'SELECT version, ciphertext, sealed_key FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?',
     ),
     insertTenancyIfAbsent: db.prepare<[string, string, string, number, string, string | null]>(
       `INSERT INTO tenancies (${tenancyColumns}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, service) DO NOTHING`,
@@ -156,7 +161,15 @@ function prepare(db: Database.Database) {
     auditCheckpointsUpTo: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? AND size <= ? ORDER BY size'),
     auditSeqOfEvent: db.prepare<[string], number>('SELECT seq FROM audit_entries WHERE event_id = ?').pluck(),
     lastAuditOfType: db.prepare<[string], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1'),
-    deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version'),
+    deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version, sealed_key'),
+    unsealedRecords: db.prepare<[number], RecordRow>(`SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT ?`),
+    unsealedChanges: db.prepare<[number], ChangeRow>('SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE sealed_key IS NULL ORDER BY seq LIMIT ?'),
+    upgradeRecord: db.prepare<[string, Buffer, Buffer, string, string, string, string]>(
+      'UPDATE records SET key = ?, sealed_key = ?, ciphertext = ? WHERE user_id = ? AND service = ? AND collection = ? AND key = ? AND sealed_key IS NULL',
+    ),
+    upgradeChange: db.prepare<[string, Buffer, number]>('UPDATE changes SET key = ?, sealed_key = ? WHERE seq = ?'),
+    dropChange: db.prepare<[number]>('DELETE FROM changes WHERE seq = ?'),
+    unsealedKeys: db.prepare<[], number>('SELECT (SELECT count(*) FROM records WHERE sealed_key IS NULL) + (SELECT count(*) FROM changes WHERE sealed_key IS NULL)').pluck(),
     deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
     deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
     deleteUserChanges: db.prepare<[string]>('DELETE FROM changes WHERE user_id = ?'),
@@ -208,6 +221,7 @@ interface Prepared {
   decideConsent: (write: ConsentWrite, now: number) => WriteResult;
   eraseUser: (userId: string, audit: AuditAppend) => { records: number; keys: number; tenancies: number };
   appendAudit: (append: AuditAppend) => void;
+  upgradeKeys: (upgrade: KeyUpgrade) => void;
 }
 
 /**
@@ -255,19 +269,20 @@ export class SqliteRegionStore implements RegionStore {
       const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
       checkVersion(w, current);
       const version = current + 1;
-      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now);
-      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now).lastInsertRowid);
+      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
+      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
       return { version, seq, updatedAt: now };
     }).immediate;
 
     const del = this.db.transaction((d: RecordDelete, now: number): WriteResult | undefined => {
       checkTenancy(toTenancy(s.getTenancy.get(d.userId, d.service)), d.userId, d.service, d.epoch);
-      const current = s.recordVersion.get(d.userId, d.service, d.collection, d.key) ?? 0;
+      const row = s.recordState.get(d.userId, d.service, d.collection, d.key);
+      const current = row?.version ?? 0;
       checkVersion(d, current);
       if (current === 0) return undefined;
       s.deleteRecord.run(d.userId, d.service, d.collection, d.key);
       // A delete's change carries the version it removed, so a reader can tell which put it ends.
-      const seq = Number(s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now).lastInsertRowid);
+      const seq = Number(s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now, row?.sealed_key ?? null).lastInsertRowid);
       return { version: current, seq, updatedAt: now };
     }).immediate;
 
@@ -294,8 +309,8 @@ export class SqliteRegionStore implements RegionStore {
      * (a migration under way carries them to the destination); returns how many records went.
      */
     const shredCategory = (userId: string, service: string, category: string, logAt: number | undefined): number => {
-      const gone = s.deleteCollection.all(userId, service, category) as Array<{ key: string; version: number }>;
-      if (logAt !== undefined) for (const g of gone) s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt);
+      const gone = s.deleteCollection.all(userId, service, category) as Array<{ key: string; version: number; sealed_key: Buffer | null }>;
+      if (logAt !== undefined) for (const g of gone) s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt, g.sealed_key);
       s.deleteKeyScope.run(userId, `${service}/${category}`);
       return gone.length;
     };
@@ -313,15 +328,15 @@ export class SqliteRegionStore implements RegionStore {
         for (const p of b.puts) {
           const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
           if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
-          s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt);
-          if (logged) s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now);
+          s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt, p.sealedKey ?? null);
+          if (logged) s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealedKey ?? null);
           applied++;
         }
         for (const d of b.deletes) {
-          const current = s.recordVersion.get(b.userId, b.service, d.collection, d.key);
+          const current = s.recordState.get(b.userId, b.service, d.collection, d.key);
           if (current === undefined) continue;
           s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
-          if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current, now);
+          if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current.version, now, current.sealed_key);
           applied++;
         }
         for (const category of b.shred ?? []) applied += shredCategory(b.userId, b.service, category, logged ? now : undefined);
@@ -351,8 +366,8 @@ export class SqliteRegionStore implements RegionStore {
       const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
       checkVersion(w, current);
       const version = current + 1;
-      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now);
-      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now).lastInsertRowid);
+      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
+      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
       for (const category of w.shred) shredCategory(w.userId, w.service, category, now);
       appendAuditIn(w.audit);
       return { version, seq, updatedAt: now };
@@ -385,7 +400,13 @@ export class SqliteRegionStore implements RegionStore {
       return total;
     }).immediate;
 
-    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants, decideConsent, eraseUser, appendAudit };
+    const upgradeKeys = this.db.transaction((u: KeyUpgrade): void => {
+      for (const r of u.records) s.upgradeRecord.run(r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey);
+      for (const c of u.changes) s.upgradeChange.run(c.key, c.sealedKey, c.seq);
+      for (const seq of u.dropChanges) s.dropChange.run(seq);
+    }).immediate;
+
+    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants, decideConsent, eraseUser, appendAudit, upgradeKeys };
   }
 
   async close(): Promise<void> {
@@ -504,7 +525,30 @@ export class SqliteRegionStore implements RegionStore {
     const tenancy = row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
     checkTenancy(tenancy, userId, service, read.epoch);
     if (row?.version == null || row.ciphertext === null || row.updated_at === null) return undefined;
-    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at };
+    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
+  }
+
+  async recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> {
+    return this.s.recordVersion.get(userId, service, collection, key) ?? 0;
+  }
+
+  async countUnsealedKeys(): Promise<number> {
+    return this.s.unsealedKeys.get() ?? 0;
+  }
+
+  async unsealedRecords(limit: number): Promise<StoredRecord[]> {
+    return this.s.unsealedRecords.all(limit).map(toRecord);
+  }
+
+  async unsealedChanges(limit: number): Promise<ChangeEntry[]> {
+    return this.s.unsealedChanges.all(limit).map(toChange);
+  }
+
+  /** Scrubbed like a purge: the rows it rewrites named records by the client's keys. */
+  async upgradeKeys(upgrade: KeyUpgrade): Promise<void> {
+    const { upgradeKeys } = this.ready;
+    this.scrubbing(() => upgradeKeys(upgrade));
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
@@ -611,9 +655,7 @@ export class SqliteRegionStore implements RegionStore {
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
     const rows = userId !== undefined ? this.s.userChangesSince.all(userId, service!, afterSeq, limit)
       : service === undefined ? this.s.changesSince.all(afterSeq, limit) : this.s.serviceChangesSince.all(afterSeq, service, limit);
-    return rows.map((row) => ({
-      seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at,
-    }));
+    return rows.map(toChange);
   }
 
   async lastSeq(): Promise<number> {
