@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
+import { takeRandomBytes } from '../shared/random-pool.js';
 import { DomicileError } from '../errors/domicile-error.js';
 
 /**
@@ -39,22 +40,9 @@ function keyObject(key: Buffer): KeyObject {
   return object;
 }
 
-/**
- * IVs are taken from a pool of random bytes refilled 16 KiB at a time: one call to the
- * CSPRNG per 1,365 seals instead of one per seal. Every IV is still fresh random bytes,
- * used once.
- */
-let ivPool = Buffer.alloc(0);
-let ivOffset = 0;
-
+/** A fresh random IV per seal, from the shared pool of random bytes (one CSPRNG call per 1,365 IVs). */
 function nextIv(): Buffer {
-  if (ivOffset + ivBytes > ivPool.length) {
-    ivPool = randomBytes(16 * 1024);
-    ivOffset = 0;
-  }
-  const iv = ivPool.subarray(ivOffset, ivOffset + ivBytes);
-  ivOffset += ivBytes;
-  return iv;
+  return takeRandomBytes(ivBytes);
 }
 
 export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {

@@ -173,17 +173,19 @@ export class RegionNode implements RegionClient {
   }
 
   async putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
-    const ref = await this.served(req, 'putRecord');
-    const collection = checkCollection(this.policy, ref.service, req.collection);
-    const key = checkRecordKey(req.key);
-    const ifVersion = checkIfVersion(req.ifVersion);
-    const json = encodeValue(req.value, this.maxValueBytes);
-    checkValueDepth(json, this.maxValueDepth);
+    const ref = checkTenantRef(this.policy, req, 'putRecord');
+    const { collection, key, ifVersion, json } = await this.checkedFor(ref, () => {
+      const json = encodeValue(req.value, this.maxValueBytes);
+      checkValueDepth(json, this.maxValueDepth);
+      return { collection: checkCollection(this.policy, ref.service, req.collection), key: checkRecordKey(req.key), ifVersion: checkIfVersion(req.ifVersion), json };
+    });
     const purpose = this.consent.purposeOf(ref.service, collection);
     if (purpose === undefined) {
       const result = await this.write(ref, collection, collection, key, json, ifVersion);
       return { version: result.version, updatedAt: result.updatedAt };
     }
+    // A missing grant is no answer for a user who lives elsewhere now.
+    await this.serving(ref);
     // Consent is enforced here, where the data would rest, not in a handler: the write lands
     // only if the ledger record that granted it is unchanged in the write's own transaction.
     for (let attempt = 1; ; attempt++) {
@@ -198,9 +200,8 @@ export class RegionNode implements RegionClient {
   }
 
   async getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
-    const ref = await this.served(req, 'getRecord');
-    const collection = checkCollection(this.policy, ref.service, req.collection);
-    const key = checkRecordKey(req.key);
+    const ref = checkTenantRef(this.policy, req, 'getRecord');
+    const { collection, key } = await this.checkedFor(ref, () => ({ collection: checkCollection(this.policy, ref.service, req.collection), key: checkRecordKey(req.key) }));
     // No user key here: no record of theirs either; the read still checks the tenancy.
     const names = await this.hierarchy.names(ref.userId, false);
     const stored = await this.store.readRecord({ ...ref, collection, key: names ? names.keyId(collection, key) : absentKeyId });
@@ -244,10 +245,10 @@ export class RegionNode implements RegionClient {
   }
 
   async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
-    const ref = await this.served(req, 'deleteRecord');
-    const collection = checkCollection(this.policy, ref.service, req.collection);
-    const key = checkRecordKey(req.key);
-    const ifVersion = checkIfVersion(req.ifVersion);
+    const ref = checkTenantRef(this.policy, req, 'deleteRecord');
+    const { collection, key, ifVersion } = await this.checkedFor(ref, () => ({
+      collection: checkCollection(this.policy, ref.service, req.collection), key: checkRecordKey(req.key), ifVersion: checkIfVersion(req.ifVersion),
+    }));
     const names = await this.hierarchy.names(ref.userId, false);
     const keyId = names ? names.keyId(collection, key) : absentKeyId;
     let result: WriteResult | undefined;
@@ -403,6 +404,20 @@ export class RegionNode implements RegionClient {
     const ref = checkTenantRef(this.policy, req, method);
     await this.serving(ref);
     return ref;
+  }
+
+  /**
+   * A request's own checks, for the request paths whose store call checks the tenancy in its own
+   * transaction (get, put, delete): one that fails them is answered as `served` would (WRONG_REGION
+   * and the like first), while one that passes costs no tenancy read of its own.
+   */
+  private async checkedFor<T>(ref: TenantRef, checks: () => T): Promise<T> {
+    try {
+      return checks();
+    } catch (err) {
+      await this.serving(ref);
+      throw err;
+    }
   }
 
   /** Refuses (WRONG_REGION, STALE_EPOCH, FENCED) unless this region serves the user now. */

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { takeRandomBytes } from './random-pool.js';
 
 /** A random, unguessable id with a type prefix: u_… users, s_… sessions, m_… migrations. */
 export function newId(prefix: string, bytes = 12): string {
-  return `${prefix}_${randomBytes(bytes).toString('base64url')}`;
+  return `${prefix}_${takeRandomBytes(bytes).toString('base64url')}`;
 }
