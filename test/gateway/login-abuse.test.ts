@@ -49,6 +49,24 @@ describe('logins and registrations under abuse', () => {
     expect((await login({ phone: '+6591110002', password: 'right-password' }, '10.1.0.1')).statusCode).toBe(200);
   });
 
+  it("refuses a login naming both a phone and an e-mail, so that nobody's count is reset by another's password", async () => {
+    await register({ email: 'victim@example.com', password: 'victim-password', market: 'SG' });
+    await register({ phone: '+65 9111 0010', password: 'attacker-password', market: 'SG' });
+    const limit = defaultAuthThrottle.loginsPerIdentifier.limit;
+    for (let i = 0; i < limit - 1; i++) {
+      expect((await login({ email: 'victim@example.com', password: `guess-${i}` }, `10.7.0.${i + 1}`)).statusCode).toBe(401);
+    }
+    // The attacker's own phone and password beside the victim's e-mail: the API takes phone|email.
+    const both = await login({ phone: '+6591110010', email: 'victim@example.com', password: 'attacker-password' }, '10.7.1.1');
+    expect(both.statusCode, both.body).toBe(400);
+    expect(both.json().error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/phone or an email, not both/) });
+    // The victim's count stands: one guess left, then 429.
+    expect((await login({ email: 'victim@example.com', password: 'guess-last' }, '10.7.2.1')).statusCode).toBe(401);
+    expect((await login({ email: 'victim@example.com', password: 'guess-more' }, '10.7.2.2')).statusCode).toBe(429);
+    // The attacker still logs in as themselves with one identifier.
+    expect((await login({ phone: '+6591110010', password: 'attacker-password' }, '10.7.1.2')).statusCode).toBe(200);
+  });
+
   it('answers 429 once one address has tried too many logins, across identifiers', async () => {
     // A limit of 5 an hour, so that no token comes back while the test runs, however slow the machine.
     const perAddress = await openTestPlatform('phase3', { throttle: { ...defaultAuthThrottle, loginsPerAddress: { limit: 5, windowSeconds: 3600 } } });

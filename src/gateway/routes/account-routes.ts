@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { listDevices, login, loginIndexes, registerAccount, revokeDevice } from '../../services/account/account-service.js';
+import { listDevices, login, loginIndex, registerAccount, revokeDevice } from '../../services/account/account-service.js';
 import { deviceReply, errorBody, loginBody, meReply, registerBody, tokenReply } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
@@ -23,12 +23,12 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody, 429: errorBody } },
     }, async (request) => {
       // Counted before the password is checked: concurrent guesses cannot all slip under the limit.
-      const indexes = loginIndexes(platform, request.body.phone, request.body.email);
+      const index = loginIndex(platform, request.body.phone, request.body.email);
       const { userId, sessionId } = await throttle.guard(async () => {
-        throttle.login(request.ip, indexes);
+        throttle.login(request.ip, [index]);
         return login(platform, request.body);
       });
-      throttle.loggedIn(indexes);
+      throttle.loggedIn([index]);
       return { userId, sessionId, token: await tokens.issue({ userId, sessionId }) };
     });
 

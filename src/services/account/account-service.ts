@@ -49,6 +49,21 @@ export function loginIndexes(platform: Platform, phone: string | undefined, emai
   return logins;
 }
 
+/**
+ * The blind index of the one identifier a login names (BAD_REQUEST for neither or both: the
+ * API takes `phone|email`). One, so that the identifier counted, checked and reset by the
+ * throttle is the one whose account the password was checked against: a body naming a
+ * victim's e-mail beside the caller's own phone would otherwise reset the victim's count.
+ */
+export function loginIndex(platform: Platform, phone: string | undefined, email: string | undefined): string {
+  if (phone !== undefined && email !== undefined) {
+    throw new DomicileError('BAD_REQUEST', 'log in with a phone or an email, not both', { details: { field: 'email' } });
+  }
+  const [index] = loginIndexes(platform, phone, email);
+  if (index === undefined) throw new DomicileError('BAD_REQUEST', 'give a phone (E.164, for example +6591234567) or an email to log in');
+  return index;
+}
+
 /** Creates the user in every service's home region, then a first session. */
 export async function registerAccount(platform: Platform, reg: Registration): Promise<{ userId: string; sessionId: string }> {
   const { policy, directory } = platform;
@@ -81,14 +96,10 @@ export async function registerAccount(platform: Platform, reg: Registration): Pr
 
 /** Checks the password in the user's home region; the same error for an unknown login. */
 export async function login(platform: Platform, creds: Credentials): Promise<{ userId: string; sessionId: string }> {
-  const logins = loginIndexes(platform, creds.phone, creds.email);
+  const index = loginIndex(platform, creds.phone, creds.email);
   // Under a flood the hashing queue is full: refuse before the directory and the region are read for nothing.
   passwordChecks.admit();
-  let userId: string | undefined;
-  for (const index of logins) {
-    userId = await platform.directory.findByLogin(index);
-    if (userId) break;
-  }
+  const userId = await platform.directory.findByLogin(index);
   // An unknown login costs what a wrong password costs (a scrypt through the same bound):
   // answering it faster would tell who has an account.
   const ok = userId === undefined
