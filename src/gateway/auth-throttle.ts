@@ -1,15 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { checkRateLimit, KeyedRateLimiter, type RateLimit } from '../shared/keyed-rate-limiter.js';
+import { LruCache } from '../shared/lru-cache.js';
+import { clientAddressKey } from './client-address-key.js';
 
 /**
  * Limits on logins and registrations. Each gateway counts in its own memory: behind a load
  * balancer with several gateways, an attacker gets each limit once per gateway (a store shared
  * by the gateways is future work). The client address is the TCP peer's unless the gateway
- * is told which proxies to trust (`trustProxy`): a header alone is never believed.
+ * is told which proxies to trust (`trustProxy`): a header alone is never believed. An IPv6
+ * client is counted by its /64 (clientAddressKey).
  */
 export interface AuthThrottleOptions {
-  /** Login attempts per login identifier (keyed by its blind index, never the phone or e-mail), whatever the address; a successful login resets it. Default 10 per 15 minutes. */
+  /**
+   * Failed logins per login identifier (keyed by its blind index, never the phone or e-mail),
+   * whatever the address; a right password is not counted. An address the identifier has
+   * logged in from (within 30 days) has a count of its own at this rate instead, so that
+   * guesses from elsewhere do not lock the owner out. Default 10 per 15 minutes.
+   */
   loginsPerIdentifier: RateLimit;
   /** Login attempts per client address, across identifiers. Default 30 per minute. */
   loginsPerAddress: RateLimit;
@@ -37,6 +45,9 @@ export const defaultAuthThrottle: AuthThrottleOptions = {
 
 type LimitName = 'logins-per-identifier' | 'logins-per-address' | 'registrations-per-address';
 
+/** How long an address an identifier logged in from keeps a count of its own for that identifier. */
+const knownAddressMs = 30 * 24 * 3600 * 1000;
+
 const messages: Record<LimitName, string> = {
   'logins-per-identifier': 'too many login attempts for this phone or e-mail',
   'logins-per-address': 'too many login attempts from this address',
@@ -61,27 +72,50 @@ export function checkAuthThrottle(options: Partial<AuthThrottleOptions> = {}): A
 /** The gateway's throttle of logins and registrations: RATE_LIMITED (429, Retry-After) past a limit. */
 export class AuthThrottle {
   private readonly limiters: Record<LimitName, KeyedRateLimiter>;
+  /** Failed logins per (identifier, address) it logged in from: the owner's own count. */
+  private readonly knownAddressLogins: KeyedRateLimiter;
+  /** `identifier address` pairs that logged in, and until when they count as known. */
+  private readonly knownAddresses: LruCache<string, number>;
   private readonly refusalDelayMs: number;
 
-  constructor(options: Partial<AuthThrottleOptions> = {}, now: () => number = Date.now) {
+  constructor(options: Partial<AuthThrottleOptions> = {}, private readonly now: () => number = Date.now) {
     const o = checkAuthThrottle(options);
     this.refusalDelayMs = o.refusalDelayMs;
     this.limiters = {
-      'logins-per-identifier': new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now),
-      'logins-per-address': new KeyedRateLimiter(o.loginsPerAddress, o.maxKeys, now),
-      'registrations-per-address': new KeyedRateLimiter(o.registrationsPerAddress, o.maxKeys, now),
+      'logins-per-identifier': new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now, 'logins-per-identifier'),
+      'logins-per-address': new KeyedRateLimiter(o.loginsPerAddress, o.maxKeys, now, 'logins-per-address'),
+      'registrations-per-address': new KeyedRateLimiter(o.registrationsPerAddress, o.maxKeys, now, 'registrations-per-address'),
     };
+    this.knownAddressLogins = new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now, 'logins-per-identifier');
+    // Forgetting a known address costs its owner only the shared count again, never a fresh burst.
+    this.knownAddresses = new LruCache(o.maxKeys);
   }
 
-  /** Before a login is checked: counts it against its address and each identifier's blind index. */
-  login(address: string, loginIndexes: readonly string[]): void {
-    this.take('logins-per-address', address);
-    for (const index of loginIndexes) this.take('logins-per-identifier', index);
+  /**
+   * Before a login's password is checked: counts it against its address, and reserves one
+   * failure of its identifier's count (of this address's own, where the identifier logged in
+   * from it before), so that concurrent guesses cannot all slip under the limit and a spent
+   * count refuses before any hash. `loggedIn` gives the reservation back.
+   */
+  login(address: string, loginIndex: string): void {
+    const addressKey = clientAddressKey(address);
+    this.take('logins-per-address', this.limiters['logins-per-address'], addressKey);
+    const pair = `${loginIndex} ${addressKey}`;
+    if (this.isKnown(pair)) this.take('logins-per-identifier', this.knownAddressLogins, pair);
+    else this.take('logins-per-identifier', this.limiters['logins-per-identifier'], loginIndex);
   }
 
-  /** A login succeeded: its identifiers start afresh (the address does not). */
-  loggedIn(loginIndexes: readonly string[]): void {
-    for (const index of loginIndexes) this.limiters['logins-per-identifier'].reset(index);
+  /** The password was right: its reservation is given back, and the address is known for the identifier. */
+  loggedIn(address: string, loginIndex: string): void {
+    const pair = `${loginIndex} ${clientAddressKey(address)}`;
+    if (this.isKnown(pair)) this.knownAddressLogins.refund(pair);
+    else this.limiters['logins-per-identifier'].refund(loginIndex);
+    this.knownAddresses.set(pair, this.now() + knownAddressMs);
+  }
+
+  private isKnown(pair: string): boolean {
+    const until = this.knownAddresses.get(pair);
+    return until !== undefined && until > this.now();
   }
 
   /** Runs a login or registration; a RATE_LIMITED refusal (a limit here, or the full hashing queue) is held refusalDelayMs first. */
@@ -96,11 +130,11 @@ export class AuthThrottle {
 
   /** Before an account is created. */
   registration(address: string): void {
-    this.take('registrations-per-address', address);
+    this.take('registrations-per-address', this.limiters['registrations-per-address'], clientAddressKey(address));
   }
 
-  private take(limit: LimitName, key: string): void {
-    const retryAfterSeconds = this.limiters[limit].take(key);
+  private take(limit: LimitName, limiter: KeyedRateLimiter, key: string): void {
+    const retryAfterSeconds = limiter.take(key);
     if (retryAfterSeconds > 0) {
       throw new DomicileError('RATE_LIMITED', `${messages[limit]}: try again in ${retryAfterSeconds} s`, { details: { limit, retryAfterSeconds } });
     }

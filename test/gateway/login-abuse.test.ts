@@ -67,6 +67,68 @@ describe('logins and registrations under abuse', () => {
     expect((await login({ phone: '+6591110010', password: 'attacker-password' }, '10.7.1.2')).statusCode).toBe(200);
   });
 
+  it("keeps a phone's owner logging in from an address it logged in from, while guesses from elsewhere spend its count", async () => {
+    await register({ phone: '+65 9111 0020', password: 'owner-password', market: 'SG' });
+    expect((await login({ phone: '+6591110020', password: 'owner-password' }, '10.8.0.1')).statusCode).toBe(200);
+    const limit = defaultAuthThrottle.loginsPerIdentifier.limit;
+    const statuses: number[] = [];
+    for (let i = 0; i <= limit; i++) statuses.push((await login({ phone: '+6591110020', password: `guess-${i}` }, `10.8.1.${i + 1}`)).statusCode);
+    expect(statuses).toEqual([...Array<number>(limit).fill(401), 429]);
+    // The owner, from the address it logged in from: one wrong guess every 90 s from anywhere no longer locks it out.
+    expect((await login({ phone: '+6591110020', password: 'owner-password' }, '10.8.0.1')).statusCode).toBe(200);
+    // A new address with the right password is still refused while the phone's count is spent.
+    expect((await login({ phone: '+6591110020', password: 'owner-password' }, '10.8.3.1')).statusCode).toBe(429);
+    // Guesses from the owner's address have a count of their own.
+    const fromOwner: number[] = [];
+    for (let i = 0; i <= limit; i++) fromOwner.push((await login({ phone: '+6591110020', password: `typo-${i}` }, '10.8.0.1')).statusCode);
+    expect(fromOwner).toEqual([...Array<number>(limit).fill(401), 429]);
+  });
+
+  it('does not charge a right password: the owner logs in while the count has room, and the guesses before still count', async () => {
+    await register({ phone: '+65 9111 0021', password: 'owner-password', market: 'SG' });
+    const limit = defaultAuthThrottle.loginsPerIdentifier.limit;
+    for (let i = 0; i < limit - 1; i++) expect((await login({ phone: '+6591110021', password: `guess-${i}` }, `10.8.4.${i + 1}`)).statusCode).toBe(401);
+    // Not charged, and it does not reset the count for everyone else either.
+    expect((await login({ phone: '+6591110021', password: 'owner-password' }, '10.8.5.1')).statusCode).toBe(200);
+    expect((await login({ phone: '+6591110021', password: 'guess-last' }, '10.8.6.1')).statusCode).toBe(401);
+    expect((await login({ phone: '+6591110021', password: 'guess-more' }, '10.8.6.2')).statusCode).toBe(429);
+  });
+
+  it('counts an IPv6 client by its /64, and an IPv4-mapped address as its IPv4 address', async () => {
+    const make = (i: number, remoteAddress: string) =>
+      t.app.inject({ method: 'POST', url: '/v1/accounts', payload: { email: `v6-${i}@example.com`, password: 'v6-password', market: 'SG' }, remoteAddress });
+    const allowed = defaultAuthThrottle.registrationsPerAddress.limit;
+    const statuses: number[] = [];
+    for (let i = 0; i <= allowed; i++) statuses.push((await make(i, `2001:db8:1:2:${(i * 7919).toString(16)}::${i + 1}`)).statusCode);
+    expect(statuses).toEqual([...Array<number>(allowed).fill(201), 429]);
+    expect((await make(10, '2001:db8:1:3::1')).statusCode).toBe(201);
+    const mapped: number[] = [];
+    for (let i = 0; i < allowed; i++) mapped.push((await make(20 + i, '::ffff:10.12.0.1')).statusCode);
+    mapped.push((await make(30, '10.12.0.1')).statusCode);
+    expect(mapped).toEqual([...Array<number>(allowed).fill(201), 429]);
+  });
+
+  it('refuses new identifiers when its memory is full of drained buckets, rather than forget one (no fresh burst by flooding)', async () => {
+    const small = await openTestPlatform('phase3', { throttle: { ...defaultAuthThrottle, loginsPerAddress: { limit: 1_000_000, windowSeconds: 1 }, maxKeys: 4 } });
+    try {
+      const attempt = (payload: Record<string, unknown>) =>
+        small.app.inject({ method: 'POST', url: '/v1/sessions', payload, remoteAddress: '10.13.0.1' });
+      const limit = defaultAuthThrottle.loginsPerIdentifier.limit;
+      for (let i = 0; i < limit; i++) expect((await attempt({ email: 'target@example.com', password: `guess-${i}` })).statusCode).toBe(401);
+      const flood: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await attempt({ email: `random-${i}@example.com`, password: 'whatever-1' });
+        flood.push(res.statusCode === 429 ? `429 ${String(res.json().error.details.limit)}` : String(res.statusCode));
+      }
+      expect(flood).toEqual(['401', '401', '401', ...Array<string>(3).fill('429 logins-per-identifier-capacity')]);
+      const target = await attempt({ email: 'target@example.com', password: 'guess-again' });
+      expect(target.statusCode).toBe(429);
+      expect(target.json().error.details.limit).toBe('logins-per-identifier');
+    } finally {
+      await small.close();
+    }
+  });
+
   it('answers 429 once one address has tried too many logins, across identifiers', async () => {
     // A limit of 5 an hour, so that no token comes back while the test runs, however slow the machine.
     const perAddress = await openTestPlatform('phase3', { throttle: { ...defaultAuthThrottle, loginsPerAddress: { limit: 5, windowSeconds: 3600 } } });

@@ -22,13 +22,14 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     app.post('/v1/sessions', {
       schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody, 429: errorBody } },
     }, async (request) => {
-      // Counted before the password is checked: concurrent guesses cannot all slip under the limit.
+      // Reserved before the password is checked (concurrent guesses cannot all slip under the
+      // limit), given back when it was right: only failed logins count against the identifier.
       const index = loginIndex(platform, request.body.phone, request.body.email);
       const { userId, sessionId } = await throttle.guard(async () => {
-        throttle.login(request.ip, [index]);
+        throttle.login(request.ip, index);
         return login(platform, request.body);
       });
-      throttle.loggedIn([index]);
+      throttle.loggedIn(request.ip, index);
       return { userId, sessionId, token: await tokens.issue({ userId, sessionId }) };
     });
 
