@@ -78,20 +78,47 @@ export async function registerAccount(platform: Platform, reg: Registration): Pr
   const homes: HomeEntry[] = serviceIds(policy).map((service) => ({ service, region: homeRegion(policy, reg.market, service), epoch: 1 }));
   const userId = newId('u');
   await directory.createUser({ userId, market: reg.market, logins, homes, createdAt: Date.now() });
+  const opened = new Set<string>();
   try {
     for (const home of homes) {
+      // Counted before the call: a tenancy whose answer was lost may still have been opened.
+      opened.add(home.region);
       await platform.region(home.region).openTenancy({ userId, service: home.service, epoch: home.epoch, market: reg.market });
     }
     await routeToHome(platform, userId, 'account', (client, ref) =>
       client.setCredentials({ ...ref, password: reg.password, ...(reg.phone ? { phone: normalisePhone(reg.phone) } : {}), ...(reg.email ? { email: normaliseEmail(reg.email) } : {}) }),
     );
   } catch (err) {
-    // Compensate: the directory entry goes, so the logins can be registered again.
-    await directory.deleteUser(userId);
-    throw err;
+    return undoRegistration(platform, userId, opened, err);
   }
   const sessionId = await openSession(platform, userId, reg.device);
   return { userId, sessionId };
+}
+
+/**
+ * Compensates a registration refused halfway (the password queue full under a flood, a region
+ * unreachable): the tenancies opened go (erased as a data subject request of the user's own,
+ * which every region already knows how to do and audits), then the directory entry, so the
+ * logins can be registered again. Left, the tenancies named a user who does not exist in every
+ * service's region for good. The caller gets the original refusal, or UNAVAILABLE naming the
+ * regions that could not be cleaned up (the refusal and their failures as its cause).
+ */
+async function undoRegistration(platform: Platform, userId: string, regions: ReadonlySet<string>, refusal: unknown): Promise<never> {
+  const failed: string[] = [];
+  const causes: unknown[] = [refusal];
+  for (const region of regions) {
+    try {
+      await platform.region(region).eraseUser({ userId, request: `registration-undone-${userId}` });
+    } catch (err) {
+      failed.push(region);
+      causes.push(err);
+    }
+  }
+  await platform.directory.deleteUser(userId);
+  if (failed.length === 0) throw refusal;
+  throw new DomicileError('UNAVAILABLE', `the registration failed and could not be undone in ${failed.join(', ')}: try again later`, {
+    cause: new AggregateError(causes, 'registration refused, then its tenancies not erased'),
+  });
 }
 
 /** Checks the password in the user's home region; the same error for an unknown login. */
