@@ -92,25 +92,34 @@ export class AuthThrottle {
   }
 
   /**
-   * Before a login's password is checked: counts it against its address, and reserves one
-   * failure of its identifier's count (of this address's own, where the identifier logged in
-   * from it before), so that concurrent guesses cannot all slip under the limit and a spent
-   * count refuses before any hash. `loggedIn` gives the reservation back.
+   * Runs a login (`check`, which throws UNAUTHENTICATED for a wrong password) under the limits:
+   * counts it against its address, and reserves one failure of its identifier's count (of this
+   * address's own, where the identifier logged in from it before) before the password is
+   * checked, so that concurrent guesses cannot all slip under the limit and a spent count
+   * refuses before any hash. Only a wrong password keeps the reservation: a right one, or a
+   * login refused before its password was judged (the hashing queue full, a region down), gives
+   * it back. A right password also makes the address known for the identifier.
    */
-  login(address: string, loginIndex: string): void {
-    const addressKey = clientAddressKey(address);
-    this.take('logins-per-address', this.limiters['logins-per-address'], addressKey);
-    const pair = `${loginIndex} ${addressKey}`;
-    if (this.isKnown(pair)) this.take('logins-per-identifier', this.knownAddressLogins, pair);
-    else this.take('logins-per-identifier', this.limiters['logins-per-identifier'], loginIndex);
-  }
-
-  /** The password was right: its reservation is given back, and the address is known for the identifier. */
-  loggedIn(address: string, loginIndex: string): void {
-    const pair = `${loginIndex} ${clientAddressKey(address)}`;
-    if (this.isKnown(pair)) this.knownAddressLogins.refund(pair);
-    else this.limiters['logins-per-identifier'].refund(loginIndex);
-    this.knownAddresses.set(pair, this.now() + knownAddressMs);
+  async guardLogin<T>(address: string, loginIndex: string, check: () => Promise<T>): Promise<T> {
+    return this.guard(async () => {
+      const addressKey = clientAddressKey(address);
+      this.take('logins-per-address', this.limiters['logins-per-address'], addressKey);
+      const pair = `${loginIndex} ${addressKey}`;
+      const [limiter, key] = this.isKnown(pair)
+        ? [this.knownAddressLogins, pair]
+        : [this.limiters['logins-per-identifier'], loginIndex];
+      this.take('logins-per-identifier', limiter, key);
+      let result: T;
+      try {
+        result = await check();
+      } catch (err) {
+        if (!isDomicileError(err, 'UNAUTHENTICATED')) limiter.refund(key);
+        throw err;
+      }
+      limiter.refund(key);
+      this.knownAddresses.set(pair, this.now() + knownAddressMs);
+      return result;
+    });
   }
 
   private isKnown(pair: string): boolean {

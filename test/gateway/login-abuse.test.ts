@@ -94,6 +94,28 @@ describe('logins and registrations under abuse', () => {
     expect((await login({ phone: '+6591110021', password: 'guess-more' }, '10.8.6.2')).statusCode).toBe(429);
   });
 
+  it("does not charge a phone's count for a login refused before its password was checked (the hashing queue full)", async () => {
+    await register({ phone: '+65 9111 0022', password: 'owner-password', market: 'SG' });
+    const limits = passwordChecks.limits;
+    passwordChecks.configure({ concurrency: 1, maxQueue: 0 });
+    let release = (): void => undefined;
+    const holder = passwordChecks.run(() => new Promise<void>((resolve) => { release = resolve; }));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await login({ phone: '+6591110022', password: `refused-${i}` }, `10.8.7.${i + 1}`);
+        expect(res.json().error.details.limit).toBe('password-checks');
+      }
+    } finally {
+      release();
+      await holder;
+      passwordChecks.configure(limits);
+    }
+    const limit = defaultAuthThrottle.loginsPerIdentifier.limit;
+    const statuses: number[] = [];
+    for (let i = 0; i <= limit; i++) statuses.push((await login({ phone: '+6591110022', password: `guess-${i}` }, `10.8.8.${i + 1}`)).statusCode);
+    expect(statuses).toEqual([...Array<number>(limit).fill(401), 429]);
+  });
+
   it('counts an IPv6 client by its /64, and an IPv4-mapped address as its IPv4 address', async () => {
     const make = (i: number, remoteAddress: string) =>
       t.app.inject({ method: 'POST', url: '/v1/accounts', payload: { email: `v6-${i}@example.com`, password: 'v6-password', market: 'SG' }, remoteAddress });

@@ -20,16 +20,10 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     });
 
     app.post('/v1/sessions', {
-      schema: { tags: ['account'], summary: 'Log in; each session is a device', body: loginBody, response: { 200: tokenReply, 401: errorBody, 429: errorBody } },
+      schema: { tags: ['account'], summary: 'Log in with a phone or an e-mail (not both); each session is a device', body: loginBody, response: { 200: tokenReply, 400: errorBody, 401: errorBody, 429: errorBody } },
     }, async (request) => {
-      // Reserved before the password is checked (concurrent guesses cannot all slip under the
-      // limit), given back when it was right: only failed logins count against the identifier.
       const index = loginIndex(platform, request.body.phone, request.body.email);
-      const { userId, sessionId } = await throttle.guard(async () => {
-        throttle.login(request.ip, index);
-        return login(platform, request.body);
-      });
-      throttle.loggedIn(request.ip, index);
+      const { userId, sessionId } = await throttle.guardLogin(request.ip, index, () => login(platform, request.body));
       return { userId, sessionId, token: await tokens.issue({ userId, sessionId }) };
     });
 
