@@ -23,7 +23,13 @@ export interface AuthThrottleOptions {
   loginsPerAddress: RateLimit;
   /** Account registrations per client address. Default 3 per hour. */
   registrationsPerAddress: RateLimit;
-  /** Identifiers or addresses remembered per limit, a memory bound (default 100,000, a few MB). */
+  /**
+   * Identifiers or addresses remembered per limit, a memory bound (default 100,000, a few MB).
+   * Only counts that have refilled are forgotten; with every one still spent, a new key is
+   * refused (`<limit>-capacity`). Since a login's count is reserved only while its password is
+   * hashed (about 20 a second per process) and given back unless it was wrong, filling it with
+   * spent counts of random identifiers would take over 1,000 wrong passwords a second.
+   */
   maxKeys: number;
   /**
    * How long a refused login or registration (429) is held before it is answered (default
