@@ -52,9 +52,11 @@ export function isPhotoChunk(collectionName: string, key: string): boolean {
   return collectionName === collection && key.includes(partMark);
 }
 
-/** True for the one collection whose records have parts (`<id>~<index>`): listings leave them out. */
-export function hasParts(serviceName: string, collectionName: string): boolean {
-  return serviceName === service && collectionName === collection;
+export { hasParts } from '../../region/record-parts.js';
+
+/** Where the bytes of a photo are downloaded (an export names it beside the photo's manifest). */
+export function photoContentPath(photoId: string): string {
+  return `/v1/me/photos/${encodeURIComponent(photoId)}/content`;
 }
 
 function asManifest(value: unknown, photoId: string): PhotoManifest {
