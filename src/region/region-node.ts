@@ -227,7 +227,8 @@ export class RegionNode implements RegionClient {
     const ref = await this.served(req, 'listRecordPage');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const limit = checkPageLimit(req.limit);
-    const after = decodeRecordCursor(req.cursor, collection);
+    const scope = { regionId: this.regionId, epoch: ref.epoch };
+    const after = decodeRecordCursor(req.cursor, collection, scope);
     const withoutParts = req.withoutParts === true;
     // A page in the store's order of keyIds (a part's keyId is marked, so the store leaves parts out).
     const stored = await this.store.listRecords(ref.userId, ref.service, collection, { after, limit, withoutParts });
@@ -241,7 +242,7 @@ export class RegionNode implements RegionClient {
     const last = stored.at(-1);
     // Pages follow the store's order of keyIds (unrelated to the keys); each page is given in the keys' order.
     records.sort(byName);
-    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(collection, last.key) : null };
+    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(scope, collection, last.key) : null };
   }
 
   async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
