@@ -1,3 +1,5 @@
+import { hasParts } from '../region/record-parts.js';
+import { photoContentPath } from '../services/cloud/photo-sync.js';
 import { join } from 'node:path';
 import type { Directory, HomeEntry } from '../directory/directory.js';
 import { DomicileError } from '../errors/domicile-error.js';
@@ -51,6 +53,8 @@ export class DsarService {
       const regions: RegionExport[] = [];
       for (const client of this.host.regions.values()) {
         const part = await client.exportUser({ userId, request: request.id });
+        // A photo is exported as its manifest and where its bytes are, never its chunks.
+        for (const s of part.services) for (const r of s.records) if (hasParts(s.service, r.collection)) r.content = photoContentPath(r.key);
         if (part.services.length > 0) regions.push(part);
       }
       this.requests.update(request.id, { state: 'completed', regionsDone: [...this.host.regions.keys()] });

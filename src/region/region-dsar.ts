@@ -6,7 +6,9 @@ import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './migration-validation.js';
 import type { RecordView } from './region-client.js';
-import { byName } from './record-names.js';
+import { byName, partMark } from './record-names.js';
+import { hasParts } from './record-parts.js';
+import { maxRecordPage } from './record-cursor.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { checkId, checkObject } from './request-validation.js';
 import { listedView } from './readable-view.js';
@@ -20,7 +22,8 @@ export interface RegionExport {
     /** home: served here; moved, fenced, incoming: a copy during or after a move. */
     status: Tenancy['status'];
     epoch: number;
-    records: RecordView[];
+    /** A record with parts (a photo's manifest) says where its bytes are downloaded: `content`, set by the platform. */
+    records: Array<RecordView & { content?: string }>;
     consents: ConsentLedger[];
     /** Login identifiers; the password hash is never exported. */
     credentials?: { phone?: string; email?: string };
@@ -51,12 +54,12 @@ export class RegionDsar {
       const tenancy = await this.store.getTenancy(userId, service.id);
       if (!tenancy) continue;
       const part: RegionExport['services'][number] = { service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, records: [], consents: [] };
-      const records = await this.store.listRecords(userId, service.id);
-      const names = records.length === 0 ? undefined : await this.hierarchy.names(userId, false);
-      for (const stored of records) {
+      for await (const stored of this.storedRecords(userId, service.id, service.categories.map((c) => c.id))) {
+        const names = await this.hierarchy.names(userId, false);
         if (!names) throw new DomicileError('INTEGRITY', `user ${userId} has ${service.id} records in region ${this.regionId} but no user key to name them with (was it shredded?)`);
         // The client's key, not the keyId the store holds.
         const key = names.open(stored.service, stored.collection, stored.key, stored.sealedKey);
+        if (hasParts(stored.service, stored.collection) && key.includes(partMark)) continue;
         if (stored.collection === consentCollection) part.consents.push(parseLedger(await this.open(stored), key));
         else if (stored.collection === credentialsCollection) {
           const { phone, email } = parseCredentials(await this.open(stored));
@@ -89,6 +92,24 @@ export class RegionDsar {
     );
     this.hierarchy.forget(userId);
     return result;
+  }
+
+  /**
+   * A user's records of a service, a page of each collection at a time: the policy's categories
+   * and the platform's own (consents, credentials). The parts of records (a photo's chunks, whose
+   * bytes the owner downloads) are left out in the store, never read: an export of gigabytes of
+   * photos would pass what one answer can hold.
+   */
+  private async *storedRecords(userId: string, service: string, categories: string[]): AsyncGenerator<StoredRecord> {
+    for (const collection of [...new Set([...categories, consentCollection, credentialsCollection])]) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.store.listRecords(userId, service, collection, { after, limit: maxRecordPage, withoutParts: hasParts(service, collection) });
+        yield* page;
+        if (page.length < maxRecordPage) break;
+        after = page.at(-1)!.key;
+      }
+    }
   }
 
   private open(stored: StoredRecord): Promise<unknown> {

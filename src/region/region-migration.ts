@@ -185,9 +185,9 @@ export class RegionMigration {
     for (const user of users) {
       const names = await this.hierarchy.names(user.userId, false);
       const current = names ? await this.currentRecords(names, service, user.states.records) : new Map<string, StoredRecord>();
-      for (const rec of user.states.records) {
+      for (const [index, rec] of user.states.records.entries()) {
         if (shredding.get(user.userId)?.has(rec.collection)) continue;
-        const json = this.encode(rec);
+        const json = this.encode(rec, user.userId, index, user.states.records.length);
         const existing = current.size === 0 ? undefined : current.get(names!.keyId(rec.collection, rec.key));
         if (existing && existing.version === rec.version && (await this.samePlain(existing, rec.category, json))) continue;
         toSeal.push({ user, rec, json, scope: categoryScope(service, rec.category) });
@@ -292,12 +292,20 @@ export class RegionMigration {
     return tenancy;
   }
 
-  private encode(rec: CheckedMovedRecord): Buffer {
+  /**
+   * A record's value as JSON. A failure names the record by its collection and its position among
+   * the user's records sent, never by the client's key: it becomes the batch's (and the
+   * migration's) stored error in the coordinator's state, which holds no personal data.
+   */
+  private encode(rec: CheckedMovedRecord, userId: string, index: number, sent: number): Buffer {
     try {
       return encodeValue(rec.value, this.maxValueBytes);
     } catch (err) {
       if (!isDomicileError(err)) throw err;
-      throw new DomicileError(err.code, `record ${rec.collection}/${rec.key}: ${err.message}`, { cause: err, details: { ...err.details, collection: rec.collection, key: rec.key } });
+      const position = index + 1;
+      throw new DomicileError(err.code, `record ${position} of the ${sent} sent for user ${userId}, in ${rec.collection}: ${err.message}`, {
+        cause: err, details: { ...err.details, userId, collection: rec.collection, position },
+      });
     }
   }
 

@@ -48,6 +48,7 @@ import type {
 import { RegionMigration } from './region-migration.js';
 import { checkValueDepth, readableView } from './readable-view.js';
 import { checkPageLimit, decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
+import { KeyedLock } from '../shared/keyed-lock.js';
 import { maxJsonDepth } from '../shared/json-depth.js';
 import { upgradeRecordKeys } from './record-key-upgrade.js';
 import {
@@ -61,8 +62,12 @@ import {
   checkTenantRef,
 } from './request-validation.js';
 
-/** Tries of a blind write whose predicted version the store refused (each learns the version from the refusal). */
-const maxBlindWriteAttempts = 8;
+/**
+ * How long a blind write goes on correcting its predicted version while other writers (another
+ * node of the pool, a client's write with If-Match) keep landing first: bounded by time, not by a
+ * count, so a busy key never turns a write that named no version into a CONFLICT.
+ */
+const blindWriteRetryMs = 10_000;
 
 export interface RegionNodeOptions {
   regionId: string;
@@ -115,6 +120,8 @@ export class RegionNode implements RegionClient {
    * and a wrong one costs a retry), without reading the record first.
    */
   private readonly versions = new LruCache<string, number>(100_000);
+  /** Blind writes of one key, one at a time in this node (see write). */
+  private readonly blindWrites = new KeyedLock();
 
   constructor(options: RegionNodeOptions) {
     this.regionId = options.regionId;
@@ -227,7 +234,8 @@ export class RegionNode implements RegionClient {
     const ref = await this.served(req, 'listRecordPage');
     const collection = checkCollection(this.policy, ref.service, req.collection);
     const limit = checkPageLimit(req.limit);
-    const after = decodeRecordCursor(req.cursor, collection);
+    const scope = { regionId: this.regionId, epoch: ref.epoch };
+    const after = decodeRecordCursor(req.cursor, collection, scope);
     const withoutParts = req.withoutParts === true;
     // A page in the store's order of keyIds (a part's keyId is marked, so the store leaves parts out).
     const stored = await this.store.listRecords(ref.userId, ref.service, collection, { after, limit, withoutParts });
@@ -241,7 +249,7 @@ export class RegionNode implements RegionClient {
     const last = stored.at(-1);
     // Pages follow the store's order of keyIds (unrelated to the keys); each page is given in the keys' order.
     records.sort(byName);
-    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(collection, last.key) : null };
+    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(scope, collection, last.key) : null };
   }
 
   async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
@@ -431,7 +439,8 @@ export class RegionNode implements RegionClient {
    * value is sealed for the version it will have (bound into its associated data), so the
    * write always names the version it expects: the client's ifVersion as given (its CONFLICT is
    * the client's), or for a blind write the version predicted from what this node last saw or
-   * read, corrected from the store's CONFLICT a bounded number of times.
+   * read, corrected from the store's CONFLICT for as long as blindWriteRetryMs: a write that
+   * named no version is never answered CONFLICT.
    */
   private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined, requires?: RecordWrite['requires']): Promise<WriteResult> {
     const scope = categoryScope(ref.service, category);
@@ -448,23 +457,36 @@ export class RegionNode implements RegionClient {
     const versionName = this.versionName(ref, collection, keyId);
     // What the write requires (the consent ledger's record) is named by its keyId too.
     const required = requires && { ...requires, key: names.keyId(requires.collection, requires.key) };
-    let expected = ifVersion ?? this.versions.get(versionName) ?? (await this.store.recordVersion(ref.userId, ref.service, collection, keyId));
-    for (let attempt = 1; ; attempt++) {
-      const ciphertext = sealValue(dataKey, json, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key: keyId, version: expected + 1 });
-      try {
-        const result = await this.store.writeRecord({ ...ref, collection, key: keyId, sealedKey, ciphertext, ifVersion: expected, requires: required });
-        this.versions.set(versionName, result.version);
-        return result;
-      } catch (err) {
-        const found = isDomicileError(err, 'CONFLICT') && err.details?.requires === undefined ? err.details?.version : undefined;
-        if (ifVersion !== undefined || typeof found !== 'number' || attempt >= maxBlindWriteAttempts) {
-          this.versions.delete(versionName);
-          throw namedError(err, keyId, key);
+    const attempts = async (): Promise<WriteResult> => {
+      let expected = ifVersion ?? this.versions.get(versionName) ?? (await this.store.recordVersion(ref.userId, ref.service, collection, keyId));
+      const deadline = Date.now() + blindWriteRetryMs;
+      for (;;) {
+        const ciphertext = sealValue(dataKey, json, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key: keyId, version: expected + 1 });
+        try {
+          const result = await this.store.writeRecord({ ...ref, collection, key: keyId, sealedKey, ciphertext, ifVersion: expected, requires: required });
+          this.versions.set(versionName, result.version);
+          return result;
+        } catch (err) {
+          const found = isDomicileError(err, 'CONFLICT') && err.details?.requires === undefined ? err.details?.version : undefined;
+          if (ifVersion !== undefined || typeof found !== 'number') {
+            this.versions.delete(versionName);
+            throw namedError(err, keyId, key);
+          }
+          if (Date.now() > deadline) {
+            this.versions.delete(versionName);
+            throw new DomicileError('UNAVAILABLE', `record ${ref.service}/${collection}/${key} is being written by others faster than this write could land: retry shortly`, {
+              cause: err, details: { retryAfterSeconds: 1 },
+            });
+          }
+          // Another write got there first (or the hint was stale): seal again for the version after the one found.
+          expected = found;
         }
-        // Another write got there first (or the hint was stale): seal again for the version after the one found.
-        expected = found;
       }
-    }
+    };
+    // A client's ifVersion is used as given. Blind writes of one key go one at a time in this
+    // node: each predicts the version the one before it wrote, so they do not refuse each other;
+    // the retry above covers writers elsewhere (another node of the pool, writes with If-Match).
+    return ifVersion === undefined ? this.blindWrites.run(versionName, attempts) : attempts();
   }
 
   private versionName(ref: { userId: string; service: string }, collection: string, keyId: string): string {

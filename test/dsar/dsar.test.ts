@@ -44,7 +44,7 @@ describe('data subject requests', () => {
     await grant(app, user.token, 'contact-discovery');
     const records: Array<[string, unknown]> = [
       ['shop/orders/o1', { sku: 'redmi-1s', note: canary }], ['shop/addresses/home', { city: 'Bengaluru' }],
-      ['cloud/contacts/c1', { name: `${canary} contact` }], ['cloud/photos/p1', { title: 'Diwali' }],
+      ['cloud/contacts/c1', { name: `${canary} contact` }], ['cloud/contacts/p1', { title: 'Diwali' }],
       ['messaging/messages/m1', { to: 'u_x', body: canary }], ['messaging/address-book/h1', { hash: 'ab12' }],
     ];
     for (const [path, value] of records) {

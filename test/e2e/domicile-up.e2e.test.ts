@@ -35,13 +35,13 @@ describe('a real `domicile up` process', () => {
     const reg = await call(server.url, 'POST', '/v1/accounts', undefined, { phone: '+65 9123 4567', password: 'flow-password', market: 'SG', device: 'Mi 3' });
     expect(reg.status).toBe(201);
     const { token, userId } = reg.json;
-    // Photos need the cloud-backup purpose: refused (403, naming it) until the user grants it.
-    const refused = await call(server.url, 'PUT', '/v1/me/cloud/photos/p1', token, { title: 'CANARY-PHOTO-7f3a' });
+    // Cloud backups need the cloud-backup purpose: refused (403, naming it) until the user grants it.
+    const refused = await call(server.url, 'PUT', '/v1/me/cloud/contacts/p1', token, { title: 'CANARY-PHOTO-7f3a' });
     expect(refused.status).toBe(403);
     expect(refused.json.error).toMatchObject({ code: 'CONSENT_REQUIRED', details: { purpose: 'cloud-backup' } });
     expect((await call(server.url, 'PUT', '/v1/me/consents/cloud-backup', token, { decision: 'grant', noticeVersion: '2014-08' })).status).toBe(200);
-    expect((await call(server.url, 'PUT', '/v1/me/cloud/photos/p1', token, { title: 'CANARY-PHOTO-7f3a' })).status).toBe(200);
-    const read = await call(server.url, 'GET', '/v1/me/cloud/photos/p1', token);
+    expect((await call(server.url, 'PUT', '/v1/me/cloud/contacts/p1', token, { title: 'CANARY-PHOTO-7f3a' })).status).toBe(200);
+    const read = await call(server.url, 'GET', '/v1/me/cloud/contacts/p1', token);
     expect(read.json.value).toEqual({ title: 'CANARY-PHOTO-7f3a' });
     const login = await call(server.url, 'POST', '/v1/sessions', undefined, { phone: '+6591234567', password: 'flow-password', device: 'Redmi Note' });
     expect(login.status).toBe(200);
@@ -56,9 +56,9 @@ describe('a real `domicile up` process', () => {
     const report = JSON.parse(where.stdout);
     expect(report.holdings.map((h: { region: string }) => h.region)).toEqual(['sg-singapore']);
     const cloud = report.holdings[0].services.find((s: { service: string }) => s.service === 'cloud');
-    // The photo, and the consent ledger that allowed it (one record per purpose), rest together.
+    // The backup, and the consent ledger that allowed it (one record per purpose), rest together.
     expect(cloud.collections).toEqual(expect.arrayContaining([
-      expect.objectContaining({ collection: 'photos', records: 1 }),
+      expect.objectContaining({ collection: 'contacts', records: 1 }),
       expect.objectContaining({ collection: '_consent', records: 1 }),
     ]));
     expect(cloud.collections).toHaveLength(2);

@@ -141,8 +141,11 @@ describe('error bodies: one mapping, a request id, nosniff, nothing internal (is
       expect(error.message).toMatch(/blob file of record cloud\/photos\/.* was changed on disk \(a file of the region\)/);
       expect(error.message).toContain(error.requestId);
       expect(error.message).not.toContain(blob!);
+      // The export gives a photo as its manifest and reads no chunk: the changed file does not fail it.
       const exported = await t.app.inject({ method: 'GET', url: '/v1/me/export', headers: auth(user.token) });
-      expect(expectCleanError(exported, 500, 'INTEGRITY').message).not.toContain(blob!);
+      expect(exported.statusCode, exported.body).toBe(200);
+      expect(exported.body).not.toContain(blob!);
+      expect(exported.body).not.toContain(`${id}~`);
     });
   });
 });

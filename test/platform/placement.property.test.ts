@@ -5,7 +5,7 @@ import { auth, grant, openTestPlatform, register, type TestPlatform } from '../s
 
 const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US', 'BR', 'DE', 'KE'];
 const writable: Array<[string, string]> = [
-  ['shop', 'orders'], ['shop', 'cart'], ['account', 'identity'], ['messaging', 'messages'], ['cloud', 'photos'],
+  ['shop', 'orders'], ['shop', 'cart'], ['account', 'identity'], ['messaging', 'messages'], ['cloud', 'contacts'],
 ];
 
 type Op =
@@ -35,7 +35,7 @@ describe.each(['phase1', 'phase3'])('placement under %s, as a property', (phase)
         for (const o of ops) {
           if (o.kind === 'register') {
             const r = await register(t.app, { email: `p${emails++}-${phase}@example.com`, password: 'property-password', market: o.market });
-            // cloud/photos needs the cloud-backup purpose: granted, so the property covers a gated category too.
+            // cloud/contacts needs the cloud-backup purpose: granted, so the property covers a gated category too (cloud/photos is the photo routes' alone).
             await grant(t.app, r.token, 'cloud-backup');
             users.push({ userId: r.userId, token: r.token, market: o.market });
             continue;

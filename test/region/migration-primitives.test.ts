@@ -254,6 +254,19 @@ describe('migration primitives', () => {
       expect((await us.health()).lastSeq).toBe(0);
     });
 
+    it('names a record it cannot import by collection and position, never by the client\'s key (the error rests in the coordinator\'s state)', async () => {
+      const secret = 'contact-+6591234567';
+      const records = [
+        { collection: 'orders', key: 'o1', version: 1, updatedAt: 0, value: 'x' },
+        { collection: 'orders', key: secret, version: 1, updatedAt: 0, value: 'y'.repeat(1024 * 1024 + 1) },
+      ];
+      const err = await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records, deleted: [] } }), 'PAYLOAD_TOO_LARGE');
+      expect(err.message).toMatch(/record 2 of the 2 sent for user u-1, in orders/);
+      expect(err.details).toMatchObject({ collection: 'orders', position: 2, limit: 1024 * 1024 });
+      expect(JSON.stringify({ message: err.message, details: err.details })).not.toContain('6591234567');
+      expect(await us.describeUser({ userId: 'u-1' })).toEqual([]);
+    });
+
     it('exports and reads states only of users it holds', async () => {
       const unknown = await expectCode(sg.exportUsers({ service: 'shop', userIds: ['u-1', 'u-nobody'] }), 'WRONG_REGION');
       expect(unknown.details).toMatchObject({ home: null, service: 'shop' });

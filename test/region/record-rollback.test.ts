@@ -91,6 +91,17 @@ describe('a record rolled back in its row', () => {
     expect(await node.getRecord({ ...ref, collection: 'orders', key: 'o1' })).toMatchObject({ version: 3, value: { paid: true, again: true } });
   }, 30_000);
 
+  it.each(['sqlite', 'postgres'] as const)('never answers CONFLICT to a blind write: 20 at once to one key all land, versions 1 to 20 each once (%s)', async (backend) => {
+    const { node } = await open(backend);
+    const ref = { userId: 'u1', service: 'shop', epoch: 1 };
+    await node.openTenancy({ ...ref, market: 'SG' });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => node.putRecord({ ...ref, collection: 'orders', key: 'hot', value: { i } })));
+    expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+    const versions = results.map((r) => (r as PromiseFulfilledResult<{ version: number }>).value.version).sort((a, b) => a - b);
+    expect(versions).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(await node.getRecord({ ...ref, collection: 'orders', key: 'hot' })).toMatchObject({ version: 20 });
+  }, 30_000);
+
   it.each(['sqlite', 'postgres'] as const)('lands concurrent blind writes to one key, each sealed for the version it got (%s)', async (backend) => {
     const { node } = await open(backend);
     const ref = { userId: 'u1', service: 'shop', epoch: 1 };

@@ -4,7 +4,7 @@ import { DomicileError } from '../../errors/domicile-error.js';
 import { findCategory, requireService } from '../../policy/placement.js';
 import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
-import { platformWriter } from '../../services/platform-written.js';
+import { platformDeleteRefusal, platformWriteRefusal } from '../../services/platform-written.js';
 import { hasParts } from '../../services/cloud/photo-sync.js';
 import { collectionParams, errorBody, recordParams, recordReply, writeReply } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
@@ -43,8 +43,8 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
     }, async (request) => {
       const { service, collection, key } = request.params;
       checkCollection(platform.policy, service, collection);
-      const writer = platformWriter(service, collection, key);
-      if (writer) throw new DomicileError('FORBIDDEN', `${service}/${collection}/${key} is written by ${writer}, not through the records API: use another key`);
+      const refusal = platformWriteRefusal(service, collection, key);
+      if (refusal) throw new DomicileError('FORBIDDEN', refusal);
       if (request.body === undefined) throw new DomicileError('BAD_REQUEST', 'send the record as a JSON body with Content-Type: application/json');
       const expected = ifVersion(request.headers['if-match']);
       const result = await routeToHome(platform, request.user.userId, service, (client, ref) =>
@@ -91,11 +91,13 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
       schema: {
         tags: ['records'], summary: 'Delete a record', security, params: recordParams,
         headers: z.object({ 'if-match': z.string().optional() }).passthrough(),
-        response: { 204: z.null(), 401: errorBody, 404: errorBody, 409: errorBody },
+        response: { 204: z.null(), 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody },
       },
     }, async (request, reply) => {
       const { service, collection, key } = request.params;
       checkCollection(platform.policy, service, collection);
+      const refusal = platformDeleteRefusal(service, collection, key);
+      if (refusal) throw new DomicileError('FORBIDDEN', refusal);
       const expected = ifVersion(request.headers['if-match']);
       const { deleted } = await routeToHome(platform, request.user.userId, service, (client, ref) =>
         client.deleteRecord({ ...ref, collection, key, ...(expected === undefined ? {} : { ifVersion: expected }) }),

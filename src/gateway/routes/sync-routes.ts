@@ -17,7 +17,7 @@ export function syncRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
         params: z.object({ service: z.string().min(1).max(64) }),
         querystring: z.object({
           since: z.string().min(1).max(512).optional().describe('the token of the last sync; none for a full snapshot'),
-          limit: z.coerce.number().int().min(1).max(2_000).default(500).describe('change-log entries read at most (more: ask again)'),
+          limit: z.coerce.number().int().min(1).max(2_000).default(500).describe('change-log entries, or a snapshot\'s records, read at most (more: ask again)'),
         }).strict(),
         response: { 200: z.looseObject({}), 400: errorBody, 401: errorBody, 404: errorBody },
       },

@@ -1,11 +1,13 @@
 import { partMark } from '../../region/record-names.js';
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { DomicileError, isDomicileError } from '../../errors/domicile-error.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import type { RegionClient, TenantRef } from '../../region/region-client.js';
 import { newId } from '../../shared/new-id.js';
 import { maxRecordPage } from '../../region/record-cursor.js';
+import { KeyedLock } from '../../shared/keyed-lock.js';
 
 /**
  * Mi Cloud's photo sync: large files uploaded in chunks that survive an interruption (the
@@ -52,9 +54,11 @@ export function isPhotoChunk(collectionName: string, key: string): boolean {
   return collectionName === collection && key.includes(partMark);
 }
 
-/** True for the one collection whose records have parts (`<id>~<index>`): listings leave them out. */
-export function hasParts(serviceName: string, collectionName: string): boolean {
-  return serviceName === service && collectionName === collection;
+export { hasParts } from '../../region/record-parts.js';
+
+/** Where the bytes of a photo are downloaded (an export names it beside the photo's manifest). */
+export function photoContentPath(photoId: string): string {
+  return `/v1/me/photos/${encodeURIComponent(photoId)}/content`;
 }
 
 function asManifest(value: unknown, photoId: string): PhotoManifest {
@@ -75,6 +79,13 @@ async function readManifest(client: RegionClient, ref: TenantRef, photoId: strin
   return { manifest: asManifest(record.value, photoId), version: record.version };
 }
 
+/**
+ * What of a manifest the quota counts: its own id, and a declared size that a photo may have. A
+ * record that is not such a manifest (none can be written now: the records API refuses the
+ * collection) neither takes room away nor gives any: a negative size would lift the quota.
+ */
+const countedManifest = z.object({ id: z.string(), size: z.number().int().min(1).max(maxPhotoBytes) });
+
 /** The bytes of every photo the user holds or is uploading (their declared sizes), from their manifests alone. */
 async function photoBytesHeld(client: RegionClient, ref: TenantRef): Promise<number> {
   let total = 0;
@@ -82,8 +93,8 @@ async function photoBytesHeld(client: RegionClient, ref: TenantRef): Promise<num
   do {
     const page = await client.listRecordPage({ ...ref, collection, limit: maxRecordPage, withoutParts: true, ...(cursor === undefined ? {} : { cursor }) });
     for (const record of page.records) {
-      const size = (record.value as { size?: unknown } | null)?.size;
-      if (typeof size === 'number' && Number.isFinite(size)) total += size;
+      const manifest = countedManifest.safeParse(record.value);
+      if (manifest.success && manifest.data.id === record.key) total += manifest.data.size;
     }
     cursor = page.cursor ?? undefined;
   } while (cursor !== undefined);
@@ -100,17 +111,26 @@ async function checkQuota(client: RegionClient, ref: TenantRef, size: number, qu
   }
 }
 
+/**
+ * A user's upload starts, one at a time per gateway process. Several gateways can still each let
+ * one start pass the same check at once (the quota overrun is then at most one photo per gateway);
+ * closing that needs the check and the manifest's write in one region transaction.
+ */
+const uploadStarts = new KeyedLock();
+
 export async function startUpload(platform: Platform, userId: string, req: { name: string; contentType: string; size: number; sha256: string }, quotaBytes = defaultPhotoQuotaBytes): Promise<PhotoManifest> {
   const chunks = Math.max(1, Math.ceil(req.size / photoChunkSize));
   const manifest: PhotoManifest = {
     id: newId('ph'), name: req.name, contentType: req.contentType, size: req.size, sha256: req.sha256.toLowerCase(), chunkSize: photoChunkSize, chunks,
     received: [], state: 'uploading', createdAt: Date.now(), completedAt: null,
   };
-  // Checked against the declared sizes of every photo held or uploading, so chunks can never exceed it.
-  await inHome(platform, userId, async (client, ref) => {
+  // Checked against the declared sizes of every photo held or uploading, so chunks can never
+  // exceed it; one start of a user's at a time in this process, so starts at once cannot all pass
+  // the same check (gateways behind a load balancer each hold their own lock: see uploadStarts).
+  await uploadStarts.run(userId, () => inHome(platform, userId, async (client, ref) => {
     await checkQuota(client, ref, req.size, quotaBytes);
     await client.putRecord({ ...ref, collection, key: manifest.id, value: manifest, ifVersion: 0 });
-  });
+  }));
   return manifest;
 }
 
