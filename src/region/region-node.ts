@@ -139,9 +139,14 @@ export class RegionNode implements RegionClient {
    * it is not the one its log last recorded (every policy change is in every region's log).
    */
   async init(): Promise<void> {
-    // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is served.
-    await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log });
     await this.audit.init();
+    // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is
+    // served, once; the log then records that every key is sealed, and no later row is upgraded.
+    const sealed = await this.store.lastAuditOfType('record-keys-sealed');
+    const upgraded = await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log, sealedAt: sealed?.seq });
+    if (!sealed && this.audit.problems.length === 0 && this.recordPolicy) {
+      await this.audit.record([{ id: null, event: { type: 'record-keys-sealed', ...upgraded } }]);
+    }
     // A log that does not verify is reported by `domicile audit verify`; nothing is appended to it.
     if (this.audit.problems.length > 0 || !this.recordPolicy) return;
     const digest = policyDigest(this.policy);
