@@ -96,11 +96,11 @@ export class HttpRegionClient implements RegionClient {
     return this.post('describeUser', req);
   }
 
-  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
     return this.post('exportUsers', req);
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
     return this.post('readRecordStates', req);
   }
 
@@ -112,7 +112,7 @@ export class HttpRegionClient implements RegionClient {
     return this.post('importUsers', req);
   }
 
-  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
     return this.post('digestUsers', req);
   }
 

@@ -331,11 +331,11 @@ export class RegionNode implements RegionClient {
 
   // Migration primitives: region-migration.ts holds them, with the same store and key hierarchy.
 
-  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
     return this.migration.exportUsers(req);
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
     return this.migration.readRecordStates(req);
   }
 
@@ -350,7 +350,7 @@ export class RegionNode implements RegionClient {
     return this.migration.importUsers(req);
   }
 
-  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
     return this.migration.digestUsers(req);
   }
 
