@@ -80,6 +80,16 @@ export const auditEventSchema = z.discriminatedUnion('type', [
     policy: z.object({ name: text, version: z.number().int().positive() }).strict(),
   }).strict(),
   z.object({
+    /**
+     * The region's store has every record key sealed (an upgrade from plaintext keys ran to its
+     * end, or there was nothing to upgrade): from then on a row without a sealed key is put
+     * there by someone, never upgraded (see record-key-upgrade.ts).
+     */
+    type: z.literal('record-keys-sealed'),
+    records: z.number().int().nonnegative(),
+    changes: z.number().int().nonnegative(),
+  }).strict(),
+  z.object({
     type: z.literal('policy'),
     name: text,
     version: z.number().int().positive(),

@@ -24,6 +24,10 @@ export const residencyProofSchema = z.object({
     violations: z.array(z.object({
       kind: z.enum(['data-outside-policy', 'home-outside-policy', 'residue']), market: z.string(), region: z.string(), service: z.string(), users: z.number(), records: z.number(), message: z.string(),
     })),
+    /** Users an unfinished migration keeps in their source for its roll-back window (older proofs have none). */
+    inMove: z.array(z.object({
+      migrationId: z.string(), market: z.string(), region: z.string(), destination: z.string(), service: z.string(), users: z.number(), message: z.string(),
+    })).optional(),
   }),
   regions: z.array(z.object({
     region: z.string(),

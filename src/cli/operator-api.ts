@@ -7,6 +7,7 @@ import type { AuditPage } from '../region/region-client.js';
 import { MigrationEngine, type StartRequest } from '../migrate/migration-engine.js';
 import type { SettingsPatch } from '../migrate/migration-settings.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
+import { openMoves, readOpenMoves } from '../migrate/open-moves.js';
 import type { MigrationPlan } from '../migrate/plan-migration.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -170,8 +171,10 @@ class InProcessOperatorApi implements OperatorApi {
     return status;
   }
 
-  residency(): Promise<ResidencyReport> {
-    return residencyReport(this.platform);
+  /** The coordinator's open moves: from the engine if this process opened it, else read and closed (nothing is taken over). */
+  async residency(): Promise<ResidencyReport> {
+    const moves = this.engine ? await openMoves((await this.engine).store) : await readOpenMoves(this.platform);
+    return residencyReport(this.platform, moves);
   }
 
   where(userId: string): Promise<WhereReport> {

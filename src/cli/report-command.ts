@@ -12,7 +12,9 @@ export function formatResidency(report: ResidencyProof['report']): string {
   const verdict = report.violations.length === 0
     ? 'No violations: every record rests in a region the policy allows.'
     : `${report.violations.length} violation(s):\n${report.violations.map((v) => `  - ${v.message}`).join('\n')}`;
-  return `Residency under policy "${report.policy.name}" (version ${report.policy.version}), ${report.generatedAt}\n\n${report.rows.length > 0 ? table : '(no data yet)'}\n\n${verdict}\n`;
+  const moving = report.inMove ?? [];
+  const inMove = moving.length === 0 ? '' : `\nIn move (not violations): ${moving.reduce((n, m) => n + m.users, 0)} users\n${moving.map((m) => `  - ${m.message}`).join('\n')}\n`;
+  return `Residency under policy "${report.policy.name}" (version ${report.policy.version}), ${report.generatedAt}\n\n${report.rows.length > 0 ? table : '(no data yet)'}\n\n${verdict}\n${inMove}`;
 }
 
 /**

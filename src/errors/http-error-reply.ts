@@ -87,7 +87,9 @@ export function sendHttpError(request: FastifyRequest, reply: FastifyReply, err:
   if (status >= 500) {
     // The cause's name and message are for the operator; they never reach the client.
     const cause = isDomicileError(err) && err.cause !== undefined ? err.cause : err;
-    request.log.error({ code: error.code, cause: cause instanceof Error ? cause.name : typeof cause, msg: err instanceof Error ? err.message : undefined }, 'request failed');
+    // A region client's UNAVAILABLE keeps the node's address and the socket's error in its cause: logged here, never answered.
+    const causeMessage = error.code === 'UNAVAILABLE' && err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+    request.log.error({ code: error.code, cause: cause instanceof Error ? cause.name : typeof cause, msg: err instanceof Error ? err.message : undefined, ...(causeMessage === undefined ? {} : { causeMessage }) }, 'request failed');
   } else {
     request.log.info({ code: error.code, statusCode: status }, 'request refused');
   }

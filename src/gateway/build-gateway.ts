@@ -172,7 +172,7 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(consentRoutes(ctx));
   await app.register(dsarRoutes(ctx));
   await app.register(dashboardRoutes(ctx, options.migrations));
-  await app.register(opsRoutes(ctx));
+  await app.register(opsRoutes(ctx, options.migrations));
   await app.register(migrationRoutes(ctx, options.migrations));
   await app.register(shopRoutes(ctx));
   await app.register(messagingRoutes(ctx));

@@ -68,7 +68,7 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
     let bytes = 0;
     for (let i = 0; i < ctx.users.length; i += usersPerCall) {
       const chunk = ctx.users.slice(i, i + usersPerCall);
-      const exported = new Map((await source.exportUsers({ service, userIds: chunk.map((u) => u.userId) })).map((e) => [e.userId, e.records]));
+      const exported = new Map((await source.exportUsers({ service, userIds: chunk.map((u) => u.userId), digestKey: copied.digestKey })).map((e) => [e.userId, e.records]));
       // 'incoming': the destination holds the users' data but answers FENCED until the cut-over.
       await setTenancies(destination, service, chunk, 0, 'incoming');
       let rows = 0;

@@ -105,12 +105,12 @@ async function verifyUnderFence(
 ): Promise<{ mismatches: RecordMismatch[]; rows: VerifiedRows }> {
   const { source, destination, batch, users } = ctx;
   const whole = users.map((u) => u.userId).filter((id) => fullVerify || !pre.rows.has(id));
-  const full = await compareUsers(source, destination, batch.service, whole);
+  const full = await compareUsers(source, destination, batch.service, whole, ctx.copied.digestKey);
   const rows: VerifiedRows = new Map();
   for (const [userId, user] of pre.rows) rows.set(userId, new Map(user));
   for (const [userId, digest] of full.digests) rows.set(userId, rowsOfDigest(digest));
   const partial = new Map([...recheck].filter(([userId]) => !whole.includes(userId)));
-  const checked = await verifyRecords(source, destination, batch.service, partial);
+  const checked = await verifyRecords(source, destination, batch.service, partial, ctx.copied.digestKey);
   for (const [userId, changed] of checked.rows) {
     const user = rows.get(userId) ?? new Map();
     for (const [id, row] of changed) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Directory } from '../directory/directory.js';
@@ -202,7 +203,7 @@ export class MigrationEngine {
   private copiedRows(batch: BatchRecord): CopiedRows {
     const id = `${batch.migrationId}/${batch.id}`;
     let rows = this.copied.get(id);
-    if (!rows) this.copied.set(id, (rows = { rows: new Map(), complete: false }));
+    if (!rows) this.copied.set(id, (rows = { rows: new Map(), complete: false, digestKey: randomBytes(32).toString('hex') }));
     return rows;
   }
 

@@ -66,9 +66,17 @@ export type CutOverPhase = 'fencing' | 'flipping';
  */
 export const withheldKey = '(key withheld)';
 
-/** Mismatches as they are kept and shown: keys withheld (see withheldKey). */
+/** Hex characters of a record's keyed hash kept with a mismatch: enough to tell two sides apart. */
+export const keptHashLength = 12;
+
+/**
+ * Mismatches as they are kept and shown: keys withheld (see withheldKey), and each side's
+ * keyed hash cut to a short tag, so that what rests in the coordinator's state and log is
+ * no full hash of a value either.
+ */
 export function withholdKeys(mismatches: readonly RecordMismatch[]): RecordMismatch[] {
-  return mismatches.map((m) => (m.key === '*' ? m : { ...m, key: withheldKey }));
+  const tag = (side: RecordMismatch['source']) => side && { version: side.version, hash: side.hash.slice(0, keptHashLength) };
+  return mismatches.map((m) => ({ ...m, key: m.key === '*' ? m.key : withheldKey, source: tag(m.source), destination: tag(m.destination) }));
 }
 
 export interface RecordMismatch {

@@ -22,7 +22,7 @@ export async function rollbackCutOver(ctx: BatchContext): Promise<PhaseResult<{ 
     await store.updateBatch(batch.migrationId, batch.id, { step: 'rolling-back', cutOverPhase: 'fencing' });
     await setTenancies(destination, service, users, 1, 'fenced');
     await replicateBack({ store, batches: [batch], movers: () => users, region: (id) => (id === batch.source ? source : destination) });
-    const cmp = await compareUsers(destination, source, service, users.map((u) => u.userId));
+    const cmp = await compareUsers(destination, source, service, users.map((u) => u.userId), ctx.copied.digestKey);
     if (cmp.mismatches.length > 0) {
       await setTenancies(destination, service, users, 1, 'home');
       await store.updateBatch(batch.migrationId, batch.id, { step: 'cut-over', cutOverPhase: null, error: `roll-back refused: ${formatMismatches(cmp.mismatches)}` });

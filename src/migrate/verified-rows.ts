@@ -22,6 +22,12 @@ export type VerifiedRows = Map<string, Map<string, VerifiedRow>>;
 export interface CopiedRows {
   rows: VerifiedRows;
   complete: boolean;
+  /**
+   * The batch's digest key (32 random bytes, hex), sent with every export, digest and record
+   * read of the batch, so both regions' hashes compare while none is SHA-256 of a plaintext
+   * (see checkDigestKey). Chosen when this process first works on the batch.
+   */
+  digestKey: string;
 }
 
 export function refKey(collection: string, key: string): string {

@@ -22,17 +22,17 @@ const usersPerDigest = 64;
  * fails to open (INTEGRITY) is a mismatch to name, not a crash of the engine. A call that
  * meets one is made again user by user, to name who it was.
  */
-export async function digestMany(region: RegionClient, service: string, userIds: readonly string[]): Promise<Map<string, UserDigest | string>> {
+export async function digestMany(region: RegionClient, service: string, userIds: readonly string[], digestKey: string): Promise<Map<string, UserDigest | string>> {
   const out = new Map<string, UserDigest | string>();
   for (let i = 0; i < userIds.length; i += usersPerDigest) {
     const chunk = userIds.slice(i, i + usersPerDigest);
     try {
-      for (const d of await region.digestUsers({ service, userIds: chunk })) out.set(d.userId, d);
+      for (const d of await region.digestUsers({ service, userIds: chunk, digestKey })) out.set(d.userId, d);
     } catch (err) {
       if (!isDomicileError(err, 'INTEGRITY')) throw err;
       for (const userId of chunk) {
         try {
-          out.set(userId, (await region.digestUsers({ service, userIds: [userId] }))[0]!);
+          out.set(userId, (await region.digestUsers({ service, userIds: [userId], digestKey }))[0]!);
         } catch (one) {
           if (!isDomicileError(one, 'INTEGRITY')) throw one;
           out.set(userId, `${region.regionId}: ${one.message}`);
@@ -88,8 +88,8 @@ function compareDigests(userIds: readonly string[], from: ReadonlyMap<string, Us
 }
 
 /** Digests each user on both sides and names every record that differs. */
-export async function compareUsers(from: RegionClient, to: RegionClient, service: string, userIds: readonly string[]): Promise<Comparison> {
-  return compareDigests(userIds, await digestMany(from, service, userIds), await digestMany(to, service, userIds));
+export async function compareUsers(from: RegionClient, to: RegionClient, service: string, userIds: readonly string[], digestKey: string): Promise<Comparison> {
+  return compareDigests(userIds, await digestMany(from, service, userIds, digestKey), await digestMany(to, service, userIds, digestKey));
 }
 
 /**
@@ -119,7 +119,7 @@ async function sourceFromCopy(ctx: BatchContext, upTo: number): Promise<Map<stri
     const rows = new Map(copied.rows.get(userId));
     const refs = changed.get(userId);
     if (refs) {
-      const states = await ctx.source.readRecordStates({ service: batch.service, userId, refs: [...refs.values()] });
+      const states = await ctx.source.readRecordStates({ service: batch.service, userId, refs: [...refs.values()], digestKey: copied.digestKey });
       for (const d of states.deleted) rows.delete(refKey(d.collection, d.key));
       for (const r of states.records) rows.set(refKey(r.collection, r.key), { collection: r.collection, key: r.key, version: r.version, hash: r.hash });
     }
@@ -163,15 +163,15 @@ export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promis
     const verifiedAt = (await ctx.source.health()).lastSeq;
     const userIds = ctx.users.map((u) => u.userId);
     const fromCopy = ctx.copied.complete && batch.copySeq !== null;
-    const fromSource = fromCopy ? await sourceFromCopy(ctx, verifiedAt) : await digestMany(ctx.source, batch.service, userIds);
-    const toDestination = await digestMany(ctx.destination, batch.service, userIds);
+    const fromSource = fromCopy ? await sourceFromCopy(ctx, verifiedAt) : await digestMany(ctx.source, batch.service, userIds, ctx.copied.digestKey);
+    const toDestination = await digestMany(ctx.destination, batch.service, userIds, ctx.copied.digestKey);
     let cmp = compareDigests(userIds, fromSource, toDestination);
     if (fromCopy && cmp.mismatches.length > 0) {
       // The copy's hashes are a shortcut: before a difference fails the batch, the users it
       // names are digested in the source itself (a change no log shows, such as an erasure,
       // would otherwise stop the migration for nothing).
       const named = [...new Set(cmp.mismatches.map((m) => m.userId))];
-      const fresh = await digestMany(ctx.source, batch.service, named);
+      const fresh = await digestMany(ctx.source, batch.service, named, ctx.copied.digestKey);
       for (const id of named) fromSource.set(id, fresh.get(id)!);
       cmp = compareDigests(userIds, fromSource, toDestination);
     }

@@ -23,11 +23,12 @@ export async function verifyRecords(
   to: RegionClient,
   service: string,
   refsByUser: ReadonlyMap<string, ReadonlyMap<string, { collection: string; key: string }>>,
+  digestKey: string,
 ): Promise<RecordCheck> {
   const result: RecordCheck = { mismatches: [], rows: new Map() };
   for (const [userId, refs] of refsByUser) {
     const list = [...refs.values()];
-    const [a, b] = [await from.readRecordStates({ service, userId, refs: list }), await to.readRecordStates({ service, userId, refs: list })];
+    const [a, b] = [await from.readRecordStates({ service, userId, refs: list, digestKey }), await to.readRecordStates({ service, userId, refs: list, digestKey })];
     const left = new Map(a.records.map((r) => [refKey(r.collection, r.key), r]));
     const right = new Map(b.records.map((r) => [refKey(r.collection, r.key), r]));
     const rows = new Map<string, VerifiedRow | null>();

@@ -5,6 +5,7 @@ import type { MigrationStatus } from '../migrate/migration-status.js';
 import type { TransferRecord } from '../migrate/coordinator-store.js';
 import { homeRegion, serviceIds } from '../policy/placement.js';
 import type { Platform } from './platform.js';
+import { openMoves } from '../migrate/open-moves.js';
 import { residencyReport, type ResidencyReport } from './residency-report.js';
 
 export interface DashboardSummary {
@@ -59,7 +60,7 @@ async function verifiedLog(platform: Platform, region: string): Promise<AuditSum
  */
 export async function dashboardSummary(platform: Platform, engine: MigrationEngine | undefined): Promise<DashboardSummary> {
   const { policy } = platform;
-  const report = await residencyReport(platform);
+  const report = await residencyReport(platform, engine ? await openMoves(engine.store) : []);
   const services = serviceIds(policy);
   const markets = policy.markets.map((m) => {
     const rows = report.rows.filter((r) => r.market === m.country);

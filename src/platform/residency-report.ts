@@ -1,3 +1,4 @@
+import type { OpenMove } from '../migrate/open-moves.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Platform } from './platform.js';
 
@@ -26,20 +27,36 @@ export interface Violation {
   message: string;
 }
 
+/** Users whose source rows an unfinished migration keeps for its roll-back window: not a violation. */
+export interface InMove {
+  migrationId: string;
+  market: string;
+  region: string;
+  destination: string;
+  service: string;
+  users: number;
+  message: string;
+}
+
 export type ResidencyReport = {
   policy: { name: string; version: number };
   generatedAt: string;
   regions: Array<{ id: string; provider: string; status: string; city: string }>;
   rows: ResidencyRow[];
   violations: Violation[];
+  inMove: InMove[];
 };
 
 /**
  * Placement per market × region × service, from what each live region says it holds and what
  * the directory says, checked against the current policy. Every row a region reports where
  * the policy does not allow it is a violation: data resting outside its allowed regions.
+ *
+ * `moves` are the open moves of an unfinished migration (see open-moves.ts): up to their count,
+ * users whose source tenancy says 'moved' to the move's destination are in move, reported
+ * apart and not as residue; any beyond it, or left after the migration finished, are residue.
  */
-export async function residencyReport(platform: Platform): Promise<ResidencyReport> {
+export async function residencyReport(platform: Platform, moves: readonly OpenMove[] = []): Promise<ResidencyReport> {
   const { policy } = platform;
   const rows = new Map<string, ResidencyRow>();
   const row = (market: string, region: string, service: string): ResidencyRow => {
@@ -52,6 +69,9 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
     }
     return r;
   };
+  const allowance = new Map(moves.map((m) => [`${m.market}\u0000${m.source}\u0000${m.service}\u0000${m.destination}`, { ...m }]));
+  const inMove: InMove[] = [];
+  const movingIn = new Map<ResidencyRow, number>();
   for (const [regionId, client] of platform.regions) {
     for (const stat of await client.placementStats()) {
       const r = row(stat.market, regionId, stat.service);
@@ -59,6 +79,18 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
       r.records += stat.records;
       r.bytes += stat.bytes;
       r.residue += stat.residue;
+      for (const [destination, users] of Object.entries(stat.movedTo ?? {})) {
+        const move = allowance.get(`${stat.market}\u0000${regionId}\u0000${stat.service}\u0000${destination}`);
+        const moving = Math.min(users, move?.users ?? 0);
+        if (!move || moving === 0) continue;
+        move.users -= moving;
+        r.residue -= moving;
+        movingIn.set(r, (movingIn.get(r) ?? 0) + moving);
+        inMove.push({
+          migrationId: move.migrationId, market: stat.market, region: regionId, destination, service: stat.service, users: moving,
+          message: `${moving} ${stat.market} users of ${stat.service} in ${regionId} are moving to ${destination} by migration ${move.migrationId}: cut over, kept here until domicile migrate complete (or rollback)`,
+        });
+      }
     }
   }
   for (const home of await platform.directory.homeCounts()) {
@@ -76,10 +108,14 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
       });
     }
     if (r.allowed) continue;
-    if (r.users > 0 || r.records > 0) {
+    // The source of a move holds its movers' data until complete (invariant 1): only users beyond them violate.
+    const moving = movingIn.get(r) ?? 0;
+    const outside = r.users - moving;
+    if (outside > 0 || (moving === 0 && r.records > 0)) {
+      const besides = moving > 0 ? ` (besides ${moving} in move, whose records are counted too)` : '';
       violations.push({
-        kind: 'data-outside-policy', market: r.market, region: r.region, service: r.service, users: r.users, records: r.records,
-        message: `${r.records} ${r.service} records of ${r.users} ${r.market} users rest in ${r.region}, which policy "${policy.name}" does not allow for ${r.market}`,
+        kind: 'data-outside-policy', market: r.market, region: r.region, service: r.service, users: outside, records: r.records,
+        message: `${r.records} ${r.service} records of ${outside} ${r.market} users${besides} rest in ${r.region}, which policy "${policy.name}" does not allow for ${r.market}`,
       });
     }
     if (r.homed > 0) {
@@ -95,5 +131,6 @@ export async function residencyReport(platform: Platform): Promise<ResidencyRepo
     regions: policy.regions.map((r) => ({ id: r.id, provider: r.provider, status: r.status, city: r.location.city })),
     rows: sorted,
     violations,
+    inMove: inMove.sort((a, b) => a.market.localeCompare(b.market) || a.service.localeCompare(b.service) || a.region.localeCompare(b.region) || a.destination.localeCompare(b.destination)),
   };
 }

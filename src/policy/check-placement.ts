@@ -1,5 +1,6 @@
 import type { Refer } from './check-declarations.js';
-import { findRegion, matchingRule, pairKey, placementIndex } from './placement.js';
+import { declaredNames, findRegion, matchingRule, pairKey, placementIndex } from './placement.js';
+import { maxPlacementPairs } from './policy-size.js';
 import { formatPath } from './policy-problem.js';
 import type { PolicyFinding } from './policy-problem.js';
 import type { Policy } from './policy-schema.js';
@@ -50,6 +51,22 @@ export function checkPlacement(policy: Policy, refer: Refer = formatPath): Polic
       });
     }
   });
+
+  // A rule naming more pairs than the gateway takes from a whole policy (policy-size.ts) is
+  // refused here too, at its line, before anything works pair by pair: one rule of 30,000
+  // markets and 30,000 services is 9 × 10⁸ pairs, which no check should walk. (Many small
+  // rules are not capped here: a file's check is linear in the pairs its rules name.)
+  let oversized = false;
+  policy.placement.forEach((rule, ri) => {
+    const named = rule.markets.length * rule.services.length;
+    if (named <= maxPlacementPairs) return;
+    oversized = true;
+    findings.push({
+      path: ['placement', ri],
+      message: `this rule names ${named} market × service pairs, more than the ${maxPlacementPairs} a policy may; write "*" for every market or service a rule means`,
+    });
+  });
+  if (oversized) return findings;
 
   for (const finding of ambiguities(policy, refer)) findings.push(finding);
 
@@ -103,10 +120,12 @@ export function checkPlacement(policy: Policy, refer: Refer = formatPath): Polic
 function ambiguities(policy: Policy, refer: Refer): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
   const first = placementIndex(policy);
+  const declared = declaredNames(policy);
   policy.placement.forEach((rule, j) => {
     const shared = new Map<number, { markets: Set<string>; services: Set<string> }>();
-    const services = unique(rule.services);
-    for (const market of unique(rule.markets)) {
+    // Undeclared names are findings of their own, and in no index: only declared pairs can be shared.
+    const services = unique(rule.services.filter((s) => s === '*' || declared.services.has(s)));
+    for (const market of unique(rule.markets.filter((m) => m === '*' || declared.markets.has(m)))) {
       for (const service of services) {
         const i = first.get(pairKey(market, service));
         if (i === undefined || i >= j) continue;

@@ -20,16 +20,19 @@ export function pairKey(market: string, service: string): string {
  * Built once per placement list (a policy is not changed once parsed): for every market ×
  * service pair the rules name literally ("*" included), the index of the first rule naming it.
  * It answers "which rule places this pair" in constant time, where scanning every rule for
- * every pair made checks and plans quadratic in a policy's size.
+ * every pair made checks and plans quadratic in a policy's size. Only declared names (and "*")
+ * are indexed: an undeclared one is a finding of the check, and no lookup ever asks for it, so
+ * a rule listing thousands of them costs their count, not their product.
  */
 const placementIndexes = new WeakMap<readonly PlacementRule[], Map<string, number>>();
 export function placementIndex(policy: Policy): ReadonlyMap<string, number> {
   let index = placementIndexes.get(policy.placement);
   if (!index) {
     const built = new Map<string, number>();
+    const { markets: declaredMarkets, services: declaredServices } = declaredNames(policy);
     policy.placement.forEach((rule, i) => {
-      const services = new Set(rule.services);
-      for (const market of new Set(rule.markets)) {
+      const services = new Set(rule.services.filter((s) => s === '*' || declaredServices.has(s)));
+      for (const market of new Set(rule.markets.filter((m) => m === '*' || declaredMarkets.has(m)))) {
         for (const service of services) {
           const key = pairKey(market, service);
           if (!built.has(key)) built.set(key, i);
@@ -40,6 +43,17 @@ export function placementIndex(policy: Policy): ReadonlyMap<string, number> {
     index = built;
   }
   return index;
+}
+
+/** The markets and services a policy declares, once per policy. */
+const declaredSets = new WeakMap<Policy, { markets: ReadonlySet<string>; services: ReadonlySet<string> }>();
+export function declaredNames(policy: Policy): { markets: ReadonlySet<string>; services: ReadonlySet<string> } {
+  let names = declaredSets.get(policy);
+  if (!names) {
+    names = { markets: new Set(policy.markets.map((m) => m.country)), services: new Set(policy.services.map((s) => s.id)) };
+    declaredSets.set(policy, names);
+  }
+  return names;
 }
 
 /**

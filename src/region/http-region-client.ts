@@ -96,11 +96,11 @@ export class HttpRegionClient implements RegionClient {
     return this.post('describeUser', req);
   }
 
-  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
     return this.post('exportUsers', req);
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
     return this.post('readRecordStates', req);
   }
 
@@ -112,7 +112,7 @@ export class HttpRegionClient implements RegionClient {
     return this.post('importUsers', req);
   }
 
-  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
     return this.post('digestUsers', req);
   }
 
@@ -180,9 +180,7 @@ export class HttpRegionClient implements RegionClient {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new DomicileError('UNAVAILABLE', `region ${this.regionId} at ${this.baseUrl} answered ${method} with HTTP ${response.status} and a body that is not JSON (is it a Domicile region node?)`, {
-        cause: err, details: { region: this.regionId, url: this.baseUrl },
-      });
+      throw this.unavailable(new Error(`region ${this.regionId} at ${this.baseUrl} answered ${method} with HTTP ${response.status} and a body that is not JSON (is it a Domicile region node?): ${(err as Error).message}`, { cause: err }));
     }
     if (!response.ok) throw errorFromJSON(parsed, `region ${this.regionId} answered ${method} with HTTP ${response.status}`);
     return ((parsed as { result?: unknown } | null)?.result ?? null) as T;
@@ -194,8 +192,17 @@ export class HttpRegionClient implements RegionClient {
     const reason = timedOut
       ? `did not answer within ${this.timeoutMs} ms`
       : `cannot be reached (${typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : (err as Error).message})`;
-    return new DomicileError('UNAVAILABLE', `region ${this.regionId} at ${url} ${reason}`, {
-      cause: err, details: { region: this.regionId, url: this.baseUrl },
+    return this.unavailable(new Error(`region ${this.regionId} at ${url} ${reason}`, { cause: err }));
+  }
+
+  /**
+   * What a caller (and through the gateway, a public client) is told: the region and what to
+   * do. The node's address and the socket's error are internal: they ride in the cause, which
+   * the error's log line carries (see sendHttpError) and no answer does.
+   */
+  private unavailable(internal: Error): DomicileError {
+    return new DomicileError('UNAVAILABLE', `region ${this.regionId} cannot be reached just now: try again in a few seconds; if it lasts, the operator finds the cause in the gateway's log`, {
+      cause: internal, details: { region: this.regionId, retryAfterSeconds: 5 },
     });
   }
 }

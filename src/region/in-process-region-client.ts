@@ -86,11 +86,11 @@ export class InProcessRegionClient implements RegionClient {
   // Exported and read values come from JSON.parse of decrypted plaintext (fresh, like the record
   // reads above); the rest is built by the node for this call. Nothing needs copying.
 
-  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
     return this.call(() => this.node.exportUsers(req));
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
     return this.call(() => this.node.readRecordStates(req));
   }
 
@@ -102,7 +102,7 @@ export class InProcessRegionClient implements RegionClient {
     return this.call(() => this.node.importUsers(req));
   }
 
-  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
     return this.call(() => this.node.digestUsers(req));
   }
 

@@ -14,6 +14,12 @@ export interface RecordKeyUpgradeOptions {
   hierarchy: KeyHierarchy;
   /** Progress lines (default: none). */
   log?: ((line: string) => void) | undefined;
+  /**
+   * The audit sequence of the store's 'record-keys-sealed' event, if it has one: its upgrade
+   * ran to the end, so a row without a sealed key found now was put there afterwards (a row
+   * from an older backup, say) and is refused, never re-sealed as current.
+   */
+  sealedAt?: number | undefined;
 }
 
 /**
@@ -26,10 +32,14 @@ export interface RecordKeyUpgradeOptions {
  * to upgrade costs one count. A crash midway leaves whole batches done, and the next start goes on.
  */
 export async function upgradeRecordKeys(options: RecordKeyUpgradeOptions): Promise<{ records: number; changes: number }> {
-  const { regionId, store, hierarchy, log } = options;
+  const { regionId, store, hierarchy, log, sealedAt } = options;
   const total = await store.countUnsealedKeys();
   const done = { records: 0, changes: 0 };
   if (total === 0) return done;
+  if (sealedAt !== undefined) {
+    // The legacy associated data binds no version: re-sealing such a row would launder an old one.
+    throw new DomicileError('INTEGRITY', `region ${regionId} holds ${total} rows (records or change-log entries) with no sealed key, though its record keys were all sealed (audit entry ${sealedAt}): rows put back from before the upgrade, which are never upgraded again; find them (sealed_key IS NULL), restore the store from a backup taken after the upgrade or remove them, and start the node again`);
+  }
   let left = total;
   const progressed = async () => {
     const now = await store.countUnsealedKeys();

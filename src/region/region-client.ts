@@ -185,9 +185,9 @@ export interface RegionClient {
   // Migration primitives (the coordinator in src/migrate calls these; no key material crosses).
 
   /** Decrypts in this (source) region every record of the users for a service. */
-  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]>;
+  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]>;
   /** Current state of the named records of one user (for catch-up): values, or deleted. */
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>>;
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>>;
   /**
    * Change-log entries after a sequence number, oldest first, optionally of one service (and
    * user). With an epoch (and userId and service), a request routed to the user's home: refused
@@ -203,7 +203,7 @@ export interface RegionClient {
    */
   importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }>;
   /** Digests of every record of each user for a service, computed on the decrypted plaintext. */
-  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]>;
+  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]>;
   /** Sets users' tenancies for a service (fence, flip, unfence, roll back), in one transaction. */
   setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void>;
   /** Shreds the users' keys for a service and deletes their records; the tenancies stay (as 'moved'). Audited as a key shred. */

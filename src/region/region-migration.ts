@@ -18,7 +18,7 @@ import {
 import { encodeValue, openPlain, parsePlain, sealValue, type RecordAddress } from './record-crypto.js';
 import type { ChangeView, ExportedRecord, ExportedUser, RecordStates, TenancyChange, UserDigest, UserImport } from './region-client.js';
 import { checkId, checkObject, checkService } from './request-validation.js';
-import { plainHash, userDigest } from './user-digest.js';
+import { checkDigestKey, plainHash, userDigest } from './user-digest.js';
 import { byName, type RecordNames } from './record-names.js';
 
 export interface RegionMigrationOptions {
@@ -68,27 +68,29 @@ export class RegionMigration {
   }
 
   /** Whatever the tenancy's status (a fenced source is exported too); WRONG_REGION for a user with none here. */
-  async exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+  async exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
     const r = checkObject(req, 'exportUsers');
     const service = checkService(this.policy, r.service);
     const userIds = checkUserIds(r.userIds);
+    const digestKey = checkDigestKey(r.digestKey);
     const exported: ExportedUser[] = [];
     for (const userId of userIds) {
       // An erased user has nothing to export: left out, so a migration carries on without them.
       if (await this.store.isErased(userId)) continue;
       const tenancy = await this.knownTenancy(userId, service);
       // One listing per user: a consistent snapshot of that user's records.
-      const records = (await this.exported(await this.store.listRecords(userId, service))).sort(byName);
+      const records = (await this.exported(await this.store.listRecords(userId, service), digestKey)).sort(byName);
       exported.push({ userId, market: tenancy.market, records });
     }
     return exported;
   }
 
-  async readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
+  async readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
     const r = checkObject(req, 'readRecordStates');
     const service = checkService(this.policy, r.service);
     const userId = checkId(r.userId, 'userId');
     const refs = checkRefs(this.policy, service, r.refs, 'refs');
+    const digestKey = checkDigestKey(r.digestKey);
     // A user unknown here is refused rather than reported as all deleted: asked of the wrong
     // region, "deleted" would make the coordinator delete the user's data at the destination.
     await this.knownTenancy(userId, service);
@@ -105,7 +107,7 @@ export class RegionMigration {
       if (stored) found.push(stored);
       else deleted.push({ collection: ref.collection, key: ref.key });
     }
-    return { records: await this.exported(found), deleted };
+    return { records: await this.exported(found, digestKey), deleted };
   }
 
   /**
@@ -220,16 +222,17 @@ export class RegionMigration {
   }
 
   /** Computed on the decrypted plaintext; INTEGRITY, naming the record, for one that does not open. */
-  async digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+  async digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
     const r = checkObject(req, 'digestUsers');
     const service = checkService(this.policy, r.service);
     const userIds = checkUserIds(r.userIds);
+    const digestKey = checkDigestKey(r.digestKey);
     const digests: UserDigest[] = [];
     for (const userId of userIds) {
       const stored = await this.store.listRecords(userId, service);
       const plains = await this.plains(stored);
       const names = stored.length === 0 ? undefined : await this.hierarchy.names(userId, false);
-      digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: this.clientKey(names, r), version: r.version, hash: plainHash(plains[i]!) }))));
+      digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: this.clientKey(names, r), version: r.version, hash: plainHash(plains[i]!, digestKey) }))));
     }
     return digests;
   }
@@ -354,14 +357,14 @@ export class RegionMigration {
     }
   }
 
-  private async exported(stored: readonly StoredRecord[]): Promise<ExportedRecord[]> {
+  private async exported(stored: readonly StoredRecord[], digestKey: Buffer): Promise<ExportedRecord[]> {
     const plains = await this.plains(stored);
     const namesOf = this.namesOf();
     const out: ExportedRecord[] = [];
     for (const [i, r] of stored.entries()) {
       const plain = plains[i]!;
       const value = parsePlain(plain, this.address(r));
-      out.push({ collection: r.collection, key: this.clientKey(await namesOf(r.userId), r), version: r.version, updatedAt: r.updatedAt, value, hash: plainHash(plain), bytes: plain.length });
+      out.push({ collection: r.collection, key: this.clientKey(await namesOf(r.userId), r), version: r.version, updatedAt: r.updatedAt, value, hash: plainHash(plain, digestKey), bytes: plain.length });
     }
     return out;
   }

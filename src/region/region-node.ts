@@ -146,9 +146,14 @@ export class RegionNode implements RegionClient {
    * it is not the one its log last recorded (every policy change is in every region's log).
    */
   async init(): Promise<void> {
-    // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is served.
-    await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log });
     await this.audit.init();
+    // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is
+    // served, once; the log then records that every key is sealed, and no later row is upgraded.
+    const sealed = await this.store.lastAuditOfType('record-keys-sealed');
+    const upgraded = await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log, sealedAt: sealed?.seq });
+    if (!sealed && this.audit.problems.length === 0 && this.recordPolicy) {
+      await this.audit.record([{ id: null, event: { type: 'record-keys-sealed', ...upgraded } }]);
+    }
     // A log that does not verify is reported by `domicile audit verify`; nothing is appended to it.
     if (this.audit.problems.length > 0 || !this.recordPolicy) return;
     const digest = policyDigest(this.policy);
@@ -334,11 +339,11 @@ export class RegionNode implements RegionClient {
 
   // Migration primitives: region-migration.ts holds them, with the same store and key hierarchy.
 
-  exportUsers(req: { service: string; userIds: string[] }): Promise<ExportedUser[]> {
+  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
     return this.migration.exportUsers(req);
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }> }): Promise<RecordStates<ExportedRecord>> {
+  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
     return this.migration.readRecordStates(req);
   }
 
@@ -353,7 +358,7 @@ export class RegionNode implements RegionClient {
     return this.migration.importUsers(req);
   }
 
-  digestUsers(req: { service: string; userIds: string[] }): Promise<UserDigest[]> {
+  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
     return this.migration.digestUsers(req);
   }
 

@@ -1,17 +1,38 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { DomicileError } from '../errors/domicile-error.js';
 import type { UserDigest } from './region-client.js';
 
 /**
- * The digest a migration verifies a copy with: per record, SHA-256 (hex) of its decrypted
- * plaintext JSON; overall, SHA-256 of the list of (collection, key, version, hash) sorted by
+ * The key of a call that names none (tools and tests comparing one region's answers): public,
+ * so a hash under it is no better than unkeyed; the coordinator sends a random one per batch.
+ */
+const publicDigestKey = Buffer.from('domicile/record-hash/v1/no-key');
+
+/**
+ * A request's digestKey: 32 random bytes in hex, chosen by the coordinator for a batch (or a
+ * comparison) and sent to both regions, so their hashes compare, while a hash that rests in
+ * the coordinator's state or crosses a border cannot be looked up in a precomputed table.
+ */
+export function checkDigestKey(value: unknown): Buffer {
+  if (value === undefined) return publicDigestKey;
+  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) {
+    throw new DomicileError('BAD_REQUEST', 'digestKey is 32 bytes in lower-case hex (64 characters)', { details: { field: 'digestKey' } });
+  }
+  return Buffer.from(value, 'hex');
+}
+
+/**
+ * The digest a migration verifies a copy with: per record, HMAC-SHA-256 (hex) of its decrypted
+ * plaintext JSON under the request's digest key (see checkDigestKey); overall, SHA-256 of the list of (collection, key, version, hash) sorted by
  * collection then key. Computed on plaintext, never ciphertext: each region seals under its
  * own keys with random IVs, so equal data has unequal ciphertexts, and a digest of them would
  * prove nothing. The plaintext is the value's JSON.stringify, and a copy carries the parsed
  * value and stringifies it again, which gives back the same bytes (JSON.stringify of
  * JSON.parse of its own output is that output), so the same data digests equally anywhere.
  */
-export function plainHash(plain: Buffer): string {
-  return createHash('sha256').update(plain).digest('hex');
+export function plainHash(plain: Buffer, digestKey: Buffer = publicDigestKey): string {
+  // Keyed: a short plaintext (a phone number) is not found again from its hash by enumeration.
+  return createHmac('sha256', digestKey).update(plain).digest('hex');
 }
 
 export interface DigestRow {

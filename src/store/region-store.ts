@@ -221,6 +221,12 @@ export interface PlacementStat {
    * of (market '' then: nothing here says which). A completed move or roll-back leaves none.
    */
   residue: number;
+  /**
+   * Of the residue, users whose tenancy here is 'moved', by the region it names: during a
+   * migration's roll-back window these are in move, not residue (the report decides, from the
+   * coordinator). Absent where there are none.
+   */
+  movedTo?: Record<string, number>;
 }
 
 export interface RegionStore {

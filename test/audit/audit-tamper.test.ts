@@ -81,9 +81,10 @@ describe('tampering with an audit log', () => {
 
   it('a changed entry with its leaf hash recomputed to match', async () => {
     const { code, problems } = await tamperAndVerify((db) => {
-      const text = entry(db, 2).entry.toString('utf8').replace('"decision":"grant"', '"decision":"deny"');
+      const text = entry(db, 3).entry.toString('utf8').replace('"decision":"grant"', '"decision":"deny"');
+      expect(text).toContain('"decision":"deny"');
       const leaf = createHash('sha256').update(Buffer.from([0])).update(text).digest();
-      db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 2').run(Buffer.from(text), leaf);
+      db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 3').run(Buffer.from(text), leaf);
     });
     expect(code).toBe(1);
     expect(problems.join('\n')).toMatch(/do not hash to the root signed/);
@@ -195,10 +196,10 @@ describe('tampering with an audit log', () => {
     cpSync(seed, copy, { recursive: true });
     const db = new Database(regionPaths(copy, 'in-mumbai').store);
     try {
-      const text = entry(db, 2).entry.toString('utf8').replace(/"user":"u_./, (m) => `${m.slice(0, -1)}${m.endsWith('A') ? 'B' : 'A'}`);
+      const text = entry(db, 3).entry.toString('utf8').replace(/"user":"u_./, (m) => `${m.slice(0, -1)}${m.endsWith('A') ? 'B' : 'A'}`);
       const leaf = createHash('sha256').update(Buffer.from([0])).update(text).digest();
-      db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 2').run(Buffer.from(text), leaf);
-      db.prepare('DELETE FROM audit_checkpoints WHERE size >= 2').run();
+      db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 3').run(Buffer.from(text), leaf);
+      db.prepare('DELETE FROM audit_checkpoints WHERE size >= 3').run();
     } finally {
       db.close();
     }

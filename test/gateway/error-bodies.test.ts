@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
@@ -184,5 +186,26 @@ describe('careless clients (issue 14, item 14)', () => {
     });
     expect([400, 404]).toContain(empty.statusCode);
     expect((await t.app.inject({ method: 'GET', url: `/v1/me/photos/${id}`, headers: auth(user.token) })).json().received).toEqual([]);
+  });
+});
+
+describe('a region that cannot be reached (review of issue 14: internal addresses in 503 bodies)', () => {
+  it('answers UNAVAILABLE naming the region and what to do, never its address or the socket error', async () => {
+    // A port that was just free: nothing listens there, so a connection is refused.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const t = await openTestPlatform('phase3', {}, { remoteRegions: { 'in-mumbai': `http://127.0.0.1:${port}` } });
+    try {
+      const res = await t.app.inject({ method: 'POST', url: '/v1/accounts', payload: { email: 'unreachable@example.com', password: 'correct-horse', market: 'IN' } });
+      const error = expectCleanError(res, 503, 'UNAVAILABLE');
+      expect(error.message).toMatch(/region in-mumbai/);
+      expect(error.message).toMatch(/try again/);
+      expect(res.body).not.toMatch(/127\.0\.0\.1|:\/\/|\/region\/v1|ECONNREFUSED|"url"/);
+      expect(res.body).not.toContain(String(port));
+    } finally {
+      await t.close();
+    }
   });
 });

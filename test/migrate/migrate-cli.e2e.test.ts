@@ -64,9 +64,21 @@ describe('domicile plan and domicile migrate on a data folder nothing runs', () 
     const text = await runCli(['migrate', 'status', '--data', data.path, '--policy', policy('phase1')]);
     expect(text.stdout).toMatch(/users {6}6\/6 cut over/);
     expect(text.stdout).toMatch(/Next: .*domicile migrate complete/);
+    // Cut over, not completed: the sources' 'moved' rows are the roll-back window, not residue.
+    const during = await runCli(['report', 'residency', ...phase1]);
+    expect(during.code, during.stdout + during.stderr).toBe(0);
+    const duringReport = JSON.parse(during.stdout) as { violations: unknown[]; inMove: Array<{ migrationId: string; region: string; destination: string; service: string; users: number }> };
+    expect(duringReport.violations).toEqual([]);
+    const migrationId = JSON.parse(status.stdout).id as string;
+    expect(duringReport.inMove.every((m) => m.migrationId === migrationId && m.region === 'cn-beijing' && m.service === 'shop')).toBe(true);
+    expect(duringReport.inMove.reduce((n, m) => n + m.users, 0)).toBe(6);
+    const duringText = await runCli(['report', 'residency', '--data', data.path, '--policy', policy('phase1')]);
+    expect(duringText.code, duringText.stdout).toBe(0);
+    expect(duringText.stdout).toMatch(new RegExp(`In move \\(not violations\\): .*\\n.*users of shop in cn-beijing are moving to .* by migration ${migrationId}`));
     const completed = await runCli(['migrate', 'complete', ...phase1]);
     expect(JSON.parse(completed.stdout)).toMatchObject({ state: 'completed', transfers: 3, batches: { total: 3 } });
-    const report = await runCli(['report', 'residency', '--data', data.path, '--policy', policy('phase1')]);
+    const report = await runCli(['report', 'residency', '--data', data.path, '--policy', policy('phase1'), '--json']);
     expect(report.code, report.stdout).toBe(0);
+    expect(JSON.parse(report.stdout).inMove).toEqual([]);
   });
 });

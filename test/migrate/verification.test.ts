@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { listMovingUsers } from '../../src/migrate/moving-users.js';
 import { withheldKey, type FaultPoint } from '../../src/migrate/migration-types.js';
@@ -39,6 +40,27 @@ describe('verification', () => {
   });
   afterAll(() => folders.forEach((f) => f.remove()));
 
+  it('per-record hashes that leave a region are keyed by the digest key the coordinator sends', async () => {
+    current = await openPhase(data.path, 'before');
+    const region = current.platform.region('cn-beijing');
+    const userId = users.find((u) => u.market === 'IN')!.userId;
+    const [exported] = await region.exportUsers({ service: 'shop', userIds: [userId] });
+    const record = exported!.records[0]!;
+    const unkeyed = createHash('sha256').update(JSON.stringify(record.value)).digest('hex');
+    const keyA = randomBytes(32).toString('hex');
+    const keyB = randomBytes(32).toString('hex');
+    const hashOf = async (digestKey?: string) => (await region.digestUsers({ service: 'shop', userIds: [userId], ...(digestKey ? { digestKey } : {}) }))[0]!.records.find((r) => r.key === record.key)!.hash;
+    const [a, a2, b, none] = [await hashOf(keyA), await hashOf(keyA), await hashOf(keyB), await hashOf()];
+    expect(a).toBe(a2);
+    expect(a).not.toBe(b);
+    for (const h of [a, b, none, record.hash]) expect(h).not.toBe(unkeyed);
+    const [again] = await region.exportUsers({ service: 'shop', userIds: [userId], digestKey: keyA });
+    expect(again!.records.find((r) => r.key === record.key)!.hash).toBe(a);
+    const states = await region.readRecordStates({ service: 'shop', userId, refs: [{ collection: record.collection, key: record.key }], digestKey: keyA });
+    expect(states.records[0]!.hash).toBe(a);
+    await expect(region.digestUsers({ service: 'shop', userIds: [userId], digestKey: 'short' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
   it('refuses the cut-over of a batch whose destination holds a corrupted row, names it, and recovers on resume', async () => {
     let corrupted: { userId: string; collection: string; key: string; version: number } | undefined;
     const fault = async (point: FaultPoint) => {
@@ -71,6 +93,13 @@ describe('verification', () => {
       expect(failed?.mismatches).toEqual([
         expect.objectContaining({ userId: victimId, collection: corrupted!.collection, key: withheldKey, problem: `content differs at version ${corrupted!.version}` }),
       ]);
+      // What rests in the coordinator is a truncated tag of a keyed hash, not SHA-256 of a plaintext.
+      const stored = (await engine.store.batches(failed!.id)).flatMap((b) => b.mismatches ?? []);
+      expect(stored).toHaveLength(1);
+      for (const m of [...stored, ...failed!.mismatches!]) {
+        expect(m.source?.hash).toMatch(/^[0-9a-f]{12}$/);
+        expect(m.destination?.hash).toMatch(/^[0-9a-f]{12}$/);
+      }
       // Refused: the directory still homes the batch in Beijing, and Beijing serves them.
       expect((await platform.directory.home(victimId, 'shop'))?.region).toBe('cn-beijing');
       const victim = users.find((u) => u.userId === victimId)!;

@@ -55,3 +55,38 @@ describe('a policy with many copies of one placement rule', () => {
     expect(lines.at(-1)).toBe(`1000 problem(s) in ${file}`);
   });
 });
+
+/**
+ * One rule listing 30,000 markets and 30,000 services (about half a megabyte): indexing or
+ * checking it pair by pair was 9 × 10⁸ steps, and `domicile policy check` hung. Undeclared
+ * names are reported, never indexed, and a rule past the pair cap is a located finding.
+ */
+describe('a policy with one huge placement rule', () => {
+  const dir = tempDir('huge-rule');
+  afterAll(() => dir.remove());
+  const letters = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+  const markets = Array.from({ length: 30_000 }, (_, i) => `${letters[Math.floor(i / 26) % 26]}${letters[i % 26]}`);
+  const services = Array.from({ length: 30_000 }, (_, i) => `svc${i}`);
+  const huge = `  - markets: [${markets.join(', ')}]\n    services: [${services.join(', ')}]\n    regions: [sg-singapore]\n`;
+  const text = `${base}\n${huge}`;
+
+  it('is refused with located findings: the pair cap at the rule, undeclared names at their place', () => {
+    const result = parsePolicy(text, 'huge.yaml');
+    if (result.ok) throw new Error('a policy with a huge rule was accepted');
+    const messages = result.problems.map((p) => `${p.path}: ${p.message}`);
+    expect(messages).toContainEqual(expect.stringMatching(/^placement\[7\]: this rule names 900000000 market × service pairs, more than the 100000 a policy may; write "\*" for every market or service a rule means$/));
+    const cap = result.problems.find((p) => p.path === 'placement[7]')!;
+    expect(cap).toMatchObject({ file: 'huge.yaml', line: firstCopyLine });
+    expect(messages).toContainEqual(expect.stringMatching(/^placement\[7\]\.markets\[0\]: market "AA" is not declared/));
+    expect(messages.some((m) => m.includes('ambiguous'))).toBe(false);
+  });
+
+  it('`domicile policy check` reports it and exits 1', async () => {
+    const file = join(dir.path, 'huge.yaml');
+    writeFileSync(file, text);
+    const run = await runCli(['policy', 'check', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`${file}:${firstCopyLine}:5 placement[7]: this rule names 900000000 market × service pairs`);
+    expect(run.stdout).toMatch(/problem\(s\) in /);
+  }, 60_000);
+});

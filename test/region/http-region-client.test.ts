@@ -264,7 +264,7 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(await badUrl.text()).not.toMatch(/FST_/);
   });
 
-  it('reports an unreachable region as UNAVAILABLE, naming it and its URL', async () => {
+  it('reports an unreachable region as UNAVAILABLE, naming it; its URL and the socket error are in the cause, for the log', async () => {
     const probe = buildRegionServer({ node: await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: local.path }), nodeToken });
     await probe.listen({ host: '127.0.0.1', port: 0 });
     const deadUrl = `http://127.0.0.1:${(probe.server.address() as AddressInfo).port}`;
@@ -272,8 +272,10 @@ describe('HttpRegionClient against the region HTTP server', () => {
     const dead = new HttpRegionClient({ regionId: 'us-oregon', baseUrl: deadUrl, nodeToken });
     const err = await expectCode(dead.health(), 'UNAVAILABLE');
     expect(err.message).toContain('region us-oregon');
-    expect(err.message).toContain(deadUrl);
-    expect(err.details).toMatchObject({ region: 'us-oregon', url: deadUrl });
+    expect(err.message).not.toContain(deadUrl);
+    expect(err.details).toEqual({ region: 'us-oregon', retryAfterSeconds: 5 });
+    expect((err.cause as Error).message).toContain(deadUrl);
+    expect((err.cause as Error).message).toMatch(/ECONNREFUSED/);
   });
 
   it('refuses a short node token when the server is built', async () => {

@@ -54,6 +54,57 @@ describe('a store written before keyIds', () => {
     await store.close();
   }
 
+  /**
+   * What someone with write access to the database and a backup from before the upgrade could
+   * do: put an old row back (the client's key in plaintext, no sealed key, sealed without its
+   * version). Once a store's upgrade has run, such a row is never re-sealed as current.
+   */
+  async function plantLegacyRow(userId: string, k: string, value: unknown): Promise<void> {
+    const paths = regionPaths(dir.path, regionId);
+    const store = new BlobSpillingStore(new SqliteRegionStore({ path: paths.store }), { dir: `${paths.store}-blobs` });
+    await store.init();
+    const hierarchy = new KeyHierarchy({ regionId, store, keys: KeyringKeySource.open({ path: paths.keyring, regionId }) });
+    const dataKey = await hierarchy.categoryKey(userId, categoryScope('shop', 'orders'), true);
+    const ciphertext = seal(dataKey, Buffer.from(JSON.stringify(value)), legacyRecordAad({ regionId, userId, service: 'shop', collection: 'orders', key: k }));
+    await store.writeRecord({ userId, service: 'shop', collection: 'orders', key: k, epoch: 1, ciphertext });
+    await store.close();
+  }
+
+  async function unsealedRows(): Promise<number> {
+    const store = new SqliteRegionStore({ path: regionPaths(dir.path, regionId).store });
+    await store.init();
+    try {
+      return await store.countUnsealedKeys();
+    } finally {
+      await store.close();
+    }
+  }
+
+  it('a row put back without its sealed key after the upgrade is an integrity failure, never re-sealed', async () => {
+    await writeLegacyStore();
+    const first = await openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+    await first.close();
+    expect(await unsealedRows()).toBe(0);
+
+    await plantLegacyRow('u1', 'restored-from-backup', { v: 'old' });
+    expect(await unsealedRows()).toBe(2);
+    await expect(openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false }))
+      .rejects.toMatchObject({ code: 'INTEGRITY', message: expect.stringMatching(/2 rows .*no sealed key.*upgraded/) });
+    expect(await unsealedRows()).toBe(2);
+  });
+
+  it('a store that started at keyIds never upgrades a row planted later', async () => {
+    const node = await openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+    await node.openTenancy({ userId: 'u1', service: 'shop', epoch: 1, market: 'SG' });
+    await node.putRecord({ userId: 'u1', service: 'shop', epoch: 1, collection: 'orders', key: 'current', value: { v: 1 } });
+    await node.close();
+
+    await plantLegacyRow('u1', 'planted', { v: 'laundered?' });
+    await expect(openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false }))
+      .rejects.toMatchObject({ code: 'INTEGRITY' });
+    expect(await unsealedRows()).toBe(2);
+  });
+
   it('is upgraded when its node starts: keys hashed and sealed, values sealed for their versions, history kept', async () => {
     await writeLegacyStore();
     expect(filesContaining(dir.path, phone).length).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeValue } from '../../src/region/record-crypto.js';
@@ -19,7 +20,10 @@ describe('plaintext hashes and user digests', () => {
     // Members keep the order they were written in: another order is another plaintext.
     expect(plainHash(encodeValue({ a: 1, b: 2 }, 100))).not.toBe(plainHash(encodeValue({ b: 2, a: 1 }, 100)));
     expect(plainHash(Buffer.from('1'))).not.toBe(plainHash(Buffer.from('"1"')));
-    expect(plainHash(Buffer.from('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    // Keyed (HMAC-SHA-256): never SHA-256 of the plaintext, which a short value could be found from.
+    expect(plainHash(Buffer.from('abc'))).not.toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    const key = Buffer.alloc(32, 7);
+    expect(plainHash(Buffer.from('abc'), key)).toBe(createHmac('sha256', key).update('abc').digest('hex'));
   });
 
   it('digests the sorted list, whatever order the records come in, and any change shows', () => {

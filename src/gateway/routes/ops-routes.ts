@@ -1,13 +1,15 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomicileError } from '../../errors/domicile-error.js';
+import type { MigrationEngine } from '../../migrate/migration-engine.js';
+import { openMoves } from '../../migrate/open-moves.js';
 import { residencyReport } from '../../platform/residency-report.js';
 import { whereUser } from '../../platform/where-user.js';
 import { errorBody } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
 /** The operator API that the CLI steers a running platform through. */
-export function opsRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
+export function opsRoutes(ctx: GatewayContext, migrations?: MigrationEngine): FastifyPluginAsyncZod {
   const { platform } = ctx;
   const security = [{ operator: [] }];
   return async (app) => {
@@ -15,7 +17,7 @@ export function opsRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
 
     app.get('/v1/ops/residency', {
       schema: { tags: ['operator'], summary: 'Placement per market × region × service, and every violation', security, response: { 200: z.looseObject({}), 401: errorBody } },
-    }, async () => residencyReport(platform));
+    }, async () => residencyReport(platform, migrations ? await openMoves(migrations.store) : []));
 
     app.get('/v1/ops/users/:userId', {
       schema: {

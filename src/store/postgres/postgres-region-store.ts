@@ -537,8 +537,8 @@ export class PostgresRegionStore implements RegionStore {
       HAVING sum(CASE WHEN t.status <> 'moved' OR coalesce(r.n, 0) > 0 THEN 1 ELSE 0 END) > 0 OR sum(coalesce(r.n, 0)) > 0
       ORDER BY t.market COLLATE "C", t.service COLLATE "C"`);
     // Every (user, service) that a row here names, where the region does not serve that user's service.
-    const residue = await this.q<{ market: string; service: string; residue: number }>(`
-      SELECT coalesce(t.market, '') AS market, n.service AS service, count(*)::int AS residue
+    const residue = await this.q<{ market: string; service: string; moved_to: string | null; residue: number }>(`
+      SELECT coalesce(t.market, '') AS market, n.service AS service, t.moved_to AS moved_to, count(*)::int AS residue
       FROM (
         SELECT user_id, service FROM tenancies WHERE status = 'moved'
         UNION SELECT user_id, service FROM records
@@ -547,7 +547,7 @@ export class PostgresRegionStore implements RegionStore {
       ) n
       LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
       WHERE t.status IS NULL OR t.status = 'moved'
-      GROUP BY 1, 2`);
+      GROUP BY 1, 2, 3`);
     return withResidue(rows.map((r) => ({ ...r, residue: 0 })), residue);
   }
 

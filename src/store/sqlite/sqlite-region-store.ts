@@ -57,7 +57,7 @@ interface RecordRow { user_id: string; service: string; collection: string; key:
 interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }
 interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null }
 interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
-interface ResidueRow { market: string; service: string; residue: number }
+interface ResidueRow { market: string; service: string; moved_to: string | null; residue: number }
 interface AuditDbRow { seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }
 
 function toAudit(row: AuditDbRow): AuditRow {
@@ -193,7 +193,7 @@ function prepare(db: Database.Database) {
       ORDER BY t.market, t.service`),
     // Every (user, service) that a row here names, where the region does not serve that user's service.
     residueStats: db.prepare<[], ResidueRow>(`
-      SELECT coalesce(t.market, '') AS market, n.service AS service, count(*) AS residue
+      SELECT coalesce(t.market, '') AS market, n.service AS service, t.moved_to AS moved_to, count(*) AS residue
       FROM (
         SELECT user_id, service FROM tenancies WHERE status = 'moved'
         UNION SELECT user_id, service FROM records
@@ -202,7 +202,7 @@ function prepare(db: Database.Database) {
       ) n
       LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
       WHERE t.status IS NULL OR t.status = 'moved'
-      GROUP BY 1, 2`),
+      GROUP BY 1, 2, 3`),
     countChanges: db.prepare<[string, string], number>('SELECT count(*) FROM changes WHERE user_id = ? AND service = ?').pluck(),
   };
 }
