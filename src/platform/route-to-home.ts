@@ -4,6 +4,9 @@ import type { HomeEntry } from '../directory/directory.js';
 import type { RegionClient, TenantRef } from '../region/region-client.js';
 import type { Platform } from './platform.js';
 
+/** How many times a request follows its user to a new home (a move per re-route; more means the directory and the regions disagree). */
+const maxReroutes = 5;
+
 /** How long a request keeps retrying while its user is fenced for a cut-over. */
 const fencedRetryBudgetMs = 2_000;
 
@@ -45,7 +48,10 @@ export async function routeToHome<T>(
   const started = Date.now();
   const cacheKey = `${userId}\u0000${service}`;
   let delayMs = 1;
-  for (let attempt = 0; ; attempt++) {
+  // Re-routes are counted apart from a fenced user's retries: a request that waited out a
+  // cut-over and then meets the source just marked moved must still follow the user there.
+  let reroutes = 0;
+  for (;;) {
     // A cached home may be stale after a cut-over; the region then refuses the old epoch and
     // the entry is dropped below, so a stale entry costs a retry, never a stale answer.
     const home = await cachedHome(platform, userId, service);
@@ -55,8 +61,9 @@ export async function routeToHome<T>(
       const rerouteable = isDomicileError(err, 'WRONG_REGION') || isDomicileError(err, 'STALE_EPOCH');
       const fenced = isDomicileError(err, 'FENCED');
       if (rerouteable || fenced || isDomicileError(err, 'UNAVAILABLE')) platform.homeCache.delete(cacheKey);
-      if ((rerouteable && attempt < 5) || (fenced && Date.now() - started < fencedRetryBudgetMs)) {
-        if (fenced || attempt > 0) {
+      if ((rerouteable && reroutes < maxReroutes) || (fenced && Date.now() - started < fencedRetryBudgetMs)) {
+        if (rerouteable) reroutes++;
+        if (fenced || reroutes > 1) {
           await sleep(delayMs);
           delayMs = Math.min(delayMs * 2, 50);
         }

@@ -116,7 +116,7 @@ async function undoRegistration(platform: Platform, userId: string, regions: Rea
   }
   await platform.directory.deleteUser(userId);
   if (failed.length === 0) throw refusal;
-  throw new DomicileError('UNAVAILABLE', `the registration failed and could not be undone in ${failed.join(', ')}: try again later`, {
+  throw new DomicileError('UNAVAILABLE', `the registration failed and could not be undone in region ${failed.join(', region ')}: try again later`, {
     cause: new AggregateError(causes, 'registration refused, then its tenancies not erased'),
   });
 }
