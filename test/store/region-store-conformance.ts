@@ -595,11 +595,12 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7, residue: 0 });
         expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0, residue: 0 });
         // u4 moved away and its tenancy row still names it here; u5 left data behind too: both are residue
-        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2, residue: 2 });
+        // Both tenancies say where they moved: the report tells a move still open from residue by it.
+        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2, residue: 2, movedTo: { 'in-mumbai': 2 } });
         expect(stats).toHaveLength(4);
         // u5's records gone, its change entries and tenancy are still residue; purged, nothing is.
         await store.purgeUser('u5');
-        expect((await store.placementStats()).filter((s) => s.market === 'IN')).toEqual([{ market: 'IN', service: 'shop', users: 0, records: 0, bytes: 0, residue: 2 }]);
+        expect((await store.placementStats()).filter((s) => s.market === 'IN')).toEqual([{ market: 'IN', service: 'shop', users: 0, records: 0, bytes: 0, residue: 2, movedTo: { 'in-mumbai': 2 } }]);
         await store.purgeTenants('shop', ['u4', 'u5']);
         expect((await store.placementStats()).some((s) => s.market === 'IN')).toBe(false);
       });
@@ -618,7 +619,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.purgeUser('u1', 'shop');
         await store.deleteKeys('u1');
         // Only its change entries and its tenancy are left: still residue.
-        expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'shop', users: 1, records: 1, bytes: 1, residue: 1 }]);
+        expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'shop', users: 1, records: 1, bytes: 1, residue: 1, movedTo: { 'in-mumbai': 1 } }]);
       });
     });
 
