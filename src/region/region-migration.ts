@@ -73,13 +73,12 @@ export class RegionMigration {
     const service = checkService(this.policy, r.service);
     const userIds = checkUserIds(r.userIds);
     const exported: ExportedUser[] = [];
-    for (const userId of userIds) {
+    // One read of the batch (a constant number of statements); each user's records a consistent snapshot.
+    for (const { userId, erased, tenancy, records } of await this.store.exportTenants(service, userIds)) {
       // An erased user has nothing to export: left out, so a migration carries on without them.
-      if (await this.store.isErased(userId)) continue;
-      const tenancy = await this.knownTenancy(userId, service);
-      // One listing per user: a consistent snapshot of that user's records.
-      const records = (await this.exported(await this.store.listRecords(userId, service))).sort(byName);
-      exported.push({ userId, market: tenancy.market, records });
+      if (erased) continue;
+      if (!tenancy) throw this.wrongRegion(userId, service);
+      exported.push({ userId, market: tenancy.market, records: (await this.exported(records)).sort(byName) });
     }
     return exported;
   }
@@ -225,8 +224,7 @@ export class RegionMigration {
     const service = checkService(this.policy, r.service);
     const userIds = checkUserIds(r.userIds);
     const digests: UserDigest[] = [];
-    for (const userId of userIds) {
-      const stored = await this.store.listRecords(userId, service);
+    for (const { userId, records: stored } of await this.store.exportTenants(service, userIds)) {
       const plains = await this.plains(stored);
       const names = stored.length === 0 ? undefined : await this.hierarchy.names(userId, false);
       digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: this.clientKey(names, r), version: r.version, hash: plainHash(plains[i]!) }))));
@@ -284,12 +282,14 @@ export class RegionMigration {
 
   private async knownTenancy(userId: string, service: string): Promise<Tenancy> {
     const tenancy = await this.store.getTenancy(userId, service);
-    if (!tenancy) {
-      throw new DomicileError('WRONG_REGION', `region ${this.regionId} holds no tenancy of user ${userId} for service ${service}`, {
-        details: { home: null, service },
-      });
-    }
+    if (!tenancy) throw this.wrongRegion(userId, service);
     return tenancy;
+  }
+
+  private wrongRegion(userId: string, service: string): DomicileError {
+    return new DomicileError('WRONG_REGION', `region ${this.regionId} holds no tenancy of user ${userId} for service ${service}`, {
+      details: { home: null, service },
+    });
   }
 
   private encode(rec: CheckedMovedRecord): Buffer {

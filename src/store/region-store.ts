@@ -200,6 +200,14 @@ export interface KeyUpgrade {
   dropChanges: number[];
 }
 
+/** See RegionStore.exportTenants. */
+export interface TenantExport {
+  userId: string;
+  erased: boolean;
+  tenancy: Tenancy | undefined;
+  records: StoredRecord[];
+}
+
 export interface PurgeResult {
   records: number;
   keys: number;
@@ -269,6 +277,12 @@ export interface RegionStore {
   upgradeKeys(upgrade: KeyUpgrade): Promise<void>;
   /** A user's records of a service, or of one collection; with `page` (a collection only), one page of it in the store's order of keys (keyIds). */
   listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]>;
+  /**
+   * Several users' data of a service at once (a migration's copy and digest of a batch): for each
+   * user asked, in the order asked, whether they were erased here, their tenancy, and their
+   * records in listRecords' order. A backend reads a batch in a constant number of statements.
+   */
+  exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]>;
   /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
   recordsOfCollection(collection: string): Promise<StoredRecord[]>;
   /**

@@ -88,6 +88,20 @@ describe('PostgreSQL store: statements per batch, not per user', () => {
     await store.close();
   });
 
+  it('exports (and so digests) a batch in as many statements for 40 users as for 2', async () => {
+    const store = await freshStore();
+    const a = users(2, 'a');
+    const b = users(40, 'b');
+    await store.importRecords(imports([...a, ...b]));
+    const small = await statements(store, () => store.exportTenants('shop', a));
+    const large = await statements(store, () => store.exportTenants('shop', b));
+    expect(large).toBe(small);
+    expect(small).toBeLessThanOrEqual(3);
+    const exported = await store.exportTenants('shop', b);
+    expect(exported.map((t) => t.records.length)).toEqual(b.map(() => 5));
+    await store.close();
+  });
+
   it('changes a batch of tenancies in as many statements for 40 users as for 2', async () => {
     const store = await freshStore();
     const a = users(2, 'a');

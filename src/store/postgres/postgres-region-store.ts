@@ -17,6 +17,7 @@ import type {
   RecordWrite,
   RegionStore,
   StoredRecord,
+  TenantExport,
   Tenancy,
   TenancyStatus,
   WrappedKey,
@@ -325,6 +326,27 @@ export class PostgresRegionStore implements RegionStore {
           [userId, service, collection, page.after ?? '', page.withoutParts ?? false, page.limit],
         );
     return rows.map(toRecord);
+  }
+
+  /** Two statements whatever the batch: the users' erasures and tenancies, then all their records. */
+  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+    if (userIds.length === 0) return [];
+    const ids = [...userIds];
+    const tenants = await this.q<TenancyRow & { asked: string; erased: boolean }>(
+      `SELECT u.user_id AS asked, e.user_id IS NOT NULL AS erased, t.user_id, t.service, t.market, t.epoch, t.status, t.moved_to
+       FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, n)
+       LEFT JOIN erased_users e ON e.user_id = u.user_id
+       LEFT JOIN tenancies t ON t.user_id = u.user_id AND t.service = $2
+       ORDER BY u.n`,
+      [ids, service],
+    );
+    const records = new Map<string, StoredRecord[]>();
+    for (const row of await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ANY($1::text[]) AND service = $2 ORDER BY user_id COLLATE "C", collection COLLATE "C", key COLLATE "C"`, [ids, service])) {
+      const list = records.get(row.user_id) ?? [];
+      list.push(toRecord(row));
+      records.set(row.user_id, list);
+    }
+    return tenants.map((t) => ({ userId: t.asked, erased: t.erased, tenancy: t.user_id === null ? undefined : toTenancy(t), records: records.get(t.asked) ?? [] }));
   }
 
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
