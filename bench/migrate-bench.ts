@@ -12,6 +12,7 @@ import { benchUserIds, seedBenchUsers } from './seed-bench-users.js';
 import { measureAeadFloor, measureFloor, measurePostgresFloor, postgresRowSizes, sqliteRowSizes, type FloorFigure } from './migrate-floor.js';
 import { inSchema, onPostgres, postgresSchemas } from './postgres-regions.js';
 import { tempFolder } from './temp-folder.js';
+import { regionStoreMeter } from '../src/store/postgres/pg-query-meter.js';
 import { machine, type Machine } from './bench-output.js';
 
 export interface MigrateBenchOptions {
@@ -46,6 +47,15 @@ export interface MigrateBenchReport {
    * left unresolved), then the check: keys served differently from their last acknowledgement,
    * and the row count's drift from what the acknowledged writes make it.
    */
+  /**
+   * On PostgreSQL regions, the region stores' statements (round trips) and the time spent
+   * waiting for their answers from the start to the last cut-over, the migration's apart from
+   * the writer's; per row moved and per write. Null on SQLite.
+   */
+  postgres: {
+    migration: { statements: number; waitingMs: number; statementsPerRow: number; waitingMsPerRow: number };
+    writer: { statements: number; waitingMs: number; statementsPerWrite: number };
+  } | null;
   writes: { acknowledged: number; refused: number; refusedButApplied: number; unresolved: number; lostKeys: number; rowCountDrift: number };
   figures: Figure[];
 }
@@ -105,6 +115,7 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }, 25);
     try {
+      const metered = regionStoreMeter.read().byTag;
       writer.start();
       const started = performance.now();
       await engine.start({ batchSize: options.batchSize, services: ['shop'] });
@@ -113,6 +124,11 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
       if (cut?.state !== 'cut-over') throw new Error(`the migration did not cut over: ${cut?.state} ${cut?.error ?? ''}`);
       await writer.stop();
       clearInterval(sampler);
+      const meteredNow = regionStoreMeter.read().byTag;
+      const spent = (tag: string) => ({
+        statements: (meteredNow[tag]?.statements ?? 0) - (metered[tag]?.statements ?? 0),
+        waitingMs: (meteredNow[tag]?.waitingMs ?? 0) - (metered[tag]?.waitingMs ?? 0),
+      });
 
       log('checking every acknowledged write, then completing…');
       let rowsNow = 0;
@@ -138,8 +154,17 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
         peakRssMb: peakRss / 2 ** 20,
         floor,
         aeadFloor,
+        postgres: null as MigrateBenchReport['postgres'],
         writes: { acknowledged: writer.acknowledged, refused: writer.counts.refused, refusedButApplied: writer.counts.refusedButApplied, unresolved: writer.unresolved, ...check },
       };
+      if (postgres) {
+        const migration = spent('other');
+        const writes = spent('writer');
+        report.postgres = {
+          migration: { ...migration, statementsPerRow: migration.statements / Math.max(1, rows), waitingMsPerRow: migration.waitingMs / Math.max(1, rows) },
+          writer: { ...writes, statementsPerWrite: writes.statements / Math.max(1, writer.acknowledged + writer.counts.refused) },
+        };
+      }
       await engine.close();
       await platform.close();
       return { ...report, figures: figuresOf(report) };
@@ -170,6 +195,12 @@ function figuresOf(r: Omit<MigrateBenchReport, 'figures'>): Figure[] {
     { name: 'cut-over pause max', value: r.pauses.maxMs, unit: 'ms' },
     { name: `peak RSS (${r.rows.toLocaleString('en-US')} rows)`, value: r.peakRssMb, unit: 'MB', ...(million ? { baseline: { name: 'limit', value: 512 }, goal: { atMost: 1, text: 'goal < 512 MB at 1M rows' } } : {}) },
     { name: 'complete (purge the source)', value: r.completeSeconds, unit: 's' },
+    ...(r.postgres ? [
+      { name: 'PostgreSQL round trips per row moved (region stores)', value: r.postgres.migration.statementsPerRow, unit: 'statements' },
+      { name: 'time waiting on PostgreSQL per row moved (summed over connections)', value: r.postgres.migration.waitingMsPerRow * 1000, unit: 'µs' },
+      { name: 'time waiting on PostgreSQL, share of the move (summed over connections)', value: r.postgres.migration.waitingMs / 1000 / r.seconds, unit: '×' },
+      { name: "PostgreSQL round trips per write (the writer's)", value: r.postgres.writer.statementsPerWrite, unit: 'statements' },
+    ] : []),
     { name: 'writes acknowledged during the move', value: r.writes.acknowledged, unit: 'writes' },
     { name: 'writes refused during the move', value: r.writes.refused, unit: 'writes' },
     { name: 'acknowledged writes lost (keys served otherwise)', value: r.writes.lostKeys, unit: 'keys', baseline: { name: 'goal', value: 0 } },
