@@ -25,6 +25,12 @@ type QueryFn = (...args: unknown[]) => unknown;
  */
 export class PgQueryMeter {
   private readonly counts = new Map<string, PgQueryCount>();
+  private readonly listeners: Array<(text: string, values: readonly unknown[]) => void> = [];
+
+  /** Hears every statement's text and parameters (a test EXPLAINs the statements a store sends). */
+  listen(listener: (text: string, values: readonly unknown[]) => void): void {
+    this.listeners.push(listener);
+  }
 
   /** Counts every statement of the pool's connections from now on. */
   watch(pool: pg.Pool): void {
@@ -36,6 +42,7 @@ export class PgQueryMeter {
     const counted: QueryFn = (...args) => {
       const count = this.countOf(meterTag.getStore() ?? 'other');
       count.statements++;
+      if (this.listeners.length > 0) this.heard(args);
       const started = performance.now();
       const done = () => {
         count.waitingMs += performance.now() - started;
@@ -54,6 +61,14 @@ export class PgQueryMeter {
       return out;
     };
     client.query = counted as typeof client.query;
+  }
+
+  private heard(args: readonly unknown[]): void {
+    const [first, second] = args;
+    const config = typeof first === 'object' && first !== null ? (first as { text?: unknown; values?: unknown }) : undefined;
+    const text = typeof first === 'string' ? first : config?.text;
+    const values = Array.isArray(second) ? second : Array.isArray(config?.values) ? config.values : [];
+    if (typeof text === 'string') for (const listener of this.listeners) listener(text, values);
   }
 
   private countOf(tag: string): PgQueryCount {
