@@ -152,10 +152,11 @@ export class RegionMigration {
     // An erased user's data never rests here again: a copy still carrying them leaves them out
     // (the store refuses them too, should an erasure land while this runs), and the rest is imported.
     const all = checkUserImports(this.policy, service, r.users);
-    const users: typeof all = [];
-    for (const user of all) if (!(await this.store.isErased(user.userId))) users.push(user);
+    // The batch's erasures and tenancies in one read.
+    const states = new Map((await this.store.tenantsOf(service, all.map((u) => u.userId))).map((t) => [t.userId, t]));
+    const users = all.filter((user) => !states.get(user.userId)?.erased);
     for (const user of users) {
-      const tenancy = await this.store.getTenancy(user.userId, service);
+      const tenancy = states.get(user.userId)?.tenancy;
       // A new destination must be allowed by the policy. A source the user is moving away from
       // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
       // move the data rests in the source and the destination alone (invariant 1), and that is
@@ -244,8 +245,8 @@ export class RegionMigration {
     const tenancies = checkTenancyChanges(this.policy, this.regionId, r.tenancies);
     for (const t of tenancies) if (t.status === 'incoming') this.checkPlacement(t.market, service);
     // An erased user gets no tenancy back: left out, so that a batch's fence, flip or roll-back carries on without them.
-    const live: TenancyChange[] = [];
-    for (const t of tenancies) if (!(await this.store.isErased(t.userId))) live.push(t);
+    const erased = new Set((await this.store.tenantsOf(service, tenancies.map((t) => t.userId))).filter((t) => t.erased).map((t) => t.userId));
+    const live = tenancies.filter((t) => !erased.has(t.userId));
     await this.store.advanceTenancies(live.map((t) => ({ ...t, service })));
   }
 

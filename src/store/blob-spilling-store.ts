@@ -3,7 +3,7 @@ import { BlobFiles, blobReference, readBlobReference, type BlobReference, type R
 import { withResidue } from './placement-residue.js';
 import type {
   AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, KeyUpgrade, PlacementStat, PurgeResult, RecordDelete, RecordImport,
-  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, TenantExport, Tenancy, WrappedKey, WriteResult,
+  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, TenantExport, TenantState, Tenancy, WrappedKey, WriteResult,
 } from './region-store.js';
 
 export interface BlobSpillingStoreOptions {
@@ -243,6 +243,7 @@ export class BlobSpillingStore implements RegionStore {
   advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> { return this.inner.advanceTenancies(tenancies); }
   appendAudit(append: AuditAppend): Promise<void> { return this.inner.appendAudit(append); }
   isErased(userId: string): Promise<boolean> { return this.inner.isErased(userId); }
+  tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> { return this.inner.tenantsOf(service, userIds); }
   auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> { return this.inner.auditPage(afterSeq, limit); }
   auditSeqOfEvent(eventId: string): Promise<number | undefined> { return this.inner.auditSeqOfEvent(eventId); }
   lastAuditOfType(type: string): Promise<AuditRow | undefined> { return this.inner.lastAuditOfType(type); }

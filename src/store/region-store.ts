@@ -200,11 +200,15 @@ export interface KeyUpgrade {
   dropChanges: number[];
 }
 
-/** See RegionStore.exportTenants. */
-export interface TenantExport {
+/** See RegionStore.tenantsOf. */
+export interface TenantState {
   userId: string;
   erased: boolean;
   tenancy: Tenancy | undefined;
+}
+
+/** See RegionStore.exportTenants. */
+export interface TenantExport extends TenantState {
   records: StoredRecord[];
 }
 
@@ -283,6 +287,8 @@ export interface RegionStore {
    * records in listRecords' order. A backend reads a batch in a constant number of statements.
    */
   exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]>;
+  /** Several users' erasure and tenancy of a service, in the order asked: a batch's checks in one read. */
+  tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]>;
   /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
   recordsOfCollection(collection: string): Promise<StoredRecord[]>;
   /**

@@ -140,8 +140,11 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(out[1]!.records).toEqual([]);
         expect(out[2]!.records).toEqual(await store.listRecords('u1', 'shop'));
         expect(out[2]!.records.map((r) => `${r.collection}/${r.key}`)).toEqual(['device/d1', 'orders/a', 'orders/b']);
+        expect(await store.tenantsOf('shop', ['u2', 'nobody', 'u1'])).toEqual(out.map(({ userId, erased, tenancy }) => ({ userId, erased, tenancy })));
         await store.eraseUser('u2', append(0, 1));
         expect((await store.exportTenants('shop', ['u2']))[0]).toEqual({ userId: 'u2', erased: true, tenancy: undefined, records: [] });
+        expect(await store.tenantsOf('shop', ['u2', 'u1'])).toEqual([{ userId: 'u2', erased: true, tenancy: undefined }, { userId: 'u1', erased: false, tenancy: home('u1') }]);
+        expect(await store.tenantsOf('shop', [])).toEqual([]);
         expect(await store.exportTenants('shop', [])).toEqual([]);
       });
 

@@ -18,6 +18,7 @@ import type {
   RegionStore,
   StoredRecord,
   TenantExport,
+  TenantState,
   Tenancy,
   TenancyStatus,
   WrappedKey,
@@ -231,19 +232,31 @@ export class PostgresRegionStore implements RegionStore {
     return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
   }
 
+  /** In four statements whatever the batch: a copy's keys are made for a batch of users at once. */
   async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
+    if (keys.length === 0) return [];
     return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, keys.map((k) => k.userId));
-      const out: WrappedKey[] = [];
-      for (const k of keys) {
-        // A key for an erased user would wrap nothing and outlive the erasure: refused.
-        await PostgresRegionStore.refuseErased(c, k.userId, 'make a key for');
-        await c.query('INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope) DO NOTHING', [k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt]);
-        const row = (await c.query<{ wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [k.userId, k.scope])).rows[0];
+      const userIds = keys.map((k) => k.userId);
+      await PostgresRegionStore.lockUsers(c, userIds);
+      // A key for an erased user would wrap nothing and outlive the erasure: refused.
+      const erased = new Set((await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows.map((r) => r.user_id));
+      const refused = keys.find((k) => erased.has(k.userId));
+      if (refused) throw erasedUser(refused.userId, 'make a key for');
+      await c.query(
+        `INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) ON CONFLICT (user_id, scope) DO NOTHING`,
+        [userIds, keys.map((k) => k.scope), keys.map((k) => k.wrapped), keys.map((k) => k.wrappedBy), keys.map((k) => k.createdAt)],
+      );
+      const rows = (await c.query<{ user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }>(
+        `SELECT k.user_id, k.scope, k.wrapped, k.wrapped_by, k.created_at FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(user_id, scope) ON k.user_id = u.user_id AND k.scope = u.scope`,
+        [userIds, keys.map((k) => k.scope)],
+      )).rows;
+      const stored = new Map(rows.map((r) => [`${r.user_id}\u0000${r.scope}`, r]));
+      return keys.map((k) => {
+        const row = stored.get(`${k.userId}\u0000${k.scope}`);
         if (!row) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
-        out.push({ userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at });
-      }
-      return out;
+        return { userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+      });
     });
   }
 
@@ -328,25 +341,32 @@ export class PostgresRegionStore implements RegionStore {
     return rows.map(toRecord);
   }
 
-  /** Two statements whatever the batch: the users' erasures and tenancies, then all their records. */
-  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+  /** One statement whatever the batch. */
+  async tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
     if (userIds.length === 0) return [];
-    const ids = [...userIds];
-    const tenants = await this.q<TenancyRow & { asked: string; erased: boolean }>(
+    const rows = await this.q<TenancyRow & { asked: string; erased: boolean }>(
       `SELECT u.user_id AS asked, e.user_id IS NOT NULL AS erased, t.user_id, t.service, t.market, t.epoch, t.status, t.moved_to
        FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, n)
        LEFT JOIN erased_users e ON e.user_id = u.user_id
        LEFT JOIN tenancies t ON t.user_id = u.user_id AND t.service = $2
        ORDER BY u.n`,
-      [ids, service],
+      [[...userIds], service],
     );
+    return rows.map((t) => ({ userId: t.asked, erased: t.erased, tenancy: t.user_id === null ? undefined : toTenancy(t) }));
+  }
+
+  /** Two statements whatever the batch: the users' erasures and tenancies, then all their records. */
+  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+    if (userIds.length === 0) return [];
+    const ids = [...userIds];
+    const tenants = await this.tenantsOf(service, ids);
     const records = new Map<string, StoredRecord[]>();
     for (const row of await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ANY($1::text[]) AND service = $2 ORDER BY user_id COLLATE "C", collection COLLATE "C", key COLLATE "C"`, [ids, service])) {
       const list = records.get(row.user_id) ?? [];
       list.push(toRecord(row));
       records.set(row.user_id, list);
     }
-    return tenants.map((t) => ({ userId: t.asked, erased: t.erased, tenancy: t.user_id === null ? undefined : toTenancy(t), records: records.get(t.asked) ?? [] }));
+    return tenants.map((t) => ({ ...t, records: records.get(t.userId) ?? [] }));
   }
 
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {

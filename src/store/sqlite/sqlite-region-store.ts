@@ -18,6 +18,7 @@ import type {
   RegionStore,
   StoredRecord,
   TenantExport,
+  TenantState,
   Tenancy,
   TenancyStatus,
   WrappedKey,
@@ -550,6 +551,10 @@ export class SqliteRegionStore implements RegionStore {
     const { upgradeKeys } = this.ready;
     this.scrubbing(() => upgradeKeys(upgrade));
     this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  async tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
+    return userIds.map((userId) => ({ userId, erased: this.s.isErased.get(userId) !== undefined, tenancy: toTenancy(this.s.getTenancy.get(userId, service)) }));
   }
 
   async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
