@@ -17,6 +17,8 @@ import type {
   RecordWrite,
   RegionStore,
   StoredRecord,
+  TenantExport,
+  TenantState,
   Tenancy,
   TenancyStatus,
   WrappedKey,
@@ -27,6 +29,7 @@ import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
 import { inPgTransaction, openPgPool, pgWhere } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
+import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
 
 export interface PostgresRegionStoreOptions {
   /** postgres://… of the region's own database (in the region's country). */
@@ -70,9 +73,13 @@ export class PostgresRegionStore implements RegionStore {
   private readonly pool: pg.Pool;
   private readonly where: string;
   private initialised = false;
+  /** This store's statements (the process-wide regionStoreMeter counts them too). */
+  readonly meter = new PgQueryMeter();
 
   constructor(options: PostgresRegionStoreOptions) {
     this.pool = openPgPool({ url: options.url, schema: options.schema, size: options.poolSize ?? 10, what: 'a region store' });
+    this.meter.watch(this.pool);
+    regionStoreMeter.watch(this.pool);
     this.where = `${pgWhere(options.url)}${options.schema ? ` (schema ${options.schema})` : ''}`;
   }
 
@@ -225,19 +232,31 @@ export class PostgresRegionStore implements RegionStore {
     return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
   }
 
+  /** In four statements whatever the batch: a copy's keys are made for a batch of users at once. */
   async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
+    if (keys.length === 0) return [];
     return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, keys.map((k) => k.userId));
-      const out: WrappedKey[] = [];
-      for (const k of keys) {
-        // A key for an erased user would wrap nothing and outlive the erasure: refused.
-        await PostgresRegionStore.refuseErased(c, k.userId, 'make a key for');
-        await c.query('INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope) DO NOTHING', [k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt]);
-        const row = (await c.query<{ wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [k.userId, k.scope])).rows[0];
+      const userIds = keys.map((k) => k.userId);
+      await PostgresRegionStore.lockUsers(c, userIds);
+      // A key for an erased user would wrap nothing and outlive the erasure: refused.
+      const erased = new Set((await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows.map((r) => r.user_id));
+      const refused = keys.find((k) => erased.has(k.userId));
+      if (refused) throw erasedUser(refused.userId, 'make a key for');
+      await c.query(
+        `INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) ON CONFLICT (user_id, scope) DO NOTHING`,
+        [userIds, keys.map((k) => k.scope), keys.map((k) => k.wrapped), keys.map((k) => k.wrappedBy), keys.map((k) => k.createdAt)],
+      );
+      const rows = (await c.query<{ user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }>(
+        `SELECT k.user_id, k.scope, k.wrapped, k.wrapped_by, k.created_at FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(user_id, scope) ON k.user_id = u.user_id AND k.scope = u.scope`,
+        [userIds, keys.map((k) => k.scope)],
+      )).rows;
+      const stored = new Map(rows.map((r) => [`${r.user_id}\u0000${r.scope}`, r]));
+      return keys.map((k) => {
+        const row = stored.get(`${k.userId}\u0000${k.scope}`);
         if (!row) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
-        out.push({ userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at });
-      }
-      return out;
+        return { userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+      });
     });
   }
 
@@ -322,6 +341,34 @@ export class PostgresRegionStore implements RegionStore {
     return rows.map(toRecord);
   }
 
+  /** One statement whatever the batch. */
+  async tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.q<TenancyRow & { asked: string; erased: boolean }>(
+      `SELECT u.user_id AS asked, e.user_id IS NOT NULL AS erased, t.user_id, t.service, t.market, t.epoch, t.status, t.moved_to
+       FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, n)
+       LEFT JOIN erased_users e ON e.user_id = u.user_id
+       LEFT JOIN tenancies t ON t.user_id = u.user_id AND t.service = $2
+       ORDER BY u.n`,
+      [[...userIds], service],
+    );
+    return rows.map((t) => ({ userId: t.asked, erased: t.erased, tenancy: t.user_id === null ? undefined : toTenancy(t) }));
+  }
+
+  /** Two statements whatever the batch: the users' erasures and tenancies, then all their records. */
+  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+    if (userIds.length === 0) return [];
+    const ids = [...userIds];
+    const tenants = await this.tenantsOf(service, ids);
+    const records = new Map<string, StoredRecord[]>();
+    for (const row of await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ANY($1::text[]) AND service = $2 ORDER BY user_id COLLATE "C", collection COLLATE "C", key COLLATE "C"`, [ids, service])) {
+      const list = records.get(row.user_id) ?? [];
+      list.push(toRecord(row));
+      records.set(row.user_id, list);
+    }
+    return tenants.map((t) => ({ ...t, records: records.get(t.userId) ?? [] }));
+  }
+
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
     return (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE collection = $1 ORDER BY user_id COLLATE "C", service COLLATE "C", key COLLATE "C"`, [collection])).map(toRecord);
   }
@@ -382,65 +429,138 @@ export class PostgresRegionStore implements RegionStore {
     return rows.length;
   }
 
+  /**
+   * A batch in a constant number of statements whatever it holds: the users' checks, tenancies,
+   * puts, deletes and change entries each one statement over arrays (unnest), across users.
+   * A user listed twice is imported in a second round, after the first (one statement cannot
+   * change one row twice).
+   */
   async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
     const now = Date.now();
+    for (const b of imports) checkImportNames(b);
     return this.tx(async (c) => {
       await PostgresRegionStore.lockUsers(c, imports.map((i) => i.userId));
       let applied = 0;
-      for (const b of imports) {
-        checkImportNames(b);
-        await PostgresRegionStore.refuseErased(c, b.userId, 'import into');
-        const tenancy = await PostgresRegionStore.lockedTenancy(c, b.userId, b.service);
-        if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
-        if (!tenancy) {
-          await c.query(`INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, 'incoming', NULL) ON CONFLICT (user_id, service) DO NOTHING`, [b.userId, b.service, b.market, b.epoch]);
-        }
-        // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
-        const logged = tenancy !== undefined && tenancy.status !== 'incoming';
-        // One statement for all the puts: a row already at the same version and ciphertext is
-        // left as it is (and not returned), so a state applied twice changes and logs nothing.
-        const put = b.puts.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number; sealed_key: Buffer | null }>(
-          `INSERT INTO records (${recordColumns})
-           SELECT $1, $2, t.collection, t.key, t.version, t.ciphertext, t.updated_at, t.sealed_key
-           FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bytea[]) AS t(collection, key, version, ciphertext, updated_at, sealed_key)
-           ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key
-           WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
-           RETURNING collection, key, version, sealed_key`,
-          [b.userId, b.service, b.puts.map((p) => p.collection), b.puts.map((p) => p.key), b.puts.map((p) => p.version), b.puts.map((p) => p.ciphertext), b.puts.map((p) => p.updatedAt), b.puts.map((p) => p.sealedKey ?? null)],
-        )).rows;
-        const gone = b.deletes.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number; sealed_key: Buffer | null }>(
-          `DELETE FROM records r USING unnest($3::text[], $4::text[]) AS t(collection, key)
-           WHERE r.user_id = $1 AND r.service = $2 AND r.collection = t.collection AND r.key = t.key
-           RETURNING r.collection, r.key, r.version, r.sealed_key`,
-          [b.userId, b.service, b.deletes.map((d) => d.collection), b.deletes.map((d) => d.key)],
-        )).rows;
-        applied += put.length + gone.length;
-        if (logged) {
-          for (const p of put) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealed_key);
-          for (const d of gone) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', d.version, now, d.sealed_key);
-        }
-        for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged ? now : undefined);
-      }
+      for (const round of PostgresRegionStore.rounds(imports)) applied += await PostgresRegionStore.importRound(c, round, now);
       return { applied, lastSeq: await PostgresRegionStore.lastSeqIn(c) };
     });
   }
 
+  /** Imports split so that no (user, service) appears twice in one. */
+  private static rounds(imports: readonly RecordImport[]): RecordImport[][] {
+    const rounds: RecordImport[][] = [];
+    let round: RecordImport[] = [];
+    let seen = new Set<string>();
+    for (const b of imports) {
+      const id = `${b.userId}\u0000${b.service}`;
+      if (seen.has(id)) {
+        rounds.push(round);
+        round = [];
+        seen = new Set();
+      }
+      seen.add(id);
+      round.push(b);
+    }
+    if (round.length > 0) rounds.push(round);
+    return rounds;
+  }
+
+  private static async importRound(c: Q, imports: readonly RecordImport[], now: number): Promise<number> {
+    const userIds = imports.map((b) => b.userId);
+    const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows;
+    if (erased.length > 0) {
+      const gone = new Set(erased.map((r) => r.user_id));
+      throw erasedUser(userIds.find((u) => gone.has(u))!, 'import into');
+    }
+    const found = (await c.query<{ user_id: string; service: string; status: TenancyStatus }>(
+      `SELECT t.user_id, t.service, t.status FROM tenancies t JOIN unnest($1::text[], $2::text[]) AS u(user_id, service)
+       ON t.user_id = u.user_id AND t.service = u.service ORDER BY t.user_id, t.service FOR UPDATE OF t`,
+      [userIds, imports.map((b) => b.service)],
+    )).rows;
+    const status = new Map(found.map((r) => [`${r.user_id}\u0000${r.service}`, r.status]));
+    const statusOf = (b: { userId: string; service: string }) => status.get(`${b.userId}\u0000${b.service}`);
+    for (const b of imports) if (statusOf(b) === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
+    const fresh = imports.filter((b) => statusOf(b) === undefined);
+    if (fresh.length > 0) {
+      await c.query(
+        `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to)
+         SELECT u.user_id, u.service, u.market, u.epoch, 'incoming', NULL FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(user_id, service, market, epoch)
+         ON CONFLICT (user_id, service) DO NOTHING`,
+        [fresh.map((b) => b.userId), fresh.map((b) => b.service), fresh.map((b) => b.market), fresh.map((b) => b.epoch)],
+      );
+    }
+    // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
+    const logged = (r: { user_id: string; service: string }) => {
+      const s = status.get(`${r.user_id}\u0000${r.service}`);
+      return s !== undefined && s !== 'incoming';
+    };
+    type Changed = { user_id: string; service: string; collection: string; key: string; version: number; sealed_key: Buffer | null };
+    const puts = imports.flatMap((b) => b.puts.map((p) => ({ b, p })));
+    // One statement for all the puts: a row already at the same version and ciphertext is left
+    // as it is (and not returned), so a state applied twice changes and logs nothing.
+    const put = puts.length === 0 ? [] : (await c.query<Changed>(
+      `INSERT INTO records (${recordColumns})
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bytea[])
+       ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key
+       WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
+       RETURNING user_id, service, collection, key, version, sealed_key`,
+      [puts.map((x) => x.b.userId), puts.map((x) => x.b.service), puts.map((x) => x.p.collection), puts.map((x) => x.p.key), puts.map((x) => x.p.version), puts.map((x) => x.p.ciphertext), puts.map((x) => x.p.updatedAt), puts.map((x) => x.p.sealedKey ?? null)],
+    )).rows;
+    const deletes = imports.flatMap((b) => b.deletes.map((d) => ({ b, d })));
+    const gone = deletes.length === 0 ? [] : (await c.query<Changed>(
+      `DELETE FROM records r USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(user_id, service, collection, key)
+       WHERE r.user_id = t.user_id AND r.service = t.service AND r.collection = t.collection AND r.key = t.key
+       RETURNING r.user_id, r.service, r.collection, r.key, r.version, r.sealed_key`,
+      [deletes.map((x) => x.b.userId), deletes.map((x) => x.b.service), deletes.map((x) => x.d.collection), deletes.map((x) => x.d.key)],
+    )).rows;
+    await PostgresRegionStore.appendChanges(c, [
+      ...put.filter(logged).map((r) => ({ ...r, op: 'put' as const })),
+      ...gone.filter(logged).map((r) => ({ ...r, op: 'delete' as const })),
+    ], now);
+    let applied = put.length + gone.length;
+    for (const b of imports) {
+      for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged({ user_id: b.userId, service: b.service }) ? now : undefined);
+    }
+    return applied;
+  }
+
+  /** Many change entries in one statement, in the order given (per key, the order they happened). */
+  private static async appendChanges(c: Q, entries: ReadonlyArray<{ user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; sealed_key: Buffer | null }>, at: number): Promise<void> {
+    if (entries.length === 0) return;
+    await c.query('SELECT pg_advisory_xact_lock($1)', [changeLogLock]);
+    await c.query(
+      `INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key)
+       SELECT e.user_id, e.service, e.collection, e.key, e.op, e.version, $7, e.sealed_key
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $8::bytea[]) WITH ORDINALITY AS e(user_id, service, collection, key, op, version, sealed_key, n)
+       ORDER BY e.n`,
+      [entries.map((e) => e.user_id), entries.map((e) => e.service), entries.map((e) => e.collection), entries.map((e) => e.key), entries.map((e) => e.op), entries.map((e) => e.version), at, entries.map((e) => e.sealed_key)],
+    );
+  }
+
+  /** In a constant number of statements whatever the batch: each table's rows of all the users at once. */
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, userIds);
-      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
-      const prefix = `${service}/`;
-      for (const userId of userIds) {
-        const tenancy = await PostgresRegionStore.lockedTenancy(c, userId, service);
-        if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
-        total.records += (await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
-        total.keys += (await c.query('DELETE FROM keys WHERE user_id = $1 AND left(scope, length($2)) = $2', [userId, prefix])).rowCount ?? 0;
-        total.changes += (await c.query('DELETE FROM changes WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
-        total.tenancies += (await c.query('DELETE FROM tenancies WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
-        const others = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM keys WHERE user_id = $1 AND scope <> ''", [userId])).rows[0]!.n;
-        const live = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM tenancies WHERE user_id = $1 AND service <> $2 AND status IN ('home', 'fenced', 'incoming')", [userId, service])).rows[0]!.n;
-        if (others === 0 && live === 0) total.keys += (await c.query("DELETE FROM keys WHERE user_id = $1 AND scope = ''", [userId])).rowCount ?? 0;
+      const ids = [...userIds];
+      await PostgresRegionStore.lockUsers(c, ids);
+      const live = (await c.query<{ user_id: string; status: TenancyStatus }>(
+        "SELECT user_id, status FROM tenancies WHERE user_id = ANY($1::text[]) AND service = $2 ORDER BY user_id FOR UPDATE", [ids, service])).rows
+        .filter((t) => t.status === 'home' || t.status === 'fenced');
+      if (live.length > 0) {
+        const first = ids.find((u) => live.some((t) => t.user_id === u))!;
+        throw liveTenancy(first, service, live.find((t) => t.user_id === first)!.status, 'purge');
       }
+      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
+      total.records = (await c.query('DELETE FROM records WHERE user_id = ANY($1::text[]) AND service = $2', [ids, service])).rowCount ?? 0;
+      total.keys = (await c.query('DELETE FROM keys WHERE user_id = ANY($1::text[]) AND left(scope, length($2)) = $2', [ids, `${service}/`])).rowCount ?? 0;
+      total.changes = (await c.query('DELETE FROM changes WHERE user_id = ANY($1::text[]) AND service = $2', [ids, service])).rowCount ?? 0;
+      total.tenancies = (await c.query('DELETE FROM tenancies WHERE user_id = ANY($1::text[]) AND service = $2', [ids, service])).rowCount ?? 0;
+      // A user key goes when no other key of the user is left and no other tenancy may make one.
+      total.keys += (await c.query(
+        `DELETE FROM keys k WHERE k.user_id = ANY($1::text[]) AND k.scope = ''
+           AND NOT EXISTS (SELECT 1 FROM keys o WHERE o.user_id = k.user_id AND o.scope <> '')
+           AND NOT EXISTS (SELECT 1 FROM tenancies t WHERE t.user_id = k.user_id AND t.service <> $2 AND t.status IN ('home', 'fenced', 'incoming'))`,
+        [ids, service],
+      )).rowCount ?? 0;
       if (audit) await PostgresRegionStore.appendAuditIn(c, audit);
       return total;
     });
