@@ -67,7 +67,7 @@ describe('PostgresRegionStore specifics', () => {
 
   it('gives a reader polling lastSeq and changesSince every acknowledged change of 16 concurrent writers exactly once, in each user\'s order', async () => {
     const writers = 16;
-    const perWriter = 60;
+    const perWriter = 120;
     const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 20 });
     await store.init();
     for (let u = 0; u < writers; u++) await store.putTenancy({ userId: `w${u}`, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
