@@ -341,9 +341,13 @@ export class PostgresRegionStore implements RegionStore {
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
     const { userId, service, collection, key } = read;
     const row = (await this.q<{ market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }>(
-      `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
-       FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
-       WHERE t.user_id = $1 AND t.service = $2`,
+      {
+        // Prepared once per connection: a read is the hottest statement, and its plan never changes.
+        name: 'domicile-read-record',
+        text: `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
+          FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
+          WHERE t.user_id = $1 AND t.service = $2`,
+      },
       [userId, service, collection, key],
     ))[0];
     checkTenancy(row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to }, userId, service, read.epoch);
