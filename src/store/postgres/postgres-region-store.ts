@@ -68,7 +68,11 @@ function toRecord(row: RecordRow): StoredRecord {
  * applied under an advisory lock, the change log on a sequence, and every method one
  * transaction, in which the rows it checks are locked (FOR UPDATE) so that a fence, a write
  * and a consent decision on the same user are serialised as SQLite's single writer serialises
- * them. Several node processes of a region may share one database.
+ * them. Writes of different users do not wait for each other and share commits; a record's
+ * put or delete is one statement (write_record()). Readers of the change log stop at its
+ * settled end (change_log_end()), not at the newest seq, which an older one may still precede.
+ * Several node processes of a region may share one database, all of one version: schema
+ * migration 6 changed the locks that writers take.
  */
 export class PostgresRegionStore implements RegionStore {
   readonly backend = 'postgres' as const;
