@@ -27,7 +27,7 @@ import type {
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
-import { inPgTransaction, openPgPool, pgWhere } from './pg-pool.js';
+import { inPgTransaction, openPgPool, pgWhere, withPgClient } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
 import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
 
@@ -40,13 +40,18 @@ export interface PostgresRegionStoreOptions {
   poolSize?: number;
 }
 
-/** Held to commit by every transaction that appends to the change log: seq order is commit order. */
-const changeLogLock = 0x646f6d32;
 /** Held to commit by audit appends: the log grows one append at a time. */
 const auditLock = 0x646f6d33;
 
 type Q = pg.PoolClient;
 interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
+/** A row of write_record(): what it did ('ok') or why it refused, with what the error needs. */
+interface WriteOutcome {
+  outcome: 'ok' | 'tenancy' | 'requires' | 'version' | 'absent';
+  has_tenancy: boolean;
+  t_market: string | null; t_epoch: number | null; t_status: TenancyStatus | null; t_moved_to: string | null;
+  found_version: number | null; req_version: number | null; new_version: number | null; new_seq: number | null;
+}
 interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
 const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
 const upsertRecord = `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -66,7 +71,11 @@ function toRecord(row: RecordRow): StoredRecord {
  * applied under an advisory lock, the change log on a sequence, and every method one
  * transaction, in which the rows it checks are locked (FOR UPDATE) so that a fence, a write
  * and a consent decision on the same user are serialised as SQLite's single writer serialises
- * them. Several node processes of a region may share one database.
+ * them. Writes of different users do not wait for each other and share commits; a record's
+ * put or delete is one statement (write_record()). Readers of the change log stop at its
+ * settled end (change_log_end()), not at the newest seq, which an older one may still precede.
+ * Several node processes of a region may share one database, all of one version: schema
+ * migration 6 changed the locks that writers take.
  */
 export class PostgresRegionStore implements RegionStore {
   readonly backend = 'postgres' as const;
@@ -98,9 +107,9 @@ export class PostgresRegionStore implements RegionStore {
     await this.pool.end().catch(() => undefined);
   }
 
-  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  private async q<R extends pg.QueryResultRow>(sql: string | { name: string; text: string }, params: unknown[] = []): Promise<R[]> {
     try {
-      return (await this.pool.query<R>(sql, params)).rows;
+      return (await this.pool.query<R>(typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params })).rows;
     } catch (err) {
       throw this.unavailable(err);
     }
@@ -131,13 +140,21 @@ export class PostgresRegionStore implements RegionStore {
 
   /**
    * Serialises everything that changes a user's data in this region, as SQLite's single writer
-   * does: taken first in every such transaction, users in one order (no deadlock between two
+   * does: taken first in every such transaction, locks in one order (no deadlock between two
    * batches), held to commit. An erasure cannot then slip between another transaction's checks
-   * and its writes.
+   * and its writes. Writes of different users do not wait for each other. The locks are keyed
+   * in this schema's space (user_lock_space()), where change_log_end() looks for the appenders
+   * still running: every transaction that appends a change entry takes them first.
    */
   private static async lockUsers(c: Q, userIds: Iterable<string>): Promise<void> {
-    const ids = [...new Set(userIds)].sort();
-    if (ids.length > 0) await c.query('SELECT pg_advisory_xact_lock(hashtextextended(u, 0)) FROM unnest($1::text[]) AS t(u) ORDER BY u', [ids]);
+    const ids = [...new Set(userIds)];
+    if (ids.length > 0) {
+      await c.query(
+        `SELECT pg_advisory_xact_lock(user_lock_space(), k)
+         FROM (SELECT DISTINCT hashtext(u) & 2147483647 AS k FROM unnest($1::text[]) AS t(u)) AS l ORDER BY k`,
+        [ids],
+      );
+    }
   }
 
   private static async lockedTenancy(c: Q, userId: string, service: string): Promise<Tenancy | undefined> {
@@ -155,8 +172,8 @@ export class PostgresRegionStore implements RegionStore {
     return { version: rows[0]?.version ?? 0, sealedKey: rows[0]?.sealed_key ?? null };
   }
 
+  /** Only under lockUsers of the user (change_log_end() waits for the holders of those locks). */
   private static async appendChange(c: Q, userId: string, service: string, collection: string, key: string, op: 'put' | 'delete', version: number, at: number, sealedKey: Buffer | null): Promise<number> {
-    await c.query('SELECT pg_advisory_xact_lock($1)', [changeLogLock]);
     const rows = (await c.query<{ seq: number }>('INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq', [userId, service, collection, key, op, version, at, sealedKey])).rows;
     return rows[0]!.seq;
   }
@@ -174,11 +191,10 @@ export class PostgresRegionStore implements RegionStore {
 
   /**
    * The sequence's last value, not max(seq): purging a moved user's newest entries must not move
-   * the log's end back. Read under the change log's lock, shared: appends hold it exclusively to
-   * commit, so no seq is read here whose row could still commit after a reader resumed past it.
+   * the log's end back. Not waited for: inside a transaction that holds users' locks, waiting
+   * for other holders could close a cycle. Readers use lastSeq(), which waits.
    */
-  private static async lastSeqIn(c: Q): Promise<number> {
-    await c.query('SELECT pg_advisory_xact_lock_shared($1)', [changeLogLock]);
+  private static async sequenceEndIn(c: Q): Promise<number> {
     const rows = (await c.query<{ last: number }>("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass), 0) AS last")).rows;
     return rows[0]!.last;
   }
@@ -376,9 +392,13 @@ export class PostgresRegionStore implements RegionStore {
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
     const { userId, service, collection, key } = read;
     const row = (await this.q<{ market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }>(
-      `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
-       FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
-       WHERE t.user_id = $1 AND t.service = $2`,
+      {
+        // Prepared once per connection: a read is the hottest statement, and its plan never changes.
+        name: 'domicile-read-record',
+        text: `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
+          FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
+          WHERE t.user_id = $1 AND t.service = $2`,
+      },
       [userId, service, collection, key],
     ))[0];
     checkTenancy(row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to }, userId, service, read.epoch);
@@ -386,40 +406,48 @@ export class PostgresRegionStore implements RegionStore {
     return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
   }
 
+  /** One round trip: write_record() (schema migration 6) does the checks, the write and the change entry in one statement. */
   async writeRecord(w: RecordWrite): Promise<WriteResult> {
     const now = Date.now();
-    return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, [w.userId]);
-      checkTenancy(await PostgresRegionStore.lockedTenancy(c, w.userId, w.service), w.userId, w.service, w.epoch);
-      if (w.requires) {
-        const found = await PostgresRegionStore.version(c, w.userId, w.service, w.requires.collection, w.requires.key);
-        if (found !== w.requires.version) {
-          throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
-            details: { requires: w.requires, version: found },
-          });
-        }
-      }
-      const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
-      checkVersion(w, current);
-      const version = current + 1;
-      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null]);
-      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null);
-      return { version, seq, updatedAt: now };
-    });
+    const r = await this.writeOnce('put', w, w.ciphertext, w.sealedKey ?? null, w.requires, now);
+    if (r.outcome === 'requires') {
+      const req = w.requires!;
+      throw new DomicileError('CONFLICT', `record ${w.service}/${req.collection}/${req.key} of user ${w.userId} changed (version ${r.req_version}, not ${req.version}) while the write was prepared: retry`, {
+        details: { requires: req, version: r.req_version },
+      });
+    }
+    return { version: r.new_version!, seq: r.new_seq!, updatedAt: now };
   }
 
   async deleteRecord(d: RecordDelete): Promise<WriteResult | undefined> {
     const now = Date.now();
-    return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, [d.userId]);
-      checkTenancy(await PostgresRegionStore.lockedTenancy(c, d.userId, d.service), d.userId, d.service, d.epoch);
-      const { version: current, sealedKey } = await PostgresRegionStore.versionRow(c, d.userId, d.service, d.collection, d.key);
-      checkVersion(d, current);
-      if (current === 0) return undefined;
-      await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [d.userId, d.service, d.collection, d.key]);
-      const seq = await PostgresRegionStore.appendChange(c, d.userId, d.service, d.collection, d.key, 'delete', current, now, sealedKey);
-      return { version: current, seq, updatedAt: now };
-    });
+    const r = await this.writeOnce('delete', d, null, null, undefined, now);
+    if (r.outcome === 'absent') return undefined;
+    return { version: r.new_version!, seq: r.new_seq!, updatedAt: now };
+  }
+
+  /**
+   * Calls write_record() as a statement of its own (its own transaction) and answers a refusal
+   * with the error the checks give: the tenancy's (checkTenancy) and the version's (checkVersion).
+   * 'requires' and 'absent' are left to the caller.
+   */
+  private async writeOnce(op: 'put' | 'delete', w: RecordDelete, ciphertext: Buffer | null, sealedKey: Buffer | null, requires: RecordWrite['requires'], now: number): Promise<WriteOutcome> {
+    const rows = await this.q<WriteOutcome>({
+      name: 'domicile-write-record',
+      text: 'SELECT outcome, has_tenancy, t_market, t_epoch, t_status, t_moved_to, found_version, req_version, new_version, new_seq FROM write_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+    }, [op, w.userId, w.service, w.collection, w.key, w.epoch, ciphertext, sealedKey, w.ifVersion ?? null, requires?.collection ?? null, requires?.key ?? null, requires?.version ?? null, now]);
+    const r = rows[0];
+    if (!r) throw new DomicileError('INTERNAL', `the region store at ${this.where} answered a write with nothing`);
+    if (r.outcome === 'tenancy') {
+      const t = r.has_tenancy ? { userId: w.userId, service: w.service, market: r.t_market!, epoch: r.t_epoch!, status: r.t_status!, movedTo: r.t_moved_to } : undefined;
+      checkTenancy(t, w.userId, w.service, w.epoch);
+      throw new DomicileError('INTERNAL', `the region store at ${this.where} refused a write of user ${w.userId} on a tenancy that serves it`);
+    }
+    if (r.outcome === 'version') {
+      checkVersion(w, r.found_version!);
+      throw new DomicileError('INTERNAL', `the region store at ${this.where} refused a write of user ${w.userId} at the version asked`);
+    }
+    return r;
   }
 
   async purgeUser(userId: string, service?: string): Promise<number> {
@@ -442,7 +470,7 @@ export class PostgresRegionStore implements RegionStore {
       await PostgresRegionStore.lockUsers(c, imports.map((i) => i.userId));
       let applied = 0;
       for (const round of PostgresRegionStore.rounds(imports)) applied += await PostgresRegionStore.importRound(c, round, now);
-      return { applied, lastSeq: await PostgresRegionStore.lastSeqIn(c) };
+      return { applied, lastSeq: await PostgresRegionStore.sequenceEndIn(c) };
     });
   }
 
@@ -524,10 +552,12 @@ export class PostgresRegionStore implements RegionStore {
     return applied;
   }
 
-  /** Many change entries in one statement, in the order given (per key, the order they happened). */
+  /**
+   * Many change entries in one statement, in the order given (per key, the order they happened).
+   * Only under lockUsers of every user named (change_log_end() waits for the holders of those locks).
+   */
   private static async appendChanges(c: Q, entries: ReadonlyArray<{ user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; sealed_key: Buffer | null }>, at: number): Promise<void> {
     if (entries.length === 0) return;
-    await c.query('SELECT pg_advisory_xact_lock($1)', [changeLogLock]);
     await c.query(
       `INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key)
        SELECT e.user_id, e.service, e.collection, e.key, e.op, e.version, $7, e.sealed_key
@@ -634,14 +664,34 @@ export class PostgresRegionStore implements RegionStore {
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
     const columns = 'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes';
     type Row = { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null };
-    const rows = userId !== undefined ? await this.q<Row>(`${columns} WHERE user_id = $1 AND service = $2 AND seq > $3 ORDER BY seq LIMIT $4`, [userId, service, afterSeq, limit])
-      : service === undefined ? await this.q<Row>(`${columns} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])
-      : await this.q<Row>(`${columns} WHERE seq > $1 AND service = $2 ORDER BY seq LIMIT $3`, [afterSeq, service, limit]);
+    // Up to the log's settled end, read first in a statement of its own: an entry past it may
+    // have a smaller seq than one still to commit, and a reader that resumed after it would
+    // miss that one. The page's statement then sees every entry up to the end.
+    const end = await this.lastSeq();
+    const rows = userId !== undefined ? await this.q<Row>(`${columns} WHERE user_id = $1 AND service = $2 AND seq > $3 AND seq <= $5 ORDER BY seq LIMIT $4`, [userId, service, afterSeq, limit, end])
+      : service === undefined ? await this.q<Row>(`${columns} WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2`, [afterSeq, limit, end])
+      : await this.q<Row>(`${columns} WHERE seq > $1 AND service = $2 AND seq <= $4 ORDER BY seq LIMIT $3`, [afterSeq, service, limit, end]);
     return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at, sealedKey: r.sealed_key }));
   }
 
+  /**
+   * The log's settled end (change_log_end(), schema migration 6): the sequence's last value,
+   * returned once every transaction that could still commit a seq up to it has ended.
+   */
   async lastSeq(): Promise<number> {
-    return this.tx((c) => PostgresRegionStore.lastSeqIn(c));
+    try {
+      return await withPgClient(this.pool, async (c) => {
+        try {
+          return (await c.query<{ last: number }>({ name: 'domicile-change-log-end', text: 'SELECT change_log_end() AS last' })).rows[0]!.last;
+        } catch (err) {
+          // Cancelled between taking a session lock of the wait and giving it back: give it back.
+          await c.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+          throw err;
+        }
+      });
+    } catch (err) {
+      throw this.unavailable(err);
+    }
   }
 
   async placementStats(): Promise<PlacementStat[]> {
