@@ -113,8 +113,11 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
         writeRequests.push({ method: 'PUT', path: `/v1/me/shop/cart/c-${k}`, headers: { ...headers, 'content-type': 'application/json' }, body: sampleValue(u, k) });
       }
     }
-    // Interleave users so that consecutive requests hit different users and regions.
+    // Interleave users so that consecutive requests hit different users and regions: the writes
+    // too, else the connections in flight all write one user's records, one at a time wherever
+    // a user's writes are serialised (PostgreSQL regions, each paying its own commit).
     readRequests.sort((a, b) => a.path.localeCompare(b.path));
+    writeRequests.sort((a, b) => a.path.localeCompare(b.path));
     const hello: LoadRequest[] = [{ method: 'GET', path: '/' }];
     await runLoad(bareServer.url, hello, { ...load, seconds: 1 }); // warm-up
     await runLoad(gateway.url, readRequests, { ...load, seconds: 1 });

@@ -7,10 +7,12 @@ import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { Platform } from '../src/platform/platform.js';
 import { regionPaths } from '../src/region/open-region-node.js';
 import type { Figure } from './bench-output.js';
-import { BenchWriter, recordValue, valuePool } from './bench-writer.js';
+import { BenchWriter, valuePool } from './bench-writer.js';
+import { benchUserIds, seedBenchUsers } from './seed-bench-users.js';
 import { measureAeadFloor, measureFloor, measurePostgresFloor, postgresRowSizes, sqliteRowSizes, type FloorFigure } from './migrate-floor.js';
 import { inSchema, onPostgres, postgresSchemas } from './postgres-regions.js';
 import { tempFolder } from './temp-folder.js';
+import { regionStoreMeter } from '../src/store/postgres/pg-query-meter.js';
 import { machine, type Machine } from './bench-output.js';
 
 export interface MigrateBenchOptions {
@@ -40,12 +42,23 @@ export interface MigrateBenchReport {
   peakRssMb: number;
   floor: FloorFigure;
   aeadFloor: FloorFigure;
-  writes: { acknowledged: number; refused: number; lost: number; rowCountOff: number };
+  /**
+   * The random writer's operations: acknowledged, refused (and of those, applied after all, and
+   * left unresolved), then the check: keys served differently from their last acknowledgement,
+   * and the row count's drift from what the acknowledged writes make it.
+   */
+  /**
+   * On PostgreSQL regions, the region stores' statements (round trips) and the time spent
+   * waiting for their answers from the start to the last cut-over, the migration's apart from
+   * the writer's; per row moved and per write. Null on SQLite.
+   */
+  postgres: {
+    migration: { statements: number; waitingMs: number; statementsPerRow: number; waitingMsPerRow: number };
+    writer: { statements: number; waitingMs: number; statementsPerWrite: number };
+  } | null;
+  writes: { acknowledged: number; refused: number; refusedButApplied: number; unresolved: number; lostKeys: number; rowCountDrift: number };
   figures: Figure[];
 }
-
-/** International markets of the 2014 scenario: all of their shop moves in phase 1. */
-const markets = ['HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US'];
 
 /**
  * `domicile bench migrate`: phase 1 of the scenario (the shop, Beijing → Singapore and
@@ -67,26 +80,11 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
     phase1 = onPostgres(phase1, options.postgresUrl, postgres.schemas);
   }
   const pool = valuePool();
-  const userIds = Array.from({ length: options.users }, (_, u) => `u_bench${String(u).padStart(7, '0')}`);
+  const userIds = benchUserIds(options.users);
   try {
     log(`seeding ${options.users} users × ${options.recordsPerUser} records of ~${options.valueBytes} B in cn-beijing…`);
     let platform = await Platform.open({ policy: before, dataDir, durability: 'normal' });
-    const beijing = platform.region('cn-beijing');
-    // Seeded as a copy would be (incoming, imported, then home), 100 users per transaction.
-    for (let first = 0; first < userIds.length; first += 100) {
-      const users = userIds.slice(first, first + 100).map((userId, i) => {
-        const u = first + i;
-        const records = Array.from({ length: options.recordsPerUser }, (_, r) => ({ collection: 'orders', key: `r${r}`, version: 1, updatedAt: Date.now(), value: recordValue(u * options.recordsPerUser + r, options.valueBytes, pool) }));
-        return { userId, market: markets[u % markets.length]!, epoch: 1, records };
-      });
-      for (const u of users) {
-        await platform.directory.createUser({ userId: u.userId, market: u.market, logins: [], createdAt: Date.now(), homes: before.services.map((s) => ({ service: s.id, region: 'cn-beijing', epoch: 1 })) });
-      }
-      const tenancies = (status: 'incoming' | 'home') => users.map((u) => ({ userId: u.userId, market: u.market, epoch: 1, status, movedTo: null }));
-      await beijing.setTenancies({ service: 'shop', tenancies: tenancies('incoming') });
-      await beijing.importUsers({ service: 'shop', users: users.map((u) => ({ userId: u.userId, market: u.market, epoch: 1, states: { records: u.records, deleted: [] } })) });
-      await beijing.setTenancies({ service: 'shop', tenancies: tenancies('home') });
-    }
+    await seedBenchUsers(platform, before, { region: 'cn-beijing', userIds, recordsPerUser: options.recordsPerUser, valueBytes: options.valueBytes, pool });
     await platform.close();
 
     let floor: FloorFigure;
@@ -117,6 +115,7 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }, 25);
     try {
+      const metered = regionStoreMeter.read().byTag;
       writer.start();
       const started = performance.now();
       await engine.start({ batchSize: options.batchSize, services: ['shop'] });
@@ -125,14 +124,18 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
       if (cut?.state !== 'cut-over') throw new Error(`the migration did not cut over: ${cut?.state} ${cut?.error ?? ''}`);
       await writer.stop();
       clearInterval(sampler);
+      const meteredNow = regionStoreMeter.read().byTag;
+      const spent = (tag: string) => ({
+        statements: (meteredNow[tag]?.statements ?? 0) - (metered[tag]?.statements ?? 0),
+        waitingMs: (meteredNow[tag]?.waitingMs ?? 0) - (metered[tag]?.waitingMs ?? 0),
+      });
 
       log('checking every acknowledged write, then completing…');
-      const lost = await writer.lost();
       let rowsNow = 0;
       for (const region of ['sg-singapore', 'us-california']) {
         for (const s of await platform.region(region).placementStats()) if (s.service === 'shop') rowsNow += s.records;
       }
-      const rowCountOff = rowsNow - (options.users * options.recordsPerUser + writer.delta);
+      const check = await writer.check(rowsNow);
       const completing = performance.now();
       await engine.complete();
       const done = await engine.waitFor(['completed', 'failed'], 24 * 3600_000);
@@ -151,8 +154,17 @@ export async function migrateBench(options: MigrateBenchOptions): Promise<Migrat
         peakRssMb: peakRss / 2 ** 20,
         floor,
         aeadFloor,
-        writes: { acknowledged: writer.acknowledged, refused: writer.counts.failed, lost, rowCountOff },
+        postgres: null as MigrateBenchReport['postgres'],
+        writes: { acknowledged: writer.acknowledged, refused: writer.counts.refused, refusedButApplied: writer.counts.refusedButApplied, unresolved: writer.unresolved, ...check },
       };
+      if (postgres) {
+        const migration = spent('other');
+        const writes = spent('writer');
+        report.postgres = {
+          migration: { ...migration, statementsPerRow: migration.statements / Math.max(1, rows), waitingMsPerRow: migration.waitingMs / Math.max(1, rows) },
+          writer: { ...writes, statementsPerWrite: writes.statements / Math.max(1, writer.acknowledged + writer.counts.refused) },
+        };
+      }
       await engine.close();
       await platform.close();
       return { ...report, figures: figuresOf(report) };
@@ -183,7 +195,15 @@ function figuresOf(r: Omit<MigrateBenchReport, 'figures'>): Figure[] {
     { name: 'cut-over pause max', value: r.pauses.maxMs, unit: 'ms' },
     { name: `peak RSS (${r.rows.toLocaleString('en-US')} rows)`, value: r.peakRssMb, unit: 'MB', ...(million ? { baseline: { name: 'limit', value: 512 }, goal: { atMost: 1, text: 'goal < 512 MB at 1M rows' } } : {}) },
     { name: 'complete (purge the source)', value: r.completeSeconds, unit: 's' },
+    ...(r.postgres ? [
+      { name: 'PostgreSQL round trips per row moved (region stores)', value: r.postgres.migration.statementsPerRow, unit: 'statements' },
+      { name: 'time waiting on PostgreSQL per row moved (summed over connections)', value: r.postgres.migration.waitingMsPerRow * 1000, unit: 'µs' },
+      { name: 'time waiting on PostgreSQL, share of the move (summed over connections)', value: r.postgres.migration.waitingMs / 1000 / r.seconds, unit: '×' },
+      { name: "PostgreSQL round trips per write (the writer's)", value: r.postgres.writer.statementsPerWrite, unit: 'statements' },
+    ] : []),
     { name: 'writes acknowledged during the move', value: r.writes.acknowledged, unit: 'writes' },
-    { name: 'acknowledged writes lost', value: r.writes.lost + Math.abs(r.writes.rowCountOff), unit: 'writes' },
+    { name: 'writes refused during the move', value: r.writes.refused, unit: 'writes' },
+    { name: 'acknowledged writes lost (keys served otherwise)', value: r.writes.lostKeys, unit: 'keys', baseline: { name: 'goal', value: 0 } },
+    { name: 'row count drift (served − acknowledged)', value: r.writes.rowCountDrift, unit: 'rows', baseline: { name: 'goal', value: 0 } },
   ];
 }

@@ -50,7 +50,7 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       });
       const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, ${options.store === 'postgres' ? 'regions on PostgreSQL' : `SQLite regions, durability ${report.options.durability}`} (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
-      return report.writes.lost === 0 && report.writes.rowCountOff === 0 ? 0 : 1;
+      return report.writes.lostKeys === 0 && report.writes.rowCountDrift === 0 ? 0 : 1;
     }
     case 'audit': {
       const report = await auditBench({ single: 2_000, batched: 20_000, batch: 100, durability: options.durability ?? 'full', log });

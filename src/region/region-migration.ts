@@ -74,13 +74,12 @@ export class RegionMigration {
     const userIds = checkUserIds(r.userIds);
     const digestKey = checkDigestKey(r.digestKey);
     const exported: ExportedUser[] = [];
-    for (const userId of userIds) {
+    // One read of the batch (a constant number of statements); each user's records a consistent snapshot.
+    for (const { userId, erased, tenancy, records } of await this.store.exportTenants(service, userIds)) {
       // An erased user has nothing to export: left out, so a migration carries on without them.
-      if (await this.store.isErased(userId)) continue;
-      const tenancy = await this.knownTenancy(userId, service);
-      // One listing per user: a consistent snapshot of that user's records.
-      const records = (await this.exported(await this.store.listRecords(userId, service), digestKey)).sort(byName);
-      exported.push({ userId, market: tenancy.market, records });
+      if (erased) continue;
+      if (!tenancy) throw this.wrongRegion(userId, service);
+      exported.push({ userId, market: tenancy.market, records: (await this.exported(records, digestKey)).sort(byName) });
     }
     return exported;
   }
@@ -155,10 +154,11 @@ export class RegionMigration {
     // An erased user's data never rests here again: a copy still carrying them leaves them out
     // (the store refuses them too, should an erasure land while this runs), and the rest is imported.
     const all = checkUserImports(this.policy, service, r.users);
-    const users: typeof all = [];
-    for (const user of all) if (!(await this.store.isErased(user.userId))) users.push(user);
+    // The batch's erasures and tenancies in one read.
+    const states = new Map((await this.store.tenantsOf(service, all.map((u) => u.userId))).map((t) => [t.userId, t]));
+    const users = all.filter((user) => !states.get(user.userId)?.erased);
     for (const user of users) {
-      const tenancy = await this.store.getTenancy(user.userId, service);
+      const tenancy = states.get(user.userId)?.tenancy;
       // A new destination must be allowed by the policy. A source the user is moving away from
       // ('fenced' or 'moved') still takes the reverse stream until the move completes: during a
       // move the data rests in the source and the destination alone (invariant 1), and that is
@@ -228,8 +228,7 @@ export class RegionMigration {
     const userIds = checkUserIds(r.userIds);
     const digestKey = checkDigestKey(r.digestKey);
     const digests: UserDigest[] = [];
-    for (const userId of userIds) {
-      const stored = await this.store.listRecords(userId, service);
+    for (const { userId, records: stored } of await this.store.exportTenants(service, userIds)) {
       const plains = await this.plains(stored);
       const names = stored.length === 0 ? undefined : await this.hierarchy.names(userId, false);
       digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: this.clientKey(names, r), version: r.version, hash: plainHash(plains[i]!, digestKey) }))));
@@ -249,8 +248,8 @@ export class RegionMigration {
     const tenancies = checkTenancyChanges(this.policy, this.regionId, r.tenancies);
     for (const t of tenancies) if (t.status === 'incoming') this.checkPlacement(t.market, service);
     // An erased user gets no tenancy back: left out, so that a batch's fence, flip or roll-back carries on without them.
-    const live: TenancyChange[] = [];
-    for (const t of tenancies) if (!(await this.store.isErased(t.userId))) live.push(t);
+    const erased = new Set((await this.store.tenantsOf(service, tenancies.map((t) => t.userId))).filter((t) => t.erased).map((t) => t.userId));
+    const live = tenancies.filter((t) => !erased.has(t.userId));
     await this.store.advanceTenancies(live.map((t) => ({ ...t, service })));
   }
 
@@ -287,12 +286,14 @@ export class RegionMigration {
 
   private async knownTenancy(userId: string, service: string): Promise<Tenancy> {
     const tenancy = await this.store.getTenancy(userId, service);
-    if (!tenancy) {
-      throw new DomicileError('WRONG_REGION', `region ${this.regionId} holds no tenancy of user ${userId} for service ${service}`, {
-        details: { home: null, service },
-      });
-    }
+    if (!tenancy) throw this.wrongRegion(userId, service);
     return tenancy;
+  }
+
+  private wrongRegion(userId: string, service: string): DomicileError {
+    return new DomicileError('WRONG_REGION', `region ${this.regionId} holds no tenancy of user ${userId} for service ${service}`, {
+      details: { home: null, service },
+    });
   }
 
   /**

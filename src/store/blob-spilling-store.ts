@@ -3,7 +3,7 @@ import { BlobFiles, blobReference, readBlobReference, type BlobReference, type R
 import { withResidue } from './placement-residue.js';
 import type {
   AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, KeyUpgrade, PlacementStat, PurgeResult, RecordDelete, RecordImport,
-  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, Tenancy, WrappedKey, WriteResult,
+  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, TenantExport, TenantState, Tenancy, WrappedKey, WriteResult,
 } from './region-store.js';
 
 export interface BlobSpillingStoreOptions {
@@ -87,6 +87,11 @@ export class BlobSpillingStore implements RegionStore {
 
   async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
     return this.resolveAll(await this.inner.listRecords(userId, service, collection, page));
+  }
+
+  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+    const tenants = await this.inner.exportTenants(service, userIds);
+    return Promise.all(tenants.map(async (t) => ({ ...t, records: await this.resolveAll(t.records) })));
   }
 
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
@@ -238,6 +243,7 @@ export class BlobSpillingStore implements RegionStore {
   advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> { return this.inner.advanceTenancies(tenancies); }
   appendAudit(append: AuditAppend): Promise<void> { return this.inner.appendAudit(append); }
   isErased(userId: string): Promise<boolean> { return this.inner.isErased(userId); }
+  tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> { return this.inner.tenantsOf(service, userIds); }
   auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> { return this.inner.auditPage(afterSeq, limit); }
   auditSeqOfEvent(eventId: string): Promise<number | undefined> { return this.inner.auditSeqOfEvent(eventId); }
   lastAuditOfType(type: string): Promise<AuditRow | undefined> { return this.inner.lastAuditOfType(type); }

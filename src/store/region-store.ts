@@ -200,6 +200,18 @@ export interface KeyUpgrade {
   dropChanges: number[];
 }
 
+/** See RegionStore.tenantsOf. */
+export interface TenantState {
+  userId: string;
+  erased: boolean;
+  tenancy: Tenancy | undefined;
+}
+
+/** See RegionStore.exportTenants. */
+export interface TenantExport extends TenantState {
+  records: StoredRecord[];
+}
+
 export interface PurgeResult {
   records: number;
   keys: number;
@@ -275,6 +287,14 @@ export interface RegionStore {
   upgradeKeys(upgrade: KeyUpgrade): Promise<void>;
   /** A user's records of a service, or of one collection; with `page` (a collection only), one page of it in the store's order of keys (keyIds). */
   listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]>;
+  /**
+   * Several users' data of a service at once (a migration's copy and digest of a batch): for each
+   * user asked, in the order asked, whether they were erased here, their tenancy, and their
+   * records in listRecords' order. A backend reads a batch in a constant number of statements.
+   */
+  exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]>;
+  /** Several users' erasure and tenancy of a service, in the order asked: a batch's checks in one read. */
+  tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]>;
   /** Every record of a collection, whoever's (the consent ledgers, for an operator's counts). */
   recordsOfCollection(collection: string): Promise<StoredRecord[]>;
   /**

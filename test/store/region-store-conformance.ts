@@ -125,6 +125,29 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.listRecords('u1', 'cloud')).toEqual([]);
       });
 
+      it('exports several users at once, in the order asked: erasure, tenancy and records of the service in listRecords order', async () => {
+        await store.putTenancy(home('u1'));
+        await store.putTenancy(home('u2'));
+        await store.putTenancy(home('u2', 'cloud'));
+        await store.writeRecord(write('u1', 'b', 'sealed-b'));
+        await store.writeRecord(write('u1', 'a', 'sealed-a'));
+        await store.writeRecord(write('u1', 'd1', 'sealed-d', { collection: 'device' }));
+        await store.writeRecord(write('u2', 'x', 'sealed-x'));
+        await store.writeRecord(write('u2', 'c1', 'sealed-c', { service: 'cloud', collection: 'photos' }));
+        const out = await store.exportTenants('shop', ['u2', 'nobody', 'u1']);
+        expect(out.map((t) => [t.userId, t.erased, t.tenancy?.status ?? null])).toEqual([['u2', false, 'home'], ['nobody', false, null], ['u1', false, 'home']]);
+        expect(out[0]!.records).toEqual(await store.listRecords('u2', 'shop'));
+        expect(out[1]!.records).toEqual([]);
+        expect(out[2]!.records).toEqual(await store.listRecords('u1', 'shop'));
+        expect(out[2]!.records.map((r) => `${r.collection}/${r.key}`)).toEqual(['device/d1', 'orders/a', 'orders/b']);
+        expect(await store.tenantsOf('shop', ['u2', 'nobody', 'u1'])).toEqual(out.map(({ userId, erased, tenancy }) => ({ userId, erased, tenancy })));
+        await store.eraseUser('u2', append(0, 1));
+        expect((await store.exportTenants('shop', ['u2']))[0]).toEqual({ userId: 'u2', erased: true, tenancy: undefined, records: [] });
+        expect(await store.tenantsOf('shop', ['u2', 'u1'])).toEqual([{ userId: 'u2', erased: true, tenancy: undefined }, { userId: 'u1', erased: false, tenancy: home('u1') }]);
+        expect(await store.tenantsOf('shop', [])).toEqual([]);
+        expect(await store.exportTenants('shop', [])).toEqual([]);
+      });
+
       it('lists a collection a page at a time in its stable order of keys, leaving parts out when asked (issue 14, item 11)', async () => {
         for (const key of ['b', 'a', 'ph_1', 'ph_1~000000', 'ph_1~000001', 'c', 'Z']) await store.writeRecord(write('u1', key, `sealed-${key}`));
         await store.writeRecord(write('u1', 'd1', 'sealed-d', { collection: 'device' }));

@@ -17,6 +17,8 @@ import type {
   RecordWrite,
   RegionStore,
   StoredRecord,
+  TenantExport,
+  TenantState,
   Tenancy,
   TenancyStatus,
   WrappedKey,
@@ -25,8 +27,9 @@ import type {
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
-import { inPgTransaction, openPgPool, pgWhere } from './pg-pool.js';
+import { inPgTransaction, openPgPool, pgWhere, withPgClient } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
+import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
 
 export interface PostgresRegionStoreOptions {
   /** postgres://… of the region's own database (in the region's country). */
@@ -37,13 +40,18 @@ export interface PostgresRegionStoreOptions {
   poolSize?: number;
 }
 
-/** Held to commit by every transaction that appends to the change log: seq order is commit order. */
-const changeLogLock = 0x646f6d32;
 /** Held to commit by audit appends: the log grows one append at a time. */
 const auditLock = 0x646f6d33;
 
 type Q = pg.PoolClient;
 interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
+/** A row of write_record(): what it did ('ok') or why it refused, with what the error needs. */
+interface WriteOutcome {
+  outcome: 'ok' | 'tenancy' | 'requires' | 'version' | 'absent';
+  has_tenancy: boolean;
+  t_market: string | null; t_epoch: number | null; t_status: TenancyStatus | null; t_moved_to: string | null;
+  found_version: number | null; req_version: number | null; new_version: number | null; new_seq: number | null;
+}
 interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
 const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
 const upsertRecord = `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -63,16 +71,24 @@ function toRecord(row: RecordRow): StoredRecord {
  * applied under an advisory lock, the change log on a sequence, and every method one
  * transaction, in which the rows it checks are locked (FOR UPDATE) so that a fence, a write
  * and a consent decision on the same user are serialised as SQLite's single writer serialises
- * them. Several node processes of a region may share one database.
+ * them. Writes of different users do not wait for each other and share commits; a record's
+ * put or delete is one statement (write_record()). Readers of the change log stop at its
+ * settled end (change_log_end()), not at the newest seq, which an older one may still precede.
+ * Several node processes of a region may share one database, all of one version: schema
+ * migration 6 changed the locks that writers take.
  */
 export class PostgresRegionStore implements RegionStore {
   readonly backend = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly where: string;
   private initialised = false;
+  /** This store's statements (the process-wide regionStoreMeter counts them too). */
+  readonly meter = new PgQueryMeter();
 
   constructor(options: PostgresRegionStoreOptions) {
     this.pool = openPgPool({ url: options.url, schema: options.schema, size: options.poolSize ?? 10, what: 'a region store' });
+    this.meter.watch(this.pool);
+    regionStoreMeter.watch(this.pool);
     this.where = `${pgWhere(options.url)}${options.schema ? ` (schema ${options.schema})` : ''}`;
   }
 
@@ -91,9 +107,9 @@ export class PostgresRegionStore implements RegionStore {
     await this.pool.end().catch(() => undefined);
   }
 
-  private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+  private async q<R extends pg.QueryResultRow>(sql: string | { name: string; text: string }, params: unknown[] = []): Promise<R[]> {
     try {
-      return (await this.pool.query<R>(sql, params)).rows;
+      return (await this.pool.query<R>(typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params })).rows;
     } catch (err) {
       throw this.unavailable(err);
     }
@@ -124,13 +140,21 @@ export class PostgresRegionStore implements RegionStore {
 
   /**
    * Serialises everything that changes a user's data in this region, as SQLite's single writer
-   * does: taken first in every such transaction, users in one order (no deadlock between two
+   * does: taken first in every such transaction, locks in one order (no deadlock between two
    * batches), held to commit. An erasure cannot then slip between another transaction's checks
-   * and its writes.
+   * and its writes. Writes of different users do not wait for each other. The locks are keyed
+   * in this schema's space (user_lock_space()), where change_log_end() looks for the appenders
+   * still running: every transaction that appends a change entry takes them first.
    */
   private static async lockUsers(c: Q, userIds: Iterable<string>): Promise<void> {
-    const ids = [...new Set(userIds)].sort();
-    if (ids.length > 0) await c.query('SELECT pg_advisory_xact_lock(hashtextextended(u, 0)) FROM unnest($1::text[]) AS t(u) ORDER BY u', [ids]);
+    const ids = [...new Set(userIds)];
+    if (ids.length > 0) {
+      await c.query(
+        `SELECT pg_advisory_xact_lock(user_lock_space(), k)
+         FROM (SELECT DISTINCT hashtext(u) & 2147483647 AS k FROM unnest($1::text[]) AS t(u)) AS l ORDER BY k`,
+        [ids],
+      );
+    }
   }
 
   private static async lockedTenancy(c: Q, userId: string, service: string): Promise<Tenancy | undefined> {
@@ -148,8 +172,8 @@ export class PostgresRegionStore implements RegionStore {
     return { version: rows[0]?.version ?? 0, sealedKey: rows[0]?.sealed_key ?? null };
   }
 
+  /** Only under lockUsers of the user (change_log_end() waits for the holders of those locks). */
   private static async appendChange(c: Q, userId: string, service: string, collection: string, key: string, op: 'put' | 'delete', version: number, at: number, sealedKey: Buffer | null): Promise<number> {
-    await c.query('SELECT pg_advisory_xact_lock($1)', [changeLogLock]);
     const rows = (await c.query<{ seq: number }>('INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq', [userId, service, collection, key, op, version, at, sealedKey])).rows;
     return rows[0]!.seq;
   }
@@ -167,11 +191,10 @@ export class PostgresRegionStore implements RegionStore {
 
   /**
    * The sequence's last value, not max(seq): purging a moved user's newest entries must not move
-   * the log's end back. Read under the change log's lock, shared: appends hold it exclusively to
-   * commit, so no seq is read here whose row could still commit after a reader resumed past it.
+   * the log's end back. Not waited for: inside a transaction that holds users' locks, waiting
+   * for other holders could close a cycle. Readers use lastSeq(), which waits.
    */
-  private static async lastSeqIn(c: Q): Promise<number> {
-    await c.query('SELECT pg_advisory_xact_lock_shared($1)', [changeLogLock]);
+  private static async sequenceEndIn(c: Q): Promise<number> {
     const rows = (await c.query<{ last: number }>("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass), 0) AS last")).rows;
     return rows[0]!.last;
   }
@@ -225,19 +248,31 @@ export class PostgresRegionStore implements RegionStore {
     return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
   }
 
+  /** In four statements whatever the batch: a copy's keys are made for a batch of users at once. */
   async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
+    if (keys.length === 0) return [];
     return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, keys.map((k) => k.userId));
-      const out: WrappedKey[] = [];
-      for (const k of keys) {
-        // A key for an erased user would wrap nothing and outlive the erasure: refused.
-        await PostgresRegionStore.refuseErased(c, k.userId, 'make a key for');
-        await c.query('INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, scope) DO NOTHING', [k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt]);
-        const row = (await c.query<{ wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [k.userId, k.scope])).rows[0];
+      const userIds = keys.map((k) => k.userId);
+      await PostgresRegionStore.lockUsers(c, userIds);
+      // A key for an erased user would wrap nothing and outlive the erasure: refused.
+      const erased = new Set((await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows.map((r) => r.user_id));
+      const refused = keys.find((k) => erased.has(k.userId));
+      if (refused) throw erasedUser(refused.userId, 'make a key for');
+      await c.query(
+        `INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) ON CONFLICT (user_id, scope) DO NOTHING`,
+        [userIds, keys.map((k) => k.scope), keys.map((k) => k.wrapped), keys.map((k) => k.wrappedBy), keys.map((k) => k.createdAt)],
+      );
+      const rows = (await c.query<{ user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }>(
+        `SELECT k.user_id, k.scope, k.wrapped, k.wrapped_by, k.created_at FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(user_id, scope) ON k.user_id = u.user_id AND k.scope = u.scope`,
+        [userIds, keys.map((k) => k.scope)],
+      )).rows;
+      const stored = new Map(rows.map((r) => [`${r.user_id}\u0000${r.scope}`, r]));
+      return keys.map((k) => {
+        const row = stored.get(`${k.userId}\u0000${k.scope}`);
         if (!row) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
-        out.push({ userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at });
-      }
-      return out;
+        return { userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+      });
     });
   }
 
@@ -322,6 +357,34 @@ export class PostgresRegionStore implements RegionStore {
     return rows.map(toRecord);
   }
 
+  /** One statement whatever the batch. */
+  async tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.q<TenancyRow & { asked: string; erased: boolean }>(
+      `SELECT u.user_id AS asked, e.user_id IS NOT NULL AS erased, t.user_id, t.service, t.market, t.epoch, t.status, t.moved_to
+       FROM unnest($1::text[]) WITH ORDINALITY AS u(user_id, n)
+       LEFT JOIN erased_users e ON e.user_id = u.user_id
+       LEFT JOIN tenancies t ON t.user_id = u.user_id AND t.service = $2
+       ORDER BY u.n`,
+      [[...userIds], service],
+    );
+    return rows.map((t) => ({ userId: t.asked, erased: t.erased, tenancy: t.user_id === null ? undefined : toTenancy(t) }));
+  }
+
+  /** Two statements whatever the batch: the users' erasures and tenancies, then all their records. */
+  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+    if (userIds.length === 0) return [];
+    const ids = [...userIds];
+    const tenants = await this.tenantsOf(service, ids);
+    const records = new Map<string, StoredRecord[]>();
+    for (const row of await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ANY($1::text[]) AND service = $2 ORDER BY user_id COLLATE "C", collection COLLATE "C", key COLLATE "C"`, [ids, service])) {
+      const list = records.get(row.user_id) ?? [];
+      list.push(toRecord(row));
+      records.set(row.user_id, list);
+    }
+    return tenants.map((t) => ({ ...t, records: records.get(t.userId) ?? [] }));
+  }
+
   async recordsOfCollection(collection: string): Promise<StoredRecord[]> {
     return (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE collection = $1 ORDER BY user_id COLLATE "C", service COLLATE "C", key COLLATE "C"`, [collection])).map(toRecord);
   }
@@ -329,9 +392,13 @@ export class PostgresRegionStore implements RegionStore {
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
     const { userId, service, collection, key } = read;
     const row = (await this.q<{ market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }>(
-      `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
-       FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
-       WHERE t.user_id = $1 AND t.service = $2`,
+      {
+        // Prepared once per connection: a read is the hottest statement, and its plan never changes.
+        name: 'domicile-read-record',
+        text: `SELECT t.market, t.epoch, t.status, t.moved_to, r.version, r.ciphertext, r.updated_at, r.sealed_key
+          FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = $3 AND r.key = $4
+          WHERE t.user_id = $1 AND t.service = $2`,
+      },
       [userId, service, collection, key],
     ))[0];
     checkTenancy(row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to }, userId, service, read.epoch);
@@ -339,40 +406,48 @@ export class PostgresRegionStore implements RegionStore {
     return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
   }
 
+  /** One round trip: write_record() (schema migration 6) does the checks, the write and the change entry in one statement. */
   async writeRecord(w: RecordWrite): Promise<WriteResult> {
     const now = Date.now();
-    return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, [w.userId]);
-      checkTenancy(await PostgresRegionStore.lockedTenancy(c, w.userId, w.service), w.userId, w.service, w.epoch);
-      if (w.requires) {
-        const found = await PostgresRegionStore.version(c, w.userId, w.service, w.requires.collection, w.requires.key);
-        if (found !== w.requires.version) {
-          throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
-            details: { requires: w.requires, version: found },
-          });
-        }
-      }
-      const current = await PostgresRegionStore.version(c, w.userId, w.service, w.collection, w.key);
-      checkVersion(w, current);
-      const version = current + 1;
-      await c.query(upsertRecord, [w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null]);
-      const seq = await PostgresRegionStore.appendChange(c, w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null);
-      return { version, seq, updatedAt: now };
-    });
+    const r = await this.writeOnce('put', w, w.ciphertext, w.sealedKey ?? null, w.requires, now);
+    if (r.outcome === 'requires') {
+      const req = w.requires!;
+      throw new DomicileError('CONFLICT', `record ${w.service}/${req.collection}/${req.key} of user ${w.userId} changed (version ${r.req_version}, not ${req.version}) while the write was prepared: retry`, {
+        details: { requires: req, version: r.req_version },
+      });
+    }
+    return { version: r.new_version!, seq: r.new_seq!, updatedAt: now };
   }
 
   async deleteRecord(d: RecordDelete): Promise<WriteResult | undefined> {
     const now = Date.now();
-    return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, [d.userId]);
-      checkTenancy(await PostgresRegionStore.lockedTenancy(c, d.userId, d.service), d.userId, d.service, d.epoch);
-      const { version: current, sealedKey } = await PostgresRegionStore.versionRow(c, d.userId, d.service, d.collection, d.key);
-      checkVersion(d, current);
-      if (current === 0) return undefined;
-      await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [d.userId, d.service, d.collection, d.key]);
-      const seq = await PostgresRegionStore.appendChange(c, d.userId, d.service, d.collection, d.key, 'delete', current, now, sealedKey);
-      return { version: current, seq, updatedAt: now };
-    });
+    const r = await this.writeOnce('delete', d, null, null, undefined, now);
+    if (r.outcome === 'absent') return undefined;
+    return { version: r.new_version!, seq: r.new_seq!, updatedAt: now };
+  }
+
+  /**
+   * Calls write_record() as a statement of its own (its own transaction) and answers a refusal
+   * with the error the checks give: the tenancy's (checkTenancy) and the version's (checkVersion).
+   * 'requires' and 'absent' are left to the caller.
+   */
+  private async writeOnce(op: 'put' | 'delete', w: RecordDelete, ciphertext: Buffer | null, sealedKey: Buffer | null, requires: RecordWrite['requires'], now: number): Promise<WriteOutcome> {
+    const rows = await this.q<WriteOutcome>({
+      name: 'domicile-write-record',
+      text: 'SELECT outcome, has_tenancy, t_market, t_epoch, t_status, t_moved_to, found_version, req_version, new_version, new_seq FROM write_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+    }, [op, w.userId, w.service, w.collection, w.key, w.epoch, ciphertext, sealedKey, w.ifVersion ?? null, requires?.collection ?? null, requires?.key ?? null, requires?.version ?? null, now]);
+    const r = rows[0];
+    if (!r) throw new DomicileError('INTERNAL', `the region store at ${this.where} answered a write with nothing`);
+    if (r.outcome === 'tenancy') {
+      const t = r.has_tenancy ? { userId: w.userId, service: w.service, market: r.t_market!, epoch: r.t_epoch!, status: r.t_status!, movedTo: r.t_moved_to } : undefined;
+      checkTenancy(t, w.userId, w.service, w.epoch);
+      throw new DomicileError('INTERNAL', `the region store at ${this.where} refused a write of user ${w.userId} on a tenancy that serves it`);
+    }
+    if (r.outcome === 'version') {
+      checkVersion(w, r.found_version!);
+      throw new DomicileError('INTERNAL', `the region store at ${this.where} refused a write of user ${w.userId} at the version asked`);
+    }
+    return r;
   }
 
   async purgeUser(userId: string, service?: string): Promise<number> {
@@ -382,65 +457,140 @@ export class PostgresRegionStore implements RegionStore {
     return rows.length;
   }
 
+  /**
+   * A batch in a constant number of statements whatever it holds: the users' checks, tenancies,
+   * puts, deletes and change entries each one statement over arrays (unnest), across users.
+   * A user listed twice is imported in a second round, after the first (one statement cannot
+   * change one row twice).
+   */
   async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
     const now = Date.now();
+    for (const b of imports) checkImportNames(b);
     return this.tx(async (c) => {
       await PostgresRegionStore.lockUsers(c, imports.map((i) => i.userId));
       let applied = 0;
-      for (const b of imports) {
-        checkImportNames(b);
-        await PostgresRegionStore.refuseErased(c, b.userId, 'import into');
-        const tenancy = await PostgresRegionStore.lockedTenancy(c, b.userId, b.service);
-        if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
-        if (!tenancy) {
-          await c.query(`INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to) VALUES ($1, $2, $3, $4, 'incoming', NULL) ON CONFLICT (user_id, service) DO NOTHING`, [b.userId, b.service, b.market, b.epoch]);
-        }
-        // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
-        const logged = tenancy !== undefined && tenancy.status !== 'incoming';
-        // One statement for all the puts: a row already at the same version and ciphertext is
-        // left as it is (and not returned), so a state applied twice changes and logs nothing.
-        const put = b.puts.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number; sealed_key: Buffer | null }>(
-          `INSERT INTO records (${recordColumns})
-           SELECT $1, $2, t.collection, t.key, t.version, t.ciphertext, t.updated_at, t.sealed_key
-           FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bytea[]) AS t(collection, key, version, ciphertext, updated_at, sealed_key)
-           ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key
-           WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
-           RETURNING collection, key, version, sealed_key`,
-          [b.userId, b.service, b.puts.map((p) => p.collection), b.puts.map((p) => p.key), b.puts.map((p) => p.version), b.puts.map((p) => p.ciphertext), b.puts.map((p) => p.updatedAt), b.puts.map((p) => p.sealedKey ?? null)],
-        )).rows;
-        const gone = b.deletes.length === 0 ? [] : (await c.query<{ collection: string; key: string; version: number; sealed_key: Buffer | null }>(
-          `DELETE FROM records r USING unnest($3::text[], $4::text[]) AS t(collection, key)
-           WHERE r.user_id = $1 AND r.service = $2 AND r.collection = t.collection AND r.key = t.key
-           RETURNING r.collection, r.key, r.version, r.sealed_key`,
-          [b.userId, b.service, b.deletes.map((d) => d.collection), b.deletes.map((d) => d.key)],
-        )).rows;
-        applied += put.length + gone.length;
-        if (logged) {
-          for (const p of put) await PostgresRegionStore.appendChange(c, b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealed_key);
-          for (const d of gone) await PostgresRegionStore.appendChange(c, b.userId, b.service, d.collection, d.key, 'delete', d.version, now, d.sealed_key);
-        }
-        for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged ? now : undefined);
-      }
-      return { applied, lastSeq: await PostgresRegionStore.lastSeqIn(c) };
+      for (const round of PostgresRegionStore.rounds(imports)) applied += await PostgresRegionStore.importRound(c, round, now);
+      return { applied, lastSeq: await PostgresRegionStore.sequenceEndIn(c) };
     });
   }
 
+  /** Imports split so that no (user, service) appears twice in one. */
+  private static rounds(imports: readonly RecordImport[]): RecordImport[][] {
+    const rounds: RecordImport[][] = [];
+    let round: RecordImport[] = [];
+    let seen = new Set<string>();
+    for (const b of imports) {
+      const id = `${b.userId}\u0000${b.service}`;
+      if (seen.has(id)) {
+        rounds.push(round);
+        round = [];
+        seen = new Set();
+      }
+      seen.add(id);
+      round.push(b);
+    }
+    if (round.length > 0) rounds.push(round);
+    return rounds;
+  }
+
+  private static async importRound(c: Q, imports: readonly RecordImport[], now: number): Promise<number> {
+    const userIds = imports.map((b) => b.userId);
+    const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows;
+    if (erased.length > 0) {
+      const gone = new Set(erased.map((r) => r.user_id));
+      throw erasedUser(userIds.find((u) => gone.has(u))!, 'import into');
+    }
+    const found = (await c.query<{ user_id: string; service: string; status: TenancyStatus }>(
+      `SELECT t.user_id, t.service, t.status FROM tenancies t JOIN unnest($1::text[], $2::text[]) AS u(user_id, service)
+       ON t.user_id = u.user_id AND t.service = u.service ORDER BY t.user_id, t.service FOR UPDATE OF t`,
+      [userIds, imports.map((b) => b.service)],
+    )).rows;
+    const status = new Map(found.map((r) => [`${r.user_id}\u0000${r.service}`, r.status]));
+    const statusOf = (b: { userId: string; service: string }) => status.get(`${b.userId}\u0000${b.service}`);
+    for (const b of imports) if (statusOf(b) === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
+    const fresh = imports.filter((b) => statusOf(b) === undefined);
+    if (fresh.length > 0) {
+      await c.query(
+        `INSERT INTO tenancies (user_id, service, market, epoch, status, moved_to)
+         SELECT u.user_id, u.service, u.market, u.epoch, 'incoming', NULL FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(user_id, service, market, epoch)
+         ON CONFLICT (user_id, service) DO NOTHING`,
+        [fresh.map((b) => b.userId), fresh.map((b) => b.service), fresh.map((b) => b.market), fresh.map((b) => b.epoch)],
+      );
+    }
+    // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
+    const logged = (r: { user_id: string; service: string }) => {
+      const s = status.get(`${r.user_id}\u0000${r.service}`);
+      return s !== undefined && s !== 'incoming';
+    };
+    type Changed = { user_id: string; service: string; collection: string; key: string; version: number; sealed_key: Buffer | null };
+    const puts = imports.flatMap((b) => b.puts.map((p) => ({ b, p })));
+    // One statement for all the puts: a row already at the same version and ciphertext is left
+    // as it is (and not returned), so a state applied twice changes and logs nothing.
+    const put = puts.length === 0 ? [] : (await c.query<Changed>(
+      `INSERT INTO records (${recordColumns})
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bytea[])
+       ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key
+       WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
+       RETURNING user_id, service, collection, key, version, sealed_key`,
+      [puts.map((x) => x.b.userId), puts.map((x) => x.b.service), puts.map((x) => x.p.collection), puts.map((x) => x.p.key), puts.map((x) => x.p.version), puts.map((x) => x.p.ciphertext), puts.map((x) => x.p.updatedAt), puts.map((x) => x.p.sealedKey ?? null)],
+    )).rows;
+    const deletes = imports.flatMap((b) => b.deletes.map((d) => ({ b, d })));
+    const gone = deletes.length === 0 ? [] : (await c.query<Changed>(
+      `DELETE FROM records r USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(user_id, service, collection, key)
+       WHERE r.user_id = t.user_id AND r.service = t.service AND r.collection = t.collection AND r.key = t.key
+       RETURNING r.user_id, r.service, r.collection, r.key, r.version, r.sealed_key`,
+      [deletes.map((x) => x.b.userId), deletes.map((x) => x.b.service), deletes.map((x) => x.d.collection), deletes.map((x) => x.d.key)],
+    )).rows;
+    await PostgresRegionStore.appendChanges(c, [
+      ...put.filter(logged).map((r) => ({ ...r, op: 'put' as const })),
+      ...gone.filter(logged).map((r) => ({ ...r, op: 'delete' as const })),
+    ], now);
+    let applied = put.length + gone.length;
+    for (const b of imports) {
+      for (const category of b.shred ?? []) applied += await PostgresRegionStore.shredCategory(c, b.userId, b.service, category, logged({ user_id: b.userId, service: b.service }) ? now : undefined);
+    }
+    return applied;
+  }
+
+  /**
+   * Many change entries in one statement, in the order given (per key, the order they happened).
+   * Only under lockUsers of every user named (change_log_end() waits for the holders of those locks).
+   */
+  private static async appendChanges(c: Q, entries: ReadonlyArray<{ user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; sealed_key: Buffer | null }>, at: number): Promise<void> {
+    if (entries.length === 0) return;
+    await c.query(
+      `INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key)
+       SELECT e.user_id, e.service, e.collection, e.key, e.op, e.version, $7, e.sealed_key
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $8::bytea[]) WITH ORDINALITY AS e(user_id, service, collection, key, op, version, sealed_key, n)
+       ORDER BY e.n`,
+      [entries.map((e) => e.user_id), entries.map((e) => e.service), entries.map((e) => e.collection), entries.map((e) => e.key), entries.map((e) => e.op), entries.map((e) => e.version), at, entries.map((e) => e.sealed_key)],
+    );
+  }
+
+  /** In a constant number of statements whatever the batch: each table's rows of all the users at once. */
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     return this.tx(async (c) => {
-      await PostgresRegionStore.lockUsers(c, userIds);
-      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
-      const prefix = `${service}/`;
-      for (const userId of userIds) {
-        const tenancy = await PostgresRegionStore.lockedTenancy(c, userId, service);
-        if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
-        total.records += (await c.query('DELETE FROM records WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
-        total.keys += (await c.query('DELETE FROM keys WHERE user_id = $1 AND left(scope, length($2)) = $2', [userId, prefix])).rowCount ?? 0;
-        total.changes += (await c.query('DELETE FROM changes WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
-        total.tenancies += (await c.query('DELETE FROM tenancies WHERE user_id = $1 AND service = $2', [userId, service])).rowCount ?? 0;
-        const others = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM keys WHERE user_id = $1 AND scope <> ''", [userId])).rows[0]!.n;
-        const live = (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM tenancies WHERE user_id = $1 AND service <> $2 AND status IN ('home', 'fenced', 'incoming')", [userId, service])).rows[0]!.n;
-        if (others === 0 && live === 0) total.keys += (await c.query("DELETE FROM keys WHERE user_id = $1 AND scope = ''", [userId])).rowCount ?? 0;
+      const ids = [...userIds];
+      await PostgresRegionStore.lockUsers(c, ids);
+      const live = (await c.query<{ user_id: string; status: TenancyStatus }>(
+        "SELECT user_id, status FROM tenancies WHERE user_id = ANY($1::text[]) AND service = $2 ORDER BY user_id FOR UPDATE", [ids, service])).rows
+        .filter((t) => t.status === 'home' || t.status === 'fenced');
+      if (live.length > 0) {
+        const first = ids.find((u) => live.some((t) => t.user_id === u))!;
+        throw liveTenancy(first, service, live.find((t) => t.user_id === first)!.status, 'purge');
       }
+      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
+      total.records = (await c.query('DELETE FROM records WHERE user_id = ANY($1::text[]) AND service = $2', [ids, service])).rowCount ?? 0;
+      total.keys = (await c.query('DELETE FROM keys WHERE user_id = ANY($1::text[]) AND left(scope, length($2)) = $2', [ids, `${service}/`])).rowCount ?? 0;
+      total.changes = (await c.query('DELETE FROM changes WHERE user_id = ANY($1::text[]) AND service = $2', [ids, service])).rowCount ?? 0;
+      total.tenancies = (await c.query('DELETE FROM tenancies WHERE user_id = ANY($1::text[]) AND service = $2', [ids, service])).rowCount ?? 0;
+      // A user key goes when no other key of the user is left and no other tenancy may make one.
+      total.keys += (await c.query(
+        `DELETE FROM keys k WHERE k.user_id = ANY($1::text[]) AND k.scope = ''
+           AND NOT EXISTS (SELECT 1 FROM keys o WHERE o.user_id = k.user_id AND o.scope <> '')
+           AND NOT EXISTS (SELECT 1 FROM tenancies t WHERE t.user_id = k.user_id AND t.service <> $2 AND t.status IN ('home', 'fenced', 'incoming'))`,
+        [ids, service],
+      )).rowCount ?? 0;
       if (audit) await PostgresRegionStore.appendAuditIn(c, audit);
       return total;
     });
@@ -514,14 +664,34 @@ export class PostgresRegionStore implements RegionStore {
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
     const columns = 'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes';
     type Row = { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null };
-    const rows = userId !== undefined ? await this.q<Row>(`${columns} WHERE user_id = $1 AND service = $2 AND seq > $3 ORDER BY seq LIMIT $4`, [userId, service, afterSeq, limit])
-      : service === undefined ? await this.q<Row>(`${columns} WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit])
-      : await this.q<Row>(`${columns} WHERE seq > $1 AND service = $2 ORDER BY seq LIMIT $3`, [afterSeq, service, limit]);
+    // Up to the log's settled end, read first in a statement of its own: an entry past it may
+    // have a smaller seq than one still to commit, and a reader that resumed after it would
+    // miss that one. The page's statement then sees every entry up to the end.
+    const end = await this.lastSeq();
+    const rows = userId !== undefined ? await this.q<Row>(`${columns} WHERE user_id = $1 AND service = $2 AND seq > $3 AND seq <= $5 ORDER BY seq LIMIT $4`, [userId, service, afterSeq, limit, end])
+      : service === undefined ? await this.q<Row>(`${columns} WHERE seq > $1 AND seq <= $3 ORDER BY seq LIMIT $2`, [afterSeq, limit, end])
+      : await this.q<Row>(`${columns} WHERE seq > $1 AND service = $2 AND seq <= $4 ORDER BY seq LIMIT $3`, [afterSeq, service, limit, end]);
     return rows.map((r) => ({ seq: r.seq, userId: r.user_id, service: r.service, collection: r.collection, key: r.key, op: r.op, version: r.version, at: r.at, sealedKey: r.sealed_key }));
   }
 
+  /**
+   * The log's settled end (change_log_end(), schema migration 6): the sequence's last value,
+   * returned once every transaction that could still commit a seq up to it has ended.
+   */
   async lastSeq(): Promise<number> {
-    return this.tx((c) => PostgresRegionStore.lastSeqIn(c));
+    try {
+      return await withPgClient(this.pool, async (c) => {
+        try {
+          return (await c.query<{ last: number }>({ name: 'domicile-change-log-end', text: 'SELECT change_log_end() AS last' })).rows[0]!.last;
+        } catch (err) {
+          // Cancelled between taking a session lock of the wait and giving it back: give it back.
+          await c.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+          throw err;
+        }
+      });
+    } catch (err) {
+      throw this.unavailable(err);
+    }
   }
 
   async placementStats(): Promise<PlacementStat[]> {

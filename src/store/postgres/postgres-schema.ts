@@ -107,6 +107,97 @@ export const postgresMigrations: readonly PgMigration[] = [
       ALTER TABLE changes ADD COLUMN sealed_key bytea;
     `,
   },
+  {
+    id: 6,
+    name: 'change log without a region-wide lock',
+    sql: `
+      -- Writers no longer serialise on one lock held to commit, so seqs are taken in one order
+      -- and committed in another. Every transaction that appends a change holds its users' locks
+      -- (two-key advisory locks: this schema's key, the user's) from before it takes a seq to its
+      -- end; change_log_end() reads the sequence's last value, then waits out the holders of the
+      -- schema's user locks at that moment: every seq up to that value is then committed or
+      -- aborted, and a reader that resumes after it misses nothing.
+      CREATE FUNCTION user_lock_space() RETURNS int LANGUAGE sql STABLE AS
+        $f$ SELECT hashtext(current_schema()) & 2147483647 $f$;
+
+      CREATE FUNCTION change_log_end() RETURNS bigint LANGUAGE plpgsql AS $f$
+      DECLARE
+        last bigint;
+        space int := user_lock_space();
+        k int;
+      BEGIN
+        last := coalesce(pg_sequence_last_value(pg_get_serial_sequence('changes', 'seq')::regclass), 0);
+        FOR k IN
+          SELECT DISTINCT l.objid::bigint::int FROM pg_locks l
+          WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+            AND l.classid = space::bigint::oid
+            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        LOOP
+          -- Session-level, taken and given back at once: the reader never holds one while it
+          -- waits for another, so it cannot close a cycle with writers that lock several users.
+          PERFORM pg_advisory_lock_shared(space, k);
+          PERFORM pg_advisory_unlock_shared(space, k);
+        END LOOP;
+        RETURN last;
+      END $f$;
+
+      -- A record's put or delete in one round trip: the user's lock, the tenancy (locked), the
+      -- version checks, the upsert or delete and the change entry, as the store did them in
+      -- separate statements. A refused write changes nothing and says why in 'outcome'; the
+      -- store turns that into the same error as before.
+      CREATE FUNCTION write_record(
+        p_op text, p_user text, p_service text, p_collection text, p_key text, p_epoch bigint,
+        p_ciphertext bytea, p_sealed_key bytea, p_if_version bigint,
+        p_req_collection text, p_req_key text, p_req_version bigint, p_now bigint)
+      RETURNS TABLE (outcome text, has_tenancy boolean, t_market text, t_epoch bigint, t_status text, t_moved_to text, found_version bigint, req_version bigint, new_version bigint, new_seq bigint)
+      LANGUAGE plpgsql AS $f$
+      #variable_conflict use_column
+      DECLARE
+        t tenancies%ROWTYPE;
+        cur bigint;
+        cur_sealed bytea;
+        req bigint;
+        s bigint;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(user_lock_space(), hashtext(p_user) & 2147483647);
+        SELECT * INTO t FROM tenancies WHERE tenancies.user_id = p_user AND tenancies.service = p_service FOR UPDATE;
+        IF NOT FOUND OR t.status <> 'home' OR t.epoch <> p_epoch THEN
+          RETURN QUERY SELECT 'tenancy'::text, t.user_id IS NOT NULL, t.market, t.epoch, t.status, t.moved_to, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint;
+          RETURN;
+        END IF;
+        IF p_req_collection IS NOT NULL THEN
+          SELECT r.version INTO req FROM records r WHERE r.user_id = p_user AND r.service = p_service AND r.collection = p_req_collection AND r.key = p_req_key FOR UPDATE;
+          IF coalesce(req, 0) <> p_req_version THEN
+            RETURN QUERY SELECT 'requires'::text, true, t.market, t.epoch, t.status, t.moved_to, NULL::bigint, coalesce(req, 0), NULL::bigint, NULL::bigint;
+            RETURN;
+          END IF;
+        END IF;
+        SELECT r.version, r.sealed_key INTO cur, cur_sealed FROM records r WHERE r.user_id = p_user AND r.service = p_service AND r.collection = p_collection AND r.key = p_key FOR UPDATE;
+        cur := coalesce(cur, 0);
+        IF p_if_version IS NOT NULL AND p_if_version <> cur THEN
+          RETURN QUERY SELECT 'version'::text, true, t.market, t.epoch, t.status, t.moved_to, cur, NULL::bigint, NULL::bigint, NULL::bigint;
+          RETURN;
+        END IF;
+        IF p_op = 'delete' THEN
+          IF cur = 0 THEN
+            RETURN QUERY SELECT 'absent'::text, true, t.market, t.epoch, t.status, t.moved_to, cur, NULL::bigint, NULL::bigint, NULL::bigint;
+            RETURN;
+          END IF;
+          DELETE FROM records r WHERE r.user_id = p_user AND r.service = p_service AND r.collection = p_collection AND r.key = p_key;
+          INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key)
+            VALUES (p_user, p_service, p_collection, p_key, 'delete', cur, p_now, cur_sealed) RETURNING changes.seq INTO s;
+          RETURN QUERY SELECT 'ok'::text, true, t.market, t.epoch, t.status, t.moved_to, cur, NULL::bigint, cur, s;
+          RETURN;
+        END IF;
+        INSERT INTO records AS r (user_id, service, collection, key, version, ciphertext, updated_at, sealed_key)
+          VALUES (p_user, p_service, p_collection, p_key, cur + 1, p_ciphertext, p_now, p_sealed_key)
+          ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key;
+        INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key)
+          VALUES (p_user, p_service, p_collection, p_key, 'put', cur + 1, p_now, p_sealed_key) RETURNING changes.seq INTO s;
+        RETURN QUERY SELECT 'ok'::text, true, t.market, t.epoch, t.status, t.moved_to, cur, NULL::bigint, cur + 1, s;
+      END $f$;
+    `,
+  },
 ];
 
 /** Serialises schema changes between processes (several node processes of one region may start at once). */

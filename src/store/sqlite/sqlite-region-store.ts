@@ -17,6 +17,8 @@ import type {
   RecordWrite,
   RegionStore,
   StoredRecord,
+  TenantExport,
+  TenantState,
   Tenancy,
   TenancyStatus,
   WrappedKey,
@@ -549,6 +551,20 @@ export class SqliteRegionStore implements RegionStore {
     const { upgradeKeys } = this.ready;
     this.scrubbing(() => upgradeKeys(upgrade));
     this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  async tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
+    return userIds.map((userId) => ({ userId, erased: this.s.isErased.get(userId) !== undefined, tenancy: toTenancy(this.s.getTenancy.get(userId, service)) }));
+  }
+
+  async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
+    // One read transaction: the batch is read from one snapshot, as on PostgreSQL.
+    return this.db.transaction(() => userIds.map((userId) => ({
+      userId,
+      erased: this.s.isErased.get(userId) !== undefined,
+      tenancy: toTenancy(this.s.getTenancy.get(userId, service)),
+      records: this.s.listRecords.all(userId, service).map(toRecord),
+    })))();
   }
 
   async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
