@@ -1,25 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseByteSize } from '../../src/cli/cli-options.js';
 import { photoChunkSize } from '../../src/services/cloud/photo-sync.js';
-import { auth, grant, openTestPlatform, register, type Registered, type TestPlatform } from '../support/test-platform.js';
-
-/** Uploads a complete photo of `bytes` through the API; its id. */
-async function uploadPhoto(t: TestPlatform, user: Registered, bytes: Buffer): Promise<string> {
-  const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const started = await t.app.inject({ method: 'POST', url: '/v1/me/photos', headers: auth(user.token), payload: { name: 'IMG.jpg', contentType: 'image/jpeg', size: bytes.length, sha256 } });
-  expect(started.statusCode, started.body).toBe(201);
-  const { id, chunks } = started.json() as { id: string; chunks: number };
-  for (let i = 0; i < chunks; i++) {
-    const res = await t.app.inject({
-      method: 'PUT', url: `/v1/me/photos/${id}/chunks/${i}`, headers: { ...auth(user.token), 'content-type': 'application/octet-stream' },
-      payload: bytes.subarray(i * photoChunkSize, (i + 1) * photoChunkSize),
-    });
-    expect(res.statusCode).toBe(200);
-  }
-  expect((await t.app.inject({ method: 'POST', url: `/v1/me/photos/${id}/complete`, headers: auth(user.token) })).statusCode).toBe(200);
-  return id;
-}
+import { auth, grant, openTestPlatform, register, uploadPhoto, type Registered, type TestPlatform } from '../support/test-platform.js';
 
 describe('bounded answers: paged listings without chunk bodies, and a photo quota (issue 14, item 11)', () => {
   let t: TestPlatform;
@@ -32,7 +15,7 @@ describe('bounded answers: paged listings without chunk bodies, and a photo quot
   afterAll(async () => t.close());
 
   it('lists photos by their manifests alone, never a chunk or its bytes', async () => {
-    const ids = [await uploadPhoto(t, user, randomBytes(4 * photoChunkSize + 10)), await uploadPhoto(t, user, randomBytes(3 * photoChunkSize))];
+    const ids = [await uploadPhoto(t.app, user, randomBytes(4 * photoChunkSize + 10)), await uploadPhoto(t.app, user, randomBytes(3 * photoChunkSize))];
     const res = await t.app.inject({ method: 'GET', url: '/v1/me/cloud/photos', headers: auth(user.token) });
     expect(res.statusCode).toBe(200);
     const { records, next } = res.json() as { records: Array<{ key: string; value: { size: number } }>; next: string | null };

@@ -1,8 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeToHome } from '../../src/platform/route-to-home.js';
 import { photoChunkSize } from '../../src/services/cloud/photo-sync.js';
-import { auth, grant, openTestPlatform, register, type Registered, type TestPlatform } from '../support/test-platform.js';
+import { auth, grant, openTestPlatform, register, uploadPhoto, type Registered, type TestPlatform } from '../support/test-platform.js';
 
 /** The photo quota holds whatever a user sends: photos are written and deleted by the photo routes alone. */
 describe('the photo quota cannot be bypassed through the records API', () => {
@@ -17,21 +17,7 @@ describe('the photo quota cannot be bypassed through the records API', () => {
 
   const start = (size: number) => t.app.inject({ method: 'POST', url: '/v1/me/photos', headers: auth(user.token), payload: { name: 'a.jpg', contentType: 'image/jpeg', size, sha256: 'a'.repeat(64) } });
 
-  async function upload(bytes: Buffer): Promise<string> {
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const started = await t.app.inject({ method: 'POST', url: '/v1/me/photos', headers: auth(user.token), payload: { name: 'b.jpg', contentType: 'image/jpeg', size: bytes.length, sha256 } });
-    expect(started.statusCode, started.body).toBe(201);
-    const { id, chunks } = started.json() as { id: string; chunks: number };
-    for (let i = 0; i < chunks; i++) {
-      const res = await t.app.inject({
-        method: 'PUT', url: `/v1/me/photos/${id}/chunks/${i}`, headers: { ...auth(user.token), 'content-type': 'application/octet-stream' },
-        payload: bytes.subarray(i * photoChunkSize, (i + 1) * photoChunkSize),
-      });
-      expect(res.statusCode).toBe(200);
-    }
-    expect((await t.app.inject({ method: 'POST', url: `/v1/me/photos/${id}/complete`, headers: auth(user.token) })).statusCode).toBe(200);
-    return id;
-  }
+  const upload = (bytes: Buffer): Promise<string> => uploadPhoto(t.app, user, bytes, 'b.jpg');
 
   it('neither writes nor deletes anything of cloud/photos through the records API, pointing at the photo routes', async () => {
     for (const key of ['x', 'ph_forged', 'ph_forged~000000']) {

@@ -1,9 +1,12 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildGateway, type GatewayOptions } from '../../src/gateway/build-gateway.js';
 import type { AuthThrottleOptions } from '../../src/gateway/auth-throttle.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform, type PlatformOptions } from '../../src/platform/platform.js';
+import { photoChunkSize } from '../../src/services/cloud/photo-sync.js';
 import { tempDir } from './temp-dir.js';
 
 export const examplesDir = join(import.meta.dirname, '..', '..', 'examples');
@@ -67,4 +70,21 @@ export async function grant(app: FastifyInstance, token: string, purpose: string
 
 export function auth(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/** Uploads a complete photo of `bytes` through the API (start, every chunk, complete); its id. */
+export async function uploadPhoto(app: TestPlatform['app'], user: Registered, bytes: Buffer, name = 'IMG.jpg'): Promise<string> {
+  const sha256 = createHash('sha256').update(bytes).digest('hex');
+  const started = await app.inject({ method: 'POST', url: '/v1/me/photos', headers: auth(user.token), payload: { name, contentType: 'image/jpeg', size: bytes.length, sha256 } });
+  expect(started.statusCode, started.body).toBe(201);
+  const { id, chunks } = started.json() as { id: string; chunks: number };
+  for (let i = 0; i < chunks; i++) {
+    const res = await app.inject({
+      method: 'PUT', url: `/v1/me/photos/${id}/chunks/${i}`, headers: { ...auth(user.token), 'content-type': 'application/octet-stream' },
+      payload: bytes.subarray(i * photoChunkSize, (i + 1) * photoChunkSize),
+    });
+    expect(res.statusCode).toBe(200);
+  }
+  expect((await app.inject({ method: 'POST', url: `/v1/me/photos/${id}/complete`, headers: auth(user.token) })).statusCode).toBe(200);
+  return id;
 }
