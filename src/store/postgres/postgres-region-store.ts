@@ -199,6 +199,24 @@ export class PostgresRegionStore implements RegionStore {
     return rows[0]!.last;
   }
 
+  /** ERASED-style CONFLICT naming the first of `userIds` that was erased here, if any. */
+  private static async refuseAnyErased(c: Q, userIds: readonly string[], what: string): Promise<void> {
+    const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows;
+    if (erased.length === 0) return;
+    const gone = new Set(erased.map((r) => r.user_id));
+    throw erasedUser(userIds.find((u) => gone.has(u))!, what);
+  }
+
+  /** The stored tenancies of these (user, service) pairs, locked in one order, by `user NUL service`. */
+  private static async lockedTenancies(c: Q, refs: ReadonlyArray<{ userId: string; service: string }>): Promise<Map<string, { epoch: number; status: TenancyStatus }>> {
+    const rows = (await c.query<{ user_id: string; service: string; epoch: number; status: TenancyStatus }>(
+      `SELECT t.user_id, t.service, t.epoch, t.status FROM tenancies t JOIN unnest($1::text[], $2::text[]) AS u(user_id, service)
+       ON t.user_id = u.user_id AND t.service = u.service ORDER BY t.user_id, t.service FOR UPDATE OF t`,
+      [refs.map((r) => r.userId), refs.map((r) => r.service)],
+    )).rows;
+    return new Map(rows.map((r) => [`${r.user_id}\u0000${r.service}`, { epoch: r.epoch, status: r.status }]));
+  }
+
   private static async refuseErased(c: Q, userId: string, what: string): Promise<void> {
     if ((await c.query('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).rowCount) throw erasedUser(userId, what);
   }
@@ -289,16 +307,10 @@ export class PostgresRegionStore implements RegionStore {
     await this.tx(async (c) => {
       const userIds = tenancies.map((t) => t.userId);
       await PostgresRegionStore.lockUsers(c, userIds);
-      const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows[0];
-      if (erased) throw erasedUser(erased.user_id, 'give a tenancy to');
-      const stored = (await c.query<{ user_id: string; service: string; epoch: number }>(
-        `SELECT t.user_id, t.service, t.epoch FROM tenancies t JOIN unnest($1::text[], $2::text[]) AS u(user_id, service)
-         ON t.user_id = u.user_id AND t.service = u.service ORDER BY t.user_id, t.service FOR UPDATE OF t`,
-        [userIds, tenancies.map((t) => t.service)],
-      )).rows;
-      const epochs = new Map(stored.map((r) => [`${r.user_id}\u0000${r.service}`, r.epoch]));
+      await PostgresRegionStore.refuseAnyErased(c, userIds, 'give a tenancy to');
+      const stored = await PostgresRegionStore.lockedTenancies(c, tenancies);
       for (const t of tenancies) {
-        const epoch = epochs.get(`${t.userId}\u0000${t.service}`);
+        const epoch = stored.get(`${t.userId}\u0000${t.service}`)?.epoch;
         if (epoch !== undefined && epoch > t.epoch) throw staleTenancy(t, epoch);
       }
       await c.query(
@@ -494,19 +506,9 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   private static async importRound(c: Q, imports: readonly RecordImport[], now: number): Promise<number> {
-    const userIds = imports.map((b) => b.userId);
-    const erased = (await c.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [userIds])).rows;
-    if (erased.length > 0) {
-      const gone = new Set(erased.map((r) => r.user_id));
-      throw erasedUser(userIds.find((u) => gone.has(u))!, 'import into');
-    }
-    const found = (await c.query<{ user_id: string; service: string; status: TenancyStatus }>(
-      `SELECT t.user_id, t.service, t.status FROM tenancies t JOIN unnest($1::text[], $2::text[]) AS u(user_id, service)
-       ON t.user_id = u.user_id AND t.service = u.service ORDER BY t.user_id, t.service FOR UPDATE OF t`,
-      [userIds, imports.map((b) => b.service)],
-    )).rows;
-    const status = new Map(found.map((r) => [`${r.user_id}\u0000${r.service}`, r.status]));
-    const statusOf = (b: { userId: string; service: string }) => status.get(`${b.userId}\u0000${b.service}`);
+    await PostgresRegionStore.refuseAnyErased(c, imports.map((b) => b.userId), 'import into');
+    const found = await PostgresRegionStore.lockedTenancies(c, imports);
+    const statusOf = (b: { userId: string; service: string }) => found.get(`${b.userId}\u0000${b.service}`)?.status;
     for (const b of imports) if (statusOf(b) === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
     const fresh = imports.filter((b) => statusOf(b) === undefined);
     if (fresh.length > 0) {
@@ -519,7 +521,7 @@ export class PostgresRegionStore implements RegionStore {
     }
     // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
     const logged = (r: { user_id: string; service: string }) => {
-      const s = status.get(`${r.user_id}\u0000${r.service}`);
+      const s = statusOf({ userId: r.user_id, service: r.service });
       return s !== undefined && s !== 'incoming';
     };
     type Changed = { user_id: string; service: string; collection: string; key: string; version: number; sealed_key: Buffer | null };
