@@ -38,7 +38,7 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
     case 'api': {
       const store = options.store ?? 'sqlite';
       const report = await apiBench({ seconds: options.seconds, connections: 32, users: 100, recordsPerUser: 20, store, postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test', log });
-      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api, ${store === 'postgres' ? 'regions on PostgreSQL' : 'SQLite regions'} (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
+      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api, ${store === 'postgres' ? 'regions on PostgreSQL beside SQLite regions, both at full durability' : 'SQLite regions'} (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
       return 0;
     }
     case 'migrate': {
