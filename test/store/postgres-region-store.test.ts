@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresRegionStore } from '../../src/store/postgres/postgres-region-store.js';
-import type { ChangeEntry } from '../../src/store/region-store.js';
+import type { ChangeEntry, RecordWrite, Tenancy, WriteResult } from '../../src/store/region-store.js';
 import { describeRegionStoreConformance } from './region-store-conformance.js';
 import { testPostgresUrl } from '../support/postgres.js';
 
@@ -34,7 +34,7 @@ describe('PostgresRegionStore specifics', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresRegionStore({ url: testPostgresUrl, schema }));
     await Promise.all(stores.map((s) => s.init()));
     const ledger = await admin.query(`SELECT id, name FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
     await Promise.all(stores.map((s) => s.close()));
   });
 
@@ -118,6 +118,53 @@ describe('PostgresRegionStore specifics', () => {
     for (let u = 0; u < writers; u++) {
       expect(seen.filter((c) => c.userId === `w${u}`).map((c) => c.seq)).toEqual(acks[u]!.map((a) => a.seq));
     }
+    await store.close();
+  });
+
+  it('answers each write of a group commit its own way: refusals, conflicts and absent deletes beside writes that land', async () => {
+    // A pool of two leaves one write in flight: the rest wait and leave together, as one batch.
+    const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 2 });
+    await store.init();
+    const batches: number[] = [];
+    store.meter.listen((text, values) => {
+      if (text.includes('FROM write_records(')) batches.push((values[0] as unknown[]).length);
+    });
+    const home = (userId: string, extra: Partial<Tenancy> = {}): Tenancy => ({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null, ...extra });
+    await store.putTenancy(home('a'));
+    await store.putTenancy(home('b', { epoch: 2 }));
+    await store.putTenancy(home('c', { status: 'fenced' }));
+    await store.putTenancy(home('d', { status: 'moved', movedTo: 'us-oregon' }));
+    const put = (userId: string, key: string, value: string, extra: Partial<RecordWrite> = {}) =>
+      store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(value), ...extra });
+    await put('a', 'old', 'v1');
+    const outcome = (p: Promise<unknown>) => p.then((r) => r ?? 'absent', (e: { code: string }) => e.code);
+    const answers = await Promise.all([
+      outcome(put('a', 'first', 'x')), // leaves alone; the rest wait for it
+      outcome(put('a', 'k', 'one')),
+      outcome(put('b', 'k', 'stale epoch')),
+      outcome(put('a', 'k', 'two')),
+      outcome(put('c', 'k', 'fenced')),
+      outcome(put('d', 'k', 'moved')),
+      outcome(put('stranger', 'k', 'nobody')),
+      outcome(put('a', 'old', 'lost race', { ifVersion: 0 })),
+      outcome(store.deleteRecord({ userId: 'a', service: 'shop', collection: 'orders', key: 'never', epoch: 1 })),
+      outcome(put('a', 'req', 'requires', { requires: { collection: 'orders', key: 'old', version: 2 } })),
+      outcome(store.deleteRecord({ userId: 'a', service: 'shop', collection: 'orders', key: 'old', epoch: 1, ifVersion: 1 })),
+      outcome(put('b', 'k', 'at its epoch', { epoch: 2 })),
+    ]);
+    expect(batches.some((n) => n >= 10)).toBe(true);
+    expect(answers[0]).toMatchObject({ version: 1 });
+    expect(answers[1]).toMatchObject({ version: 1 });
+    expect(answers.slice(2, 10)).toEqual(['STALE_EPOCH', { version: 2, seq: expect.any(Number), updatedAt: expect.any(Number) }, 'FENCED', 'WRONG_REGION', 'WRONG_REGION', 'CONFLICT', 'absent', 'CONFLICT']);
+    expect(answers[10]).toMatchObject({ version: 1 });
+    expect(answers[11]).toMatchObject({ version: 1 });
+    // What landed is what was acknowledged, and the change log holds exactly those, once each.
+    expect((await store.getRecord('a', 'shop', 'orders', 'k'))?.ciphertext.toString()).toBe('two');
+    expect(await store.getRecord('a', 'shop', 'orders', 'old')).toBeUndefined();
+    expect(await store.getRecord('a', 'shop', 'orders', 'req')).toBeUndefined();
+    expect((await store.getRecord('b', 'shop', 'orders', 'k'))?.ciphertext.toString()).toBe('at its epoch');
+    const acked = answers.filter((a): a is WriteResult => typeof a === 'object').map((a) => a.seq).sort((x, y) => x - y);
+    expect((await store.changesSince(1, 100)).map((c) => c.seq)).toEqual(acked);
     await store.close();
   });
 

@@ -30,6 +30,7 @@ import { withResidue } from '../placement-residue.js';
 import { inPgTransaction, openPgPool, pgWhere, withPgClient } from './pg-pool.js';
 import { applyPgMigrations } from './postgres-schema.js';
 import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
+import { GroupCommit } from './group-commit.js';
 
 export interface PostgresRegionStoreOptions {
   /** postgres://… of the region's own database (in the region's country). */
@@ -38,6 +39,8 @@ export interface PostgresRegionStoreOptions {
   schema?: string;
   /** Pooled connections (default 10). */
   poolSize?: number;
+  /** Batches of record writes on their way to the server at once (default 1; see GroupCommit). */
+  writeBatchesInFlight?: number;
 }
 
 /** Held to commit by audit appends: the log grows one append at a time. */
@@ -51,6 +54,14 @@ interface WriteOutcome {
   has_tenancy: boolean;
   t_market: string | null; t_epoch: number | null; t_status: TenancyStatus | null; t_moved_to: string | null;
   found_version: number | null; req_version: number | null; new_version: number | null; new_seq: number | null;
+}
+/** A put or delete waiting for the group commit, as write_record() takes it. */
+interface PendingWrite {
+  op: 'put' | 'delete';
+  userId: string; service: string; collection: string; key: string; epoch: number;
+  ciphertext: Buffer | null; sealedKey: Buffer | null; ifVersion: number | null;
+  requires: RecordWrite['requires'] | null;
+  now: number;
 }
 interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
 const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
@@ -84,9 +95,16 @@ export class PostgresRegionStore implements RegionStore {
   private initialised = false;
   /** This store's statements (the process-wide regionStoreMeter counts them too). */
   readonly meter = new PgQueryMeter();
+  /** Record writes share statements and commits when they arrive while others are in flight. */
+  private readonly writes: GroupCommit<PendingWrite, WriteOutcome>;
 
   constructor(options: PostgresRegionStoreOptions) {
     this.pool = openPgPool({ url: options.url, schema: options.schema, size: options.poolSize ?? 10, what: 'a region store' });
+    // One batch of writes in flight by default: the others wait and leave together with the
+    // next. On the 2-core development machine that halved PostgreSQL's CPU per write (126 µs
+    // against 220 µs with five batches in flight) and raised the gateway's writes by a third;
+    // a database on a machine of its own, with cores to spare, may want more.
+    this.writes = new GroupCommit((batch) => this.writeBatch(batch), { inFlight: options.writeBatchesInFlight ?? 1, maxBatch: 64 });
     this.meter.watch(this.pool);
     regionStoreMeter.watch(this.pool);
     this.where = `${pgWhere(options.url)}${options.schema ? ` (schema ${options.schema})` : ''}`;
@@ -439,17 +457,12 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   /**
-   * Calls write_record() as a statement of its own (its own transaction) and answers a refusal
-   * with the error the checks give: the tenancy's (checkTenancy) and the version's (checkVersion).
-   * 'requires' and 'absent' are left to the caller.
+   * Hands a write to the group commit (see writeBatch) and answers a refusal with the error the
+   * checks give: the tenancy's (checkTenancy) and the version's (checkVersion). 'requires' and
+   * 'absent' are left to the caller.
    */
   private async writeOnce(op: 'put' | 'delete', w: RecordDelete, ciphertext: Buffer | null, sealedKey: Buffer | null, requires: RecordWrite['requires'], now: number): Promise<WriteOutcome> {
-    const rows = await this.q<WriteOutcome>({
-      name: 'domicile-write-record',
-      text: 'SELECT outcome, has_tenancy, t_market, t_epoch, t_status, t_moved_to, found_version, req_version, new_version, new_seq FROM write_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
-    }, [op, w.userId, w.service, w.collection, w.key, w.epoch, ciphertext, sealedKey, w.ifVersion ?? null, requires?.collection ?? null, requires?.key ?? null, requires?.version ?? null, now]);
-    const r = rows[0];
-    if (!r) throw new DomicileError('INTERNAL', `the region store at ${this.where} answered a write with nothing`);
+    const r = await this.writes.submit({ op, userId: w.userId, service: w.service, collection: w.collection, key: w.key, epoch: w.epoch, ciphertext, sealedKey, ifVersion: w.ifVersion ?? null, requires: requires ?? null, now });
     if (r.outcome === 'tenancy') {
       const t = r.has_tenancy ? { userId: w.userId, service: w.service, market: r.t_market!, epoch: r.t_epoch!, status: r.t_status!, movedTo: r.t_moved_to } : undefined;
       checkTenancy(t, w.userId, w.service, w.epoch);
@@ -459,6 +472,48 @@ export class PostgresRegionStore implements RegionStore {
       checkVersion(w, r.found_version!);
       throw new DomicileError('INTERNAL', `the region store at ${this.where} refused a write of user ${w.userId} at the version asked`);
     }
+    return r;
+  }
+
+  /**
+   * The group commit's statement: a lone write is write_record() (prepared once per connection),
+   * several are write_records() (schema migration 7), one statement and one commit for all. A
+   * batch the server refuses as a whole (a deadlock with a purge, say) was rolled back entirely,
+   * and its writes are tried again one by one, so that one write's trouble is not its
+   * neighbours'; a batch whose connection failed is not, as it may have committed.
+   */
+  private async writeBatch(batch: PendingWrite[]): Promise<WriteOutcome[]> {
+    if (batch.length === 1) return [await this.writeOne(batch[0]!)];
+    const col = <K extends keyof PendingWrite>(k: K) => batch.map((w) => w[k]);
+    let rows: Array<WriteOutcome & { n: number }>;
+    try {
+      rows = (await this.pool.query<WriteOutcome & { n: number }>({
+        name: 'domicile-write-records',
+        text: `SELECT n, outcome, has_tenancy, t_market, t_epoch, t_status, t_moved_to, found_version, req_version, new_version, new_seq
+          FROM write_records($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bytea[], $9::bigint[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])`,
+        values: [col('op'), col('userId'), col('service'), col('collection'), col('key'), col('epoch'), col('ciphertext'), col('sealedKey'), col('ifVersion'),
+          batch.map((w) => w.requires?.collection ?? null), batch.map((w) => w.requires?.key ?? null), batch.map((w) => w.requires?.version ?? null), col('now')],
+      })).rows;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === undefined || code.startsWith('08') || code === '57P01') throw this.unavailable(err);
+      return Promise.all(batch.map((w) => this.writeOne(w)));
+    }
+    const answers: WriteOutcome[] = [];
+    for (const r of rows) answers[r.n - 1] = r;
+    if (rows.length !== batch.length || answers.some((a) => a === undefined)) {
+      throw new DomicileError('INTERNAL', `the region store at ${this.where} answered ${rows.length} of a batch of ${batch.length} writes`);
+    }
+    return answers;
+  }
+
+  private async writeOne(w: PendingWrite): Promise<WriteOutcome> {
+    const rows = await this.q<WriteOutcome>({
+      name: 'domicile-write-record',
+      text: 'SELECT outcome, has_tenancy, t_market, t_epoch, t_status, t_moved_to, found_version, req_version, new_version, new_seq FROM write_record($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+    }, [w.op, w.userId, w.service, w.collection, w.key, w.epoch, w.ciphertext, w.sealedKey, w.ifVersion, w.requires?.collection ?? null, w.requires?.key ?? null, w.requires?.version ?? null, w.now]);
+    const r = rows[0];
+    if (!r) throw new DomicileError('INTERNAL', `the region store at ${this.where} answered a write with nothing`);
     return r;
   }
 

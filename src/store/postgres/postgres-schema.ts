@@ -198,6 +198,36 @@ export const postgresMigrations: readonly PgMigration[] = [
       END $f$;
     `,
   },
+  {
+    id: 7,
+    name: 'writes of several users in one statement',
+    sql: `
+      -- Several records' puts and deletes in one statement and one commit (the store's group
+      -- commit: writes that arrive while others are in flight share a round trip and a WAL
+      -- flush). Each is write_record() as before, in the order of the users' locks (then of
+      -- arrival), the order lockUsers() takes them in, so that a batch never closes a cycle
+      -- with another batch or a tenancy change. Row n of the answer is the n-th write asked.
+      CREATE FUNCTION write_records(
+        p_op text[], p_user text[], p_service text[], p_collection text[], p_key text[], p_epoch bigint[],
+        p_ciphertext bytea[], p_sealed_key bytea[], p_if_version bigint[],
+        p_req_collection text[], p_req_key text[], p_req_version bigint[], p_now bigint[])
+      RETURNS TABLE (n bigint, outcome text, has_tenancy boolean, t_market text, t_epoch bigint, t_status text, t_moved_to text, found_version bigint, req_version bigint, new_version bigint, new_seq bigint)
+      LANGUAGE plpgsql AS $f$
+      DECLARE
+        a record;
+      BEGIN
+        FOR a IN
+          SELECT * FROM unnest(p_op, p_user, p_service, p_collection, p_key, p_epoch, p_ciphertext, p_sealed_key,
+                               p_if_version, p_req_collection, p_req_key, p_req_version, p_now) WITH ORDINALITY
+            AS u(op, user_id, service, collection, key, epoch, ciphertext, sealed_key, if_version, req_collection, req_key, req_version, at, i)
+          ORDER BY hashtext(u.user_id) & 2147483647, u.i
+        LOOP
+          RETURN QUERY SELECT a.i, w.* FROM write_record(a.op, a.user_id, a.service, a.collection, a.key, a.epoch, a.ciphertext,
+            a.sealed_key, a.if_version, a.req_collection, a.req_key, a.req_version, a.at) AS w;
+        END LOOP;
+      END $f$;
+    `,
+  },
 ];
 
 /** Serialises schema changes between processes (several node processes of one region may start at once). */
