@@ -168,6 +168,33 @@ describe('PostgresRegionStore specifics', () => {
     await store.close();
   });
 
+  it('answers each read of a shared statement its own way: records, absent keys and every tenancy refusal', async () => {
+    // Reads in flight beyond the first wait and leave together, as one statement.
+    const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 2, readBatchesInFlight: 1 });
+    await store.init();
+    const batches: number[] = [];
+    store.meter.listen((text, values) => {
+      if (text.includes('WITH ORDINALITY AS u(user_id, service, collection, key, n)')) batches.push((values[0] as unknown[]).length);
+    });
+    const home = (userId: string, extra: Partial<Tenancy> = {}): Tenancy => ({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null, ...extra });
+    await store.putTenancy(home('a'));
+    await store.putTenancy(home('b', { epoch: 2 }));
+    await store.putTenancy(home('c', { status: 'fenced' }));
+    await store.putTenancy(home('d', { status: 'moved', movedTo: 'us-oregon' }));
+    for (const [userId, key, epoch] of [['a', 'k1', 1], ['a', 'k2', 1], ['b', 'k1', 2]] as const) {
+      await store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch, ciphertext: Buffer.from(`${userId}/${key}`) });
+    }
+    const read = (userId: string, key: string, epoch = 1) =>
+      store.readRecord({ userId, service: 'shop', collection: 'orders', key, epoch }).then((r) => r?.ciphertext.toString() ?? 'absent', (e: { code: string }) => e.code);
+    const answers = await Promise.all([
+      read('a', 'k1'), // leaves alone; the rest wait for it
+      read('a', 'k2'), read('b', 'k1'), read('b', 'k1', 2), read('a', 'nothing'), read('c', 'k1'), read('d', 'k1'), read('stranger', 'k1'), read('a', 'k1'), read('b', 'nothing', 2),
+    ]);
+    expect(batches.some((n) => n >= 9)).toBe(true);
+    expect(answers).toEqual(['a/k1', 'a/k2', 'STALE_EPOCH', 'b/k1', 'absent', 'FENCED', 'WRONG_REGION', 'WRONG_REGION', 'a/k1', 'absent']);
+    await store.close();
+  });
+
   it('reports a server it cannot reach as UNAVAILABLE, naming it', async () => {
     const store = new PostgresRegionStore({ url: 'postgres://postgres@127.0.0.1:1/nowhere' });
     await expect(store.init()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('127.0.0.1:1/nowhere') });

@@ -1,11 +1,12 @@
 /**
- * Group commit for a PostgreSQL store's writes: a write that arrives while `inFlight` batches
- * are already on their way waits for one of them to come back and then leaves with every other
- * write that waited, as one statement, one transaction and one WAL flush. A lone write leaves at
- * once, so an idle region adds no latency; a busy one pays a round trip and a commit per batch,
- * not per write. The answer of each write is its own: `run` answers the batch in order.
+ * Requests to a PostgreSQL store that share statements: one that arrives while `inFlight`
+ * batches are already on their way waits for one of them to come back and then leaves with
+ * every other that waited, as one statement. A lone request leaves at once, so an idle region
+ * adds no latency; a busy one pays a round trip (and, for writes, a commit and a WAL flush) per
+ * batch, not per request. The answer of each request is its own: `run` answers the batch in
+ * order, or fails it as a whole.
  */
-export class GroupCommit<T, R> {
+export class Batcher<T, R> {
   private readonly waiting: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
   private running = 0;
 
