@@ -444,8 +444,10 @@ export class RegionNode implements RegionClient {
    * value is sealed for the version it will have (bound into its associated data), so the
    * write always names the version it expects: the client's ifVersion as given (its CONFLICT is
    * the client's), or for a blind write the version predicted from what this node last saw or
-   * read, corrected from the store's CONFLICT for as long as blindWriteRetryMs: a write that
-   * named no version is never answered CONFLICT.
+   * read (none seen: a new key, version 0), corrected from the store's CONFLICT for as long as
+   * blindWriteRetryMs: a write that named no version is never answered CONFLICT. Guessing a
+   * new key rather than asking the store first saves a round trip on every first write, and a
+   * wrong guess costs the same round trip the question would have.
    */
   private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined, requires?: RecordWrite['requires']): Promise<WriteResult> {
     const scope = categoryScope(ref.service, category);
@@ -463,7 +465,7 @@ export class RegionNode implements RegionClient {
     // What the write requires (the consent ledger's record) is named by its keyId too.
     const required = requires && { ...requires, key: names.keyId(requires.collection, requires.key) };
     const attempts = async (): Promise<WriteResult> => {
-      let expected = ifVersion ?? this.versions.get(versionName) ?? (await this.store.recordVersion(ref.userId, ref.service, collection, keyId));
+      let expected = ifVersion ?? this.versions.get(versionName) ?? 0;
       const deadline = Date.now() + blindWriteRetryMs;
       for (;;) {
         const ciphertext = sealValue(dataKey, json, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key: keyId, version: expected + 1 });

@@ -234,7 +234,6 @@ export class BlobSpillingStore implements RegionStore {
   getTenancy(userId: string, service: string): Promise<Tenancy | undefined> { return this.inner.getTenancy(userId, service); }
   putTenancy(tenancy: Tenancy): Promise<void> { return this.inner.putTenancy(tenancy); }
   listTenancies(service?: string): Promise<Tenancy[]> { return this.inner.listTenancies(service); }
-  recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> { return this.inner.recordVersion(userId, service, collection, key); }
   countUnsealedKeys(): Promise<number> { return this.inner.countUnsealedKeys(); }
   unsealedChanges(limit: number): Promise<ChangeEntry[]> { return this.inner.unsealedChanges(limit); }
   getKey(userId: string, scope: string): Promise<WrappedKey | undefined> { return this.inner.getKey(userId, scope); }

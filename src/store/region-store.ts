@@ -270,8 +270,6 @@ export interface RegionStore {
   advanceTenancies(tenancies: readonly Tenancy[]): Promise<void>;
 
   getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined>;
-  /** The record's version (0 when absent), without its value: what a node predicts a blind write's version from. */
-  recordVersion(userId: string, service: string, collection: string, key: string): Promise<number>;
   /** Records and change entries without a sealed key: rows a version before keyIds wrote (their key column holds the client's key). */
   countUnsealedKeys(): Promise<number>;
   /** Up to `limit` records without a sealed key, whoever's (an old store's upgrade reads them in batches). */

@@ -73,7 +73,6 @@ describe('PostgreSQL store: hot statements use indexes', () => {
     await Promise.all(['v2', 'v3', 'v4', 'v5', 'v6'].map((userId) => store.readRecord({ userId, service: 'shop', collection: 'orders', key: 'k1', epoch: 1 })));
     await Promise.all(['v2', 'v3', 'v4', 'v5', 'v6'].map((userId) => store.writeRecord({ userId, service: 'shop', collection: 'orders', key: 'k4', epoch: 1, ciphertext: Buffer.from('x'), sealedKey: Buffer.from('s') })));
     await store.getRecord('v1', 'shop', 'orders', 'k1');
-    await store.recordVersion('v1', 'shop', 'orders', 'k1');
     await store.getTenancy('v1', 'shop');
     await store.getKey('v1', '');
     await store.writeRecord({ userId: 'v1', service: 'shop', collection: 'orders', key: 'k2', epoch: 1, ciphertext: Buffer.from('x'), sealedKey: Buffer.from('s') });

@@ -355,10 +355,6 @@ export class PostgresRegionStore implements RegionStore {
     return row && toRecord(row);
   }
 
-  async recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> {
-    return (await this.q<{ version: number }>('SELECT version FROM records WHERE user_id = $1 AND service = $2 AND collection = $3 AND key = $4', [userId, service, collection, key]))[0]?.version ?? 0;
-  }
-
   async unsealedRecords(limit: number): Promise<StoredRecord[]> {
     return (await this.q<RecordRow>(`SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT $1`, [limit])).map(toRecord);
   }

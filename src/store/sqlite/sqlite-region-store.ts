@@ -530,10 +530,6 @@ export class SqliteRegionStore implements RegionStore {
     return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
   }
 
-  async recordVersion(userId: string, service: string, collection: string, key: string): Promise<number> {
-    return this.s.recordVersion.get(userId, service, collection, key) ?? 0;
-  }
-
   async countUnsealedKeys(): Promise<number> {
     return this.s.unsealedKeys.get() ?? 0;
   }
