@@ -78,13 +78,15 @@ export class KeyHierarchy {
     const found = new Map<string, Buffer>();
     const missing: Array<{ userId: string; scope: string }> = [];
     const seen = new Set<string>();
+    const loaded = await this.preload(wanted);
     for (const { userId, scope } of wanted) {
       const id = keyId(userId, scope);
       if (seen.has(id)) continue;
       seen.add(id);
       const cached = this.cache.get(id);
-      const stored = cached ? undefined : await this.store.getKey(userId, scope);
+      const stored = cached ? undefined : loaded.get(id);
       if (cached) found.set(id, cached);
+      // Stored but not opened by preload (its user key is gone): openCategoryKey says why.
       else if (stored) found.set(id, await this.openCategoryKey(stored));
       else missing.push({ userId, scope });
     }
@@ -95,6 +97,29 @@ export class KeyHierarchy {
     }));
     for (const stored of await this.store.putKeysIfAbsent(fresh)) found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored));
     return found;
+  }
+
+  /**
+   * Loads the keys of these (user, scope) pairs that are stored and not cached, with their
+   * users' user keys, in one store call, and caches those that open: what a batch of users'
+   * export, digest or import does first, rather than a round trip per user and scope. Answers
+   * the keys it found stored, by keyId. A pair of scope '' asks for a user key alone.
+   */
+  async preload(pairs: ReadonlyArray<{ userId: string; scope: string }>): Promise<Map<string, WrappedKey>> {
+    const wanted = new Map<string, { userId: string; scope: string }>();
+    for (const { userId, scope } of pairs) {
+      for (const ref of [{ userId, scope: '' }, { userId, scope }]) {
+        const id = keyId(ref.userId, ref.scope);
+        if (!wanted.has(id) && !this.cache.get(id)) wanted.set(id, ref);
+      }
+    }
+    const loaded = new Map<string, WrappedKey>();
+    if (wanted.size === 0) return loaded;
+    const stored = await this.store.getKeys([...wanted.values()]);
+    for (const k of stored) loaded.set(keyId(k.userId, k.scope), k);
+    for (const k of stored) if (k.scope === '') this.openUserKey(k);
+    for (const k of stored) if (k.scope !== '' && this.cache.get(keyId(k.userId, ''))) await this.openCategoryKey(k);
+    return loaded;
   }
 
   /** A stored record's value, opened under its category's key; INTEGRITY when the key is gone or the record does not open. */

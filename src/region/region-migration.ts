@@ -184,9 +184,11 @@ export class RegionMigration {
       }
     }
     const toSeal: Array<{ user: (typeof users)[number]; rec: CheckedMovedRecord; json: Buffer; scope: string }> = [];
+    await this.hierarchy.preload(users.flatMap((u) => [...new Set(u.states.records.map((rec) => categoryScope(service, rec.category)))].map((scope) => ({ userId: u.userId, scope }))));
+    const listed = await this.listedRecords(service, users.filter((u) => u.states.records.length >= listThreshold).map((u) => u.userId));
     for (const user of users) {
       const names = await this.hierarchy.names(user.userId, false);
-      const current = names ? await this.currentRecords(names, service, user.states.records) : new Map<string, StoredRecord>();
+      const current = names ? await this.currentRecords(names, service, user.states.records, listed) : new Map<string, StoredRecord>();
       for (const [index, rec] of user.states.records.entries()) {
         if (shredding.get(user.userId)?.has(rec.collection)) continue;
         const json = this.encode(rec, user.userId, index, user.states.records.length);
@@ -313,13 +315,19 @@ export class RegionMigration {
     }
   }
 
+  /** Every record here of these users, by user: one statement for the batch's copies. */
+  private async listedRecords(service: string, userIds: readonly string[]): Promise<Map<string, StoredRecord[]>> {
+    if (userIds.length === 0) return new Map();
+    return new Map((await this.store.exportTenants(service, userIds)).map((t) => [t.userId, t.records]));
+  }
+
   /** The records already here that the puts name, by keyId. */
-  private async currentRecords(names: RecordNames, service: string, puts: readonly CheckedMovedRecord[]): Promise<Map<string, StoredRecord>> {
+  private async currentRecords(names: RecordNames, service: string, puts: readonly CheckedMovedRecord[], listed: Map<string, StoredRecord[]>): Promise<Map<string, StoredRecord>> {
     const found = new Map<string, StoredRecord>();
     const add = (s: StoredRecord) => found.set(s.key, s);
-    // A copy sends many records of a user (one listing is cheaper); a catch-up, a few.
+    // A copy sends many records of a user (the batch's users were listed at once); a catch-up, a few.
     if (puts.length >= listThreshold) {
-      for (const stored of await this.store.listRecords(names.userId, service)) add(stored);
+      for (const stored of listed.get(names.userId) ?? []) add(stored);
     } else {
       for (const p of puts) {
         const stored = await this.store.getRecord(names.userId, service, p.collection, names.keyId(p.collection, p.key));
@@ -375,6 +383,7 @@ export class RegionMigration {
    * one that does not open. Each (user, scope) key is looked up once, not once per record.
    */
   private async plains(stored: readonly StoredRecord[], category?: string): Promise<Buffer[]> {
+    await this.hierarchy.preload(stored.map((r) => ({ userId: r.userId, scope: categoryScope(r.service, category ?? storedCategory(r.collection)) })));
     const keys = new Map<string, Buffer | undefined>();
     for (const r of stored) {
       const id = keyId(r.userId, categoryScope(r.service, category ?? storedCategory(r.collection)));

@@ -237,6 +237,7 @@ export class BlobSpillingStore implements RegionStore {
   countUnsealedKeys(): Promise<number> { return this.inner.countUnsealedKeys(); }
   unsealedChanges(limit: number): Promise<ChangeEntry[]> { return this.inner.unsealedChanges(limit); }
   getKey(userId: string, scope: string): Promise<WrappedKey | undefined> { return this.inner.getKey(userId, scope); }
+  getKeys(refs: ReadonlyArray<{ userId: string; scope: string }>): Promise<WrappedKey[]> { return this.inner.getKeys(refs); }
   putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> { return this.inner.putKeysIfAbsent(keys); }
   deleteKeys(userId: string, scopePrefix?: string): Promise<number> { return this.inner.deleteKeys(userId, scopePrefix); }
   advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> { return this.inner.advanceTenancies(tenancies); }

@@ -253,6 +253,8 @@ export interface RegionStore {
   listTenancies(service?: string): Promise<Tenancy[]>;
 
   getKey(userId: string, scope: string): Promise<WrappedKey | undefined>;
+  /** The keys of these (userId, scope) pairs that exist, in any order: one statement for a batch of users. */
+  getKeys(refs: ReadonlyArray<{ userId: string; scope: string }>): Promise<WrappedKey[]>;
   /**
    * Stores each key unless one exists for its (userId, scope), in one transaction; returns the
    * keys that are stored, in the same order (another's where one was there first).

@@ -67,6 +67,10 @@ interface PendingWrite {
   requires: RecordWrite['requires'] | null;
   now: number;
 }
+interface KeyRow { user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }
+const toKey = (r: KeyRow): WrappedKey => ({ userId: r.user_id, scope: r.scope, wrapped: r.wrapped, wrappedBy: r.wrapped_by, createdAt: r.created_at });
+/** The keys of ($1[i], $2[i]) pairs that exist. */
+const keysOfPairs = 'SELECT k.user_id, k.scope, k.wrapped, k.wrapped_by, k.created_at FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(user_id, scope) ON k.user_id = u.user_id AND k.scope = u.scope';
 interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
 const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
 const upsertRecord = `INSERT INTO records (${recordColumns}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -290,8 +294,13 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async getKey(userId: string, scope: string): Promise<WrappedKey | undefined> {
-    const row = (await this.q<{ user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }>('SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [userId, scope]))[0];
-    return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+    const row = (await this.q<KeyRow>('SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = $1 AND scope = $2', [userId, scope]))[0];
+    return row && toKey(row);
+  }
+
+  async getKeys(refs: ReadonlyArray<{ userId: string; scope: string }>): Promise<WrappedKey[]> {
+    if (refs.length === 0) return [];
+    return (await this.q<KeyRow>(keysOfPairs, [refs.map((r) => r.userId), refs.map((r) => r.scope)])).map(toKey);
   }
 
   /** In four statements whatever the batch: a copy's keys are made for a batch of users at once. */
@@ -309,15 +318,12 @@ export class PostgresRegionStore implements RegionStore {
          SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) ON CONFLICT (user_id, scope) DO NOTHING`,
         [userIds, keys.map((k) => k.scope), keys.map((k) => k.wrapped), keys.map((k) => k.wrappedBy), keys.map((k) => k.createdAt)],
       );
-      const rows = (await c.query<{ user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }>(
-        `SELECT k.user_id, k.scope, k.wrapped, k.wrapped_by, k.created_at FROM keys k JOIN unnest($1::text[], $2::text[]) AS u(user_id, scope) ON k.user_id = u.user_id AND k.scope = u.scope`,
-        [userIds, keys.map((k) => k.scope)],
-      )).rows;
+      const rows = (await c.query<KeyRow>(keysOfPairs, [userIds, keys.map((k) => k.scope)])).rows;
       const stored = new Map(rows.map((r) => [`${r.user_id}\u0000${r.scope}`, r]));
       return keys.map((k) => {
         const row = stored.get(`${k.userId}\u0000${k.scope}`);
         if (!row) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
-        return { userId: k.userId, scope: k.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+        return toKey(row);
       });
     });
   }

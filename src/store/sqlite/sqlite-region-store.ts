@@ -502,6 +502,10 @@ export class SqliteRegionStore implements RegionStore {
     return toKey(this.s.getKey.get(userId, scope));
   }
 
+  async getKeys(refs: ReadonlyArray<{ userId: string; scope: string }>): Promise<WrappedKey[]> {
+    return refs.flatMap((r) => toKey(this.s.getKey.get(r.userId, r.scope)) ?? []);
+  }
+
   async putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
     const { putKeys } = this.ready;
     return this.grouped(() => putKeys(keys));
