@@ -8,10 +8,11 @@ import { setTenancies } from './flip-homes.js';
 import { refKey, type VerifiedRow } from './verified-rows.js';
 
 /**
- * Users exported and imported per call: each call is one transaction in each region, and
- * bounds the plaintext a copy holds in memory at once (32 users × their records).
+ * Users exported and imported per call: each call is one transaction in each region. The
+ * source exports the next chunk while the destination imports this one, so a copy holds at
+ * most two chunks' plaintext in memory (2 × 16 users × their records).
  */
-const usersPerCall = 32;
+const usersPerCall = 16;
 
 /**
  * The imports of a chunk of users, in calls that fit a region server's body limit whatever the
@@ -66,9 +67,17 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
     copied.complete = false;
     let records = 0;
     let bytes = 0;
-    for (let i = 0; i < ctx.users.length; i += usersPerCall) {
-      const chunk = ctx.users.slice(i, i + usersPerCall);
-      const exported = new Map((await source.exportUsers({ service, userIds: chunk.map((u) => u.userId), digestKey: copied.digestKey })).map((e) => [e.userId, e.records]));
+    const chunks: BatchMover[][] = [];
+    for (let i = 0; i < ctx.users.length; i += usersPerCall) chunks.push(ctx.users.slice(i, i + usersPerCall));
+    const exportChunk = async (chunk: readonly BatchMover[]) =>
+      new Map((await source.exportUsers({ service, userIds: chunk.map((u) => u.userId), digestKey: copied.digestKey })).map((e) => [e.userId, e.records]));
+    let ahead = chunks.length > 0 ? exportChunk(chunks[0]!) : undefined;
+    for (const [c, chunk] of chunks.entries()) {
+      const exported = await ahead!;
+      // The next chunk's export runs while this one is imported; a failure here leaves it to be
+      // dropped (the copy fails, and is redone whole).
+      ahead = c + 1 < chunks.length ? exportChunk(chunks[c + 1]!) : undefined;
+      ahead?.catch(() => undefined);
       // 'incoming': the destination holds the users' data but answers FENCED until the cut-over.
       await setTenancies(destination, service, chunk, 0, 'incoming');
       let rows = 0;

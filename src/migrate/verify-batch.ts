@@ -89,7 +89,9 @@ function compareDigests(userIds: readonly string[], from: ReadonlyMap<string, Us
 
 /** Digests each user on both sides and names every record that differs. */
 export async function compareUsers(from: RegionClient, to: RegionClient, service: string, userIds: readonly string[], digestKey: string): Promise<Comparison> {
-  return compareDigests(userIds, await digestMany(from, service, userIds, digestKey), await digestMany(to, service, userIds, digestKey));
+  // Both sides at once: they are separate regions (separate machines in production).
+  const [a, b] = await Promise.all([digestMany(from, service, userIds, digestKey), digestMany(to, service, userIds, digestKey)]);
+  return compareDigests(userIds, a, b);
 }
 
 /**
@@ -163,8 +165,11 @@ export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promis
     const verifiedAt = (await ctx.source.health()).lastSeq;
     const userIds = ctx.users.map((u) => u.userId);
     const fromCopy = ctx.copied.complete && batch.copySeq !== null;
-    const fromSource = fromCopy ? await sourceFromCopy(ctx, verifiedAt) : await digestMany(ctx.source, batch.service, userIds, ctx.copied.digestKey);
-    const toDestination = await digestMany(ctx.destination, batch.service, userIds, ctx.copied.digestKey);
+    // The source's side and the destination's at once: separate regions, separate machines.
+    const [fromSource, toDestination] = await Promise.all([
+      fromCopy ? sourceFromCopy(ctx, verifiedAt) : digestMany(ctx.source, batch.service, userIds, ctx.copied.digestKey),
+      digestMany(ctx.destination, batch.service, userIds, ctx.copied.digestKey),
+    ]);
     let cmp = compareDigests(userIds, fromSource, toDestination);
     if (fromCopy && cmp.mismatches.length > 0) {
       // The copy's hashes are a shortcut: before a difference fails the batch, the users it
