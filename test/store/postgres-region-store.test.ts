@@ -121,19 +121,28 @@ describe('PostgresRegionStore specifics', () => {
     await store.close();
   });
 
-  it('answers each write of a group commit its own way: refusals, conflicts and absent deletes beside writes that land', async () => {
-    // A pool of two leaves one write in flight: the rest wait and leave together, as one batch.
-    const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 2 });
+  /**
+   * A store of two connections (one statement in flight, the rest waiting to leave together)
+   * whose users a, b (epoch 2), c (fenced) and d (moved) have tenancies; `batches` hears the
+   * sizes of the batched statement named by `marker`.
+   */
+  async function batchingStore(marker: string, options: { readBatchesInFlight?: number } = {}): Promise<{ store: PostgresRegionStore; batches: number[] }> {
+    const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 2, ...options });
     await store.init();
     const batches: number[] = [];
     store.meter.listen((text, values) => {
-      if (text.includes('FROM write_records(')) batches.push((values[0] as unknown[]).length);
+      if (text.includes(marker)) batches.push((values[0] as unknown[]).length);
     });
     const home = (userId: string, extra: Partial<Tenancy> = {}): Tenancy => ({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null, ...extra });
     await store.putTenancy(home('a'));
     await store.putTenancy(home('b', { epoch: 2 }));
     await store.putTenancy(home('c', { status: 'fenced' }));
     await store.putTenancy(home('d', { status: 'moved', movedTo: 'us-oregon' }));
+    return { store, batches };
+  }
+
+  it('answers each write of a group commit its own way: refusals, conflicts and absent deletes beside writes that land', async () => {
+    const { store, batches } = await batchingStore('FROM write_records(');
     const put = (userId: string, key: string, value: string, extra: Partial<RecordWrite> = {}) =>
       store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(value), ...extra });
     await put('a', 'old', 'v1');
@@ -169,18 +178,7 @@ describe('PostgresRegionStore specifics', () => {
   });
 
   it('answers each read of a shared statement its own way: records, absent keys and every tenancy refusal', async () => {
-    // Reads in flight beyond the first wait and leave together, as one statement.
-    const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 2, readBatchesInFlight: 1 });
-    await store.init();
-    const batches: number[] = [];
-    store.meter.listen((text, values) => {
-      if (text.includes('WITH ORDINALITY AS u(user_id, service, collection, key, n)')) batches.push((values[0] as unknown[]).length);
-    });
-    const home = (userId: string, extra: Partial<Tenancy> = {}): Tenancy => ({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null, ...extra });
-    await store.putTenancy(home('a'));
-    await store.putTenancy(home('b', { epoch: 2 }));
-    await store.putTenancy(home('c', { status: 'fenced' }));
-    await store.putTenancy(home('d', { status: 'moved', movedTo: 'us-oregon' }));
+    const { store, batches } = await batchingStore('WITH ORDINALITY AS u(user_id, service, collection, key, n)', { readBatchesInFlight: 1 });
     for (const [userId, key, epoch] of [['a', 'k1', 1], ['a', 'k2', 1], ['b', 'k1', 2]] as const) {
       await store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch, ciphertext: Buffer.from(`${userId}/${key}`) });
     }

@@ -608,13 +608,19 @@ export class PostgresRegionStore implements RegionStore {
     const puts = imports.flatMap((b) => b.puts.map((p) => ({ b, p })));
     // One statement for all the puts: a row already at the same version and ciphertext is left
     // as it is (and not returned), so a state applied twice changes and logs nothing.
+    // The ciphertexts travel as one binary parameter, cut apart by their lengths in the server:
+    // node-postgres sends a bytea[] as hex text, twice the bytes, built and parsed on both sides.
     const put = puts.length === 0 ? [] : (await c.query<Changed>(
       `INSERT INTO records (${recordColumns})
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bytea[], $7::bigint[], $8::bytea[])
+       SELECT u.user_id, u.service, u.collection, u.key, u.version, substring($9::bytea FROM (u.ends - u.len + 1)::int FOR u.len), u.updated_at, u.sealed_key
+       FROM (SELECT v.*, sum(v.len) OVER (ORDER BY v.n) AS ends
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::int[], $7::bigint[], $8::bytea[]) WITH ORDINALITY
+               AS v(user_id, service, collection, key, version, len, updated_at, sealed_key, n)) u
        ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key
        WHERE records.version IS DISTINCT FROM excluded.version OR records.ciphertext IS DISTINCT FROM excluded.ciphertext
        RETURNING user_id, service, collection, key, version, sealed_key`,
-      [puts.map((x) => x.b.userId), puts.map((x) => x.b.service), puts.map((x) => x.p.collection), puts.map((x) => x.p.key), puts.map((x) => x.p.version), puts.map((x) => x.p.ciphertext), puts.map((x) => x.p.updatedAt), puts.map((x) => x.p.sealedKey ?? null)],
+      [puts.map((x) => x.b.userId), puts.map((x) => x.b.service), puts.map((x) => x.p.collection), puts.map((x) => x.p.key), puts.map((x) => x.p.version),
+        puts.map((x) => x.p.ciphertext.length), puts.map((x) => x.p.updatedAt), puts.map((x) => x.p.sealedKey ?? null), Buffer.concat(puts.map((x) => x.p.ciphertext))],
     )).rows;
     const deletes = imports.flatMap((b) => b.deletes.map((d) => ({ b, d })));
     const gone = deletes.length === 0 ? [] : (await c.query<Changed>(
