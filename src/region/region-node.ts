@@ -4,10 +4,10 @@ import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type 
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { decodeEntry, type AuditEvent } from '../audit/audit-event.js';
+import { decodeEntry } from '../audit/audit-event.js';
 import { AuditLog, readAuditPage } from '../audit/audit-log.js';
 import type { AuditSigner } from '../audit/audit-signer.js';
-import { consentCollection, type ConsentDecision, type ConsentLedger } from '../consent/consent-ledger.js';
+import { consentCollection, type ConsentLedger } from '../consent/consent-ledger.js';
 import { RegionConsent, type ConsentStat } from '../consent/region-consent.js';
 import { policyDigest } from '../policy/policy-digest.js';
 import type { PlacementStat, RecordWrite, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';

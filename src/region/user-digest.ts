@@ -1,5 +1,4 @@
 import { createHash, createHmac } from 'node:crypto';
-import { DomicileError } from '../errors/domicile-error.js';
 import type { UserDigest } from './region-client.js';
 
 /**
