@@ -7,11 +7,9 @@ import { checkTenancy } from '../store/tenancy-guard.js';
 import { categoryScope, type KeyHierarchy } from '../region/key-hierarchy.js';
 import { sealValue } from '../region/record-crypto.js';
 import type { TenantRef } from '../region/region-client.js';
-import { checkId } from '../region/request-validation.js';
 import {
   consentCollection,
   currentNotice,
-  decisions,
   findPurpose,
   gatedCategories,
   grantsNow,
@@ -101,17 +99,14 @@ export class RegionConsent {
 
   async decide(req: ConsentRequest): Promise<ConsentLedger> {
     const { userId, service, epoch } = req;
-    const purpose = checkId(req.purpose, 'purpose', 63);
+    // Each field's form was checked by the region contract (parseRegionInput); what depends on the policy is checked here.
+    const { purpose, decision, method, source } = req;
     const p = findPurpose(this.policy, purpose);
     const shredable = gatedCategories(this.policy, service, purpose);
     if (!p || shredable.length === 0) {
       const here = this.policy.purposes.filter((x) => gatedCategories(this.policy, service, x.id).length > 0).map((x) => x.id);
       throw bad('purpose', `purpose "${purpose}" gates no category of service ${service} in policy "${this.policy.name}"; this service's purposes: ${here.join(', ') || '(none)'}`);
     }
-    const decision = decisions.find((d) => d === req.decision);
-    if (!decision) throw bad('decision', `decision is one of: ${decisions.join(', ')}`);
-    const method = checkId(req.method, 'method', 64);
-    const source = checkId(req.source, 'source', 128);
     const notice = currentNotice(p);
     if (decision === 'grant' && notice && req.noticeVersion !== notice.version) {
       throw new DomicileError('CONFLICT', `a grant of "${purpose}" answers notice ${notice.id} version ${notice.version}, not ${req.noticeVersion === undefined ? 'none' : `"${req.noticeVersion}"`}: show the user the current notice and send its version`, {

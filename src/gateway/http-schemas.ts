@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { passwordProblem } from '../crypto/password.js';
+import { clientRecordKey, market } from '../region/region-fields.js';
 
 /** Request and response schemas of the public HTTP API; they also make the OpenAPI at /docs. */
 
@@ -21,7 +22,7 @@ export const registerBody = z.object({
   phone: phone.optional(),
   email: email.optional(),
   password,
-  market: z.string().regex(/^[A-Z]{2}$/, 'market is an ISO 3166-1 alpha-2 country code in capitals, for example IN'),
+  market,
   device: device.optional(),
 }).strict();
 
@@ -49,10 +50,9 @@ export const deviceReply = z.object({
 });
 
 const segment = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'lower-case letters, digits and dashes');
-export const recordKey = z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'a key is 1 to 128 of A-Z a-z 0-9 . _ ~ -');
 
 export const collectionParams = z.object({ service: segment, collection: segment });
-export const recordParams = collectionParams.extend({ key: recordKey });
+export const recordParams = collectionParams.extend({ key: clientRecordKey });
 
 export const recordReply = z.object({
   collection: z.string(),

@@ -25,7 +25,7 @@ export interface CopiedRows {
   /**
    * The batch's digest key (32 random bytes, hex), sent with every export, digest and record
    * read of the batch, so both regions' hashes compare while none is SHA-256 of a plaintext
-   * (see checkDigestKey). Chosen when this process first works on the batch.
+   * (see digestKeyBytes). Chosen when this process first works on the batch.
    */
   digestKey: string;
 }

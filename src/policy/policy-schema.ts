@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { countryCode, countryCodeForm } from '../shared/country-code.js';
 
 /**
  * The residency policy, as written in YAML. This zod schema is the single source of truth:
@@ -36,7 +37,7 @@ export const regionSchema = z.object({
   provider: z.string().min(1).describe('Who runs it: aws, xiaomi-idc, a local provider.'),
   location: z.object({
     city: z.string().min(1),
-    country: z.string().regex(/^[A-Z]{2}$/, 'a country is an ISO 3166-1 alpha-2 code in capitals, for example SG'),
+    country: countryCode('a country'),
     lat: z.number().min(-90).max(90),
     lon: z.number().min(-180).max(180),
   }).strict(),
@@ -46,7 +47,7 @@ export const regionSchema = z.object({
 }).strict();
 
 export const marketSchema = z.object({
-  country: z.string().regex(/^[A-Z]{2}$/, 'a market is an ISO 3166-1 alpha-2 country code in capitals, for example IN'),
+  country: countryCode('a market'),
   name: z.string().min(1).optional(),
   jurisdiction: z.string().min(1).describe('Whose data protection rules apply, for example IN-IT-ACT-2000.'),
 }).strict();
@@ -69,7 +70,7 @@ export const purposeSchema = z.object({
   notice: z.object({ id: z.string().min(1), version: z.string().min(1) }).strict().optional(),
 }).strict();
 
-const marketRef = z.union([z.literal('*'), z.string().regex(/^[A-Z]{2}$/, 'a market is an ISO code in capitals or "*" for every unlisted market')]);
+const marketRef = z.union([z.literal('*'), z.string().regex(countryCodeForm, 'a market is an ISO code in capitals or "*" for every unlisted market')]);
 const serviceRef = z.union([z.literal('*'), id]);
 
 export const placementRuleSchema = z.object({

@@ -1,27 +1,5 @@
-import type { AuditEvent } from '../audit/audit-event.js';
-import type { ConsentDecision, ConsentLedger } from '../consent/consent-ledger.js';
-import type { ConsentStat } from '../consent/region-consent.js';
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
-import type { RegionExport } from './region-dsar.js';
-import type { PlacementStat } from '../store/region-store.js';
-import type {
-  AuditPage,
-  ChangeView,
-  ExportedRecord,
-  ExportedUser,
-  RecordPageRequest,
-  RecordPageView,
-  RecordStates,
-  RecordView,
-  RegionClient,
-  RegionHealth,
-  TenancyChange,
-  TenantRef,
-  UserDigest,
-  UserHolding,
-  UserImport,
-} from './region-client.js';
-import type { RegionMethod } from './region-http-server.js';
+import { regionMethods, type RegionApi, type RegionClient, type RegionMethod } from './region-client.js';
 
 export interface HttpRegionClientOptions {
   regionId: string;
@@ -32,13 +10,19 @@ export interface HttpRegionClientOptions {
   timeoutMs?: number;
 }
 
+// The contract's methods: the constructor makes each a POST of its argument, from the method list.
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the methods are set up in the constructor
+export interface HttpRegionClient extends RegionApi {}
+
 /**
- * A RegionClient that reaches a region running as its own process (`domicile region`).
+ * A RegionClient that reaches a region running as its own process (`domicile region`): one
+ * POST /region/v1/<method> per call, the argument as its JSON body.
  * Node's fetch (undici) keeps connections alive and reuses them, so a call costs one
  * round trip on a warm socket. Errors come back as the node sent them (same codes, messages
  * and details as the in-process client); a region that cannot be reached is UNAVAILABLE,
  * naming the region and its URL.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above
 export class HttpRegionClient implements RegionClient {
   readonly regionId: string;
   private readonly baseUrl: string;
@@ -50,106 +34,8 @@ export class HttpRegionClient implements RegionClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.authorization = `Bearer ${options.nodeToken}`;
     this.timeoutMs = options.timeoutMs ?? 10_000;
-  }
-
-  health(): Promise<RegionHealth> {
-    return this.post('health', {});
-  }
-
-  async openTenancy(req: TenantRef & { market: string }): Promise<void> {
-    await this.post('openTenancy', req);
-  }
-
-  putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
-    return this.post('putRecord', req);
-  }
-
-  getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
-    return this.post('getRecord', req);
-  }
-
-  listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
-    return this.post('listRecords', req);
-  }
-
-  listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
-    return this.post('listRecordPage', req);
-  }
-
-  deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
-    return this.post('deleteRecord', req);
-  }
-
-  async setCredentials(req: TenantRef & { phone?: string; email?: string; password: string }): Promise<void> {
-    await this.post('setCredentials', req);
-  }
-
-  verifyPassword(req: TenantRef & { password: string }): Promise<boolean> {
-    return this.post('verifyPassword', req);
-  }
-
-  placementStats(): Promise<PlacementStat[]> {
-    return this.post('placementStats', {});
-  }
-
-  describeUser(req: { userId: string }): Promise<UserHolding[]> {
-    return this.post('describeUser', req);
-  }
-
-  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
-    return this.post('exportUsers', req);
-  }
-
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
-    return this.post('readRecordStates', req);
-  }
-
-  changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string; epoch?: number }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
-    return this.post('changesSince', req);
-  }
-
-  importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
-    return this.post('importUsers', req);
-  }
-
-  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
-    return this.post('digestUsers', req);
-  }
-
-  async setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
-    await this.post('setTenancies', req);
-  }
-
-  purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
-    return this.post('purgeUsers', req);
-  }
-
-  recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
-    return this.post('recordConsent', req);
-  }
-
-  readConsents(req: TenantRef): Promise<ConsentLedger[]> {
-    return this.post('readConsents', req);
-  }
-
-  consentStats(): Promise<ConsentStat[]> {
-    return this.post('consentStats', {});
-  }
-
-  exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
-    return this.post('exportUser', req);
-  }
-
-  eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
-    return this.post('eraseUser', req);
-  }
-
-  recordEvents(req: { events: Array<{ id: string | null; event: AuditEvent }> }): Promise<{ seqs: number[] }> {
-    return this.post('recordEvents', req);
-  }
-
-  readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage> {
-    return this.post('readAudit', req);
+    const methods = this as unknown as Record<RegionMethod, (req?: unknown) => Promise<unknown>>;
+    for (const method of regionMethods) methods[method] = (req) => this.post(method, req ?? {});
   }
 
   /** Nothing to release: the region runs on, and idle pooled sockets close by themselves. */

@@ -48,11 +48,3 @@ export function decodeRecordCursor(cursor: unknown, collection: string, scope: C
   }
   throw new DomicileError('BAD_REQUEST', 'the cursor is not one this listing gave: list again without it to start from the first page', { details: { field: 'cursor' } });
 }
-
-/** A page size: a whole number from 1 to maxRecordPage. */
-export function checkPageLimit(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > maxRecordPage) {
-    throw new DomicileError('BAD_REQUEST', `limit is a whole number of records from 1 to ${maxRecordPage}`, { details: { field: 'limit' } });
-  }
-  return value;
-}

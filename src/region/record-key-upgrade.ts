@@ -2,7 +2,7 @@ import { open, seal } from '../crypto/aead.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { KeyUpgrade, RegionStore } from '../store/region-store.js';
 import { categoryScope, type KeyHierarchy } from './key-hierarchy.js';
-import { storedCategory } from './migration-validation.js';
+import { storedCategory } from './policy-checks.js';
 import { legacyRecordAad, recordAad } from './record-crypto.js';
 
 /** Rows an upgrade rewrites per transaction. */

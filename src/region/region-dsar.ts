@@ -4,13 +4,12 @@ import type { Policy } from '../policy/policy-schema.js';
 import type { RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
 import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
-import { storedCategory } from './migration-validation.js';
+import { storedCategory } from './policy-checks.js';
 import type { RecordView } from './region-client.js';
 import { byName, partMark } from './record-names.js';
 import { hasParts } from './record-parts.js';
 import { maxRecordPage } from './record-cursor.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import { checkId, checkObject } from './request-validation.js';
 import { listedView } from './readable-view.js';
 
 /** What one region holds of a user, decrypted for the user's own export. */
@@ -46,9 +45,8 @@ export class RegionDsar {
   ) {}
 
   async exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
-    const r = checkObject(req, 'exportUser');
-    const userId = checkId(r.userId, 'userId');
-    const request = checkId(r.request, 'request');
+    // Checked by the region contract (parseRegionInput) before it gets here.
+    const { userId, request } = req;
     const out: RegionExport = { region: this.regionId, services: [] };
     for (const service of this.policy.services) {
       const tenancy = await this.store.getTenancy(userId, service.id);
@@ -77,9 +75,8 @@ export class RegionDsar {
   }
 
   async eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
-    const r = checkObject(req, 'eraseUser');
-    const userId = checkId(r.userId, 'userId');
-    const request = checkId(r.request, 'request');
+    // Checked by the region contract (parseRegionInput) before it gets here.
+    const { userId, request } = req;
     const id = `dsar:${request}:erase`;
     // Recorded in the erasure's own transaction: if it is there, so is the erasure.
     if ((await this.store.auditSeqOfEvent(id)) !== undefined) return { records: 0, keys: 0, tenancies: 0 };

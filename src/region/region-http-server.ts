@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { DomicileError } from '../errors/domicile-error.js';
 import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
 import { asDomicileError } from './in-process-region-client.js';
+import { regionMethods } from './region-client.js';
 import type { RegionNode } from './region-node.js';
 
 export interface RegionServerOptions {
@@ -15,43 +16,6 @@ export interface RegionServerOptions {
   /** Fastify's logger (default off). Bodies are never logged: they hold personal data. */
   logger?: boolean;
 }
-
-/**
- * The methods a region serves over HTTP, one POST /region/v1/<method> each, with the
- * arguments as a JSON body. The node checks every field itself (request-validation.ts), so
- * the body is handed over as it came, and both clients refuse the same things in the same way.
- */
-type Handler = (node: RegionNode, body: never) => Promise<unknown>;
-const methods = {
-  health: (node) => node.health(),
-  openTenancy: (node, body) => node.openTenancy(body),
-  putRecord: (node, body) => node.putRecord(body),
-  getRecord: (node, body) => node.getRecord(body),
-  listRecords: (node, body) => node.listRecords(body),
-  listRecordPage: (node, body) => node.listRecordPage(body),
-  deleteRecord: (node, body) => node.deleteRecord(body),
-  setCredentials: (node, body) => node.setCredentials(body),
-  verifyPassword: (node, body) => node.verifyPassword(body),
-  placementStats: (node) => node.placementStats(),
-  describeUser: (node, body) => node.describeUser(body),
-  exportUsers: (node, body) => node.exportUsers(body),
-  readRecordStates: (node, body) => node.readRecordStates(body),
-  changesSince: (node, body) => node.changesSince(body),
-  importUsers: (node, body) => node.importUsers(body),
-  digestUsers: (node, body) => node.digestUsers(body),
-  setTenancies: (node, body) => node.setTenancies(body),
-  purgeUsers: (node, body) => node.purgeUsers(body),
-  recordConsent: (node, body) => node.recordConsent(body),
-  readConsents: (node, body) => node.readConsents(body),
-  consentStats: (node) => node.consentStats(),
-  exportUser: (node, body) => node.exportUser(body),
-  eraseUser: (node, body) => node.eraseUser(body),
-  recordEvents: (node, body) => node.recordEvents(body),
-  readAudit: (node, body) => node.readAudit(body),
-} satisfies Record<string, Handler>;
-
-export type RegionMethod = keyof typeof methods;
-export const regionMethods = Object.keys(methods) as RegionMethod[];
 
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
@@ -95,9 +59,11 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
         throw new DomicileError('UNAUTHENTICATED', `region ${node.regionId} needs "Authorization: Bearer <node token>" with this deployment's node token`);
       }
     });
+    // One POST per method of the contract, its argument the body as it came: the node checks
+    // every field itself (parseRegionInput), so both clients refuse the same things alike.
+    const methods = node as unknown as Record<string, (req: unknown) => Promise<unknown>>;
     for (const name of regionMethods) {
-      const handler: Handler = methods[name];
-      region.post(`/${name}`, async (request) => ({ result: (await handler(node, (request.body ?? {}) as never)) ?? null }));
+      region.post(`/${name}`, async (request) => ({ result: (await methods[name]!.call(node, request.body ?? {})) ?? null }));
     }
   }, { prefix: '/region/v1' });
 

@@ -5,20 +5,10 @@ import type { ImportedRecord, RegionStore, StoredRecord, Tenancy } from '../stor
 import type { AuditLog } from '../audit/audit-log.js';
 import { consentCollection, gatedCategories, parseLedger } from '../consent/consent-ledger.js';
 import { categoryScope, keyId, type KeyHierarchy } from './key-hierarchy.js';
-import {
-  checkAfterSeq,
-  checkLimit,
-  checkRefs,
-  checkTenancyChanges,
-  checkUserIds,
-  checkUserImports,
-  storedCategory,
-  type CheckedMovedRecord,
-} from './migration-validation.js';
+import { checkService, checkStates, checkTenancyChanges, movedCategory, storedCategory, type CheckedMovedRecord } from './policy-checks.js';
 import { encodeValue, openPlain, parsePlain, sealValue, type RecordAddress } from './record-crypto.js';
-import type { ChangeView, ExportedRecord, ExportedUser, RecordStates, TenancyChange, UserDigest, UserImport } from './region-client.js';
-import { checkId, checkObject, checkService } from './request-validation.js';
-import { checkDigestKey, plainHash, userDigest } from './user-digest.js';
+import type { ChangeView, ExportedRecord, ExportedUser, RecordStates, RegionRequest, UserDigest } from './region-client.js';
+import { digestKeyBytes, plainHash, userDigest } from './user-digest.js';
 import { byName, type RecordNames } from './record-names.js';
 
 export interface RegionMigrationOptions {
@@ -68,11 +58,10 @@ export class RegionMigration {
   }
 
   /** Whatever the tenancy's status (a fenced source is exported too); WRONG_REGION for a user with none here. */
-  async exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
-    const r = checkObject(req, 'exportUsers');
+  async exportUsers(r: RegionRequest<'exportUsers'>): Promise<ExportedUser[]> {
     const service = checkService(this.policy, r.service);
-    const userIds = checkUserIds(r.userIds);
-    const digestKey = checkDigestKey(r.digestKey);
+    const { userIds } = r;
+    const digestKey = digestKeyBytes(r.digestKey);
     const exported: ExportedUser[] = [];
     // One read of the batch (a constant number of statements); each user's records a consistent snapshot.
     for (const { userId, erased, tenancy, records } of await this.store.exportTenants(service, userIds)) {
@@ -84,12 +73,11 @@ export class RegionMigration {
     return exported;
   }
 
-  async readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
-    const r = checkObject(req, 'readRecordStates');
+  async readRecordStates(r: RegionRequest<'readRecordStates'>): Promise<RecordStates<ExportedRecord>> {
     const service = checkService(this.policy, r.service);
-    const userId = checkId(r.userId, 'userId');
-    const refs = checkRefs(this.policy, service, r.refs, 'refs');
-    const digestKey = checkDigestKey(r.digestKey);
+    const { userId } = r;
+    const refs = r.refs.map((ref) => movedCategory(this.policy, service, ref.collection, ref.key));
+    const digestKey = digestKeyBytes(r.digestKey);
     // A user unknown here is refused rather than reported as all deleted: asked of the wrong
     // region, "deleted" would make the coordinator delete the user's data at the destination.
     await this.knownTenancy(userId, service);
@@ -114,12 +102,9 @@ export class RegionMigration {
    * that matches is in this page or, if the page is full, after its last entry. So a caller
    * resumes after the last entry when the page is full, and may resume after lastSeq when not.
    */
-  async changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
-    const r = checkObject(req, 'changesSince');
-    const afterSeq = checkAfterSeq(r.afterSeq);
-    const limit = checkLimit(r.limit);
+  async changesSince(r: RegionRequest<'changesSince'>): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+    const { afterSeq, limit, userId } = r;
     const service = r.service === undefined ? undefined : checkService(this.policy, r.service);
-    const userId = r.userId === undefined ? undefined : checkId(r.userId, 'userId');
     if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', 'changesSince of one user (userId) needs its service too');
     const before = await this.store.lastSeq();
     const entries = await this.store.changesSince(afterSeq, limit, service, userId);
@@ -148,12 +133,11 @@ export class RegionMigration {
    * and written again starts over at 1). Deleted records are removed if present. Every user
    * is checked (tenancy, placement) before any key is made.
    */
-  async importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
-    const r = checkObject(req, 'importUsers');
+  async importUsers(r: RegionRequest<'importUsers'>): Promise<{ applied: number }> {
     const service = checkService(this.policy, r.service);
     // An erased user's data never rests here again: a copy still carrying them leaves them out
     // (the store refuses them too, should an erasure land while this runs), and the rest is imported.
-    const all = checkUserImports(this.policy, service, r.users);
+    const all = r.users.map((u) => ({ ...u, states: checkStates(this.policy, service, u.states) }));
     // The batch's erasures and tenancies in one read.
     const states = new Map((await this.store.tenantsOf(service, all.map((u) => u.userId))).map((t) => [t.userId, t]));
     const users = all.filter((user) => !states.get(user.userId)?.erased);
@@ -224,11 +208,10 @@ export class RegionMigration {
   }
 
   /** Computed on the decrypted plaintext; INTEGRITY, naming the record, for one that does not open. */
-  async digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
-    const r = checkObject(req, 'digestUsers');
+  async digestUsers(r: RegionRequest<'digestUsers'>): Promise<UserDigest[]> {
     const service = checkService(this.policy, r.service);
-    const userIds = checkUserIds(r.userIds);
-    const digestKey = checkDigestKey(r.digestKey);
+    const { userIds } = r;
+    const digestKey = digestKeyBytes(r.digestKey);
     const digests: UserDigest[] = [];
     for (const { userId, records: stored } of await this.store.exportTenants(service, userIds)) {
       const plains = await this.plains(stored);
@@ -244,8 +227,7 @@ export class RegionMigration {
    * others are not: a roll-back makes the source home again even where a newer policy would
    * no longer place the user.
    */
-  async setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
-    const r = checkObject(req, 'setTenancies');
+  async setTenancies(r: RegionRequest<'setTenancies'>): Promise<void> {
     const service = checkService(this.policy, r.service);
     const tenancies = checkTenancyChanges(this.policy, this.regionId, r.tenancies);
     for (const t of tenancies) if (t.status === 'incoming') this.checkPlacement(t.market, service);
@@ -256,12 +238,10 @@ export class RegionMigration {
   }
 
   /** Shreds the users' keys of the service (and a user key when nothing else needs it), then forgets them. */
-  async purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
-    const r = checkObject(req, 'purgeUsers');
+  async purgeUsers(r: RegionRequest<'purgeUsers'>): Promise<{ records: number; keys: number }> {
     const service = checkService(this.policy, r.service);
-    const userIds = checkUserIds(r.userIds);
-    const reason = r.reason === undefined ? 'migration-complete' : r.reason;
-    if (reason !== 'migration-complete' && reason !== 'migration-rollback') throw new DomicileError('BAD_REQUEST', 'reason is migration-complete or migration-rollback', { details: { field: 'reason' } });
+    const { userIds } = r;
+    const reason = r.reason ?? 'migration-complete';
     const result = await this.audit.append(
       [{ id: null, event: { type: 'key-shred', users: userIds, scopes: [`${service}/*`], reason } }],
       (audit) => this.store.purgeTenants(service, userIds, audit),

@@ -4,14 +4,14 @@ import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type 
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { decodeEntry, type AuditEvent } from '../audit/audit-event.js';
+import { decodeEntry } from '../audit/audit-event.js';
 import { AuditLog, readAuditPage } from '../audit/audit-log.js';
 import type { AuditSigner } from '../audit/audit-signer.js';
-import { consentCollection, type ConsentDecision, type ConsentLedger } from '../consent/consent-ledger.js';
+import { consentCollection, type ConsentLedger } from '../consent/consent-ledger.js';
 import { RegionConsent, type ConsentStat } from '../consent/region-consent.js';
 import { policyDigest } from '../policy/policy-digest.js';
 import type { PlacementStat, RecordWrite, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
-import { checkAfterSeq, checkAuditEvents, checkLimit } from './migration-validation.js';
+import { checkCallerEvents, checkCollection, checkService } from './policy-checks.js';
 import { RegionDsar, type RegionExport } from './region-dsar.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import {
@@ -27,40 +27,25 @@ import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
 import { defaultMaxValueBytes, encodeValue, sealValue } from './record-crypto.js';
 import { absentKeyId, byName, namedError, partMark, type RecordNames } from './record-names.js';
 import { LruCache } from '../shared/lru-cache.js';
-import type {
-  ChangeView,
-  CollectionHolding,
-  AuditPage,
-  ExportedRecord,
-  ExportedUser,
-  RecordPageRequest,
-  RecordPageView,
-  RecordStates,
-  TenancyChange,
-  UserImport,
-  RecordView,
-  RegionClient,
-  RegionHealth,
-  TenantRef,
-  UserDigest,
-  UserHolding,
+import {
+  parseRegionInput,
+  parseTenantRef,
+  type CollectionHolding,
+  type RegionApi,
+  type RegionInput,
+  type RegionMethod,
+  type RegionOutput,
+  type RecordView,
+  type RegionClient,
+  type TenantRef,
+  type UserHolding,
 } from './region-client.js';
 import { RegionMigration } from './region-migration.js';
 import { checkValueDepth, readableView } from './readable-view.js';
-import { checkPageLimit, decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
+import { decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
 import { maxJsonDepth } from '../shared/json-depth.js';
 import { upgradeRecordKeys } from './record-key-upgrade.js';
-import {
-  checkCollection,
-  checkId,
-  checkIfVersion,
-  checkMarket,
-  checkObject,
-  checkOptionalString,
-  checkRecordKey,
-  checkTenantRef,
-} from './request-validation.js';
 
 /**
  * How long a blind write goes on correcting its predicted version while other writers (another
@@ -98,7 +83,7 @@ export interface RegionNodeOptions {
  * homes only (anyone else gets WRONG_REGION with where they live). Reached from outside
  * through a RegionClient (in-process or HTTP), never directly.
  */
-export class RegionNode implements RegionClient {
+export class RegionNode implements RegionClient, RegionApi {
   readonly regionId: string;
   private readonly policy: Policy;
   private readonly store: RegionStore;
@@ -163,13 +148,13 @@ export class RegionNode implements RegionClient {
       await this.audit.record([{ id: null, event: { type: 'policy', name: this.policy.name, version: this.policy.version, hash: digest } }]);
     }
   }
-  async health(): Promise<RegionHealth> {
+  async health(): Promise<RegionOutput<'health'>> {
     return { regionId: this.regionId, backend: this.store.backend, lastSeq: await this.store.lastSeq() };
   }
 
-  async openTenancy(req: TenantRef & { market: string }): Promise<void> {
-    const ref = checkTenantRef(this.policy, req, 'openTenancy');
-    const market = checkMarket(req.market);
+  async openTenancy(req: RegionInput<'openTenancy'>): Promise<void> {
+    const ref = this.tenantRef(req, 'openTenancy');
+    const { market } = parseRegionInput('openTenancy', req);
     // The placement invariant, enforced where the data would rest.
     if (!isAllowed(this.policy, market, ref.service, this.regionId)) {
       throw new DomicileError('FORBIDDEN', `policy "${this.policy.name}" does not let service ${ref.service} data of market ${market} rest in region ${this.regionId}`, {
@@ -184,12 +169,13 @@ export class RegionNode implements RegionClient {
     await this.store.putTenancy({ userId: ref.userId, service: ref.service, market, epoch: ref.epoch, status: 'home', movedTo: null });
   }
 
-  async putRecord(req: TenantRef & { collection: string; key: string; value: unknown; ifVersion?: number }): Promise<{ version: number; updatedAt: number }> {
-    const ref = checkTenantRef(this.policy, req, 'putRecord');
+  async putRecord(req: RegionInput<'putRecord'>): Promise<RegionOutput<'putRecord'>> {
+    const ref = this.tenantRef(req, 'putRecord');
     const { collection, key, ifVersion, json } = await this.checkedFor(ref, () => {
-      const json = encodeValue(req.value, this.maxValueBytes);
+      const r = parseRegionInput('putRecord', req);
+      const json = encodeValue(r.value, this.maxValueBytes);
       checkValueDepth(json, this.maxValueDepth);
-      return { collection: checkCollection(this.policy, ref.service, req.collection), key: checkRecordKey(req.key), ifVersion: checkIfVersion(req.ifVersion), json };
+      return { collection: checkCollection(this.policy, ref.service, r.collection), key: r.key, ifVersion: r.ifVersion, json };
     });
     const purpose = this.consent.purposeOf(ref.service, collection);
     if (purpose === undefined) {
@@ -211,18 +197,21 @@ export class RegionNode implements RegionClient {
     }
   }
 
-  async getRecord(req: TenantRef & { collection: string; key: string }): Promise<RecordView | null> {
-    const ref = checkTenantRef(this.policy, req, 'getRecord');
-    const { collection, key } = await this.checkedFor(ref, () => ({ collection: checkCollection(this.policy, ref.service, req.collection), key: checkRecordKey(req.key) }));
+  async getRecord(req: RegionInput<'getRecord'>): Promise<RecordView | null> {
+    const ref = this.tenantRef(req, 'getRecord');
+    const { collection, key } = await this.checkedFor(ref, () => {
+      const r = parseRegionInput('getRecord', req);
+      return { collection: checkCollection(this.policy, ref.service, r.collection), key: r.key };
+    });
     // No user key here: no record of theirs either; the read still checks the tenancy.
     const names = await this.hierarchy.names(ref.userId, false);
     const stored = await this.store.readRecord({ ...ref, collection, key: names ? names.keyId(collection, key) : absentKeyId });
     return stored ? this.view(stored, collection, key) : null;
   }
 
-  async listRecords(req: TenantRef & { collection?: string }): Promise<RecordView[]> {
-    const ref = await this.served(req, 'listRecords');
-    const collection = req.collection === undefined ? undefined : checkCollection(this.policy, ref.service, req.collection);
+  async listRecords(req: RegionInput<'listRecords'>): Promise<RecordView[]> {
+    const { ref, r } = await this.served(req, 'listRecords');
+    const collection = r.collection === undefined ? undefined : checkCollection(this.policy, ref.service, r.collection);
     const stored = await this.store.listRecords(ref.userId, ref.service, collection);
     const names = stored.length === 0 ? undefined : await this.hierarchy.names(ref.userId, false);
     const views: RecordView[] = [];
@@ -235,13 +224,13 @@ export class RegionNode implements RegionClient {
     return views.sort(byName);
   }
 
-  async listRecordPage(req: RecordPageRequest): Promise<RecordPageView> {
-    const ref = await this.served(req, 'listRecordPage');
-    const collection = checkCollection(this.policy, ref.service, req.collection);
-    const limit = checkPageLimit(req.limit);
+  async listRecordPage(req: RegionInput<'listRecordPage'>): Promise<RegionOutput<'listRecordPage'>> {
+    const { ref, r } = await this.served(req, 'listRecordPage');
+    const collection = checkCollection(this.policy, ref.service, r.collection);
+    const { limit } = r;
     const scope = { regionId: this.regionId, epoch: ref.epoch };
-    const after = decodeRecordCursor(req.cursor, collection, scope);
-    const withoutParts = req.withoutParts === true;
+    const after = decodeRecordCursor(r.cursor, collection, scope);
+    const withoutParts = r.withoutParts === true;
     // A page in the store's order of keyIds (a part's keyId is marked, so the store leaves parts out).
     const stored = await this.store.listRecords(ref.userId, ref.service, collection, { after, limit, withoutParts });
     const names = stored.length === 0 ? undefined : await this.hierarchy.names(ref.userId, false);
@@ -257,11 +246,12 @@ export class RegionNode implements RegionClient {
     return { records, cursor: stored.length === limit && last ? encodeRecordCursor(scope, collection, last.key) : null };
   }
 
-  async deleteRecord(req: TenantRef & { collection: string; key: string; ifVersion?: number }): Promise<{ deleted: boolean }> {
-    const ref = checkTenantRef(this.policy, req, 'deleteRecord');
-    const { collection, key, ifVersion } = await this.checkedFor(ref, () => ({
-      collection: checkCollection(this.policy, ref.service, req.collection), key: checkRecordKey(req.key), ifVersion: checkIfVersion(req.ifVersion),
-    }));
+  async deleteRecord(req: RegionInput<'deleteRecord'>): Promise<RegionOutput<'deleteRecord'>> {
+    const ref = this.tenantRef(req, 'deleteRecord');
+    const { collection, key, ifVersion } = await this.checkedFor(ref, () => {
+      const r = parseRegionInput('deleteRecord', req);
+      return { collection: checkCollection(this.policy, ref.service, r.collection), key: r.key, ifVersion: r.ifVersion };
+    });
     const names = await this.hierarchy.names(ref.userId, false);
     const keyId = names ? names.keyId(collection, key) : absentKeyId;
     let result: WriteResult | undefined;
@@ -274,12 +264,11 @@ export class RegionNode implements RegionClient {
     return { deleted: result !== undefined };
   }
 
-  async setCredentials(req: TenantRef & { phone?: string; email?: string; password: string }): Promise<void> {
-    const ref = await this.served(req, 'setCredentials');
+  async setCredentials(req: RegionInput<'setCredentials'>): Promise<void> {
+    const { ref, r } = await this.served(req, 'setCredentials');
     checkCredentialsService(ref.service);
-    const phone = checkOptionalString(req.phone, 'phone');
-    const email = checkOptionalString(req.email, 'email');
-    const password = checkPassword(req.password);
+    const { phone, email } = r;
+    const password = checkPassword(r.password);
     const update: Partial<StoredCredentials> = {};
     if (phone !== undefined) update.phone = normalisePhone(phone);
     if (email !== undefined) update.email = normaliseEmail(email);
@@ -293,10 +282,10 @@ export class RegionNode implements RegionClient {
     await this.write(ref, credentialsCategory, credentialsCollection, credentialsKey, Buffer.from(JSON.stringify(next), 'utf8'), current?.version ?? 0);
   }
 
-  async verifyPassword(req: TenantRef & { password: string }): Promise<boolean> {
-    const ref = await this.served(req, 'verifyPassword');
+  async verifyPassword(req: RegionInput<'verifyPassword'>): Promise<boolean> {
+    const { ref, r } = await this.served(req, 'verifyPassword');
     checkCredentialsService(ref.service);
-    const password = checkPassword(req.password);
+    const password = checkPassword(r.password);
     const current = await this.readCredentials(ref);
     if (!current) {
       this.dummyHash ??= hashPassword('domicile-no-such-credentials', this.scrypt);
@@ -310,8 +299,8 @@ export class RegionNode implements RegionClient {
     return this.store.placementStats();
   }
 
-  async describeUser(req: { userId: string }): Promise<UserHolding[]> {
-    const userId = checkId(checkObject(req, 'describeUser').userId, 'userId');
+  async describeUser(req: RegionInput<'describeUser'>): Promise<UserHolding[]> {
+    const { userId } = parseRegionInput('describeUser', req);
     const holdings: UserHolding[] = [];
     for (const service of this.policy.services) {
       const tenancy = await this.store.getTenancy(userId, service.id);
@@ -339,66 +328,67 @@ export class RegionNode implements RegionClient {
 
   // Migration primitives: region-migration.ts holds them, with the same store and key hierarchy.
 
-  exportUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<ExportedUser[]> {
-    return this.migration.exportUsers(req);
+  async exportUsers(req: RegionInput<'exportUsers'>): Promise<RegionOutput<'exportUsers'>> {
+    return this.migration.exportUsers(parseRegionInput('exportUsers', req));
   }
 
-  readRecordStates(req: { service: string; userId: string; refs: Array<{ collection: string; key: string }>; digestKey?: string }): Promise<RecordStates<ExportedRecord>> {
-    return this.migration.readRecordStates(req);
+  async readRecordStates(req: RegionInput<'readRecordStates'>): Promise<RegionOutput<'readRecordStates'>> {
+    return this.migration.readRecordStates(parseRegionInput('readRecordStates', req));
   }
 
-  async changesSince(req: { afterSeq: number; limit: number; service?: string; userId?: string; epoch?: number }): Promise<{ changes: ChangeView[]; lastSeq: number }> {
+  async changesSince(req: RegionInput<'changesSince'>): Promise<RegionOutput<'changesSince'>> {
     // With an epoch it is a user's request routed to their home (a device's sync), checked as one;
     // without, the coordinator tailing the log (of users moving away, too).
-    if (checkObject(req, 'changesSince').epoch !== undefined) await this.served(req as TenantRef, 'changesSince');
-    return this.migration.changesSince(req);
+    const r = parseRegionInput('changesSince', req);
+    if (r.epoch !== undefined) await this.serving(this.tenantRef(req, 'changesSince'));
+    return this.migration.changesSince(r);
   }
 
-  importUsers(req: { service: string; users: UserImport[] }): Promise<{ applied: number }> {
-    return this.migration.importUsers(req);
+  async importUsers(req: RegionInput<'importUsers'>): Promise<RegionOutput<'importUsers'>> {
+    return this.migration.importUsers(parseRegionInput('importUsers', req));
   }
 
-  digestUsers(req: { service: string; userIds: string[]; digestKey?: string }): Promise<UserDigest[]> {
-    return this.migration.digestUsers(req);
+  async digestUsers(req: RegionInput<'digestUsers'>): Promise<RegionOutput<'digestUsers'>> {
+    return this.migration.digestUsers(parseRegionInput('digestUsers', req));
   }
 
-  setTenancies(req: { service: string; tenancies: TenancyChange[] }): Promise<void> {
-    return this.migration.setTenancies(req);
+  async setTenancies(req: RegionInput<'setTenancies'>): Promise<void> {
+    return this.migration.setTenancies(parseRegionInput('setTenancies', req));
   }
 
-  purgeUsers(req: { service: string; userIds: string[]; reason?: 'migration-complete' | 'migration-rollback' }): Promise<{ records: number; keys: number }> {
-    return this.migration.purgeUsers(req);
+  async purgeUsers(req: RegionInput<'purgeUsers'>): Promise<RegionOutput<'purgeUsers'>> {
+    return this.migration.purgeUsers(parseRegionInput('purgeUsers', req));
   }
 
-  async recordConsent(req: TenantRef & { purpose: string; decision: ConsentDecision; noticeVersion?: string; method: string; source: string }): Promise<ConsentLedger> {
-    const ref = await this.served(req, 'recordConsent');
-    return this.consent.decide({ ...req, ...ref });
+  async recordConsent(req: RegionInput<'recordConsent'>): Promise<ConsentLedger> {
+    const { r } = await this.served(req, 'recordConsent');
+    return this.consent.decide(r);
   }
 
-  async readConsents(req: TenantRef): Promise<ConsentLedger[]> {
-    return this.consent.readAll(await this.served(req, 'readConsents'));
+  async readConsents(req: RegionInput<'readConsents'>): Promise<ConsentLedger[]> {
+    return this.consent.readAll((await this.served(req, 'readConsents')).ref);
   }
 
   consentStats(): Promise<ConsentStat[]> {
     return this.consent.stats();
   }
 
-  exportUser(req: { userId: string; request: string }): Promise<RegionExport> {
-    return this.dsar.exportUser(req);
+  async exportUser(req: RegionInput<'exportUser'>): Promise<RegionExport> {
+    return this.dsar.exportUser(parseRegionInput('exportUser', req));
   }
 
-  eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
-    return this.dsar.eraseUser(req);
+  async eraseUser(req: RegionInput<'eraseUser'>): Promise<RegionOutput<'eraseUser'>> {
+    return this.dsar.eraseUser(parseRegionInput('eraseUser', req));
   }
 
-  async recordEvents(req: { events: Array<{ id: string | null; event: AuditEvent }> }): Promise<{ seqs: number[] }> {
-    const events = checkAuditEvents(checkObject(req, 'recordEvents').events);
+  async recordEvents(req: RegionInput<'recordEvents'>): Promise<RegionOutput<'recordEvents'>> {
+    const events = checkCallerEvents(parseRegionInput('recordEvents', req).events);
     return { seqs: await this.audit.record(events) };
   }
 
-  async readAudit(req: { afterSeq: number; limit: number }): Promise<AuditPage> {
-    const r = checkObject(req, 'readAudit');
-    return readAuditPage(this.regionId, this.audit.publicKey, this.store, checkAfterSeq(r.afterSeq), checkLimit(r.limit));
+  async readAudit(req: RegionInput<'readAudit'>): Promise<RegionOutput<'readAudit'>> {
+    const r = parseRegionInput('readAudit', req);
+    return readAuditPage(this.regionId, this.audit.publicKey, this.store, r.afterSeq, r.limit);
   }
 
 
@@ -413,9 +403,16 @@ export class RegionNode implements RegionClient {
    * re-routes on, never an answer about data this region no longer holds (a missing grant, a
    * missing record, a policy it runs another version of).
    */
-  private async served(req: TenantRef, method: string): Promise<TenantRef> {
-    const ref = checkTenantRef(this.policy, req, method);
+  private async served<M extends RegionMethod>(req: RegionInput<M>, method: M): Promise<{ ref: TenantRef; r: ReturnType<typeof parseRegionInput<M>> }> {
+    const ref = this.tenantRef(req, method);
     await this.serving(ref);
+    return { ref, r: parseRegionInput(method, req) };
+  }
+
+  /** Whom a request is about: well formed, and a service of the policy. */
+  private tenantRef(req: unknown, method: RegionMethod): TenantRef {
+    const ref = parseTenantRef(req, method);
+    checkService(this.policy, ref.service);
     return ref;
   }
 

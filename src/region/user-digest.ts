@@ -1,5 +1,4 @@
 import { createHash, createHmac } from 'node:crypto';
-import { DomicileError } from '../errors/domicile-error.js';
 import type { UserDigest } from './region-client.js';
 
 /**
@@ -13,17 +12,14 @@ const publicDigestKey = Buffer.from('domicile/record-hash/v1/no-key');
  * comparison) and sent to both regions, so their hashes compare, while a hash that rests in
  * the coordinator's state or crosses a border cannot be looked up in a precomputed table.
  */
-export function checkDigestKey(value: unknown): Buffer {
-  if (value === undefined) return publicDigestKey;
-  if (typeof value !== 'string' || !/^[0-9a-f]{64}$/.test(value)) {
-    throw new DomicileError('BAD_REQUEST', 'digestKey is 32 bytes in lower-case hex (64 characters)', { details: { field: 'digestKey' } });
-  }
-  return Buffer.from(value, 'hex');
+/** A request's digest key (hex, as the region contract checks it) as bytes; none: the public key. */
+export function digestKeyBytes(hex: string | undefined): Buffer {
+  return hex === undefined ? publicDigestKey : Buffer.from(hex, 'hex');
 }
 
 /**
  * The digest a migration verifies a copy with: per record, HMAC-SHA-256 (hex) of its decrypted
- * plaintext JSON under the request's digest key (see checkDigestKey); overall, SHA-256 of the list of (collection, key, version, hash) sorted by
+ * plaintext JSON under the request's digest key (see digestKeyBytes); overall, SHA-256 of the list of (collection, key, version, hash) sorted by
  * collection then key. Computed on plaintext, never ciphertext: each region seals under its
  * own keys with random IVs, so equal data has unequal ciphertexts, and a digest of them would
  * prove nothing. The plaintext is the value's JSON.stringify, and a copy carries the parsed

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { countryCode } from '../shared/country-code.js';
 import type { PolicyFinding } from '../policy/policy-problem.js';
 
 /**
@@ -10,7 +11,7 @@ import type { PolicyFinding } from '../policy/policy-problem.js';
  */
 
 const id = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'an id is lower-case letters, digits and dashes, starting with a letter (for example "sg-singapore")');
-const country = z.string().regex(/^[A-Z]{2}$/, 'a market is an ISO 3166-1 alpha-2 country code in capitals, for example IN');
+const country = countryCode('a market');
 
 const figureSchema = z.object({
   ms: z.number().positive().max(2000).describe('Round-trip time in milliseconds.'),
