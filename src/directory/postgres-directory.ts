@@ -1,11 +1,12 @@
 import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
 import { inPgTransaction, openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
-import { applyPgMigrations, type PgMigration } from '../store/postgres/postgres-schema.js';
+import { applyPgMigrations } from '../store/postgres/pg-schema-ledger.js';
+import type { SchemaMigration } from '../store/schema-runner.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
 /** Append-only, as the SQLite directory's, with the same ids and names. */
-const directoryMigrations: PgMigration[] = [{
+const directoryMigrations: SchemaMigration[] = [{
   id: 1,
   name: 'users, logins, homes, sessions',
   sql: `

@@ -1,8 +1,9 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
+import type { SchemaMigration } from '../store/schema-runner.js';
 import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
-import { applyMigrations, type SchemaMigration } from '../store/sqlite/schema-migrations.js';
 import { checkpointScrubbed, withSecureDelete } from '../store/sqlite/secure-delete.js';
+import { applyMigrations } from '../store/sqlite/sqlite-schema-ledger.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
 /** Append-only: a new schema change is a new entry, never an edit of an old one. */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
+import type { SchemaMigration } from '../store/schema-runner.js';
 import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
-import { applyMigrations, type SchemaMigration } from '../store/sqlite/schema-migrations.js';
+import { applyMigrations } from '../store/sqlite/sqlite-schema-ledger.js';
 
 export type DsarKind = 'export' | 'erase';
 export type DsarState = 'pending' | 'completed' | 'failed';

@@ -1,9 +1,8 @@
-import type { PgMigration } from '../store/postgres/postgres-schema.js';
-import type { SchemaMigration } from '../store/sqlite/schema-migrations.js';
+import type { SchemaMigration } from '../store/schema-runner.js';
 
 /**
  * The coordinator's schema, as append-only migrations (a change is a new entry at the end,
- * recorded in the schema_migrations ledger, never an edit of an applied one).
+ * recorded with its SHA-256 in the schema_migrations ledger, never an edit of an applied one).
  *
  * Everything a migration needs to resume after a SIGKILL is here: its settings, every user
  * it moves (with the epoch they were homed at), and per batch the step it reached and the
@@ -97,7 +96,7 @@ export const coordinatorMigrations: readonly SchemaMigration[] = [
  * coordinator's state. Its ledger is `coordinator_schema_migrations`, so it may rest in the
  * directory's database. `seq` orders the migrations as SQLite's rowid does.
  */
-export const postgresCoordinatorMigrations: readonly PgMigration[] = [
+export const postgresCoordinatorMigrations: readonly SchemaMigration[] = [
   {
     id: 1,
     name: 'migrations, movers, batches, transfers',

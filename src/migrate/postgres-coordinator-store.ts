@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
 import { inPgTransaction, openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
-import { applyPgMigrations } from '../store/postgres/postgres-schema.js';
+import { applyPgMigrations } from '../store/postgres/pg-schema-ledger.js';
 import { batchAssignments, toBatch, toMigration, toTransfer, type BatchRow, type MigrationRow, type TransferRow } from './coordinator-rows.js';
 import { postgresCoordinatorMigrations } from './coordinator-schema.js';
 import type { BatchMover, BatchPatch, BatchRecord, CoordinatorStore, MigrationRecord, NewMigration, TransferRecord } from './coordinator-store.js';

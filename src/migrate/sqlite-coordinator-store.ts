@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../errors/domicile-error.js';
 import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
-import { applyMigrations } from '../store/sqlite/schema-migrations.js';
+import { applyMigrations } from '../store/sqlite/sqlite-schema-ledger.js';
 import { batchAssignments, toBatch, toMigration, toTransfer, type BatchRow, type MigrationRow, type TransferRow } from './coordinator-rows.js';
 import { coordinatorMigrations } from './coordinator-schema.js';
 import type { BatchMover, BatchPatch, BatchRecord, CoordinatorStore, MigrationRecord, NewMigration, TransferRecord } from './coordinator-store.js';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Directory } from '../../src/directory/directory.js';
@@ -93,6 +94,41 @@ describe.each(backends)('%s', (_name, make) => {
     expect(await directory.findByLogin('blind-phone-1')).toBeUndefined();
     expect(await directory.homes('u_1')).toEqual([]);
     expect(await directory.isSessionActive('u_1', 's_a')).toBe(false);
+  });
+});
+
+describe('the directory\'s schema ledger', () => {
+  const edited = /schema migration 1 \("users, logins, homes, sessions"\).*edited.*new migration/;
+
+  it('refuses a SqliteDirectory whose applied migration differs from this version\'s, naming it', async () => {
+    const dir = tempDir('directory-ledger');
+    try {
+      const file = join(dir.path, 'directory.db');
+      const first = new SqliteDirectory(file);
+      await first.init();
+      await first.close();
+      const db = new Database(file);
+      db.prepare('UPDATE schema_migrations SET sha256 = ? WHERE id = 1').run('0'.repeat(64));
+      db.close();
+      const second = new SqliteDirectory(file);
+      await expect(second.init()).rejects.toThrow(edited);
+      await second.close();
+    } finally {
+      dir.remove();
+    }
+  });
+
+  it('refuses a PostgresDirectory whose applied migration differs from this version\'s, naming it', async () => {
+    const schema = `dir_${process.pid}_${Date.now().toString(36)}_${schemas.length}`;
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    schemas.push(schema);
+    const first = new PostgresDirectory(testPostgresUrl, { schema });
+    await first.init();
+    await first.close();
+    await admin.query(`UPDATE ${schema}.schema_migrations SET sha256 = $1 WHERE id = 1`, ['0'.repeat(64)]);
+    const second = new PostgresDirectory(testPostgresUrl, { schema });
+    await expect(second.init()).rejects.toThrow(edited);
+    await second.close();
   });
 });
 

@@ -28,6 +28,9 @@ function newMigration(id: string, settings = { batchSize: 3, rate: 0 }) {
 /** Where a store's state rests: `open()` opens another store on the same state, as a second process would. */
 interface Backend {
   open(): Promise<CoordinatorStore>;
+  /** Runs SQL on the state behind the stores' backs; `ledger` names its schema ledger. */
+  sql(text: string): Promise<void>;
+  ledger: string;
 }
 
 const schemas: Array<() => Promise<void>> = [];
@@ -40,13 +43,37 @@ const backends: Record<string, () => Promise<Backend>> = {
     const d = tempDir('coordinator');
     cleanups.push(() => d.remove());
     const file = join(d.path, 'migrations', 'coordinator.db');
-    return Promise.resolve({ open: () => Promise.resolve(new SqliteCoordinatorStore(file)) });
+    return Promise.resolve({
+      open: () => Promise.resolve(new SqliteCoordinatorStore(file)),
+      sql: (text) => {
+        const db = new Database(file);
+        try {
+          db.exec(text);
+        } finally {
+          db.close();
+        }
+        return Promise.resolve();
+      },
+      ledger: 'schema_migrations',
+    });
   },
   postgres: async () => {
     const { schemas: made, drop } = await postgresSchemas(testPostgresUrl, ['coordinator']);
     schemas.push(drop);
     const url = inSchema(testPostgresUrl, made.coordinator!);
-    return { open: () => PostgresCoordinatorStore.open(url) };
+    return {
+      open: () => PostgresCoordinatorStore.open(url),
+      sql: async (text) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          await client.query(text);
+        } finally {
+          await client.end();
+        }
+      },
+      ledger: 'coordinator_schema_migrations',
+    };
   },
 };
 const cleanups: Array<() => void> = [];
@@ -64,7 +91,7 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
       opened.push(store);
       return store;
     };
-    return { open, first: await open() };
+    return { ...b, open, first: await open() };
   }
 
   it('forms batches of one service and route, sized by the settings when each is formed', async () => {
@@ -123,6 +150,13 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
     expect((await store.get('m_4'))?.finishedAt).toEqual(expect.any(Number));
     expect(await store.createMigration(newMigration('m_5'), movers())).toBeUndefined();
     expect((await store.latest())?.id).toBe('m_5');
+  });
+
+  it('refuses state whose applied schema migration differs from this version\'s, naming it', async () => {
+    const b = await backends[kind]!();
+    await (await b.open()).close();
+    await b.sql(`UPDATE ${b.ledger} SET sha256 = '${'0'.repeat(64)}' WHERE id = 1`);
+    await expect(Promise.resolve().then(() => b.open())).rejects.toThrow(/schema migration 1 \("migrations, movers, batches, transfers"\).*edited.*new migration/);
   });
 
   if (kind === 'sqlite') {

@@ -193,6 +193,25 @@ describe('PostgresRegionStore specifics', () => {
     await store.close();
   });
 
+  it('refuses a schema whose applied migration differs from this version\'s, naming it, and opens one whose ledger predates checksums', async () => {
+    const schema = await freshSchema();
+    const first = new PostgresRegionStore({ url: testPostgresUrl, schema });
+    await first.init();
+    await first.close();
+    await admin.query(`UPDATE ${schema}.schema_migrations SET sha256 = $1 WHERE id = 6`, ['0'.repeat(64)]);
+    const edited = new PostgresRegionStore({ url: testPostgresUrl, schema });
+    await expect(edited.init()).rejects.toThrow(/schema migration 6 \("change log without a region-wide lock"\).*edited.*new migration/);
+    await edited.close();
+    // The ledger as the versions before checksums wrote it opens, and is sealed again.
+    await admin.query(`ALTER TABLE ${schema}.schema_migrations DROP COLUMN sha256`);
+    const upgraded = new PostgresRegionStore({ url: testPostgresUrl, schema });
+    await upgraded.init();
+    await upgraded.close();
+    const ledger = await admin.query(`SELECT id, sha256 FROM ${schema}.schema_migrations ORDER BY id`);
+    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(ledger.rows.every((r) => /^[0-9a-f]{64}$/.test(r.sha256))).toBe(true);
+  });
+
   it('reports a server it cannot reach as UNAVAILABLE, naming it', async () => {
     const store = new PostgresRegionStore({ url: 'postgres://postgres@127.0.0.1:1/nowhere' });
     await expect(store.init()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('127.0.0.1:1/nowhere') });

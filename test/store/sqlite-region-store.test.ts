@@ -97,6 +97,40 @@ describe('SqliteRegionStore specifics', () => {
     await newer.close();
   });
 
+  it('refuses a file whose applied schema migration differs from this version\'s, naming it', async () => {
+    const path = nextPath();
+    const store = new SqliteRegionStore({ path });
+    await store.init();
+    await store.close();
+    const db = new Database(path);
+    db.prepare('UPDATE schema_migrations SET sha256 = ? WHERE id = 3').run('0'.repeat(64));
+    db.close();
+    const edited = new SqliteRegionStore({ path });
+    await expect(edited.init()).rejects.toThrow(/schema migration 3 \("erased users"\).*edited.*new migration/);
+    await edited.close();
+  });
+
+  it('opens a file whose ledger predates checksums, recording them', async () => {
+    const path = nextPath();
+    const first = new SqliteRegionStore({ path });
+    await first.init();
+    await first.putTenancy({ userId: 'u1', service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    await first.close();
+    // The ledger as the versions before checksums wrote it.
+    let db = new Database(path);
+    db.exec('ALTER TABLE schema_migrations DROP COLUMN sha256');
+    db.close();
+    const second = new SqliteRegionStore({ path });
+    await second.init();
+    expect(await second.getTenancy('u1', 'shop')).toMatchObject({ status: 'home' });
+    await second.close();
+    db = new Database(path, { readonly: true });
+    const sums = db.prepare<[], string | null>('SELECT sha256 FROM schema_migrations ORDER BY id').pluck().all();
+    db.close();
+    expect(sums).toHaveLength(regionStoreMigrations.length);
+    expect(sums.every((s) => typeof s === 'string' && /^[0-9a-f]{64}$/.test(s))).toBe(true);
+  });
+
   it('never reuses a sequence number, even after the newest change is gone', async () => {
     const path = nextPath();
     const store = new SqliteRegionStore({ path });

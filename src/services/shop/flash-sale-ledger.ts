@@ -1,7 +1,8 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
+import type { SchemaMigration } from '../../store/schema-runner.js';
 import { openSqliteDatabase } from '../../store/sqlite/open-sqlite-database.js';
-import { applyMigrations, type SchemaMigration } from '../../store/sqlite/schema-migrations.js';
+import { applyMigrations } from '../../store/sqlite/sqlite-schema-ledger.js';
 import type { Sale } from './catalog.js';
 
 const ledgerMigrations: readonly SchemaMigration[] = [{

@@ -28,7 +28,8 @@ import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy }
 import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
 import { inPgTransaction, openPgPool, pgWhere, withPgClient } from './pg-pool.js';
-import { applyPgMigrations } from './postgres-schema.js';
+import { applyPgMigrations } from './pg-schema-ledger.js';
+import { postgresMigrations } from './postgres-schema.js';
 import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
 import { Batcher } from './batcher.js';
 
@@ -127,7 +128,7 @@ export class PostgresRegionStore implements RegionStore {
   async init(): Promise<void> {
     if (this.initialised) return;
     try {
-      await applyPgMigrations(this.pool, this.where);
+      await applyPgMigrations(this.pool, this.where, postgresMigrations);
     } catch (err) {
       if (err instanceof DomicileError) throw err;
       throw new DomicileError('UNAVAILABLE', `cannot open the region store at ${this.where}: ${(err as Error).message}`, { cause: err });

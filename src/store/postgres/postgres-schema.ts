@@ -1,19 +1,11 @@
-import type pg from 'pg';
-import { DomicileError } from '../../errors/domicile-error.js';
-import { withPgClient } from './pg-pool.js';
-
-export interface PgMigration {
-  id: number;
-  name: string;
-  sql: string;
-}
+import type { SchemaMigration } from '../schema-runner.js';
 
 /**
  * The PostgreSQL store's schema, as append-only migrations recorded in a ledger, with the same
  * ids and names as the SQLite store's so that a region's schema is one history whatever its
  * backend. Never edit one that has shipped: add the next.
  */
-export const postgresMigrations: readonly PgMigration[] = [
+export const postgresMigrations: readonly SchemaMigration[] = [
   {
     id: 1,
     name: 'tenancies, keys, records, change log',
@@ -229,45 +221,3 @@ export const postgresMigrations: readonly PgMigration[] = [
     `,
   },
 ];
-
-/** Serialises schema changes between processes (several node processes of one region may start at once). */
-const migrationLock = 0x646f6d31;
-
-/**
- * Applies the migrations not in the ledger, under an advisory lock, each in its own transaction.
- * `ledger` names the ledger's table: a component that may share a database with another (the
- * coordinator's state beside the directory) keeps a ledger of its own.
- */
-export function applyPgMigrations(pool: pg.Pool, where: string, migrations: readonly PgMigration[] = postgresMigrations, ledger = 'schema_migrations'): Promise<number[]> {
-  return withPgClient(pool, async (client) => {
-    await client.query('SELECT pg_advisory_lock($1)', [migrationLock]);
-    try {
-      await client.query(`CREATE TABLE IF NOT EXISTS ${ledger} (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
-      const rows = (await client.query<{ id: number; name: string }>(`SELECT id, name FROM ${ledger} ORDER BY id`)).rows;
-      const known = new Map(migrations.map((m) => [m.id, m]));
-      for (const row of rows) {
-        const migration = known.get(row.id);
-        if (!migration) throw new DomicileError('INTERNAL', `the store ${where} has schema migration ${row.id} ("${row.name}"), which this version of Domicile does not know: run a newer version`);
-        if (migration.name !== row.name) throw new DomicileError('INTERNAL', `the store ${where} applied schema migration ${row.id} as "${row.name}", but this version calls it "${migration.name}": migrations are append-only`);
-      }
-      const applied = new Set(rows.map((r) => r.id));
-      const ran: number[] = [];
-      for (const m of migrations) {
-        if (applied.has(m.id)) continue;
-        await client.query('BEGIN');
-        try {
-          await client.query(m.sql);
-          await client.query(`INSERT INTO ${ledger} (id, name, applied_at) VALUES ($1, $2, $3)`, [m.id, m.name, Date.now()]);
-          await client.query('COMMIT');
-        } catch (err) {
-          await client.query('ROLLBACK');
-          throw err;
-        }
-        ran.push(m.id);
-      }
-      return ran;
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [migrationLock]);
-    }
-  });
-}

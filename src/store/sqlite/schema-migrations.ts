@@ -1,18 +1,12 @@
-import type Database from 'better-sqlite3';
-import { DomicileError } from '../../errors/domicile-error.js';
+import type { SchemaMigration } from '../schema-runner.js';
 
 /**
  * The region store's schema, as append-only migrations: a change is a new entry at the end,
- * never an edit of an applied one. The ledger (schema_migrations) records what ran, and a
- * ledger that disagrees with this list (an edited entry, or a file written by newer software)
- * stops the store from opening rather than letting it guess.
+ * never an edit of an applied one. The ledger (schema_migrations) records what ran and the
+ * SHA-256 of its SQL, and a ledger that disagrees with this list (an edited entry, or a file
+ * written by newer software) stops the store from opening rather than letting it guess (see
+ * schema-runner.ts).
  */
-export interface SchemaMigration {
-  id: number;
-  name: string;
-  sql: string;
-}
-
 export const regionStoreMigrations: readonly SchemaMigration[] = [
   {
     id: 1,
@@ -116,33 +110,3 @@ export const regionStoreMigrations: readonly SchemaMigration[] = [
     `,
   },
 ];
-
-const ledgerSql = 'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)';
-
-/** Applies the migrations not yet in the ledger, each in its own transaction; returns their ids. */
-export function applyMigrations(db: Database.Database, file: string, migrations: readonly SchemaMigration[] = regionStoreMigrations): number[] {
-  db.exec(ledgerSql);
-  const rows = db.prepare<[], { id: number; name: string }>('SELECT id, name FROM schema_migrations ORDER BY id').all();
-  const known = new Map(migrations.map((m) => [m.id, m]));
-  for (const row of rows) {
-    const migration = known.get(row.id);
-    if (!migration) {
-      throw new DomicileError('INTERNAL', `the store ${file} has schema migration ${row.id} ("${row.name}"), which this version of Domicile does not know: run a newer version`);
-    }
-    if (migration.name !== row.name) {
-      throw new DomicileError('INTERNAL', `the store ${file} applied schema migration ${row.id} as "${row.name}", but this version calls it "${migration.name}": migrations are append-only, so this build is inconsistent with the file`);
-    }
-  }
-  const applied = new Set(rows.map((r) => r.id));
-  const record = db.prepare<[number, string, number]>('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)');
-  const ran: number[] = [];
-  for (const migration of migrations) {
-    if (applied.has(migration.id)) continue;
-    db.transaction(() => {
-      db.exec(migration.sql);
-      record.run(migration.id, migration.name, Date.now());
-    }).immediate();
-    ran.push(migration.id);
-  }
-  return ran;
-}

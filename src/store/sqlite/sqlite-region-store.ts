@@ -29,7 +29,8 @@ import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
 import { checkpointScrubbed, withSecureDelete } from './secure-delete.js';
-import { applyMigrations } from './schema-migrations.js';
+import { regionStoreMigrations } from './schema-migrations.js';
+import { applyMigrations } from './sqlite-schema-ledger.js';
 
 export interface SqliteRegionStoreOptions {
   /** The database file (its folder is created), or ':memory:' for tests. */
@@ -255,7 +256,7 @@ export class SqliteRegionStore implements RegionStore {
 
   async init(): Promise<void> {
     if (this.prepared) return;
-    applyMigrations(this.db, this.path);
+    applyMigrations(this.db, this.path, regionStoreMigrations);
     const s = prepare(this.db);
 
     const write = this.db.transaction((w: RecordWrite, now: number): WriteResult => {
