@@ -21,6 +21,7 @@ import { messagingRoutes } from './routes/messaging-routes.js';
 import { syncRoutes } from './routes/sync-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
 import { registerEdgeCache } from './edge-cache.js';
+import { enforceReplySchemas } from './reply-serializer.js';
 import { errorBody } from './http-schemas.js';
 import { edgeCacheStats, healthReply } from './operator-schemas.js';
 import { registerWanEmulation } from './wan-hooks.js';
@@ -108,9 +109,8 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
     }
     parseJson(request, text, done);
   });
-  // Response schemas document the API (OpenAPI at /docs); the replies are built by typed code,
-  // so they are serialised without validating them again on every request.
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Every answer is checked against its response schema, the one /docs shows (reply-serializer.ts).
+  enforceReplySchemas(app);
 
   const tokens = new UserTokens(platform.secrets.jwtKey, options.tokenTtlSeconds ?? 24 * 3600);
   app.decorateRequest('user', undefined as never);
