@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { newId } from '../shared/new-id.js';
 import { DomicileError, isDomicileError, type ErrorCode } from './domicile-error.js';
 import { errorStatus } from './error-status.js';
@@ -80,6 +81,16 @@ export function errorBodyOf(error: DomicileError, requestId: string): { error: {
   return { error: { ...error.toJSON(), requestId } };
 }
 
+/**
+ * What an answer that failed its response schema got wrong, for the log: each issue's path and
+ * zod's words, which name fields and what was expected, never the values the answer held.
+ */
+function answerProblems(err: unknown): string[] | undefined {
+  const { code, cause } = err as { code?: unknown; cause?: unknown };
+  if (code !== 'FST_ERR_RESPONSE_SERIALIZATION' || !(cause instanceof z.core.$ZodError)) return undefined;
+  return cause.issues.map((issue) => `${issue.path.join('.') || '(the answer)'}: ${issue.message}`);
+}
+
 /** Answers `err` on `reply`: the mapped status and body, no-store, nosniff, and a log line with the request id. */
 export function sendHttpError(request: FastifyRequest, reply: FastifyReply, err: unknown, unexpected?: (err: unknown) => DomicileError): FastifyReply {
   const error = asHttpError(err, unexpected);
@@ -89,7 +100,12 @@ export function sendHttpError(request: FastifyRequest, reply: FastifyReply, err:
     const cause = isDomicileError(err) && err.cause !== undefined ? err.cause : err;
     // A region client's UNAVAILABLE keeps the node's address and the socket's error in its cause: logged here, never answered.
     const causeMessage = error.code === 'UNAVAILABLE' && err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-    request.log.error({ code: error.code, cause: cause instanceof Error ? cause.name : typeof cause, msg: err instanceof Error ? err.message : undefined, ...(causeMessage === undefined ? {} : { causeMessage }) }, 'request failed');
+    // An answer that did not match its schema (a bug of the route): which fields, so it is found.
+    const problems = answerProblems(err);
+    request.log.error({
+      code: error.code, cause: cause instanceof Error ? cause.name : typeof cause, msg: err instanceof Error ? err.message : undefined,
+      ...(causeMessage === undefined ? {} : { causeMessage }), ...(problems === undefined ? {} : { problems }),
+    }, 'request failed');
   } else {
     request.log.info({ code: error.code, statusCode: status }, 'request refused');
   }

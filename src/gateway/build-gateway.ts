@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { jsonSchemaTransform, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DomicileError } from '../errors/domicile-error.js';
 import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
 import { jsonTextDepth, maxJsonDepth } from '../shared/json-depth.js';
@@ -21,6 +21,9 @@ import { messagingRoutes } from './routes/messaging-routes.js';
 import { syncRoutes } from './routes/sync-routes.js';
 import { photoRoutes } from './routes/photo-routes.js';
 import { registerEdgeCache } from './edge-cache.js';
+import { enforceReplySchemas } from './reply-serializer.js';
+import { errorBody } from './http-schemas.js';
+import { edgeCacheStats, healthReply } from './operator-schemas.js';
 import { registerWanEmulation } from './wan-hooks.js';
 import type { WanEmulator } from '../wan/wan-emulator.js';
 import { UserTokens } from './user-tokens.js';
@@ -106,9 +109,8 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
     }
     parseJson(request, text, done);
   });
-  // Response schemas document the API (OpenAPI at /docs); the replies are built by typed code,
-  // so they are serialised without validating them again on every request.
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  // Every answer is checked against its response schema, the one /docs shows (reply-serializer.ts).
+  enforceReplySchemas(app);
 
   const tokens = new UserTokens(platform.secrets.jwtKey, options.tokenTtlSeconds ?? 24 * 3600);
   app.decorateRequest('user', undefined as never);
@@ -153,7 +155,8 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness, and every region the gateway reaches' } }, async () => {
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  typed.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness, and every region the gateway reaches', response: { 200: healthReply } } }, async () => {
     const regions = await Promise.all(
       [...platform.regions.values()].map(async (client) => {
         try {
@@ -178,9 +181,12 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(messagingRoutes(ctx));
   await app.register(syncRoutes(ctx));
   await app.register(photoRoutes(ctx, options.photoQuotaBytes));
-  app.get('/v1/ops/edge-cache', {
+  typed.get('/v1/ops/edge-cache', {
     onRequest: ctx.requireOperator,
-    schema: { tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)' },
+    schema: {
+      tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)',
+      response: { 200: edgeCacheStats, 401: errorBody, 503: errorBody },
+    },
   }, async () => {
     if (!edge) throw new DomicileError('UNAVAILABLE', 'this gateway runs without its edge cache');
     return edge.stats();

@@ -43,7 +43,7 @@ export function accountRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
 
     app.get('/v1/me/devices', {
       onRequest: ctx.requireUser,
-      schema: { tags: ['account'], summary: 'Devices (sessions) of the account', security: [{ bearer: [] }], response: { 200: z.object({ devices: z.array(deviceReply) }), 401: errorBody } },
+      schema: { tags: ['account'], summary: 'Devices (sessions) of the account', security: [{ bearer: [] }], response: { 200: z.strictObject({ devices: z.array(deviceReply) }), 401: errorBody } },
     }, async (request) => {
       const devices = await listDevices(platform, request.user.userId);
       return { devices: devices.map((d) => ({ ...d, current: d.sessionId === request.user.sessionId })) };

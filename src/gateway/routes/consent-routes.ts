@@ -4,24 +4,14 @@ import { currentNotice, decisions, findPurpose, grantsNow, servicesNeeding, type
 import { DomicileError } from '../../errors/domicile-error.js';
 import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
-import { errorBody } from '../http-schemas.js';
+import { consentRecord, errorBody, noticeRef } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { readLedger } from '../../consent/read-ledger.js';
 
-const consentRecord = z.object({
-  purpose: z.string(),
-  decision: z.enum(decisions),
-  notice: z.object({ id: z.string(), version: z.string(), hash: z.string() }).nullable(),
-  method: z.string(),
-  jurisdiction: z.string(),
-  at: z.number(),
-  source: z.string(),
-});
-const consentView = z.object({
+const consentView = z.strictObject({
   purpose: z.string(),
   description: z.string(),
-  /** The notice a grant must answer now. */
-  notice: z.object({ id: z.string(), version: z.string(), hash: z.string() }).nullable(),
+  notice: noticeRef.nullable().describe('the notice a grant must answer now'),
   granted: z.boolean(),
   history: z.array(consentRecord),
 });
@@ -55,7 +45,7 @@ export function consentRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
   return async (app) => {
     app.get('/v1/me/consents', {
       onRequest: ctx.requireUser,
-      schema: { tags: ['consent'], summary: "The policy's consent purposes, whether each is granted, and the history of decisions", security, response: { 200: z.object({ consents: z.array(consentView) }), 401: errorBody } },
+      schema: { tags: ['consent'], summary: "The policy's consent purposes, whether each is granted, and the history of decisions", security, response: { 200: z.strictObject({ consents: z.array(consentView) }), 401: errorBody } },
     }, async (request) => {
       const consents = [];
       for (const p of platform.policy.purposes) {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { MigrationEngine } from '../../migrate/migration-engine.js';
 import { dashboardSummary } from '../../platform/dashboard-summary.js';
 import { errorBody } from '../http-schemas.js';
+import { dashboardSummary as summarySchema } from '../operator-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
 /** The built dashboard (`npm run build` puts it in dist/web), found from this file wherever it runs from. */
@@ -41,12 +42,17 @@ export function dashboardRoutes(ctx: GatewayContext, engine: MigrationEngine | u
 
     app.get('/v1/ops/dashboard', {
       onRequest: ctx.requireOperator,
-      schema: { tags: ['operator'], summary: "What the dashboard shows: regions, markets' compliance, placement, migration, transfers, consent, audit", security, response: { 200: z.looseObject({}), 401: errorBody } },
-    }, async () => ({ ...(await dashboardSummary(platform, engine)) }));
+      schema: { tags: ['operator'], summary: "What the dashboard shows: regions, markets' compliance, placement, migration, transfers, consent, audit", security, response: { 200: summarySchema, 401: errorBody } },
+    }, async () => dashboardSummary(platform, engine));
 
     app.get('/v1/ops/events', {
       onRequest: ctx.requireOperator,
-      schema: { tags: ['operator'], summary: "Server-Sent Events: the migration's status (event: migration) whenever it changes", security },
+      schema: {
+        tags: ['operator'], summary: "Server-Sent Events: the migration's status (event: migration) whenever it changes", security,
+        // The stream is written to the socket (the reply is hijacked), never through the
+        // serializer: this only describes it in /docs.
+        response: { 200: { description: 'an event stream that lasts until the client leaves', content: { 'text/event-stream': { schema: z.string() } } }, 401: errorBody },
+      },
     }, async (request, reply) => {
       reply.hijack();
       reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'private, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-content-type-options': 'nosniff' });

@@ -8,6 +8,7 @@ import { checkPolicy } from '../../policy/check-policy.js';
 import { policySchema, type Policy } from '../../policy/policy-schema.js';
 import { checkPolicySize } from '../../policy/policy-size.js';
 import { errorBody } from '../http-schemas.js';
+import { migrationPlan, migrationStatus as status, transferRecord } from '../migration-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
 
 const batchSize = z.number().int().min(settingLimits.batchSize.min).max(settingLimits.batchSize.max)
@@ -16,7 +17,6 @@ const rate = z.number().int().min(settingLimits.rate.min).max(settingLimits.rate
 const services = z.array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'a service id, for example shop')).min(1)
   .describe('Services to move, in order (default: shop, account, messaging, cloud)');
 const migrationId = z.object({ id: z.string().regex(/^(current|m_[A-Za-z0-9_-]{1,32})$/, 'a migration id looks like m_…, or "current" for the latest') });
-const status = z.looseObject({ id: z.string(), state: z.string() });
 
 /** A policy sent as JSON (the CLI reads and checks the YAML, the server checks it again). */
 function policyFrom(value: unknown, field: 'from' | 'to'): Policy {
@@ -61,7 +61,7 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       schema: {
         tags, security, summary: 'What would move: per service and market, users, records and bytes, source → destination',
         body: z.object({ from: z.unknown().optional(), to: z.unknown().optional(), services: services.optional() }).strict(),
-        response: { 200: z.looseObject({}), 400: errorBody, 403: errorBody, 413: errorBody, 422: errorBody },
+        response: { 200: migrationPlan, 400: errorBody, 401: errorBody, 403: errorBody, 413: errorBody, 422: errorBody, 503: errorBody },
       },
     }, async (request) => {
       const { from, to } = request.body;
@@ -77,12 +77,12 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       schema: {
         tags, security, summary: 'Start a migration to the policy in force',
         body: z.object({ services: services.optional(), batchSize: batchSize.optional(), rate: rate.optional() }).strict(),
-        response: { 201: status, 400: errorBody, 403: errorBody, 409: errorBody },
+        response: { 201: status, 400: errorBody, 401: errorBody, 403: errorBody, 409: errorBody, 503: errorBody },
       },
     }, async (request, reply) => reply.code(201).send(await need().start(request.body)));
 
     app.get('/v1/ops/migrations/:id', {
-      schema: { tags, security, summary: 'A migration\'s state and progress ("current": the latest)', params: migrationId, response: { 200: status, 404: errorBody } },
+      schema: { tags, security, summary: 'A migration\'s state and progress ("current": the latest)', params: migrationId, response: { 200: status, 401: errorBody, 404: errorBody, 503: errorBody } },
     }, async (request) => {
       const found = await need().status(request.params.id);
       if (!found) throw new DomicileError('NOT_FOUND', request.params.id === 'current' ? 'no migration has been started: start one with `domicile migrate start`' : `no migration ${request.params.id}`);
@@ -97,7 +97,7 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
     };
     for (const [name, action] of Object.entries(actions)) {
       app.post(`/v1/ops/migrations/:id/${name}`, {
-        schema: { tags, security, summary: `${name[0]!.toUpperCase()}${name.slice(1)} the migration`, params: migrationId, response: { 200: status, 404: errorBody, 409: errorBody } },
+        schema: { tags, security, summary: `${name[0]!.toUpperCase()}${name.slice(1)} the migration`, params: migrationId, response: { 200: status, 401: errorBody, 404: errorBody, 409: errorBody, 503: errorBody } },
       }, async (request) => steer(request.params.id, action));
     }
 
@@ -105,12 +105,12 @@ export function migrationRoutes(ctx: GatewayContext, engine: MigrationEngine | u
       schema: {
         tags, security, summary: 'Change the batch size or the rate cap while the migration runs', params: migrationId,
         body: z.object({ batchSize: batchSize.optional(), rate: rate.optional() }).strict(),
-        response: { 200: status, 400: errorBody, 404: errorBody, 409: errorBody },
+        response: { 200: status, 400: errorBody, 401: errorBody, 404: errorBody, 409: errorBody, 503: errorBody },
       },
     }, async (request) => steer(request.params.id, (e) => e.updateSettings(request.body)));
 
     app.get('/v1/ops/transfers', {
-      schema: { tags, security, summary: 'Completed transfers: users, service, from, to, policy version, counts, digests', response: { 200: z.looseObject({}) } },
+      schema: { tags, security, summary: 'Completed transfers: users, service, from, to, policy version, counts, digests', response: { 200: z.strictObject({ transfers: z.array(transferRecord) }), 401: errorBody, 503: errorBody } },
     }, async () => ({ transfers: await need().transfers() }));
   };
 }

@@ -2,9 +2,25 @@ import { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomicileError } from '../../errors/domicile-error.js';
-import { completedManifest, completeUpload, defaultPhotoQuotaBytes, deletePhoto, getManifest, maxPhotoBytes, photoChunkSize, putChunk, readPhoto, startUpload } from '../../services/cloud/photo-sync.js';
+import { completedManifest, completeUpload, defaultPhotoQuotaBytes, deletePhoto, getManifest, maxPhotoBytes, photoChunkSize, putChunk, readPhoto, startUpload, type PhotoManifest } from '../../services/cloud/photo-sync.js';
 import type { GatewayContext } from '../gateway-context.js';
 import { errorBody } from '../http-schemas.js';
+
+const photoManifest = z.strictObject({
+  id: z.string(), name: z.string(), contentType: z.string(), size: z.number(), sha256: z.string(),
+  chunkSize: z.number(), chunks: z.number(), received: z.array(z.number()).describe('chunks received so far, while uploading'),
+  state: z.enum(['uploading', 'complete']), createdAt: z.number(), completedAt: z.number().nullable(),
+}) satisfies z.ZodType<PhotoManifest>;
+
+/**
+ * A photo's bytes are streamed as they are, in their own media type: a stream is never given to
+ * the serializer, so these schemas only describe the bytes in /docs (errors are JSON, checked
+ * as everywhere).
+ */
+const photoBytes = (description: string) => {
+  const schema = z.custom<Readable>().meta({ type: 'string', format: 'binary' });
+  return { description, content: { 'image/*': { schema }, 'video/*': { schema }, 'application/octet-stream': { schema } } };
+};
 
 const photoId = z.object({ id: z.string().regex(/^ph_[A-Za-z0-9_-]{1,64}$/, 'a photo id, ph_…') });
 
@@ -61,9 +77,9 @@ export function photoRoutes(ctx: GatewayContext, quotaBytes = defaultPhotoQuotaB
           size: z.number().int().min(1).max(maxPhotoBytes),
           sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "the file's SHA-256 in hex"),
         }).strict(),
-        response: { 201: z.looseObject({}), 400: errorBody, 401: errorBody, 403: errorBody, 413: errorBody },
+        response: { 201: photoManifest, 400: errorBody, 401: errorBody, 403: errorBody, 413: errorBody },
       },
-    }, async (request, reply) => reply.code(201).send({ ...(await startUpload(platform, request.user.userId, request.body, quotaBytes)) }));
+    }, async (request, reply) => reply.code(201).send(await startUpload(platform, request.user.userId, request.body, quotaBytes)));
 
     app.put('/v1/me/photos/:id/chunks/:index', {
       onRequest: ctx.requireUser,
@@ -71,7 +87,7 @@ export function photoRoutes(ctx: GatewayContext, quotaBytes = defaultPhotoQuotaB
       schema: {
         tags, security, summary: 'Send one chunk (Content-Type: application/octet-stream); sending it again replaces it',
         params: photoId.extend({ index: chunkIndex }),
-        response: { 200: z.object({ received: z.number(), missing: z.number() }), 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 413: errorBody },
+        response: { 200: z.strictObject({ received: z.number(), missing: z.number() }), 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 413: errorBody },
       },
     }, async (request) => {
       if (!Buffer.isBuffer(request.body)) throw new DomicileError('UNSUPPORTED_MEDIA_TYPE', 'send the chunk as raw bytes with Content-Type: application/octet-stream');
@@ -80,17 +96,17 @@ export function photoRoutes(ctx: GatewayContext, quotaBytes = defaultPhotoQuotaB
 
     app.get('/v1/me/photos/:id', {
       onRequest: ctx.requireUser,
-      schema: { tags, security, summary: "A photo's manifest, and while it uploads the chunks still missing (to resume)", params: photoId, response: { 200: z.looseObject({}), 401: errorBody, 404: errorBody } },
-    }, async (request) => ({ ...(await getManifest(platform, request.user.userId, request.params.id)) }));
+      schema: { tags, security, summary: "A photo's manifest, and while it uploads the chunks still missing (to resume)", params: photoId, response: { 200: photoManifest.extend({ missing: z.array(z.number()).describe('chunks still to send') }), 401: errorBody, 404: errorBody } },
+    }, async (request) => getManifest(platform, request.user.userId, request.params.id));
 
     app.post('/v1/me/photos/:id/complete', {
       onRequest: ctx.requireUser,
-      schema: { tags, security, summary: 'Finish an upload: every chunk there and hashing to the declared SHA-256', params: photoId, response: { 200: z.looseObject({}), 401: errorBody, 404: errorBody, 409: errorBody } },
-    }, async (request) => ({ ...(await completeUpload(platform, request.user.userId, request.params.id)) }));
+      schema: { tags, security, summary: 'Finish an upload: every chunk there and hashing to the declared SHA-256', params: photoId, response: { 200: photoManifest, 401: errorBody, 404: errorBody, 409: errorBody } },
+    }, async (request) => completeUpload(platform, request.user.userId, request.params.id));
 
     app.get('/v1/me/photos/:id/content', {
       onRequest: ctx.requireUser,
-      schema: { tags, security, summary: "A photo's bytes; Range: bytes=a-b for a part (206)", params: photoId, response: { 200: z.any().describe("the photo's bytes"), 206: z.any().describe('the bytes of the range asked'), 401: errorBody, 404: errorBody, 409: errorBody, 416: errorBody } },
+      schema: { tags, security, summary: "A photo's bytes; Range: bytes=a-b for a part (206)", params: photoId, response: { 200: photoBytes("the photo's bytes"), 206: photoBytes('the bytes of the range asked'), 401: errorBody, 404: errorBody, 409: errorBody, 416: errorBody } },
     }, async (request, reply) => {
       const manifest = await completedManifest(platform, request.user.userId, request.params.id);
       const asked = request.headers.range;

@@ -75,7 +75,7 @@ export function recordRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
             .refine((n) => n <= maxListLimit, `limit is at most ${maxListLimit}`).optional(),
           cursor: z.string().min(1).max(2048).optional().describe('the next cursor of the previous page; none for the first page'),
         }).strict(),
-        response: { 200: z.object({ records: z.array(recordReply), next: z.string().nullable().describe('the cursor of the next page; null after the last') }), 400: errorBody, 401: errorBody, 404: errorBody },
+        response: { 200: z.strictObject({ records: z.array(recordReply), next: z.string().nullable().describe('the cursor of the next page; null after the last') }), 400: errorBody, 401: errorBody, 404: errorBody },
       },
     }, async (request) => {
       const { service, collection } = request.params;
