@@ -9,6 +9,7 @@ import { runPolicyCheck } from './policy-check-command.js';
 import { runRegion } from './region-command.js';
 import { runReportResidency } from './report-command.js';
 import { runAuditProof, runAuditVerify } from './audit-command.js';
+import { explainMissingBenchPackage } from './bench-packages.js';
 import { runDsarErase, runDsarExport, runDsarStatus } from './dsar-command.js';
 import { runUp } from './up-command.js';
 import { runWhere } from './where-command.js';
@@ -196,11 +197,16 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--pg-url <url>', '--store postgres: the PostgreSQL server (each region a schema of its own)').default('postgres://postgres@127.0.0.1:5432/test'))
     .addOption(new Option('--latency <file>', 'latency: the round trips to emulate (default: examples/latency.yaml)'))
     .action(async (name: string, o) => {
-      // Loaded on demand: the load generator has no place in the start-up of `domicile up`.
-      const { runBench } = await import('./bench-command.js');
-      exitCode = await runBench(name, {
-        json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability, store: o.store, pgUrl: o.pgUrl, units: o.units, latency: o.latency,
-      });
+      // Loaded on demand: the load generator has no place in the start-up of `domicile up`,
+      // and is a devDependency (see bench-packages.ts).
+      try {
+        const { runBench } = await import('./bench-command.js');
+        exitCode = await runBench(name, {
+          json: Boolean(o.json), seconds: Number(o.seconds), users: o.users, records: o.records, batchSize: o.batchSize, writes: o.writes, durability: o.durability, store: o.store, pgUrl: o.pgUrl, units: o.units, latency: o.latency,
+        });
+      } catch (err) {
+        throw explainMissingBenchPackage(err);
+      }
     });
 
   try {

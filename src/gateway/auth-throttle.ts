@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { checkRateLimit, KeyedRateLimiter, type RateLimit } from '../shared/keyed-rate-limiter.js';
-import { LruCache } from '../shared/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 import { clientAddressKey } from './client-address-key.js';
 
 /**
@@ -81,7 +81,7 @@ export class AuthThrottle {
   /** Failed logins per (identifier, address) it logged in from: the owner's own count. */
   private readonly knownAddressLogins: KeyedRateLimiter;
   /** `identifier address` pairs that logged in, and until when they count as known. */
-  private readonly knownAddresses: LruCache<string, number>;
+  private readonly knownAddresses: LRUCache<string, number>;
   private readonly refusalDelayMs: number;
 
   constructor(options: Partial<AuthThrottleOptions> = {}, private readonly now: () => number = Date.now) {
@@ -94,7 +94,7 @@ export class AuthThrottle {
     };
     this.knownAddressLogins = new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now, 'logins-per-identifier');
     // Forgetting a known address costs its owner only the shared count again, never a fresh burst.
-    this.knownAddresses = new LruCache(o.maxKeys);
+    this.knownAddresses = new LRUCache({ max: o.maxKeys });
   }
 
   /**

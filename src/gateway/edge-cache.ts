@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { LruCache } from '../shared/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 
 /** The largest response a stream delivers that the cache reads whole to keep (a hashed script or style). */
 const maxStoredBytes = 4 * 1024 * 1024;
@@ -46,7 +46,7 @@ export function etagMatches(header: string | undefined, etag: string | undefined
  * (the gateway's default), and the cache refuses to store it.
  */
 export function registerEdgeCache(app: FastifyInstance, options: { capacity?: number } = {}): { stats: () => EdgeCacheStats } {
-  const cache = new LruCache<string, CachedResponse>(options.capacity ?? 10_000);
+  const cache = new LRUCache<string, CachedResponse>({ max: options.capacity ?? 10_000 });
   const counts = { hits: 0, misses: 0, stores: 0, refused: 0 };
   const cacheable = (request: FastifyRequest) => (request.method === 'GET' || request.method === 'HEAD') && request.headers.authorization === undefined;
 

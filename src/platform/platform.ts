@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { BlindIndex } from '../crypto/blind-index.js';
 import type { HomeEntry } from '../directory/directory.js';
-import { LruCache } from '../shared/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 import { PostgresDirectory } from '../directory/postgres-directory.js';
 import { SqliteDirectory } from '../directory/sqlite-directory.js';
 import type { Directory } from '../directory/directory.js';
@@ -95,7 +95,7 @@ export class Platform {
    * Recently used directory homes, keyed "userId\0service". Safe to serve from because every
    * region checks the epoch it is called with against its own tenancy: see route-to-home.ts.
    */
-  readonly homeCache = new LruCache<string, HomeEntry>(100_000);
+  readonly homeCache = new LRUCache<string, HomeEntry>({ max: 100_000 });
   /** Data subject requests: exports and erasures across every region. */
   readonly dsar: DsarService;
   /** The Mi store: catalog and flash sales (set once, as the platform opens). */
@@ -113,7 +113,9 @@ export class Platform {
     this.blindIndex = new BlindIndex(secrets.indexKey);
     this.dsar = new DsarService({
       dataDir, directory, regions,
-      forget: (userId) => this.homeCache.deleteWhere((k) => k.startsWith(`${userId}\u0000`)),
+      forget: (userId) => {
+        for (const k of [...this.homeCache.keys()]) if (k.startsWith(`${userId}\u0000`)) this.homeCache.delete(k);
+      },
     });
   }
 

@@ -5,7 +5,7 @@ import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionStore, StoredRecord, WrappedKey } from '../store/region-store.js';
 import { openValue } from './record-crypto.js';
 import { RecordNames } from './record-names.js';
-import { LruCache } from '../shared/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 
 /**
  * A region's key hierarchy:
@@ -45,16 +45,16 @@ export class KeyHierarchy {
   private readonly regionId: string;
   private readonly store: RegionStore;
   private readonly keys: KeySource;
-  private readonly cache: LruCache<string, Buffer>;
+  private readonly cache: LRUCache<string, Buffer>;
   /** Users' record names (which hold their user key), by user: forgotten with the user key. */
-  private readonly namesByUser: LruCache<string, RecordNames>;
+  private readonly namesByUser: LRUCache<string, RecordNames>;
 
   constructor(options: KeyHierarchyOptions) {
     this.regionId = options.regionId;
     this.store = options.store;
     this.keys = options.keys;
-    this.cache = new LruCache(options.cacheSize ?? defaultKeyCacheSize);
-    this.namesByUser = new LruCache(options.cacheSize ?? defaultKeyCacheSize);
+    this.cache = new LRUCache({ max: options.cacheSize ?? defaultKeyCacheSize });
+    this.namesByUser = new LRUCache({ max: options.cacheSize ?? defaultKeyCacheSize });
   }
 
   /** The key that seals a user's records of one category; created (with the user key) if `create`. */
@@ -156,7 +156,7 @@ export class KeyHierarchy {
   /** Forgets cached keys of a user (every scope, or those under a prefix), after they are shredded. */
   forget(userId: string, scopePrefix = ''): void {
     const prefix = keyId(userId, scopePrefix);
-    this.cache.deleteWhere((k) => k.startsWith(prefix));
+    for (const k of [...this.cache.keys()]) if (k.startsWith(prefix)) this.cache.delete(k);
     if (scopePrefix === '') this.namesByUser.delete(userId);
   }
 

@@ -26,7 +26,7 @@ import {
 import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
 import { defaultMaxValueBytes, encodeValue, sealValue } from './record-crypto.js';
 import { absentKeyId, byName, namedError, partMark, type RecordNames } from './record-names.js';
-import { LruCache } from '../shared/lru-cache.js';
+import { LRUCache } from 'lru-cache';
 import {
   parseRegionInput,
   parseTenantRef,
@@ -104,7 +104,7 @@ export class RegionNode implements RegionClient, RegionApi {
    * blind write seals for the version it predicts from here (a hint only: the store checks it,
    * and a wrong one costs a retry), without reading the record first.
    */
-  private readonly versions = new LruCache<string, number>(100_000);
+  private readonly versions = new LRUCache<string, number>({ max: 100_000 });
   /** Blind writes of one key, one at a time in this node (see write). */
   private readonly blindWrites = new KeyedLock();
 

@@ -1,4 +1,5 @@
 import { isDomicileError } from '../errors/domicile-error.js';
+import { KeyedLock } from '../shared/keyed-lock.js';
 import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
 import { withResidue } from './placement-residue.js';
 import type {
@@ -47,8 +48,8 @@ export class BlobSpillingStore implements RegionStore {
   private readonly spillBytes: number;
   /** Records whose folders may hold files (by recordKey), so a small write to any other key touches no disk. */
   private readonly folders = new Map<string, RecordName>();
-  /** Per record (by recordKey): the tail of the work on it, so a prune never removes a file whose row is still being written. */
-  private readonly locks = new Map<string, Promise<void>>();
+  /** Per record (by recordKey), so a prune never removes a file whose row is still being written. */
+  private readonly locks = new KeyedLock();
 
   constructor(private readonly inner: RegionStore, options: BlobSpillingStoreOptions) {
     this.backend = inner.backend;
@@ -339,25 +340,8 @@ export class BlobSpillingStore implements RegionStore {
     });
   }
 
-  /** Runs fn holding the locks of the named records, queued for all of them at once so two callers never wait on each other. */
-  private async locked<T>(names: readonly RecordName[], fn: () => Promise<T>): Promise<T> {
-    const dirs = [...new Set(names.map(recordKey))];
-    const waits = dirs.map((d) => this.locks.get(d) ?? Promise.resolve());
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => { release = resolve; });
-    const tails = dirs.map((d, i) => {
-      const tail = waits[i]!.then(() => held);
-      this.locks.set(d, tail);
-      return tail;
-    });
-    await Promise.all(waits);
-    try {
-      return await fn();
-    } finally {
-      release();
-      dirs.forEach((d, i) => {
-        if (this.locks.get(d) === tails[i]) this.locks.delete(d);
-      });
-    }
+  /** Runs fn holding the locks of the named records (queued for all of them at once: see KeyedLock). */
+  private locked<T>(names: readonly RecordName[], fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(names.map(recordKey), fn);
   }
 }

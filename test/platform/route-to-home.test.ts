@@ -1,10 +1,10 @@
+import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
 import type { HomeEntry } from '../../src/directory/directory.js';
 import { DomicileError } from '../../src/errors/domicile-error.js';
 import type { Platform } from '../../src/platform/platform.js';
 import { routeToHome } from '../../src/platform/route-to-home.js';
 import type { RegionClient } from '../../src/region/region-client.js';
-import { LruCache } from '../../src/shared/lru-cache.js';
 
 /**
  * routeToHome against a scripted directory and regions: the gateway's retries for a fenced user
@@ -13,7 +13,7 @@ import { LruCache } from '../../src/shared/lru-cache.js';
  */
 function scriptedPlatform(homes: () => HomeEntry): Platform {
   const platform = {
-    homeCache: new LruCache<string, HomeEntry>(16),
+    homeCache: new LRUCache<string, HomeEntry>({ max: 16 }),
     directory: { home: async () => homes() },
     region: (id: string) => ({ id }) as unknown as RegionClient,
   };

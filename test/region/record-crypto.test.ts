@@ -78,6 +78,11 @@ describe('key hierarchy', () => {
       expect(await hierarchy.categoryKey('u1', 'shop/orders', false)).toEqual(k1);
       hierarchy.forget('u1', 'shop/');
       expect(await hierarchy.categoryKey('u1', 'shop/orders', false)).toBeUndefined();
+      // ...and only that user's: a user whose id starts with the same characters keeps theirs.
+      const k12 = await hierarchy.categoryKey('u12', 'shop/orders', true);
+      hierarchy.forget('u1');
+      expect(hierarchy.cached('u1', 'cloud/photos')).toBeUndefined();
+      expect(hierarchy.cached('u12', 'shop/orders')).toEqual(k12);
     } finally {
       await store.close();
       dir.remove();

@@ -21,4 +21,35 @@ describe('KeyedLock', () => {
     expect(await lock.run('a', async () => 'after')).toBe('after');
     expect(lock.size).toBe(0);
   });
+
+  it('holds several keys at once, queued behind each in the order asked, so tasks naming them in any order never deadlock', async () => {
+    const lock = new KeyedLock();
+    const log: string[] = [];
+    const opened: Array<() => void> = [];
+    const task = (name: string) => async () => {
+      log.push(`start ${name}`);
+      await new Promise<void>((resolve) => opened.push(resolve));
+      log.push(`end ${name}`);
+      return name;
+    };
+    const running = [
+      lock.run('a', task('a')),
+      lock.run(['a', 'b'], task('ab')),
+      lock.run(['b', 'a', 'b'], task('ba')),
+      lock.run('b', task('b')),
+      lock.run('c', task('c')),
+    ];
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    // Only a and c run: ab waits for a, ba for ab (on both keys), b for ba.
+    expect(log).toEqual(['start a', 'start c']);
+    expect(lock.size).toBe(3);
+    while (opened.length > 0) {
+      opened.shift()!();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(await Promise.all(running)).toEqual(['a', 'ab', 'ba', 'b', 'c']);
+    expect(log.filter((l) => l.startsWith('start'))).toEqual(['start a', 'start c', 'start ab', 'start ba', 'start b']);
+    for (const [first, then] of [['a', 'ab'], ['ab', 'ba'], ['ba', 'b']]) expect(log.indexOf(`start ${then}`)).toBeGreaterThan(log.indexOf(`end ${first}`));
+    expect(lock.size).toBe(0);
+  });
 });

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
 import type { SchemaMigration } from '../../store/schema-runner.js';
+import { Batcher } from '../../shared/batcher.js';
 import { openSqliteDatabase } from '../../store/sqlite/open-sqlite-database.js';
 import { applyMigrations } from '../../store/sqlite/sqlite-schema-ledger.js';
 import type { Sale } from './catalog.js';
@@ -57,11 +58,6 @@ interface SaleState {
   buyers: Set<string>;
 }
 
-interface Waiting extends PendingOrder {
-  resolve: (claim: Claim) => void;
-  reject: (err: Error) => void;
-}
-
 /**
  * The flash sales' stock and who won it, in one SQLite file (`<data>/shop/flash-sales.db`).
  *
@@ -77,20 +73,16 @@ interface Waiting extends PendingOrder {
 export class FlashSaleLedger {
   private readonly db: Database.Database;
   private readonly sales = new Map<string, SaleState>();
-  private queue: Waiting[] = [];
-  private flushing = false;
+  /** Claims waiting for their group commit. */
+  private readonly claims: Batcher<PendingOrder, Claim>;
   /** Set when a commit failed: memory may be ahead of the file, so nothing more is claimed until a restart reloads it. */
   private broken: Error | undefined;
 
-  /**
-   * How long a commit waits for more claims to join it (default 2 ms). A commit is an fsync,
-   * which blocks the process: claims that wait 2 ms share one, rather than each few claims
-   * paying for their own (measured: 40 µs of a claim's cost was its share of fsyncs).
-   */
-  private readonly groupCommitMs: number;
-
   constructor(readonly file: string, sales: readonly Sale[], options: { durability?: 'full' | 'normal'; groupCommitMs?: number } = {}) {
-    this.groupCommitMs = options.groupCommitMs ?? 2;
+    // How long a commit waits for more claims to join it (default 2 ms). A commit is an fsync,
+    // which blocks the process: claims that wait 2 ms share one, rather than each few claims
+    // paying for their own (measured: 40 µs of a claim's cost was its share of fsyncs).
+    this.claims = new Batcher((batch) => this.commit(batch), { gather: { ms: options.groupCommitMs ?? 2 } });
     try {
       this.db = openSqliteDatabase(file, { durability: options.durability ?? 'full', foreignKeys: true, exclusive: true, busyTimeoutMs: 100 });
       applyMigrations(this.db, file, ledgerMigrations);
@@ -144,20 +136,11 @@ export class FlashSaleLedger {
     if (state.sold >= state.sale.units) return Promise.reject(new DomicileError('CONFLICT', `sale ${saleId} is sold out`, { details: { reason: 'sold-out' } }));
     state.sold += 1;
     state.buyers.add(buyerKey);
-    const pending = { saleId, unit: state.sold, claimedAt: Date.now(), buyerKey, userId };
-    return new Promise<Claim>((resolve, reject) => {
-      this.queue.push({ ...pending, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        setTimeout(() => this.flush(), this.groupCommitMs);
-      }
-    });
+    return this.claims.submit({ saleId, unit: state.sold, claimedAt: Date.now(), buyerKey, userId });
   }
 
-  /** Commits every queued claim in one transaction, then answers their buyers. */
-  private flush(): void {
-    const batch = this.queue;
-    this.queue = [];
+  /** Commits a group of claims in one transaction; their buyers are answered once it is durable. */
+  private commit(batch: readonly PendingOrder[]): Claim[] {
     try {
       const insert = this.db.prepare('INSERT INTO claims (sale_id, buyer_key, unit, claimed_at, user_id) VALUES (?, ?, ?, ?, ?)');
       const count = this.db.prepare('UPDATE sales SET sold = sold + ? WHERE id = ?');
@@ -169,14 +152,11 @@ export class FlashSaleLedger {
         }
         for (const [saleId, n] of perSale) count.run(n, saleId);
       })();
-      for (const c of batch) c.resolve({ saleId: c.saleId, unit: c.unit, claimedAt: c.claimedAt });
     } catch (err) {
       this.broken = err as Error;
-      const error = new DomicileError('UNAVAILABLE', `the flash sales' ledger could not commit: ${(err as Error).message}; nothing was sold to this request`, { cause: err });
-      for (const c of [...batch, ...this.queue.splice(0)]) c.reject(error);
+      throw new DomicileError('UNAVAILABLE', `the flash sales' ledger could not commit: ${(err as Error).message}; nothing was sold to this request`, { cause: err });
     }
-    if (this.queue.length > 0) setTimeout(() => this.flush(), this.groupCommitMs);
-    else this.flushing = false;
+    return batch.map((c) => ({ saleId: c.saleId, unit: c.unit, claimedAt: c.claimedAt }));
   }
 
   /** From memory: a sale's status page may be asked for thousands of times a second. */

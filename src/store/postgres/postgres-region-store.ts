@@ -31,7 +31,7 @@ import { inPgTransaction, openPgPool, pgWhere, withPgClient } from './pg-pool.js
 import { applyPgMigrations } from './pg-schema-ledger.js';
 import { postgresMigrations } from './postgres-schema.js';
 import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
-import { Batcher } from './batcher.js';
+import { Batcher } from '../../shared/batcher.js';
 
 export interface PostgresRegionStoreOptions {
   /** postgres://… of the region's own database (in the region's country). */

@@ -28,6 +28,7 @@ import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy }
 import { checkTenancy } from '../tenancy-guard.js';
 import { withResidue } from '../placement-residue.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
+import { Batcher } from '../../shared/batcher.js';
 import { checkpointScrubbed, withSecureDelete } from './secure-delete.js';
 import { regionStoreMigrations } from './schema-migrations.js';
 import { applyMigrations } from './sqlite-schema-ledger.js';
@@ -227,6 +228,9 @@ interface Prepared {
   upgradeKeys: (upgrade: KeyUpgrade) => void;
 }
 
+/** What one write of a group commit came to: its result, or what refused it. */
+type WriteOutcome = { value: unknown } | { error: unknown };
+
 /**
  * The embedded RegionStore: one SQLite file per region, in WAL mode. Statements are prepared
  * once; every method is one (immediate) transaction, so the tenancy check, the version check,
@@ -239,11 +243,8 @@ export class SqliteRegionStore implements RegionStore {
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: Prepared | undefined;
-  /** Writes waiting for this turn's group commit (see grouped). */
-  private group: Array<{ run: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }> = [];
-  /** Whether writes are being grouped (two came in one turn lately), and how many came in this turn. */
-  private grouping = false;
-  private writesThisTurn = 0;
+  /** Writes grouped into one commit per turn of the event loop when they come together (see grouped). */
+  private readonly writes = new Batcher<() => unknown, WriteOutcome>((group) => this.commitGroup(group), { gather: 'turn' });
 
   constructor(options: SqliteRegionStoreOptions) {
     this.path = options.path;
@@ -414,65 +415,40 @@ export class SqliteRegionStore implements RegionStore {
 
   async close(): Promise<void> {
     // Writes already asked for are committed (or refused) before the file closes.
-    if (this.group.length > 0 && this.db.open) this.commitGroup();
+    if (this.db.open) this.writes.leaveNow();
     if (this.db.open) this.db.close();
   }
 
   /**
    * Group commit: the writes, deletes and key creations asked for in one turn of the event loop
    * commit in one transaction, so concurrent callers (an order writer's 32 workers, a gateway's
-   * requests) share one fsync; a writer alone commits at once. Each runs in a savepoint of its own, with its own checks: one
+   * requests) share one fsync; a writer alone commits at once (the Batcher's 'turn'). Each runs in a savepoint of its own, with its own checks: one
    * refused (CONFLICT, FENCED…) changes nothing and leaves the others to commit. Each caller is
    * answered once the whole group is durable, in the order they asked.
    */
-  private grouped<T>(run: () => T): Promise<T> {
-    // A lone writer waits for nobody: while no two writes came in one turn lately, the first
-    // write of a turn commits at once; a second in the same turn starts grouping.
-    if (!this.grouping) {
-      if (this.writesThisTurn === 0) setImmediate(() => (this.writesThisTurn = 0));
-      this.writesThisTurn += 1;
-      if (this.writesThisTurn === 1) {
-        try {
-          return Promise.resolve(run());
-        } catch (error) {
-          return Promise.reject(error as Error);
-        }
-      }
-      this.grouping = true;
-    }
-    return new Promise<T>((resolve, reject) => {
-      this.group.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (this.group.length === 1) setImmediate(() => this.commitGroup());
-    });
+  private async grouped<T>(run: () => T): Promise<T> {
+    const outcome = await this.writes.submit(run);
+    if ('error' in outcome) throw outcome.error;
+    return outcome.value as T;
   }
 
-  private commitGroup(): void {
-    const group = this.group;
-    this.group = [];
-    // A group of one: the writers are alone again, and commit at once from the next turn.
-    if (group.length <= 1) this.grouping = false;
-    if (group.length === 0) return;
-    const outcomes: Array<{ value: unknown } | { error: unknown }> = [];
-    try {
-      this.db.transaction(() => {
-        for (const g of group) {
-          try {
-            outcomes.push({ value: g.run() });
-          } catch (error) {
-            outcomes.push({ error });
-          }
-        }
-      }).immediate();
-    } catch (error) {
-      // The commit itself failed (the disk, the file closed): nothing of the group is there.
-      for (const g of group) g.reject(error);
-      return;
-    }
-    group.forEach((g, i) => {
-      const o = outcomes[i]!;
-      if ('error' in o) g.reject(o.error);
-      else g.resolve(o.value);
-    });
+  private commitGroup(group: ReadonlyArray<() => unknown>): WriteOutcome[] {
+    const outcome = (run: () => unknown): WriteOutcome => {
+      try {
+        return { value: run() };
+      } catch (error) {
+        return { error };
+      }
+    };
+    // Alone, a write is its own (immediate) transaction: a savepoint in an outer one would change nothing.
+    if (group.length === 1) return [outcome(group[0]!)];
+    // When the commit itself fails (the disk, the file closed), nothing of the group is there:
+    // the Batcher fails every caller with that error.
+    let outcomes: WriteOutcome[] = [];
+    this.db.transaction(() => {
+      outcomes = group.map(outcome);
+    }).immediate();
+    return outcomes;
   }
 
   private get ready(): Prepared {
