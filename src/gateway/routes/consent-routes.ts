@@ -6,7 +6,7 @@ import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { errorBody } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { readLedger } from '../../consent/read-ledger.js';
+import { readLedger } from '../../platform/read-ledger.js';
 
 const consentRecord = z.object({
   purpose: z.string(),
