@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { packageRoot } from '../src/cli/cli-options.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import type { Figure } from './bench-output.js';
 import { encryptionCost } from './encryption-cost.js';
 import { combine, runLoad, type LoadRequest, type LoadResult } from './http-load.js';

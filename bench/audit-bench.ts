@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { AuditEvent } from '../src/audit/audit-event.js';
 import { consistencyProof, inclusionProof, treeHash, verifyConsistency, verifyInclusion } from '../src/audit/merkle.js';
 import { verifyLog } from '../src/audit/verify-log.js';
-import { packageRoot } from '../src/cli/cli-options.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { openRegionNode } from '../src/region/open-region-node.js';
 import type { Figure } from './bench-output.js';

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { openRegionNode } from '../src/region/open-region-node.js';
 import { SqliteRegionStore } from '../src/store/sqlite/sqlite-region-store.js';
-import { packageRoot } from '../src/cli/cli-options.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import { tempFolder } from './temp-folder.js';
 import type { Figure } from './bench-output.js';
 

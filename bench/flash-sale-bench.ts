@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { stringify } from 'yaml';
-import { packageRoot } from '../src/cli/cli-options.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { Platform } from '../src/platform/platform.js';
 import { routeToHome } from '../src/platform/route-to-home.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { migrateToCompletion, openScenarioPhase, scenarioPhases, type ScenarioPhase } from '../src/cli/scenario-phase.js';
+import { migrateToCompletion, openScenarioPhase, scenarioPhases, type ScenarioPhase } from '../src/scenario/scenario-phase.js';
 import { DomicileError } from '../src/errors/domicile-error.js';
 import { homeRegion } from '../src/policy/placement.js';
 import { forecast, operations, serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
@@ -8,6 +8,7 @@ import type { Latency } from '../src/wan/latency-schema.js';
 import { emulatedMarkets } from '../src/wan/load-latency.js';
 import { regionLink } from '../src/wan/network-model.js';
 import { evaluateClaims, type ClaimVerdict } from './latency-claims.js';
+import type { OperationResult, Percentiles, PhaseMeasurement } from './latency-measurement.js';
 import { MarketConnection, type Answer } from './market-client.js';
 import { tempFolder } from './temp-folder.js';
 import { machine, type Machine } from './bench-output.js';
@@ -18,29 +19,6 @@ export interface LatencyBenchOptions {
   /** Samples per market and phase. */
   samples: Record<Operation, number>;
   log: (line: string) => void;
-}
-
-export interface Percentiles {
-  p50: number;
-  p95: number;
-  samples: number;
-}
-
-export interface OperationResult extends Percentiles {
-  /** The model's network time for the same requests (latency-forecast.ts): what the emulation adds, without server time. */
-  forecastMs: number;
-  /** The region home to the operation's service for the market, and the round trip to it. */
-  home: string;
-  rttMs: number;
-}
-
-export interface PhaseMeasurement {
-  phase: string;
-  /** Whether a CDN (the edge cache) served static content: not before phase 1. */
-  cdn: boolean;
-  /** market → operation → measured ms, and the model's network time for the same requests. */
-  markets: Record<string, Record<Operation, OperationResult>>;
-  migration: { rows: number; seconds: number } | null;
 }
 
 export interface LatencyReport {

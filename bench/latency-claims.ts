@@ -1,6 +1,6 @@
 import { serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
 import type { Latency } from '../src/wan/latency-schema.js';
-import type { OperationResult, PhaseMeasurement } from './latency-bench.js';
+import type { OperationResult, PhaseMeasurement } from './latency-measurement.js';
 
 /** One figure the 2014 articles give, as the bench checks it against `before`. */
 interface Claim {

@@ -1,4 +1,4 @@
-import { formatTable } from '../src/cli/format-table.js';
+import { formatTable } from '../src/shared/format-table.js';
 import { operations } from '../src/wan/latency-forecast.js';
 import type { LatencyReport } from './latency-bench.js';
 

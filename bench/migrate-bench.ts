@@ -1,6 +1,6 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../src/cli/cli-options.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import { MigrationEngine } from '../src/migrate/migration-engine.js';
 import { percentile } from '../src/migrate/migration-status.js';
 import { loadPolicyFile } from '../src/policy/load-policy.js';

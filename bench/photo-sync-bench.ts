@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { packageRoot } from '../src/cli/cli-options.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import type { Figure } from './bench-output.js';
 import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';

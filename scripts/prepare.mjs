@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
+/** @param {string} name */
 const installed = (name) => {
   try {
     require.resolve(`${name}/package.json`);

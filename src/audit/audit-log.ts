@@ -1,8 +1,7 @@
 import type { AuditAppend, RegionStore } from '../store/region-store.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import type { AuditPage } from '../region/region-client.js';
 import { auditEventSchema, encodeEntry, type AuditEvent } from './audit-event.js';
-import { verifyLog } from './verify-log.js';
+import { verifyLog, type AuditPage } from './verify-log.js';
 import type { AuditSigner } from './audit-signer.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CompactRange, leafHash } from './merkle.js';

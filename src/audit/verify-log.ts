@@ -1,7 +1,21 @@
-import type { AuditPage } from '../region/region-client.js';
 import { decodeEntry } from './audit-event.js';
 import { checkpointSigned, type Checkpoint } from './checkpoint.js';
 import { CompactRange, leafHash, treeHash } from './merkle.js';
+
+/**
+ * A page of a region's audit log, as a verifier reads it: the raw entries and the checkpoints
+ * over them. Declared here, beside its reader, so that the audit log depends on no region code.
+ */
+export interface AuditPage {
+  region: string;
+  /** The region's Ed25519 public key (SPKI, base64), to pin. */
+  publicKey: string;
+  /** Entries in the log now. */
+  size: number;
+  entries: Array<{ seq: number; entry: string; leafHash: string }>;
+  /** Checkpoints whose size falls in this page's range of seqs. */
+  checkpoints: Checkpoint[];
+}
 
 /** What a verifier last saw of a region's log and accepted: the key it pins and the checkpoint the log must extend. */
 export interface Witness {

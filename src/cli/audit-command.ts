@@ -4,7 +4,7 @@ import { inclusionProof, verifyInclusion } from '../audit/merkle.js';
 import { verifyLog, type LogVerification, type Witness } from '../audit/verify-log.js';
 import { loadWitnesses, saveWitnesses, witnessFile } from '../audit/witness-file.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import { formatTable } from './format-table.js';
+import { formatTable } from '../shared/format-table.js';
 import { openOperatorApi, type OperatorAccess, type OperatorApi } from './operator-api.js';
 
 export interface AuditOptions {

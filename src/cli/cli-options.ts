@@ -4,8 +4,6 @@ import { InvalidArgumentError } from 'commander';
 import { packageRoot } from '../shared/packaged-file.js';
 import { checkTrustedProxies } from '../gateway/trusted-proxies.js';
 
-export { packageRoot };
-
 /** The policy `domicile up` starts with when none is given: the scenario's last phase. */
 export const defaultPolicyFile = join(packageRoot, 'examples', 'phase3.yaml');
 /** The scenario's round trips, for the WAN emulation, the latency bench and plan's forecast. */

@@ -6,7 +6,7 @@ import type { MigrationStatus } from '../migrate/migration-status.js';
 import type { PlanGroup } from '../migrate/plan-migration.js';
 import { residencyReport } from '../platform/residency-report.js';
 import { DemoTraffic, type DemoUser } from './demo-traffic.js';
-import { migrateToCompletion, openScenarioPhase, scenarioPhases } from './scenario-phase.js';
+import { migrateToCompletion, openScenarioPhase, scenarioPhases } from '../scenario/scenario-phase.js';
 import { formatBytes } from './format-migration.js';
 
 export interface DemoOptions {

@@ -2,7 +2,7 @@ import type { Policy } from '../policy/policy-schema.js';
 import { forecast, operations, type Operation } from '../wan/latency-forecast.js';
 import type { Latency } from '../wan/latency-schema.js';
 import { emulatedMarkets } from '../wan/load-latency.js';
-import { formatTable } from './format-table.js';
+import { formatTable } from '../shared/format-table.js';
 
 export interface MarketForecast {
   market: string;

@@ -1,6 +1,6 @@
 import type { MigrationStatus } from '../migrate/migration-status.js';
 import type { MigrationPlan } from '../migrate/plan-migration.js';
-import { formatTable } from './format-table.js';
+import { formatTable } from '../shared/format-table.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

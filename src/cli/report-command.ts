@@ -1,6 +1,6 @@
 import type { ResidencyProof } from '../audit/residency-proof.js';
 import { writeResidencyProof } from './audit-command.js';
-import { formatTable } from './format-table.js';
+import { formatTable } from '../shared/format-table.js';
 import { openOperatorApi, type OperatorAccess } from './operator-api.js';
 
 /** A report as the platform makes it, or as a proof file holds it (older ones have no residue column). */

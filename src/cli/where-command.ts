@@ -1,5 +1,5 @@
 import type { WhereReport } from '../platform/where-user.js';
-import { formatTable } from './format-table.js';
+import { formatTable } from '../shared/format-table.js';
 import { openOperatorApi, type OperatorAccess } from './operator-api.js';
 
 export function formatWhere(report: WhereReport): string {

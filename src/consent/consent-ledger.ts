@@ -39,6 +39,17 @@ export interface ConsentLedger {
   history: ConsentRecord[];
 }
 
+/** Users whose ledger of a purpose (in one service) stands at each last decision. */
+export interface ConsentStat {
+  purpose: string;
+  service: string;
+  granted: number;
+  denied: number;
+  withdrawn: number;
+  /** Granted against an older notice: asked again. */
+  outdated: number;
+}
+
 type Purpose = Policy['purposes'][number];
 
 export function findPurpose(policy: Policy, purpose: string): Purpose | undefined {

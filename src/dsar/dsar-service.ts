@@ -1,10 +1,9 @@
 import { hasParts } from '../region/record-parts.js';
-import { photoContentPath } from '../services/cloud/photo-sync.js';
 import { join } from 'node:path';
 import type { Directory, HomeEntry } from '../directory/directory.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionClient } from '../region/region-client.js';
-import type { RegionExport } from '../region/region-dsar.js';
+import type { RegionExport } from '../region/region-client.js';
 import { newId } from '../shared/new-id.js';
 import { DsarRequests, type DsarRequest } from './dsar-requests.js';
 
@@ -17,6 +16,15 @@ export interface DsarExport {
   homes: HomeEntry[];
   /** Per region that holds anything of the user. */
   regions: RegionExport[];
+}
+
+/**
+ * Where the gateway serves the bytes of a photo (photo-routes.ts), which an export names beside
+ * the photo's manifest. Spelt here, not in photo-sync.ts, so that DSARs (which the platform
+ * opens) depend on no service (which stands on the platform).
+ */
+function photoContentPath(photoId: string): string {
+  return `/v1/me/photos/${encodeURIComponent(photoId)}/content`;
 }
 
 export interface DsarHost {

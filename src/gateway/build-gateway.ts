@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DomicileError } from '../errors/domicile-error.js';
-import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
+import { newRequestId, sendHttpError } from '../shared/http-error-reply.js';
 import { jsonTextDepth, maxJsonDepth } from '../shared/json-depth.js';
 import type { Platform } from '../platform/platform.js';
 import { authenticateOperator, authenticateUser } from './authenticate.js';

@@ -16,7 +16,7 @@ import { tracedRegionClient } from '../wan/region-trace.js';
 import { DsarService } from '../dsar/dsar-service.js';
 import { loadOrCreateSecret } from './secret-file.js';
 import type { Catalog } from '../services/shop/catalog.js';
-import { openShop, type Shop } from '../services/shop/open-shop.js';
+import { openShop, type Shop } from './open-shop.js';
 
 export interface PlatformOptions {
   policy: Policy;

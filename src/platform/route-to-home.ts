@@ -1,8 +1,22 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
-import type { HomeEntry } from '../directory/directory.js';
+import type { Directory, HomeEntry } from '../directory/directory.js';
 import type { RegionClient, TenantRef } from '../region/region-client.js';
-import type { Platform } from './platform.js';
+
+/**
+ * What routing a request to its user's home needs of the platform: the directory, the platform's
+ * cache of homes (keyed "userId\0service") and the live regions' clients. A Platform is one; the
+ * shop, which the platform opens, routes through this without importing platform.ts back.
+ */
+export interface HomeRouting {
+  readonly directory: Pick<Directory, 'home'>;
+  readonly homeCache: {
+    get(key: string): HomeEntry | undefined;
+    set(key: string, home: HomeEntry): unknown;
+    delete(key: string): unknown;
+  };
+  region(regionId: string): RegionClient;
+}
 
 /** How many times a request follows its user to a new home (a move per re-route; more means the directory and the regions disagree). */
 const maxReroutes = 5;
@@ -11,7 +25,7 @@ const maxReroutes = 5;
 const fencedRetryBudgetMs = 2_000;
 
 /** The user's home for a service: from the platform's cache, else the directory (NOT_FOUND when none). */
-export async function cachedHome(platform: Platform, userId: string, service: string): Promise<HomeEntry> {
+export async function cachedHome(platform: HomeRouting, userId: string, service: string): Promise<HomeEntry> {
   const cacheKey = `${userId}\u0000${service}`;
   let home = platform.homeCache.get(cacheKey);
   if (!home) {
@@ -27,7 +41,7 @@ export async function cachedHome(platform: Platform, userId: string, service: st
  * name the home without a call to it that the home would refuse were it stale (the source
  * region of a crossing, audited before anything is written there).
  */
-export async function currentHome(platform: Platform, userId: string, service: string): Promise<HomeEntry> {
+export async function currentHome(platform: HomeRouting, userId: string, service: string): Promise<HomeEntry> {
   platform.homeCache.delete(`${userId}\u0000${service}`);
   return cachedHome(platform, userId, service);
 }
@@ -40,7 +54,7 @@ export async function currentHome(platform: Platform, userId: string, service: s
  * retried with backoff for a bounded time: cut-overs last milliseconds.
  */
 export async function routeToHome<T>(
-  platform: Platform,
+  platform: HomeRouting,
   userId: string,
   service: string,
   call: (client: RegionClient, ref: TenantRef) => Promise<T>,

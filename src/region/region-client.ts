@@ -1,11 +1,9 @@
 import { z } from 'zod';
 import { auditEventSchema, type AuditEvent } from '../audit/audit-event.js';
 import type { Checkpoint } from '../audit/checkpoint.js';
-import { decisions, type ConsentLedger } from '../consent/consent-ledger.js';
-import type { ConsentStat } from '../consent/region-consent.js';
-import type { PlacementStat } from '../store/region-store.js';
+import { decisions, type ConsentLedger, type ConsentStat } from '../consent/consent-ledger.js';
+import type { PlacementStat, Tenancy } from '../store/region-store.js';
 import { maxRecordPage } from './record-cursor.js';
-import type { RegionExport } from './region-dsar.js';
 import {
   badRequest, collectionId, epoch, idField, ifVersion, market, parseField, recordKey, serviceId, stringField, tenantRef, userId, wholeField,
 } from './region-fields.js';
@@ -367,4 +365,22 @@ export type TenancyChange = Required<RegionRequest<'setTenancies'>['tenancies'][
 export type ChangeView = z.output<typeof changeView>;
 export type UserDigest = z.output<typeof userDigest>;
 export type AuditPage = z.output<typeof auditPage>;
+/** What one region holds of a user, decrypted for the user's own export. */
+// Built by region-dsar.ts; declared here, with the contract that answers it.
+export interface RegionExport {
+  region: string;
+  services: Array<{
+    service: string;
+    market: string;
+    /** home: served here; moved, fenced, incoming: a copy during or after a move. */
+    status: Tenancy['status'];
+    epoch: number;
+    /** A record with parts (a photo's manifest) says where its bytes are downloaded: `content`, set by the platform. */
+    records: Array<RecordView & { content?: string }>;
+    consents: ConsentLedger[];
+    /** Login identifiers; the password hash is never exported. */
+    credentials?: { phone?: string; email?: string };
+  }>;
+}
+
 export type AuditEventEntry = { id: string | null; event: AuditEvent };

@@ -5,29 +5,12 @@ import type { RegionStore, StoredRecord, Tenancy } from '../store/region-store.j
 import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './policy-checks.js';
-import type { RecordView } from './region-client.js';
+import type { RecordView, RegionExport } from './region-client.js';
 import { byName, partMark } from './record-names.js';
 import { hasParts } from './record-parts.js';
 import { maxRecordPage } from './record-cursor.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { listedView } from './readable-view.js';
-
-/** What one region holds of a user, decrypted for the user's own export. */
-export interface RegionExport {
-  region: string;
-  services: Array<{
-    service: string;
-    market: string;
-    /** home: served here; moved, fenced, incoming: a copy during or after a move. */
-    status: Tenancy['status'];
-    epoch: number;
-    /** A record with parts (a photo's manifest) says where its bytes are downloaded: `content`, set by the platform. */
-    records: Array<RecordView & { content?: string }>;
-    consents: ConsentLedger[];
-    /** Login identifiers; the password hash is never exported. */
-    credentials?: { phone?: string; email?: string };
-  }>;
-}
 
 /**
  * A region's side of data subject requests: an export of everything it holds of a user,

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DomicileError } from '../errors/domicile-error.js';
-import { newRequestId, sendHttpError } from '../errors/http-error-reply.js';
+import { newRequestId, sendHttpError } from '../shared/http-error-reply.js';
 import { asDomicileError } from './in-process-region-client.js';
 import { regionMethods } from './region-client.js';
 import type { RegionNode } from './region-node.js';

@@ -7,12 +7,12 @@ import type { Policy } from '../policy/policy-schema.js';
 import { decodeEntry } from '../audit/audit-event.js';
 import { AuditLog, readAuditPage } from '../audit/audit-log.js';
 import type { AuditSigner } from '../audit/audit-signer.js';
-import { consentCollection, type ConsentLedger } from '../consent/consent-ledger.js';
-import { RegionConsent, type ConsentStat } from '../consent/region-consent.js';
+import { consentCollection, type ConsentLedger, type ConsentStat } from '../consent/consent-ledger.js';
+import { RegionConsent } from './region-consent.js';
 import { policyDigest } from '../policy/policy-digest.js';
 import type { PlacementStat, RecordWrite, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
 import { checkCallerEvents, checkCollection, checkService } from './policy-checks.js';
-import { RegionDsar, type RegionExport } from './region-dsar.js';
+import { RegionDsar } from './region-dsar.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import {
   checkCredentialsService,
@@ -37,6 +37,7 @@ import {
   type RegionOutput,
   type RecordView,
   type RegionClient,
+  type RegionExport,
   type TenantRef,
   type UserHolding,
 } from './region-client.js';

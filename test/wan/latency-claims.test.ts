@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { OperationResult, PhaseMeasurement } from '../../bench/latency-bench.js';
+import type { OperationResult, PhaseMeasurement } from '../../bench/latency-measurement.js';
 import { evaluateClaims } from '../../bench/latency-claims.js';
 import { defaultSizes, operations, type Operation } from '../../src/wan/latency-forecast.js';
 import { testLatency } from './test-latency.js';

@@ -6,7 +6,7 @@ import type { Policy } from '../../policy/policy-schema.js';
 import { routeToHome } from '../../platform/route-to-home.js';
 import { consentRecord, errorBody, noticeRef } from '../http-schemas.js';
 import type { GatewayContext } from '../gateway-context.js';
-import { readLedger } from '../../consent/read-ledger.js';
+import { readLedger } from '../../platform/read-ledger.js';
 
 const consentView = z.strictObject({
   purpose: z.string(),

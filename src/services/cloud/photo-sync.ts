@@ -56,11 +56,6 @@ export function isPhotoChunk(collectionName: string, key: string): boolean {
 
 export { hasParts } from '../../region/record-parts.js';
 
-/** Where the bytes of a photo are downloaded (an export names it beside the photo's manifest). */
-export function photoContentPath(photoId: string): string {
-  return `/v1/me/photos/${encodeURIComponent(photoId)}/content`;
-}
-
 function asManifest(value: unknown, photoId: string): PhotoManifest {
   const m = value as Partial<PhotoManifest> | null;
   if (!m || typeof m !== 'object' || m.id !== photoId || typeof m.size !== 'number' || !Array.isArray(m.received)) {

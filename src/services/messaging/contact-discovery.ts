@@ -3,7 +3,7 @@ import { findPurpose, grantsNow } from '../../consent/consent-ledger.js';
 import { DomicileError } from '../../errors/domicile-error.js';
 import { findCategory } from '../../policy/placement.js';
 import type { Platform } from '../../platform/platform.js';
-import { readLedger } from '../../consent/read-ledger.js';
+import { readLedger } from '../../platform/read-ledger.js';
 
 /**
  * Contact discovery ("which of my contacts use the service"), the 2014 flaw done right: the

@@ -231,6 +231,170 @@ interface Prepared {
 /** What one write of a group commit came to: its result, or what refused it. */
 type WriteOutcome = { value: unknown } | { error: unknown };
 
+// The bodies of the transactions init() makes, one per method that writes: each runs inside
+// its transaction, so its checks and its writes commit or fail together.
+
+/** RegionStore.writeRecord's: the tenancy and version checks (and the version of the record it requires), the upsert and its change entry. */
+function writeIn(s: Statements, w: RecordWrite, now: number): WriteResult {
+  checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
+  if (w.requires) {
+    const found = s.recordVersion.get(w.userId, w.service, w.requires.collection, w.requires.key) ?? 0;
+    if (found !== w.requires.version) {
+      throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
+        details: { requires: w.requires, version: found },
+      });
+    }
+  }
+  const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
+  checkVersion(w, current);
+  const version = current + 1;
+  s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
+  const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
+  return { version, seq, updatedAt: now };
+}
+
+/** RegionStore.deleteRecord's: the checks, the delete and its change entry; undefined when there was nothing to delete. */
+function deleteIn(s: Statements, d: RecordDelete, now: number): WriteResult | undefined {
+  checkTenancy(toTenancy(s.getTenancy.get(d.userId, d.service)), d.userId, d.service, d.epoch);
+  const row = s.recordState.get(d.userId, d.service, d.collection, d.key);
+  const current = row?.version ?? 0;
+  checkVersion(d, current);
+  if (current === 0) return undefined;
+  s.deleteRecord.run(d.userId, d.service, d.collection, d.key);
+  // A delete's change carries the version it removed, so a reader can tell which put it ends.
+  const seq = Number(s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now, row?.sealed_key ?? null).lastInsertRowid);
+  return { version: current, seq, updatedAt: now };
+}
+
+/** RegionStore.putKeysIfAbsent's: each key stored unless one is there already, and returned as stored. */
+function putKeysIn(s: Statements, keys: readonly WrappedKey[]): WrappedKey[] {
+  return keys.map((k) => {
+    // A key for an erased user would wrap nothing and outlive the erasure: refused.
+    refuseErased(s, k.userId, 'make a key for');
+    s.insertKey.run(k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt);
+    const stored = toKey(s.getKey.get(k.userId, k.scope));
+    if (!stored) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
+    return stored;
+  });
+}
+
+/** RegionStore.advanceTenancies's: each tenancy put, none back to an epoch older than the one stored. */
+function advanceIn(s: Statements, tenancies: readonly Tenancy[]): void {
+  for (const t of tenancies) {
+    refuseErased(s, t.userId, 'give a tenancy to');
+    const stored = s.getTenancy.get(t.userId, t.service);
+    if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
+    s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
+  }
+}
+
+/**
+ * Deletes a category's records and its key. The deletes are logged at `logAt` when given
+ * (a migration under way carries them to the destination); returns how many records went.
+ */
+function shredCategory(s: Statements, userId: string, service: string, category: string, logAt: number | undefined): number {
+  const gone = s.deleteCollection.all(userId, service, category) as Array<{ key: string; version: number; sealed_key: Buffer | null }>;
+  if (logAt !== undefined) for (const g of gone) s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt, g.sealed_key);
+  s.deleteKeyScope.run(userId, `${service}/${category}`);
+  return gone.length;
+}
+
+/** RegionStore.importRecords's (what it logs and what it skips is said there). */
+function importBatchIn(s: Statements, imports: readonly RecordImport[], now: number): ImportResult {
+  let applied = 0;
+  for (const b of imports) {
+    checkImportNames(b);
+    refuseErased(s, b.userId, 'import into');
+    const tenancy = s.getTenancy.get(b.userId, b.service);
+    if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
+    if (!tenancy) s.insertTenancyIfAbsent.run(b.userId, b.service, b.market, b.epoch, 'incoming', null);
+    // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
+    const logged = tenancy !== undefined && tenancy.status !== 'incoming';
+    for (const p of b.puts) {
+      const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
+      if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
+      s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt, p.sealedKey ?? null);
+      if (logged) s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealedKey ?? null);
+      applied++;
+    }
+    for (const d of b.deletes) {
+      const current = s.recordState.get(b.userId, b.service, d.collection, d.key);
+      if (current === undefined) continue;
+      s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
+      if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current.version, now, current.sealed_key);
+      applied++;
+    }
+    for (const category of b.shred ?? []) applied += shredCategory(s, b.userId, b.service, category, logged ? now : undefined);
+  }
+  return { applied, lastSeq: s.lastSeq.get() ?? 0 };
+}
+
+/** Appends entries and their checkpoint, in the caller's transaction: only if they continue the log, and record no event twice. */
+function appendAuditIn(s: Statements, append: AuditAppend): void {
+  const last = s.lastAuditSeq.get() ?? 0;
+  const first = append.entries[0]?.seq ?? last + 1;
+  if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
+    throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`, { details: { auditSize: last } });
+  }
+  for (const e of append.entries) {
+    if (e.eventId !== null && s.auditSeqOfEvent.get(e.eventId) !== undefined) {
+      throw new DomicileError('CONFLICT', `the audit log already records event ${e.eventId}`, { details: { eventId: e.eventId } });
+    }
+    s.insertAudit.run(e.seq, e.eventId, e.type, e.entry, e.leafHash);
+  }
+  const c = append.checkpoint;
+  s.insertCheckpoint.run(c.size, c.root, c.at, c.signature);
+}
+
+/** RegionStore.decideConsent's: the ledger's put, the shreds the decision orders and its audit entries. */
+function decideConsentIn(s: Statements, w: ConsentWrite, now: number): WriteResult {
+  checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
+  const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
+  checkVersion(w, current);
+  const version = current + 1;
+  s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
+  const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
+  for (const category of w.shred) shredCategory(s, w.userId, w.service, category, now);
+  appendAuditIn(s, w.audit);
+  return { version, seq, updatedAt: now };
+}
+
+/** RegionStore.eraseUser's: the user's records, keys, tenancies and change entries gone, the user marked erased, the audit entries appended. */
+function eraseUserIn(s: Statements, userId: string, audit: AuditAppend): { records: number; keys: number; tenancies: number } {
+  const records = s.purgeUser.run(userId).changes;
+  const keys = s.deleteKeys.run(userId).changes;
+  const tenancies = s.deleteUserTenancies.run(userId).changes;
+  // The log's entries name the user's records (keys may be anything a user chose): gone too.
+  s.deleteUserChanges.run(userId);
+  s.markErased.run(userId, Date.now());
+  appendAuditIn(s, audit);
+  return { records, keys, tenancies };
+}
+
+/** RegionStore.purgeTenants's; the user's own key goes too once no key or live tenancy of theirs is left here. */
+function purgeTenantsIn(s: Statements, service: string, userIds: readonly string[], audit: AuditAppend | undefined): PurgeResult {
+  const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
+  const prefix = `${service}/`;
+  for (const userId of userIds) {
+    const tenancy = s.getTenancy.get(userId, service);
+    if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
+    total.records += s.purgeUserService.run(userId, service).changes;
+    total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
+    total.changes += s.deleteUserServiceChanges.run(userId, service).changes;
+    total.tenancies += s.deleteTenancy.run(userId, service).changes;
+    if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
+  }
+  if (audit) appendAuditIn(s, audit);
+  return total;
+}
+
+/** RegionStore.upgradeKeys's: records and change entries take their keyIds and sealed keys, dropChanges are deleted. */
+function upgradeKeysIn(s: Statements, u: KeyUpgrade): void {
+  for (const r of u.records) s.upgradeRecord.run(r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey);
+  for (const c of u.changes) s.upgradeChange.run(c.key, c.sealedKey, c.seq);
+  for (const seq of u.dropChanges) s.dropChange.run(seq);
+}
+
 /**
  * The embedded RegionStore: one SQLite file per region, in WAL mode. Statements are prepared
  * once; every method is one (immediate) transaction, so the tenancy check, the version check,
@@ -259,158 +423,21 @@ export class SqliteRegionStore implements RegionStore {
     if (this.prepared) return;
     applyMigrations(this.db, this.path, regionStoreMigrations);
     const s = prepare(this.db);
-
-    const write = this.db.transaction((w: RecordWrite, now: number): WriteResult => {
-      checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
-      if (w.requires) {
-        const found = s.recordVersion.get(w.userId, w.service, w.requires.collection, w.requires.key) ?? 0;
-        if (found !== w.requires.version) {
-          throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
-            details: { requires: w.requires, version: found },
-          });
-        }
-      }
-      const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
-      checkVersion(w, current);
-      const version = current + 1;
-      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
-      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
-      return { version, seq, updatedAt: now };
-    }).immediate;
-
-    const del = this.db.transaction((d: RecordDelete, now: number): WriteResult | undefined => {
-      checkTenancy(toTenancy(s.getTenancy.get(d.userId, d.service)), d.userId, d.service, d.epoch);
-      const row = s.recordState.get(d.userId, d.service, d.collection, d.key);
-      const current = row?.version ?? 0;
-      checkVersion(d, current);
-      if (current === 0) return undefined;
-      s.deleteRecord.run(d.userId, d.service, d.collection, d.key);
-      // A delete's change carries the version it removed, so a reader can tell which put it ends.
-      const seq = Number(s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now, row?.sealed_key ?? null).lastInsertRowid);
-      return { version: current, seq, updatedAt: now };
-    }).immediate;
-
-    const putKeys = this.db.transaction((keys: readonly WrappedKey[]): WrappedKey[] => keys.map((k) => {
-      // A key for an erased user would wrap nothing and outlive the erasure: refused.
-      refuseErased(s, k.userId, 'make a key for');
-      s.insertKey.run(k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt);
-      const stored = toKey(s.getKey.get(k.userId, k.scope));
-      if (!stored) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
-      return stored;
-    })).immediate;
-
-    const advance = this.db.transaction((tenancies: readonly Tenancy[]): void => {
-      for (const t of tenancies) {
-        refuseErased(s, t.userId, 'give a tenancy to');
-        const stored = s.getTenancy.get(t.userId, t.service);
-        if (stored && stored.epoch > t.epoch) throw staleTenancy(t, stored.epoch);
-        s.putTenancy.run(t.userId, t.service, t.market, t.epoch, t.status, t.movedTo);
-      }
-    }).immediate;
-
-    /**
-     * Deletes a category's records and its key. The deletes are logged at `logAt` when given
-     * (a migration under way carries them to the destination); returns how many records went.
-     */
-    const shredCategory = (userId: string, service: string, category: string, logAt: number | undefined): number => {
-      const gone = s.deleteCollection.all(userId, service, category) as Array<{ key: string; version: number; sealed_key: Buffer | null }>;
-      if (logAt !== undefined) for (const g of gone) s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt, g.sealed_key);
-      s.deleteKeyScope.run(userId, `${service}/${category}`);
-      return gone.length;
+    // Each an IMMEDIATE transaction of its own, or a savepoint when it runs in a group commit.
+    const db = this.db;
+    this.prepared = {
+      s,
+      write: db.transaction((w: RecordWrite, now: number) => writeIn(s, w, now)).immediate,
+      delete: db.transaction((d: RecordDelete, now: number) => deleteIn(s, d, now)).immediate,
+      putKeys: db.transaction((keys: readonly WrappedKey[]) => putKeysIn(s, keys)).immediate,
+      advance: db.transaction((tenancies: readonly Tenancy[]) => advanceIn(s, tenancies)).immediate,
+      importBatch: db.transaction((imports: readonly RecordImport[], now: number) => importBatchIn(s, imports, now)).immediate,
+      purgeTenants: db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined) => purgeTenantsIn(s, service, userIds, audit)).immediate,
+      decideConsent: db.transaction((w: ConsentWrite, now: number) => decideConsentIn(s, w, now)).immediate,
+      eraseUser: db.transaction((userId: string, audit: AuditAppend) => eraseUserIn(s, userId, audit)).immediate,
+      appendAudit: db.transaction((append: AuditAppend) => appendAuditIn(s, append)).immediate,
+      upgradeKeys: db.transaction((u: KeyUpgrade) => upgradeKeysIn(s, u)).immediate,
     };
-
-    const importBatch = this.db.transaction((imports: readonly RecordImport[], now: number): ImportResult => {
-      let applied = 0;
-      for (const b of imports) {
-        checkImportNames(b);
-        refuseErased(s, b.userId, 'import into');
-        const tenancy = s.getTenancy.get(b.userId, b.service);
-        if (tenancy?.status === 'home') throw liveTenancy(b.userId, b.service, 'home', 'import into');
-        if (!tenancy) s.insertTenancyIfAbsent.run(b.userId, b.service, b.market, b.epoch, 'incoming', null);
-        // An incoming copy is served by nobody and tailed by nobody, so its rows are not logged.
-        const logged = tenancy !== undefined && tenancy.status !== 'incoming';
-        for (const p of b.puts) {
-          const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
-          if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
-          s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt, p.sealedKey ?? null);
-          if (logged) s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealedKey ?? null);
-          applied++;
-        }
-        for (const d of b.deletes) {
-          const current = s.recordState.get(b.userId, b.service, d.collection, d.key);
-          if (current === undefined) continue;
-          s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
-          if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current.version, now, current.sealed_key);
-          applied++;
-        }
-        for (const category of b.shred ?? []) applied += shredCategory(b.userId, b.service, category, logged ? now : undefined);
-      }
-      return { applied, lastSeq: s.lastSeq.get() ?? 0 };
-    }).immediate;
-
-    const appendAuditIn = (append: AuditAppend): void => {
-      const last = s.lastAuditSeq.get() ?? 0;
-      const first = append.entries[0]?.seq ?? last + 1;
-      if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
-        throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`, { details: { auditSize: last } });
-      }
-      for (const e of append.entries) {
-        if (e.eventId !== null && s.auditSeqOfEvent.get(e.eventId) !== undefined) {
-          throw new DomicileError('CONFLICT', `the audit log already records event ${e.eventId}`, { details: { eventId: e.eventId } });
-        }
-        s.insertAudit.run(e.seq, e.eventId, e.type, e.entry, e.leafHash);
-      }
-      const c = append.checkpoint;
-      s.insertCheckpoint.run(c.size, c.root, c.at, c.signature);
-    };
-    const appendAudit = this.db.transaction((append: AuditAppend): void => appendAuditIn(append)).immediate;
-
-    const decideConsent = this.db.transaction((w: ConsentWrite, now: number): WriteResult => {
-      checkTenancy(toTenancy(s.getTenancy.get(w.userId, w.service)), w.userId, w.service, w.epoch);
-      const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
-      checkVersion(w, current);
-      const version = current + 1;
-      s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
-      const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
-      for (const category of w.shred) shredCategory(w.userId, w.service, category, now);
-      appendAuditIn(w.audit);
-      return { version, seq, updatedAt: now };
-    }).immediate;
-
-    const eraseUser = this.db.transaction((userId: string, audit: AuditAppend) => {
-      const records = s.purgeUser.run(userId).changes;
-      const keys = s.deleteKeys.run(userId).changes;
-      const tenancies = s.deleteUserTenancies.run(userId).changes;
-      // The log's entries name the user's records (keys may be anything a user chose): gone too.
-      s.deleteUserChanges.run(userId);
-      s.markErased.run(userId, Date.now());
-      appendAuditIn(audit);
-      return { records, keys, tenancies };
-    }).immediate;
-
-    const purgeTenants = this.db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined): PurgeResult => {
-      const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
-      const prefix = `${service}/`;
-      for (const userId of userIds) {
-        const tenancy = s.getTenancy.get(userId, service);
-        if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
-        total.records += s.purgeUserService.run(userId, service).changes;
-        total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
-        total.changes += s.deleteUserServiceChanges.run(userId, service).changes;
-        total.tenancies += s.deleteTenancy.run(userId, service).changes;
-        if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
-      }
-      if (audit) appendAuditIn(audit);
-      return total;
-    }).immediate;
-
-    const upgradeKeys = this.db.transaction((u: KeyUpgrade): void => {
-      for (const r of u.records) s.upgradeRecord.run(r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey);
-      for (const c of u.changes) s.upgradeChange.run(c.key, c.sealedKey, c.seq);
-      for (const seq of u.dropChanges) s.dropChange.run(seq);
-    }).immediate;
-
-    this.prepared = { s, write, delete: del, putKeys, advance, importBatch, purgeTenants, decideConsent, eraseUser, appendAudit, upgradeKeys };
   }
 
   async close(): Promise<void> {

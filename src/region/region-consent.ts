@@ -4,12 +4,13 @@ import { findCategory } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { RegionStore } from '../store/region-store.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
-import { categoryScope, type KeyHierarchy } from '../region/key-hierarchy.js';
-import { sealValue } from '../region/record-crypto.js';
-import type { TenantRef } from '../region/region-client.js';
+import { categoryScope, type KeyHierarchy } from './key-hierarchy.js';
+import { sealValue } from './record-crypto.js';
+import type { TenantRef } from './region-client.js';
 import {
   consentCollection,
   currentNotice,
+  decisions,
   findPurpose,
   gatedCategories,
   grantsNow,
@@ -17,18 +18,8 @@ import {
   type ConsentDecision,
   type ConsentLedger,
   type ConsentRecord,
-} from './consent-ledger.js';
-
-/** Users whose ledger of a purpose (in one service) stands at each last decision. */
-export interface ConsentStat {
-  purpose: string;
-  service: string;
-  granted: number;
-  denied: number;
-  withdrawn: number;
-  /** Granted against an older notice: asked again. */
-  outdated: number;
-}
+  type ConsentStat,
+} from '../consent/consent-ledger.js';
 
 export interface ConsentRequest extends TenantRef {
   purpose: string;

@@ -1,6 +1,6 @@
-import type { Platform } from '../platform/platform.js';
-import { routeToHome } from '../platform/route-to-home.js';
-import { servicesNeeding, type ConsentLedger } from './consent-ledger.js';
+import { servicesNeeding, type ConsentLedger } from '../consent/consent-ledger.js';
+import type { Platform } from './platform.js';
+import { routeToHome } from './route-to-home.js';
 
 /**
  * The user's ledger of a purpose, from the home region of `service` (by default the first

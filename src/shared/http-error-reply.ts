@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { newId } from '../shared/new-id.js';
-import { DomicileError, isDomicileError, type ErrorCode } from './domicile-error.js';
-import { errorStatus } from './error-status.js';
+import { newId } from './new-id.js';
+import { DomicileError, isDomicileError, type ErrorCode } from '../errors/domicile-error.js';
+import { errorStatus } from '../errors/error-status.js';
 
 /**
  * The one place where anything thrown while serving HTTP (the gateway's routes and the region

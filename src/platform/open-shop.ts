@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import { findCategory } from '../../policy/placement.js';
-import type { Platform } from '../../platform/platform.js';
-import { routeToHome } from '../../platform/route-to-home.js';
-import { loadCatalogFile, type Catalog } from './catalog.js';
-import { FlashSaleLedger } from './flash-sale-ledger.js';
-import { FlashSales, type SaleOrder } from './flash-sales.js';
-import { packagedFile } from '../../shared/packaged-file.js';
-import { isDomicileError } from '../../errors/domicile-error.js';
+import { findCategory } from '../policy/placement.js';
+import type { Policy } from '../policy/policy-schema.js';
+import { routeToHome, type HomeRouting } from './route-to-home.js';
+import { loadCatalogFile, type Catalog } from '../services/shop/catalog.js';
+import { FlashSaleLedger } from '../services/shop/flash-sale-ledger.js';
+import { FlashSales, type SaleOrder } from '../services/shop/flash-sales.js';
+import { packagedFile } from '../shared/packaged-file.js';
+import { isDomicileError } from '../errors/domicile-error.js';
 
 /** The Mi store of a platform: its catalog, and its flash sales when this gateway runs them. */
 export interface Shop {
@@ -16,6 +16,14 @@ export interface Shop {
   noSales: string | undefined;
 }
 
+/** What the shop needs of the platform that opens it (platform.ts imports this file, so this file names only what it uses). */
+export interface ShopHost extends HomeRouting {
+  readonly policy: Policy;
+  readonly dataDir: string;
+  readonly directoryUrl: string | undefined;
+  readonly secrets: { readonly indexKey: string };
+}
+
 /** The catalog that ships with the scenario. */
 export const defaultCatalogFile = packagedFile('examples', 'catalog.yaml');
 
@@ -23,7 +31,7 @@ export const defaultCatalogFile = packagedFile('examples', 'catalog.yaml');
  * Opens the shop: the catalog, and the flash sales' ledger in the data folder. A gateway that
  * shares its directory with others sells nothing: the ledger decides claims in one process.
  */
-export async function openShop(platform: Platform, options: { catalog?: Catalog | undefined; readOnly?: boolean; durability?: 'full' | 'normal'; log?: (line: string) => void }): Promise<Shop> {
+export async function openShop(platform: ShopHost, options: { catalog?: Catalog | undefined; readOnly?: boolean; durability?: 'full' | 'normal'; log?: (line: string) => void }): Promise<Shop> {
   const catalog = options.catalog ?? (await loadCatalogFile(defaultCatalogFile));
   const closed = (noSales: string): Shop => ({ catalog, sales: undefined, noSales });
   if (options.readOnly) return closed('the platform is open read-only');
