@@ -10,7 +10,6 @@ import type { TenantRef } from './region-client.js';
 import {
   consentCollection,
   currentNotice,
-  decisions,
   findPurpose,
   gatedCategories,
   grantsNow,

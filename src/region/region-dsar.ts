@@ -1,11 +1,11 @@
 import type { AuditLog } from '../audit/audit-log.js';
-import { consentCollection, parseLedger, type ConsentLedger } from '../consent/consent-ledger.js';
+import { consentCollection, parseLedger } from '../consent/consent-ledger.js';
 import type { Policy } from '../policy/policy-schema.js';
-import type { RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
+import type { RegionStore, StoredRecord } from '../store/region-store.js';
 import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './policy-checks.js';
-import type { RecordView, RegionExport } from './region-client.js';
+import type { RegionExport } from './region-client.js';
 import { byName, partMark } from './record-names.js';
 import { hasParts } from './record-parts.js';
 import { maxRecordPage } from './record-cursor.js';
