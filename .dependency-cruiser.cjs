@@ -11,7 +11,8 @@ module.exports = {
     {
       name: 'no-circular',
       severity: 'error',
-      comment: 'A file imports, directly or through others, a file that imports it: move what both need into a module of its own that imports neither.',
+      comment:
+        'A file imports, directly or through others, a file that imports it: move what both need into a module of its own that imports neither.',
       from: {},
       to: { circular: true },
     },
@@ -19,7 +20,8 @@ module.exports = {
       name: 'no-circular-folders',
       scope: 'folder',
       severity: 'error',
-      comment: 'A folder depends, through its files, on a folder that depends on it: the lower one must not import the higher (move the shared part down).',
+      comment:
+        'A folder depends, through its files, on a folder that depends on it: the lower one must not import the higher (move the shared part down).',
       from: {},
       to: { circular: true },
     },

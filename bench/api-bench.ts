@@ -1,17 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { packageRoot } from '../src/shared/packaged-file.js';
-import type { Figure } from './bench-output.js';
-import { encryptionCost } from './encryption-cost.js';
-import { combine, runLoad, type LoadRequest, type LoadResult } from './http-load.js';
-import { spawnServer, syntheticClientFlags } from './spawn-server.js';
-import { loginFlood, type LoginFloodReport } from './login-flood.js';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
+import type { Figure } from './bench-output.js';
+import { type Machine, machine } from './bench-output.js';
+import { encryptionCost } from './encryption-cost.js';
+import { combine, type LoadRequest, type LoadResult, runLoad } from './http-load.js';
+import { type LoginFloodReport, loginFlood } from './login-flood.js';
 import { onPostgres, postgresSchemas } from './postgres-regions.js';
+import { spawnServer, syntheticClientFlags } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
-import { machine, type Machine } from './bench-output.js';
 
 export interface ApiBenchOptions {
   seconds: number;
@@ -39,7 +39,11 @@ export interface ApiBenchReport {
 const markets = ['CN', 'IN', 'MY', 'SG', 'US', 'BR', 'HK', 'ID', 'PH', 'TW'];
 
 async function post(url: string, body: unknown): Promise<{ token: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
   return (await res.json()) as { token: string };
 }
@@ -47,19 +51,50 @@ async function post(url: string, body: unknown): Promise<{ token: string }> {
 /** A user with one photo of 256 KiB, uploaded through the API: the download the login flood bench times. */
 async function seedPhoto(url: string): Promise<LoadRequest[]> {
   const json = { 'content-type': 'application/json' };
-  const { token } = await post(`${url}/v1/accounts`, { email: 'bench-photos@example.com', password: 'bench-password', market: 'MY' });
+  const { token } = await post(`${url}/v1/accounts`, {
+    email: 'bench-photos@example.com',
+    password: 'bench-password',
+    market: 'MY',
+  });
   const auth = { authorization: `Bearer ${token}` };
   const call = async (path: string, init: RequestInit, status: number): Promise<Response> => {
     const res = await fetch(`${url}${path}`, init);
-    if (res.status !== status) throw new Error(`seeding a photo: ${init.method ?? 'GET'} ${path} answered ${res.status} ${await res.text()}`);
+    if (res.status !== status)
+      throw new Error(`seeding a photo: ${init.method ?? 'GET'} ${path} answered ${res.status} ${await res.text()}`);
     return res;
   };
-  await call('/v1/me/consents/cloud-backup', { method: 'PUT', headers: { ...auth, ...json }, body: JSON.stringify({ decision: 'grant', noticeVersion: '2014-08' }) }, 200);
+  await call(
+    '/v1/me/consents/cloud-backup',
+    {
+      method: 'PUT',
+      headers: { ...auth, ...json },
+      body: JSON.stringify({ decision: 'grant', noticeVersion: '2014-08' }),
+    },
+    200,
+  );
   const bytes = randomBytes(256 * 1024);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const manifest = (await (await call('/v1/me/photos', { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ name: 'IMG_flood.jpg', contentType: 'image/jpeg', size: bytes.length, sha256 }) }, 201)).json()) as { id: string; chunks: number; chunkSize: number };
+  const manifest = (await (
+    await call(
+      '/v1/me/photos',
+      {
+        method: 'POST',
+        headers: { ...auth, ...json },
+        body: JSON.stringify({ name: 'IMG_flood.jpg', contentType: 'image/jpeg', size: bytes.length, sha256 }),
+      },
+      201,
+    )
+  ).json()) as { id: string; chunks: number; chunkSize: number };
   for (let i = 0; i < manifest.chunks; i++) {
-    await call(`/v1/me/photos/${manifest.id}/chunks/${i}`, { method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize) }, 200);
+    await call(
+      `/v1/me/photos/${manifest.id}/chunks/${i}`,
+      {
+        method: 'PUT',
+        headers: { ...auth, 'content-type': 'application/octet-stream' },
+        body: bytes.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize),
+      },
+      200,
+    );
   }
   await call(`/v1/me/photos/${manifest.id}/complete`, { method: 'POST', headers: auth }, 200);
   return [{ method: 'GET', path: `/v1/me/photos/${manifest.id}/content`, headers: auth }];
@@ -67,7 +102,12 @@ async function seedPhoto(url: string): Promise<LoadRequest[]> {
 
 /** A value of about 200 bytes, different per user and key. */
 function sampleValue(user: number, key: number): string {
-  return JSON.stringify({ item: `sku-${user}-${key}`, qty: (user + key) % 5 + 1, note: 'x'.repeat(150), at: 1_414_000_000 + key });
+  return JSON.stringify({
+    item: `sku-${user}-${key}`,
+    qty: ((user + key) % 5) + 1,
+    note: 'x'.repeat(150),
+    at: 1_414_000_000 + key,
+  });
 }
 
 interface BenchGateway {
@@ -94,29 +134,60 @@ async function startGateway(store: 'sqlite' | 'postgres', options: ApiBenchOptio
   };
   try {
     if (store === 'postgres') {
-      postgres = await postgresSchemas(options.postgresUrl!, ['cn-beijing', 'us-california', 'us-oregon', 'sg-singapore', 'in-mumbai']);
+      postgres = await postgresSchemas(options.postgresUrl!, [
+        'cn-beijing',
+        'us-california',
+        'us-oregon',
+        'sg-singapore',
+        'in-mumbai',
+      ]);
       const policy = onPostgres(await loadPolicyFile(policyFile), options.postgresUrl!, postgres.schemas);
       policyFile = join(data.path, 'phase3-postgres.yaml');
       writeFileSync(policyFile, stringify(policy));
     }
     server = await spawnServer(
       // The bench's users all come from this machine: the per-address limits are lifted (the flood below relies on it too).
-      [join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', data.path, '--port', '0', '--policy', policyFile, ...syntheticClientFlags],
+      [
+        join(packageRoot, 'bin', 'domicile.js'),
+        'up',
+        '--data',
+        data.path,
+        '--port',
+        '0',
+        '--policy',
+        policyFile,
+        ...syntheticClientFlags,
+      ],
       /gateway/,
       { DOMICILE_LOG: 'off' },
     );
-    options.log(`${storeName[store]}: registering ${options.users} users and writing ${options.users * options.recordsPerUser} records…`);
+    options.log(
+      `${storeName[store]}: registering ${options.users} users and writing ${options.users * options.recordsPerUser} records…`,
+    );
     const readRequests: LoadRequest[] = [];
     const writeRequests: LoadRequest[] = [];
     for (let u = 0; u < options.users; u++) {
-      const { token } = await post(`${server.url}/v1/accounts`, { email: `bench-${u}@example.com`, password: 'bench-password', market: markets[u % markets.length] });
+      const { token } = await post(`${server.url}/v1/accounts`, {
+        email: `bench-${u}@example.com`,
+        password: 'bench-password',
+        market: markets[u % markets.length],
+      });
       const headers = { authorization: `Bearer ${token}` };
       for (let k = 0; k < options.recordsPerUser; k++) {
         const path = `/v1/me/shop/orders/o-${k}`;
-        const res = await fetch(`${server.url}${path}`, { method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: sampleValue(u, k) });
+        const res = await fetch(`${server.url}${path}`, {
+          method: 'PUT',
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: sampleValue(u, k),
+        });
         if (!res.ok) throw new Error(`seeding failed: ${res.status} ${await res.text()}`);
         readRequests.push({ method: 'GET', path, headers });
-        writeRequests.push({ method: 'PUT', path: `/v1/me/shop/cart/c-${k}`, headers: { ...headers, 'content-type': 'application/json' }, body: sampleValue(u, k) });
+        writeRequests.push({
+          method: 'PUT',
+          path: `/v1/me/shop/cart/c-${k}`,
+          headers: { ...headers, 'content-type': 'application/json' },
+          body: sampleValue(u, k),
+        });
       }
     }
     // Interleave users so that consecutive requests hit different users and regions: the writes
@@ -135,7 +206,9 @@ const storeName = { sqlite: 'SQLite regions', postgres: 'PostgreSQL regions' } a
 
 function honest(name: string, r: LoadResult): void {
   if (r.errors > 0 || r.non2xx > 0) {
-    throw new Error(`the ${name} run had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
+    throw new Error(
+      `the ${name} run had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`,
+    );
   }
 }
 
@@ -178,13 +251,19 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     const readRuns: Record<string, LoadResult[]> = { sqlite: [], postgres: [] };
     const writeRuns: Record<string, LoadResult[]> = { sqlite: [], postgres: [] };
     for (let round = 1; round <= rounds; round++) {
-      options.log(`round ${round}/${rounds}: bare Fastify hello world, then authenticated reads through ${stores.map((s) => storeName[s]).join(', then ')}…`);
+      options.log(
+        `round ${round}/${rounds}: bare Fastify hello world, then authenticated reads through ${stores.map((s) => storeName[s]).join(', then ')}…`,
+      );
       bareRuns.push(await runLoad(bareServer.url, hello, slice));
-      for (const store of stores) readRuns[store]!.push(await runLoad(gateways[store]!.server.url, gateways[store]!.readRequests, slice));
+      for (const store of stores)
+        readRuns[store]!.push(await runLoad(gateways[store]!.server.url, gateways[store]!.readRequests, slice));
     }
     for (let round = 1; round <= rounds; round++) {
-      options.log(`round ${round}/${rounds}: authenticated writes through ${stores.map((s) => storeName[s]).join(', then ')}…`);
-      for (const store of stores) writeRuns[store]!.push(await runLoad(gateways[store]!.server.url, gateways[store]!.writeRequests, slice));
+      options.log(
+        `round ${round}/${rounds}: authenticated writes through ${stores.map((s) => storeName[s]).join(', then ')}…`,
+      );
+      for (const store of stores)
+        writeRuns[store]!.push(await runLoad(gateways[store]!.server.url, gateways[store]!.writeRequests, slice));
     }
     bare = combine(bareRuns);
     for (const store of stores) {
@@ -194,28 +273,65 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     // The login flood runs against the store asked for.
     const flooded = gateways[stores[stores.length - 1]!]!;
     const downloads = await seedPhoto(flooded.server.url);
-    flood = await loginFlood(flooded.server.url, flooded.readRequests, Array.from({ length: options.users }, (_, u) => `bench-${u}@example.com`), {
-      logins: 60, readRate: 200, readConnections: 8, seconds: options.seconds, downloads, downloadRate: 20, log: options.log,
-    });
+    flood = await loginFlood(
+      flooded.server.url,
+      flooded.readRequests,
+      Array.from({ length: options.users }, (_, u) => `bench-${u}@example.com`),
+      {
+        logins: 60,
+        readRate: 200,
+        readConnections: 8,
+        seconds: options.seconds,
+        downloads,
+        downloadRate: 20,
+        log: options.log,
+      },
+    );
   } finally {
     for (const store of stores) await gateways[store]?.stop();
     await bareServer.stop();
   }
 
   options.log('encryption layer against plain store writes…');
-  const cost = [...(await encryptionCost({ records: 20_000, durability: 'normal' })), ...(await encryptionCost({ records: 2_000, durability: 'full' }))];
+  const cost = [
+    ...(await encryptionCost({ records: 20_000, durability: 'normal' })),
+    ...(await encryptionCost({ records: 2_000, durability: 'full' })),
+  ];
 
   const sqliteReads = reads.sqlite!;
   const sqliteWrites = writes.sqlite!;
   const figures: Figure[] = [
     { name: 'bare Fastify hello world', value: bare.requestsPerSecond, unit: 'req/s' },
-    { name: 'authenticated reads', value: sqliteReads.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond }, goal: { atLeast: 0.4, text: 'goal ≥ 0.40×' } },
-    { name: 'authenticated writes', value: sqliteWrites.requestsPerSecond, unit: 'req/s', baseline: { name: 'bare', value: bare.requestsPerSecond } },
+    {
+      name: 'authenticated reads',
+      value: sqliteReads.requestsPerSecond,
+      unit: 'req/s',
+      baseline: { name: 'bare', value: bare.requestsPerSecond },
+      goal: { atLeast: 0.4, text: 'goal ≥ 0.40×' },
+    },
+    {
+      name: 'authenticated writes',
+      value: sqliteWrites.requestsPerSecond,
+      unit: 'req/s',
+      baseline: { name: 'bare', value: bare.requestsPerSecond },
+    },
   ];
   if (reads.postgres && writes.postgres) {
     figures.push(
-      { name: 'authenticated reads, PostgreSQL regions', value: reads.postgres.requestsPerSecond, unit: 'req/s', baseline: { name: 'SQLite regions', value: sqliteReads.requestsPerSecond }, goal: { atLeast: 0.8, text: 'goal ≥ 0.80×' } },
-      { name: 'authenticated writes, PostgreSQL regions', value: writes.postgres.requestsPerSecond, unit: 'req/s', baseline: { name: 'SQLite regions', value: sqliteWrites.requestsPerSecond }, goal: { atLeast: 0.8, text: 'goal ≥ 0.80×' } },
+      {
+        name: 'authenticated reads, PostgreSQL regions',
+        value: reads.postgres.requestsPerSecond,
+        unit: 'req/s',
+        baseline: { name: 'SQLite regions', value: sqliteReads.requestsPerSecond },
+        goal: { atLeast: 0.8, text: 'goal ≥ 0.80×' },
+      },
+      {
+        name: 'authenticated writes, PostgreSQL regions',
+        value: writes.postgres.requestsPerSecond,
+        unit: 'req/s',
+        baseline: { name: 'SQLite regions', value: sqliteWrites.requestsPerSecond },
+        goal: { atLeast: 0.8, text: 'goal ≥ 0.80×' },
+      },
     );
   }
   figures.push(...flood.figures, ...cost);
@@ -223,5 +339,13 @@ export async function apiBench(options: ApiBenchOptions): Promise<ApiBenchReport
     honest(`${storeName[store]} reads`, reads[store]!);
     honest(`${storeName[store]} writes`, writes[store]!);
   }
-  return { machine: machine(), bare, reads: sqliteReads, writes: sqliteWrites, ...(reads.postgres && writes.postgres ? { postgres: { reads: reads.postgres, writes: writes.postgres } } : {}), loginFlood: flood, figures };
+  return {
+    machine: machine(),
+    bare,
+    reads: sqliteReads,
+    writes: sqliteWrites,
+    ...(reads.postgres && writes.postgres ? { postgres: { reads: reads.postgres, writes: writes.postgres } } : {}),
+    loginFlood: flood,
+    figures,
+  };
 }

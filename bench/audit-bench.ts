@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import type { AuditEvent } from '../src/audit/audit-event.js';
 import { consistencyProof, inclusionProof, treeHash, verifyConsistency, verifyInclusion } from '../src/audit/merkle.js';
 import { verifyLog } from '../src/audit/verify-log.js';
-import { packageRoot } from '../src/shared/packaged-file.js';
 import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { openRegionNode } from '../src/region/open-region-node.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import type { Figure } from './bench-output.js';
+import { type Machine, machine } from './bench-output.js';
 import { tempFolder } from './temp-folder.js';
-import { machine, type Machine } from './bench-output.js';
 
 export interface AuditBenchOptions {
   /** Entries appended one per call (each its own transaction and signed checkpoint). */
@@ -31,9 +31,19 @@ export interface AuditBenchReport {
 /** A migrated batch's transfer as the log holds one (four users): about 600 bytes. */
 function event(i: number): AuditEvent {
   return {
-    type: 'transfer', migration: 'm_bench', batch: i, service: 'shop', from: 'cn-beijing', to: 'in-mumbai', role: 'destination', stage: 'completed',
+    type: 'transfer',
+    migration: 'm_bench',
+    batch: i,
+    service: 'shop',
+    from: 'cn-beijing',
+    to: 'in-mumbai',
+    role: 'destination',
+    stage: 'completed',
     users: Array.from({ length: 4 }, (_, u) => `u_bench${String(i * 4 + u).padStart(10, '0')}`),
-    records: 400, bytes: 409_600, digest: createHash('sha256').update(String(i)).digest('hex'), policy: { name: 'phase3', version: 4 },
+    records: 400,
+    bytes: 409_600,
+    digest: createHash('sha256').update(String(i)).digest('hex'),
+    policy: { name: 'phase3', version: 4 },
   };
 }
 
@@ -55,7 +65,12 @@ export async function auditBench(options: AuditBenchOptions): Promise<AuditBench
   const folder = tempFolder('bench-audit');
   try {
     const policy = await loadPolicyFile(join(packageRoot, 'examples', 'phase3.yaml'));
-    const node = await openRegionNode({ policy, regionId: 'in-mumbai', dataDir: folder.path, durability: options.durability });
+    const node = await openRegionNode({
+      policy,
+      regionId: 'in-mumbai',
+      dataDir: folder.path,
+      durability: options.durability,
+    });
     try {
       log(`appending ${options.single} entries one per call…`);
       let started = performance.now();
@@ -65,7 +80,10 @@ export async function auditBench(options: AuditBenchOptions): Promise<AuditBench
       log(`appending ${options.batched} entries in calls of ${options.batch}…`);
       started = performance.now();
       for (let i = 0; i < options.batched; i += options.batch) {
-        const events = Array.from({ length: Math.min(options.batch, options.batched - i) }, (_, j) => ({ id: null, event: event(options.single + i + j) }));
+        const events = Array.from({ length: Math.min(options.batch, options.batched - i) }, (_, j) => ({
+          id: null,
+          event: event(options.single + i + j),
+        }));
         await node.recordEvents({ events });
       }
       const batched = options.batched / ((performance.now() - started) / 1000);
@@ -74,7 +92,8 @@ export async function auditBench(options: AuditBenchOptions): Promise<AuditBench
       started = performance.now();
       const verified = await verifyLog('in-mumbai', (afterSeq, limit) => node.readAudit({ afterSeq, limit }));
       const verifyRate = verified.size / ((performance.now() - started) / 1000);
-      if (verified.problems.length > 0) throw new Error(`the benchmark's own log does not verify: ${verified.problems.join('; ')}`);
+      if (verified.problems.length > 0)
+        throw new Error(`the benchmark's own log does not verify: ${verified.problems.join('; ')}`);
 
       const entries = verified.entries.map((e) => Buffer.from(e, 'utf8'));
       const entryBytes = Math.round(entries.reduce((n, e) => n + e.length, 0) / entries.length);
@@ -90,27 +109,66 @@ export async function auditBench(options: AuditBenchOptions): Promise<AuditBench
       const proofs = picks.map((index) => ({ index, path: inclusionProof(leaves, index, size) }));
       log(`verifying ${proofs.length} inclusion proofs in a tree of ${size}…`);
       const inclusion = rate(proofs.length, () => {
-        for (const p of proofs) if (!verifyInclusion(leaves[p.index]!, p.index, size, p.path, root)) throw new Error(`inclusion proof ${p.index} failed`);
+        for (const p of proofs)
+          if (!verifyInclusion(leaves[p.index]!, p.index, size, p.path, root))
+            throw new Error(`inclusion proof ${p.index} failed`);
       });
       const firsts = Array.from({ length: 1_000 }, (_, i) => 1 + ((i * 104_729) % size));
-      const consistency = firsts.map((first) => ({ first, firstRoot: treeHash(leaves, 0, first), path: consistencyProof(leaves, first, size) }));
+      const consistency = firsts.map((first) => ({
+        first,
+        firstRoot: treeHash(leaves, 0, first),
+        path: consistencyProof(leaves, first, size),
+      }));
       log(`verifying ${consistency.length} consistency proofs…`);
       const consistencyRate = rate(consistency.length, () => {
-        for (const c of consistency) if (!verifyConsistency(c.first, c.firstRoot, size, root, c.path)) throw new Error(`consistency proof from ${c.first} failed`);
+        for (const c of consistency)
+          if (!verifyConsistency(c.first, c.firstRoot, size, root, c.path))
+            throw new Error(`consistency proof from ${c.first} failed`);
       });
 
       const rates = { sha256, single, batched, inclusion, consistency: consistencyRate, verifyLog: verifyRate };
       return {
         machine: machine(),
-        options: { single: options.single, batched: options.batched, batch: options.batch, durability: options.durability },
-        entryBytes, rates,
+        options: {
+          single: options.single,
+          batched: options.batched,
+          batch: options.batch,
+          durability: options.durability,
+        },
+        entryBytes,
+        rates,
         figures: [
           { name: 'SHA-256 of the entries (one hash each)', value: sha256, unit: 'entries/s' },
-          { name: `audit appends, 1 per call (${options.durability})`, value: single, unit: 'entries/s', baseline: { name: 'SHA-256', value: sha256 } },
-          { name: `audit appends, ${options.batch} per call (${options.durability})`, value: batched, unit: 'entries/s', baseline: { name: 'SHA-256', value: sha256 } },
-          { name: 'whole-log verification', value: verifyRate, unit: 'entries/s', baseline: { name: 'SHA-256', value: sha256 } },
-          { name: `inclusion proofs verified (tree of ${size})`, value: inclusion, unit: 'proofs/s', baseline: { name: 'SHA-256', value: sha256 } },
-          { name: 'consistency proofs verified', value: consistencyRate, unit: 'proofs/s', baseline: { name: 'SHA-256', value: sha256 } },
+          {
+            name: `audit appends, 1 per call (${options.durability})`,
+            value: single,
+            unit: 'entries/s',
+            baseline: { name: 'SHA-256', value: sha256 },
+          },
+          {
+            name: `audit appends, ${options.batch} per call (${options.durability})`,
+            value: batched,
+            unit: 'entries/s',
+            baseline: { name: 'SHA-256', value: sha256 },
+          },
+          {
+            name: 'whole-log verification',
+            value: verifyRate,
+            unit: 'entries/s',
+            baseline: { name: 'SHA-256', value: sha256 },
+          },
+          {
+            name: `inclusion proofs verified (tree of ${size})`,
+            value: inclusion,
+            unit: 'proofs/s',
+            baseline: { name: 'SHA-256', value: sha256 },
+          },
+          {
+            name: 'consistency proofs verified',
+            value: consistencyRate,
+            unit: 'proofs/s',
+            baseline: { name: 'SHA-256', value: sha256 },
+          },
         ],
       };
     } finally {

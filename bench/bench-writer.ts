@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Platform } from '../src/platform/platform.js';
-import { routeToHome } from '../src/platform/route-to-home.js';
 import { RateLimiter } from '../src/migrate/rate-limiter.js';
 import { yieldToEventLoop } from '../src/migrate/yield-to-event-loop.js';
+import type { Platform } from '../src/platform/platform.js';
+import { routeToHome } from '../src/platform/route-to-home.js';
 import { meteredAs } from '../src/store/postgres/pg-query-meter.js';
 
 /** A JSON value of about `bytes` bytes, different for every n (no two records alike). */
@@ -129,13 +129,17 @@ export class BenchWriter {
     const n = ++this.n;
     try {
       if (op === 'delete') {
-        const { deleted } = await routeToHome(this.platform, userId, 'shop', (c, ref) => c.deleteRecord({ ...ref, collection: 'orders', key }));
+        const { deleted } = await routeToHome(this.platform, userId, 'shop', (c, ref) =>
+          c.deleteRecord({ ...ref, collection: 'orders', key }),
+        );
         this.acked.set(id, 'deleted');
         if (deleted) this.rowDelta--;
         else this.missingAtDelete++;
       } else {
         const value = recordValue(n, this.options.valueBytes, this.options.pool);
-        const { version } = await routeToHome(this.platform, userId, 'shop', (c, ref) => c.putRecord({ ...ref, collection: 'orders', key, value }));
+        const { version } = await routeToHome(this.platform, userId, 'shop', (c, ref) =>
+          c.putRecord({ ...ref, collection: 'orders', key, value }),
+        );
         this.acked.set(id, { version, n });
         if (!exists) this.rowDelta++;
       }
@@ -147,7 +151,13 @@ export class BenchWriter {
   }
 
   /** After a refusal: what the store holds now, in case the refused write was applied after all. */
-  private async resolve(userId: string, key: string, id: string, before: KeyState | undefined, attempted: number | 'deleted'): Promise<void> {
+  private async resolve(
+    userId: string,
+    key: string,
+    id: string,
+    before: KeyState | undefined,
+    attempted: number | 'deleted',
+  ): Promise<void> {
     let served: KeyState;
     try {
       served = await this.served(userId, key);
@@ -155,7 +165,10 @@ export class BenchWriter {
       this.unresolvedKeys.add(id);
       return;
     }
-    const applied = attempted === 'deleted' ? served === 'deleted' && before !== undefined && before !== 'deleted' : served !== 'deleted' && served.n === attempted;
+    const applied =
+      attempted === 'deleted'
+        ? served === 'deleted' && before !== undefined && before !== 'deleted'
+        : served !== 'deleted' && served.n === attempted;
     if (!applied) return;
     this.counts.refusedButApplied++;
     this.acked.set(id, served);
@@ -165,7 +178,9 @@ export class BenchWriter {
   }
 
   private async served(userId: string, key: string): Promise<KeyState> {
-    const record = await routeToHome(this.platform, userId, 'shop', (c, ref) => c.getRecord({ ...ref, collection: 'orders', key }));
+    const record = await routeToHome(this.platform, userId, 'shop', (c, ref) =>
+      c.getRecord({ ...ref, collection: 'orders', key }),
+    );
     return record === null ? 'deleted' : { version: record.version, n: (record.value as { n: number }).n };
   }
 
@@ -187,7 +202,12 @@ export class BenchWriter {
       if (this.unresolvedKeys.has(id)) continue;
       const [userId, key] = id.split('/') as [string, string];
       const served = await this.served(userId, key);
-      if (t === 'deleted' ? served !== 'deleted' : served === 'deleted' || served.version !== t.version || served.n !== t.n) lostKeys++;
+      if (
+        t === 'deleted'
+          ? served !== 'deleted'
+          : served === 'deleted' || served.version !== t.version || served.n !== t.n
+      )
+        lostKeys++;
     }
     return { lostKeys, rowCountDrift: rowsNow - (this.users.length * this.seeded + this.rowDelta) };
   }

@@ -10,11 +10,21 @@ export const chromiumPath = process.env.DOMICILE_CHROMIUM ?? '/usr/bin/chromium'
  */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(chromiumPath)) {
-    throw new Error(`no Chromium at ${chromiumPath}: install Debian's package (apt-get install chromium), or point DOMICILE_CHROMIUM at one`);
+    throw new Error(
+      `no Chromium at ${chromiumPath}: install Debian's package (apt-get install chromium), or point DOMICILE_CHROMIUM at one`,
+    );
   }
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: chromiumPath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }

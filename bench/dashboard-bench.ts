@@ -1,13 +1,13 @@
-import { readFileSync, statSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { dashboardFiles } from '../src/gateway/routes/dashboard-routes.js';
 import { percentile } from '../src/migrate/migration-status.js';
 import type { Figure } from './bench-output.js';
+import { type Machine, machine } from './bench-output.js';
 import { launchChromium } from './chromium.js';
 import { spawnServer, syntheticClientFlags } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
-import { machine, type Machine } from './bench-output.js';
 
 export interface DashboardBenchReport {
   machine: Machine;
@@ -23,11 +23,18 @@ export interface DashboardBenchReport {
  * (navigation start to the map and every table drawn from the operator API), beside the same
  * page's HTML and CSS alone (JavaScript off) from the same server in the same run.
  */
-export async function dashboardBench(options: { runs: number; log: (line: string) => void }): Promise<DashboardBenchReport> {
+export async function dashboardBench(options: {
+  runs: number;
+  log: (line: string) => void;
+}): Promise<DashboardBenchReport> {
   const root = dashboardFiles();
   if (!root) throw new Error('the dashboard is not built: run `npm run build` first');
   const files = [join(root, 'index.html'), ...readdirSync(join(root, 'assets')).map((f) => join(root, 'assets', f))];
-  const bundle = { files: files.length, bytes: files.reduce((n, f) => n + statSync(f).size, 0), gzipBytes: files.reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0) };
+  const bundle = {
+    files: files.length,
+    bytes: files.reduce((n, f) => n + statSync(f).size, 0),
+    gzipBytes: files.reduce((n, f) => n + gzipSync(readFileSync(f)).length, 0),
+  };
 
   const data = tempFolder('bench-dashboard');
   const bin = join(root, '..', '..', 'bin', 'domicile.js');
@@ -59,11 +66,18 @@ export async function dashboardBench(options: { runs: number; log: (line: string
     const staticPageMs = { p50: percentile(sorted(html), 50), max: Math.max(...html), runs: html.length };
     return {
       machine: machine(),
-      bundle, firstRenderMs, staticPageMs,
+      bundle,
+      firstRenderMs,
+      staticPageMs,
       figures: [
         { name: `dashboard bundle (${bundle.files} files)`, value: bundle.bytes / 1024, unit: 'kB' },
         { name: 'dashboard bundle, gzip', value: bundle.gzipBytes / 1024, unit: 'kB' },
-        { name: `first render p50 (${render.length} runs)`, value: firstRenderMs.p50, unit: 'ms', baseline: { name: 'HTML and CSS alone', value: staticPageMs.p50 } },
+        {
+          name: `first render p50 (${render.length} runs)`,
+          value: firstRenderMs.p50,
+          unit: 'ms',
+          baseline: { name: 'HTML and CSS alone', value: staticPageMs.p50 },
+        },
         { name: 'first render max', value: firstRenderMs.max, unit: 'ms' },
       ],
     };

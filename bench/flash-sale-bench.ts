@@ -2,17 +2,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { stringify } from 'yaml';
-import { packageRoot } from '../src/shared/packaged-file.js';
-import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { Platform } from '../src/platform/platform.js';
 import { routeToHome } from '../src/platform/route-to-home.js';
+import { loadPolicyFile } from '../src/policy/load-policy.js';
 import { parseCatalog } from '../src/services/shop/catalog.js';
 import { saleOrderKey } from '../src/services/shop/flash-sales.js';
+import { packageRoot } from '../src/shared/packaged-file.js';
 import type { Figure } from './bench-output.js';
-import { seedBuyers, type Buyer } from './seed-buyers.js';
-import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
+import { type Machine, machine } from './bench-output.js';
+import { type Buyer, seedBuyers } from './seed-buyers.js';
+import { profileFlags, type SpawnedServer, spawnServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
-import { machine, type Machine } from './bench-output.js';
 
 export interface FlashSaleBenchOptions {
   units: number;
@@ -29,8 +29,16 @@ export interface FlashSaleReport {
   machine: Machine;
   options: Omit<FlashSaleBenchOptions, 'log'>;
   sale: {
-    requests: number; sold: number; soldOutMs: number; unitsPerSecond: number; p50Ms: number; p99Ms: number;
-    soldOut409: number; alreadyBought409: number; otherStatuses: Record<string, number>; errors: number;
+    requests: number;
+    sold: number;
+    soldOutMs: number;
+    unitsPerSecond: number;
+    p50Ms: number;
+    p99Ms: number;
+    soldOut409: number;
+    alreadyBought409: number;
+    otherStatuses: Record<string, number>;
+    errors: number;
   };
   bare: { requestsPerSecond: number; p50Ms: number; p99Ms: number };
   oversells: number;
@@ -73,27 +81,58 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
   const policyFile = join(packageRoot, 'examples', 'phase1.yaml');
   const catalogFile = join(data.path, 'catalog.yaml');
   const catalog = {
-    products: [{ sku: 'redmi-1s', name: 'Redmi 1S', description: 'the phone of the 2014 flash sales', price: { amount: 599900, currency: 'INR' } }],
+    products: [
+      {
+        sku: 'redmi-1s',
+        name: 'Redmi 1S',
+        description: 'the phone of the 2014 flash sales',
+        price: { amount: 599900, currency: 'INR' },
+      },
+    ],
     sales: [{ id: saleId, sku: 'redmi-1s', units: options.units }],
   };
   writeFileSync(catalogFile, stringify(catalog));
   const servers: SpawnedServer[] = [];
   try {
     const buyerCount = Math.round(options.units * options.buyersPerUnit);
-    options.log(`seeding ${buyerCount.toLocaleString('en-US')} buyers across ${markets.length} markets (directory, tenancies, sessions; not timed)…`);
+    options.log(
+      `seeding ${buyerCount.toLocaleString('en-US')} buyers across ${markets.length} markets (directory, tenancies, sessions; not timed)…`,
+    );
     const policy = await loadPolicyFile(policyFile);
-    const seeding = await Platform.open({ policy, dataDir, durability: 'normal', catalog: parseCatalog(catalog, catalogFile) });
+    const seeding = await Platform.open({
+      policy,
+      dataDir,
+      durability: 'normal',
+      catalog: parseCatalog(catalog, catalogFile),
+    });
     let buyers: Buyer[];
     try {
-      buyers = await seedBuyers(seeding, buyerCount, markets, (n) => options.log(`  ${n.toLocaleString('en-US')} buyers`));
+      buyers = await seedBuyers(seeding, buyerCount, markets, (n) =>
+        options.log(`  ${n.toLocaleString('en-US')} buyers`),
+      );
     } finally {
       await seeding.close();
     }
     const operatorToken = seeding.secrets.operatorToken;
 
     const gateway = await spawnServer(
-      [...profileFlags(), join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', dataDir, '--port', '0', '--policy', policyFile, '--catalog', catalogFile, '--durability', options.durability],
-      /gateway/, { DOMICILE_LOG: 'off' },
+      [
+        ...profileFlags(),
+        join(packageRoot, 'bin', 'domicile.js'),
+        'up',
+        '--data',
+        dataDir,
+        '--port',
+        '0',
+        '--policy',
+        policyFile,
+        '--catalog',
+        catalogFile,
+        '--durability',
+        options.durability,
+      ],
+      /gateway/,
+      { DOMICILE_LOG: 'off' },
     );
     servers.push(gateway);
 
@@ -105,25 +144,36 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
       arrivals.push(order[i]!);
       if (i % Math.max(1, Math.round(1 / options.retryShare)) === 0 && r < retries.length) arrivals.push(retries[r++]!);
     }
-    options.log('the baseline: a bare Fastify server answering the same claims with 201 and no work, driven by the same load generator…');
+    options.log(
+      'the baseline: a bare Fastify server answering the same claims with 201 and no work, driven by the same load generator…',
+    );
     const bareServer = await spawnServer([join(packageRoot, 'dist', 'bench', 'bare-fastify-server.js')], /^listening /);
     servers.push(bareServer);
     const bareRun = await drive(bareServer.url, arrivals, buyers, { ...options, units: arrivals.length });
     await bareServer.stop();
-    const bare = { requestsPerSecond: arrivals.length / (bareRun.elapsedMs / 1000), p50Ms: bareRun.result.latency.p50, p99Ms: bareRun.result.latency.p99 };
+    const bare = {
+      requestsPerSecond: arrivals.length / (bareRun.elapsedMs / 1000),
+      p50Ms: bareRun.result.latency.p50,
+      p99Ms: bareRun.result.latency.p99,
+    };
 
-    options.log(`the sale: ${options.units.toLocaleString('en-US')} units, ${arrivals.length.toLocaleString('en-US')} claims from ${buyerCount.toLocaleString('en-US')} buyers over ${options.connections} connections…`);
+    options.log(
+      `the sale: ${options.units.toLocaleString('en-US')} units, ${arrivals.length.toLocaleString('en-US')} claims from ${buyerCount.toLocaleString('en-US')} buyers over ${options.connections} connections…`,
+    );
     const sale = await drive(gateway.url, arrivals, buyers, options);
     const { wins, sold, soldOutMs, result } = sale;
     const doubleSales = wins.reduce((n, w) => n + (w > 1 ? 1 : 0), 0);
     const oversells = Math.max(0, sold - options.units);
 
-    options.log(`sold ${sold.toLocaleString('en-US')} in ${(soldOutMs / 1000).toFixed(2)} s; waiting for every order to rest in its buyer's home region…`);
+    options.log(
+      `sold ${sold.toLocaleString('en-US')} in ${(soldOutMs / 1000).toFixed(2)} s; waiting for every order to rest in its buyer's home region…`,
+    );
     const drainStarted = performance.now();
     for (;;) {
       const counts = await operatorGet(`${gateway.url}/v1/ops/shop/sales/${saleId}`, operatorToken);
       if (counts.pendingOrders === 0) break;
-      if (performance.now() - drainStarted > 600_000) throw new Error(`orders still pending after 10 minutes: ${JSON.stringify(counts)}`);
+      if (performance.now() - drainStarted > 600_000)
+        throw new Error(`orders still pending after 10 minutes: ${JSON.stringify(counts)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const drainMs = performance.now() - drainStarted;
@@ -136,10 +186,12 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
     try {
       for (let i = 0; i < buyers.length; i++) {
         const buyer = buyers[i]!;
-        const record = await routeToHome(check, buyer.userId, 'shop', (client, ref) => client.getRecord({ ...ref, collection: 'orders', key: saleOrderKey(saleId) }));
+        const record = await routeToHome(check, buyer.userId, 'shop', (client, ref) =>
+          client.getRecord({ ...ref, collection: 'orders', key: saleOrderKey(saleId) }),
+        );
         if (record) written += 1;
         // An order for a buyer who got no unit, or none for one who did.
-        if (Boolean(record) !== (wins[i]! > 0)) misplaced += 1;
+        if (Boolean(record) !== wins[i]! > 0) misplaced += 1;
       }
     } finally {
       await check.close();
@@ -148,22 +200,65 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
     const unitsPerSecond = options.units / (soldOutMs / 1000);
     const report: FlashSaleReport = {
       machine: machine(),
-      options: { units: options.units, buyersPerUnit: options.buyersPerUnit, retryShare: options.retryShare, connections: options.connections, durability: options.durability },
-      sale: {
-        requests: result.requests.total, sold, soldOutMs, unitsPerSecond, p50Ms: result.latency.p50, p99Ms: result.latency.p99,
-        soldOut409: sale.soldOut, alreadyBought409: sale.alreadyBought, otherStatuses: Object.fromEntries(Object.entries(sale.statuses).filter(([s]) => s !== '201' && s !== '409')), errors: result.errors + result.timeouts,
+      options: {
+        units: options.units,
+        buyersPerUnit: options.buyersPerUnit,
+        retryShare: options.retryShare,
+        connections: options.connections,
+        durability: options.durability,
       },
-      bare, oversells, doubleSales,
+      sale: {
+        requests: result.requests.total,
+        sold,
+        soldOutMs,
+        unitsPerSecond,
+        p50Ms: result.latency.p50,
+        p99Ms: result.latency.p99,
+        soldOut409: sale.soldOut,
+        alreadyBought409: sale.alreadyBought,
+        otherStatuses: Object.fromEntries(Object.entries(sale.statuses).filter(([s]) => s !== '201' && s !== '409')),
+        errors: result.errors + result.timeouts,
+      },
+      bare,
+      oversells,
+      doubleSales,
       orders: { written, lost: Math.max(0, sold - written), drainMs, misplaced },
       figures: [
-        { name: 'units sold per second (to sell-out)', value: unitsPerSecond, unit: 'units/s', baseline: { name: 'bare Fastify, same claims', value: bare.requestsPerSecond } },
-        { name: 'time to sell out', value: soldOutMs / 1000, unit: 's', baseline: { name: 'the goal', value: 5 }, goal: { atMost: 1, text: 'goal < 5 s (the mark: 2.5 s)' } },
-        { name: 'claim latency p50', value: result.latency.p50, unit: 'ms', baseline: { name: 'bare Fastify', value: bare.p50Ms } },
-        { name: 'claim latency p99', value: result.latency.p99, unit: 'ms', baseline: { name: 'bare Fastify', value: bare.p99Ms } },
+        {
+          name: 'units sold per second (to sell-out)',
+          value: unitsPerSecond,
+          unit: 'units/s',
+          baseline: { name: 'bare Fastify, same claims', value: bare.requestsPerSecond },
+        },
+        {
+          name: 'time to sell out',
+          value: soldOutMs / 1000,
+          unit: 's',
+          baseline: { name: 'the goal', value: 5 },
+          goal: { atMost: 1, text: 'goal < 5 s (the mark: 2.5 s)' },
+        },
+        {
+          name: 'claim latency p50',
+          value: result.latency.p50,
+          unit: 'ms',
+          baseline: { name: 'bare Fastify', value: bare.p50Ms },
+        },
+        {
+          name: 'claim latency p99',
+          value: result.latency.p99,
+          unit: 'ms',
+          baseline: { name: 'bare Fastify', value: bare.p99Ms },
+        },
         { name: 'claims (201 + 409)', value: result.requests.total, unit: 'requests' },
         { name: 'oversells', value: oversells, unit: 'units' },
         { name: 'double sales', value: doubleSales, unit: 'buyers' },
-        { name: 'orders in the buyers\' home regions', value: written, unit: 'orders', baseline: { name: 'units sold', value: sold }, goal: { atLeast: 1, atMost: 1, text: 'every unit sold has its order' } },
+        {
+          name: "orders in the buyers' home regions",
+          value: written,
+          unit: 'orders',
+          baseline: { name: 'units sold', value: sold },
+          goal: { atLeast: 1, atMost: 1, text: 'every unit sold has its order' },
+        },
         { name: 'orders written after the sell-out in', value: drainMs / 1000, unit: 's' },
       ],
     };
@@ -190,7 +285,12 @@ interface Drive {
  * (autocannon), and counts per buyer what each answer gave. The same for the sale and for
  * its baseline, so that both carry the same load generator's cost.
  */
-async function drive(url: string, arrivals: readonly number[], buyers: readonly Buyer[], options: { units: number; connections: number }): Promise<Drive> {
+async function drive(
+  url: string,
+  arrivals: readonly number[],
+  buyers: readonly Buyer[],
+  options: { units: number; connections: number },
+): Promise<Drive> {
   const wins = new Uint8Array(buyers.length);
   const statuses: Record<string, number> = {};
   let sold = 0;
@@ -204,26 +304,28 @@ async function drive(url: string, arrivals: readonly number[], buyers: readonly 
     connections: options.connections,
     amount: arrivals.length,
     timeout: 30,
-    requests: [{
-      method: 'POST',
-      path: `/v1/shop/sales/${saleId}/claims`,
-      setupRequest: (req, context: object) => {
-        const buyer = arrivals[next++ % arrivals.length]!;
-        (context as { buyer?: number }).buyer = buyer;
-        return { ...req, headers: { ...req.headers, authorization: `Bearer ${buyers[buyer]!.token}` } };
+    requests: [
+      {
+        method: 'POST',
+        path: `/v1/shop/sales/${saleId}/claims`,
+        setupRequest: (req, context: object) => {
+          const buyer = arrivals[next++ % arrivals.length]!;
+          (context as { buyer?: number }).buyer = buyer;
+          return { ...req, headers: { ...req.headers, authorization: `Bearer ${buyers[buyer]!.token}` } };
+        },
+        onResponse: (status, body, context: object) => {
+          statuses[status] = (statuses[status] ?? 0) + 1;
+          if (status === 201) {
+            wins[(context as { buyer: number }).buyer]! += 1;
+            sold += 1;
+            if (sold === options.units) soldOutMs = performance.now() - started;
+          } else if (status === 409) {
+            if (body.includes('already-bought')) alreadyBought += 1;
+            else if (body.includes('sold-out')) soldOut += 1;
+          }
+        },
       },
-      onResponse: (status, body, context: object) => {
-        statuses[status] = (statuses[status] ?? 0) + 1;
-        if (status === 201) {
-          wins[(context as { buyer: number }).buyer]! += 1;
-          sold += 1;
-          if (sold === options.units) soldOutMs = performance.now() - started;
-        } else if (status === 409) {
-          if (body.includes('already-bought')) alreadyBought += 1;
-          else if (body.includes('sold-out')) soldOut += 1;
-        }
-      },
-    }],
+    ],
   });
   const elapsedMs = performance.now() - started;
   return { wins, sold, soldOutMs: soldOutMs || elapsedMs, elapsedMs, soldOut, alreadyBought, statuses, result };

@@ -22,7 +22,15 @@ export interface LoadResult {
  * Drives a server with autocannon for `seconds`, cycling through `requests` (each
  * connection takes the next one), and returns the rate and latency percentiles.
  */
-export async function runLoad(url: string, requests: LoadRequest[], options: { seconds: number; connections: number; /** Requests per second over all connections (default: as fast as answered). */ rate?: number }): Promise<LoadResult> {
+export async function runLoad(
+  url: string,
+  requests: LoadRequest[],
+  options: {
+    seconds: number;
+    connections: number /** Requests per second over all connections (default: as fast as answered). */;
+    rate?: number;
+  },
+): Promise<LoadResult> {
   let next = 0;
   const result = await autocannon({
     url,
@@ -33,7 +41,13 @@ export async function runLoad(url: string, requests: LoadRequest[], options: { s
       {
         setupRequest: (req) => {
           const r = requests[next++ % requests.length]!;
-          return { ...req, method: r.method, path: r.path, headers: { ...req.headers, ...r.headers }, ...(r.body === undefined ? {} : { body: r.body }) };
+          return {
+            ...req,
+            method: r.method,
+            path: r.path,
+            headers: { ...req.headers, ...r.headers },
+            ...(r.body === undefined ? {} : { body: r.body }),
+          };
         },
       },
     ],
@@ -45,7 +59,9 @@ export async function runLoad(url: string, requests: LoadRequest[], options: { s
     requests: result.requests.total,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
-    statuses: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([status, s]) => [status, s.count ?? 0])),
+    statuses: Object.fromEntries(
+      Object.entries(result.statusCodeStats ?? {}).map(([status, s]) => [status, s.count ?? 0]),
+    ),
   };
 }
 

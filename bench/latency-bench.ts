@@ -1,18 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { migrateToCompletion, openScenarioPhase, scenarioPhases, type ScenarioPhase } from '../src/scenario/scenario-phase.js';
 import { DomicileError } from '../src/errors/domicile-error.js';
+import { percentile } from '../src/migrate/migration-status.js';
 import { homeRegion } from '../src/policy/placement.js';
-import { forecast, operations, serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
+import {
+  migrateToCompletion,
+  openScenarioPhase,
+  type ScenarioPhase,
+  scenarioPhases,
+} from '../src/scenario/scenario-phase.js';
+import { forecast, type Operation, operations, type Sizes, serviceOf } from '../src/wan/latency-forecast.js';
 import type { Latency } from '../src/wan/latency-schema.js';
 import { emulatedMarkets } from '../src/wan/load-latency.js';
 import { regionLink } from '../src/wan/network-model.js';
-import { evaluateClaims, type ClaimVerdict } from './latency-claims.js';
+import { type Machine, machine } from './bench-output.js';
+import { type ClaimVerdict, evaluateClaims } from './latency-claims.js';
 import type { OperationResult, Percentiles, PhaseMeasurement } from './latency-measurement.js';
-import { MarketConnection, type Answer } from './market-client.js';
+import { type Answer, MarketConnection } from './market-client.js';
 import { tempFolder } from './temp-folder.js';
-import { machine, type Machine } from './bench-output.js';
-import { percentile } from '../src/migrate/migration-status.js';
 
 export interface LatencyBenchOptions {
   latency: Latency;
@@ -39,7 +44,11 @@ interface BenchUser {
 }
 
 function expectStatus(a: Answer, status: number, what: string): Answer {
-  if (a.status !== status) throw new DomicileError('INTERNAL', `${what} answered ${a.status}, not ${status}: ${a.body.toString().slice(0, 300)}`);
+  if (a.status !== status)
+    throw new DomicileError(
+      'INTERNAL',
+      `${what} answered ${a.status}, not ${status}: ${a.body.toString().slice(0, 300)}`,
+    );
   return a;
 }
 
@@ -63,7 +72,15 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
   const photo = randomBytes(2 * 1024 * 1024);
   const photoSha = createHash('sha256').update(photo).digest('hex');
   const chunkBytes = 512 * 1024;
-  const sizes: Sizes = { pageBytes: 0, assetBytes: 0, catalogBytes: 0, cartBytes: 0, accountBytes: 0, photoBytes: photo.length, chunkBytes };
+  const sizes: Sizes = {
+    pageBytes: 0,
+    assetBytes: 0,
+    catalogBytes: 0,
+    cartBytes: 0,
+    accountBytes: 0,
+    photoBytes: photo.length,
+    chunkBytes,
+  };
   let assetPath = '';
   const users: BenchUser[] = [];
   const results: PhaseMeasurement[] = [];
@@ -77,11 +94,14 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
       if (phase === 'before') {
         markets = emulatedMarkets(latency, platform.policy);
         notEmulated = platform.policy.markets.map((m) => m.country).filter((m) => !markets.includes(m));
-        log(`before: registering a user in each of ${markets.join(', ')} (not emulated: ${notEmulated.join(', ') || 'none'}, no published access round trip)…`);
+        log(
+          `before: registering a user in each of ${markets.join(', ')} (not emulated: ${notEmulated.join(', ') || 'none'}, no published access round trip)…`,
+        );
         for (const market of markets) users.push(await registerUser(app, market));
         const page = await app.inject({ method: 'GET', url: '/dashboard/' });
         assetPath = /src="(\/dashboard\/assets\/[^"]+\.js)"/.exec(page.body)?.[1] ?? '';
-        if (!assetPath) throw new DomicileError('INTERNAL', 'the dashboard page names no script: run npm run build first');
+        if (!assetPath)
+          throw new DomicileError('INTERNAL', 'the dashboard page names no script: run npm run build first');
       } else if ((await engine.plan()).groups.some((g) => g.users > 0)) {
         const started = performance.now();
         log(`${phase}: migrating to the new policy…`);
@@ -89,18 +109,41 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
         migration = { rows: done.moved.rows, seconds: (performance.now() - started) / 1000 };
       }
       const url = await app.listen({ port: 0, host: '127.0.0.1' });
-      log(`${phase}: ${users.length} markets at once: ${options.samples['store page']} store pages, ${options.samples['account request']} account requests, ${options.samples['photo sync']} photo syncs of 2 MiB each…`);
+      log(
+        `${phase}: ${users.length} markets at once: ${options.samples['store page']} store pages, ${options.samples['account request']} account requests, ${options.samples['photo sync']} photo syncs of 2 MiB each…`,
+      );
       const marketSizes = users.map(() => ({ ...sizes }));
-      const measured = await Promise.all(users.map((u, i) => measureMarket(url, u, options.samples, { cdn, assetPath, photo, photoSha, chunkBytes, sizes: marketSizes[i]! })));
+      const measured = await Promise.all(
+        users.map((u, i) =>
+          measureMarket(url, u, options.samples, {
+            cdn,
+            assetPath,
+            photo,
+            photoSha,
+            chunkBytes,
+            sizes: marketSizes[i]!,
+          }),
+        ),
+      );
       Object.assign(sizes, marketSizes[0]);
       const byMarket: PhaseMeasurement['markets'] = {};
       for (const [i, u] of users.entries()) {
         const predicted = forecast(latency, platform.policy, u.market, { cdn, sizes: marketSizes[i]! });
         const m = measured[i]!;
-        byMarket[u.market] = Object.fromEntries(operations.map((op) => {
-          const home = homeRegion(platform.policy, u.market, serviceOf[op]);
-          return [op, { ...percentiles(m[op]), forecastMs: predicted[op], home, rttMs: regionLink(latency, u.market, home).rttMs }];
-        })) as Record<Operation, OperationResult>;
+        byMarket[u.market] = Object.fromEntries(
+          operations.map((op) => {
+            const home = homeRegion(platform.policy, u.market, serviceOf[op]);
+            return [
+              op,
+              {
+                ...percentiles(m[op]),
+                forecastMs: predicted[op],
+                home,
+                rttMs: regionLink(latency, u.market, home).rttMs,
+              },
+            ];
+          }),
+        ) as Record<Operation, OperationResult>;
       }
       results.push({ phase, cdn, markets: byMarket, migration });
       await current.close();
@@ -111,21 +154,43 @@ export async function latencyBench(options: LatencyBenchOptions): Promise<Latenc
     data.remove();
   }
   return {
-    latency: latency.name, markets, notEmulated, phases: results, claims: evaluateClaims(results, latency, sizes), sizes,
+    latency: latency.name,
+    markets,
+    notEmulated,
+    phases: results,
+    claims: evaluateClaims(results, latency, sizes),
+    sizes,
     machine: { ...machine(), date: new Date().toISOString().slice(0, 10) },
   };
 }
 
 async function registerUser(app: ScenarioPhase['app'], market: string): Promise<BenchUser> {
   const email = `latency-${market.toLowerCase()}@example.com`;
-  const res = await app.inject({ method: 'POST', url: '/v1/accounts', payload: { email, password: 'latency-bench', market } });
-  if (res.statusCode !== 201) throw new DomicileError('INTERNAL', `registering a ${market} user answered ${res.statusCode}: ${res.body}`);
+  const res = await app.inject({
+    method: 'POST',
+    url: '/v1/accounts',
+    payload: { email, password: 'latency-bench', market },
+  });
+  if (res.statusCode !== 201)
+    throw new DomicileError('INTERNAL', `registering a ${market} user answered ${res.statusCode}: ${res.body}`);
   const { token } = res.json() as { token: string };
   const auth = { authorization: `Bearer ${token}` };
-  const consent = await app.inject({ method: 'PUT', url: '/v1/me/consents/cloud-backup', headers: auth, payload: { decision: 'grant', noticeVersion: '2014-08', method: 'settings' } });
-  if (consent.statusCode !== 200) throw new DomicileError('INTERNAL', `granting cloud-backup answered ${consent.statusCode}: ${consent.body}`);
-  const cart = await app.inject({ method: 'PUT', url: '/v1/me/shop/cart/mi-4', headers: auth, payload: { value: { sku: 'mi-4', quantity: 1 } } });
-  if (cart.statusCode !== 200) throw new DomicileError('INTERNAL', `filling the cart answered ${cart.statusCode}: ${cart.body}`);
+  const consent = await app.inject({
+    method: 'PUT',
+    url: '/v1/me/consents/cloud-backup',
+    headers: auth,
+    payload: { decision: 'grant', noticeVersion: '2014-08', method: 'settings' },
+  });
+  if (consent.statusCode !== 200)
+    throw new DomicileError('INTERNAL', `granting cloud-backup answered ${consent.statusCode}: ${consent.body}`);
+  const cart = await app.inject({
+    method: 'PUT',
+    url: '/v1/me/shop/cart/mi-4',
+    headers: auth,
+    payload: { value: { sku: 'mi-4', quantity: 1 } },
+  });
+  if (cart.statusCode !== 200)
+    throw new DomicileError('INTERNAL', `filling the cart answered ${cart.statusCode}: ${cart.body}`);
   return { market, token };
 }
 
@@ -141,7 +206,12 @@ interface Fixtures {
 }
 
 /** One market's samples, one operation after another (markets run at the same time). */
-async function measureMarket(url: string, user: BenchUser, samples: Record<Operation, number>, f: Fixtures): Promise<Record<Operation, number[]>> {
+async function measureMarket(
+  url: string,
+  user: BenchUser,
+  samples: Record<Operation, number>,
+  f: Fixtures,
+): Promise<Record<Operation, number[]>> {
   const out: Record<Operation, number[]> = { 'store page': [], 'account request': [], 'photo sync': [] };
   const { market, token } = user;
 
@@ -154,7 +224,10 @@ async function measureMarket(url: string, user: BenchUser, samples: Record<Opera
     const started = performance.now();
     const page = expectStatus(await store.send('GET', '/dashboard/'), 200, 'the store page');
     const [[asset, catalog], cart] = await Promise.all([
-      (async () => [expectStatus(await statics.send('GET', f.assetPath), 200, 'a static asset'), expectStatus(await statics.send('GET', '/v1/catalog'), 200, 'the catalog')])(),
+      (async () => [
+        expectStatus(await statics.send('GET', f.assetPath), 200, 'a static asset'),
+        expectStatus(await statics.send('GET', '/v1/catalog'), 200, 'the catalog'),
+      ])(),
       api.send('GET', '/v1/me/shop/cart', { token }).then((a) => expectStatus(a, 200, 'the cart')),
     ]);
     out['store page'].push(performance.now() - started);
@@ -180,10 +253,24 @@ async function measureMarket(url: string, user: BenchUser, samples: Record<Opera
   for (let i = 0; i < samples['photo sync']; i++) {
     const cloud = new MarketConnection(url, market);
     const started = performance.now();
-    const start = expectStatus(await cloud.send('POST', '/v1/me/photos', { token, json: { name: `IMG_${i}.jpg`, contentType: 'image/jpeg', size: f.photo.length, sha256: f.photoSha } }), 201, 'starting a photo upload');
+    const start = expectStatus(
+      await cloud.send('POST', '/v1/me/photos', {
+        token,
+        json: { name: `IMG_${i}.jpg`, contentType: 'image/jpeg', size: f.photo.length, sha256: f.photoSha },
+      }),
+      201,
+      'starting a photo upload',
+    );
     const { id } = JSON.parse(start.body.toString()) as { id: string };
     for (let c = 0; c * f.chunkBytes < f.photo.length; c++) {
-      expectStatus(await cloud.send('PUT', `/v1/me/photos/${id}/chunks/${c}`, { token, bytes: f.photo.subarray(c * f.chunkBytes, (c + 1) * f.chunkBytes) }), 200, 'a photo chunk');
+      expectStatus(
+        await cloud.send('PUT', `/v1/me/photos/${id}/chunks/${c}`, {
+          token,
+          bytes: f.photo.subarray(c * f.chunkBytes, (c + 1) * f.chunkBytes),
+        }),
+        200,
+        'a photo chunk',
+      );
     }
     expectStatus(await cloud.send('POST', `/v1/me/photos/${id}/complete`, { token }), 200, 'completing a photo');
     out['photo sync'].push(performance.now() - started);

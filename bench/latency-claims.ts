@@ -1,4 +1,4 @@
-import { serviceOf, type Operation, type Sizes } from '../src/wan/latency-forecast.js';
+import { type Operation, type Sizes, serviceOf } from '../src/wan/latency-forecast.js';
 import type { Latency } from '../src/wan/latency-schema.js';
 import type { OperationResult, PhaseMeasurement } from './latency-measurement.js';
 
@@ -18,10 +18,38 @@ interface Claim {
 }
 
 export const claims: Claim[] = [
-  { text: 'phase 1: site speed up at least 30% in Singapore, Hong Kong and Taiwan', phase: 'phase1', markets: ['SG', 'HK', 'TW'], operation: 'store page', kind: 'speedup-at-least', value: 0.3 },
-  { text: 'phase 1: site speed up to 200% in India', phase: 'phase1', markets: ['IN'], operation: 'store page', kind: 'speedup-up-to', value: 2 },
-  { text: 'phase 2: network request latency in India down by up to 350 ms', phase: 'phase2', markets: ['IN'], operation: 'account request', kind: 'reduction-up-to', value: 350 },
-  { text: 'phase 2: photo sync in Malaysia 2-3× faster', phase: 'phase2', markets: ['MY'], operation: 'photo sync', kind: 'ratio-between', value: [2, 3] },
+  {
+    text: 'phase 1: site speed up at least 30% in Singapore, Hong Kong and Taiwan',
+    phase: 'phase1',
+    markets: ['SG', 'HK', 'TW'],
+    operation: 'store page',
+    kind: 'speedup-at-least',
+    value: 0.3,
+  },
+  {
+    text: 'phase 1: site speed up to 200% in India',
+    phase: 'phase1',
+    markets: ['IN'],
+    operation: 'store page',
+    kind: 'speedup-up-to',
+    value: 2,
+  },
+  {
+    text: 'phase 2: network request latency in India down by up to 350 ms',
+    phase: 'phase2',
+    markets: ['IN'],
+    operation: 'account request',
+    kind: 'reduction-up-to',
+    value: 350,
+  },
+  {
+    text: 'phase 2: photo sync in Malaysia 2-3× faster',
+    phase: 'phase2',
+    markets: ['MY'],
+    operation: 'photo sync',
+    kind: 'ratio-between',
+    value: [2, 3],
+  },
 ];
 
 export interface ClaimVerdict {
@@ -36,12 +64,20 @@ export interface ClaimVerdict {
 
 const pct = (x: number): string => `${x >= 0 ? '+' : '−'}${Math.abs(Math.round(x * 100))}%`;
 
-function judge(claim: Claim, b: OperationResult, a: OperationResult): { measured: string; verdict: ClaimVerdict['verdict'] } {
-  const upTo = (got: number, claimed: number): ClaimVerdict['verdict'] => (got > claimed * 1.5 ? 'larger than claimed' : got < claimed * 0.5 ? 'smaller than claimed' : 'reproduced');
+function judge(
+  claim: Claim,
+  b: OperationResult,
+  a: OperationResult,
+): { measured: string; verdict: ClaimVerdict['verdict'] } {
+  const upTo = (got: number, claimed: number): ClaimVerdict['verdict'] =>
+    got > claimed * 1.5 ? 'larger than claimed' : got < claimed * 0.5 ? 'smaller than claimed' : 'reproduced';
   switch (claim.kind) {
     case 'speedup-at-least': {
       const s = b.p50 / a.p50 - 1;
-      return { measured: `speed ${pct(s)}`, verdict: s >= (claim.value as number) ? 'reproduced' : 'smaller than claimed' };
+      return {
+        measured: `speed ${pct(s)}`,
+        verdict: s >= (claim.value as number) ? 'reproduced' : 'smaller than claimed',
+      };
     }
     case 'speedup-up-to': {
       const s = b.p50 / a.p50 - 1;
@@ -49,12 +85,18 @@ function judge(claim: Claim, b: OperationResult, a: OperationResult): { measured
     }
     case 'reduction-up-to': {
       const d = b.p50 - a.p50;
-      return { measured: `${d >= 0 ? '−' : '+'}${Math.abs(Math.round(d))} ms`, verdict: upTo(d, claim.value as number) };
+      return {
+        measured: `${d >= 0 ? '−' : '+'}${Math.abs(Math.round(d))} ms`,
+        verdict: upTo(d, claim.value as number),
+      };
     }
     case 'ratio-between': {
       const r = b.p50 / a.p50;
       const [low, high] = claim.value as [number, number];
-      return { measured: `${r.toFixed(1)}× faster`, verdict: r > high ? 'larger than claimed' : r < low ? 'smaller than claimed' : 'reproduced' };
+      return {
+        measured: `${r.toFixed(1)}× faster`,
+        verdict: r > high ? 'larger than claimed' : r < low ? 'smaller than claimed' : 'reproduced',
+      };
     }
   }
 }
@@ -62,26 +104,44 @@ function judge(claim: Claim, b: OperationResult, a: OperationResult): { measured
 /** The bytes an operation sends and receives: at the market's bandwidth they take a time no placement shortens. */
 function bytesOf(op: Operation, sizes: Sizes): number {
   switch (op) {
-    case 'store page': return sizes.pageBytes + sizes.assetBytes + sizes.catalogBytes + sizes.cartBytes;
-    case 'account request': return sizes.accountBytes;
-    case 'photo sync': return sizes.photoBytes;
+    case 'store page':
+      return sizes.pageBytes + sizes.assetBytes + sizes.catalogBytes + sizes.cartBytes;
+    case 'account request':
+      return sizes.accountBytes;
+    case 'photo sync':
+      return sizes.photoBytes;
   }
 }
 
-function explain(claim: Claim, market: string, before: PhaseMeasurement, after: PhaseMeasurement, latency: Latency, sizes: Sizes): string {
+function explain(
+  claim: Claim,
+  market: string,
+  before: PhaseMeasurement,
+  after: PhaseMeasurement,
+  latency: Latency,
+  sizes: Sizes,
+): string {
   const b = before.markets[market]![claim.operation];
   const a = after.markets[market]![claim.operation];
   const service = serviceOf[claim.operation];
   const parts = [
     `p50 ${Math.round(b.p50)} → ${Math.round(a.p50)} ms`,
-    b.home === a.home ? `${service} stayed in ${a.home} (${a.rttMs} ms away)` : `${service} moved ${b.home} → ${a.home}: round trip ${Math.round(b.rttMs)} → ${Math.round(a.rttMs)} ms`,
+    b.home === a.home
+      ? `${service} stayed in ${a.home} (${a.rttMs} ms away)`
+      : `${service} moved ${b.home} → ${a.home}: round trip ${Math.round(b.rttMs)} → ${Math.round(a.rttMs)} ms`,
   ];
-  if (claim.operation === 'store page' && after.cdn && !before.cdn) parts.push(`static content came from the CDN edge (${latency.markets[market]?.access?.ms ?? '?'} ms) instead`);
-  parts.push(`the model's network time ${Math.round(b.forecastMs)} → ${Math.round(a.forecastMs)} ms, server time about ${Math.max(0, Math.round(b.p50 - b.forecastMs))} → ${Math.max(0, Math.round(a.p50 - a.forecastMs))} ms`);
+  if (claim.operation === 'store page' && after.cdn && !before.cdn)
+    parts.push(`static content came from the CDN edge (${latency.markets[market]?.access?.ms ?? '?'} ms) instead`);
+  parts.push(
+    `the model's network time ${Math.round(b.forecastMs)} → ${Math.round(a.forecastMs)} ms, server time about ${Math.max(0, Math.round(b.p50 - b.forecastMs))} → ${Math.max(0, Math.round(a.p50 - a.forecastMs))} ms`,
+  );
   const mbps = latency.markets[market]?.bandwidth?.mbps;
   if (mbps !== undefined) {
     const floor = (bytesOf(claim.operation, sizes) * 8) / (mbps * 1000);
-    if (floor >= 1) parts.push(`at ${mbps} Mbps its ${(bytesOf(claim.operation, sizes) / 1e6).toFixed(2)} MB alone take ${Math.round(floor)} ms wherever the data is`);
+    if (floor >= 1)
+      parts.push(
+        `at ${mbps} Mbps its ${(bytesOf(claim.operation, sizes) / 1e6).toFixed(2)} MB alone take ${Math.round(floor)} ms wherever the data is`,
+      );
   }
   return parts.join('; ');
 }
@@ -95,11 +155,23 @@ export function evaluateClaims(results: PhaseMeasurement[], latency: Latency, si
       const b = before?.markets[market]?.[claim.operation];
       const a = after?.markets[market]?.[claim.operation];
       if (!before || !after || !b || !a) {
-        out.push({ claim: claim.text, market, measured: '—', verdict: 'not judged', explanation: `${market} is not emulated: the latency file has no published access round trip for it` });
+        out.push({
+          claim: claim.text,
+          market,
+          measured: '—',
+          verdict: 'not judged',
+          explanation: `${market} is not emulated: the latency file has no published access round trip for it`,
+        });
         continue;
       }
       const { measured, verdict } = judge(claim, b, a);
-      out.push({ claim: claim.text, market, measured, verdict, explanation: explain(claim, market, before, after, latency, sizes) });
+      out.push({
+        claim: claim.text,
+        market,
+        measured,
+        verdict,
+        explanation: explain(claim, market, before, after, latency, sizes),
+      });
     }
   }
   return out;

@@ -1,5 +1,5 @@
 import type { Figure } from './bench-output.js';
-import { combine, runLoad, type LoadRequest, type LoadResult } from './http-load.js';
+import { combine, type LoadRequest, type LoadResult, runLoad } from './http-load.js';
 
 export interface LoginFloodOptions {
   /** Concurrent wrong-password logins, each looping as soon as it is answered (the issue's 60). */
@@ -37,14 +37,22 @@ export interface LoginFloodReport {
  * Quiet and flooded runs alternate in rounds, so a neighbour's load on a shared machine falls
  * on both.
  */
-export async function loginFlood(url: string, reads: LoadRequest[], loginEmails: string[], options: LoginFloodOptions): Promise<LoginFloodReport> {
+export async function loginFlood(
+  url: string,
+  reads: LoadRequest[],
+  loginEmails: string[],
+  options: LoginFloodOptions,
+): Promise<LoginFloodReport> {
   const json = { 'content-type': 'application/json' };
   const attempts: LoadRequest[] = Array.from({ length: 200 }, (_, i) => ({
     method: 'POST',
     path: '/v1/sessions',
     headers: json,
     // Registered and unknown logins alike: both cost a password check.
-    body: JSON.stringify({ email: i % 2 === 0 ? loginEmails[i % loginEmails.length] : `nobody-${i}@example.com`, password: `wrong-password-${i}` }),
+    body: JSON.stringify({
+      email: i % 2 === 0 ? loginEmails[i % loginEmails.length] : `nobody-${i}@example.com`,
+      password: `wrong-password-${i}`,
+    }),
   }));
   const readLoad = { seconds: 0, connections: options.readConnections, rate: options.readRate };
   const rounds = 3;
@@ -65,7 +73,9 @@ export async function loginFlood(url: string, reads: LoadRequest[], loginEmails:
     if (d) downloadRuns.push(d);
   };
   for (let round = 1; round <= rounds; round++) {
-    options.log(`login flood, round ${round}/${rounds}: authenticated reads at ${options.readRate}/s${downloads ? ' and photo downloads' : ''} alone, then beside ${options.logins} looping wrong-password logins…`);
+    options.log(
+      `login flood, round ${round}/${rounds}: authenticated reads at ${options.readRate}/s${downloads ? ' and photo downloads' : ''} alone, then beside ${options.logins} looping wrong-password logins…`,
+    );
     await measure(quietRuns, quietDownloads);
     // The flood starts first and outlasts the reads, so every read meets it.
     const flood = runLoad(url, attempts, { seconds: seconds + 2, connections: options.logins });
@@ -76,12 +86,21 @@ export async function loginFlood(url: string, reads: LoadRequest[], loginEmails:
   const quiet = combine(quietRuns);
   const flooded = combine(floodedRuns);
   const flood = combine(floodRuns);
-  const downloadReport = downloads ? { quiet: combine(quietDownloads), flooded: combine(floodedDownloads), p99Ratio: 0 } : undefined;
+  const downloadReport = downloads
+    ? { quiet: combine(quietDownloads), flooded: combine(floodedDownloads), p99Ratio: 0 }
+    : undefined;
   if (downloadReport) downloadReport.p99Ratio = downloadReport.flooded.p99Ms / downloadReport.quiet.p99Ms;
-  const checked: Array<[string, LoadResult]> = [['quiet reads', quiet], ['flooded reads', flooded]];
-  if (downloadReport) checked.push(['quiet downloads', downloadReport.quiet], ['flooded downloads', downloadReport.flooded]);
+  const checked: Array<[string, LoadResult]> = [
+    ['quiet reads', quiet],
+    ['flooded reads', flooded],
+  ];
+  if (downloadReport)
+    checked.push(['quiet downloads', downloadReport.quiet], ['flooded downloads', downloadReport.flooded]);
   for (const [name, r] of checked) {
-    if (r.errors > 0 || r.non2xx > 0) throw new Error(`the ${name} had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`);
+    if (r.errors > 0 || r.non2xx > 0)
+      throw new Error(
+        `the ${name} had ${r.errors} errors and ${r.non2xx} non-2xx answers: the figures would not be honest`,
+      );
   }
   const p99Ratio = flooded.p99Ms / quiet.p99Ms;
   const figures: Figure[] = [
@@ -93,12 +112,32 @@ export async function loginFlood(url: string, reads: LoadRequest[], loginEmails:
       baseline: { name: 'quiet', value: quiet.p99Ms },
       goal: { atMost: 2, text: 'goal ≤ 2×' },
     },
-    ...(downloadReport ? [
-      { name: 'photo download p99, quiet', value: downloadReport.quiet.p99Ms, unit: 'ms' },
-      { name: `photo download p99 under ${options.logins} concurrent wrong-password logins`, value: downloadReport.flooded.p99Ms, unit: 'ms', baseline: { name: 'quiet', value: downloadReport.quiet.p99Ms } },
-    ] : []),
+    ...(downloadReport
+      ? [
+          { name: 'photo download p99, quiet', value: downloadReport.quiet.p99Ms, unit: 'ms' },
+          {
+            name: `photo download p99 under ${options.logins} concurrent wrong-password logins`,
+            value: downloadReport.flooded.p99Ms,
+            unit: 'ms',
+            baseline: { name: 'quiet', value: downloadReport.quiet.p99Ms },
+          },
+        ]
+      : []),
     { name: 'login flood: attempts answered', value: flood.requestsPerSecond, unit: 'req/s' },
-    { name: 'login flood: passwords checked (401)', value: (flood.statuses['401'] ?? 0) / (rounds * (seconds + 2)), unit: 'req/s' },
+    {
+      name: 'login flood: passwords checked (401)',
+      value: (flood.statuses['401'] ?? 0) / (rounds * (seconds + 2)),
+      unit: 'req/s',
+    },
   ];
-  return { logins: options.logins, readRate: options.readRate, quiet, flooded, flood, p99Ratio, downloads: downloadReport, figures };
+  return {
+    logins: options.logins,
+    readRate: options.readRate,
+    quiet,
+    flooded,
+    flood,
+    p99Ratio,
+    downloads: downloadReport,
+    figures,
+  };
 }

@@ -16,14 +16,26 @@ export interface Answer {
 export class MarketConnection {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-  constructor(private readonly baseUrl: string, readonly market: string) {}
+  constructor(
+    private readonly baseUrl: string,
+    readonly market: string,
+  ) {}
 
-  send(method: string, path: string, options: { token?: string | undefined; json?: unknown; bytes?: Buffer; headers?: Record<string, string> } = {}): Promise<Answer> {
+  send(
+    method: string,
+    path: string,
+    options: { token?: string | undefined; json?: unknown; bytes?: Buffer; headers?: Record<string, string> } = {},
+  ): Promise<Answer> {
     const body = options.bytes ?? (options.json === undefined ? undefined : Buffer.from(JSON.stringify(options.json)));
     const headers: Record<string, string> = {
       [clientMarketHeader]: this.market,
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-      ...(body ? { 'content-type': options.bytes ? 'application/octet-stream' : 'application/json', 'content-length': String(body.length) } : {}),
+      ...(body
+        ? {
+            'content-type': options.bytes ? 'application/octet-stream' : 'application/json',
+            'content-length': String(body.length),
+          }
+        : {}),
       ...options.headers,
     };
     const started = performance.now();
@@ -31,7 +43,14 @@ export class MarketConnection {
       const req = httpRequest(new URL(path, this.baseUrl), { method, agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ms: performance.now() - started }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            ms: performance.now() - started,
+          }),
+        );
         res.on('error', reject);
       });
       req.on('error', reject);

@@ -1,5 +1,5 @@
-import { copyFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -25,7 +25,13 @@ function median<T>(runs: T[], by: (t: T) => number): T {
  * `runs` copies into fresh files: one copy of 100,000 rows takes well under a second, and on a
  * shared machine a single one swings by half.
  */
-export function measureFloor(options: { sourceStore: string; workDir: string; service: string; durability: 'full' | 'normal'; runs?: number }): FloorFigure {
+export function measureFloor(options: {
+  sourceStore: string;
+  workDir: string;
+  service: string;
+  durability: 'full' | 'normal';
+  runs?: number;
+}): FloorFigure {
   const src = join(options.workDir, 'floor-source.db');
   copyFileSync(options.sourceStore, src);
   const runs: FloorFigure[] = [];
@@ -41,7 +47,9 @@ export function measureFloor(options: { sourceStore: string; workDir: string; se
           user_id TEXT NOT NULL, service TEXT NOT NULL, collection TEXT NOT NULL, key TEXT NOT NULL,
           version INTEGER NOT NULL, ciphertext BLOB NOT NULL, updated_at INTEGER NOT NULL,
           PRIMARY KEY (user_id, service, collection, key))`);
-        const copy = db.prepare('INSERT INTO main.records SELECT user_id, service, collection, key, version, ciphertext, updated_at FROM src.records WHERE service = ?');
+        const copy = db.prepare(
+          'INSERT INTO main.records SELECT user_id, service, collection, key, version, ciphertext, updated_at FROM src.records WHERE service = ?',
+        );
         const started = performance.now();
         const rows = db.transaction(() => copy.run(options.service).changes).immediate();
         const seconds = (performance.now() - started) / 1000;
@@ -61,18 +69,31 @@ export function measureFloor(options: { sourceStore: string; workDir: string; se
 export function sqliteRowSizes(sourceStore: string, service: string, sample = 20_000): number[] {
   const db = new Database(sourceStore, { readonly: true, fileMustExist: true });
   try {
-    return db.prepare<[string, number], number>('SELECT length(ciphertext) FROM records WHERE service = ? LIMIT ?').pluck().all(service, sample);
+    return db
+      .prepare<[string, number], number>('SELECT length(ciphertext) FROM records WHERE service = ? LIMIT ?')
+      .pluck()
+      .all(service, sample);
   } finally {
     db.close();
   }
 }
 
 /** The same, of a PostgreSQL region's schema. */
-export async function postgresRowSizes(url: string, schema: string, service: string, sample = 20_000): Promise<number[]> {
+export async function postgresRowSizes(
+  url: string,
+  schema: string,
+  service: string,
+  sample = 20_000,
+): Promise<number[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    return (await client.query<{ n: number }>(`SELECT length(ciphertext) AS n FROM ${schema}.records WHERE service = $1 LIMIT $2`, [service, sample])).rows.map((r) => r.n);
+    return (
+      await client.query<{ n: number }>(
+        `SELECT length(ciphertext) AS n FROM ${schema}.records WHERE service = $1 LIMIT $2`,
+        [service, sample],
+      )
+    ).rows.map((r) => r.n);
   } finally {
     await client.end();
   }
@@ -84,7 +105,12 @@ export async function postgresRowSizes(url: string, schema: string, service: str
  * transaction (PostgreSQL cannot INSERT … SELECT across databases without an extension; two
  * schemas on one server is the same copy). Median of `runs`.
  */
-export async function measurePostgresFloor(options: { url: string; sourceSchema: string; service: string; runs?: number }): Promise<FloorFigure> {
+export async function measurePostgresFloor(options: {
+  url: string;
+  sourceSchema: string;
+  service: string;
+  runs?: number;
+}): Promise<FloorFigure> {
   const client = new pg.Client({ connectionString: options.url });
   await client.connect();
   const runs: FloorFigure[] = [];
@@ -97,7 +123,10 @@ export async function measurePostgresFloor(options: { url: string; sourceSchema:
           version bigint NOT NULL, ciphertext bytea NOT NULL, updated_at bigint NOT NULL, PRIMARY KEY (user_id, service, collection, key))`);
         const started = performance.now();
         await client.query('BEGIN');
-        const result = await client.query(`INSERT INTO ${schema}.records SELECT user_id, service, collection, key, version, ciphertext, updated_at FROM ${options.sourceSchema}.records WHERE service = $1`, [options.service]);
+        const result = await client.query(
+          `INSERT INTO ${schema}.records SELECT user_id, service, collection, key, version, ciphertext, updated_at FROM ${options.sourceSchema}.records WHERE service = $1`,
+          [options.service],
+        );
         await client.query('COMMIT');
         const seconds = (performance.now() - started) / 1000;
         const rows = result.rowCount ?? 0;
@@ -124,7 +153,14 @@ export function measureAeadFloor(options: { sizes: readonly number[]; service: s
   const { sizes } = options;
   const sourceKey = randomBytes(32);
   const destinationKey = randomBytes(32);
-  const address = (i: number) => ({ regionId: 'cn-beijing', userId: `u_bench${String(i % 100_000).padStart(7, '0')}`, service: options.service, collection: 'orders', key: `r${i % 100}`, version: 1 });
+  const address = (i: number) => ({
+    regionId: 'cn-beijing',
+    userId: `u_bench${String(i % 100_000).padStart(7, '0')}`,
+    service: options.service,
+    collection: 'orders',
+    key: `r${i % 100}`,
+    version: 1,
+  });
   // The source's envelopes, made before the clock starts; plaintexts the size the rows hold.
   const sealed = sizes.map((n, i) => seal(sourceKey, randomBytes(Math.max(1, n - 29)), recordAad(address(i))));
   const runs: FloorFigure[] = [];

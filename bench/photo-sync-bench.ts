@@ -3,9 +3,9 @@ import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../src/shared/packaged-file.js';
 import type { Figure } from './bench-output.js';
-import { profileFlags, spawnServer, type SpawnedServer } from './spawn-server.js';
+import { type Machine, machine } from './bench-output.js';
+import { profileFlags, type SpawnedServer, spawnServer } from './spawn-server.js';
 import { tempFolder } from './temp-folder.js';
-import { machine, type Machine } from './bench-output.js';
 
 export interface PhotoSyncBenchOptions {
   /** Size of each file, in MB (default 50). */
@@ -25,7 +25,11 @@ export interface PhotoSyncReport {
   figures: Figure[];
 }
 
-async function call(url: string, init: RequestInit & { headers?: Record<string, string> }, expected: number): Promise<Response> {
+async function call(
+  url: string,
+  init: RequestInit & { headers?: Record<string, string> },
+  expected: number,
+): Promise<Response> {
   const res = await fetch(url, init);
   if (res.status !== expected) throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
   return res;
@@ -53,28 +57,76 @@ export async function photoSyncBench(options: PhotoSyncBenchOptions): Promise<Ph
       await rm(join(data.path, `copy-${i}.bin`));
     }
 
-    server = await spawnServer([...profileFlags(), join(packageRoot, 'bin', 'domicile.js'), 'up', '--data', join(data.path, 'data'), '--port', '0'], /gateway/, { DOMICILE_LOG: 'off' });
+    server = await spawnServer(
+      [
+        ...profileFlags(),
+        join(packageRoot, 'bin', 'domicile.js'),
+        'up',
+        '--data',
+        join(data.path, 'data'),
+        '--port',
+        '0',
+      ],
+      /gateway/,
+      { DOMICILE_LOG: 'off' },
+    );
     const base = server.url;
     const json = { 'content-type': 'application/json' };
-    const reg = (await (await call(`${base}/v1/accounts`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'photos@example.com', password: 'bench-password', market: 'MY' }) }, 201)).json()) as { token: string };
+    const reg = (await (
+      await call(
+        `${base}/v1/accounts`,
+        {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ email: 'photos@example.com', password: 'bench-password', market: 'MY' }),
+        },
+        201,
+      )
+    ).json()) as { token: string };
     const auth = { authorization: `Bearer ${reg.token}` };
-    await call(`${base}/v1/me/consents/cloud-backup`, { method: 'PUT', headers: { ...auth, ...json }, body: JSON.stringify({ decision: 'grant', noticeVersion: '2014-08' }) }, 200);
+    await call(
+      `${base}/v1/me/consents/cloud-backup`,
+      {
+        method: 'PUT',
+        headers: { ...auth, ...json },
+        body: JSON.stringify({ decision: 'grant', noticeVersion: '2014-08' }),
+      },
+      200,
+    );
 
     const bytes = await readFile(file);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     let uploadMs = 0;
     let downloadMs = 0;
     for (let f = 0; f < options.files; f++) {
-      options.log(`file ${f + 1}/${options.files}: uploading ${options.megabytes} MB in chunks, ${options.parallel} at a time…`);
+      options.log(
+        `file ${f + 1}/${options.files}: uploading ${options.megabytes} MB in chunks, ${options.parallel} at a time…`,
+      );
       let t = performance.now();
-      const manifest = (await (await call(`${base}/v1/me/photos`, { method: 'POST', headers: { ...auth, ...json }, body: JSON.stringify({ name: `IMG_${f}.jpg`, contentType: 'image/jpeg', size, sha256 }) }, 201)).json()) as { id: string; chunks: number; chunkSize: number };
+      const manifest = (await (
+        await call(
+          `${base}/v1/me/photos`,
+          {
+            method: 'POST',
+            headers: { ...auth, ...json },
+            body: JSON.stringify({ name: `IMG_${f}.jpg`, contentType: 'image/jpeg', size, sha256 }),
+          },
+          201,
+        )
+      ).json()) as { id: string; chunks: number; chunkSize: number };
       let next = 0;
       const worker = async () => {
         while (next < manifest.chunks) {
           const i = next++;
-          await call(`${base}/v1/me/photos/${manifest.id}/chunks/${i}`, {
-            method: 'PUT', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: bytes.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize),
-          }, 200);
+          await call(
+            `${base}/v1/me/photos/${manifest.id}/chunks/${i}`,
+            {
+              method: 'PUT',
+              headers: { ...auth, 'content-type': 'application/octet-stream' },
+              body: bytes.subarray(i * manifest.chunkSize, (i + 1) * manifest.chunkSize),
+            },
+            200,
+          );
         }
       };
       await Promise.all(Array.from({ length: options.parallel }, worker));
@@ -86,9 +138,10 @@ export async function photoSyncBench(options: PhotoSyncBenchOptions): Promise<Ph
       const res = await call(`${base}/v1/me/photos/${manifest.id}/content`, { headers: auth }, 200);
       const back = Buffer.from(await res.arrayBuffer());
       downloadMs += performance.now() - t;
-      if (createHash('sha256').update(back).digest('hex') !== sha256) throw new Error(`file ${f + 1}: the downloaded bytes differ from the uploaded`);
+      if (createHash('sha256').update(back).digest('hex') !== sha256)
+        throw new Error(`file ${f + 1}: the downloaded bytes differ from the uploaded`);
     }
-    const mb = (options.megabytes * options.files);
+    const mb = options.megabytes * options.files;
     const report: PhotoSyncReport = {
       machine: machine(),
       options: { megabytes: options.megabytes, files: options.files, parallel: options.parallel },
@@ -98,8 +151,18 @@ export async function photoSyncBench(options: PhotoSyncBenchOptions): Promise<Ph
       figures: [],
     };
     report.figures = [
-      { name: 'upload (chunks, sealed, SHA-256 checked)', value: report.uploadMBps, unit: 'MB/s', baseline: { name: 'plain file copy', value: report.copyMBps } },
-      { name: 'download (opened, streamed)', value: report.downloadMBps, unit: 'MB/s', baseline: { name: 'plain file copy', value: report.copyMBps } },
+      {
+        name: 'upload (chunks, sealed, SHA-256 checked)',
+        value: report.uploadMBps,
+        unit: 'MB/s',
+        baseline: { name: 'plain file copy', value: report.copyMBps },
+      },
+      {
+        name: 'download (opened, streamed)',
+        value: report.downloadMBps,
+        unit: 'MB/s',
+        baseline: { name: 'plain file copy', value: report.copyMBps },
+      },
     ];
     return report;
   } finally {

@@ -24,7 +24,10 @@ export function inSchema(url: string, schema: string): string {
 }
 
 /** Fresh schemas on a server, and their removal. */
-export async function postgresSchemas(url: string, names: readonly string[]): Promise<{ schemas: Record<string, string>; drop: () => Promise<void> }> {
+export async function postgresSchemas(
+  url: string,
+  names: readonly string[],
+): Promise<{ schemas: Record<string, string>; drop: () => Promise<void> }> {
   const admin = new pg.Pool({ connectionString: url, max: 1 });
   const suffix = `${process.pid}_${Date.now().toString(36)}`;
   const schemas: Record<string, string> = {};

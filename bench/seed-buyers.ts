@@ -1,6 +1,6 @@
 import { UserTokens } from '../src/gateway/user-tokens.js';
-import { homeRegion, serviceIds } from '../src/policy/placement.js';
 import type { Platform } from '../src/platform/platform.js';
+import { homeRegion, serviceIds } from '../src/policy/placement.js';
 import { newId } from '../src/shared/new-id.js';
 
 export interface Buyer {
@@ -16,11 +16,18 @@ export interface Buyer {
  * sale of 100,000 units needs 110,000 buyers). The set-up of the sale's tests and benchmark;
  * never timed.
  */
-export async function seedBuyers(platform: Platform, count: number, markets: readonly string[], onProgress?: (done: number) => void): Promise<Buyer[]> {
+export async function seedBuyers(
+  platform: Platform,
+  count: number,
+  markets: readonly string[],
+  onProgress?: (done: number) => void,
+): Promise<Buyer[]> {
   const { policy, directory } = platform;
   const tokens = new UserTokens(platform.secrets.jwtKey, 24 * 3600);
   const services = serviceIds(policy);
-  const homesOf = new Map(markets.map((m) => [m, services.map((service) => ({ service, region: homeRegion(policy, m, service), epoch: 1 }))]));
+  const homesOf = new Map(
+    markets.map((m) => [m, services.map((service) => ({ service, region: homeRegion(policy, m, service), epoch: 1 }))]),
+  );
   const buyers: Buyer[] = [];
   for (let i = 0; i < count; i++) {
     const market = markets[i % markets.length]!;
@@ -28,7 +35,8 @@ export async function seedBuyers(platform: Platform, count: number, markets: rea
     const userId = newId('u');
     const createdAt = Date.now();
     await directory.createUser({ userId, market, logins: [], homes, createdAt });
-    for (const home of homes) await platform.region(home.region).openTenancy({ userId, service: home.service, epoch: 1, market });
+    for (const home of homes)
+      await platform.region(home.region).openTenancy({ userId, service: home.service, epoch: 1, market });
     const sessionId = newId('s');
     await directory.createSession({ sessionId, userId, createdAt });
     buyers.push({ userId, market, token: await tokens.issue({ userId, sessionId }) });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 export interface SpawnedServer {
@@ -13,7 +13,14 @@ export interface SpawnedServer {
  * `domicile up` flags for a test or bench whose many users all come from this one machine:
  * the per-address and per-identifier limits on logins and registrations lifted.
  */
-export const syntheticClientFlags = ['--logins-per-identifier', '1000000/1s', '--logins-per-address', '1000000/1s', '--registrations-per-address', '1000000/1s'];
+export const syntheticClientFlags = [
+  '--logins-per-identifier',
+  '1000000/1s',
+  '--logins-per-address',
+  '1000000/1s',
+  '--registrations-per-address',
+  '1000000/1s',
+];
 
 /** DOMICILE_BENCH_PROFILE=DIR: node flags that make a spawned server write a V8 CPU profile there when it stops. */
 export function profileFlags(): string[] {

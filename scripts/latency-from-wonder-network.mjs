@@ -11,12 +11,35 @@ import { readFileSync } from 'node:fs';
 
 /** The city each figure names → its WonderNetwork server id (servers-2020-07-19.csv). */
 const servers = /** @type {const} */ ({
-  Shanghai: 180, 'Hong Kong': 72, 'New Delhi': 46, Jakarta: 57, 'Kuala Lumpur': 36, Manila: 112, Singapore: 31,
-  Taipei: 95, Chicago: 22, 'Sao Paulo': 125, Zhangjiakou: 261, 'San Jose': 23, Portland: 82, Pune: 111,
+  Shanghai: 180,
+  'Hong Kong': 72,
+  'New Delhi': 46,
+  Jakarta: 57,
+  'Kuala Lumpur': 36,
+  Manila: 112,
+  Singapore: 31,
+  Taipei: 95,
+  Chicago: 22,
+  'Sao Paulo': 125,
+  Zhangjiakou: 261,
+  'San Jose': 23,
+  Portland: 82,
+  Pune: 111,
 });
 /** @typedef {keyof typeof servers} City */
 /** @type {City[]} */
-const marketCities = ['Shanghai', 'Hong Kong', 'New Delhi', 'Jakarta', 'Kuala Lumpur', 'Manila', 'Singapore', 'Taipei', 'Chicago', 'Sao Paulo'];
+const marketCities = [
+  'Shanghai',
+  'Hong Kong',
+  'New Delhi',
+  'Jakarta',
+  'Kuala Lumpur',
+  'Manila',
+  'Singapore',
+  'Taipei',
+  'Chicago',
+  'Sao Paulo',
+];
 /** @type {City[]} */
 const regionCities = ['Zhangjiakou', 'San Jose', 'Portland', 'Singapore', 'Pune', 'Sao Paulo'];
 /** @type {Set<number>} */
@@ -54,10 +77,13 @@ for (const m of marketCities) for (const r of regionCities) add(m, r);
 regionCities.forEach((a, i) => regionCities.slice(i + 1).forEach((b) => add(a, b)));
 
 if (process.argv.includes('--lines')) {
-  for (const p of pairs) process.stdout.write(`| ${p.a} – ${p.b} | ${p.ms} | ${p.lines.map((l) => `\`${l}\``).join('<br>')} |\n`);
+  for (const p of pairs)
+    process.stdout.write(`| ${p.a} – ${p.b} | ${p.ms} | ${p.lines.map((l) => `\`${l}\``).join('<br>')} |\n`);
 } else {
   for (const p of pairs) {
     const note = p.oneWay ? 'avg of the pings towards Zhangjiakou' : 'mean of the avg of both directions';
-    process.stdout.write(`  - { cities: [${p.a}, ${p.b}], ms: ${p.ms}, source: wonder-network-2020, note: "${note}" }\n`);
+    process.stdout.write(
+      `  - { cities: [${p.a}, ${p.b}], ms: ${p.ms}, source: wonder-network-2020, note: "${note}" }\n`,
+    );
   }
 }

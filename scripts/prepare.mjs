@@ -23,11 +23,17 @@ const built = ['dist/src/cli/main.js', 'dist/web/index.html'].every((file) => ex
 if (installed('typescript') && installed('vite')) {
   // npm_execpath is the npm that runs this script; `npm` on the PATH when run by hand.
   const npm = process.env.npm_execpath;
-  const build = npm ? spawnSync(process.execPath, [npm, 'run', 'build'], { stdio: 'inherit' }) : spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
+  const build = npm
+    ? spawnSync(process.execPath, [npm, 'run', 'build'], { stdio: 'inherit' })
+    : spawnSync('npm', ['run', 'build'], { stdio: 'inherit' });
   process.exit(build.status ?? 1);
 } else if (built) {
-  console.log('domicile: the build tools are not installed (an install with --omit=dev): running the dist/ that is here, built before');
+  console.log(
+    'domicile: the build tools are not installed (an install with --omit=dev): running the dist/ that is here, built before',
+  );
 } else {
-  console.error('domicile: dist/ is not built, and the build tools that build it (typescript, vite) are not installed: an install with --omit=dev needs a dist/ built before it. Run `npm ci` (with the dev dependencies) to build dist/, then `npm prune --omit=dev` to drop them; or install the published package, which carries dist/.');
+  console.error(
+    'domicile: dist/ is not built, and the build tools that build it (typescript, vite) are not installed: an install with --omit=dev needs a dist/ built before it. Run `npm ci` (with the dev dependencies) to build dist/, then `npm prune --omit=dev` to drop them; or install the published package, which carries dist/.',
+  );
   process.exit(1);
 }

@@ -12,4 +12,6 @@ for (const file of files) {
   raw += statSync(file).size;
   gzip += gzipSync(readFileSync(file)).length;
 }
-process.stdout.write(`dashboard bundle: ${files.length} files, ${(raw / 1024).toFixed(1)} kB (${(gzip / 1024).toFixed(1)} kB gzip) in dist/web\n`);
+process.stdout.write(
+  `dashboard bundle: ${files.length} files, ${(raw / 1024).toFixed(1)} kB (${(gzip / 1024).toFixed(1)} kB gzip) in dist/web\n`,
+);

@@ -1,22 +1,40 @@
-import type { AuditAppend, RegionStore } from '../store/region-store.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import { auditEventSchema, encodeEntry, type AuditEvent } from './audit-event.js';
-import { verifyLog, type AuditPage } from './verify-log.js';
+import type { AuditAppend, RegionStore } from '../store/region-store.js';
+import { type AuditEvent, auditEventSchema, encodeEntry } from './audit-event.js';
 import type { AuditSigner } from './audit-signer.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CompactRange, leafHash } from './merkle.js';
+import { type AuditPage, verifyLog } from './verify-log.js';
 
 /**
  * A page of a region's log as a verifier reads it: entries with seq > afterSeq, and the
  * checkpoints over them; on the last page, every checkpoint left (one past the last entry is a
  * sign of entries removed).
  */
-export async function readAuditPage(region: string, publicKey: string, store: RegionStore, afterSeq: number, limit: number): Promise<AuditPage> {
+export async function readAuditPage(
+  region: string,
+  publicKey: string,
+  store: RegionStore,
+  afterSeq: number,
+  limit: number,
+): Promise<AuditPage> {
   const page = await store.auditPage(afterSeq, limit);
   return {
-    region, publicKey, size: page.size,
-    entries: page.entries.map((e) => ({ seq: e.seq, entry: e.entry.toString('utf8'), leafHash: e.leafHash.toString('hex') })),
-    checkpoints: page.checkpoints.map((c) => ({ region, size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') })),
+    region,
+    publicKey,
+    size: page.size,
+    entries: page.entries.map((e) => ({
+      seq: e.seq,
+      entry: e.entry.toString('utf8'),
+      leafHash: e.leafHash.toString('hex'),
+    })),
+    checkpoints: page.checkpoints.map((c) => ({
+      region,
+      size: c.size,
+      root: c.root.toString('hex'),
+      at: c.at,
+      signature: c.signature.toString('base64'),
+    })),
   };
 }
 
@@ -66,7 +84,9 @@ export class AuditLog {
    * reads of the log, but refuses every append, naming the problems.
    */
   async init(): Promise<void> {
-    const verified = await verifyLog(this.regionId, (afterSeq, limit) => readAuditPage(this.regionId, this.signer.publicKey, this.store, afterSeq, limit));
+    const verified = await verifyLog(this.regionId, (afterSeq, limit) =>
+      readAuditPage(this.regionId, this.signer.publicKey, this.store, afterSeq, limit),
+    );
     this.broken = verified.problems;
     this.range = verified.range;
     this.lastAt = verified.latest?.at ?? 0;
@@ -79,22 +99,35 @@ export class AuditLog {
   async append<T>(events: readonly RecordedEvent[], commit: (append: AuditAppend) => Promise<T>): Promise<T> {
     for (const { event } of events) {
       const checked = auditEventSchema.safeParse(event);
-      if (!checked.success) throw new DomicileError('INTERNAL', `an audit event of type ${event.type} is malformed (${checked.error.issues[0]?.message ?? 'unknown'}): it was not recorded, and nothing changed`);
+      if (!checked.success)
+        throw new DomicileError(
+          'INTERNAL',
+          `an audit event of type ${event.type} is malformed (${checked.error.issues[0]?.message ?? 'unknown'}): it was not recorded, and nothing changed`,
+        );
     }
-    const run = this.tail.then(() => this.appendNow(events, commit).catch(async (err: unknown) => {
-      // Another node of this region (a pool on one PostgreSQL database) appended meanwhile:
-      // this node's right edge is behind. Read the log again, and try once more on top of it.
-      if (!(err instanceof DomicileError && err.code === 'CONFLICT' && err.details?.auditSize !== undefined)) throw err;
-      await this.init();
-      return this.appendNow(events, commit);
-    }));
+    const run = this.tail.then(() =>
+      this.appendNow(events, commit).catch(async (err: unknown) => {
+        // Another node of this region (a pool on one PostgreSQL database) appended meanwhile:
+        // this node's right edge is behind. Read the log again, and try once more on top of it.
+        if (!(err instanceof DomicileError && err.code === 'CONFLICT' && err.details?.auditSize !== undefined))
+          throw err;
+        await this.init();
+        return this.appendNow(events, commit);
+      }),
+    );
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow<T>(events: readonly RecordedEvent[], commit: (append: AuditAppend) => Promise<T>): Promise<T> {
+  private async appendNow<T>(
+    events: readonly RecordedEvent[],
+    commit: (append: AuditAppend) => Promise<T>,
+  ): Promise<T> {
     if (this.broken.length > 0) {
-      throw new DomicileError('INTEGRITY', `region ${this.regionId}'s audit log does not verify, so nothing more is recorded or changed until it is restored from backup: ${this.broken.slice(0, 3).join('; ')}`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `region ${this.regionId}'s audit log does not verify, so nothing more is recorded or changed until it is restored from backup: ${this.broken.slice(0, 3).join('; ')}`,
+      );
     }
     const next = this.range.clone();
     const at = Math.max(Date.now(), this.lastAt + 1);
@@ -106,7 +139,10 @@ export class AuditLog {
       return { seq, eventId: id, type: event.type, entry, leafHash: leaf };
     });
     const signed = signCheckpoint(this.signer, next.size, next.root(), at);
-    const result = await commit({ entries, checkpoint: { size: signed.size, root: next.root(), at, signature: Buffer.from(signed.signature, 'base64') } });
+    const result = await commit({
+      entries,
+      checkpoint: { size: signed.size, root: next.root(), at, signature: Buffer.from(signed.signature, 'base64') },
+    });
     this.range = next;
     this.lastAt = at;
     return result;

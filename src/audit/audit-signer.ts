@@ -1,17 +1,19 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { z } from 'zod';
 import { readOrCreatePrivateFile } from '../crypto/private-file.js';
 import { DomicileError } from '../errors/domicile-error.js';
 
-const signerFileSchema = z.object({
-  format: z.literal(1),
-  regionId: z.string().min(1),
-  created: z.string().min(1),
-  /** PKCS #8, DER, base64. */
-  privateKey: z.string().min(1),
-  /** SubjectPublicKeyInfo, DER, base64: what verifiers pin. */
-  publicKey: z.string().min(1),
-}).strict();
+const signerFileSchema = z
+  .object({
+    format: z.literal(1),
+    regionId: z.string().min(1),
+    created: z.string().min(1),
+    /** PKCS #8, DER, base64. */
+    privateKey: z.string().min(1),
+    /** SubjectPublicKeyInfo, DER, base64: what verifiers pin. */
+    publicKey: z.string().min(1),
+  })
+  .strict();
 
 /**
  * A region's Ed25519 key that signs its audit log's checkpoints, in a file of its own beside
@@ -27,26 +29,47 @@ export class AuditSigner {
 
   static open(options: { path: string; regionId: string }): AuditSigner {
     const { path, regionId } = options;
-    const text = readOrCreatePrivateFile(path, `the audit signing key of region ${regionId}`, () => {
-      const pair = generateKeyPairSync('ed25519');
-      return `${JSON.stringify({
-        format: 1, regionId, created: new Date().toISOString(),
-        privateKey: pair.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
-        publicKey: pair.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
-      }, null, 2)}\n`;
-    }, 'replace it (its old checkpoints stay verifiable with the old public key)');
+    const text = readOrCreatePrivateFile(
+      path,
+      `the audit signing key of region ${regionId}`,
+      () => {
+        const pair = generateKeyPairSync('ed25519');
+        return `${JSON.stringify(
+          {
+            format: 1,
+            regionId,
+            created: new Date().toISOString(),
+            privateKey: pair.privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'),
+            publicKey: pair.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+          },
+          null,
+          2,
+        )}\n`;
+      },
+      'replace it (its old checkpoints stay verifiable with the old public key)',
+    );
     let parsed: z.infer<typeof signerFileSchema>;
     try {
       parsed = signerFileSchema.parse(JSON.parse(text));
     } catch (err) {
-      throw new DomicileError('INTERNAL', `the audit signing key ${path} is malformed: restore it from backup`, { cause: err });
+      throw new DomicileError('INTERNAL', `the audit signing key ${path} is malformed: restore it from backup`, {
+        cause: err,
+      });
     }
     if (parsed.regionId !== regionId) {
-      throw new DomicileError('FORBIDDEN', `the audit signing key ${path} belongs to region ${parsed.regionId}, not ${regionId}: each region signs with its own key`, { details: { path } });
+      throw new DomicileError(
+        'FORBIDDEN',
+        `the audit signing key ${path} belongs to region ${parsed.regionId}, not ${regionId}: each region signs with its own key`,
+        { details: { path } },
+      );
     }
     const key = createPrivateKey({ key: Buffer.from(parsed.privateKey, 'base64'), format: 'der', type: 'pkcs8' });
     const derived = createPublicKey(key).export({ format: 'der', type: 'spki' }).toString('base64');
-    if (derived !== parsed.publicKey) throw new DomicileError('INTERNAL', `the audit signing key ${path} holds a public key that is not its private key's: restore it from backup`);
+    if (derived !== parsed.publicKey)
+      throw new DomicileError(
+        'INTERNAL',
+        `the audit signing key ${path} holds a public key that is not its private key's: restore it from backup`,
+      );
     return new AuditSigner(regionId, parsed.publicKey, key);
   }
 

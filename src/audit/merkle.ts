@@ -54,7 +54,9 @@ export function inclusionProof(leaves: readonly Buffer[], index: number, size = 
     const n = end - start;
     if (n === 1) return [];
     const k = split(n);
-    return m < k ? [...path(m, start, start + k), treeHash(leaves, start + k, end)] : [...path(m - k, start + k, end), treeHash(leaves, start, start + k)];
+    return m < k
+      ? [...path(m, start, start + k), treeHash(leaves, start + k, end)]
+      : [...path(m - k, start + k, end), treeHash(leaves, start, start + k)];
   };
   return path(index, 0, size);
 }
@@ -80,7 +82,13 @@ function wellFormed(hashes: readonly Buffer[]): boolean {
 }
 
 /** RFC 9162 2.1.3.2: does `proof` show leaf `index` (hash `leaf`) in the tree of `size` leaves with `root`? */
-export function verifyInclusion(leaf: Buffer, index: number, size: number, proof: readonly Buffer[], root: Buffer): boolean {
+export function verifyInclusion(
+  leaf: Buffer,
+  index: number,
+  size: number,
+  proof: readonly Buffer[],
+  root: Buffer,
+): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
   if (!wellFormed([leaf, root, ...proof])) return false;
   let fn = index;
@@ -104,7 +112,13 @@ export function verifyInclusion(leaf: Buffer, index: number, size: number, proof
 }
 
 /** RFC 9162 2.1.4.2: does `proof` show the tree of `first` leaves (`firstRoot`) is a prefix of that of `size` (`root`)? */
-export function verifyConsistency(first: number, firstRoot: Buffer, size: number, root: Buffer, proof: readonly Buffer[]): boolean {
+export function verifyConsistency(
+  first: number,
+  firstRoot: Buffer,
+  size: number,
+  root: Buffer,
+  proof: readonly Buffer[],
+): boolean {
   if (!Number.isSafeInteger(first) || !Number.isSafeInteger(size) || first < 0 || first > size) return false;
   if (!wellFormed([firstRoot, root, ...proof])) return false;
   if (first === size) return proof.length === 0 && firstRoot.equals(root);

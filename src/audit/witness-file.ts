@@ -4,11 +4,20 @@ import { z } from 'zod';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { Witness } from './verify-log.js';
 
-const witnessFileSchema = z.record(z.string(), z.object({
-  region: z.string(),
-  publicKey: z.string(),
-  checkpoint: z.object({ region: z.string(), size: z.number().int().nonnegative(), root: z.string(), at: z.number(), signature: z.string() }),
-}));
+const witnessFileSchema = z.record(
+  z.string(),
+  z.object({
+    region: z.string(),
+    publicKey: z.string(),
+    checkpoint: z.object({
+      region: z.string(),
+      size: z.number().int().nonnegative(),
+      root: z.string(),
+      at: z.number(),
+      signature: z.string(),
+    }),
+  }),
+);
 
 /**
  * Where `domicile audit verify` keeps, per region, the key it pinned and the last checkpoint it
@@ -26,12 +35,18 @@ export function loadWitnesses(file: string): Record<string, Witness> {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new DomicileError('UNAVAILABLE', `cannot read the audit witness ${file}: ${(err as Error).message}`, { cause: err });
+    throw new DomicileError('UNAVAILABLE', `cannot read the audit witness ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   try {
     return witnessFileSchema.parse(JSON.parse(text));
   } catch (err) {
-    throw new DomicileError('BAD_REQUEST', `the audit witness ${file} is not one this tool wrote: restore it from your copy, or remove it to start pinning afresh (the logs are then verified without their history)`, { cause: err });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `the audit witness ${file} is not one this tool wrote: restore it from your copy, or remove it to start pinning afresh (the logs are then verified without their history)`,
+      { cause: err },
+    );
   }
 }
 

@@ -1,11 +1,11 @@
-import { apiBench } from '../../bench/api-bench.js';
-import { formatFigures } from '../../bench/bench-output.js';
-import { auditBench } from '../../bench/audit-bench.js';
-import { migrateBench } from '../../bench/migrate-bench.js';
 import { resolve } from 'node:path';
+import { apiBench } from '../../bench/api-bench.js';
+import { auditBench } from '../../bench/audit-bench.js';
+import { formatFigures } from '../../bench/bench-output.js';
+import { migrateBench } from '../../bench/migrate-bench.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import { defaultLatencyFile } from './cli-options.js';
 import { loadLatencyFile } from '../wan/load-latency.js';
+import { defaultLatencyFile } from './cli-options.js';
 
 export interface BenchOptions {
   json: boolean;
@@ -37,23 +37,51 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
   switch (name) {
     case 'api': {
       const store = options.store ?? 'sqlite';
-      const report = await apiBench({ seconds: options.seconds, connections: 32, users: 100, recordsPerUser: 20, store, postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test', log });
-      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench api, ${store === 'postgres' ? 'regions on PostgreSQL beside SQLite regions, both at full durability' : 'SQLite regions'} (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
+      const report = await apiBench({
+        seconds: options.seconds,
+        connections: 32,
+        users: 100,
+        recordsPerUser: 20,
+        store,
+        postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test',
+        log,
+      });
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify(report)}\n`
+          : formatFigures(
+              `domicile bench api, ${store === 'postgres' ? 'regions on PostgreSQL beside SQLite regions, both at full durability' : 'SQLite regions'} (${report.machine.cpus} cores, Node ${report.machine.node})`,
+              report.figures,
+            ),
+      );
       return 0;
     }
     case 'migrate': {
       const users = options.users ?? 1_000;
       const records = options.records ?? 100;
       const report = await migrateBench({
-        users, recordsPerUser: records, valueBytes: 1_000, batchSize: options.batchSize ?? 32, writesPerSecond: options.writes ?? 200,
-        durability: options.durability ?? 'full', store: options.store ?? 'sqlite', postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test', log,
+        users,
+        recordsPerUser: records,
+        valueBytes: 1_000,
+        batchSize: options.batchSize ?? 32,
+        writesPerSecond: options.writes ?? 200,
+        durability: options.durability ?? 'full',
+        store: options.store ?? 'sqlite',
+        postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test',
+        log,
       });
       const title = `domicile bench migrate: ${users} users × ${records} records of ~1 KB, batches of ${report.options.batchSize}, ${options.store === 'postgres' ? 'regions on PostgreSQL' : `SQLite regions, durability ${report.options.durability}`} (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
       return report.writes.lostKeys === 0 && report.writes.rowCountDrift === 0 ? 0 : 1;
     }
     case 'audit': {
-      const report = await auditBench({ single: 2_000, batched: 20_000, batch: 100, durability: options.durability ?? 'full', log });
+      const report = await auditBench({
+        single: 2_000,
+        batched: 20_000,
+        batch: 100,
+        durability: options.durability ?? 'full',
+        log,
+      });
       const title = `domicile bench audit: entries of ~${report.entryBytes} B, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
       return 0;
@@ -61,16 +89,35 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
     case 'dashboard': {
       const { dashboardBench } = await import('../../bench/dashboard-bench.js');
       const report = await dashboardBench({ runs: 10, log });
-      process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(`domicile bench dashboard: headless Chromium against domicile up (${report.machine.cpus} cores, Node ${report.machine.node})`, report.figures));
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify(report)}\n`
+          : formatFigures(
+              `domicile bench dashboard: headless Chromium against domicile up (${report.machine.cpus} cores, Node ${report.machine.node})`,
+              report.figures,
+            ),
+      );
       return 0;
     }
     case 'flash-sale': {
       const { flashSaleBench } = await import('../../bench/flash-sale-bench.js');
       const units = options.units ?? 100_000;
-      const report = await flashSaleBench({ units, buyersPerUnit: 1.1, retryShare: 0.05, connections: 100, durability: options.durability ?? 'full', log });
+      const report = await flashSaleBench({
+        units,
+        buyersPerUnit: 1.1,
+        retryShare: 0.05,
+        connections: 100,
+        durability: options.durability ?? 'full',
+        log,
+      });
       const title = `domicile bench flash-sale: ${units.toLocaleString('en-US')} units, ${Math.round(units * 1.1).toLocaleString('en-US')} buyers (5% try twice) over HTTP through domicile up, durability ${report.options.durability} (${report.machine.cpus} cores, Node ${report.machine.node}, load generator on the same machine)`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
-      return report.oversells === 0 && report.doubleSales === 0 && report.orders.lost === 0 && report.orders.misplaced === 0 ? 0 : 1;
+      return report.oversells === 0 &&
+        report.doubleSales === 0 &&
+        report.orders.lost === 0 &&
+        report.orders.misplaced === 0
+        ? 0
+        : 1;
     }
     case 'photo-sync': {
       const { photoSyncBench } = await import('../../bench/photo-sync-bench.js');
@@ -84,7 +131,11 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       const { formatLatencyReport } = await import('../../bench/latency-output.js');
       const file = resolve(options.latency ?? defaultLatencyFile);
       const latency = await loadLatencyFile(file);
-      const report = await latencyBench({ latency, samples: { 'store page': 10, 'account request': 20, 'photo sync': 4 }, log });
+      const report = await latencyBench({
+        latency,
+        samples: { 'store page': 10, 'account request': 20, 'photo sync': 4 },
+        log,
+      });
       const title = `domicile bench latency: the 2014 scenario before → phase 3 in WAN emulation (${latency.name}, ${file}); synthetic clients in every market at once (${report.machine.cpus} cores, Node ${report.machine.node}, ${report.machine.date})`;
       process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatLatencyReport(report, title));
       return 0;

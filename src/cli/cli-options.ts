@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
-import { packageRoot } from '../shared/packaged-file.js';
 import { checkTrustedProxies } from '../gateway/trusted-proxies.js';
+import { packageRoot } from '../shared/packaged-file.js';
 
 /** The policy `domicile up` starts with when none is given: the scenario's last phase. */
 export const defaultPolicyFile = join(packageRoot, 'examples', 'phase3.yaml');
@@ -14,7 +14,9 @@ export const defaultDataDir = '.domicile';
 export function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535) {
-    throw new InvalidArgumentError(`"${value}" is not a port: give a whole number from 0 to 65535 (0 picks a free one)`);
+    throw new InvalidArgumentError(
+      `"${value}" is not a port: give a whole number from 0 to 65535 (0 picks a free one)`,
+    );
   }
   return port;
 }
@@ -25,7 +27,9 @@ export function parseByteSize(value: string): number {
   const units: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
   const bytes = m ? Number(m[1]) * (m[2] === undefined ? 1 : (units[m[2]] ?? 1)) : NaN;
   if (!Number.isSafeInteger(bytes) || bytes < 1) {
-    throw new InvalidArgumentError(`"${value}" is not a size: give a whole number of bytes, or one with KiB, MiB, GiB or TiB (for example 5GiB)`);
+    throw new InvalidArgumentError(
+      `"${value}" is not a size: give a whole number of bytes, or one with KiB, MiB, GiB or TiB (for example 5GiB)`,
+    );
   }
   return bytes;
 }
@@ -38,7 +42,8 @@ export function parsePositiveInt(value: string): number {
 
 export function parseNonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`"${value}" is not a whole number of at least 0`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError(`"${value}" is not a whole number of at least 0`);
   return n;
 }
 
@@ -50,7 +55,9 @@ export function parseRateLimit(value: string): { limit: number; windowSeconds: n
   const limit = Number(match?.[1]);
   const windowSeconds = Number(match?.[2]) * (durationUnits[match?.[3] ?? ''] ?? Number.NaN);
   if (!match || limit < 1 || windowSeconds < 1 || windowSeconds > 7 * 86_400) {
-    throw new InvalidArgumentError(`"${value}" is not COUNT/DURATION: write for example 10/15m (a count of at least 1, a duration from 1s to 7d in s, m, h or d)`);
+    throw new InvalidArgumentError(
+      `"${value}" is not COUNT/DURATION: write for example 10/15m (a count of at least 1, a duration from 1s to 7d in s, m, h or d)`,
+    );
   }
   return { limit, windowSeconds };
 }
@@ -69,7 +76,9 @@ export function parseServices(value: string): string[] {
   const services = value.split(',').map((s) => s.trim());
   const bad = services.find((s) => !/^[a-z][a-z0-9-]{0,62}$/.test(s));
   if (bad !== undefined) {
-    throw new InvalidArgumentError(`"${value}" is not a comma-separated list of service ids (${bad === '' ? 'an empty name' : `"${bad}"`}): write for example shop,account`);
+    throw new InvalidArgumentError(
+      `"${value}" is not a comma-separated list of service ids (${bad === '' ? 'an empty name' : `"${bad}"`}): write for example shop,account`,
+    );
   }
   return services;
 }

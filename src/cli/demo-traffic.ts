@@ -10,7 +10,12 @@ export interface DemoUser {
 }
 
 /** The collections the demo's users write: none needs a consent purpose. */
-const collections = [['shop', 'cart'], ['shop', 'orders'], ['account', 'identity'], ['messaging', 'messages']] as const;
+const collections = [
+  ['shop', 'cart'],
+  ['shop', 'orders'],
+  ['account', 'identity'],
+  ['messaging', 'messages'],
+] as const;
 
 interface Acked {
   user: DemoUser;
@@ -35,12 +40,24 @@ export class DemoTraffic {
   private n = 0;
   readonly counts = { writes: 0, reads: 0, refused: 0, staleReads: 0, errors: 0 };
 
-  constructor(private readonly app: () => FastifyInstance, private readonly users: readonly DemoUser[]) {}
+  constructor(
+    private readonly app: () => FastifyInstance,
+    private readonly users: readonly DemoUser[],
+  ) {}
 
-  private async send(method: 'GET' | 'PUT' | 'DELETE', path: string, token: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  private async send(
+    method: 'GET' | 'PUT' | 'DELETE',
+    path: string,
+    token: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: unknown }> {
     const res = await this.app().inject({
-      method, url: path,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      url: path,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
     });
     return { status: res.statusCode, json: res.body ? (JSON.parse(res.body) as unknown) : null };
@@ -48,7 +65,8 @@ export class DemoTraffic {
 
   start(concurrency = 4): void {
     this.running = true;
-    for (let i = 0; i < concurrency; i++) this.loops.push(this.loop(this.users.filter((_, j) => j % concurrency === i)));
+    for (let i = 0; i < concurrency; i++)
+      this.loops.push(this.loop(this.users.filter((_, j) => j % concurrency === i)));
   }
 
   async stop(): Promise<void> {
@@ -84,7 +102,8 @@ export class DemoTraffic {
     this.counts.reads++;
     const got = res.json as { value?: unknown; version?: number } | null;
     if (res.status === 503) this.counts.refused++;
-    else if (res.status !== 200 || got?.version !== target.version || !isDeepStrictEqual(got.value, target.value)) this.counts.staleReads++;
+    else if (res.status !== 200 || got?.version !== target.version || !isDeepStrictEqual(got.value, target.value))
+      this.counts.staleReads++;
   }
 
   private async write(user: DemoUser, wanted: 'insert' | 'update' | 'delete'): Promise<void> {
@@ -98,7 +117,12 @@ export class DemoTraffic {
       path = known[Math.floor(Math.random() * known.length)]!.path;
     }
     const value = { n: ++this.n, market: user.market, note: 'x'.repeat(100 + (this.n % 400)) };
-    const res = await this.send(op === 'delete' ? 'DELETE' : 'PUT', path, user.token, op === 'delete' ? undefined : value);
+    const res = await this.send(
+      op === 'delete' ? 'DELETE' : 'PUT',
+      path,
+      user.token,
+      op === 'delete' ? undefined : value,
+    );
     const id = `${user.userId}${path}`;
     if (res.status === 503) {
       this.counts.refused++;

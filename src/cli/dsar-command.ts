@@ -1,8 +1,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { DomicileError } from '../errors/domicile-error.js';
 import type { DsarRequest } from '../dsar/dsar-requests.js';
-import { openOperatorApi, type OperatorAccess } from './operator-api.js';
+import { DomicileError } from '../errors/domicile-error.js';
+import { type OperatorAccess, openOperatorApi } from './operator-api.js';
 
 function formatRequest(r: DsarRequest): string {
   return `request ${r.id}: ${r.kind} of user ${r.userId}, ${r.state}${r.error ? ` (${r.error})` : ''}; regions done: ${r.regionsDone.join(', ') || 'none yet'}\n`;
@@ -12,7 +12,10 @@ function formatRequest(r: DsarRequest): string {
 export async function runDsarExport(access: OperatorAccess, userId: string, out: string | undefined): Promise<number> {
   // Checked before the export runs (and is audited): a bundle with nowhere to go is not made.
   if (out !== undefined && !existsSync(dirname(resolve(out)))) {
-    throw new DomicileError('BAD_REQUEST', `--out ${out}: the folder ${dirname(resolve(out))} does not exist; create it or name another file`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `--out ${out}: the folder ${dirname(resolve(out))} does not exist; create it or name another file`,
+    );
   }
   const api = await openOperatorApi(access);
   try {
@@ -22,7 +25,9 @@ export async function runDsarExport(access: OperatorAccess, userId: string, out:
     else {
       writeFileSync(out, text, { mode: 0o600 });
       const records = bundle.regions.reduce((n, r) => n + r.services.reduce((m, s) => m + s.records.length, 0), 0);
-      process.stderr.write(`wrote ${out}: ${records} records from ${bundle.regions.map((r) => r.region).join(', ') || 'no region'} (request ${bundle.request})\n`);
+      process.stderr.write(
+        `wrote ${out}: ${records} records from ${bundle.regions.map((r) => r.region).join(', ') || 'no region'} (request ${bundle.request})\n`,
+      );
     }
     return 0;
   } finally {

@@ -1,8 +1,8 @@
 import type { Policy } from '../policy/policy-schema.js';
-import { forecast, operations, type Operation } from '../wan/latency-forecast.js';
+import { formatTable } from '../shared/format-table.js';
+import { forecast, type Operation, operations } from '../wan/latency-forecast.js';
 import type { Latency } from '../wan/latency-schema.js';
 import { emulatedMarkets } from '../wan/load-latency.js';
-import { formatTable } from '../shared/format-table.js';
 
 export interface MarketForecast {
   market: string;
@@ -19,7 +19,11 @@ export interface MarketForecast {
 export function forecastChange(latency: Latency, from: Policy, to: Policy): MarketForecast[] {
   return emulatedMarkets(latency, to)
     .filter((m) => from.markets.some((x) => x.country === m))
-    .map((market) => ({ market, from: forecast(latency, from, market, { cdn: true }), to: forecast(latency, to, market, { cdn: true }) }));
+    .map((market) => ({
+      market,
+      from: forecast(latency, from, market, { cdn: true }),
+      to: forecast(latency, to, market, { cdn: true }),
+    }));
 }
 
 export function formatForecast(rows: MarketForecast[], latency: Latency, file: string, notCovered: string[]): string {
@@ -28,7 +32,13 @@ export function formatForecast(rows: MarketForecast[], latency: Latency, file: s
     const change = a === b ? 'same' : `${b < a ? '−' : '+'}${Math.abs(Math.round((1 - b / a) * 100))}%`;
     return `${Math.round(a)} → ${Math.round(b)} ms (${change})`;
   };
-  const table = formatTable(['market', ...operations], rows.map((f) => [f.market, ...operations.map((op) => cell(f, op))]));
-  const left = notCovered.length > 0 ? `\nNo forecast for ${notCovered.join(', ')}: ${file} has no access round trip for them.` : '';
+  const table = formatTable(
+    ['market', ...operations],
+    rows.map((f) => [f.market, ...operations.map((op) => cell(f, op))]),
+  );
+  const left =
+    notCovered.length > 0
+      ? `\nNo forecast for ${notCovered.join(', ')}: ${file} has no access round trip for them.`
+      : '';
   return `\nLatency forecast: network time alone, from the round trips of ${file} (${latency.name}); static content from a CDN edge under both policies.\n${table}${left}\n`;
 }

@@ -36,7 +36,9 @@ export function formatPlan(plan: MigrationPlan): string {
 }
 
 export function formatStatus(s: MigrationStatus): string {
-  const steps = Object.entries(s.batches.byStep).map(([step, n]) => `${n} ${step}`).join(', ');
+  const steps = Object.entries(s.batches.byStep)
+    .map(([step, n]) => `${n} ${step}`)
+    .join(', ');
   const lines = [
     `Migration ${s.id}: ${s.state}${s.resumeState ? ` (resumes as ${s.resumeState})` : ''}, to policy "${s.policy.name}" (version ${s.policy.version}); services ${s.services.join(' → ')}`,
     `  users      ${s.users.cutOver}/${s.users.total} cut over, ${s.users.copied} copied, ${s.users.completed} completed${s.users.rolledBack ? `, ${s.users.rolledBack} rolled back` : ''}`,
@@ -49,7 +51,8 @@ export function formatStatus(s: MigrationStatus): string {
     `  transfers  ${s.transfers} recorded`,
   ];
   if (s.error) lines.push(`  error      ${s.error}`);
-  for (const m of s.mismatches.slice(0, 10)) lines.push(`  mismatch   ${m.userId} ${m.collection}/${m.key}: ${m.problem}`);
+  for (const m of s.mismatches.slice(0, 10))
+    lines.push(`  mismatch   ${m.userId} ${m.collection}/${m.key}: ${m.problem}`);
   for (const w of s.warnings) lines.push(`  warning    ${w}`);
   lines.push(`Next: ${s.next}`);
   return `${lines.join('\n')}\n`;

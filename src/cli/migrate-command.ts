@@ -3,7 +3,7 @@ import type { MigrationStatus } from '../migrate/migration-status.js';
 import type { MigrationState } from '../migrate/migration-types.js';
 import { formatStatus } from './format-migration.js';
 import { followMigration } from './migration-progress.js';
-import { openOperatorApi, type MigrationAction, type OperatorAccess, type OperatorApi } from './operator-api.js';
+import { type MigrationAction, type OperatorAccess, type OperatorApi, openOperatorApi } from './operator-api.js';
 
 export const migrateActions = ['start', 'status', 'pause', 'resume', 'rollback', 'complete', 'settings'] as const;
 export type MigrateAction = (typeof migrateActions)[number];
@@ -29,13 +29,24 @@ const restsAt: Record<MigrateAction, readonly MigrationState[]> = {
 };
 
 async function act(api: OperatorApi, action: MigrateAction, options: MigrateOptions): Promise<MigrationStatus> {
-  const settings = options.batchSize !== undefined || options.rate !== undefined ? { batchSize: options.batchSize, rate: options.rate } : undefined;
+  const settings =
+    options.batchSize !== undefined || options.rate !== undefined
+      ? { batchSize: options.batchSize, rate: options.rate }
+      : undefined;
   if (action === 'start') return api.startMigration({ services: options.services, ...settings });
-  if (options.services !== undefined) throw new DomicileError('BAD_REQUEST', '--services is for `domicile migrate start`: a running migration keeps its services');
+  if (options.services !== undefined)
+    throw new DomicileError(
+      'BAD_REQUEST',
+      '--services is for `domicile migrate start`: a running migration keeps its services',
+    );
   // Settings given with another action change the running migration first.
   const changed = settings ? await api.migrationSettings(settings) : undefined;
   if (action === 'settings') {
-    if (!changed) throw new DomicileError('BAD_REQUEST', '`domicile migrate settings` changes --batch-size or --rate: give one of them');
+    if (!changed)
+      throw new DomicileError(
+        'BAD_REQUEST',
+        '`domicile migrate settings` changes --batch-size or --rate: give one of them',
+      );
     return changed;
   }
   if (action === 'status') return changed ?? api.migrationStatus();
@@ -48,7 +59,11 @@ async function act(api: OperatorApi, action: MigrateAction, options: MigrateOpti
  * process until it rests). A progress bar on a terminal; --json prints one JSON object, the
  * status at the end. Exit code 1 when the migration is failed.
  */
-export async function runMigrate(access: OperatorAccess, action: MigrateAction, options: MigrateOptions): Promise<number> {
+export async function runMigrate(
+  access: OperatorAccess,
+  action: MigrateAction,
+  options: MigrateOptions,
+): Promise<number> {
   const api = await openOperatorApi(access);
   try {
     let status = await act(api, action, options);

@@ -1,19 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { AuditEvent } from '../audit/audit-event.js';
 import type { DsarRequest } from '../dsar/dsar-requests.js';
 import type { DsarExport } from '../dsar/dsar-service.js';
-import { errorFromJSON, DomicileError } from '../errors/domicile-error.js';
-import type { AuditEvent } from '../audit/audit-event.js';
-import type { AuditPage } from '../region/region-client.js';
+import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
 import { MigrationEngine, type StartRequest } from '../migrate/migration-engine.js';
 import type { SettingsPatch } from '../migrate/migration-settings.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
 import { openMoves, readOpenMoves } from '../migrate/open-moves.js';
 import type { MigrationPlan } from '../migrate/plan-migration.js';
+import { loadSecrets, Platform } from '../platform/platform.js';
+import { type ResidencyReport, residencyReport } from '../platform/residency-report.js';
+import { type WhereReport, whereUser } from '../platform/where-user.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { loadSecrets, Platform } from '../platform/platform.js';
-import { residencyReport, type ResidencyReport } from '../platform/residency-report.js';
-import { whereUser, type WhereReport } from '../platform/where-user.js';
+import type { AuditPage } from '../region/region-client.js';
 import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 
 export type MigrationAction = 'pause' | 'resume' | 'rollback' | 'complete';
@@ -80,18 +80,28 @@ export function readRuntime(dataDir: string): RuntimeInfo | undefined {
 class HttpOperatorApi implements OperatorApi {
   readonly inProcess = false;
 
-  constructor(private readonly url: string, private readonly token: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+  ) {}
 
   private async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.url}${path}`, {
         method,
-        headers: { authorization: `Bearer ${this.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
-      throw new DomicileError('UNAVAILABLE', `cannot reach the platform at ${this.url}: is \`domicile up\` running? (${(err as Error).message})`, { cause: err });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `cannot reach the platform at ${this.url}: is \`domicile up\` running? (${(err as Error).message})`,
+        { cause: err },
+      );
     }
     const reply: unknown = await res.json().catch(() => null);
     if (!res.ok) throw errorFromJSON(reply, `the platform answered ${res.status}`);
@@ -167,7 +177,11 @@ class InProcessOperatorApi implements OperatorApi {
 
   private async latest(engine: MigrationEngine): Promise<MigrationStatus> {
     const status = await engine.status();
-    if (!status) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
+    if (!status)
+      throw new DomicileError(
+        'NOT_FOUND',
+        'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`',
+      );
     return status;
   }
 
@@ -214,7 +228,8 @@ class InProcessOperatorApi implements OperatorApi {
   }
 
   async recordReport(region: string, event: Extract<AuditEvent, { type: 'residency-report' }>): Promise<number> {
-    return (await this.platform.region(region).recordEvents({ events: [{ id: `report:${event.hash}`, event }] })).seqs[0]!;
+    return (await this.platform.region(region).recordEvents({ events: [{ id: `report:${event.hash}`, event }] }))
+      .seqs[0]!;
   }
 
   dsarExport(userId: string): Promise<DsarExport> {
@@ -256,8 +271,18 @@ export async function openOperatorApi(access: OperatorAccess): Promise<OperatorA
     return new HttpOperatorApi(running.replace(/\/+$/, ''), token);
   }
   if (!existsSync(access.data)) {
-    throw new DomicileError('NOT_FOUND', `no data folder at ${access.data}: start the platform with \`domicile up --data ${access.data}\`, or name the folder with --data`);
+    throw new DomicileError(
+      'NOT_FOUND',
+      `no data folder at ${access.data}: start the platform with \`domicile up --data ${access.data}\`, or name the folder with --data`,
+    );
   }
   const policy = await loadPolicyFile(resolvePolicyFile(access.policy));
-  return new InProcessOperatorApi(await Platform.open({ policy, dataDir: access.data, remoteRegions: access.regionUrl ?? {}, readOnly: access.readOnly ?? false }));
+  return new InProcessOperatorApi(
+    await Platform.open({
+      policy,
+      dataDir: access.data,
+      remoteRegions: access.regionUrl ?? {},
+      readOnly: access.readOnly ?? false,
+    }),
+  );
 }

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import { DomicileError } from '../errors/domicile-error.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
-import { formatPlan } from './format-migration.js';
-import { openOperatorApi, readRuntime, type OperatorAccess } from './operator-api.js';
+import { loadLatencyFile, missingFigures } from '../wan/load-latency.js';
 import { defaultLatencyFile, resolvePolicyFile } from './cli-options.js';
 import { forecastChange, formatForecast, type MarketForecast } from './format-forecast.js';
-import { loadLatencyFile, missingFigures } from '../wan/load-latency.js';
+import { formatPlan } from './format-migration.js';
+import { type OperatorAccess, openOperatorApi, readRuntime } from './operator-api.js';
 
 export interface PlanOptions {
   from?: string | undefined;
@@ -25,7 +25,10 @@ export interface PlanOptions {
  */
 export async function runPlan(access: OperatorAccess, options: PlanOptions): Promise<number> {
   if (options.from !== undefined && options.to === undefined) {
-    throw new DomicileError('BAD_REQUEST', '--from needs --to: give the policy to compare it with, for example --from examples/phase2.yaml --to examples/phase3.yaml');
+    throw new DomicileError(
+      'BAD_REQUEST',
+      '--from needs --to: give the policy to compare it with, for example --from examples/phase2.yaml --to examples/phase3.yaml',
+    );
   }
   const from = options.from === undefined ? undefined : await loadPolicyFile(resolve(options.from));
   const to = options.to === undefined ? undefined : await loadPolicyFile(resolve(options.to));
@@ -49,10 +52,19 @@ export async function runPlan(access: OperatorAccess, options: PlanOptions): Pro
       } else {
         latencyForecast = forecastChange(latency, current, to);
         const covered = new Set(latencyForecast.map((f) => f.market));
-        forecast = formatForecast(latencyForecast, latency, latencyFile, to.markets.map((m) => m.country).filter((m) => !covered.has(m)));
+        forecast = formatForecast(
+          latencyForecast,
+          latency,
+          latencyFile,
+          to.markets.map((m) => m.country).filter((m) => !covered.has(m)),
+        );
       }
     }
-    process.stdout.write(options.json ? `${JSON.stringify(latencyForecast ? { ...plan, latencyForecast } : plan)}\n` : `${formatPlan(plan)}${forecast}`);
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify(latencyForecast ? { ...plan, latencyForecast } : plan)}\n`
+        : `${formatPlan(plan)}${forecast}`,
+    );
     return 0;
   } finally {
     await api.close();

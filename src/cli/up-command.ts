@@ -1,21 +1,21 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { buildGateway } from '../gateway/build-gateway.js';
-import type { AuthThrottleOptions } from '../gateway/auth-throttle.js';
 import { passwordChecks } from '../crypto/password.js';
+import type { AuthThrottleOptions } from '../gateway/auth-throttle.js';
 import { checkAuthThrottle } from '../gateway/auth-throttle.js';
-import type { RateLimit } from '../shared/keyed-rate-limiter.js';
-import type { BoundedConcurrencyOptions } from '../shared/bounded-concurrency.js';
+import { buildGateway } from '../gateway/build-gateway.js';
+import { clientMarketHeader } from '../gateway/wan-hooks.js';
 import { MigrationEngine } from '../migrate/migration-engine.js';
+import { Platform, secretPaths } from '../platform/platform.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
 import { loadCatalogFile } from '../services/shop/catalog.js';
-import { Platform, secretPaths } from '../platform/platform.js';
+import type { BoundedConcurrencyOptions } from '../shared/bounded-concurrency.js';
+import type { RateLimit } from '../shared/keyed-rate-limiter.js';
+import { emulatedMarkets, loadLatencyFile } from '../wan/load-latency.js';
+import { WanEmulator } from '../wan/wan-emulator.js';
 import { resolvePolicyFile, runtimeFile } from './cli-options.js';
 import type { RuntimeInfo } from './operator-api.js';
 import { untilStopped } from './until-stopped.js';
-import { clientMarketHeader } from '../gateway/wan-hooks.js';
-import { emulatedMarkets, loadLatencyFile } from '../wan/load-latency.js';
-import { WanEmulator } from '../wan/wan-emulator.js';
 
 export interface UpOptions {
   policy?: string | undefined;
@@ -48,10 +48,19 @@ export async function runUp(options: UpOptions): Promise<number> {
   const policy = await loadPolicyFile(policyFile);
   const dataDir = resolve(options.data);
   const catalog = options.catalog === undefined ? undefined : await loadCatalogFile(resolve(options.catalog));
-  const wan = options.emulateWan === undefined ? undefined : new WanEmulator(await loadLatencyFile(resolve(options.emulateWan)), policy, options.emulateWan);
+  const wan =
+    options.emulateWan === undefined
+      ? undefined
+      : new WanEmulator(await loadLatencyFile(resolve(options.emulateWan)), policy, options.emulateWan);
   const log = { line: (_: string) => {} };
   const platform = await Platform.open({
-    policy, dataDir, remoteRegions: options.regionUrl ?? {}, durability: options.durability ?? 'full', directoryUrl: options.directoryUrl, catalog, log: (line) => log.line(line),
+    policy,
+    dataDir,
+    remoteRegions: options.regionUrl ?? {},
+    durability: options.durability ?? 'full',
+    directoryUrl: options.directoryUrl,
+    catalog,
+    log: (line) => log.line(line),
     traceRegionCalls: wan !== undefined,
   });
   // The migration coordinator runs here, beside the users it moves; its lines go to the log.
@@ -64,8 +73,14 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   let app: Awaited<ReturnType<typeof buildGateway>>;
   try {
-    app = await buildGateway(platform, { logger: process.env.DOMICILE_LOG !== 'off', migrations, wan, throttle: options.throttle, trustProxy: options.trustProxy,
-      ...(options.photoQuota === undefined ? {} : { photoQuotaBytes: options.photoQuota }) });
+    app = await buildGateway(platform, {
+      logger: process.env.DOMICILE_LOG !== 'off',
+      migrations,
+      wan,
+      throttle: options.throttle,
+      trustProxy: options.trustProxy,
+      ...(options.photoQuota === undefined ? {} : { photoQuotaBytes: options.photoQuota }),
+    });
   } catch (err) {
     await migrations.close();
     await platform.close();
@@ -91,20 +106,33 @@ export async function runUp(options: UpOptions): Promise<number> {
     `  API docs  ${url}/docs`,
     `  health    ${url}/healthz`,
     `  operator  credential in ${secretPaths(dataDir).operatorToken}`,
-    ...[...platform.regions.values()].map((r) => `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`),
-    ...(options.directoryUrl ? [`  migrations coordinated in the shared directory's database: ${migrations.leads ? 'this gateway leads them' : 'another gateway leads them; this one steers, and leads if that one stops'}`] : []),
+    ...[...platform.regions.values()].map(
+      (r) =>
+        `  region    ${r.regionId}${options.regionUrl?.[r.regionId] ? ` at ${options.regionUrl[r.regionId]}` : ' (in this process)'}`,
+    ),
+    ...(options.directoryUrl
+      ? [
+          `  migrations coordinated in the shared directory's database: ${migrations.leads ? 'this gateway leads them' : 'another gateway leads them; this one steers, and leads if that one stops'}`,
+        ]
+      : []),
     ...(await interruptedNotice(migrations)),
     `  shop      ${url}/v1/catalog${platform.shop.sales ? `; flash sales ${platform.shop.sales.saleIds().join(', ')}` : `; no flash sales: ${platform.shop.noSales ?? ''}`}`,
     `  dashboard ${url}/dashboard/`,
     limitsLine(checkAuthThrottle(options.throttle), options.trustProxy),
-    ...(wan ? [`  WAN       emulated from ${options.emulateWan} (${wan.latency.name}) for ${emulatedMarkets(wan.latency, policy).join(', ')}: a request with ${clientMarketHeader}: <market> is held back by that market's network time`] : []),
+    ...(wan
+      ? [
+          `  WAN       emulated from ${options.emulateWan} (${wan.latency.name}) for ${emulatedMarkets(wan.latency, policy).join(', ')}: a request with ${clientMarketHeader}: <market> is held back by that market's network time`,
+        ]
+      : []),
     'Press Ctrl-C to stop.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
   // An erasure a region could not do yet (it was down) is tried again every minute, not only at the next start.
   const retry = setInterval(() => {
-    platform.dsar.resume().catch((err: unknown) => process.stderr.write(`pending erasures: ${(err as Error).message}\n`));
+    platform.dsar
+      .resume()
+      .catch((err: unknown) => process.stderr.write(`pending erasures: ${(err as Error).message}\n`));
   }, 60_000);
   const signal = await untilStopped();
   clearInterval(retry);
@@ -121,17 +149,26 @@ export async function runUp(options: UpOptions): Promise<number> {
 async function interruptedNotice(migrations: MigrationEngine): Promise<string[]> {
   const m = await migrations.status();
   if (m?.state !== 'interrupted' && m?.state !== 'failed') return [];
-  return [`  migration ${m.id} is ${m.state}: \`domicile migrate status\` to see it, \`domicile migrate resume\` to go on, \`domicile migrate rollback\` to undo it`];
+  return [
+    `  migration ${m.id} is ${m.state}: \`domicile migrate status\` to see it, \`domicile migrate resume\` to go on, \`domicile migrate rollback\` to undo it`,
+  ];
 }
 
 function rate(r: RateLimit): string {
-  const unit = r.windowSeconds % 3600 === 0 ? [3600, 'h'] as const : r.windowSeconds % 60 === 0 ? [60, 'm'] as const : [1, 's'] as const;
+  const unit =
+    r.windowSeconds % 3600 === 0
+      ? ([3600, 'h'] as const)
+      : r.windowSeconds % 60 === 0
+        ? ([60, 'm'] as const)
+        : ([1, 's'] as const);
   return `${r.limit}/${r.windowSeconds / unit[0]}${unit[1]}`;
 }
 
 /** What a flood meets at this gateway, so that an operator sees the limits it runs with. */
 function limitsLine(t: AuthThrottleOptions, trustProxy: string[] | undefined): string {
   const { concurrency, maxQueue } = passwordChecks.limits;
-  return `  limits    logins ${rate(t.loginsPerIdentifier)} per phone or e-mail, ${rate(t.loginsPerAddress)} per address; registrations ${rate(t.registrationsPerAddress)} per address (this gateway's count), refusals held ${t.refusalDelayMs} ms; `
-    + `${concurrency} password hash${concurrency === 1 ? '' : 'es'} at once, ${maxQueue} waiting; client address from ${trustProxy?.length ? `X-Forwarded-For of ${trustProxy.join(', ')}` : 'the TCP peer'}`;
+  return (
+    `  limits    logins ${rate(t.loginsPerIdentifier)} per phone or e-mail, ${rate(t.loginsPerAddress)} per address; registrations ${rate(t.registrationsPerAddress)} per address (this gateway's count), refusals held ${t.refusalDelayMs} ms; ` +
+    `${concurrency} password hash${concurrency === 1 ? '' : 'es'} at once, ${maxQueue} waiting; client address from ${trustProxy?.length ? `X-Forwarded-For of ${trustProxy.join(', ')}` : 'the TCP peer'}`
+  );
 }

@@ -59,13 +59,28 @@ export function findPurpose(policy: Policy, purpose: string): Purpose | undefine
 /** The notice a decision answers today: the policy's, with a hash of its wording. */
 export function currentNotice(purpose: Purpose): NoticeRef | null {
   if (!purpose.notice) return null;
-  const hash = createHash('sha256').update(JSON.stringify(['domicile/notice/v1', purpose.id, purpose.description, purpose.notice.id, purpose.notice.version])).digest('hex');
+  const hash = createHash('sha256')
+    .update(
+      JSON.stringify([
+        'domicile/notice/v1',
+        purpose.id,
+        purpose.description,
+        purpose.notice.id,
+        purpose.notice.version,
+      ]),
+    )
+    .digest('hex');
   return { id: purpose.notice.id, version: purpose.notice.version, hash };
 }
 
 /** The categories of a service that need a purpose. */
 export function gatedCategories(policy: Policy, service: string, purpose: string): string[] {
-  return policy.services.find((s) => s.id === service)?.categories.filter((c) => c.consent === purpose).map((c) => c.id) ?? [];
+  return (
+    policy.services
+      .find((s) => s.id === service)
+      ?.categories.filter((c) => c.consent === purpose)
+      .map((c) => c.id) ?? []
+  );
 }
 
 /** The services with a category that needs the purpose: where its ledger rests. */

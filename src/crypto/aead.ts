@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
-import { takeRandomBytes } from '../shared/random-pool.js';
 import { DomicileError } from '../errors/domicile-error.js';
+import { takeRandomBytes } from '../shared/random-pool.js';
 
 /**
  * The AEAD envelope of Domicile: AES-256-GCM with a random 12-byte IV.
@@ -61,10 +61,16 @@ export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
 export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
   const k = keyObject(key);
   if (sealed.length < aeadOverhead) {
-    throw new DomicileError('INTEGRITY', `a sealed value is at least ${aeadOverhead} bytes; this one has ${sealed.length}`);
+    throw new DomicileError(
+      'INTEGRITY',
+      `a sealed value is at least ${aeadOverhead} bytes; this one has ${sealed.length}`,
+    );
   }
   if (sealed[0] !== aeadFormat) {
-    throw new DomicileError('INTEGRITY', `unknown envelope format 0x${(sealed[0] ?? 0).toString(16)} (expected 0x0${aeadFormat})`);
+    throw new DomicileError(
+      'INTEGRITY',
+      `unknown envelope format 0x${(sealed[0] ?? 0).toString(16)} (expected 0x0${aeadFormat})`,
+    );
   }
   const iv = sealed.subarray(1, 1 + ivBytes);
   const tag = sealed.subarray(sealed.length - tagBytes);
@@ -77,6 +83,10 @@ export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
     const tail = decipher.final();
     return tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch (err) {
-    throw new DomicileError('INTEGRITY', 'a sealed value failed to open: it was altered, or moved from where it was written, or the key is wrong', { cause: err });
+    throw new DomicileError(
+      'INTEGRITY',
+      'a sealed value failed to open: it was altered, or moved from where it was written, or the key is wrong',
+      { cause: err },
+    );
   }
 }

@@ -20,17 +20,33 @@ const maxPhoneDigits = 15;
 export function normalisePhone(raw: string): string {
   const trimmed = raw.trim();
   if (!phoneShape.test(trimmed)) {
-    throw new DomicileError('BAD_REQUEST', 'a phone number holds only digits, spaces, dashes, dots, brackets and a leading "+", for example +65 9123 4567', { details: { field: 'phone' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'a phone number holds only digits, spaces, dashes, dots, brackets and a leading "+", for example +65 9123 4567',
+      { details: { field: 'phone' } },
+    );
   }
   if (!trimmed.startsWith('+')) {
-    throw new DomicileError('BAD_REQUEST', 'a phone number is written in international form, starting with "+" and the country code, for example +919812345678', { details: { field: 'phone' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'a phone number is written in international form, starting with "+" and the country code, for example +919812345678',
+      { details: { field: 'phone' } },
+    );
   }
   const digits = trimmed.replace(/[^0-9]/g, '');
   if (digits.length < minPhoneDigits || digits.length > maxPhoneDigits) {
-    throw new DomicileError('BAD_REQUEST', `a phone number has ${minPhoneDigits} to ${maxPhoneDigits} digits including the country code; this one has ${digits.length}`, { details: { field: 'phone' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `a phone number has ${minPhoneDigits} to ${maxPhoneDigits} digits including the country code; this one has ${digits.length}`,
+      { details: { field: 'phone' } },
+    );
   }
   if (digits.startsWith('0')) {
-    throw new DomicileError('BAD_REQUEST', 'a country code never starts with 0: write the number as "+" and the country code, for example +6591234567', { details: { field: 'phone' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'a country code never starts with 0: write the number as "+" and the country code, for example +6591234567',
+      { details: { field: 'phone' } },
+    );
   }
   return `+${digits}`;
 }
@@ -42,19 +58,35 @@ const domainLabel = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export function normaliseEmail(raw: string): string {
   const email = raw.trim().toLowerCase();
   if (email.length > 254) {
-    throw new DomicileError('BAD_REQUEST', `an e-mail address has at most 254 characters; this one has ${email.length}`, { details: { field: 'email' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `an e-mail address has at most 254 characters; this one has ${email.length}`,
+      { details: { field: 'email' } },
+    );
   }
   if (!emailShape.test(email)) {
-    throw new DomicileError('BAD_REQUEST', 'an e-mail address is one "@" between a name and a domain, without spaces, for example lei@example.com', { details: { field: 'email' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'an e-mail address is one "@" between a name and a domain, without spaces, for example lei@example.com',
+      { details: { field: 'email' } },
+    );
   }
   const at = email.lastIndexOf('@');
   const local = email.slice(0, at);
   const labels = email.slice(at + 1).split('.');
   if (local.length > 64) {
-    throw new DomicileError('BAD_REQUEST', `the part of an e-mail address before "@" has at most 64 characters; this one has ${local.length}`, { details: { field: 'email' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `the part of an e-mail address before "@" has at most 64 characters; this one has ${local.length}`,
+      { details: { field: 'email' } },
+    );
   }
   if (labels.length < 2 || !labels.every((label) => domainLabel.test(label))) {
-    throw new DomicileError('BAD_REQUEST', 'the domain of an e-mail address is dot-separated names of letters, digits and dashes, for example example.com', { details: { field: 'email' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'the domain of an e-mail address is dot-separated names of letters, digits and dashes, for example example.com',
+      { details: { field: 'email' } },
+    );
   }
   return email;
 }
@@ -73,7 +105,10 @@ export class BlindIndex {
   constructor(key: Buffer | string) {
     const bytes = typeof key === 'string' ? Buffer.from(key, 'utf8') : Buffer.from(key);
     if (bytes.length < minBlindIndexKeyBytes) {
-      throw new DomicileError('INTERNAL', `a blind-index key has at least ${minBlindIndexKeyBytes} bytes; this one has ${bytes.length}`);
+      throw new DomicileError(
+        'INTERNAL',
+        `a blind-index key has at least ${minBlindIndexKeyBytes} bytes; this one has ${bytes.length}`,
+      );
     }
     this.key = bytes;
   }

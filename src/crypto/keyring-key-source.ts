@@ -18,11 +18,15 @@ const keyringFileSchema = z.object({
   format: z.literal(1),
   regionId: z.string().min(1),
   activeKeyId: z.string().min(1).max(255),
-  keys: z.array(z.object({
-    id: z.string().min(1).max(255),
-    created: z.string().min(1),
-    material: z.string().min(1),
-  })).min(1),
+  keys: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(255),
+        created: z.string().min(1),
+        material: z.string().min(1),
+      }),
+    )
+    .min(1),
 });
 
 export type KeyringFile = z.infer<typeof keyringFileSchema>;
@@ -52,7 +56,12 @@ export class KeyringKeySource implements KeySource {
   /** Opens the region's keyring, creating it with one fresh 32-byte key if it is absent. */
   static open(options: KeyringOptions): KeyringKeySource {
     const { path, regionId } = options;
-    const text = readOrCreatePrivateFile(path, `the keyring of region ${regionId}`, () => newKeyring(regionId), 'rotate its keys if others may have read it');
+    const text = readOrCreatePrivateFile(
+      path,
+      `the keyring of region ${regionId}`,
+      () => newKeyring(regionId),
+      'rotate its keys if others may have read it',
+    );
     return KeyringKeySource.parse(text, path, regionId);
   }
 
@@ -61,24 +70,38 @@ export class KeyringKeySource implements KeySource {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new DomicileError('INTERNAL', `the keyring ${path} is not valid JSON: restore it from backup (without it, region ${regionId}'s data cannot be read)`, { cause: err });
+      throw new DomicileError(
+        'INTERNAL',
+        `the keyring ${path} is not valid JSON: restore it from backup (without it, region ${regionId}'s data cannot be read)`,
+        { cause: err },
+      );
     }
     const parsed = keyringFileSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new DomicileError('INTERNAL', `the keyring ${path} is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}; restore it from backup`);
+      throw new DomicileError(
+        'INTERNAL',
+        `the keyring ${path} is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}; restore it from backup`,
+      );
     }
     const file = parsed.data;
     if (file.regionId !== regionId) {
-      throw new DomicileError('FORBIDDEN', `the keyring ${path} belongs to region ${file.regionId}, not ${regionId}: each region opens only its own keyring; point region ${regionId}'s keys.path at its own file (or remove the setting to use the default)`, {
-        details: { path, expected: regionId, found: file.regionId },
-      });
+      throw new DomicileError(
+        'FORBIDDEN',
+        `the keyring ${path} belongs to region ${file.regionId}, not ${regionId}: each region opens only its own keyring; point region ${regionId}'s keys.path at its own file (or remove the setting to use the default)`,
+        {
+          details: { path, expected: regionId, found: file.regionId },
+        },
+      );
     }
     const keys = new Map<string, Buffer>();
     for (const key of file.keys) {
       const material = Buffer.from(key.material, 'base64');
       if (material.length !== aeadKeyBytes) {
-        throw new DomicileError('INTERNAL', `key ${key.id} in the keyring ${path} has ${material.length} bytes of material, not ${aeadKeyBytes}; restore the keyring from backup`);
+        throw new DomicileError(
+          'INTERNAL',
+          `key ${key.id} in the keyring ${path} has ${material.length} bytes of material, not ${aeadKeyBytes}; restore the keyring from backup`,
+        );
       }
       if (keys.has(key.id)) {
         throw new DomicileError('INTERNAL', `the keyring ${path} lists key ${key.id} twice; restore it from backup`);
@@ -86,7 +109,10 @@ export class KeyringKeySource implements KeySource {
       keys.set(key.id, material);
     }
     if (!keys.has(file.activeKeyId)) {
-      throw new DomicileError('INTERNAL', `the keyring ${path} names active key ${file.activeKeyId}, which it does not hold; set activeKeyId to one of: ${[...keys.keys()].join(', ')}`);
+      throw new DomicileError(
+        'INTERNAL',
+        `the keyring ${path} names active key ${file.activeKeyId}, which it does not hold; set activeKeyId to one of: ${[...keys.keys()].join(', ')}`,
+      );
     }
     return new KeyringKeySource(path, regionId, keys, file.activeKeyId);
   }
@@ -112,7 +138,10 @@ export class KeyringKeySource implements KeySource {
     const id = wrapped.subarray(2, 2 + idLength).toString('utf8');
     const kek = this.keys.get(id);
     if (!kek) {
-      throw new DomicileError('INTEGRITY', `a wrapped key names key ${id}, which the keyring of region ${this.regionId} does not hold (was it wrapped in another region?)`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `a wrapped key names key ${id}, which the keyring of region ${this.regionId} does not hold (was it wrapped in another region?)`,
+      );
     }
     return open(kek, wrapped.subarray(2 + idLength), aad);
   }

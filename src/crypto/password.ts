@@ -46,19 +46,28 @@ export const defaultPasswordChecks: BoundedConcurrencyOptions = {
  * flags. Past it: RATE_LIMITED (429, retry after a second), the flood's answer the client is
  * told to back off on, not a server fault to log.
  */
-export const passwordChecks = new BoundedConcurrency(defaultPasswordChecks, 'password checks', () =>
-  new DomicileError('RATE_LIMITED', 'too many logins are being checked at once: try again in a second', { details: { limit: 'password-checks', retryAfterSeconds: 1 } }));
+export const passwordChecks = new BoundedConcurrency(
+  defaultPasswordChecks,
+  'password checks',
+  () =>
+    new DomicileError('RATE_LIMITED', 'too many logins are being checked at once: try again in a second', {
+      details: { limit: 'password-checks', retryAfterSeconds: 1 },
+    }),
+);
 
 function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
   const N = 2 ** params.logN;
   // scrypt needs 128·N·r bytes; give it that plus headroom, not the 32 MiB default cap.
   const maxmem = 128 * N * params.r * 2 + 1024 * 1024;
-  return passwordChecks.run(() => new Promise((resolve, reject) => {
-    scrypt(password.normalize('NFKC'), salt, hashBytes, { N, r: params.r, p: params.p, maxmem }, (err, key) => {
-      if (err) reject(new DomicileError('INTERNAL', `scrypt failed: ${err.message}`, { cause: err }));
-      else resolve(key);
-    });
-  }));
+  return passwordChecks.run(
+    () =>
+      new Promise((resolve, reject) => {
+        scrypt(password.normalize('NFKC'), salt, hashBytes, { N, r: params.r, p: params.p, maxmem }, (err, key) => {
+          if (err) reject(new DomicileError('INTERNAL', `scrypt failed: ${err.message}`, { cause: err }));
+          else resolve(key);
+        });
+      }),
+  );
 }
 
 /**
@@ -75,17 +84,21 @@ const unacceptable = /[\p{Cc}\p{Cs}]/u;
 
 /** Why a password string is unacceptable, or undefined; the one rule for the HTTP schemas and the regions. */
 export function passwordProblem(password: string): string | undefined {
-  if (unacceptable.test(password)) return 'a password may not contain control characters (U+0000-U+001F, U+007F-U+009F) or unpaired surrogates';
+  if (unacceptable.test(password))
+    return 'a password may not contain control characters (U+0000-U+001F, U+007F-U+009F) or unpaired surrogates';
   return undefined;
 }
 
 /** A password as hashing accepts it: a string of 1 to 1024 characters, none a control character (BAD_REQUEST otherwise). */
 export function checkPassword(password: unknown): string {
   if (typeof password !== 'string' || password.length === 0 || password.length > maxPasswordLength) {
-    throw new DomicileError('BAD_REQUEST', `password is a string of 1 to ${maxPasswordLength} characters`, { details: { field: 'password' } });
+    throw new DomicileError('BAD_REQUEST', `password is a string of 1 to ${maxPasswordLength} characters`, {
+      details: { field: 'password' },
+    });
   }
   const problem = passwordProblem(password);
-  if (problem !== undefined) throw new DomicileError('BAD_REQUEST', `password: ${problem}`, { details: { field: 'password' } });
+  if (problem !== undefined)
+    throw new DomicileError('BAD_REQUEST', `password: ${problem}`, { details: { field: 'password' } });
   return password;
 }
 
@@ -101,12 +114,24 @@ export function parsePasswordHash(stored: string): { params: ScryptParams; salt:
   const parts = stored.split('$');
   const [scheme, logN, r, p, salt, hash] = parts;
   const params = { logN: Number(logN), r: Number(r), p: Number(p) };
-  const sane = parts.length === 6 && scheme === 'scrypt'
-    && Number.isInteger(params.logN) && params.logN >= 10 && params.logN <= 20
-    && Number.isInteger(params.r) && params.r >= 1 && params.r <= 32
-    && Number.isInteger(params.p) && params.p >= 1 && params.p <= 16
-    && salt !== undefined && hash !== undefined && salt.length > 0 && hash.length > 0;
-  if (!sane) throw new DomicileError('INTEGRITY', 'a stored password hash is not in the scrypt$logN$r$p$salt$hash form');
+  const sane =
+    parts.length === 6 &&
+    scheme === 'scrypt' &&
+    Number.isInteger(params.logN) &&
+    params.logN >= 10 &&
+    params.logN <= 20 &&
+    Number.isInteger(params.r) &&
+    params.r >= 1 &&
+    params.r <= 32 &&
+    Number.isInteger(params.p) &&
+    params.p >= 1 &&
+    params.p <= 16 &&
+    salt !== undefined &&
+    hash !== undefined &&
+    salt.length > 0 &&
+    hash.length > 0;
+  if (!sane)
+    throw new DomicileError('INTEGRITY', 'a stored password hash is not in the scrypt$logN$r$p$salt$hash form');
   return { params, salt: Buffer.from(salt, 'base64url'), hash: Buffer.from(hash, 'base64url') };
 }
 

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DomicileError } from '../errors/domicile-error.js';
 
@@ -24,7 +34,9 @@ export function createPrivateFile(path: string, text: string, what: string): str
     linkSync(temp, path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-      throw new DomicileError('UNAVAILABLE', `cannot create ${what} at ${path}: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError('UNAVAILABLE', `cannot create ${what} at ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     return readFileSync(path, 'utf8');
   } finally {
@@ -58,7 +70,9 @@ export function readOrCreatePrivateFile(path: string, what: string, make: () => 
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new DomicileError('UNAVAILABLE', `cannot read ${what} at ${path}: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError('UNAVAILABLE', `cannot read ${what} at ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     text = createPrivateFile(path, make(), what);
   }
@@ -71,8 +85,12 @@ export function checkPrivateFile(path: string, what: string, remedy: string): vo
   if (process.platform === 'win32') return;
   const mode = statSync(path).mode & 0o777;
   if ((mode & 0o077) !== 0) {
-    throw new DomicileError('FORBIDDEN', `${what} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}): run "chmod 600 ${path}", and ${remedy}`, {
-      details: { path, mode: mode.toString(8) },
-    });
+    throw new DomicileError(
+      'FORBIDDEN',
+      `${what} is readable by other users (mode ${mode.toString(8).padStart(4, '0')}): run "chmod 600 ${path}", and ${remedy}`,
+      {
+        details: { path, mode: mode.toString(8) },
+      },
+    );
   }
 }

@@ -6,10 +6,11 @@ import type { SchemaMigration } from '../store/schema-runner.js';
 import type { Directory, DirectoryUser, HomeCount, HomeEntry, HomeFlip, NewUser, SessionEntry } from './directory.js';
 
 /** Append-only, as the SQLite directory's, with the same ids and names. */
-const directoryMigrations: SchemaMigration[] = [{
-  id: 1,
-  name: 'users, logins, homes, sessions',
-  sql: `
+const directoryMigrations: SchemaMigration[] = [
+  {
+    id: 1,
+    name: 'users, logins, homes, sessions',
+    sql: `
     CREATE TABLE users (user_id text PRIMARY KEY, market text NOT NULL, created_at bigint NOT NULL);
     CREATE TABLE logins (blind_index text PRIMARY KEY, user_id text NOT NULL REFERENCES users(user_id) ON DELETE CASCADE);
     CREATE INDEX logins_user ON logins(user_id);
@@ -25,12 +26,14 @@ const directoryMigrations: SchemaMigration[] = [{
     );
     CREATE INDEX sessions_user ON sessions(user_id);
   `,
-}, {
-  id: 2,
-  name: 'users in code-point order',
-  // Paging users in code-point order (the same as SQLite's) without sorting the whole table each page.
-  sql: 'CREATE INDEX users_user_id_c ON users (user_id COLLATE "C");',
-}];
+  },
+  {
+    id: 2,
+    name: 'users in code-point order',
+    // Paging users in code-point order (the same as SQLite's) without sorting the whole table each page.
+    sql: 'CREATE INDEX users_user_id_c ON users (user_id COLLATE "C");',
+  },
+];
 
 /**
  * The directory in PostgreSQL, for several gateway processes at once: every gateway reads and
@@ -51,7 +54,9 @@ export class PostgresDirectory implements Directory {
       await applyPgMigrations(this.pool, `the directory at ${this.where}`, directoryMigrations);
     } catch (err) {
       if (err instanceof DomicileError) throw err;
-      throw new DomicileError('UNAVAILABLE', `cannot open the directory at ${this.where}: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError('UNAVAILABLE', `cannot open the directory at ${this.where}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -63,22 +68,45 @@ export class PostgresDirectory implements Directory {
     try {
       return (await this.pool.query<R>(sql, params)).rows;
     } catch (err) {
-      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
   async createUser(user: NewUser): Promise<void> {
     try {
       await inPgTransaction(this.pool, async (client) => {
-        await client.query('INSERT INTO users (user_id, market, created_at) VALUES ($1, $2, $3)', [user.userId, user.market, user.createdAt]);
+        await client.query('INSERT INTO users (user_id, market, created_at) VALUES ($1, $2, $3)', [
+          user.userId,
+          user.market,
+          user.createdAt,
+        ]);
         for (const login of user.logins) {
-          const claimed = await client.query('INSERT INTO logins (blind_index, user_id) VALUES ($1, $2) ON CONFLICT (blind_index) DO NOTHING', [login, user.userId]);
-          if (claimed.rowCount !== 1) throw new DomicileError('CONFLICT', 'an account with this login already exists: log in with POST /v1/sessions instead');
+          const claimed = await client.query(
+            'INSERT INTO logins (blind_index, user_id) VALUES ($1, $2) ON CONFLICT (blind_index) DO NOTHING',
+            [login, user.userId],
+          );
+          if (claimed.rowCount !== 1)
+            throw new DomicileError(
+              'CONFLICT',
+              'an account with this login already exists: log in with POST /v1/sessions instead',
+            );
         }
-        for (const h of user.homes) await client.query('INSERT INTO homes (user_id, service, region, epoch) VALUES ($1, $2, $3, $4)', [user.userId, h.service, h.region, h.epoch]);
+        for (const h of user.homes)
+          await client.query('INSERT INTO homes (user_id, service, region, epoch) VALUES ($1, $2, $3, $4)', [
+            user.userId,
+            h.service,
+            h.region,
+            h.epoch,
+          ]);
       });
     } catch (err) {
-      throw err instanceof DomicileError ? err : new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, { cause: err });
+      throw err instanceof DomicileError
+        ? err
+        : new DomicileError('UNAVAILABLE', `the directory at ${this.where} failed: ${(err as Error).message}`, {
+            cause: err,
+          });
     }
   }
 
@@ -93,17 +121,27 @@ export class PostgresDirectory implements Directory {
   }
 
   async findByLogin(blindIndex: string): Promise<string | undefined> {
-    return (await this.q<{ user_id: string }>('SELECT user_id FROM logins WHERE blind_index = $1', [blindIndex]))[0]?.user_id;
+    return (await this.q<{ user_id: string }>('SELECT user_id FROM logins WHERE blind_index = $1', [blindIndex]))[0]
+      ?.user_id;
   }
 
   async getUser(userId: string): Promise<DirectoryUser | undefined> {
-    const r = (await this.q<{ user_id: string; market: string; created_at: number }>('SELECT user_id, market, created_at FROM users WHERE user_id = $1', [userId]))[0];
+    const r = (
+      await this.q<{ user_id: string; market: string; created_at: number }>(
+        'SELECT user_id, market, created_at FROM users WHERE user_id = $1',
+        [userId],
+      )
+    )[0];
     return r && { userId: r.user_id, market: r.market, createdAt: r.created_at };
   }
 
   async listUsers(afterUserId: string, limit: number): Promise<DirectoryUser[]> {
-    return (await this.q<{ user_id: string; market: string; created_at: number }>('SELECT user_id, market, created_at FROM users WHERE user_id COLLATE "C" > $1 ORDER BY user_id COLLATE "C" LIMIT $2', [afterUserId, limit]))
-      .map((r) => ({ userId: r.user_id, market: r.market, createdAt: r.created_at }));
+    return (
+      await this.q<{ user_id: string; market: string; created_at: number }>(
+        'SELECT user_id, market, created_at FROM users WHERE user_id COLLATE "C" > $1 ORDER BY user_id COLLATE "C" LIMIT $2',
+        [afterUserId, limit],
+      )
+    ).map((r) => ({ userId: r.user_id, market: r.market, createdAt: r.created_at }));
   }
 
   async countUsers(): Promise<number> {
@@ -117,11 +155,19 @@ export class PostgresDirectory implements Directory {
   }
 
   async home(userId: string, service: string): Promise<HomeEntry | undefined> {
-    return (await this.q<HomeEntry>('SELECT service, region, epoch FROM homes WHERE user_id = $1 AND service = $2', [userId, service]))[0];
+    return (
+      await this.q<HomeEntry>('SELECT service, region, epoch FROM homes WHERE user_id = $1 AND service = $2', [
+        userId,
+        service,
+      ])
+    )[0];
   }
 
   async homes(userId: string): Promise<HomeEntry[]> {
-    return this.q<HomeEntry>('SELECT service, region, epoch FROM homes WHERE user_id = $1 ORDER BY service COLLATE "C"', [userId]);
+    return this.q<HomeEntry>(
+      'SELECT service, region, epoch FROM homes WHERE user_id = $1 ORDER BY service COLLATE "C"',
+      [userId],
+    );
   }
 
   async flipHomes(flips: readonly HomeFlip[]): Promise<boolean[]> {
@@ -132,26 +178,53 @@ export class PostgresDirectory implements Directory {
        FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS t(user_id, service, to_region, from_epoch) ORDER BY user_id, service) f
        WHERE h.user_id = f.user_id AND h.service = f.service AND h.epoch = f.from_epoch
        RETURNING h.user_id, h.service`,
-      [flips.map((f) => f.userId), flips.map((f) => f.service), flips.map((f) => f.toRegion), flips.map((f) => f.fromEpoch)],
+      [
+        flips.map((f) => f.userId),
+        flips.map((f) => f.service),
+        flips.map((f) => f.toRegion),
+        flips.map((f) => f.fromEpoch),
+      ],
     );
     const done = new Set(flipped.map((r) => `${r.user_id}\u0000${r.service}`));
     return flips.map((f) => done.has(`${f.userId}\u0000${f.service}`));
   }
 
   async createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void> {
-    await this.q('INSERT INTO sessions (session_id, user_id, created_at) VALUES ($1, $2, $3)', [session.sessionId, session.userId, session.createdAt]);
+    await this.q('INSERT INTO sessions (session_id, user_id, created_at) VALUES ($1, $2, $3)', [
+      session.sessionId,
+      session.userId,
+      session.createdAt,
+    ]);
   }
 
   async isSessionActive(userId: string, sessionId: string): Promise<boolean> {
-    return (await this.q('SELECT 1 FROM sessions WHERE session_id = $1 AND user_id = $2 AND revoked_at IS NULL', [sessionId, userId])).length > 0;
+    return (
+      (
+        await this.q('SELECT 1 FROM sessions WHERE session_id = $1 AND user_id = $2 AND revoked_at IS NULL', [
+          sessionId,
+          userId,
+        ])
+      ).length > 0
+    );
   }
 
   async listSessions(userId: string): Promise<SessionEntry[]> {
-    return (await this.q<{ session_id: string; user_id: string; created_at: number; revoked_at: number | null }>('SELECT session_id, user_id, created_at, revoked_at FROM sessions WHERE user_id = $1 ORDER BY created_at, session_id COLLATE "C"', [userId]))
-      .map((r) => ({ sessionId: r.session_id, userId: r.user_id, createdAt: r.created_at, revokedAt: r.revoked_at }));
+    return (
+      await this.q<{ session_id: string; user_id: string; created_at: number; revoked_at: number | null }>(
+        'SELECT session_id, user_id, created_at, revoked_at FROM sessions WHERE user_id = $1 ORDER BY created_at, session_id COLLATE "C"',
+        [userId],
+      )
+    ).map((r) => ({ sessionId: r.session_id, userId: r.user_id, createdAt: r.created_at, revokedAt: r.revoked_at }));
   }
 
   async revokeSession(userId: string, sessionId: string, at: number): Promise<boolean> {
-    return (await this.q('UPDATE sessions SET revoked_at = $1 WHERE session_id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING 1', [at, sessionId, userId])).length === 1;
+    return (
+      (
+        await this.q(
+          'UPDATE sessions SET revoked_at = $1 WHERE session_id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING 1',
+          [at, sessionId, userId],
+        )
+      ).length === 1
+    );
   }
 }

@@ -30,9 +30,22 @@ const directoryMigrations: SchemaMigration[] = [
   },
 ];
 
-interface HomeRow { service: string; region: string; epoch: number }
-interface UserRow { user_id: string; market: string; created_at: number }
-interface SessionRow { session_id: string; user_id: string; created_at: number; revoked_at: number | null }
+interface HomeRow {
+  service: string;
+  region: string;
+  epoch: number;
+}
+interface UserRow {
+  user_id: string;
+  market: string;
+  created_at: number;
+}
+interface SessionRow {
+  session_id: string;
+  user_id: string;
+  created_at: number;
+  revoked_at: number | null;
+}
 
 /** The embedded directory: one SQLite file, WAL, prepared statements made once. */
 export class SqliteDirectory implements Directory {
@@ -69,11 +82,19 @@ export class SqliteDirectory implements Directory {
       ),
       home: db.prepare('SELECT service, region, epoch FROM homes WHERE user_id = ? AND service = ?'),
       homes: db.prepare('SELECT service, region, epoch FROM homes WHERE user_id = ? ORDER BY service'),
-      flipHome: db.prepare('UPDATE homes SET region = ?, epoch = epoch + 1 WHERE user_id = ? AND service = ? AND epoch = ?'),
+      flipHome: db.prepare(
+        'UPDATE homes SET region = ?, epoch = epoch + 1 WHERE user_id = ? AND service = ? AND epoch = ?',
+      ),
       insertSession: db.prepare('INSERT INTO sessions (session_id, user_id, created_at) VALUES (?, ?, ?)'),
-      sessionActive: db.prepare('SELECT 1 FROM sessions WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL').pluck(),
-      listSessions: db.prepare('SELECT session_id, user_id, created_at, revoked_at FROM sessions WHERE user_id = ? ORDER BY created_at, session_id'),
-      revokeSession: db.prepare('UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL'),
+      sessionActive: db
+        .prepare('SELECT 1 FROM sessions WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL')
+        .pluck(),
+      listSessions: db.prepare(
+        'SELECT session_id, user_id, created_at, revoked_at FROM sessions WHERE user_id = ? ORDER BY created_at, session_id',
+      ),
+      revokeSession: db.prepare(
+        'UPDATE sessions SET revoked_at = ? WHERE session_id = ? AND user_id = ? AND revoked_at IS NULL',
+      ),
     };
   }
 
@@ -91,7 +112,10 @@ export class SqliteDirectory implements Directory {
     this.db.transaction(() => {
       for (const login of user.logins) {
         if (s.loginTaken.get(login)) {
-          throw new DomicileError('CONFLICT', 'an account with this login already exists: log in with POST /v1/sessions instead');
+          throw new DomicileError(
+            'CONFLICT',
+            'an account with this login already exists: log in with POST /v1/sessions instead',
+          );
         }
       }
       s.insertUser.run(user.userId, user.market, user.createdAt);
@@ -121,7 +145,11 @@ export class SqliteDirectory implements Directory {
   }
 
   async listUsers(afterUserId: string, limit: number): Promise<DirectoryUser[]> {
-    return (this.s.listUsers.all(afterUserId, limit) as UserRow[]).map((r) => ({ userId: r.user_id, market: r.market, createdAt: r.created_at }));
+    return (this.s.listUsers.all(afterUserId, limit) as UserRow[]).map((r) => ({
+      userId: r.user_id,
+      market: r.market,
+      createdAt: r.created_at,
+    }));
   }
 
   async countUsers(): Promise<number> {
@@ -142,7 +170,9 @@ export class SqliteDirectory implements Directory {
 
   async flipHomes(flips: readonly HomeFlip[]): Promise<boolean[]> {
     const { flipHome } = this.s;
-    return this.db.transaction(() => flips.map((f) => flipHome.run(f.toRegion, f.userId, f.service, f.fromEpoch).changes === 1)).immediate();
+    return this.db
+      .transaction(() => flips.map((f) => flipHome.run(f.toRegion, f.userId, f.service, f.fromEpoch).changes === 1))
+      .immediate();
   }
 
   async createSession(session: Omit<SessionEntry, 'revokedAt'>): Promise<void> {

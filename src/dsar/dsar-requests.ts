@@ -21,10 +21,11 @@ export interface DsarRequest {
   error: string | null;
 }
 
-const migrations: SchemaMigration[] = [{
-  id: 1,
-  name: 'data subject requests',
-  sql: `
+const migrations: SchemaMigration[] = [
+  {
+    id: 1,
+    name: 'data subject requests',
+    sql: `
     CREATE TABLE requests (
       id TEXT PRIMARY KEY,
       user_id TEXT NOT NULL,
@@ -38,12 +39,33 @@ const migrations: SchemaMigration[] = [{
     );
     CREATE INDEX requests_state ON requests (state);
   `,
-}];
+  },
+];
 
-interface Row { id: string; user_id: string; kind: DsarKind; state: DsarState; source: string; created_at: number; updated_at: number; regions_done: string; error: string | null }
+interface Row {
+  id: string;
+  user_id: string;
+  kind: DsarKind;
+  state: DsarState;
+  source: string;
+  created_at: number;
+  updated_at: number;
+  regions_done: string;
+  error: string | null;
+}
 
 function toRequest(r: Row): DsarRequest {
-  return { id: r.id, userId: r.user_id, kind: r.kind, state: r.state, source: r.source, createdAt: r.created_at, updatedAt: r.updated_at, regionsDone: JSON.parse(r.regions_done) as string[], error: r.error };
+  return {
+    id: r.id,
+    userId: r.user_id,
+    kind: r.kind,
+    state: r.state,
+    source: r.source,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    regionsDone: JSON.parse(r.regions_done) as string[],
+    error: r.error,
+  };
 }
 
 /**
@@ -61,7 +83,10 @@ export class DsarRequests {
 
   create(r: Pick<DsarRequest, 'id' | 'userId' | 'kind' | 'source'>): DsarRequest {
     const now = Date.now();
-    this.db.prepare('INSERT INTO requests (id, user_id, kind, state, source, created_at, updated_at, regions_done, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)')
+    this.db
+      .prepare(
+        'INSERT INTO requests (id, user_id, kind, state, source, created_at, updated_at, regions_done, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)',
+      )
       .run(r.id, r.userId, r.kind, 'pending', r.source, now, now, '[]');
     return this.get(r.id)!;
   }
@@ -72,14 +97,23 @@ export class DsarRequests {
   }
 
   pending(): DsarRequest[] {
-    return this.db.prepare<[], Row>("SELECT * FROM requests WHERE state = 'pending' ORDER BY created_at").all().map(toRequest);
+    return this.db
+      .prepare<[], Row>("SELECT * FROM requests WHERE state = 'pending' ORDER BY created_at")
+      .all()
+      .map(toRequest);
   }
 
   update(id: string, patch: { state?: DsarState; regionsDone?: string[]; error?: string | null }): DsarRequest {
     const current = this.get(id)!;
-    this.db.prepare('UPDATE requests SET state = ?, regions_done = ?, error = ?, updated_at = ? WHERE id = ?').run(
-      patch.state ?? current.state, JSON.stringify(patch.regionsDone ?? current.regionsDone), patch.error === undefined ? current.error : patch.error, Date.now(), id,
-    );
+    this.db
+      .prepare('UPDATE requests SET state = ?, regions_done = ?, error = ?, updated_at = ? WHERE id = ?')
+      .run(
+        patch.state ?? current.state,
+        JSON.stringify(patch.regionsDone ?? current.regionsDone),
+        patch.error === undefined ? current.error : patch.error,
+        Date.now(),
+        id,
+      );
     return this.get(id)!;
   }
 

@@ -1,11 +1,10 @@
-import { hasParts } from '../region/record-parts.js';
 import { join } from 'node:path';
 import type { Directory, HomeEntry } from '../directory/directory.js';
 import { DomicileError } from '../errors/domicile-error.js';
-import type { RegionClient } from '../region/region-client.js';
-import type { RegionExport } from '../region/region-client.js';
+import { hasParts } from '../region/record-parts.js';
+import type { RegionClient, RegionExport } from '../region/region-client.js';
 import { newId } from '../shared/new-id.js';
-import { DsarRequests, type DsarRequest } from './dsar-requests.js';
+import { type DsarRequest, DsarRequests } from './dsar-requests.js';
 
 /** A data subject's export: everything held on them, decrypted, and where each part rests. */
 export interface DsarExport {
@@ -62,11 +61,19 @@ export class DsarService {
       for (const client of this.host.regions.values()) {
         const part = await client.exportUser({ userId, request: request.id });
         // A photo is exported as its manifest and where its bytes are, never its chunks.
-        for (const s of part.services) for (const r of s.records) if (hasParts(s.service, r.collection)) r.content = photoContentPath(r.key);
+        for (const s of part.services)
+          for (const r of s.records) if (hasParts(s.service, r.collection)) r.content = photoContentPath(r.key);
         if (part.services.length > 0) regions.push(part);
       }
       this.requests.update(request.id, { state: 'completed', regionsDone: [...this.host.regions.keys()] });
-      return { request: request.id, userId, market: user.market, exportedAt: new Date().toISOString(), homes: await this.host.directory.homes(userId), regions };
+      return {
+        request: request.id,
+        userId,
+        market: user.market,
+        exportedAt: new Date().toISOString(),
+        homes: await this.host.directory.homes(userId),
+        regions,
+      };
     } catch (err) {
       this.requests.update(request.id, { state: 'failed', error: (err as Error).message });
       throw err;
@@ -98,7 +105,9 @@ export class DsarService {
       try {
         await client.eraseUser({ userId: request.userId, request: request.id });
       } catch (err) {
-        return this.requests.update(request.id, { error: `region ${id}: ${(err as Error).message}; the erasure resumes when the platform restarts` });
+        return this.requests.update(request.id, {
+          error: `region ${id}: ${(err as Error).message}; the erasure resumes when the platform restarts`,
+        });
       }
       done.add(id);
       this.requests.update(request.id, { regionsDone: [...done] });
@@ -111,7 +120,8 @@ export class DsarService {
 
   private async requireUser(userId: string) {
     const user = await this.host.directory.getUser(userId);
-    if (!user) throw new DomicileError('NOT_FOUND', `no user ${userId} in the directory (erased already, or never registered)`);
+    if (!user)
+      throw new DomicileError('NOT_FOUND', `no user ${userId} in the directory (erased already, or never registered)`);
     return user;
   }
 }

@@ -53,6 +53,7 @@ export function errorFromJSON(body: unknown, fallbackMessage: string): DomicileE
   const error = (body as { error?: { code?: unknown; message?: unknown; details?: unknown } } | null)?.error;
   const code = errorCodes.find((c) => c === error?.code) ?? 'INTERNAL';
   const message = typeof error?.message === 'string' ? error.message : fallbackMessage;
-  const details = error?.details && typeof error.details === 'object' ? (error.details as Record<string, unknown>) : undefined;
+  const details =
+    error?.details && typeof error.details === 'object' ? (error.details as Record<string, unknown>) : undefined;
   return new DomicileError(code, message, details === undefined ? undefined : { details });
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { checkRateLimit, KeyedRateLimiter, type RateLimit } from '../shared/keyed-rate-limiter.js';
-import { LRUCache } from 'lru-cache';
 import { clientAddressKey } from './client-address-key.js';
 
 /**
@@ -70,7 +70,10 @@ export function checkAuthThrottle(options: Partial<AuthThrottleOptions> = {}): A
     throw new DomicileError('BAD_REQUEST', `maxKeys is a whole number from 1 to 100000000, not ${String(o.maxKeys)}`);
   }
   if (!Number.isInteger(o.refusalDelayMs) || o.refusalDelayMs < 0 || o.refusalDelayMs > 10_000) {
-    throw new DomicileError('BAD_REQUEST', `refusalDelayMs is a whole number of milliseconds from 0 to 10000, not ${String(o.refusalDelayMs)}`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `refusalDelayMs is a whole number of milliseconds from 0 to 10000, not ${String(o.refusalDelayMs)}`,
+    );
   }
   return o;
 }
@@ -84,13 +87,21 @@ export class AuthThrottle {
   private readonly knownAddresses: LRUCache<string, number>;
   private readonly refusalDelayMs: number;
 
-  constructor(options: Partial<AuthThrottleOptions> = {}, private readonly now: () => number = Date.now) {
+  constructor(
+    options: Partial<AuthThrottleOptions> = {},
+    private readonly now: () => number = Date.now,
+  ) {
     const o = checkAuthThrottle(options);
     this.refusalDelayMs = o.refusalDelayMs;
     this.limiters = {
       'logins-per-identifier': new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now, 'logins-per-identifier'),
       'logins-per-address': new KeyedRateLimiter(o.loginsPerAddress, o.maxKeys, now, 'logins-per-address'),
-      'registrations-per-address': new KeyedRateLimiter(o.registrationsPerAddress, o.maxKeys, now, 'registrations-per-address'),
+      'registrations-per-address': new KeyedRateLimiter(
+        o.registrationsPerAddress,
+        o.maxKeys,
+        now,
+        'registrations-per-address',
+      ),
     };
     this.knownAddressLogins = new KeyedRateLimiter(o.loginsPerIdentifier, o.maxKeys, now, 'logins-per-identifier');
     // Forgetting a known address costs its owner only the shared count again, never a fresh burst.
@@ -151,7 +162,9 @@ export class AuthThrottle {
   private take(limit: LimitName, limiter: KeyedRateLimiter, key: string): void {
     const retryAfterSeconds = limiter.take(key);
     if (retryAfterSeconds > 0) {
-      throw new DomicileError('RATE_LIMITED', `${messages[limit]}: try again in ${retryAfterSeconds} s`, { details: { limit, retryAfterSeconds } });
+      throw new DomicileError('RATE_LIMITED', `${messages[limit]}: try again in ${retryAfterSeconds} s`, {
+        details: { limit, retryAfterSeconds },
+      });
     }
   }
 }

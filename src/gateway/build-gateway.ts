@@ -3,33 +3,33 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { jsonSchemaTransform, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { DomicileError } from '../errors/domicile-error.js';
+import type { MigrationEngine } from '../migrate/migration-engine.js';
+import type { Platform } from '../platform/platform.js';
+import { photoChunkSize } from '../services/cloud/photo-sync.js';
 import { newRequestId, sendHttpError } from '../shared/http-error-reply.js';
 import { jsonTextDepth, maxJsonDepth } from '../shared/json-depth.js';
-import type { Platform } from '../platform/platform.js';
+import type { WanEmulator } from '../wan/wan-emulator.js';
+import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
 import { authenticateOperator, authenticateUser } from './authenticate.js';
-import type { GatewayContext } from './gateway-context.js';
-import type { MigrationEngine } from '../migrate/migration-engine.js';
-import { accountRoutes } from './routes/account-routes.js';
-import { consentRoutes } from './routes/consent-routes.js';
-import { dsarRoutes } from './routes/dsar-routes.js';
-import { dashboardRoutes } from './routes/dashboard-routes.js';
-import { migrationRoutes } from './routes/migration-routes.js';
-import { opsRoutes } from './routes/ops-routes.js';
-import { recordRoutes } from './routes/record-routes.js';
-import { shopRoutes } from './routes/shop-routes.js';
-import { messagingRoutes } from './routes/messaging-routes.js';
-import { syncRoutes } from './routes/sync-routes.js';
-import { photoRoutes } from './routes/photo-routes.js';
 import { registerEdgeCache } from './edge-cache.js';
-import { enforceReplySchemas } from './reply-serializer.js';
+import type { GatewayContext } from './gateway-context.js';
 import { errorBody } from './http-schemas.js';
 import { edgeCacheStats, healthReply } from './operator-schemas.js';
-import { registerWanEmulation } from './wan-hooks.js';
-import type { WanEmulator } from '../wan/wan-emulator.js';
-import { UserTokens } from './user-tokens.js';
-import { AuthThrottle, type AuthThrottleOptions } from './auth-throttle.js';
+import { enforceReplySchemas } from './reply-serializer.js';
+import { accountRoutes } from './routes/account-routes.js';
+import { consentRoutes } from './routes/consent-routes.js';
+import { dashboardRoutes } from './routes/dashboard-routes.js';
+import { dsarRoutes } from './routes/dsar-routes.js';
+import { messagingRoutes } from './routes/messaging-routes.js';
+import { migrationRoutes } from './routes/migration-routes.js';
+import { opsRoutes } from './routes/ops-routes.js';
+import { photoRoutes } from './routes/photo-routes.js';
+import { recordRoutes } from './routes/record-routes.js';
+import { shopRoutes } from './routes/shop-routes.js';
+import { syncRoutes } from './routes/sync-routes.js';
 import { checkTrustedProxies } from './trusted-proxies.js';
-import { photoChunkSize } from '../services/cloud/photo-sync.js';
+import { UserTokens } from './user-tokens.js';
+import { registerWanEmulation } from './wan-hooks.js';
 
 export interface GatewayOptions {
   /** Lifetime of a user token (default 24 hours). */
@@ -59,7 +59,11 @@ export interface GatewayOptions {
 /** The gateway's words for a body over its limit: which limits there are. */
 function bodyTooLarge(err: unknown): unknown {
   return (err as { code?: unknown }).code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-    ? new DomicileError('PAYLOAD_TOO_LARGE', `the request body is too large: records are at most 256 KiB, photo chunks ${photoChunkSize / 1024} KiB`, { cause: err })
+    ? new DomicileError(
+        'PAYLOAD_TOO_LARGE',
+        `the request body is too large: records are at most 256 KiB, photo chunks ${photoChunkSize / 1024} KiB`,
+        { cause: err },
+      )
     : err;
 }
 
@@ -73,7 +77,11 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
         level: 'info',
         // Only the route pattern, never the URL (record keys) nor bodies nor headers.
         serializers: {
-          req: (req: { method: string; routeOptions?: { url?: string }; id: string }) => ({ method: req.method, route: req.routeOptions?.url, id: req.id }),
+          req: (req: { method: string; routeOptions?: { url?: string }; id: string }) => ({
+            method: req.method,
+            route: req.routeOptions?.url,
+            id: req.id,
+          }),
           res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
         },
       }
@@ -104,7 +112,14 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
     const text = typeof body === 'string' ? body : body.toString('utf8');
     const depth = jsonTextDepth(text);
     if (depth > maxJsonDepth) {
-      done(new DomicileError('BAD_REQUEST', `the JSON body nests ${depth} levels deep; at most ${maxJsonDepth} levels of arrays and objects are allowed: flatten it`, { details: { limit: maxJsonDepth } }), undefined);
+      done(
+        new DomicileError(
+          'BAD_REQUEST',
+          `the JSON body nests ${depth} levels deep; at most ${maxJsonDepth} levels of arrays and objects are allowed: flatten it`,
+          { details: { limit: maxJsonDepth } },
+        ),
+        undefined,
+      );
       return;
     }
     parseJson(request, text, done);
@@ -139,7 +154,12 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
 
   app.setErrorHandler((err, request, reply) => sendHttpError(request, reply, bodyTooLarge(err)));
   app.setNotFoundHandler((request, reply) =>
-    sendHttpError(request, reply, new DomicileError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}: see /docs for the API`)));
+    sendHttpError(
+      request,
+      reply,
+      new DomicileError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}: see /docs for the API`),
+    ),
+  );
 
   await app.register(swagger, {
     openapi: {
@@ -156,19 +176,33 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const typed = app.withTypeProvider<ZodTypeProvider>();
-  typed.get('/healthz', { schema: { tags: ['health'], summary: 'Liveness, and every region the gateway reaches', response: { 200: healthReply } } }, async () => {
-    const regions = await Promise.all(
-      [...platform.regions.values()].map(async (client) => {
-        try {
-          const health = await client.health();
-          return { region: client.regionId, ok: true, backend: health.backend };
-        } catch {
-          return { region: client.regionId, ok: false };
-        }
-      }),
-    );
-    return { ok: regions.every((r) => r.ok), policy: { name: platform.policy.name, version: platform.policy.version }, regions };
-  });
+  typed.get(
+    '/healthz',
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Liveness, and every region the gateway reaches',
+        response: { 200: healthReply },
+      },
+    },
+    async () => {
+      const regions = await Promise.all(
+        [...platform.regions.values()].map(async (client) => {
+          try {
+            const health = await client.health();
+            return { region: client.regionId, ok: true, backend: health.backend };
+          } catch {
+            return { region: client.regionId, ok: false };
+          }
+        }),
+      );
+      return {
+        ok: regions.every((r) => r.ok),
+        policy: { name: platform.policy.name, version: platform.policy.version },
+        regions,
+      };
+    },
+  );
 
   await app.register(accountRoutes(ctx));
   await app.register(recordRoutes(ctx));
@@ -181,15 +215,22 @@ export async function buildGateway(platform: Platform, options: GatewayOptions =
   await app.register(messagingRoutes(ctx));
   await app.register(syncRoutes(ctx));
   await app.register(photoRoutes(ctx, options.photoQuotaBytes));
-  typed.get('/v1/ops/edge-cache', {
-    onRequest: ctx.requireOperator,
-    schema: {
-      tags: ['operator'], security: [{ operator: [] }], summary: 'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)',
-      response: { 200: edgeCacheStats, 401: errorBody, 503: errorBody },
+  typed.get(
+    '/v1/ops/edge-cache',
+    {
+      onRequest: ctx.requireOperator,
+      schema: {
+        tags: ['operator'],
+        security: [{ operator: [] }],
+        summary:
+          'The edge cache: entries, hits, misses, stores, and responses it refused to store (private or no-store)',
+        response: { 200: edgeCacheStats, 401: errorBody, 503: errorBody },
+      },
     },
-  }, async () => {
-    if (!edge) throw new DomicileError('UNAVAILABLE', 'this gateway runs without its edge cache');
-    return edge.stats();
-  });
+    async () => {
+      if (!edge) throw new DomicileError('UNAVAILABLE', 'this gateway runs without its edge cache');
+      return edge.stats();
+    },
+  );
   return app;
 }

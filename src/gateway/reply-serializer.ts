@@ -12,7 +12,8 @@ import { errorBody } from './http-schemas.js';
 export function laxObjectPaths(schema: z.core.$ZodType, path = '', seen = new Set<z.core.$ZodType>()): string[] {
   if (seen.has(schema)) return [];
   seen.add(schema);
-  const within = (child: z.core.$ZodType | undefined, step = ''): string[] => (child ? laxObjectPaths(child, path + step, seen) : []);
+  const within = (child: z.core.$ZodType | undefined, step = ''): string[] =>
+    child ? laxObjectPaths(child, path + step, seen) : [];
   if (schema instanceof z.core.$ZodObject) {
     const { shape, catchall } = schema._zod.def;
     const own = catchall instanceof z.core.$ZodNever ? [] : [path];
@@ -20,15 +21,24 @@ export function laxObjectPaths(schema: z.core.$ZodType, path = '', seen = new Se
   }
   if (schema instanceof z.core.$ZodArray) return within(schema._zod.def.element, '[]');
   if (schema instanceof z.core.$ZodRecord) return within(schema._zod.def.valueType, '{}');
-  if (schema instanceof z.core.$ZodTuple) return [...schema._zod.def.items.flatMap((item, i) => within(item, `[${i}]`)), ...within(schema._zod.def.rest ?? undefined, '[]')];
+  if (schema instanceof z.core.$ZodTuple)
+    return [
+      ...schema._zod.def.items.flatMap((item, i) => within(item, `[${i}]`)),
+      ...within(schema._zod.def.rest ?? undefined, '[]'),
+    ];
   if (schema instanceof z.core.$ZodUnion) return schema._zod.def.options.flatMap((option) => within(option));
-  if (schema instanceof z.core.$ZodIntersection) return [...within(schema._zod.def.left), ...within(schema._zod.def.right)];
+  if (schema instanceof z.core.$ZodIntersection)
+    return [...within(schema._zod.def.left), ...within(schema._zod.def.right)];
   if (schema instanceof z.core.$ZodPipe) return [...within(schema._zod.def.in), ...within(schema._zod.def.out)];
   if (schema instanceof z.core.$ZodLazy) return within(schema._zod.def.getter());
   if (
-    schema instanceof z.core.$ZodOptional || schema instanceof z.core.$ZodNullable || schema instanceof z.core.$ZodDefault
-    || schema instanceof z.core.$ZodPrefault || schema instanceof z.core.$ZodReadonly || schema instanceof z.core.$ZodCatch
-    || schema instanceof z.core.$ZodNonOptional
+    schema instanceof z.core.$ZodOptional ||
+    schema instanceof z.core.$ZodNullable ||
+    schema instanceof z.core.$ZodDefault ||
+    schema instanceof z.core.$ZodPrefault ||
+    schema instanceof z.core.$ZodReadonly ||
+    schema instanceof z.core.$ZodCatch ||
+    schema instanceof z.core.$ZodNonOptional
   ) {
     return within(schema._zod.def.innerType);
   }
@@ -47,7 +57,9 @@ export const replySerializerCompiler: FastifySerializerCompiler<z.core.$ZodType>
   const lax = laxObjectPaths(route.schema);
   if (lax.length > 0) {
     const where = lax.map((p) => (p === '' ? 'the answer itself' : p.slice(1))).join(', ');
-    throw new Error(`the ${route.httpStatus} answer of ${route.method} ${route.url} has objects that let unknown fields through (${where}): declare them with z.strictObject`);
+    throw new Error(
+      `the ${route.httpStatus} answer of ${route.method} ${route.url} has objects that let unknown fields through (${where}): declare them with z.strictObject`,
+    );
   }
   return serializerCompiler(route);
 };

@@ -12,7 +12,10 @@ export function checkTrustedProxies(entries: readonly string[], what = 'trustPro
     const maxPrefix = family === 6 ? 128 : 32;
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
     if (family === 0 || !prefixOk || rest.length > 0) {
-      throw new DomicileError('BAD_REQUEST', `${what}: "${entry}" is not an IP address or CIDR range (for example 10.0.0.0/8 or 203.0.113.7)`);
+      throw new DomicileError(
+        'BAD_REQUEST',
+        `${what}: "${entry}" is not an IP address or CIDR range (for example 10.0.0.0/8 or 203.0.113.7)`,
+      );
     }
     return entry.trim();
   });

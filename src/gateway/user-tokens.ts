@@ -25,7 +25,12 @@ export class UserTokens {
   constructor(secret: string, ttlSeconds: number) {
     const key = Buffer.from(secret, 'base64url');
     this.sign = createSigner({ key, algorithm: 'HS256', iss: issuer, expiresIn: ttlSeconds * 1000 });
-    this.check = createVerifier({ key, algorithms: ['HS256'], allowedIss: issuer, requiredClaims: ['exp', 'sub', 'sid', 'iss'] });
+    this.check = createVerifier({
+      key,
+      algorithms: ['HS256'],
+      allowedIss: issuer,
+      requiredClaims: ['exp', 'sub', 'sid', 'iss'],
+    });
   }
 
   issue(claims: UserClaims): Promise<string> {
@@ -38,12 +43,22 @@ export class UserTokens {
       payload = this.check(token);
     } catch (err) {
       if (err instanceof TokenError && err.code === TokenError.codes.expired) {
-        return Promise.reject(new DomicileError('UNAUTHENTICATED', 'the token has expired: log in again with POST /v1/sessions', { cause: err }));
+        return Promise.reject(
+          new DomicileError('UNAUTHENTICATED', 'the token has expired: log in again with POST /v1/sessions', {
+            cause: err,
+          }),
+        );
       }
-      return Promise.reject(new DomicileError('UNAUTHENTICATED', 'the token is not valid: log in again with POST /v1/sessions', { cause: err }));
+      return Promise.reject(
+        new DomicileError('UNAUTHENTICATED', 'the token is not valid: log in again with POST /v1/sessions', {
+          cause: err,
+        }),
+      );
     }
     if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
-      return Promise.reject(new DomicileError('UNAUTHENTICATED', 'the token names no user or session: log in again with POST /v1/sessions'));
+      return Promise.reject(
+        new DomicileError('UNAUTHENTICATED', 'the token names no user or session: log in again with POST /v1/sessions'),
+      );
     }
     return Promise.resolve({ userId: payload.sub, sessionId: payload.sid });
   }

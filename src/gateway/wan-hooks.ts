@@ -2,8 +2,8 @@ import { AsyncResource } from 'node:async_hooks';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { DomicileError } from '../errors/domicile-error.js';
-import { withRegionTrace } from '../wan/region-trace.js';
 import { ModelConnection } from '../wan/network-model.js';
+import { withRegionTrace } from '../wan/region-trace.js';
 import type { WanEmulator } from '../wan/wan-emulator.js';
 
 /** The header a synthetic client names its market with; requests without it are not delayed. */
@@ -43,7 +43,12 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
     if (typeof market !== 'string' || !wan.hasMarket(market)) {
       const known = Object.keys(wan.latency.markets).join(', ');
       // To the gateway's one error mapping.
-      done(new DomicileError('BAD_REQUEST', `${clientMarketHeader} names "${String(market)}", a market the latency file ${wan.latency.name} does not list; use one of: ${known}`));
+      done(
+        new DomicileError(
+          'BAD_REQUEST',
+          `${clientMarketHeader} names "${String(market)}", a market the latency file ${wan.latency.name} does not list; use one of: ${known}`,
+        ),
+      );
       return;
     }
     const socket = request.raw.socket;
@@ -68,17 +73,31 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
   app.addHook('onSend', (request, reply, payload, done) => {
     const w = request.wan;
     if (!w) return done(null, payload);
-    const responseBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : Buffer.isBuffer(payload) ? payload.length : Number(reply.getHeader('content-length') ?? 0);
+    const responseBytes =
+      typeof payload === 'string'
+        ? Buffer.byteLength(payload)
+        : Buffer.isBuffer(payload)
+          ? payload.length
+          : Number(reply.getHeader('content-length') ?? 0);
     const requestBytes = Number(request.headers['content-length'] ?? 0);
     let charge;
     try {
-      charge = wan.charge(w.market, reply.getHeader('x-cache') === 'HIT' ? 'edge' : w.regions, w.connection, requestBytes, responseBytes);
+      charge = wan.charge(
+        w.market,
+        reply.getHeader('x-cache') === 'HIT' ? 'edge' : w.regions,
+        w.connection,
+        requestBytes,
+        responseBytes,
+      );
     } catch (err) {
       // A figure the file lacks for where the request went: said on the response, not a failed request.
       void reply.header('x-domicile-wan', `unknown: ${(err as Error).message}`);
       return done(null, payload);
     }
-    void reply.header('x-domicile-wan', `ms=${charge.ms.toFixed(1)}; served-by=${charge.servedBy}; rtt=${charge.rttMs}; round-trips=${charge.roundTrips}; transfer-ms=${charge.transferMs.toFixed(1)}; onward-ms=${charge.onwardMs}`);
+    void reply.header(
+      'x-domicile-wan',
+      `ms=${charge.ms.toFixed(1)}; served-by=${charge.servedBy}; rtt=${charge.rttMs}; round-trips=${charge.roundTrips}; transfer-ms=${charge.transferMs.toFixed(1)}; onward-ms=${charge.onwardMs}`,
+    );
     // Whole milliseconds, rounded up: a timer never waits less than it is asked, so the client never sees less than the charge.
     setTimeout(() => done(null, payload), Math.ceil(charge.ms));
   });

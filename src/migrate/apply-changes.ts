@@ -18,7 +18,12 @@ export interface ChangePage {
  * returned counts as seen (the rest follows); when it is not, the region's reported last
  * sequence does too, so a log full of other services' changes is not scanned again and again.
  */
-export async function readChangePage(region: RegionClient, afterSeq: number, service: string, limit: number): Promise<ChangePage> {
+export async function readChangePage(
+  region: RegionClient,
+  afterSeq: number,
+  service: string,
+  limit: number,
+): Promise<ChangePage> {
   const { changes, lastSeq } = await region.changesSince({ afterSeq, limit, service });
   const last = changes.at(-1)?.seq ?? afterSeq;
   const more = changes.length >= limit;

@@ -32,7 +32,9 @@ export interface BatchContext {
  * step's checkpoint was recorded. A failure names what went wrong; a verification failure
  * also names the records.
  */
-export type PhaseResult<T> = { ok: true; value: T } | { ok: false; error: DomicileError; mismatches?: RecordMismatch[] };
+export type PhaseResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: DomicileError; mismatches?: RecordMismatch[] };
 
 export function succeeded<T>(value: T): PhaseResult<T> {
   return { ok: true, value };
@@ -42,7 +44,10 @@ export function succeeded<T>(value: T): PhaseResult<T> {
 export function failed<T>(err: unknown, what: string, mismatches?: RecordMismatch[]): PhaseResult<T> {
   const cause = err instanceof DomicileError ? err : undefined;
   const message = `${what}: ${err instanceof Error ? err.message : String(err)}`;
-  const error = new DomicileError(cause?.code ?? 'INTERNAL', message, { cause: err, ...(cause?.details ? { details: cause.details } : {}) });
+  const error = new DomicileError(cause?.code ?? 'INTERNAL', message, {
+    cause: err,
+    ...(cause?.details ? { details: cause.details } : {}),
+  });
   return mismatches === undefined ? { ok: false, error } : { ok: false, error, mismatches };
 }
 

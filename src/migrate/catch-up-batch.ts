@@ -1,5 +1,5 @@
-import { applyChanges, readChangePage, type ApplyTarget } from './apply-changes.js';
-import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+import { type ApplyTarget, applyChanges, readChangePage } from './apply-changes.js';
+import { type BatchContext, describeBatch, failed, type PhaseResult, succeeded } from './batch-context.js';
 
 export interface CatchUpOptions {
   /** Changes read per page of the source's log. */
@@ -22,7 +22,10 @@ export function batchTargets(ctx: BatchContext, epochOffset: number): Map<string
  * small. The position is recorded after each applied page, so a restart goes on from there.
  * Returns early (not done) when an operator pauses or rolls back.
  */
-export async function catchUpBatch(ctx: BatchContext, options: CatchUpOptions = defaultCatchUp): Promise<PhaseResult<{ seq: number; done: boolean }>> {
+export async function catchUpBatch(
+  ctx: BatchContext,
+  options: CatchUpOptions = defaultCatchUp,
+): Promise<PhaseResult<{ seq: number; done: boolean }>> {
   const { batch, store } = ctx;
   const targets = batchTargets(ctx, 0);
   let seq = batch.catchUpSeq ?? batch.copySeq ?? 0;
@@ -31,7 +34,13 @@ export async function catchUpBatch(ctx: BatchContext, options: CatchUpOptions = 
       const page = await readChangePage(ctx.source, seq, batch.service, options.pageSize);
       // Not rate-capped: the cap throttles the copy; catch-up carries what the users already
       // wrote, and capped below their write rate it could never catch up.
-      const applied = await applyChanges({ from: ctx.source, to: ctx.destination, service: batch.service, targets, changes: page.changes });
+      const applied = await applyChanges({
+        from: ctx.source,
+        to: ctx.destination,
+        service: batch.service,
+        targets,
+        changes: page.changes,
+      });
       ctx.meter.record(applied.rows, applied.bytes);
       await ctx.fault('mid-catch-up');
       seq = page.next;

@@ -180,4 +180,3 @@ export const postgresCoordinatorMigrations: readonly SchemaMigration[] = [
     `,
   },
 ];
-

@@ -66,7 +66,24 @@ export interface TransferRecord {
   completedAt: number;
 }
 
-export type BatchPatch = Partial<Pick<BatchRecord, 'step' | 'cutOverPhase' | 'failedStep' | 'copySeq' | 'catchUpSeq' | 'reverseSeq' | 'records' | 'bytes' | 'digest' | 'pauseMs' | 'rollbackPauseMs' | 'mismatches' | 'error'>>;
+export type BatchPatch = Partial<
+  Pick<
+    BatchRecord,
+    | 'step'
+    | 'cutOverPhase'
+    | 'failedStep'
+    | 'copySeq'
+    | 'catchUpSeq'
+    | 'reverseSeq'
+    | 'records'
+    | 'bytes'
+    | 'digest'
+    | 'pauseMs'
+    | 'rollbackPauseMs'
+    | 'mismatches'
+    | 'error'
+  >
+>;
 
 /** A new migration, as `createMigration` records it. */
 export interface NewMigration {
@@ -112,7 +129,11 @@ export interface CoordinatorStore {
    * Moves a migration to `state` if it is in one of `from` (compare and set: an operator's
    * command and the coordinator's own step never overwrite each other), and tells whether it did.
    */
-  setState(id: string, state: MigrationState, opts: { from: readonly MigrationState[]; resumeState?: MigrationState | null; error?: string | null }): Promise<boolean>;
+  setState(
+    id: string,
+    state: MigrationState,
+    opts: { from: readonly MigrationState[]; resumeState?: MigrationState | null; error?: string | null },
+  ): Promise<boolean>;
   setSettings(id: string, settings: MigrationSettings): Promise<void>;
   /**
    * Forms the next batch: up to `size` of the next unassigned movers that share a service,

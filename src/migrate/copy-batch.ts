@@ -1,11 +1,11 @@
 import type { ExportedRecord, UserImport } from '../region/region-client.js';
-import type { BatchMover } from './coordinator-store.js';
 import { bytesPerImport, framingBytes } from './apply-changes.js';
-import { recordTransfer } from './record-transfer.js';
-import { yieldToEventLoop } from './yield-to-event-loop.js';
-import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+import { type BatchContext, describeBatch, failed, type PhaseResult, succeeded } from './batch-context.js';
+import type { BatchMover } from './coordinator-store.js';
 import { setTenancies } from './flip-homes.js';
+import { recordTransfer } from './record-transfer.js';
 import { refKey, type VerifiedRow } from './verified-rows.js';
+import { yieldToEventLoop } from './yield-to-event-loop.js';
 
 /**
  * Users exported and imported per call: each call is one transaction in each region. The
@@ -19,11 +19,15 @@ const usersPerCall = 16;
  * records' sizes: a user with more than a call holds is imported over several (each call is
  * idempotent, and the copy is verified whole afterwards).
  */
-export function importCalls(users: readonly BatchMover[], exported: ReadonlyMap<string, ExportedRecord[]>): UserImport[][] {
+export function importCalls(
+  users: readonly BatchMover[],
+  exported: ReadonlyMap<string, ExportedRecord[]>,
+): UserImport[][] {
   const calls: UserImport[][] = [];
   let call: UserImport[] = [];
   let callBytes = 0;
-  const push = (u: BatchMover, records: ExportedRecord[]) => call.push({ userId: u.userId, market: u.market, epoch: u.epoch, states: { records, deleted: [] } });
+  const push = (u: BatchMover, records: ExportedRecord[]) =>
+    call.push({ userId: u.userId, market: u.market, epoch: u.epoch, states: { records, deleted: [] } });
   for (const u of users) {
     let records: ExportedRecord[] = [];
     for (const r of exported.get(u.userId) ?? []) {
@@ -70,7 +74,11 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
     const chunks: BatchMover[][] = [];
     for (let i = 0; i < ctx.users.length; i += usersPerCall) chunks.push(ctx.users.slice(i, i + usersPerCall));
     const exportChunk = async (chunk: readonly BatchMover[]) =>
-      new Map((await source.exportUsers({ service, userIds: chunk.map((u) => u.userId), digestKey: copied.digestKey })).map((e) => [e.userId, e.records]));
+      new Map(
+        (await source.exportUsers({ service, userIds: chunk.map((u) => u.userId), digestKey: copied.digestKey })).map(
+          (e) => [e.userId, e.records],
+        ),
+      );
     let ahead = chunks.length > 0 ? exportChunk(chunks[0]!) : undefined;
     for (const [c, chunk] of chunks.entries()) {
       const exported = await ahead!;
@@ -85,7 +93,12 @@ export async function copyBatch(ctx: BatchContext): Promise<PhaseResult<{ record
       for (const user of chunk) {
         const userRows = new Map<string, VerifiedRow>();
         for (const r of exported.get(user.userId) ?? []) {
-          userRows.set(refKey(r.collection, r.key), { collection: r.collection, key: r.key, version: r.version, hash: r.hash });
+          userRows.set(refKey(r.collection, r.key), {
+            collection: r.collection,
+            key: r.key,
+            version: r.version,
+            hash: r.hash,
+          });
           rows++;
           size += r.bytes;
         }

@@ -1,12 +1,12 @@
 import { applyChanges, readChangePage } from './apply-changes.js';
-import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+import { type BatchContext, describeBatch, failed, type PhaseResult, succeeded } from './batch-context.js';
 import { batchTargets } from './catch-up-batch.js';
 import { checkHomes, flipHomes, setTenancies } from './flip-homes.js';
+import type { RecordMismatch } from './migration-types.js';
 import { settleBatch } from './settle-batch.js';
 import { batchDigest, refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
-import { compareUsers, refusedCutOver, type PreVerified } from './verify-batch.js';
+import { compareUsers, type PreVerified, refusedCutOver } from './verify-batch.js';
 import { verifyRecords } from './verify-records.js';
-import type { RecordMismatch } from './migration-types.js';
 
 export interface CutOverOptions {
   /** Digest every user again under the fence, not only those that changed since the verify. */
@@ -25,7 +25,11 @@ export interface CutOverOptions {
  * The pause the users see is from the fence to the last flip; a request meanwhile is retried
  * by the gateway. A crash inside is settled on restart by settleBatch.
  */
-export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options: CutOverOptions): Promise<PhaseResult<{ pauseMs: number }>> {
+export async function cutOverBatch(
+  ctx: BatchContext,
+  pre: PreVerified,
+  options: CutOverOptions,
+): Promise<PhaseResult<{ pauseMs: number }>> {
   const { batch, store, source, destination, users } = ctx;
   const { service } = batch;
   try {
@@ -41,9 +45,11 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     const targets = batchTargets(ctx, 0);
     // The records to verify again: those in flight at the live verify, and every one the
     // source changed since (a change after verifiedAt may postdate the digests).
-    const recheck = new Map<string, Map<string, { collection: string; key: string }>>([...pre.inFlight].map(([u, refs]) => [u, new Map(refs)]));
+    const recheck = new Map<string, Map<string, { collection: string; key: string }>>(
+      [...pre.inFlight].map(([u, refs]) => [u, new Map(refs)]),
+    );
     let seq = (await store.batch(batch.migrationId, batch.id))?.catchUpSeq ?? batch.copySeq ?? 0;
-    for (let more = true; more;) {
+    for (let more = true; more; ) {
       const page = await readChangePage(source, seq, service, 5_000);
       const applied = await applyChanges({ from: source, to: destination, service, targets, changes: page.changes });
       for (const c of page.changes) {
@@ -63,7 +69,10 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     if (verified.mismatches.length > 0) {
       await setTenancies(source, service, users, 0, 'home');
       await store.updateBatch(batch.migrationId, batch.id, {
-        step: 'failed', failedStep: 'cutting-over', cutOverPhase: null, mismatches: verified.mismatches,
+        step: 'failed',
+        failedStep: 'cutting-over',
+        cutOverPhase: null,
+        mismatches: verified.mismatches,
         error: `verification under the fence found ${verified.mismatches.length} differing record(s); the cut-over was refused and the users unfenced`,
       });
       return refusedCutOver(batch, verified.mismatches);
@@ -86,8 +95,13 @@ export async function cutOverBatch(ctx: BatchContext, pre: PreVerified, options:
     // Never leave users fenced: undo a cut-over that had not verified, finish one that had.
     const current = await store.batch(batch.migrationId, batch.id);
     const settled = current ? await settleBatch({ ...ctx, batch: current }) : undefined;
-    if (settled?.ok && (await store.batch(batch.migrationId, batch.id))?.step === 'cut-over') return succeeded({ pauseMs: performance.now() - started });
-    const outcome = settled?.ok ? ` (${settled.value})` : settled ? `; settling it failed too: ${settled.error.message}` : '';
+    if (settled?.ok && (await store.batch(batch.migrationId, batch.id))?.step === 'cut-over')
+      return succeeded({ pauseMs: performance.now() - started });
+    const outcome = settled?.ok
+      ? ` (${settled.value})`
+      : settled
+        ? `; settling it failed too: ${settled.error.message}`
+        : '';
     return failed(err, `cut-over of ${describeBatch(batch)} failed${outcome}`);
   }
 }

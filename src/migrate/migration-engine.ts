@@ -5,21 +5,27 @@ import type { Directory } from '../directory/directory.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { RegionClient } from '../region/region-client.js';
+import { newId } from '../shared/new-id.js';
 import type { BatchContext, PhaseResult } from './batch-context.js';
-import { defaultCatchUp, type CatchUpOptions } from './catch-up-batch.js';
-import type { BatchMover, BatchRecord, CoordinatorStore, MigrationRecord, TransferRecord } from './coordinator-store.js';
+import { type CatchUpOptions, defaultCatchUp } from './catch-up-batch.js';
+import type {
+  BatchMover,
+  BatchRecord,
+  CoordinatorStore,
+  MigrationRecord,
+  TransferRecord,
+} from './coordinator-store.js';
 import { envFault, type FaultHook } from './fault-point.js';
 import { applySettings, type SettingsPatch } from './migration-settings.js';
 import { buildStatus, type MigrationStatus } from './migration-status.js';
-import { finalStates, workingStates, type MigrationState } from './migration-types.js';
-import { listMovingUsers } from './moving-users.js';
-import { checkPlanRegions, planMigration, resolveServiceOrder, type MigrationPlan } from './plan-migration.js';
-import { ProgressMeter } from './progress-meter.js';
 import { completeStep, forwardStep, reversePass, rollbackStep, type StepHost } from './migration-steps.js';
+import { finalStates, type MigrationState, workingStates } from './migration-types.js';
+import { listMovingUsers } from './moving-users.js';
+import { checkPlanRegions, type MigrationPlan, planMigration, resolveServiceOrder } from './plan-migration.js';
+import { PostgresCoordinatorStore } from './postgres-coordinator-store.js';
+import { ProgressMeter } from './progress-meter.js';
 import { RateLimiter } from './rate-limiter.js';
 import { settleBatch } from './settle-batch.js';
-import { newId } from '../shared/new-id.js';
-import { PostgresCoordinatorStore } from './postgres-coordinator-store.js';
 import { SqliteCoordinatorStore } from './sqlite-coordinator-store.js';
 import type { CopiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
@@ -91,10 +97,16 @@ export class MigrationEngine {
   private leadTimer: NodeJS.Timeout | undefined;
   private checkingLead: Promise<void> | undefined;
 
-  private constructor(private readonly options: MigrationEngineOptions, readonly store: CoordinatorStore) {
+  private constructor(
+    private readonly options: MigrationEngineOptions,
+    readonly store: CoordinatorStore,
+  ) {
     this.limiter = new RateLimiter(async () => (await this.store.latest())?.settings.rate ?? 0);
     this.steps = {
-      store, meter: this.meter, catchUp: { ...defaultCatchUp, ...options.catchUp }, fullVerify: options.fullVerify ?? false,
+      store,
+      meter: this.meter,
+      catchUp: { ...defaultCatchUp, ...options.catchUp },
+      fullVerify: options.fullVerify ?? false,
       context: (batch) => this.context(batch),
       movers: (batch) => this.batchMovers(batch),
       region: (id) => this.region(id),
@@ -142,10 +154,15 @@ export class MigrationEngine {
     this.leading = true;
     const m = await this.store.latest();
     if (!m) return;
-    if (workingStates.includes(m.state)) await this.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
+    if (workingStates.includes(m.state))
+      await this.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
     for (const batch of await this.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
       const settled = await settleBatch(await this.context(batch));
-      this.log(settled.ok ? `migration ${m.id}: batch ${batch.id} ${settled.value}` : `migration ${m.id}: ${settled.error.message}`);
+      this.log(
+        settled.ok
+          ? `migration ${m.id}: batch ${batch.id} ${settled.value}`
+          : `migration ${m.id}: ${settled.error.message}`,
+      );
     }
     // Cut-over batches' destinations keep taking writes: replicate them back.
     if (m.state === 'cut-over' || m.state === 'paused') this.kick();
@@ -171,7 +188,9 @@ export class MigrationEngine {
         if (this.leading) this.log('this gateway now leads the migration coordinator');
       } else if (!(await this.store.lead())) {
         this.leading = false;
-        this.log('this gateway lost the lead of the migration coordinator (its connection dropped): it stops migrating after the current step');
+        this.log(
+          'this gateway lost the lead of the migration coordinator (its connection dropped): it stops migrating after the current step',
+        );
       }
       this.kick();
     } catch (err) {
@@ -189,7 +208,12 @@ export class MigrationEngine {
 
   private region(id: string): RegionClient {
     const client = this.host.regions.get(id);
-    if (!client) throw new DomicileError('UNAVAILABLE', `region ${id} does not run under policy "${this.host.policy.name}": restart \`domicile up\` with a policy that keeps it active or draining`, { details: { region: id } });
+    if (!client)
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `region ${id} does not run under policy "${this.host.policy.name}": restart \`domicile up\` with a policy that keeps it active or draining`,
+        { details: { region: id } },
+      );
     return client;
   }
 
@@ -203,7 +227,8 @@ export class MigrationEngine {
   private copiedRows(batch: BatchRecord): CopiedRows {
     const id = `${batch.migrationId}/${batch.id}`;
     let rows = this.copied.get(id);
-    if (!rows) this.copied.set(id, (rows = { rows: new Map(), complete: false, digestKey: randomBytes(32).toString('hex') }));
+    if (!rows)
+      this.copied.set(id, (rows = { rows: new Map(), complete: false, digestKey: randomBytes(32).toString('hex') }));
     return rows;
   }
 
@@ -213,16 +238,32 @@ export class MigrationEngine {
     return {
       policy: migration?.policy ?? { name: this.host.policy.name, version: this.host.policy.version },
       copied: this.copiedRows(batch),
-      batch, users: await this.batchMovers(batch), source: this.region(batch.source), destination: this.region(batch.destination),
-      directory: this.host.directory, store: this.store, limiter: this.limiter, meter: this.meter, fault: this.options.fault ?? envFault,
+      batch,
+      users: await this.batchMovers(batch),
+      source: this.region(batch.source),
+      destination: this.region(batch.destination),
+      directory: this.host.directory,
+      store: this.store,
+      limiter: this.limiter,
+      meter: this.meter,
+      fault: this.options.fault ?? envFault,
       // An operator's command, through this gateway or another, changes the state.
-      stopRequested: async () => this.closing || !this.leading || (await this.store.get(batch.migrationId))?.state !== state,
+      stopRequested: async () =>
+        this.closing || !this.leading || (await this.store.get(batch.migrationId))?.state !== state,
     };
   }
 
   /** What would move now, or between two policies; refuses destinations that are not active. */
-  plan(request: { services?: string[] | undefined; from?: Policy | undefined; to?: Policy | undefined } = {}): Promise<MigrationPlan> {
-    return planMigration({ directory: this.host.directory, regions: this.host.regions, policy: request.to ?? this.host.policy, from: request.from, services: request.services });
+  plan(
+    request: { services?: string[] | undefined; from?: Policy | undefined; to?: Policy | undefined } = {},
+  ): Promise<MigrationPlan> {
+    return planMigration({
+      directory: this.host.directory,
+      regions: this.host.regions,
+      policy: request.to ?? this.host.policy,
+      from: request.from,
+      services: request.services,
+    });
   }
 
   async start(request: StartRequest = {}): Promise<MigrationStatus> {
@@ -234,20 +275,31 @@ export class MigrationEngine {
     checkPlanRegions(plan, policy, new Set(this.host.regions.keys()));
     const movers = await listMovingUsers(this.host.directory, policy, services);
     if (movers.length === 0) {
-      throw new DomicileError('CONFLICT', `nothing to move: every user's ${services.join(', ')} data is homed where policy "${policy.name}" (version ${policy.version}) places it`);
+      throw new DomicileError(
+        'CONFLICT',
+        `nothing to move: every user's ${services.join(', ')} data is homed where policy "${policy.name}" (version ${policy.version}) places it`,
+      );
     }
     const id = newId('m', 8);
     // The store refuses it if another migration was started meanwhile (through another gateway, say).
-    const unfinished = await this.store.createMigration({ id, policy: { name: policy.name, version: policy.version }, services, settings, plan }, movers);
+    const unfinished = await this.store.createMigration(
+      { id, policy: { name: policy.name, version: policy.version }, services, settings, plan },
+      movers,
+    );
     this.refuseUnfinished(unfinished);
-    this.log(`migration ${id}: ${movers.length} user-services to move under policy "${policy.name}" (${services.join(' → ')})`);
+    this.log(
+      `migration ${id}: ${movers.length} user-services to move under policy "${policy.name}" (${services.join(' → ')})`,
+    );
     this.kick();
     return (await this.status(id))!;
   }
 
   private refuseUnfinished(current: MigrationRecord | undefined): void {
     if (current && !finalStates.includes(current.state)) {
-      throw new DomicileError('CONFLICT', `migration ${current.id} is ${current.state}: finish it first (\`domicile migrate complete\` or \`domicile migrate rollback\`)`);
+      throw new DomicileError(
+        'CONFLICT',
+        `migration ${current.id} is ${current.state}: finish it first (\`domicile migrate complete\` or \`domicile migrate rollback\`)`,
+      );
     }
   }
 
@@ -260,10 +312,17 @@ export class MigrationEngine {
       rates: this.meter.rates(),
       lag: { catchUp: m.state === 'running' ? this.meter.catchUpLag : 0, reverse: this.meter.reverseLag },
       warnings: [
-        ...(this.meter.reverseError === null ? [] : [`${this.meter.reverseError}; a rollback now would be refused until it works again`]),
-        ...(m.policy.name === this.host.policy.name && m.policy.version === this.host.policy.version ? []
-          : [`it was planned under policy "${m.policy.name}" (version ${m.policy.version}), but the platform now runs "${this.host.policy.name}" (version ${this.host.policy.version}): its destinations may no longer be allowed`]),
-        ...(this.store.shared && !this.leading && workingStates.includes(m.state) ? ['another gateway leads the migration: the rates and lags shown are this gateway\'s, which moves nothing'] : []),
+        ...(this.meter.reverseError === null
+          ? []
+          : [`${this.meter.reverseError}; a rollback now would be refused until it works again`]),
+        ...(m.policy.name === this.host.policy.name && m.policy.version === this.host.policy.version
+          ? []
+          : [
+              `it was planned under policy "${m.policy.name}" (version ${m.policy.version}), but the platform now runs "${this.host.policy.name}" (version ${this.host.policy.version}): its destinations may no longer be allowed`,
+            ]),
+        ...(this.store.shared && !this.leading && workingStates.includes(m.state)
+          ? ["another gateway leads the migration: the rates and lags shown are this gateway's, which moves nothing"]
+          : []),
       ],
     });
   }
@@ -274,17 +333,31 @@ export class MigrationEngine {
 
   private async requireLatest(): Promise<MigrationRecord> {
     const m = await this.store.latest();
-    if (!m) throw new DomicileError('NOT_FOUND', 'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`');
+    if (!m)
+      throw new DomicileError(
+        'NOT_FOUND',
+        'no migration has been started: plan one with `domicile plan`, start it with `domicile migrate start`',
+      );
     return m;
   }
 
   /** Moves the migration from one of `from` to `to`, unless it changed meanwhile (then CONFLICT, naming its state now). */
-  private async transition(m: MigrationRecord, from: readonly MigrationState[], to: MigrationState, verb: string, hint: string): Promise<MigrationStatus> {
-    if (!from.includes(m.state)) throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it is ${m.state}; ${hint}`);
+  private async transition(
+    m: MigrationRecord,
+    from: readonly MigrationState[],
+    to: MigrationState,
+    verb: string,
+    hint: string,
+  ): Promise<MigrationStatus> {
+    if (!from.includes(m.state))
+      throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it is ${m.state}; ${hint}`);
     // An operator's command supersedes the failure it answers.
     if (!(await this.store.setState(m.id, to, { from: [m.state], resumeState: null, error: null }))) {
       const now = await this.store.get(m.id);
-      throw new DomicileError('CONFLICT', `cannot ${verb} migration ${m.id}: it has just become ${now?.state ?? 'unknown'}; look at \`domicile migrate status\` and try again`);
+      throw new DomicileError(
+        'CONFLICT',
+        `cannot ${verb} migration ${m.id}: it has just become ${now?.state ?? 'unknown'}; look at \`domicile migrate status\` and try again`,
+      );
     }
     this.log(`migration ${m.id}: ${m.state} → ${to}`);
     this.kick();
@@ -292,13 +365,25 @@ export class MigrationEngine {
   }
 
   async pause(): Promise<MigrationStatus> {
-    return this.transition(await this.requireLatest(), ['running'], 'paused', 'pause', 'only a running migration pauses');
+    return this.transition(
+      await this.requireLatest(),
+      ['running'],
+      'paused',
+      'pause',
+      'only a running migration pauses',
+    );
   }
 
   async resume(): Promise<MigrationStatus> {
     const m = await this.requireLatest();
-    const to: MigrationState = m.state === 'paused' ? 'running' : m.resumeState ?? 'running';
-    return this.transition(m, ['paused', 'interrupted', 'failed'], to, 'resume', 'resume goes on after pause, an interruption or a failure');
+    const to: MigrationState = m.state === 'paused' ? 'running' : (m.resumeState ?? 'running');
+    return this.transition(
+      m,
+      ['paused', 'interrupted', 'failed'],
+      to,
+      'resume',
+      'resume goes on after pause, an interruption or a failure',
+    );
   }
 
   /**
@@ -308,34 +393,59 @@ export class MigrationEngine {
    */
   async complete(): Promise<MigrationStatus> {
     const m = await this.requireLatest();
-    const allCutOver = (await this.store.unassigned(m.id)) === 0 && (await this.store.batches(m.id)).every((b) => b.step === 'cut-over' || b.step === 'completing' || b.step === 'completed');
+    const allCutOver =
+      (await this.store.unassigned(m.id)) === 0 &&
+      (await this.store.batches(m.id)).every(
+        (b) => b.step === 'cut-over' || b.step === 'completing' || b.step === 'completed',
+      );
     const from: MigrationState[] = allCutOver ? ['cut-over', 'failed', 'interrupted'] : ['cut-over'];
-    return this.transition(m, from, 'completing', 'complete', 'complete purges the sources once every batch is cut over (state cut-over)');
+    return this.transition(
+      m,
+      from,
+      'completing',
+      'complete',
+      'complete purges the sources once every batch is cut over (state cut-over)',
+    );
   }
 
   async rollback(): Promise<MigrationStatus> {
     const m = await this.requireLatest();
     if (m.state === 'failed' && m.resumeState === 'completing') {
-      throw new DomicileError('CONFLICT', `cannot roll back migration ${m.id}: it failed while completing, and completed batches' sources are purged; \`domicile migrate resume\` to finish completing it`);
+      throw new DomicileError(
+        'CONFLICT',
+        `cannot roll back migration ${m.id}: it failed while completing, and completed batches' sources are purged; \`domicile migrate resume\` to finish completing it`,
+      );
     }
-    return this.transition(m, ['running', 'paused', 'interrupted', 'cut-over', 'failed'], 'rolling-back', 'roll back', 'a migration that completes has purged its sources, and one rolled back is done');
+    return this.transition(
+      m,
+      ['running', 'paused', 'interrupted', 'cut-over', 'failed'],
+      'rolling-back',
+      'roll back',
+      'a migration that completes has purged its sources, and one rolled back is done',
+    );
   }
 
   async updateSettings(patch: SettingsPatch): Promise<MigrationStatus> {
     const m = await this.requireLatest();
-    if (finalStates.includes(m.state)) throw new DomicileError('CONFLICT', `migration ${m.id} is ${m.state}: its settings no longer matter`);
+    if (finalStates.includes(m.state))
+      throw new DomicileError('CONFLICT', `migration ${m.id} is ${m.state}: its settings no longer matter`);
     await this.store.setSettings(m.id, applySettings(patch, m.settings));
     this.kick();
     return (await this.status(m.id))!;
   }
 
   /** Resolves once the migration rests (nothing to do on its own) or reaches one of `states`. */
-  async waitFor(states: readonly MigrationState[] = ['cut-over', 'paused', 'interrupted', 'failed', 'completed', 'rolled-back'], timeoutMs = 600_000): Promise<MigrationStatus | undefined> {
+  async waitFor(
+    states: readonly MigrationState[] = ['cut-over', 'paused', 'interrupted', 'failed', 'completed', 'rolled-back'],
+    timeoutMs = 600_000,
+  ): Promise<MigrationStatus | undefined> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const m = await this.store.latest();
-      if (!m || states.includes(m.state) || (this.leading && !this.loop && !workingStates.includes(m.state))) return this.status();
-      if (Date.now() > deadline) throw new DomicileError('UNAVAILABLE', `migration ${m.id} is still ${m.state} after ${timeoutMs} ms`);
+      if (!m || states.includes(m.state) || (this.leading && !this.loop && !workingStates.includes(m.state)))
+        return this.status();
+      if (Date.now() > deadline)
+        throw new DomicileError('UNAVAILABLE', `migration ${m.id} is still ${m.state} after ${timeoutMs} ms`);
       await sleep(20);
     }
   }
@@ -376,8 +486,12 @@ export class MigrationEngine {
         else if (m.state === 'completing') busy = await completeStep(this.steps, m);
         else if (m.state === 'rolling-back') busy = await rollbackStep(this.steps, m);
       } catch (err) {
-        const error = err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err });
-        if (m) await this.fail(m, { ok: false, error }).catch((e: unknown) => this.log(`migration ${m!.id}: cannot record its failure: ${(e as Error).message}`));
+        const error =
+          err instanceof DomicileError ? err : new DomicileError('INTERNAL', (err as Error).message, { cause: err });
+        if (m)
+          await this.fail(m, { ok: false, error }).catch((e: unknown) =>
+            this.log(`migration ${m!.id}: cannot record its failure: ${(e as Error).message}`),
+          );
         else this.log(`the migration coordinator cannot read its state: ${error.message}`);
       }
       if (busy) await yieldToEventLoop();

@@ -1,7 +1,7 @@
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionClient } from '../region/region-client.js';
 import type { BatchContext, PhaseResult } from './batch-context.js';
-import { catchUpBatch, type CatchUpOptions } from './catch-up-batch.js';
+import { type CatchUpOptions, catchUpBatch } from './catch-up-batch.js';
 import { completeBatch } from './complete-batch.js';
 import type { BatchMover, BatchRecord, CoordinatorStore, MigrationRecord } from './coordinator-store.js';
 import { copyBatch } from './copy-batch.js';
@@ -33,7 +33,9 @@ export interface StepHost {
 
 /** One forward step: the open batch's next phase, or the next batch. */
 export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<boolean> {
-  let batch = (await h.store.batches(m.id, ['copying', 'catching-up', 'cutting-over', 'failed']))[0] ?? (await h.store.formBatch(m.id, m.settings.batchSize));
+  let batch =
+    (await h.store.batches(m.id, ['copying', 'catching-up', 'cutting-over', 'failed']))[0] ??
+    (await h.store.formBatch(m.id, m.settings.batchSize));
   if (!batch) {
     await h.store.setState(m.id, 'cut-over', { from: ['running'] });
     h.log(`migration ${m.id}: every batch is cut over; reverse replication runs until complete or rollback`);
@@ -43,8 +45,19 @@ export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<bool
   switch (batch.step) {
     case 'failed': {
       // Resumed after a verification failure: copy the batch again from scratch.
-      await ctx.destination.purgeUsers({ service: batch.service, userIds: ctx.users.map((u) => u.userId), reason: 'migration-rollback' });
-      await h.store.updateBatch(m.id, batch.id, { step: 'copying', failedStep: null, copySeq: null, catchUpSeq: null, mismatches: null, error: null });
+      await ctx.destination.purgeUsers({
+        service: batch.service,
+        userIds: ctx.users.map((u) => u.userId),
+        reason: 'migration-rollback',
+      });
+      await h.store.updateBatch(m.id, batch.id, {
+        step: 'copying',
+        failedStep: null,
+        copySeq: null,
+        catchUpSeq: null,
+        mismatches: null,
+        error: null,
+      });
       return true;
     }
     case 'cutting-over': {
@@ -75,7 +88,9 @@ export async function forwardStep(h: StepHost, m: MigrationRecord): Promise<bool
         await h.fail(m, cut);
         return true;
       }
-      h.log(`migration ${m.id}: batch ${batch.id} cut over (${batch.users} users' ${batch.service} → ${batch.destination}) in ${cut.value.pauseMs.toFixed(1)} ms`);
+      h.log(
+        `migration ${m.id}: batch ${batch.id} cut over (${batch.users} users' ${batch.service} → ${batch.destination}) in ${cut.value.pauseMs.toFixed(1)} ms`,
+      );
       return true;
     }
     default:
@@ -92,7 +107,12 @@ export async function reversePass(h: StepHost, m: MigrationRecord): Promise<void
   const batches = await h.store.batches(m.id, ['cut-over']);
   if (batches.length === 0) return;
   try {
-    const { lag } = await replicateBack({ store: h.store, batches, movers: (b) => h.movers(b), region: (id) => h.region(id) });
+    const { lag } = await replicateBack({
+      store: h.store,
+      batches,
+      movers: (b) => h.movers(b),
+      region: (id) => h.region(id),
+    });
     h.meter.reverseLag = lag;
     h.meter.reverseError = null;
   } catch (err) {
@@ -107,7 +127,9 @@ export async function completeStep(h: StepHost, m: MigrationRecord): Promise<boo
   const batch = (await h.store.batches(m.id, ['completing', 'cut-over']))[0];
   if (!batch) {
     await h.store.setState(m.id, 'completed', { from: ['completing'] });
-    h.log(`migration ${m.id} completed: the sources are purged and ${await h.store.transferCount(m.id)} transfers recorded`);
+    h.log(
+      `migration ${m.id} completed: the sources are purged and ${await h.store.transferCount(m.id)} transfers recorded`,
+    );
     return true;
   }
   const done = await completeBatch(await h.context(batch), m.policy);
@@ -121,7 +143,9 @@ export async function completeStep(h: StepHost, m: MigrationRecord): Promise<boo
  * over has its copy discarded. A batch already being completed has no source left to go to.
  */
 export async function rollbackStep(h: StepHost, m: MigrationRecord): Promise<boolean> {
-  const open = (await h.store.batches(m.id)).filter((b) => b.step !== 'rolled-back' && b.step !== 'completed').reverse();
+  const open = (await h.store.batches(m.id))
+    .filter((b) => b.step !== 'rolled-back' && b.step !== 'completed')
+    .reverse();
   const batch = open[0];
   if (!batch) {
     await h.store.setState(m.id, 'rolled-back', { from: ['rolling-back'] });
@@ -132,7 +156,14 @@ export async function rollbackStep(h: StepHost, m: MigrationRecord): Promise<boo
   let result: PhaseResult<unknown>;
   if (batch.step === 'cutting-over' || batch.step === 'rolling-back') result = await settleBatch(ctx);
   else if (batch.step === 'cut-over') result = await rollbackCutOver(ctx);
-  else if (batch.step === 'completing') result = { ok: false, error: new DomicileError('CONFLICT', `batch ${batch.id} was being completed: its source is purged, so it cannot be rolled back`) };
+  else if (batch.step === 'completing')
+    result = {
+      ok: false,
+      error: new DomicileError(
+        'CONFLICT',
+        `batch ${batch.id} was being completed: its source is purged, so it cannot be rolled back`,
+      ),
+    };
   else result = await discardCopy(ctx);
   if (!result.ok) await h.fail(m, result);
   return true;

@@ -75,8 +75,14 @@ export const keptHashLength = 12;
  * no full hash of a value either.
  */
 export function withholdKeys(mismatches: readonly RecordMismatch[]): RecordMismatch[] {
-  const tag = (side: RecordMismatch['source']) => side && { version: side.version, hash: side.hash.slice(0, keptHashLength) };
-  return mismatches.map((m) => ({ ...m, key: m.key === '*' ? m.key : withheldKey, source: tag(m.source), destination: tag(m.destination) }));
+  const tag = (side: RecordMismatch['source']) =>
+    side && { version: side.version, hash: side.hash.slice(0, keptHashLength) };
+  return mismatches.map((m) => ({
+    ...m,
+    key: m.key === '*' ? m.key : withheldKey,
+    source: tag(m.source),
+    destination: tag(m.destination),
+  }));
 }
 
 export interface RecordMismatch {
@@ -106,5 +112,11 @@ export const settingLimits = { batchSize: { min: 1, max: 10_000 }, rate: { min: 
 export const defaultServiceOrder = ['shop', 'account', 'messaging', 'cloud'];
 
 /** The named points where DOMICILE_FAULT makes the process kill itself (fault-injection tests). */
-export const faultPoints = ['after-copy-batch', 'mid-catch-up', 'inside-cut-over', 'after-flip', 'inside-complete'] as const;
+export const faultPoints = [
+  'after-copy-batch',
+  'mid-catch-up',
+  'inside-cut-over',
+  'after-flip',
+  'inside-complete',
+] as const;
 export type FaultPoint = (typeof faultPoints)[number];

@@ -19,7 +19,11 @@ const page = 1_000;
  * in the order they will move: by service (in the order given), then route, market and user.
  * Read page by page, so memory holds the movers, not the whole directory at once.
  */
-export async function listMovingUsers(directory: Directory, policy: Policy, services: readonly string[]): Promise<MovingUser[]> {
+export async function listMovingUsers(
+  directory: Directory,
+  policy: Policy,
+  services: readonly string[],
+): Promise<MovingUser[]> {
   const movers: MovingUser[] = [];
   let after = '';
   for (;;) {
@@ -29,7 +33,14 @@ export async function listMovingUsers(directory: Directory, policy: Policy, serv
         if (!services.includes(home.service)) continue;
         const to = homeRegion(policy, user.market, home.service);
         if (home.region !== to) {
-          movers.push({ service: home.service, userId: user.userId, market: user.market, from: home.region, to, epoch: home.epoch });
+          movers.push({
+            service: home.service,
+            userId: user.userId,
+            market: user.market,
+            from: home.region,
+            to,
+            epoch: home.epoch,
+          });
         }
       }
     }
@@ -39,6 +50,11 @@ export async function listMovingUsers(directory: Directory, policy: Policy, serv
   }
   const order = (s: string) => services.indexOf(s);
   return movers.sort(
-    (a, b) => order(a.service) - order(b.service) || a.from.localeCompare(b.from) || a.to.localeCompare(b.to) || a.market.localeCompare(b.market) || a.userId.localeCompare(b.userId),
+    (a, b) =>
+      order(a.service) - order(b.service) ||
+      a.from.localeCompare(b.from) ||
+      a.to.localeCompare(b.to) ||
+      a.market.localeCompare(b.market) ||
+      a.userId.localeCompare(b.userId),
   );
 }

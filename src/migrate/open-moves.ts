@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { CoordinatorStore } from './coordinator-store.js';
 import { coordinatorFile } from './migration-engine.js';
-import { finalStates, type BatchStep } from './migration-types.js';
+import { type BatchStep, finalStates } from './migration-types.js';
 import { PostgresCoordinatorStore } from './postgres-coordinator-store.js';
 import { SqliteCoordinatorStore } from './sqlite-coordinator-store.js';
 
@@ -34,7 +34,15 @@ export async function openMoves(store: CoordinatorStore): Promise<OpenMove[]> {
       const id = `${batch.service}\u0000${batch.source}\u0000${batch.destination}\u0000${mover.market}`;
       const move = moves.get(id);
       if (move) move.users += 1;
-      else moves.set(id, { migrationId: migration.id, service: batch.service, source: batch.source, destination: batch.destination, market: mover.market, users: 1 });
+      else
+        moves.set(id, {
+          migrationId: migration.id,
+          service: batch.service,
+          source: batch.source,
+          destination: batch.destination,
+          market: mover.market,
+          users: 1,
+        });
     }
   }
   return [...moves.values()];
@@ -48,7 +56,9 @@ export async function openMoves(store: CoordinatorStore): Promise<OpenMove[]> {
 export async function readOpenMoves(host: { dataDir: string; directoryUrl?: string | undefined }): Promise<OpenMove[]> {
   const file = coordinatorFile(host.dataDir);
   if (!host.directoryUrl && !existsSync(file)) return [];
-  const store = host.directoryUrl ? await PostgresCoordinatorStore.open(host.directoryUrl) : new SqliteCoordinatorStore(file);
+  const store = host.directoryUrl
+    ? await PostgresCoordinatorStore.open(host.directoryUrl)
+    : new SqliteCoordinatorStore(file);
   try {
     return await openMoves(store);
   } finally {

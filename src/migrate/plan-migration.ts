@@ -57,12 +57,20 @@ export function resolveServiceOrder(policy: Policy, services?: readonly string[]
   const seen = new Set<string>();
   for (const service of services) {
     if (!declared.has(service)) {
-      throw new DomicileError('BAD_REQUEST', `--services names "${service}", which policy "${policy.name}" does not declare; use some of: ${known.join(', ')}`, {
-        details: { field: 'services' },
-      });
+      throw new DomicileError(
+        'BAD_REQUEST',
+        `--services names "${service}", which policy "${policy.name}" does not declare; use some of: ${known.join(', ')}`,
+        {
+          details: { field: 'services' },
+        },
+      );
     }
     if (seen.has(service)) {
-      throw new DomicileError('BAD_REQUEST', `--services names "${service}" twice; name each service once, in the order they should move`, { details: { field: 'services' } });
+      throw new DomicileError(
+        'BAD_REQUEST',
+        `--services names "${service}" twice; name each service once, in the order they should move`,
+        { details: { field: 'services' } },
+      );
     }
     seen.add(service);
   }
@@ -81,7 +89,10 @@ function homeOrRefuse(policy: Policy, market: string, service: string): string {
   }
 }
 
-async function placementOf(regions: ReadonlyMap<string, RegionClient>, regionIds: Iterable<string>): Promise<Map<string, PlacementStat>> {
+async function placementOf(
+  regions: ReadonlyMap<string, RegionClient>,
+  regionIds: Iterable<string>,
+): Promise<Map<string, PlacementStat>> {
   const stats = new Map<string, PlacementStat>();
   for (const id of new Set(regionIds)) {
     const client = regions.get(id);
@@ -137,7 +148,10 @@ export async function planMigration(input: PlanInput): Promise<MigrationPlan> {
     }
   }
 
-  const stats = await placementOf(input.regions, [...groups.values()].map((g) => g.from));
+  const stats = await placementOf(
+    input.regions,
+    [...groups.values()].map((g) => g.from),
+  );
   for (const g of groups.values()) {
     const stat = stats.get(`${g.from}\u0000${g.market}\u0000${g.service}`);
     if (stat && stat.users > 0 && g.users > 0) {
@@ -149,7 +163,9 @@ export async function planMigration(input: PlanInput): Promise<MigrationPlan> {
 
   const rank = new Map(services.map((s, i) => [s, i]));
   const order = (s: string) => rank.get(s) ?? -1;
-  const sorted = [...groups.values()].sort((a, b) => order(a.service) - order(b.service) || a.market.localeCompare(b.market) || a.from.localeCompare(b.from));
+  const sorted = [...groups.values()].sort(
+    (a, b) => order(a.service) - order(b.service) || a.market.localeCompare(b.market) || a.from.localeCompare(b.from),
+  );
   const plan: MigrationPlan = {
     policy: { name: policy.name, version: policy.version },
     fromPolicy: from ? { name: from.name, version: from.version } : null,
@@ -175,20 +191,36 @@ export function checkPlanRegions(plan: MigrationPlan, policy: Policy, live?: Rea
     const what = `the plan would move ${g.users} ${g.market} users' ${g.service} data from ${g.from} to ${g.to}`;
     const region = findRegion(policy, g.to);
     if (!region) {
-      throw new DomicileError('FORBIDDEN', `${what}, a region policy "${policy.name}" does not declare: declare it, or fix the placement rule`, { details: { region: g.to } });
+      throw new DomicileError(
+        'FORBIDDEN',
+        `${what}, a region policy "${policy.name}" does not declare: declare it, or fix the placement rule`,
+        { details: { region: g.to } },
+      );
     }
     if (region.status !== 'active') {
-      throw new DomicileError('FORBIDDEN', `${what}, which policy "${policy.name}" declares ${region.status}: a ${region.status} region receives no data; make it active first`, {
-        details: { region: g.to, status: region.status },
-      });
+      throw new DomicileError(
+        'FORBIDDEN',
+        `${what}, which policy "${policy.name}" declares ${region.status}: a ${region.status} region receives no data; make it active first`,
+        {
+          details: { region: g.to, status: region.status },
+        },
+      );
     }
     if (live && !live.has(g.to)) {
-      throw new DomicileError('UNAVAILABLE', `${what}, which does not run in this platform: restart \`domicile up\` with the policy that makes it active`, { details: { region: g.to } });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `${what}, which does not run in this platform: restart \`domicile up\` with the policy that makes it active`,
+        { details: { region: g.to } },
+      );
     }
     if (live && g.users > 0 && !live.has(g.from)) {
-      throw new DomicileError('UNAVAILABLE', `${what}, but ${g.from} does not run in this platform, so its data cannot be exported: keep it active or draining until the move is done`, {
-        details: { region: g.from },
-      });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `${what}, but ${g.from} does not run in this platform, so its data cannot be exported: keep it active or draining until the move is done`,
+        {
+          details: { region: g.from },
+        },
+      );
     }
   }
 }

@@ -2,10 +2,26 @@ import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
 import { inPgTransaction, openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
 import { applyPgMigrations } from '../store/postgres/pg-schema-ledger.js';
-import { batchAssignments, toBatch, toMigration, toTransfer, type BatchRow, type MigrationRow, type TransferRow } from './coordinator-rows.js';
+import {
+  type BatchRow,
+  batchAssignments,
+  type MigrationRow,
+  type TransferRow,
+  toBatch,
+  toMigration,
+  toTransfer,
+} from './coordinator-rows.js';
 import { postgresCoordinatorMigrations } from './coordinator-schema.js';
-import type { BatchMover, BatchPatch, BatchRecord, CoordinatorStore, MigrationRecord, NewMigration, TransferRecord } from './coordinator-store.js';
-import { finalStates, type BatchStep, type MigrationSettings, type MigrationState } from './migration-types.js';
+import type {
+  BatchMover,
+  BatchPatch,
+  BatchRecord,
+  CoordinatorStore,
+  MigrationRecord,
+  NewMigration,
+  TransferRecord,
+} from './coordinator-store.js';
+import { type BatchStep, finalStates, type MigrationSettings, type MigrationState } from './migration-types.js';
 import type { MovingUser } from './moving-users.js';
 
 /** The leader's session lock: this class id, and the schema the state rests in (two states in one database lead apart). */
@@ -39,12 +55,21 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   static async open(url: string, options: { schema?: string } = {}): Promise<PostgresCoordinatorStore> {
     const store = new PostgresCoordinatorStore(url, options.schema);
     try {
-      await applyPgMigrations(store.pool, `the migration coordinator's state at ${store.where}`, postgresCoordinatorMigrations, 'coordinator_schema_migrations');
+      await applyPgMigrations(
+        store.pool,
+        `the migration coordinator's state at ${store.where}`,
+        postgresCoordinatorMigrations,
+        'coordinator_schema_migrations',
+      );
       return store;
     } catch (err) {
       await store.close();
       if (err instanceof DomicileError) throw err;
-      throw new DomicileError('UNAVAILABLE', `cannot open the migration coordinator's state at ${store.where}: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `cannot open the migration coordinator's state at ${store.where}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -78,7 +103,10 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     const lost = (err: Error) => this.giveUp(client, err);
     client.on('error', lost);
     try {
-      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS locked', [leaderLockClass]);
+      const { rows } = await client.query<{ locked: boolean }>(
+        'SELECT pg_try_advisory_lock($1, hashtext(current_schema())) AS locked',
+        [leaderLockClass],
+      );
       // Closed meanwhile: the session is ended below, and the lock with it.
       if (rows[0]?.locked && !this.closed) {
         this.leader = client;
@@ -107,7 +135,9 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     const leader = this.leader;
     this.leader = undefined;
     if (leader) {
-      await leader.query('SELECT pg_advisory_unlock($1, hashtext(current_schema()))', [leaderLockClass]).catch(() => undefined);
+      await leader
+        .query('SELECT pg_advisory_unlock($1, hashtext(current_schema()))', [leaderLockClass])
+        .catch(() => undefined);
       leader.release(true);
     }
     await this.lockPool.end().catch(() => undefined);
@@ -115,7 +145,13 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   }
 
   private fail(err: unknown): DomicileError {
-    return err instanceof DomicileError ? err : new DomicileError('UNAVAILABLE', `the migration coordinator's state at ${this.where} failed: ${(err as Error).message}`, { cause: err });
+    return err instanceof DomicileError
+      ? err
+      : new DomicileError(
+          'UNAVAILABLE',
+          `the migration coordinator's state at ${this.where} failed: ${(err as Error).message}`,
+          { cause: err },
+        );
   }
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
@@ -144,15 +180,32 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
       await client.query(
         `INSERT INTO migrations (id, created_at, updated_at, policy_name, policy_version, services, state, batch_size, rate, plan)
          VALUES ($1, $2, $2, $3, $4, $5, 'running', $6, $7, $8)`,
-        [m.id, now, m.policy.name, m.policy.version, JSON.stringify(m.services), m.settings.batchSize, m.settings.rate, JSON.stringify(m.plan)],
+        [
+          m.id,
+          now,
+          m.policy.name,
+          m.policy.version,
+          JSON.stringify(m.services),
+          m.settings.batchSize,
+          m.settings.rate,
+          JSON.stringify(m.plan),
+        ],
       );
       for (let start = 0; start < movers.length; start += moverChunk) {
         const chunk = movers.slice(start, start + moverChunk);
         await client.query(
           `INSERT INTO movers (migration_id, position, service, user_id, market, source, destination, epoch)
            SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[])`,
-          [m.id, chunk.map((_, i) => start + i), chunk.map((u) => u.service), chunk.map((u) => u.userId), chunk.map((u) => u.market),
-            chunk.map((u) => u.from), chunk.map((u) => u.to), chunk.map((u) => u.epoch)],
+          [
+            m.id,
+            chunk.map((_, i) => start + i),
+            chunk.map((u) => u.service),
+            chunk.map((u) => u.userId),
+            chunk.map((u) => u.market),
+            chunk.map((u) => u.from),
+            chunk.map((u) => u.to),
+            chunk.map((u) => u.epoch),
+          ],
         );
       }
       return undefined;
@@ -169,71 +222,126 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     return row && toMigration(row);
   }
 
-  async setState(id: string, state: MigrationState, opts: { from: readonly MigrationState[]; resumeState?: MigrationState | null; error?: string | null }): Promise<boolean> {
+  async setState(
+    id: string,
+    state: MigrationState,
+    opts: { from: readonly MigrationState[]; resumeState?: MigrationState | null; error?: string | null },
+  ): Promise<boolean> {
     const finished = state === 'completed' || state === 'rolled-back' ? Date.now() : null;
     const changed = await this.q(
       `UPDATE migrations SET state = $1, updated_at = $2, finished_at = coalesce($3, finished_at),
          resume_state = CASE WHEN $4 THEN $5 ELSE resume_state END, error = CASE WHEN $6 THEN $7 ELSE error END
        WHERE id = $8 AND state = ANY($9::text[])`,
-      [state, Date.now(), finished, opts.resumeState !== undefined, opts.resumeState ?? null, opts.error !== undefined, opts.error ?? null, id, opts.from],
+      [
+        state,
+        Date.now(),
+        finished,
+        opts.resumeState !== undefined,
+        opts.resumeState ?? null,
+        opts.error !== undefined,
+        opts.error ?? null,
+        id,
+        opts.from,
+      ],
     );
     return changed.rowCount === 1;
   }
 
   async setSettings(id: string, settings: MigrationSettings): Promise<void> {
-    await this.q('UPDATE migrations SET batch_size = $1, rate = $2, updated_at = $3 WHERE id = $4', [settings.batchSize, settings.rate, Date.now(), id]);
+    await this.q('UPDATE migrations SET batch_size = $1, rate = $2, updated_at = $3 WHERE id = $4', [
+      settings.batchSize,
+      settings.rate,
+      Date.now(),
+      id,
+    ]);
   }
 
   formBatch(migrationId: string, size: number): Promise<BatchRecord | undefined> {
     return this.tx(async (client) => {
       // One batch formed at a time, whoever forms it.
       await client.query('SELECT 1 FROM migrations WHERE id = $1 FOR UPDATE', [migrationId]);
-      const first = (await client.query<{ service: string; source: string; destination: string }>(
-        'SELECT service, source, destination FROM movers WHERE migration_id = $1 AND batch_id IS NULL ORDER BY position LIMIT 1',
-        [migrationId],
-      )).rows[0];
+      const first = (
+        await client.query<{ service: string; source: string; destination: string }>(
+          'SELECT service, source, destination FROM movers WHERE migration_id = $1 AND batch_id IS NULL ORDER BY position LIMIT 1',
+          [migrationId],
+        )
+      ).rows[0];
       if (!first) return undefined;
-      const positions = (await client.query<{ position: number }>(
-        'SELECT position FROM movers WHERE migration_id = $1 AND batch_id IS NULL AND service = $2 AND source = $3 AND destination = $4 ORDER BY position LIMIT $5',
-        [migrationId, first.service, first.source, first.destination, size],
-      )).rows.map((r) => r.position);
-      const id = Number((await client.query<{ last: number }>('SELECT coalesce(max(id), 0) AS last FROM batches WHERE migration_id = $1', [migrationId])).rows[0]?.last ?? 0) + 1;
+      const positions = (
+        await client.query<{ position: number }>(
+          'SELECT position FROM movers WHERE migration_id = $1 AND batch_id IS NULL AND service = $2 AND source = $3 AND destination = $4 ORDER BY position LIMIT $5',
+          [migrationId, first.service, first.source, first.destination, size],
+        )
+      ).rows.map((r) => r.position);
+      const id =
+        Number(
+          (
+            await client.query<{ last: number }>(
+              'SELECT coalesce(max(id), 0) AS last FROM batches WHERE migration_id = $1',
+              [migrationId],
+            )
+          ).rows[0]?.last ?? 0,
+        ) + 1;
       const now = Date.now();
-      const row = (await client.query<BatchRow>(
-        `INSERT INTO batches (migration_id, id, service, source, destination, step, users, created_at, updated_at)
+      const row = (
+        await client.query<BatchRow>(
+          `INSERT INTO batches (migration_id, id, service, source, destination, step, users, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 'copying', $6, $7, $7) RETURNING *`,
-        [migrationId, id, first.service, first.source, first.destination, positions.length, now],
-      )).rows[0]!;
-      await client.query('UPDATE movers SET batch_id = $1 WHERE migration_id = $2 AND position = ANY($3::bigint[])', [id, migrationId, positions]);
+          [migrationId, id, first.service, first.source, first.destination, positions.length, now],
+        )
+      ).rows[0]!;
+      await client.query('UPDATE movers SET batch_id = $1 WHERE migration_id = $2 AND position = ANY($3::bigint[])', [
+        id,
+        migrationId,
+        positions,
+      ]);
       return toBatch(row);
     });
   }
 
   async batch(migrationId: string, id: number): Promise<BatchRecord | undefined> {
-    const row = (await this.q<BatchRow>('SELECT * FROM batches WHERE migration_id = $1 AND id = $2', [migrationId, id])).rows[0];
+    const row = (await this.q<BatchRow>('SELECT * FROM batches WHERE migration_id = $1 AND id = $2', [migrationId, id]))
+      .rows[0];
     return row && toBatch(row);
   }
 
   async batches(migrationId: string, steps?: readonly BatchStep[]): Promise<BatchRecord[]> {
-    const rows = steps === undefined
-      ? (await this.q<BatchRow>('SELECT * FROM batches WHERE migration_id = $1 ORDER BY id', [migrationId])).rows
-      : (await this.q<BatchRow>('SELECT * FROM batches WHERE migration_id = $1 AND step = ANY($2::text[]) ORDER BY id', [migrationId, steps])).rows;
+    const rows =
+      steps === undefined
+        ? (await this.q<BatchRow>('SELECT * FROM batches WHERE migration_id = $1 ORDER BY id', [migrationId])).rows
+        : (
+            await this.q<BatchRow>(
+              'SELECT * FROM batches WHERE migration_id = $1 AND step = ANY($2::text[]) ORDER BY id',
+              [migrationId, steps],
+            )
+          ).rows;
     return rows.map(toBatch);
   }
 
   async movers(migrationId: string, batchId: number): Promise<BatchMover[]> {
-    return (await this.q<BatchMover>(
-      'SELECT user_id AS "userId", market, epoch FROM movers WHERE migration_id = $1 AND batch_id = $2 ORDER BY position',
-      [migrationId, batchId],
-    )).rows;
+    return (
+      await this.q<BatchMover>(
+        'SELECT user_id AS "userId", market, epoch FROM movers WHERE migration_id = $1 AND batch_id = $2 ORDER BY position',
+        [migrationId, batchId],
+      )
+    ).rows;
   }
 
   async unassigned(migrationId: string): Promise<number> {
-    return (await this.q<{ n: number }>('SELECT count(*) AS n FROM movers WHERE migration_id = $1 AND batch_id IS NULL', [migrationId])).rows[0]?.n ?? 0;
+    return (
+      (
+        await this.q<{ n: number }>('SELECT count(*) AS n FROM movers WHERE migration_id = $1 AND batch_id IS NULL', [
+          migrationId,
+        ])
+      ).rows[0]?.n ?? 0
+    );
   }
 
   async moverCount(migrationId: string): Promise<number> {
-    return (await this.q<{ n: number }>('SELECT count(*) AS n FROM movers WHERE migration_id = $1', [migrationId])).rows[0]?.n ?? 0;
+    return (
+      (await this.q<{ n: number }>('SELECT count(*) AS n FROM movers WHERE migration_id = $1', [migrationId])).rows[0]
+        ?.n ?? 0
+    );
   }
 
   async updateBatch(migrationId: string, id: number, patch: BatchPatch): Promise<void> {
@@ -248,25 +356,47 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   }
 
   async advanceReverse(migrationId: string, batchIds: readonly number[], seq: number): Promise<void> {
-    await this.q('UPDATE batches SET reverse_seq = greatest(coalesce(reverse_seq, 0), $1) WHERE migration_id = $2 AND id = ANY($3::bigint[])', [seq, migrationId, batchIds]);
+    await this.q(
+      'UPDATE batches SET reverse_seq = greatest(coalesce(reverse_seq, 0), $1) WHERE migration_id = $2 AND id = ANY($3::bigint[])',
+      [seq, migrationId, batchIds],
+    );
   }
 
   async insertTransfer(t: TransferRecord): Promise<void> {
     await this.q(
       `INSERT INTO transfers (migration_id, batch_id, service, from_region, to_region, policy_name, policy_version, users, user_count, records, bytes, digest, completed_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (migration_id, batch_id) DO NOTHING`,
-      [t.migrationId, t.batchId, t.service, t.from, t.to, t.policy.name, t.policy.version, JSON.stringify(t.users), t.users.length, t.records, t.bytes, t.digest, t.completedAt],
+      [
+        t.migrationId,
+        t.batchId,
+        t.service,
+        t.from,
+        t.to,
+        t.policy.name,
+        t.policy.version,
+        JSON.stringify(t.users),
+        t.users.length,
+        t.records,
+        t.bytes,
+        t.digest,
+        t.completedAt,
+      ],
     );
   }
 
   async transferCount(migrationId: string): Promise<number> {
-    return (await this.q<{ n: number }>('SELECT count(*) AS n FROM transfers WHERE migration_id = $1', [migrationId])).rows[0]?.n ?? 0;
+    return (
+      (await this.q<{ n: number }>('SELECT count(*) AS n FROM transfers WHERE migration_id = $1', [migrationId]))
+        .rows[0]?.n ?? 0
+    );
   }
 
   async transfers(migrationId?: string): Promise<TransferRecord[]> {
-    const rows = migrationId === undefined
-      ? (await this.q<TransferRow>('SELECT * FROM transfers ORDER BY id')).rows
-      : (await this.q<TransferRow>('SELECT * FROM transfers WHERE migration_id = $1 ORDER BY id', [migrationId])).rows;
+    const rows =
+      migrationId === undefined
+        ? (await this.q<TransferRow>('SELECT * FROM transfers ORDER BY id')).rows
+        : (await this.q<TransferRow>('SELECT * FROM transfers WHERE migration_id = $1 ORDER BY id', [migrationId]))
+            .rows;
     return rows.map(toTransfer);
   }
 }

@@ -27,8 +27,15 @@ export class ProgressMeter {
     if (!first) return { rowsPerSecond: 0, bytesPerSecond: 0, usersPerSecond: 0 };
     // At least a second: a rate over the few milliseconds since the first sample means nothing.
     const seconds = Math.max(1000, now - first.at) / 1000;
-    const sum = this.samples.reduce((s, x) => ({ rows: s.rows + x.rows, bytes: s.bytes + x.bytes, users: s.users + x.users }), { rows: 0, bytes: 0, users: 0 });
-    return { rowsPerSecond: sum.rows / seconds, bytesPerSecond: sum.bytes / seconds, usersPerSecond: sum.users / seconds };
+    const sum = this.samples.reduce(
+      (s, x) => ({ rows: s.rows + x.rows, bytes: s.bytes + x.bytes, users: s.users + x.users }),
+      { rows: 0, bytes: 0, users: 0 },
+    );
+    return {
+      rowsPerSecond: sum.rows / seconds,
+      bytesPerSecond: sum.bytes / seconds,
+      usersPerSecond: sum.users / seconds,
+    };
   }
 
   private trim(now: number): void {

@@ -13,8 +13,18 @@ export async function recordTransfer(
 ): Promise<void> {
   const { batch } = ctx;
   const transfer = {
-    type: 'transfer' as const, migration: batch.migrationId, batch: batch.id, service: batch.service, from: batch.source, to: batch.destination,
-    users: ctx.users.map((u) => u.userId), records: counts.records, bytes: counts.bytes, digest: counts.digest, policy, stage,
+    type: 'transfer' as const,
+    migration: batch.migrationId,
+    batch: batch.id,
+    service: batch.service,
+    from: batch.source,
+    to: batch.destination,
+    users: ctx.users.map((u) => u.userId),
+    records: counts.records,
+    bytes: counts.bytes,
+    digest: counts.digest,
+    policy,
+    stage,
   };
   const id = `transfer:${batch.migrationId}/${batch.id}:${stage}`;
   await ctx.source.recordEvents({ events: [{ id, event: { ...transfer, role: 'source' } }] });

@@ -1,5 +1,5 @@
 import type { RegionClient } from '../region/region-client.js';
-import { applyChanges, readChangePage, type ApplyTarget } from './apply-changes.js';
+import { type ApplyTarget, applyChanges, readChangePage } from './apply-changes.js';
 import type { BatchMover, BatchRecord, CoordinatorStore } from './coordinator-store.js';
 import type { RateLimiter } from './rate-limiter.js';
 
@@ -37,15 +37,27 @@ export async function replicateBack(input: ReverseInput): Promise<{ rows: number
     const targets = new Map<string, ApplyTarget>();
     for (const b of batches) {
       // The source keeps the users as 'moved' at the new epoch.
-      for (const u of await input.movers(b)) targets.set(u.userId, { market: u.market, epoch: u.epoch + 1, afterSeq: b.reverseSeq ?? 0 });
+      for (const u of await input.movers(b))
+        targets.set(u.userId, { market: u.market, epoch: u.epoch + 1, afterSeq: b.reverseSeq ?? 0 });
     }
     let seq = Math.min(...batches.map((b) => b.reverseSeq ?? 0));
-    for (let more = true; more;) {
+    for (let more = true; more; ) {
       const page = await readChangePage(from, seq, first.service, input.pageSize ?? 2_000);
-      const applied = await applyChanges({ from, to, service: first.service, targets, changes: page.changes, limiter: input.limiter });
+      const applied = await applyChanges({
+        from,
+        to,
+        service: first.service,
+        targets,
+        changes: page.changes,
+        limiter: input.limiter,
+      });
       rows += applied.rows;
       if (page.next > seq) {
-        await input.store.advanceReverse(first.migrationId, batches.map((b) => b.id), page.next);
+        await input.store.advanceReverse(
+          first.migrationId,
+          batches.map((b) => b.id),
+          page.next,
+        );
         for (const t of targets.values()) t.afterSeq = Math.max(t.afterSeq ?? 0, page.next);
       }
       seq = page.next;

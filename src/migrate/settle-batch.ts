@@ -1,4 +1,4 @@
-import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
+import { type BatchContext, describeBatch, failed, type PhaseResult, succeeded } from './batch-context.js';
 import { flipHomes, setTenancies } from './flip-homes.js';
 import { recordTransfer } from './record-transfer.js';
 
@@ -35,7 +35,12 @@ export async function settleBatch(ctx: BatchContext): Promise<PhaseResult<string
         await flipHomes(ctx.directory, service, users, batch.source, 1);
         await setTenancies(destination, service, users, 2, 'moved', batch.source);
         await destination.purgeUsers({ service, userIds: users.map((u) => u.userId), reason: 'migration-rollback' });
-        await recordTransfer(ctx, 'rolled-back', { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' }, ctx.policy);
+        await recordTransfer(
+          ctx,
+          'rolled-back',
+          { records: batch.records, bytes: batch.bytes, digest: batch.digest ?? '' },
+          ctx.policy,
+        );
         await store.updateBatch(batch.migrationId, batch.id, { step: 'rolled-back', cutOverPhase: null });
         return succeeded('finished its roll-back');
       }

@@ -1,12 +1,12 @@
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { RegionClient, UserDigest } from '../region/region-client.js';
-import { readChangePage } from './apply-changes.js';
-import type { BatchRecord } from './coordinator-store.js';
 import { userDigest } from '../region/user-digest.js';
+import { readChangePage } from './apply-changes.js';
+import { type BatchContext, describeBatch, failed, type PhaseResult, succeeded } from './batch-context.js';
+import type { BatchRecord } from './coordinator-store.js';
+import { type RecordMismatch, withheldKey } from './migration-types.js';
 import { refKey, rowsOfDigest, type VerifiedRows } from './verified-rows.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
-import { describeBatch, failed, succeeded, type BatchContext, type PhaseResult } from './batch-context.js';
-import { withheldKey, type RecordMismatch } from './migration-types.js';
 
 export interface Comparison {
   mismatches: RecordMismatch[];
@@ -22,7 +22,12 @@ const usersPerDigest = 64;
  * fails to open (INTEGRITY) is a mismatch to name, not a crash of the engine. A call that
  * meets one is made again user by user, to name who it was.
  */
-export async function digestMany(region: RegionClient, service: string, userIds: readonly string[], digestKey: string): Promise<Map<string, UserDigest | string>> {
+export async function digestMany(
+  region: RegionClient,
+  service: string,
+  userIds: readonly string[],
+  digestKey: string,
+): Promise<Map<string, UserDigest | string>> {
   const out = new Map<string, UserDigest | string>();
   for (let i = 0; i < userIds.length; i += usersPerDigest) {
     const chunk = userIds.slice(i, i + usersPerDigest);
@@ -55,31 +60,55 @@ export function diffDigests(userId: string, a: UserDigest, b: UserDigest): Recor
     const d = right.get(id);
     if (s && d && s.version === d.version && s.hash === d.hash) continue;
     const ref = (s ?? d)!;
-    const problem = !d ? 'missing in the destination'
-      : !s ? 'in the destination only (deleted in the source)'
-      : s.version !== d.version ? `version ${s.version} in the source, ${d.version} in the destination`
-      : `content differs at version ${s.version}`;
+    const problem = !d
+      ? 'missing in the destination'
+      : !s
+        ? 'in the destination only (deleted in the source)'
+        : s.version !== d.version
+          ? `version ${s.version} in the source, ${d.version} in the destination`
+          : `content differs at version ${s.version}`;
     out.push({
-      userId, collection: ref.collection, key: ref.key, problem,
+      userId,
+      collection: ref.collection,
+      key: ref.key,
+      problem,
       source: s ? { version: s.version, hash: s.hash } : null,
       destination: d ? { version: d.version, hash: d.hash } : null,
     });
   }
   if (out.length === 0 && a.digest !== b.digest) {
-    out.push({ userId, collection: '*', key: '*', source: null, destination: null, problem: `user digests differ (${a.digest} / ${b.digest}) with equal records` });
+    out.push({
+      userId,
+      collection: '*',
+      key: '*',
+      source: null,
+      destination: null,
+      problem: `user digests differ (${a.digest} / ${b.digest}) with equal records`,
+    });
   }
   return out;
 }
 
 /** Compares digests of the same users, source and destination, and names every record that differs. */
-function compareDigests(userIds: readonly string[], from: ReadonlyMap<string, UserDigest | string>, to: ReadonlyMap<string, UserDigest | string>): Comparison {
+function compareDigests(
+  userIds: readonly string[],
+  from: ReadonlyMap<string, UserDigest | string>,
+  to: ReadonlyMap<string, UserDigest | string>,
+): Comparison {
   const result: Comparison = { mismatches: [], digests: new Map() };
   for (const userId of userIds) {
     const a = from.get(userId)!;
     const b = to.get(userId)!;
     if (typeof b !== 'string') result.digests.set(userId, b);
     if (typeof a === 'string' || typeof b === 'string') {
-      result.mismatches.push({ userId, collection: '*', key: '*', source: null, destination: null, problem: typeof a === 'string' ? a : (b as string) });
+      result.mismatches.push({
+        userId,
+        collection: '*',
+        key: '*',
+        source: null,
+        destination: null,
+        problem: typeof a === 'string' ? a : (b as string),
+      });
       continue;
     }
     if (a.digest !== b.digest) result.mismatches.push(...diffDigests(userId, a, b));
@@ -88,9 +117,18 @@ function compareDigests(userIds: readonly string[], from: ReadonlyMap<string, Us
 }
 
 /** Digests each user on both sides and names every record that differs. */
-export async function compareUsers(from: RegionClient, to: RegionClient, service: string, userIds: readonly string[], digestKey: string): Promise<Comparison> {
+export async function compareUsers(
+  from: RegionClient,
+  to: RegionClient,
+  service: string,
+  userIds: readonly string[],
+  digestKey: string,
+): Promise<Comparison> {
   // Both sides at once: they are separate regions (separate machines in production).
-  const [a, b] = await Promise.all([digestMany(from, service, userIds, digestKey), digestMany(to, service, userIds, digestKey)]);
+  const [a, b] = await Promise.all([
+    digestMany(from, service, userIds, digestKey),
+    digestMany(to, service, userIds, digestKey),
+  ]);
   return compareDigests(userIds, a, b);
 }
 
@@ -105,7 +143,7 @@ async function sourceFromCopy(ctx: BatchContext, upTo: number): Promise<Map<stri
   const { batch, copied } = ctx;
   const users = new Set(ctx.users.map((u) => u.userId));
   const changed = new Map<string, Map<string, { collection: string; key: string }>>();
-  for (let seq = batch.copySeq ?? 0, more = true; more && seq < upTo;) {
+  for (let seq = batch.copySeq ?? 0, more = true; more && seq < upTo; ) {
     const page = await readChangePage(ctx.source, seq, batch.service, 5_000);
     for (const c of page.changes) {
       if (!users.has(c.userId)) continue;
@@ -121,9 +159,20 @@ async function sourceFromCopy(ctx: BatchContext, upTo: number): Promise<Map<stri
     const rows = new Map(copied.rows.get(userId));
     const refs = changed.get(userId);
     if (refs) {
-      const states = await ctx.source.readRecordStates({ service: batch.service, userId, refs: [...refs.values()], digestKey: copied.digestKey });
+      const states = await ctx.source.readRecordStates({
+        service: batch.service,
+        userId,
+        refs: [...refs.values()],
+        digestKey: copied.digestKey,
+      });
       for (const d of states.deleted) rows.delete(refKey(d.collection, d.key));
-      for (const r of states.records) rows.set(refKey(r.collection, r.key), { collection: r.collection, key: r.key, version: r.version, hash: r.hash });
+      for (const r of states.records)
+        rows.set(refKey(r.collection, r.key), {
+          collection: r.collection,
+          key: r.key,
+          version: r.version,
+          hash: r.hash,
+        });
     }
     out.set(userId, userDigest(userId, [...rows.values()]));
   }
@@ -140,15 +189,25 @@ export interface PreVerified {
 }
 
 export function formatMismatches(mismatches: readonly RecordMismatch[], max = 5): string {
-  const shown = mismatches.slice(0, max).map((m) => (m.collection === '*' ? `user ${m.userId}: ${m.problem}` : `${m.userId} ${m.collection}/${withheldKey}: ${m.problem}`));
+  const shown = mismatches
+    .slice(0, max)
+    .map((m) =>
+      m.collection === '*'
+        ? `user ${m.userId}: ${m.problem}`
+        : `${m.userId} ${m.collection}/${withheldKey}: ${m.problem}`,
+    );
   return `${shown.join('; ')}${mismatches.length > max ? `; and ${mismatches.length - max} more` : ''}`;
 }
 
 /** The failure of a verification: INTEGRITY, naming the records; the cut-over does not happen. */
 export function refusedCutOver<T>(batch: BatchRecord, mismatches: RecordMismatch[]): PhaseResult<T> {
-  const error = new DomicileError('INTEGRITY', `verification of ${describeBatch(batch)} found ${mismatches.length} record(s) that differ between ${batch.source} and ${batch.destination}, so the cut-over is refused: ${formatMismatches(mismatches)}. Run \`domicile migrate resume\` to copy the batch again, or \`domicile migrate rollback\``, {
-    details: { batch: batch.id, mismatches: mismatches.slice(0, 20) },
-  });
+  const error = new DomicileError(
+    'INTEGRITY',
+    `verification of ${describeBatch(batch)} found ${mismatches.length} record(s) that differ between ${batch.source} and ${batch.destination}, so the cut-over is refused: ${formatMismatches(mismatches)}. Run \`domicile migrate resume\` to copy the batch again, or \`domicile migrate rollback\``,
+    {
+      details: { batch: batch.id, mismatches: mismatches.slice(0, 20) },
+    },
+  );
   return { ok: false, error, mismatches };
 }
 
@@ -185,9 +244,10 @@ export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promis
     if (real.length > 0) {
       const users = new Set(ctx.users.map((u) => u.userId));
       const changed = new Set<string>();
-      for (let seq = caughtUpTo, more = true; more;) {
+      for (let seq = caughtUpTo, more = true; more; ) {
         const page = await readChangePage(ctx.source, seq, batch.service, 5_000);
-        for (const c of page.changes) if (users.has(c.userId)) changed.add(`${c.userId}\u0000${refKey(c.collection, c.key)}`);
+        for (const c of page.changes)
+          if (users.has(c.userId)) changed.add(`${c.userId}\u0000${refKey(c.collection, c.key)}`);
         seq = page.next;
         more = page.more;
       }
@@ -203,7 +263,12 @@ export async function verifyBatch(ctx: BatchContext, caughtUpTo: number): Promis
       }
     }
     if (real.length > 0) {
-      await ctx.store.updateBatch(batch.migrationId, batch.id, { step: 'failed', failedStep: 'catching-up', mismatches: real, error: `verification found ${real.length} differing record(s): ${formatMismatches(real)}` });
+      await ctx.store.updateBatch(batch.migrationId, batch.id, {
+        step: 'failed',
+        failedStep: 'catching-up',
+        mismatches: real,
+        error: `verification found ${real.length} differing record(s): ${formatMismatches(real)}`,
+      });
       return refusedCutOver(batch, real);
     }
     const rows: VerifiedRows = new Map();

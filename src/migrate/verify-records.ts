@@ -28,7 +28,10 @@ export async function verifyRecords(
   const result: RecordCheck = { mismatches: [], rows: new Map() };
   for (const [userId, refs] of refsByUser) {
     const list = [...refs.values()];
-    const [a, b] = [await from.readRecordStates({ service, userId, refs: list, digestKey }), await to.readRecordStates({ service, userId, refs: list, digestKey })];
+    const [a, b] = [
+      await from.readRecordStates({ service, userId, refs: list, digestKey }),
+      await to.readRecordStates({ service, userId, refs: list, digestKey }),
+    ];
     const left = new Map(a.records.map((r) => [refKey(r.collection, r.key), r]));
     const right = new Map(b.records.map((r) => [refKey(r.collection, r.key), r]));
     const rows = new Map<string, VerifiedRow | null>();
@@ -40,8 +43,13 @@ export async function verifyRecords(
       } else if (s && d && s.version === d.version && s.hash === d.hash) {
         rows.set(id, { ...ref, ...d });
       } else {
-        const problem = !d ? 'missing in the destination' : !s ? 'in the destination only (deleted in the source)'
-          : s.version !== d.version ? `version ${s.version} in the source, ${d.version} in the destination` : `content differs at version ${s.version}`;
+        const problem = !d
+          ? 'missing in the destination'
+          : !s
+            ? 'in the destination only (deleted in the source)'
+            : s.version !== d.version
+              ? `version ${s.version} in the source, ${d.version} in the destination`
+              : `content differs at version ${s.version}`;
         result.mismatches.push({ userId, ...ref, source: s, destination: d, problem });
       }
     }

@@ -1,19 +1,36 @@
-import { verifyLog } from '../audit/verify-log.js';
 import type { Checkpoint } from '../audit/checkpoint.js';
+import { verifyLog } from '../audit/verify-log.js';
+import type { TransferRecord } from '../migrate/coordinator-store.js';
 import type { MigrationEngine } from '../migrate/migration-engine.js';
 import type { MigrationStatus } from '../migrate/migration-status.js';
-import type { TransferRecord } from '../migrate/coordinator-store.js';
+import { openMoves } from '../migrate/open-moves.js';
 import { homeRegion, serviceIds } from '../policy/placement.js';
 import type { Platform } from './platform.js';
-import { openMoves } from '../migrate/open-moves.js';
-import { residencyReport, type ResidencyReport } from './residency-report.js';
+import { type ResidencyReport, residencyReport } from './residency-report.js';
 
 export interface DashboardSummary {
   generatedAt: string;
   policy: { name: string; version: number };
   services: string[];
-  regions: Array<{ id: string; name: string; provider: string; status: string; city: string; country: string; lat: number; lon: number; backend: string; live: boolean }>;
-  markets: Array<{ country: string; name: string; jurisdiction: string; homes: Record<string, string | null>; compliance: 'compliant' | 'violation' | 'no-data' }>;
+  regions: Array<{
+    id: string;
+    name: string;
+    provider: string;
+    status: string;
+    city: string;
+    country: string;
+    lat: number;
+    lon: number;
+    backend: string;
+    live: boolean;
+  }>;
+  markets: Array<{
+    country: string;
+    name: string;
+    jurisdiction: string;
+    homes: Record<string, string | null>;
+    compliance: 'compliant' | 'violation' | 'no-data';
+  }>;
   residency: Pick<ResidencyReport, 'rows' | 'violations'>;
   migration: MigrationStatus | null;
   /** The current migration's routes (service, from → to): users in its batches so far, and how many are cut over. */
@@ -22,8 +39,21 @@ export interface DashboardSummary {
   pauses: number[];
   /** The latest cross-border transfers, newest first. */
   transfers: TransferRecord[];
-  consent: Array<{ purpose: string; description: string; granted: number; denied: number; withdrawn: number; outdated: number }>;
-  audit: Array<{ region: string; entries: number; checkpoint: Checkpoint | null; verified: boolean; problems: string[] }>;
+  consent: Array<{
+    purpose: string;
+    description: string;
+    granted: number;
+    denied: number;
+    withdrawn: number;
+    outdated: number;
+  }>;
+  audit: Array<{
+    region: string;
+    entries: number;
+    checkpoint: Checkpoint | null;
+    verified: boolean;
+    problems: string[];
+  }>;
 }
 
 type AuditSummary = DashboardSummary['audit'][number];
@@ -47,7 +77,13 @@ async function verifiedLog(platform: Platform, region: string): Promise<AuditSum
     if (now.size === known.entries && newest?.signature === known.checkpoint?.signature) return known;
   }
   const log = await verifyLog(region, (afterSeq, limit) => client.readAudit({ afterSeq, limit }));
-  const summary = { region, entries: log.size, checkpoint: log.latest, verified: log.problems.length === 0, problems: log.problems };
+  const summary = {
+    region,
+    entries: log.size,
+    checkpoint: log.latest,
+    verified: log.problems.length === 0,
+    problems: log.problems,
+  };
   cache.set(region, summary);
   return summary;
 }
@@ -58,7 +94,10 @@ async function verifiedLog(platform: Platform, region: string): Promise<AuditSum
  * market × region × service, the migration and its cut-over pauses, recent transfers, consent
  * counts per purpose, and each region's audit log verified from its raw entries.
  */
-export async function dashboardSummary(platform: Platform, engine: MigrationEngine | undefined): Promise<DashboardSummary> {
+export async function dashboardSummary(
+  platform: Platform,
+  engine: MigrationEngine | undefined,
+): Promise<DashboardSummary> {
   const { policy } = platform;
   const report = await residencyReport(platform, engine ? await openMoves(engine.store) : []);
   const services = serviceIds(policy);
@@ -72,7 +111,11 @@ export async function dashboardSummary(platform: Platform, engine: MigrationEngi
         homes[s] = null;
       }
     }
-    const compliance = report.violations.some((v) => v.market === m.country) ? 'violation' as const : rows.length > 0 ? 'compliant' as const : 'no-data' as const;
+    const compliance = report.violations.some((v) => v.market === m.country)
+      ? ('violation' as const)
+      : rows.length > 0
+        ? ('compliant' as const)
+        : ('no-data' as const);
     return { country: m.country, name: m.name ?? m.country, jurisdiction: m.jurisdiction, homes, compliance };
   });
   const migration = (await engine?.status()) ?? null;
@@ -88,7 +131,8 @@ export async function dashboardSummary(platform: Platform, engine: MigrationEngi
   }
   const transfers = engine ? (await engine.transfers()).slice(-20).reverse() : [];
   const consent = new Map<string, DashboardSummary['consent'][number]>();
-  for (const p of policy.purposes) consent.set(p.id, { purpose: p.id, description: p.description, granted: 0, denied: 0, withdrawn: 0, outdated: 0 });
+  for (const p of policy.purposes)
+    consent.set(p.id, { purpose: p.id, description: p.description, granted: 0, denied: 0, withdrawn: 0, outdated: 0 });
   const audit: DashboardSummary['audit'] = [];
   for (const [id, client] of platform.regions) {
     for (const s of await client.consentStats()) {
@@ -106,12 +150,23 @@ export async function dashboardSummary(platform: Platform, engine: MigrationEngi
     policy: { name: policy.name, version: policy.version },
     services,
     regions: policy.regions.map((r) => ({
-      id: r.id, name: r.name ?? r.id, provider: r.provider, status: r.status, city: r.location.city, country: r.location.country,
-      lat: r.location.lat, lon: r.location.lon, backend: r.store.kind, live: platform.regions.has(r.id),
+      id: r.id,
+      name: r.name ?? r.id,
+      provider: r.provider,
+      status: r.status,
+      city: r.location.city,
+      country: r.location.country,
+      lat: r.location.lat,
+      lon: r.location.lon,
+      backend: r.store.kind,
+      live: platform.regions.has(r.id),
     })),
     markets,
     residency: { rows: report.rows, violations: report.violations },
-    migration, routes: [...routes.values()], pauses, transfers,
+    migration,
+    routes: [...routes.values()],
+    pauses,
+    transfers,
     consent: [...consent.values()],
     audit,
   };

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
+import { isDomicileError } from '../errors/domicile-error.js';
 import { findCategory } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { routeToHome, type HomeRouting } from './route-to-home.js';
-import { loadCatalogFile, type Catalog } from '../services/shop/catalog.js';
+import { type Catalog, loadCatalogFile } from '../services/shop/catalog.js';
 import { FlashSaleLedger } from '../services/shop/flash-sale-ledger.js';
 import { FlashSales, type SaleOrder } from '../services/shop/flash-sales.js';
 import { packagedFile } from '../shared/packaged-file.js';
-import { isDomicileError } from '../errors/domicile-error.js';
+import { type HomeRouting, routeToHome } from './route-to-home.js';
 
 /** The Mi store of a platform: its catalog, and its flash sales when this gateway runs them. */
 export interface Shop {
@@ -31,32 +31,57 @@ export const defaultCatalogFile = packagedFile('examples', 'catalog.yaml');
  * Opens the shop: the catalog, and the flash sales' ledger in the data folder. A gateway that
  * shares its directory with others sells nothing: the ledger decides claims in one process.
  */
-export async function openShop(platform: ShopHost, options: { catalog?: Catalog | undefined; readOnly?: boolean; durability?: 'full' | 'normal'; log?: (line: string) => void }): Promise<Shop> {
+export async function openShop(
+  platform: ShopHost,
+  options: {
+    catalog?: Catalog | undefined;
+    readOnly?: boolean;
+    durability?: 'full' | 'normal';
+    log?: (line: string) => void;
+  },
+): Promise<Shop> {
   const catalog = options.catalog ?? (await loadCatalogFile(defaultCatalogFile));
   const closed = (noSales: string): Shop => ({ catalog, sales: undefined, noSales });
   if (options.readOnly) return closed('the platform is open read-only');
   if (catalog.sales.length === 0) return closed('the catalog has no sales');
-  if (!findCategory(platform.policy, 'shop', 'orders')) return closed(`policy "${platform.policy.name}" has no shop service with an orders category to keep the orders in`);
-  if (platform.directoryUrl) return closed('flash sales are decided by one gateway, and this one shares its directory with others: run sales on a gateway of its own');
-  const ledger = new FlashSaleLedger(join(platform.dataDir, 'shop', 'flash-sales.db'), catalog.sales, { durability: options.durability ?? 'full' });
+  if (!findCategory(platform.policy, 'shop', 'orders'))
+    return closed(`policy "${platform.policy.name}" has no shop service with an orders category to keep the orders in`);
+  if (platform.directoryUrl)
+    return closed(
+      'flash sales are decided by one gateway, and this one shares its directory with others: run sales on a gateway of its own',
+    );
+  const ledger = new FlashSaleLedger(join(platform.dataDir, 'shop', 'flash-sales.db'), catalog.sales, {
+    durability: options.durability ?? 'full',
+  });
   const sales = new FlashSales({
-    catalog, ledger, buyerKeySecret: platform.secrets.indexKey, log: options.log,
-    writeOrder: (userId, order) => routeToHome(platform, userId, 'shop', async (client, ref) => {
-      const put = (ifVersion: number) => client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion });
-      try {
-        // Nearly always the first write under the sale's key: no read before it.
-        await put(0);
-        return;
-      } catch (err) {
-        if (!isDomicileError(err, 'CONFLICT')) throw err;
-      }
-      // Written before a crash (between the write and its mark in the ledger): the same order is there.
-      const existing = await client.getRecord({ ...ref, collection: 'orders', key: order.key });
-      const same = existing?.value as Partial<SaleOrder['value']> | null | undefined;
-      if (same && same.saleId === order.value.saleId && same.unit === order.value.unit && same.claimedAt === order.value.claimedAt) return;
-      // Anything else under the sale's key is not the sale's: its order takes the place.
-      await put(existing?.version ?? 0);
-    }),
+    catalog,
+    ledger,
+    buyerKeySecret: platform.secrets.indexKey,
+    log: options.log,
+    writeOrder: (userId, order) =>
+      routeToHome(platform, userId, 'shop', async (client, ref) => {
+        const put = (ifVersion: number) =>
+          client.putRecord({ ...ref, collection: 'orders', key: order.key, value: order.value, ifVersion });
+        try {
+          // Nearly always the first write under the sale's key: no read before it.
+          await put(0);
+          return;
+        } catch (err) {
+          if (!isDomicileError(err, 'CONFLICT')) throw err;
+        }
+        // Written before a crash (between the write and its mark in the ledger): the same order is there.
+        const existing = await client.getRecord({ ...ref, collection: 'orders', key: order.key });
+        const same = existing?.value as Partial<SaleOrder['value']> | null | undefined;
+        if (
+          same &&
+          same.saleId === order.value.saleId &&
+          same.unit === order.value.unit &&
+          same.claimedAt === order.value.claimedAt
+        )
+          return;
+        // Anything else under the sale's key is not the sale's: its order takes the place.
+        await put(existing?.version ?? 0);
+      }),
   });
   return { catalog, sales, noSales: undefined };
 }

@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { BlindIndex } from '../crypto/blind-index.js';
-import type { HomeEntry } from '../directory/directory.js';
 import { LRUCache } from 'lru-cache';
+import { BlindIndex } from '../crypto/blind-index.js';
+import type { Directory, HomeEntry } from '../directory/directory.js';
 import { PostgresDirectory } from '../directory/postgres-directory.js';
 import { SqliteDirectory } from '../directory/sqlite-directory.js';
-import type { Directory } from '../directory/directory.js';
+import { DsarService } from '../dsar/dsar-service.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { liveRegions } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -12,11 +12,10 @@ import { HttpRegionClient } from '../region/http-region-client.js';
 import { InProcessRegionClient } from '../region/in-process-region-client.js';
 import { openRegionNode } from '../region/open-region-node.js';
 import type { RegionClient } from '../region/region-client.js';
-import { tracedRegionClient } from '../wan/region-trace.js';
-import { DsarService } from '../dsar/dsar-service.js';
-import { loadOrCreateSecret } from './secret-file.js';
 import type { Catalog } from '../services/shop/catalog.js';
+import { tracedRegionClient } from '../wan/region-trace.js';
 import { openShop, type Shop } from './open-shop.js';
+import { loadOrCreateSecret } from './secret-file.js';
 
 export interface PlatformOptions {
   policy: Policy;
@@ -112,7 +111,9 @@ export class Platform {
   ) {
     this.blindIndex = new BlindIndex(secrets.indexKey);
     this.dsar = new DsarService({
-      dataDir, directory, regions,
+      dataDir,
+      directory,
+      regions,
       forget: (userId) => {
         for (const k of [...this.homeCache.keys()]) if (k.startsWith(`${userId}\u0000`)) this.homeCache.delete(k);
       },
@@ -124,20 +125,35 @@ export class Platform {
     const remote = options.remoteRegions ?? {};
     for (const id of Object.keys(remote)) {
       if (!policy.regions.some((r) => r.id === id)) {
-        throw new DomicileError('BAD_REQUEST', `--region-url names region "${id}", which policy "${policy.name}" does not declare; use one of: ${policy.regions.map((r) => r.id).join(', ')}`);
+        throw new DomicileError(
+          'BAD_REQUEST',
+          `--region-url names region "${id}", which policy "${policy.name}" does not declare; use one of: ${policy.regions.map((r) => r.id).join(', ')}`,
+        );
       }
     }
     const secrets = loadSecrets(dataDir);
-    const directory: Directory = options.directoryUrl ? new PostgresDirectory(options.directoryUrl) : new SqliteDirectory(join(dataDir, 'directory', 'directory.db'));
+    const directory: Directory = options.directoryUrl
+      ? new PostgresDirectory(options.directoryUrl)
+      : new SqliteDirectory(join(dataDir, 'directory', 'directory.db'));
     await directory.init();
     const regions = new Map<string, RegionClient>();
     try {
       for (const region of liveRegions(policy)) {
         const url = remote[region.id];
         if (url !== undefined) {
-          regions.set(region.id, new HttpRegionClient({ regionId: region.id, baseUrl: url, nodeToken: secrets.nodeToken }));
+          regions.set(
+            region.id,
+            new HttpRegionClient({ regionId: region.id, baseUrl: url, nodeToken: secrets.nodeToken }),
+          );
         } else {
-          const node = await openRegionNode({ policy, regionId: region.id, dataDir, durability: options.durability ?? 'full', recordPolicy: !options.readOnly, log: options.log });
+          const node = await openRegionNode({
+            policy,
+            regionId: region.id,
+            dataDir,
+            durability: options.durability ?? 'full',
+            recordPolicy: !options.readOnly,
+            log: options.log,
+          });
           regions.set(region.id, new InProcessRegionClient(node));
         }
       }
@@ -149,7 +165,12 @@ export class Platform {
     if (options.traceRegionCalls) for (const [id, client] of regions) regions.set(id, tracedRegionClient(client, id));
     const platform = new Platform(policy, dataDir, directory, regions, secrets, options.directoryUrl);
     try {
-      platform.shop = await openShop(platform, { catalog: options.catalog, readOnly: options.readOnly ?? false, durability: options.durability ?? 'full', log: options.log });
+      platform.shop = await openShop(platform, {
+        catalog: options.catalog,
+        readOnly: options.readOnly ?? false,
+        durability: options.durability ?? 'full',
+        log: options.log,
+      });
     } catch (err) {
       await platform.close();
       throw err;
@@ -163,7 +184,11 @@ export class Platform {
   region(regionId: string): RegionClient {
     const client = this.regions.get(regionId);
     if (!client) {
-      throw new DomicileError('UNAVAILABLE', `region ${regionId} is not running under policy "${this.policy.name}" (it is planned or unknown)`, { details: { region: regionId } });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `region ${regionId} is not running under policy "${this.policy.name}" (it is planned or unknown)`,
+        { details: { region: regionId } },
+      );
     }
     return client;
   }

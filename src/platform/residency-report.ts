@@ -64,12 +64,24 @@ export async function residencyReport(platform: Platform, moves: readonly OpenMo
     let r = rows.get(id);
     if (!r) {
       // market '' (rows without a tenancy) is allowed nowhere: no rule places an unknown market.
-      r = { market, region, service, users: 0, records: 0, bytes: 0, residue: 0, homed: 0, allowed: market !== '' && isAllowed(policy, market, service, region) };
+      r = {
+        market,
+        region,
+        service,
+        users: 0,
+        records: 0,
+        bytes: 0,
+        residue: 0,
+        homed: 0,
+        allowed: market !== '' && isAllowed(policy, market, service, region),
+      };
       rows.set(id, r);
     }
     return r;
   };
-  const allowance = new Map(moves.map((m) => [`${m.market}\u0000${m.source}\u0000${m.service}\u0000${m.destination}`, { ...m }]));
+  const allowance = new Map(
+    moves.map((m) => [`${m.market}\u0000${m.source}\u0000${m.service}\u0000${m.destination}`, { ...m }]),
+  );
   const inMove: InMove[] = [];
   const movingIn = new Map<ResidencyRow, number>();
   for (const [regionId, client] of platform.regions) {
@@ -87,7 +99,12 @@ export async function residencyReport(platform: Platform, moves: readonly OpenMo
         r.residue -= moving;
         movingIn.set(r, (movingIn.get(r) ?? 0) + moving);
         inMove.push({
-          migrationId: move.migrationId, market: stat.market, region: regionId, destination, service: stat.service, users: moving,
+          migrationId: move.migrationId,
+          market: stat.market,
+          region: regionId,
+          destination,
+          service: stat.service,
+          users: moving,
           message: `${moving} ${stat.market} users of ${stat.service} in ${regionId} are moving to ${destination} by migration ${move.migrationId}: cut over, kept here until domicile migrate complete (or rollback)`,
         });
       }
@@ -96,14 +113,22 @@ export async function residencyReport(platform: Platform, moves: readonly OpenMo
   for (const home of await platform.directory.homeCounts()) {
     row(home.market, home.region, home.service).homed += home.users;
   }
-  const sorted = [...rows.values()].sort((a, b) => a.market.localeCompare(b.market) || a.service.localeCompare(b.service) || a.region.localeCompare(b.region));
+  const sorted = [...rows.values()].sort(
+    (a, b) =>
+      a.market.localeCompare(b.market) || a.service.localeCompare(b.service) || a.region.localeCompare(b.region),
+  );
   const violations: Violation[] = [];
   for (const r of sorted) {
     // Allowed or not, a region that no longer serves a user keeps nothing naming them (invariant 2).
     if (r.residue > 0) {
       const who = r.market === '' ? 'users of no tenancy here' : `${r.market} users`;
       violations.push({
-        kind: 'residue', market: r.market, region: r.region, service: r.service, users: r.residue, records: 0,
+        kind: 'residue',
+        market: r.market,
+        region: r.region,
+        service: r.service,
+        users: r.residue,
+        records: 0,
         message: `${r.residue} ${who} are still named by ${r.service} rows in ${r.region} (tenancy, change log, records or keys), which no longer serves them: complete or roll back the migration that moved them (domicile migrate status), and see domicile where USER`,
       });
     }
@@ -114,13 +139,23 @@ export async function residencyReport(platform: Platform, moves: readonly OpenMo
     if (outside > 0 || (moving === 0 && r.records > 0)) {
       const besides = moving > 0 ? ` (besides ${moving} in move, whose records are counted too)` : '';
       violations.push({
-        kind: 'data-outside-policy', market: r.market, region: r.region, service: r.service, users: outside, records: r.records,
+        kind: 'data-outside-policy',
+        market: r.market,
+        region: r.region,
+        service: r.service,
+        users: outside,
+        records: r.records,
         message: `${r.records} ${r.service} records of ${outside} ${r.market} users${besides} rest in ${r.region}, which policy "${policy.name}" does not allow for ${r.market}`,
       });
     }
     if (r.homed > 0) {
       violations.push({
-        kind: 'home-outside-policy', market: r.market, region: r.region, service: r.service, users: r.homed, records: 0,
+        kind: 'home-outside-policy',
+        market: r.market,
+        region: r.region,
+        service: r.service,
+        users: r.homed,
+        records: 0,
         message: `the directory homes ${r.homed} ${r.market} users' ${r.service} in ${r.region}, which policy "${policy.name}" does not allow: migrate them (domicile plan / migrate)`,
       });
     }
@@ -131,6 +166,12 @@ export async function residencyReport(platform: Platform, moves: readonly OpenMo
     regions: policy.regions.map((r) => ({ id: r.id, provider: r.provider, status: r.status, city: r.location.city })),
     rows: sorted,
     violations,
-    inMove: inMove.sort((a, b) => a.market.localeCompare(b.market) || a.service.localeCompare(b.service) || a.region.localeCompare(b.region) || a.destination.localeCompare(b.destination)),
+    inMove: inMove.sort(
+      (a, b) =>
+        a.market.localeCompare(b.market) ||
+        a.service.localeCompare(b.service) ||
+        a.region.localeCompare(b.region) ||
+        a.destination.localeCompare(b.destination),
+    ),
   };
 }

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { Directory, HomeEntry } from '../directory/directory.js';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { RegionClient, TenantRef } from '../region/region-client.js';
 
 /**
@@ -30,7 +30,10 @@ export async function cachedHome(platform: HomeRouting, userId: string, service:
   let home = platform.homeCache.get(cacheKey);
   if (!home) {
     home = await platform.directory.home(userId, service);
-    if (!home) throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, { details: { service } });
+    if (!home)
+      throw new DomicileError('NOT_FOUND', `user ${userId} has no home for service ${service}`, {
+        details: { service },
+      });
     platform.homeCache.set(cacheKey, home);
   }
   return home;

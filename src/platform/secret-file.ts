@@ -11,7 +11,10 @@ export function loadOrCreateSecret(file: string, bytes = 32): string {
   try {
     const text = readFileSync(file, 'utf8').trim();
     if (text.length === 0) {
-      throw new DomicileError('BAD_REQUEST', `the secret file ${file} is empty: delete it to have a new one made, or restore it from backup`);
+      throw new DomicileError(
+        'BAD_REQUEST',
+        `the secret file ${file} is empty: delete it to have a new one made, or restore it from backup`,
+      );
     }
     const mode = statSync(file).mode & 0o077;
     if (mode !== 0) chmodSync(file, 0o600);
@@ -19,7 +22,9 @@ export function loadOrCreateSecret(file: string, bytes = 32): string {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       if (err instanceof DomicileError) throw err;
-      throw new DomicileError('UNAVAILABLE', `cannot read the secret file ${file}: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError('UNAVAILABLE', `cannot read the secret file ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -30,6 +35,8 @@ export function loadOrCreateSecret(file: string, bytes = 32): string {
     return secret;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8').trim();
-    throw new DomicileError('UNAVAILABLE', `cannot create the secret file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new DomicileError('UNAVAILABLE', `cannot create the secret file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }

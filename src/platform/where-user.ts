@@ -22,7 +22,11 @@ export type WhereReport = {
 /** Which regions hold what of a user: the directory's homes and every live region's answer. */
 export async function whereUser(platform: Platform, userId: string): Promise<WhereReport> {
   const user = await platform.directory.getUser(userId);
-  if (!user) throw new DomicileError('NOT_FOUND', `no user ${userId} in the directory: user ids look like u_… (see the reply of POST /v1/accounts)`);
+  if (!user)
+    throw new DomicileError(
+      'NOT_FOUND',
+      `no user ${userId} in the directory: user ids look like u_… (see the reply of POST /v1/accounts)`,
+    );
   const homes = await platform.directory.homes(userId);
   const holdings: WhereReport['holdings'] = [];
   const residue: WhereResidue[] = [];
@@ -34,9 +38,17 @@ export async function whereUser(platform: Platform, userId: string): Promise<Whe
       const rows = `${s.collections.reduce((n, c) => n + c.records, 0)} records, ${s.keys} keys, ${s.changes} change-log entries`;
       if (s.residue) {
         const tenancy = s.status === 'none' ? 'no tenancy' : `a ${s.status} tenancy`;
-        residue.push({ region, service: s.service, reason: `${tenancy} and ${rows}, though the user's ${s.service} lives in ${home?.region ?? 'no region'}` });
+        residue.push({
+          region,
+          service: s.service,
+          reason: `${tenancy} and ${rows}, though the user's ${s.service} lives in ${home?.region ?? 'no region'}`,
+        });
       } else if (s.status === 'home' && home?.region !== region) {
-        residue.push({ region, service: s.service, reason: `a home tenancy (${rows}), though the directory homes the user's ${s.service} in ${home?.region ?? 'no region'}` });
+        residue.push({
+          region,
+          service: s.service,
+          reason: `a home tenancy (${rows}), though the directory homes the user's ${s.service} in ${home?.region ?? 'no region'}`,
+        });
       }
     }
   }

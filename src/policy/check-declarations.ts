@@ -1,6 +1,6 @@
 import { commonCountryCodeMistakes, isIsoCountryCode } from './iso-countries.js';
-import { formatPath } from './policy-problem.js';
 import type { PolicyFinding, PolicyPath } from './policy-problem.js';
+import { formatPath } from './policy-problem.js';
 import type { Policy } from './policy-schema.js';
 
 /** How a finding refers to another place in the policy: "line 12" in a file, a path otherwise. */
@@ -19,7 +19,16 @@ export function checkDeclarations(policy: Policy, refer: Refer = formatPath): Po
   duplicates(findings, policy.purposes, (p) => p.id, ['purposes'], 'id', 'purpose', refer);
   duplicates(findings, policy.services, (s) => s.id, ['services'], 'id', 'service', refer);
   policy.services.forEach((service, si) => {
-    duplicates(findings, service.categories, (c) => c.id, ['services', si, 'categories'], 'id', 'category', refer, `in service ${service.id}`);
+    duplicates(
+      findings,
+      service.categories,
+      (c) => c.id,
+      ['services', si, 'categories'],
+      'id',
+      'category',
+      refer,
+      `in service ${service.id}`,
+    );
   });
 
   policy.markets.forEach((market, i) => {
@@ -32,11 +41,15 @@ export function checkDeclarations(policy: Policy, refer: Refer = formatPath): Po
   });
 
   const purposes = new Set(policy.purposes.map((p) => p.id));
-  const fix = purposes.size > 0 ? `write one of: ${[...purposes].join(', ')}` : 'declare it under purposes (id, description)';
+  const fix =
+    purposes.size > 0 ? `write one of: ${[...purposes].join(', ')}` : 'declare it under purposes (id, description)';
   policy.services.forEach((service, si) => {
     service.categories.forEach((category, ci) => {
       if (category.consent === undefined || purposes.has(category.consent)) return;
-      findings.push({ path: ['services', si, 'categories', ci, 'consent'], message: `unknown purpose "${category.consent}"; ${fix}` });
+      findings.push({
+        path: ['services', si, 'categories', ci, 'consent'],
+        message: `unknown purpose "${category.consent}"; ${fix}`,
+      });
     });
   });
 
@@ -88,7 +101,10 @@ function sharedStorage(findings: PolicyFinding[], policy: Policy, refer: Refer):
       if (other === undefined) stores.set(store, i);
       else {
         const owner = `region ${policy.regions[other]?.id} (${refer(['regions', other, 'store'])})`;
-        findings.push({ path: ['regions', i, 'store'], message: `region ${region.id} uses the same store as ${owner}; give every region a store of its own` });
+        findings.push({
+          path: ['regions', i, 'store'],
+          message: `region ${region.id} uses the same store as ${owner}; give every region a store of its own`,
+        });
       }
     }
     const keyring = region.keys.path;
@@ -97,7 +113,10 @@ function sharedStorage(findings: PolicyFinding[], policy: Policy, refer: Refer):
       if (other === undefined) keyrings.set(keyring, i);
       else {
         const owner = `region ${policy.regions[other]?.id} (${refer(['regions', other, 'keys'])})`;
-        findings.push({ path: ['regions', i, 'keys'], message: `region ${region.id} uses the same keyring as ${owner}; give every region a keyring of its own` });
+        findings.push({
+          path: ['regions', i, 'keys'],
+          message: `region ${region.id} uses the same keyring as ${owner}; give every region a keyring of its own`,
+        });
       }
     }
   });

@@ -1,9 +1,9 @@
 import type { Refer } from './check-declarations.js';
 import { declaredNames, findRegion, matchingRule, pairKey, placementIndex } from './placement.js';
-import { maxPlacementPairs } from './policy-size.js';
-import { formatPath } from './policy-problem.js';
 import type { PolicyFinding } from './policy-problem.js';
+import { formatPath } from './policy-problem.js';
 import type { Policy } from './policy-schema.js';
+import { maxPlacementPairs } from './policy-size.js';
 
 /** How the default rules' markets ("*": every market no rule names) read in a message. */
 const UNLISTED = 'unlisted markets';
@@ -23,7 +23,11 @@ export function checkPlacement(policy: Policy, refer: Refer = formatPath): Polic
   const serviceIds = unique(policy.services.map((s) => s.id));
   const marketCodes = unique(policy.markets.map((m) => m.country));
   const [regionSet, serviceSet, marketSet] = [new Set(regionIds), new Set(serviceIds), new Set(marketCodes)];
-  const [marketChoices, serviceChoices, regionChoices] = [[...marketCodes, '"*"'].join(', '), [...serviceIds, '"*"'].join(', '), regionIds.join(', ')];
+  const [marketChoices, serviceChoices, regionChoices] = [
+    [...marketCodes, '"*"'].join(', '),
+    [...serviceIds, '"*"'].join(', '),
+    regionIds.join(', '),
+  ];
   const unresolvable = new Set<number>();
 
   policy.placement.forEach((rule, ri) => {
@@ -36,17 +40,27 @@ export function checkPlacement(policy: Policy, refer: Refer = formatPath): Polic
     });
     rule.services.forEach((service, j) => {
       if (service === '*' || serviceSet.has(service)) return;
-      findings.push({ path: ['placement', ri, 'services', j], message: `unknown service "${service}"; write one of: ${serviceChoices}` });
+      findings.push({
+        path: ['placement', ri, 'services', j],
+        message: `unknown service "${service}"; write one of: ${serviceChoices}`,
+      });
     });
     rule.regions.forEach((region, j) => {
       if (regionSet.has(region)) return;
       unresolvable.add(ri);
-      findings.push({ path: ['placement', ri, 'regions', j], message: `unknown region "${region}"; write one of: ${regionChoices}` });
+      findings.push({
+        path: ['placement', ri, 'regions', j],
+        message: `unknown region "${region}"; write one of: ${regionChoices}`,
+      });
     });
     for (const list of ['markets', 'services', 'regions'] as const) {
       const seen = new Set<string>();
       rule[list].forEach((name, j) => {
-        if (seen.has(name)) findings.push({ path: ['placement', ri, list, j], message: `"${name}" is listed twice in this rule; remove one` });
+        if (seen.has(name))
+          findings.push({
+            path: ['placement', ri, list, j],
+            message: `"${name}" is listed twice in this rule; remove one`,
+          });
         seen.add(name);
       });
     }

@@ -1,8 +1,8 @@
-import { checkDeclarations } from './check-declarations.js';
 import type { Refer } from './check-declarations.js';
+import { checkDeclarations } from './check-declarations.js';
 import { checkPlacement } from './check-placement.js';
-import { formatPath } from './policy-problem.js';
 import type { PolicyFinding } from './policy-problem.js';
+import { formatPath } from './policy-problem.js';
 import type { Policy } from './policy-schema.js';
 
 /**

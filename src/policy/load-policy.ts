@@ -1,13 +1,13 @@
 import { DomicileError } from '../errors/domicile-error.js';
 import { checkPolicy } from './check-policy.js';
-import { formatProblems } from './policy-problem.js';
-import type { PolicyProblem } from './policy-problem.js';
 import { parseYamlFile, readYamlText, type YamlFileKind } from './parse-yaml-file.js';
-import { policySchema } from './policy-schema.js';
+import type { PolicyProblem } from './policy-problem.js';
+import { formatProblems } from './policy-problem.js';
 import type { Policy } from './policy-schema.js';
+import { policySchema } from './policy-schema.js';
 
-export { formatProblems } from './policy-problem.js';
 export type { PolicyProblem } from './policy-problem.js';
+export { formatProblems } from './policy-problem.js';
 
 export type ParsePolicyResult = { ok: true; policy: Policy } | { ok: false; problems: PolicyProblem[] };
 
@@ -37,7 +37,9 @@ export async function loadPolicyFile(path: string): Promise<Policy> {
   const read = await readYamlText(path, policyKind);
   const result = read.ok ? parsePolicy(read.text, path) : read;
   if (!result.ok) {
-    throw new DomicileError('POLICY_INVALID', formatProblems(result.problems), { details: { problems: result.problems } });
+    throw new DomicileError('POLICY_INVALID', formatProblems(result.problems), {
+      details: { problems: result.problems },
+    });
   }
   return result.policy;
 }

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { LineCounter, isMap, isSeq, isScalar, parseDocument, visit } from 'yaml';
 import type { Document, YAMLError } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
-import { formatPath, listProblems } from './policy-problem.js';
 import type { PolicyFinding, PolicyPath, PolicyProblem } from './policy-problem.js';
+import { formatPath, listProblems } from './policy-problem.js';
 import { YamlLocator } from './yaml-locator.js';
 import { describeValue, zodIssueFindings } from './zod-issue-findings.js';
 
@@ -53,7 +53,15 @@ export function parseYamlFile<T>(
     data = doc.toJS();
   } catch (error) {
     // yaml's own limits (an alias bomb, say): no node to point at beyond the document.
-    return fail([{ file, line: 1, column: 1, path: '', message: `cannot read this YAML: ${(error as Error).message}; simplify the anchors and aliases` }]);
+    return fail([
+      {
+        file,
+        line: 1,
+        column: 1,
+        path: '',
+        message: `cannot read this YAML: ${(error as Error).message}; simplify the anchors and aliases`,
+      },
+    ]);
   }
 
   const parsed = schema.safeParse(data);
@@ -67,11 +75,17 @@ export function parseYamlFile<T>(
 }
 
 /** The text of a file, or the one problem that says why it cannot be read. */
-export async function readYamlText(path: string, kind: YamlFileKind): Promise<{ ok: true; text: string } | { ok: false; problems: PolicyProblem[] }> {
+export async function readYamlText(
+  path: string,
+  kind: YamlFileKind,
+): Promise<{ ok: true; text: string } | { ok: false; problems: PolicyProblem[] }> {
   try {
     return { ok: true, text: await readFile(path, 'utf8') };
   } catch (error) {
-    return { ok: false, problems: [{ file: path, line: 1, column: 1, path: '', message: unreadableMessage(error, kind) }] };
+    return {
+      ok: false,
+      problems: [{ file: path, line: 1, column: 1, path: '', message: unreadableMessage(error, kind) }],
+    };
   }
 }
 
@@ -105,7 +119,12 @@ const syntaxHints: Record<string, string> = {
  * the first of the others, because after one the parser's reading of the rest is a guess and
  * its further errors are echoes of the first.
  */
-function syntaxProblems(errors: readonly YAMLError[], locator: YamlLocator, file: string, kind: YamlFileKind): PolicyProblem[] {
+function syntaxProblems(
+  errors: readonly YAMLError[],
+  locator: YamlLocator,
+  file: string,
+  kind: YamlFileKind,
+): PolicyProblem[] {
   const firstOther = errors.find((e) => e.code !== 'DUPLICATE_KEY');
   return errors
     .filter((e) => e.code === 'DUPLICATE_KEY' || e === firstOther)
@@ -128,7 +147,12 @@ function syntaxProblem(error: YAMLError, locator: YamlLocator, file: string, kin
     };
   }
   if (error.code === 'MULTIPLE_DOCS') {
-    return { file, ...position, path: '', message: `a second YAML document starts here; a ${kind.noun} holds one: remove the "---" line and what follows it` };
+    return {
+      file,
+      ...position,
+      path: '',
+      message: `a second YAML document starts here; a ${kind.noun} holds one: remove the "---" line and what follows it`,
+    };
   }
   // No path: in a tree the parser could not build, it would name keys the author never meant.
   const hint = syntaxHints[error.code] ?? 'fix the YAML syntax here';
@@ -161,5 +185,10 @@ function notAMapping(doc: Document, locator: YamlLocator, file: string, kind: Ya
     return { file, ...where, path: '', message: `the file is empty; ${expected}: start from ${kind.example}` };
   }
   const got = isSeq(contents) ? 'a list' : isScalar(contents) ? describeValue(contents.value) : 'an alias';
-  return { file, ...where, path: '', message: `the document is ${got}, not a mapping; ${expected}, written as "key: value" lines` };
+  return {
+    file,
+    ...where,
+    path: '',
+    message: `the document is ${got}, not a mapping; ${expected}, written as "key: value" lines`,
+  };
 }

@@ -50,7 +50,10 @@ const declaredSets = new WeakMap<Policy, { markets: ReadonlySet<string>; service
 export function declaredNames(policy: Policy): { markets: ReadonlySet<string>; services: ReadonlySet<string> } {
   let names = declaredSets.get(policy);
   if (!names) {
-    names = { markets: new Set(policy.markets.map((m) => m.country)), services: new Set(policy.services.map((s) => s.id)) };
+    names = {
+      markets: new Set(policy.markets.map((m) => m.country)),
+      services: new Set(policy.services.map((s) => s.id)),
+    };
     declaredSets.set(policy, names);
   }
   return names;
@@ -61,9 +64,18 @@ export function declaredNames(policy: Policy): { markets: ReadonlySet<string>; s
  * loader can point at the rule's line when what it resolves to is wrong. A market that no
  * rule names (pass "*" to ask about every unlisted market) falls to the default rules.
  */
-export function matchingRule(policy: Policy, market: string, service: string): { index: number; rule: PlacementRule } | undefined {
+export function matchingRule(
+  policy: Policy,
+  market: string,
+  service: string,
+): { index: number; rule: PlacementRule } | undefined {
   const index = placementIndex(policy);
-  for (const [m, s] of [[market, service], [market, '*'], ['*', service], ['*', '*']] as const) {
+  for (const [m, s] of [
+    [market, service],
+    [market, '*'],
+    ['*', service],
+    ['*', '*'],
+  ] as const) {
     const i = index.get(pairKey(m, s));
     const rule = i === undefined ? undefined : policy.placement[i];
     if (i !== undefined && rule) return { index: i, rule };
@@ -87,15 +99,23 @@ export function findRegion(policy: Policy, regionId: string): Region | undefined
 export function homeRegion(policy: Policy, market: string, service: string): string {
   const allowed = allowedRegions(policy, market, service);
   if (!allowed) {
-    throw new DomicileError('FORBIDDEN', `policy "${policy.name}" places no data of market ${market}: add a placement rule for it, or a default rule with markets: ["*"]`, {
-      details: { market, service },
-    });
+    throw new DomicileError(
+      'FORBIDDEN',
+      `policy "${policy.name}" places no data of market ${market}: add a placement rule for it, or a default rule with markets: ["*"]`,
+      {
+        details: { market, service },
+      },
+    );
   }
   const home = allowed.find((id) => findRegion(policy, id)?.status === 'active');
   if (!home) {
-    throw new DomicileError('FORBIDDEN', `policy "${policy.name}" allows only inactive regions (${allowed.join(', ')}) for market ${market}, service ${service}`, {
-      details: { market, service, allowed },
-    });
+    throw new DomicileError(
+      'FORBIDDEN',
+      `policy "${policy.name}" allows only inactive regions (${allowed.join(', ')}) for market ${market}, service ${service}`,
+      {
+        details: { market, service, allowed },
+      },
+    );
   }
   return home;
 }
@@ -111,7 +131,11 @@ export function serviceIds(policy: Policy): string[] {
 /** The policy's service of that id: NOT_FOUND, listing the services there are, when it has none. */
 export function requireService(policy: Policy, service: string): Service {
   const found = policy.services.find((s) => s.id === service);
-  if (!found) throw new DomicileError('NOT_FOUND', `no service "${service}" in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`);
+  if (!found)
+    throw new DomicileError(
+      'NOT_FOUND',
+      `no service "${service}" in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`,
+    );
   return found;
 }
 

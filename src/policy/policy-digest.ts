@@ -7,5 +7,7 @@ import type { Policy } from './policy-schema.js';
  * log records it whenever a region starts under a policy it has not run before.
  */
 export function policyDigest(policy: Policy): string {
-  return createHash('sha256').update(JSON.stringify(['domicile/policy/v1', policy])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(['domicile/policy/v1', policy]))
+    .digest('hex');
 }

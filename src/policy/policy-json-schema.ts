@@ -13,7 +13,8 @@ export function policyJsonSchema(): Record<string, unknown> {
   return {
     $schema,
     title: 'Domicile residency policy',
-    description: 'Regions, markets, services and placement rules: which regions may hold the personal data of which market, per service. Generated from src/policy/policy-schema.ts by `npm run schema`; do not edit.',
+    description:
+      'Regions, markets, services and placement rules: which regions may hold the personal data of which market, per service. Generated from src/policy/policy-schema.ts by `npm run schema`; do not edit.',
     ...rest,
   };
 }

@@ -68,7 +68,14 @@ export function listProblems(problems: readonly PolicyProblem[]): PolicyProblem[
   const more = sorted.length - maxListedProblems;
   return [
     ...sorted.slice(0, maxListedProblems),
-    { file: next.file, line: next.line, column: next.column, path: next.path, message: `and ${more} more problems, not listed; fix these and check again`, more },
+    {
+      file: next.file,
+      line: next.line,
+      column: next.column,
+      path: next.path,
+      message: `and ${more} more problems, not listed; fix these and check again`,
+      more,
+    },
   ];
 }
 

@@ -22,7 +22,10 @@ export function checkPolicySize(value: unknown, what: string): void {
   while (pending.length > 0) {
     const next = pending.pop();
     if (++values > maxPolicyValues) {
-      throw new DomicileError('PAYLOAD_TOO_LARGE', `${what} holds more than ${maxPolicyValues} values (names, numbers, lists and mappings), more than a request may ask to check; check it with \`domicile policy check FILE\` and send a smaller one`);
+      throw new DomicileError(
+        'PAYLOAD_TOO_LARGE',
+        `${what} holds more than ${maxPolicyValues} values (names, numbers, lists and mappings), more than a request may ask to check; check it with \`domicile policy check FILE\` and send a smaller one`,
+      );
     }
     if (Array.isArray(next)) pending.push(...next.slice(0, maxPolicyValues));
     else if (next !== null && typeof next === 'object') pending.push(...Object.values(next).slice(0, maxPolicyValues));
@@ -35,6 +38,9 @@ export function checkPolicySize(value: unknown, what: string): void {
     if (Array.isArray(markets) && Array.isArray(services)) pairs += markets.length * services.length;
   }
   if (pairs > maxPlacementPairs) {
-    throw new DomicileError('PAYLOAD_TOO_LARGE', `${what}'s placement rules name more than ${maxPlacementPairs} market × service pairs (${pairs}), more than a request may ask to check; write "*" for every market or service a rule means, and check it with \`domicile policy check FILE\``);
+    throw new DomicileError(
+      'PAYLOAD_TOO_LARGE',
+      `${what}'s placement rules name more than ${maxPlacementPairs} market × service pairs (${pairs}), more than a request may ask to check; write "*" for every market or service a rule means, and check it with \`domicile policy check FILE\``,
+    );
   }
 }

@@ -1,5 +1,5 @@
-import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { Document, LineCounter, Node } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import type { PolicyPath } from './policy-problem.js';
 
 export interface SourcePosition {
@@ -31,7 +31,11 @@ export class YamlLocator {
     const found = this.#walk(path);
     const { node, keyNode } = found;
     let offset: number | undefined;
-    if (found.complete && keyNode !== undefined && (options.key === true || node === undefined || isEmptyScalar(node))) {
+    if (
+      found.complete &&
+      keyNode !== undefined &&
+      (options.key === true || node === undefined || isEmptyScalar(node))
+    ) {
       offset = keyNode.range?.[0];
     } else {
       offset = node?.range?.[0] ?? keyNode?.range?.[0];
@@ -104,7 +108,13 @@ function isNode(value: unknown): value is Node {
 
 /** `key:` with nothing after it: point at the key, the only thing on the line. */
 function isEmptyScalar(node: Node): boolean {
-  return isScalar(node) && node.value === null && node.range !== undefined && node.range !== null && node.range[0] === node.range[1];
+  return (
+    isScalar(node) &&
+    node.value === null &&
+    node.range !== undefined &&
+    node.range !== null &&
+    node.range[0] === node.range[1]
+  );
 }
 
 function covers(value: unknown, offset: number): boolean {

@@ -10,7 +10,12 @@ type Issue = z.core.$ZodIssue;
  * platform. `data` is the parsed YAML (to quote the offending value) and `schema` the schema
  * it was checked against (to list the keys allowed where an unknown one was written).
  */
-export function zodIssueFindings(issue: Issue, data: unknown, schema: z.ZodType, prefix: PolicyPath = []): PolicyFinding[] {
+export function zodIssueFindings(
+  issue: Issue,
+  data: unknown,
+  schema: z.ZodType,
+  prefix: PolicyPath = [],
+): PolicyFinding[] {
   const path: PolicyPath = [...prefix, ...issue.path.map((s) => (typeof s === 'symbol' ? String(s) : s))];
   const value = valueAt(data, path);
   const key = path.at(-1);
@@ -18,7 +23,9 @@ export function zodIssueFindings(issue: Issue, data: unknown, schema: z.ZodType,
   switch (issue.code) {
     case 'invalid_type': {
       if (value === undefined && typeof key === 'string') {
-        return [{ path, message: `missing key "${key}"; add ${key}: <${placeholders[issue.expected] ?? issue.expected}>` }];
+        return [
+          { path, message: `missing key "${key}"; add ${key}: <${placeholders[issue.expected] ?? issue.expected}>` },
+        ];
       }
       const expected = expectations[issue.expected];
       if (expected === undefined) return [{ path, message: issue.message }];
@@ -36,7 +43,10 @@ export function zodIssueFindings(issue: Issue, data: unknown, schema: z.ZodType,
     case 'invalid_union':
       return unionFindings(issue, path, value, noun, data, schema);
     case 'invalid_format': {
-      const why = issue.message.startsWith('Invalid') && 'pattern' in issue ? `write a value matching ${String(issue.pattern)}` : issue.message;
+      const why =
+        issue.message.startsWith('Invalid') && 'pattern' in issue
+          ? `write a value matching ${String(issue.pattern)}`
+          : issue.message;
       return [{ path, message: `invalid ${noun} ${describeValue(value)}; ${why}` }];
     }
     case 'too_small':
@@ -47,7 +57,10 @@ export function zodIssueFindings(issue: Issue, data: unknown, schema: z.ZodType,
       return issue.keys.map((k) => ({
         path: [...path, k],
         at: 'key' as const,
-        message: allowed === undefined ? `unknown key "${k}"; remove it` : `unknown key "${k}"; the keys allowed here are: ${allowed.join(', ')}`,
+        message:
+          allowed === undefined
+            ? `unknown key "${k}"; remove it`
+            : `unknown key "${k}"; the keys allowed here are: ${allowed.join(', ')}`,
       }));
     }
     default:
@@ -112,7 +125,13 @@ function sizeMessage(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig, v
     if (small && limit === 1) return 'empty text; write at least one character';
     return `text of ${typeof value === 'string' ? value.length : '?'} characters; write ${small ? 'at least' : 'at most'} ${limit}`;
   }
-  const bound = small ? (issue.inclusive ? 'of at least' : 'greater than') : issue.inclusive ? 'of at most' : 'less than';
+  const bound = small
+    ? issue.inclusive
+      ? 'of at least'
+      : 'greater than'
+    : issue.inclusive
+      ? 'of at most'
+      : 'less than';
   return `${describeValue(value)} is too ${small ? 'small' : 'large'}; write a number ${bound} ${limit}`;
 }
 
@@ -128,12 +147,15 @@ function unionFindings(
   if ('options' in issue && Array.isArray(issue.options)) {
     const allowed = issue.options.map(String).join(', ');
     const key = path.at(-1);
-    if (value === undefined && typeof key === 'string') return [{ path, message: `missing key "${key}"; add ${key}: <one of ${allowed}>` }];
+    if (value === undefined && typeof key === 'string')
+      return [{ path, message: `missing key "${key}"; add ${key}: <one of ${allowed}>` }];
     return [{ path, message: `unknown ${noun} ${describeValue(value)}; write one of: ${allowed}` }];
   }
   // A branch that got past the type check (a string that fails a pattern) explains best.
   const branches = issue.errors;
-  const deep = branches.find((b) => b.length > 0 && b.every((i) => i.code !== 'invalid_type' && i.code !== 'invalid_value'));
+  const deep = branches.find(
+    (b) => b.length > 0 && b.every((i) => i.code !== 'invalid_type' && i.code !== 'invalid_value'),
+  );
   if (deep !== undefined) return deep.flatMap((i) => zodIssueFindings(i, data, schema, path));
   const alternatives = branches.flat().flatMap((i) => {
     if (i.code === 'invalid_value') return i.values.map((v) => JSON.stringify(v));
@@ -185,7 +207,9 @@ function pickOption(schema: unknown, value: unknown): unknown {
   const record = value as Record<string, unknown>;
   const objects = schema.options.map(unwrap).filter((o): o is z.ZodObject => o instanceof z.ZodObject);
   const match = objects.find((o) =>
-    Object.entries(o.shape).every(([k, field]) => !(field instanceof z.ZodLiteral) || field.safeParse(record[k]).success),
+    Object.entries(o.shape).every(
+      ([k, field]) => !(field instanceof z.ZodLiteral) || field.safeParse(record[k]).success,
+    ),
   );
   return match ?? schema;
 }

@@ -20,16 +20,21 @@ export interface StoredCredentials {
 
 export function checkCredentialsService(service: string): void {
   if (service !== credentialsService) {
-    throw new DomicileError('BAD_REQUEST', `credentials belong to service ${credentialsService}, not ${service}`, { details: { field: 'service' } });
+    throw new DomicileError('BAD_REQUEST', `credentials belong to service ${credentialsService}, not ${service}`, {
+      details: { field: 'service' },
+    });
   }
 }
 
 /** Reads a decrypted credentials value; INTEGRITY if it is not what setCredentials writes. */
 export function parseCredentials(value: unknown): StoredCredentials {
   const v = value as Partial<Record<keyof StoredCredentials, unknown>> | null;
-  const ok = v !== null && typeof v === 'object' && typeof v.passwordHash === 'string'
-    && (v.phone === undefined || typeof v.phone === 'string')
-    && (v.email === undefined || typeof v.email === 'string');
+  const ok =
+    v !== null &&
+    typeof v === 'object' &&
+    typeof v.passwordHash === 'string' &&
+    (v.phone === undefined || typeof v.phone === 'string') &&
+    (v.email === undefined || typeof v.email === 'string');
   if (!ok) throw new DomicileError('INTEGRITY', 'stored credentials are not in the expected shape');
   const creds: StoredCredentials = { passwordHash: v.passwordHash as string };
   if (typeof v.phone === 'string') creds.phone = v.phone;

@@ -1,5 +1,5 @@
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
-import { regionMethods, type RegionApi, type RegionClient, type RegionMethod } from './region-client.js';
+import { type RegionApi, type RegionClient, type RegionMethod, regionMethods } from './region-client.js';
 
 export interface HttpRegionClientOptions {
   regionId: string;
@@ -47,7 +47,10 @@ export class HttpRegionClient implements RegionClient {
     try {
       payload = JSON.stringify(body);
     } catch (err) {
-      throw new DomicileError('BAD_REQUEST', `a record value must be JSON: ${(err as Error).message}`, { cause: err, details: { field: 'value' } });
+      throw new DomicileError('BAD_REQUEST', `a record value must be JSON: ${(err as Error).message}`, {
+        cause: err,
+        details: { field: 'value' },
+      });
     }
     let text: string;
     let response: Response;
@@ -66,9 +69,15 @@ export class HttpRegionClient implements RegionClient {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw this.unavailable(new Error(`region ${this.regionId} at ${this.baseUrl} answered ${method} with HTTP ${response.status} and a body that is not JSON (is it a Domicile region node?): ${(err as Error).message}`, { cause: err }));
+      throw this.unavailable(
+        new Error(
+          `region ${this.regionId} at ${this.baseUrl} answered ${method} with HTTP ${response.status} and a body that is not JSON (is it a Domicile region node?): ${(err as Error).message}`,
+          { cause: err },
+        ),
+      );
     }
-    if (!response.ok) throw errorFromJSON(parsed, `region ${this.regionId} answered ${method} with HTTP ${response.status}`);
+    if (!response.ok)
+      throw errorFromJSON(parsed, `region ${this.regionId} answered ${method} with HTTP ${response.status}`);
     return ((parsed as { result?: unknown } | null)?.result ?? null) as T;
   }
 
@@ -87,8 +96,13 @@ export class HttpRegionClient implements RegionClient {
    * the error's log line carries (see sendHttpError) and no answer does.
    */
   private unavailable(internal: Error): DomicileError {
-    return new DomicileError('UNAVAILABLE', `region ${this.regionId} cannot be reached just now: try again in a few seconds; if it lasts, the operator finds the cause in the gateway's log`, {
-      cause: internal, details: { region: this.regionId, retryAfterSeconds: 5 },
-    });
+    return new DomicileError(
+      'UNAVAILABLE',
+      `region ${this.regionId} cannot be reached just now: try again in a few seconds; if it lasts, the operator finds the cause in the gateway's log`,
+      {
+        cause: internal,
+        details: { region: this.regionId, retryAfterSeconds: 5 },
+      },
+    );
   }
 }

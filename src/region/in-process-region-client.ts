@@ -1,5 +1,5 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import { regionMethods, type RegionApi, type RegionClient, type RegionMethod } from './region-client.js';
+import { type RegionApi, type RegionClient, type RegionMethod, regionMethods } from './region-client.js';
 import type { RegionNode } from './region-node.js';
 
 /**
@@ -8,9 +8,25 @@ import type { RegionNode } from './region-node.js';
  * (the hot path). Any other result is copied through JSON, as the HTTP client's would be.
  */
 const freshResults: ReadonlySet<RegionMethod> = new Set<RegionMethod>([
-  'openTenancy', 'putRecord', 'getRecord', 'listRecords', 'listRecordPage', 'deleteRecord', 'setCredentials', 'verifyPassword',
-  'exportUsers', 'readRecordStates', 'changesSince', 'importUsers', 'digestUsers', 'setTenancies', 'purgeUsers',
-  'exportUser', 'eraseUser', 'recordEvents', 'readAudit',
+  'openTenancy',
+  'putRecord',
+  'getRecord',
+  'listRecords',
+  'listRecordPage',
+  'deleteRecord',
+  'setCredentials',
+  'verifyPassword',
+  'exportUsers',
+  'readRecordStates',
+  'changesSince',
+  'importUsers',
+  'digestUsers',
+  'setTenancies',
+  'purgeUsers',
+  'exportUser',
+  'eraseUser',
+  'recordEvents',
+  'readAudit',
 ]);
 
 // The contract's methods: the constructor makes each a call of the node's, from the method list.
@@ -34,10 +50,11 @@ export class InProcessRegionClient implements RegionClient {
     const nodeMethods = node as unknown as Record<RegionMethod, (req: unknown) => Promise<unknown>>;
     for (const method of regionMethods) {
       const copy = !freshResults.has(method);
-      methods[method] = (req) => this.call(async () => {
-        const result = await nodeMethods[method].call(node, req ?? {});
-        return copy ? jsonCopy(result) : result;
-      });
+      methods[method] = (req) =>
+        this.call(async () => {
+          const result = await nodeMethods[method].call(node, req ?? {});
+          return copy ? jsonCopy(result) : result;
+        });
     }
   }
 
@@ -61,5 +78,9 @@ function jsonCopy<T>(value: T): T {
 /** What the HTTP server would send for this failure, as the HTTP client would rebuild it. */
 export function asDomicileError(err: unknown, regionId: string): DomicileError {
   if (err instanceof DomicileError) return err;
-  return new DomicileError('INTERNAL', `region ${regionId} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new DomicileError(
+    'INTERNAL',
+    `region ${regionId} failed: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
 }

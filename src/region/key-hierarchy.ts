@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { aeadKeyBytes, open, seal } from '../crypto/aead.js';
 import type { KeySource } from '../crypto/key-source.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { RegionStore, StoredRecord, WrappedKey } from '../store/region-store.js';
 import { openValue } from './record-crypto.js';
 import { RecordNames } from './record-names.js';
-import { LRUCache } from 'lru-cache';
 
 /**
  * A region's key hierarchy:
@@ -93,9 +93,14 @@ export class KeyHierarchy {
     if (missing.length === 0) return found;
     const userKeys = await this.userKeys([...new Set(missing.map((m) => m.userId))]);
     const fresh = missing.map(({ userId, scope }) => ({
-      userId, scope, wrapped: seal(userKeys.get(userId)!, randomBytes(aeadKeyBytes), this.categoryAad(userId, scope)), wrappedBy: userKeyParent, createdAt: Date.now(),
+      userId,
+      scope,
+      wrapped: seal(userKeys.get(userId)!, randomBytes(aeadKeyBytes), this.categoryAad(userId, scope)),
+      wrappedBy: userKeyParent,
+      createdAt: Date.now(),
     }));
-    for (const stored of await this.store.putKeysIfAbsent(fresh)) found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored));
+    for (const stored of await this.store.putKeysIfAbsent(fresh))
+      found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored));
     return found;
   }
 
@@ -108,7 +113,10 @@ export class KeyHierarchy {
   async preload(pairs: ReadonlyArray<{ userId: string; scope: string }>): Promise<Map<string, WrappedKey>> {
     const wanted = new Map<string, { userId: string; scope: string }>();
     for (const { userId, scope } of pairs) {
-      for (const ref of [{ userId, scope: '' }, { userId, scope }]) {
+      for (const ref of [
+        { userId, scope: '' },
+        { userId, scope },
+      ]) {
         const id = keyId(ref.userId, ref.scope);
         if (!wanted.has(id) && !this.cache.get(id)) wanted.set(id, ref);
       }
@@ -127,9 +135,19 @@ export class KeyHierarchy {
     const scope = categoryScope(record.service, category);
     const dataKey = await this.categoryKey(record.userId, scope, false);
     if (!dataKey) {
-      throw new DomicileError('INTEGRITY', `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `record ${record.service}/${record.collection}/${record.key} of user ${record.userId} has no ${scope} key in region ${this.regionId} (was it shredded?)`,
+      );
     }
-    return openValue(dataKey, record.ciphertext, { regionId: this.regionId, userId: record.userId, service: record.service, collection: record.collection, key: record.key, version: record.version });
+    return openValue(dataKey, record.ciphertext, {
+      regionId: this.regionId,
+      userId: record.userId,
+      service: record.service,
+      collection: record.collection,
+      key: record.key,
+      version: record.version,
+    });
   }
 
   /**
@@ -141,7 +159,9 @@ export class KeyHierarchy {
   async names(userId: string, create: boolean): Promise<RecordNames | undefined> {
     const cached = this.namesByUser.get(userId);
     if (cached) return cached;
-    const userKey = this.cache.get(keyId(userId, '')) ?? (create ? (await this.userKeys([userId])).get(userId) : await this.storedUserKey(userId));
+    const userKey =
+      this.cache.get(keyId(userId, '')) ??
+      (create ? (await this.userKeys([userId])).get(userId) : await this.storedUserKey(userId));
     if (!userKey) return undefined;
     const names = new RecordNames(this.regionId, userId, userKey);
     this.namesByUser.set(userId, names);
@@ -164,7 +184,10 @@ export class KeyHierarchy {
     const { userId, scope } = wrapped;
     const userKey = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId));
     if (!userKey) {
-      throw new DomicileError('INTEGRITY', `user ${userId} has a ${scope} key in region ${this.regionId} but no user key to open it (was it shredded?)`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `user ${userId} has a ${scope} key in region ${this.regionId} but no user key to open it (was it shredded?)`,
+      );
     }
     const key = open(userKey, wrapped.wrapped, this.categoryAad(userId, scope));
     this.cache.set(keyId(userId, scope), key);
@@ -189,9 +212,17 @@ export class KeyHierarchy {
     for (const userId of userIds) {
       const key = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId));
       if (key) keys.set(userId, key);
-      else fresh.push({ userId, scope: '', wrapped: this.keys.wrap(randomBytes(aeadKeyBytes), this.userAad(userId)), wrappedBy: this.keys.kekId, createdAt: Date.now() });
+      else
+        fresh.push({
+          userId,
+          scope: '',
+          wrapped: this.keys.wrap(randomBytes(aeadKeyBytes), this.userAad(userId)),
+          wrappedBy: this.keys.kekId,
+          createdAt: Date.now(),
+        });
     }
-    if (fresh.length > 0) for (const stored of await this.store.putKeysIfAbsent(fresh)) keys.set(stored.userId, this.openUserKey(stored));
+    if (fresh.length > 0)
+      for (const stored of await this.store.putKeysIfAbsent(fresh)) keys.set(stored.userId, this.openUserKey(stored));
     return keys;
   }
 

@@ -2,14 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { AuditSigner } from '../audit/audit-signer.js';
 import { KeyringKeySource } from '../crypto/keyring-key-source.js';
+import type { ScryptParams } from '../crypto/password.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { findRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { PostgresRegionStore } from '../store/postgres/postgres-region-store.js';
 import { BlobSpillingStore } from '../store/blob-spilling-store.js';
+import { PostgresRegionStore } from '../store/postgres/postgres-region-store.js';
 import type { RegionStore } from '../store/region-store.js';
 import { SqliteRegionStore } from '../store/sqlite/sqlite-region-store.js';
-import type { ScryptParams } from '../crypto/password.js';
 import { RegionNode } from './region-node.js';
 
 export interface OpenRegionNodeOptions {
@@ -35,9 +35,17 @@ export interface OpenRegionNodeOptions {
 }
 
 /** The default places of a region's files. */
-export function regionPaths(dataDir: string, regionId: string): { dir: string; store: string; keyring: string; auditKey: string } {
+export function regionPaths(
+  dataDir: string,
+  regionId: string,
+): { dir: string; store: string; keyring: string; auditKey: string } {
   const dir = join(dataDir, 'regions', regionId);
-  return { dir, store: join(dir, 'store.db'), keyring: join(dir, 'keyring.json'), auditKey: join(dir, 'audit-signing-key.json') };
+  return {
+    dir,
+    store: join(dir, 'store.db'),
+    keyring: join(dir, 'keyring.json'),
+    auditKey: join(dir, 'audit-signing-key.json'),
+  };
 }
 
 /**
@@ -49,9 +57,13 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
   const { policy, regionId, dataDir } = options;
   const region = findRegion(policy, regionId);
   if (!region) {
-    throw new DomicileError('BAD_REQUEST', `policy "${policy.name}" declares no region "${regionId}"; use one of: ${policy.regions.map((r) => r.id).join(', ')}`, {
-      details: { region: regionId },
-    });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `policy "${policy.name}" declares no region "${regionId}"; use one of: ${policy.regions.map((r) => r.id).join(', ')}`,
+      {
+        details: { region: regionId },
+      },
+    );
   }
   const defaults = regionPaths(dataDir, regionId);
   // Relative paths in the policy are taken from the data folder, not from wherever the process started.
@@ -60,7 +72,10 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
 
   const keys = KeyringKeySource.open({ path: keyringPath, regionId });
   // Beside the keyring, wherever the policy puts that: the region's secrets stay together.
-  const signer = AuditSigner.open({ path: region.keys.path === undefined ? defaults.auditKey : join(dirname(keyringPath), 'audit-signing-key.json'), regionId });
+  const signer = AuditSigner.open({
+    path: region.keys.path === undefined ? defaults.auditKey : join(dirname(keyringPath), 'audit-signing-key.json'),
+    regionId,
+  });
   let store: RegionStore;
   if (region.store.kind === 'postgres') {
     // The region's own database, in its country; several node processes of the region may share it.
@@ -70,14 +85,27 @@ export async function openRegionNode(options: OpenRegionNodeOptions): Promise<Re
     mkdirSync(dirname(storePath), { recursive: true, mode: 0o700 });
     const durability = options.durability ?? 'full';
     // Large values (photo chunks, big backups) rest in files beside the database: the region's blob store.
-    store = new BlobSpillingStore(new SqliteRegionStore({ path: storePath, durability, exclusive: options.exclusive ?? true }), {
-      dir: `${storePath}-blobs`,
-      durable: durability === 'full',
-    });
+    store = new BlobSpillingStore(
+      new SqliteRegionStore({ path: storePath, durability, exclusive: options.exclusive ?? true }),
+      {
+        dir: `${storePath}-blobs`,
+        durable: durability === 'full',
+      },
+    );
   }
   try {
     await store.init();
-    const node = new RegionNode({ regionId, policy, store, keys, signer, recordPolicy: options.recordPolicy ?? true, log: options.log, ...(options.scrypt ? { scrypt: options.scrypt } : {}), ...(options.maxValueDepth === undefined ? {} : { maxValueDepth: options.maxValueDepth }) });
+    const node = new RegionNode({
+      regionId,
+      policy,
+      store,
+      keys,
+      signer,
+      recordPolicy: options.recordPolicy ?? true,
+      log: options.log,
+      ...(options.scrypt ? { scrypt: options.scrypt } : {}),
+      ...(options.maxValueDepth === undefined ? {} : { maxValueDepth: options.maxValueDepth }),
+    });
     await node.init();
     return node;
   } catch (err) {

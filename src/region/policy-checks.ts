@@ -14,7 +14,10 @@ import { badRequest, idField, parseField, recordKey } from './region-fields.js';
 
 export function checkService(policy: Policy, service: string): string {
   if (!policy.services.some((s) => s.id === service)) {
-    throw badRequest('service', `service "${service}" is not in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`);
+    throw badRequest(
+      'service',
+      `service "${service}" is not in policy "${policy.name}"; use one of: ${policy.services.map((s) => s.id).join(', ')}`,
+    );
   }
   return service;
 }
@@ -24,7 +27,10 @@ export function checkCollection(policy: Policy, service: string, collection: str
   if (collection.startsWith('_') || !findCategory(policy, service, collection)) {
     const allowed = policy.services.find((s) => s.id === service)?.categories.map((c) => c.id) ?? [];
     const reserved = collection.startsWith('_') ? ' (names starting with "_" are reserved)' : '';
-    throw badRequest('collection', `collection "${collection}" is not a category of service ${service}${reserved}; use one of: ${allowed.join(', ')}`);
+    throw badRequest(
+      'collection',
+      `collection "${collection}" is not a category of service ${service}${reserved}; use one of: ${allowed.join(', ')}`,
+    );
   }
   return collection;
 }
@@ -44,13 +50,17 @@ const collectionName = idField('collection', 63);
  */
 export function movedCategory(policy: Policy, service: string, collection: unknown, key: unknown): CheckedRef {
   if (service === credentialsService && collection === credentialsCollection) {
-    if (key !== credentialsKey) throw badRequest('key', `the ${credentialsCollection} collection holds only the key "${credentialsKey}"`);
+    if (key !== credentialsKey)
+      throw badRequest('key', `the ${credentialsCollection} collection holds only the key "${credentialsKey}"`);
     return { collection: credentialsCollection, key: credentialsKey, category: credentialsCategory };
   }
   // A consent ledger moves with the service whose categories need its purpose, sealed under a key of its own.
   if (collection === consentCollection) {
     if (typeof key !== 'string' || gatedCategories(policy, service, key).length === 0) {
-      throw badRequest('key', `the ${consentCollection} collection of service ${service} holds one record per purpose that gates one of its categories; "${String(key)}" is none`);
+      throw badRequest(
+        'key',
+        `the ${consentCollection} collection of service ${service} holds one record per purpose that gates one of its categories; "${String(key)}" is none`,
+      );
     }
     return { collection: consentCollection, key, category: consentCollection };
   }
@@ -70,8 +80,17 @@ export interface CheckedMovedRecord extends CheckedRef {
 }
 
 /** A batch's records and deletions, each named once, with the category that seals it. */
-export function checkStates(policy: Policy, service: string, states: RegionRequest<'importUsers'>['users'][number]['states']): { records: CheckedMovedRecord[]; deleted: CheckedRef[] } {
-  const records = states.records.map((r) => ({ ...movedCategory(policy, service, r.collection, r.key), version: r.version, updatedAt: r.updatedAt, value: r.value }));
+export function checkStates(
+  policy: Policy,
+  service: string,
+  states: RegionRequest<'importUsers'>['users'][number]['states'],
+): { records: CheckedMovedRecord[]; deleted: CheckedRef[] } {
+  const records = states.records.map((r) => ({
+    ...movedCategory(policy, service, r.collection, r.key),
+    version: r.version,
+    updatedAt: r.updatedAt,
+    value: r.value,
+  }));
   const deleted = states.deleted.map((r) => movedCategory(policy, service, r.collection, r.key));
   // A record named twice has no single state to end in.
   // The names were checked: no control characters, so NUL separates them unambiguously.
@@ -85,23 +104,43 @@ export function checkStates(policy: Policy, service: string, states: RegionReque
 }
 
 /** movedTo names where a 'moved' user went: a region of the policy other than this one; null otherwise. */
-export function checkMovedTo(policy: Policy, regionId: string, status: TenancyStatus, value: string | null | undefined): string | null {
+export function checkMovedTo(
+  policy: Policy,
+  regionId: string,
+  status: TenancyStatus,
+  value: string | null | undefined,
+): string | null {
   if (status !== 'moved') {
-    if (value !== null && value !== undefined) throw badRequest('movedTo', `movedTo is null unless status is moved (status: ${status})`);
+    if (value !== null && value !== undefined)
+      throw badRequest('movedTo', `movedTo is null unless status is moved (status: ${status})`);
     return null;
   }
-  if (value === null || value === undefined) throw badRequest('movedTo', 'movedTo is required when status is moved: the region the user went to');
+  if (value === null || value === undefined)
+    throw badRequest('movedTo', 'movedTo is required when status is moved: the region the user went to');
   const movedTo = parseField(idField('movedTo', 63), value, 'movedTo');
   if (!findRegion(policy, movedTo)) {
-    throw badRequest('movedTo', `movedTo "${movedTo}" is not a region of policy "${policy.name}"; use one of: ${policy.regions.map((r) => r.id).join(', ')}`);
+    throw badRequest(
+      'movedTo',
+      `movedTo "${movedTo}" is not a region of policy "${policy.name}"; use one of: ${policy.regions.map((r) => r.id).join(', ')}`,
+    );
   }
   if (movedTo === regionId) throw badRequest('movedTo', `a user cannot have moved from region ${regionId} to itself`);
   return movedTo;
 }
 
 /** setTenancies' tenancies, with where 'moved' users went checked against the policy. */
-export function checkTenancyChanges(policy: Policy, regionId: string, tenancies: ReadonlyArray<Omit<TenancyChange, 'movedTo'> & { movedTo?: string | null | undefined }>): TenancyChange[] {
-  return tenancies.map((t) => ({ userId: t.userId, market: t.market, epoch: t.epoch, status: t.status, movedTo: checkMovedTo(policy, regionId, t.status, t.movedTo) }));
+export function checkTenancyChanges(
+  policy: Policy,
+  regionId: string,
+  tenancies: ReadonlyArray<Omit<TenancyChange, 'movedTo'> & { movedTo?: string | null | undefined }>,
+): TenancyChange[] {
+  return tenancies.map((t) => ({
+    userId: t.userId,
+    market: t.market,
+    epoch: t.epoch,
+    status: t.status,
+    movedTo: checkMovedTo(policy, regionId, t.status, t.movedTo),
+  }));
 }
 
 /** Only events the caller answers for (a migration's transfers, deliveries, a report it issued) are recorded on its word. */
@@ -110,7 +149,10 @@ export function checkCallerEvents<E extends { event: { type: string } }>(events:
     // The region records its own consent decisions, shreds, requests and policy: from outside,
     // anything else could forge evidence.
     if (event.type !== 'transfer' && event.type !== 'residency-report' && event.type !== 'delivery') {
-      throw badRequest('events.event', `only transfer, delivery and residency-report events are recorded on a caller's word, not ${event.type} events: the region records those itself`);
+      throw badRequest(
+        'events.event',
+        `only transfer, delivery and residency-report events are recorded on a caller's word, not ${event.type} events: the region records those itself`,
+      );
     }
   }
   return events;

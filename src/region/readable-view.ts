@@ -18,9 +18,13 @@ export const maxReadableDepth = 1000;
 export function checkValueDepth(json: Buffer, limit = maxJsonDepth): void {
   const depth = jsonTextDepth(json.toString('utf8'));
   if (depth > limit) {
-    throw new DomicileError('BAD_REQUEST', `a record value nests ${depth} levels deep; at most ${limit} levels of arrays and objects are allowed: flatten it`, {
-      details: { field: 'value', limit },
-    });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `a record value nests ${depth} levels deep; at most ${limit} levels of arrays and objects are allowed: flatten it`,
+      {
+        details: { field: 'value', limit },
+      },
+    );
   }
 }
 
@@ -31,7 +35,11 @@ export function checkValueDepth(json: Buffer, limit = maxJsonDepth): void {
 export function readableView(record: StoredRecord, key: string, value: unknown, limit = maxReadableDepth): RecordView {
   const view = { collection: record.collection, key, version: record.version, updatedAt: record.updatedAt };
   if (!nestsDeeperThan(value, limit)) return { ...view, value };
-  return { ...view, value: null, unreadable: `the value nests deeper than ${limit} levels, stored before values were limited to ${maxJsonDepth}: write it again, flattened` };
+  return {
+    ...view,
+    value: null,
+    unreadable: `the value nests deeper than ${limit} levels, stored before values were limited to ${maxJsonDepth}: write it again, flattened`,
+  };
 }
 
 /**
@@ -39,14 +47,24 @@ export function readableView(record: StoredRecord, key: string, value: unknown, 
  * its value, marked, instead of failing the whole export (a read or a listing still fails with
  * INTEGRITY). A blob file that is missing or changed fails the store's own listing still.
  */
-export async function listedView(record: StoredRecord, key: string, open: () => Promise<unknown>, limit = maxReadableDepth): Promise<RecordView> {
+export async function listedView(
+  record: StoredRecord,
+  key: string,
+  open: () => Promise<unknown>,
+  limit = maxReadableDepth,
+): Promise<RecordView> {
   try {
     return readableView(record, key, await open(), limit);
   } catch (err) {
     if (!isDomicileError(err, 'INTEGRITY')) throw err;
     return {
-      collection: record.collection, key, version: record.version, updatedAt: record.updatedAt, value: null,
-      unreadable: 'the stored value failed its integrity check: the operator has been told (see the region\'s log); write it again',
+      collection: record.collection,
+      key,
+      version: record.version,
+      updatedAt: record.updatedAt,
+      value: null,
+      unreadable:
+        "the stored value failed its integrity check: the operator has been told (see the region's log); write it again",
     };
   }
 }

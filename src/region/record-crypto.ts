@@ -23,7 +23,10 @@ export interface RecordAddress {
 export const defaultMaxValueBytes = 1024 * 1024;
 
 export function recordAad(a: RecordAddress): Buffer {
-  return Buffer.from(JSON.stringify(['domicile/record/v2', a.regionId, a.userId, a.service, a.collection, a.key, a.version]), 'utf8');
+  return Buffer.from(
+    JSON.stringify(['domicile/record/v2', a.regionId, a.userId, a.service, a.collection, a.key, a.version]),
+    'utf8',
+  );
 }
 
 /**
@@ -31,7 +34,10 @@ export function recordAad(a: RecordAddress): Buffer {
  * version. Only the upgrade of such a store (record-key-upgrade.ts) opens with it.
  */
 export function legacyRecordAad(a: Omit<RecordAddress, 'version'>): Buffer {
-  return Buffer.from(JSON.stringify(['domicile/record/v1', a.regionId, a.userId, a.service, a.collection, a.key]), 'utf8');
+  return Buffer.from(
+    JSON.stringify(['domicile/record/v1', a.regionId, a.userId, a.service, a.collection, a.key]),
+    'utf8',
+  );
 }
 
 /** The value's JSON, as bytes; BAD_REQUEST for what JSON cannot hold, PAYLOAD_TOO_LARGE past the limit. */
@@ -40,14 +46,25 @@ export function encodeValue(value: unknown, maxBytes: number): Buffer {
   try {
     json = JSON.stringify(value);
   } catch (err) {
-    throw new DomicileError('BAD_REQUEST', `a record value must be JSON: ${(err as Error).message}`, { cause: err, details: { field: 'value' } });
+    throw new DomicileError('BAD_REQUEST', `a record value must be JSON: ${(err as Error).message}`, {
+      cause: err,
+      details: { field: 'value' },
+    });
   }
   if (json === undefined) {
-    throw new DomicileError('BAD_REQUEST', 'a record needs a value: any JSON (object, array, string, number, boolean or null)', { details: { field: 'value' } });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'a record needs a value: any JSON (object, array, string, number, boolean or null)',
+      { details: { field: 'value' } },
+    );
   }
   const bytes = Buffer.from(json, 'utf8');
   if (bytes.length > maxBytes) {
-    throw new DomicileError('PAYLOAD_TOO_LARGE', `a record value has at most ${maxBytes} bytes of JSON; this one has ${bytes.length}`, { details: { limit: maxBytes } });
+    throw new DomicileError(
+      'PAYLOAD_TOO_LARGE',
+      `a record value has at most ${maxBytes} bytes of JSON; this one has ${bytes.length}`,
+      { details: { limit: maxBytes } },
+    );
   }
   return bytes;
 }
@@ -69,6 +86,10 @@ export function parsePlain(plain: Buffer, address: RecordAddress): unknown {
   try {
     return JSON.parse(plain.toString('utf8'));
   } catch (err) {
-    throw new DomicileError('INTEGRITY', `record ${address.service}/${address.collection}/${address.key} opened but does not hold JSON`, { cause: err });
+    throw new DomicileError(
+      'INTEGRITY',
+      `record ${address.service}/${address.collection}/${address.key} opened but does not hold JSON`,
+      { cause: err },
+    );
   }
 }

@@ -21,7 +21,9 @@ export const maxRecordPage = 1000;
 const version = 'p2';
 
 export function encodeRecordCursor(scope: CursorScope, collection: string, storedKey: string): string {
-  return Buffer.from(JSON.stringify([version, scope.regionId, scope.epoch, collection, storedKey]), 'utf8').toString('base64url');
+  return Buffer.from(JSON.stringify([version, scope.regionId, scope.epoch, collection, storedKey]), 'utf8').toString(
+    'base64url',
+  );
 }
 
 /**
@@ -39,12 +41,28 @@ export function decodeRecordCursor(cursor: unknown, collection: string, scope: C
     } catch {
       // named below
     }
-    if (Array.isArray(parsed) && parsed.length === 5 && parsed[0] === version && typeof parsed[1] === 'string' && Number.isSafeInteger(parsed[2]) && parsed[3] === collection && typeof parsed[4] === 'string') {
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 5 &&
+      parsed[0] === version &&
+      typeof parsed[1] === 'string' &&
+      Number.isSafeInteger(parsed[2]) &&
+      parsed[3] === collection &&
+      typeof parsed[4] === 'string'
+    ) {
       if (parsed[1] !== scope.regionId || parsed[2] !== scope.epoch) {
-        throw new DomicileError('BAD_REQUEST', 'the listing moved; list again from the start, without a cursor (the data was moved to another home since its first page)', { details: { field: 'cursor' } });
+        throw new DomicileError(
+          'BAD_REQUEST',
+          'the listing moved; list again from the start, without a cursor (the data was moved to another home since its first page)',
+          { details: { field: 'cursor' } },
+        );
       }
       return parsed[4];
     }
   }
-  throw new DomicileError('BAD_REQUEST', 'the cursor is not one this listing gave: list again without it to start from the first page', { details: { field: 'cursor' } });
+  throw new DomicileError(
+    'BAD_REQUEST',
+    'the cursor is not one this listing gave: list again without it to start from the first page',
+    { details: { field: 'cursor' } },
+  );
 }

@@ -31,22 +31,33 @@ export interface RecordKeyUpgradeOptions {
  * the entry to name). Run at the node's start, before it serves anything; a store with nothing
  * to upgrade costs one count. A crash midway leaves whole batches done, and the next start goes on.
  */
-export async function upgradeRecordKeys(options: RecordKeyUpgradeOptions): Promise<{ records: number; changes: number }> {
+export async function upgradeRecordKeys(
+  options: RecordKeyUpgradeOptions,
+): Promise<{ records: number; changes: number }> {
   const { regionId, store, hierarchy, log, sealedAt } = options;
   const total = await store.countUnsealedKeys();
   const done = { records: 0, changes: 0 };
   if (total === 0) return done;
   if (sealedAt !== undefined) {
     // The legacy associated data binds no version: re-sealing such a row would launder an old one.
-    throw new DomicileError('INTEGRITY', `region ${regionId} holds ${total} rows (records or change-log entries) with no sealed key, though its record keys were all sealed (audit entry ${sealedAt}): rows put back from before the upgrade, which are never upgraded again; find them (sealed_key IS NULL), restore the store from a backup taken after the upgrade or remove them, and start the node again`);
+    throw new DomicileError(
+      'INTEGRITY',
+      `region ${regionId} holds ${total} rows (records or change-log entries) with no sealed key, though its record keys were all sealed (audit entry ${sealedAt}): rows put back from before the upgrade, which are never upgraded again; find them (sealed_key IS NULL), restore the store from a backup taken after the upgrade or remove them, and start the node again`,
+    );
   }
   let left = total;
   const progressed = async () => {
     const now = await store.countUnsealedKeys();
-    if (now >= left) throw new DomicileError('INTERNAL', `region ${regionId}: upgrading record keys to keyIds made no progress (${now} rows left); another process is writing to the store: stop it and start the node again`);
+    if (now >= left)
+      throw new DomicileError(
+        'INTERNAL',
+        `region ${regionId}: upgrading record keys to keyIds made no progress (${now} rows left); another process is writing to the store: stop it and start the node again`,
+      );
     left = now;
   };
-  log?.(`region ${regionId}: upgrading ${total} rows whose record keys rest in plaintext (a store written before keyIds)`);
+  log?.(
+    `region ${regionId}: upgrading ${total} rows whose record keys rest in plaintext (a store written before keyIds)`,
+  );
   for (;;) {
     const rows = await store.unsealedRecords(batchSize);
     if (rows.length === 0) break;
@@ -56,14 +67,36 @@ export async function upgradeRecordKeys(options: RecordKeyUpgradeOptions): Promi
       const names = await hierarchy.names(r.userId, false);
       const dataKey = await hierarchy.categoryKey(r.userId, scope, false);
       if (!names || !dataKey) {
-        throw new DomicileError('INTEGRITY', `region ${regionId} holds a ${r.service}/${r.collection} record of user ${r.userId} without its ${names ? scope : 'user'} key: it cannot be upgraded to keyIds (restore the key, or remove the record)`);
+        throw new DomicileError(
+          'INTEGRITY',
+          `region ${regionId} holds a ${r.service}/${r.collection} record of user ${r.userId} without its ${names ? scope : 'user'} key: it cannot be upgraded to keyIds (restore the key, or remove the record)`,
+        );
       }
-      const plain = open(dataKey, r.ciphertext, legacyRecordAad({ regionId, userId: r.userId, service: r.service, collection: r.collection, key: r.key }));
+      const plain = open(
+        dataKey,
+        r.ciphertext,
+        legacyRecordAad({ regionId, userId: r.userId, service: r.service, collection: r.collection, key: r.key }),
+      );
       const key = names.keyId(r.collection, r.key);
       upgrade.records.push({
-        userId: r.userId, service: r.service, collection: r.collection, oldKey: r.key, key,
+        userId: r.userId,
+        service: r.service,
+        collection: r.collection,
+        oldKey: r.key,
+        key,
         sealedKey: names.seal(r.service, r.collection, key, r.key),
-        ciphertext: seal(dataKey, plain, recordAad({ regionId, userId: r.userId, service: r.service, collection: r.collection, key, version: r.version })),
+        ciphertext: seal(
+          dataKey,
+          plain,
+          recordAad({
+            regionId,
+            userId: r.userId,
+            service: r.service,
+            collection: r.collection,
+            key,
+            version: r.version,
+          }),
+        ),
       });
     }
     await store.upgradeKeys(upgrade);
@@ -88,6 +121,8 @@ export async function upgradeRecordKeys(options: RecordKeyUpgradeOptions): Promi
     done.changes += entries.length;
     log?.(`region ${regionId}: ${done.changes} change-log entries upgraded`);
   }
-  log?.(`region ${regionId}: record keys upgraded to keyIds (${done.records} records, ${done.changes} change-log entries)`);
+  log?.(
+    `region ${regionId}: record keys upgraded to keyIds (${done.records} records, ${done.changes} change-log entries)`,
+  );
   return done;
 }

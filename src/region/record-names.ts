@@ -53,7 +53,13 @@ export class RecordNames {
    * chance of about n²/2^129, and a short key keeps the store's index small and its pages full.
    */
   keyId(collection: string, key: string): string {
-    const id = createHmac('sha256', this.indexKey).update(collection, 'utf8').update('\u0000').update(key, 'utf8').digest().subarray(0, 16).toString('base64url');
+    const id = createHmac('sha256', this.indexKey)
+      .update(collection, 'utf8')
+      .update('\u0000')
+      .update(key, 'utf8')
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
     // A part of a record (`<id>~<index>`, a photo's chunk) keeps its mark, outside the base64url
     // alphabet, so that a store can leave parts out of a listing before it reads their bodies.
     // It tells only that the key has a part mark, which the value's size tells anyway.
@@ -68,18 +74,27 @@ export class RecordNames {
   /** The client's key of a row or change-log entry; INTEGRITY if it does not open here or is not the key of its keyId. */
   open(service: string, collection: string, keyId: string, sealed: Buffer | null): string {
     if (sealed === null) {
-      throw new DomicileError('INTEGRITY', `record ${service}/${collection}/${keyId} of user ${this.userId} in region ${this.regionId} has no sealed key (a store written by an older version: open it with \`domicile up\` once to upgrade it)`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `record ${service}/${collection}/${keyId} of user ${this.userId} in region ${this.regionId} has no sealed key (a store written by an older version: open it with \`domicile up\` once to upgrade it)`,
+      );
     }
     const key = open(this.userKey, sealed, this.aad(service, collection, keyId)).toString('utf8');
     // The AAD binds the keyId already; this also catches a keyId computed under another user's index key.
     if (this.keyId(collection, key) !== keyId) {
-      throw new DomicileError('INTEGRITY', `record ${service}/${collection}/${keyId} of user ${this.userId} in region ${this.regionId} holds the sealed key of another record`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `record ${service}/${collection}/${keyId} of user ${this.userId} in region ${this.regionId} holds the sealed key of another record`,
+      );
     }
     return key;
   }
 
   private aad(service: string, collection: string, keyId: string): Buffer {
-    return Buffer.from(JSON.stringify(['domicile/record-key/v1', this.regionId, this.userId, service, collection, keyId]), 'utf8');
+    return Buffer.from(
+      JSON.stringify(['domicile/record-key/v1', this.regionId, this.userId, service, collection, keyId]),
+      'utf8',
+    );
   }
 }
 

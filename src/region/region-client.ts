@@ -1,11 +1,23 @@
 import { z } from 'zod';
-import { auditEventSchema, type AuditEvent } from '../audit/audit-event.js';
+import { type AuditEvent, auditEventSchema } from '../audit/audit-event.js';
 import type { Checkpoint } from '../audit/checkpoint.js';
-import { decisions, type ConsentLedger, type ConsentStat } from '../consent/consent-ledger.js';
+import { type ConsentLedger, type ConsentStat, decisions } from '../consent/consent-ledger.js';
 import type { PlacementStat, Tenancy } from '../store/region-store.js';
 import { maxRecordPage } from './record-cursor.js';
 import {
-  badRequest, collectionId, epoch, idField, ifVersion, market, parseField, recordKey, serviceId, stringField, tenantRef, userId, wholeField,
+  badRequest,
+  collectionId,
+  epoch,
+  idField,
+  ifVersion,
+  market,
+  parseField,
+  recordKey,
+  serviceId,
+  stringField,
+  tenantRef,
+  userId,
+  wholeField,
 } from './region-fields.js';
 
 /**
@@ -35,8 +47,11 @@ export const maxChangesPage = 10_000;
 export const tenancyStatuses = ['home', 'fenced', 'moved', 'incoming'] as const;
 
 function boundedArray<T extends z.ZodType>(field: string, item: T, max: number) {
-  return z.array(item, { error: `${field} is an array` })
-    .refine((a) => a.length <= max, { error: (issue) => `${field} holds at most ${max} entries per call, not ${(issue.input as unknown[]).length}: split the batch`, abort: true });
+  return z.array(item, { error: `${field} is an array` }).refine((a) => a.length <= max, {
+    error: (issue) =>
+      `${field} holds at most ${max} entries per call, not ${(issue.input as unknown[]).length}: split the batch`,
+    abort: true,
+  });
 }
 
 /** Entries of an array that name a user once each. */
@@ -44,7 +59,8 @@ function oncePerUser<T extends { userId: string }>(field: string) {
   return (entries: T[], ctx: z.RefinementCtx) => {
     const seen = new Set<string>();
     for (const entry of entries) {
-      if (seen.has(entry.userId)) ctx.addIssue({ code: 'custom', message: `${field} names user ${entry.userId} twice` });
+      if (seen.has(entry.userId))
+        ctx.addIssue({ code: 'custom', message: `${field} names user ${entry.userId} twice` });
       seen.add(entry.userId);
     }
   };
@@ -54,11 +70,15 @@ function entryOf<S extends z.ZodRawShape>(field: string, shape: S, what: string)
   return z.object(shape, { error: `each entry of ${field} is ${what}` });
 }
 
-const digestKey = z.string({ error: 'digestKey is 32 bytes in lower-case hex (64 characters)' })
-  .regex(/^[0-9a-f]{64}$/, 'digestKey is 32 bytes in lower-case hex (64 characters)').optional();
+const digestKey = z
+  .string({ error: 'digestKey is 32 bytes in lower-case hex (64 characters)' })
+  .regex(/^[0-9a-f]{64}$/, 'digestKey is 32 bytes in lower-case hex (64 characters)')
+  .optional();
 
-const userIds = boundedArray('userIds', idField('userIds'), maxExportUsers)
-  .refine((ids) => new Set(ids).size === ids.length, 'userIds names a user twice');
+const userIds = boundedArray('userIds', idField('userIds'), maxExportUsers).refine(
+  (ids) => new Set(ids).size === ids.length,
+  'userIds names a user twice',
+);
 
 /**
  * A field the node checks itself, after the schema, since its rules depend on more than its
@@ -68,57 +88,100 @@ const userIds = boundedArray('userIds', idField('userIds'), maxExportUsers)
  * Any value passes here; it is typed as what callers send.
  */
 const checkedByNode = () => z.unknown().optional() as unknown as z.ZodType<string, string>;
-const recordRef = (field: string) => entryOf(field, { collection: checkedByNode(), key: checkedByNode() }, 'an object { collection, key }');
+const recordRef = (field: string) =>
+  entryOf(field, { collection: checkedByNode(), key: checkedByNode() }, 'an object { collection, key }');
 
-const movedRecord = entryOf('states.records', {
-  collection: checkedByNode(),
-  key: checkedByNode(),
-  version: wholeField('version', 1, 'the version the source gave the record'),
-  updatedAt: wholeField('updatedAt', 0, 'milliseconds since 1970'),
-  value: z.unknown().optional(),
-}, 'a record { collection, key, version, updatedAt, value }');
+const movedRecord = entryOf(
+  'states.records',
+  {
+    collection: checkedByNode(),
+    key: checkedByNode(),
+    version: wholeField('version', 1, 'the version the source gave the record'),
+    updatedAt: wholeField('updatedAt', 0, 'milliseconds since 1970'),
+    value: z.unknown().optional(),
+  },
+  'a record { collection, key, version, updatedAt, value }',
+);
 
-const recordStates = z.object({
-  records: boundedArray('states.records', movedRecord, maxRecordRefs),
-  deleted: boundedArray('states.deleted', recordRef('states.deleted'), maxRecordRefs),
-}, { error: 'states is an object { records, deleted }' }).superRefine((s, ctx) => {
-  if (s.records.length + s.deleted.length > maxRecordRefs) {
-    ctx.addIssue({ code: 'custom', message: `states names at most ${maxRecordRefs} records per call: split the batch` });
-  }
-});
+const recordStates = z
+  .object(
+    {
+      records: boundedArray('states.records', movedRecord, maxRecordRefs),
+      deleted: boundedArray('states.deleted', recordRef('states.deleted'), maxRecordRefs),
+    },
+    { error: 'states is an object { records, deleted }' },
+  )
+  .superRefine((s, ctx) => {
+    if (s.records.length + s.deleted.length > maxRecordRefs) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `states names at most ${maxRecordRefs} records per call: split the batch`,
+      });
+    }
+  });
 
-const userImport = entryOf('users', { userId, market, epoch, states: recordStates }, 'an object { userId, market, epoch, states }');
-const userImports = boundedArray('users', userImport, maxExportUsers).superRefine(oncePerUser('users')).superRefine((users, ctx) => {
-  const records = users.reduce((n, u) => n + u.states.records.length + u.states.deleted.length, 0);
-  if (records > maxRecordRefs) ctx.addIssue({ code: 'custom', message: `users name at most ${maxRecordRefs} records per call: split the batch` });
-});
+const userImport = entryOf(
+  'users',
+  { userId, market, epoch, states: recordStates },
+  'an object { userId, market, epoch, states }',
+);
+const userImports = boundedArray('users', userImport, maxExportUsers)
+  .superRefine(oncePerUser('users'))
+  .superRefine((users, ctx) => {
+    const records = users.reduce((n, u) => n + u.states.records.length + u.states.deleted.length, 0);
+    if (records > maxRecordRefs)
+      ctx.addIssue({
+        code: 'custom',
+        message: `users name at most ${maxRecordRefs} records per call: split the batch`,
+      });
+  });
 
-const tenancyChange = entryOf('tenancies', {
-  userId,
-  market,
-  epoch: wholeField('epoch', 1, 'the directory epoch the tenancy is at'),
-  status: z.enum(tenancyStatuses, { error: `status is one of: ${tenancyStatuses.join(', ')}` }),
-  // Whether a region may be named here depends on the status and the policy: the node checks it.
-  movedTo: z.string({ error: 'movedTo is the region the user went to, or null' }).nullable().optional(),
-}, 'an object { userId, market, epoch, status, movedTo }');
+const tenancyChange = entryOf(
+  'tenancies',
+  {
+    userId,
+    market,
+    epoch: wholeField('epoch', 1, 'the directory epoch the tenancy is at'),
+    status: z.enum(tenancyStatuses, { error: `status is one of: ${tenancyStatuses.join(', ')}` }),
+    // Whether a region may be named here depends on the status and the policy: the node checks it.
+    movedTo: z.string({ error: 'movedTo is the region the user went to, or null' }).nullable().optional(),
+  },
+  'an object { userId, market, epoch, status, movedTo }',
+);
 
-const auditEvents = boundedArray('events', entryOf('events', {
-  id: idField('events.id', 200).nullable(),
-  // Checked against the audit event schema below, to say where an event is malformed.
-  event: z.unknown().optional() as unknown as z.ZodType<AuditEvent, AuditEvent>,
-}, 'an object { id, event }'), 1_000).transform((entries, ctx) => entries.map(({ id, event }) => {
-  const parsed = auditEventSchema.safeParse(event);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    ctx.addIssue({ code: 'custom', path: ['event'], message: `an audit event is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}` });
-    return z.NEVER;
-  }
-  return { id, event: parsed.data };
-}));
+const auditEvents = boundedArray(
+  'events',
+  entryOf(
+    'events',
+    {
+      id: idField('events.id', 200).nullable(),
+      // Checked against the audit event schema below, to say where an event is malformed.
+      event: z.unknown().optional() as unknown as z.ZodType<AuditEvent, AuditEvent>,
+    },
+    'an object { id, event }',
+  ),
+  1_000,
+).transform((entries, ctx) =>
+  entries.map(({ id, event }) => {
+    const parsed = auditEventSchema.safeParse(event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      ctx.addIssue({
+        code: 'custom',
+        path: ['event'],
+        message: `an audit event is malformed at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}`,
+      });
+      return z.NEVER;
+    }
+    return { id, event: parsed.data };
+  }),
+);
 
 const afterSeq = wholeField('afterSeq', 0, 'the last change sequence number already seen; 0 for the start');
-const changesLimit = wholeField('limit', 1, `changes per page, at most ${maxChangesPage}`)
-  .refine((n) => n <= maxChangesPage, { error: (issue) => `limit is at most ${maxChangesPage}, not ${String(issue.input)}` });
+const changesLimit = wholeField('limit', 1, `changes per page, at most ${maxChangesPage}`).refine(
+  (n) => n <= maxChangesPage,
+  { error: (issue) => `limit is at most ${maxChangesPage}, not ${String(issue.input)}` },
+);
 
 // What results hold.
 
@@ -136,7 +199,13 @@ const recordView = z.object({
   unreadable: z.string().optional(),
 });
 
-const movedRecordView = z.object({ collection: z.string(), key: z.string(), version: z.number(), updatedAt: z.number(), value: z.unknown() });
+const movedRecordView = z.object({
+  collection: z.string(),
+  key: z.string(),
+  version: z.number(),
+  updatedAt: z.number(),
+  value: z.unknown(),
+});
 /**
  * A record as its region exports it: with the keyed hash (hex) of its plaintext JSON and that
  * plaintext's size, both computed in the region that decrypted it, so the coordinator can
@@ -163,7 +232,13 @@ const userHolding = z.object({
 });
 
 const changeView = z.object({
-  seq: z.number(), userId: z.string(), service: z.string(), collection: z.string(), key: z.string(), op: z.enum(['put', 'delete']), version: z.number(),
+  seq: z.number(),
+  userId: z.string(),
+  service: z.string(),
+  collection: z.string(),
+  key: z.string(),
+  op: z.enum(['put', 'delete']),
+  version: z.number(),
 });
 
 /** Per record: collection, key, version and keyed hash of the plaintext JSON; equal on both sides after a copy. */
@@ -189,13 +264,21 @@ const auditPage = z.object({
 const consentLedger = z.custom<ConsentLedger>();
 
 export const regionContract = {
-  health: { input: z.object({}), output: z.object({ regionId: z.string(), backend: z.enum(['sqlite', 'postgres']), lastSeq: z.number() }) },
+  health: {
+    input: z.object({}),
+    output: z.object({ regionId: z.string(), backend: z.enum(['sqlite', 'postgres']), lastSeq: z.number() }),
+  },
 
   /** Makes this region the user's home for a service at an epoch (new users). */
   openTenancy: { input: tenantRef.extend({ market }), output: z.void() },
 
   putRecord: {
-    input: tenantRef.extend({ collection: collectionId, key: recordKey, value: z.unknown().optional(), ifVersion: ifVersion.optional() }),
+    input: tenantRef.extend({
+      collection: collectionId,
+      key: recordKey,
+      value: z.unknown().optional(),
+      ifVersion: ifVersion.optional(),
+    }),
     output: z.object({ version: z.number(), updatedAt: z.number() }),
   },
   getRecord: { input: tenantRef.extend({ collection: collectionId, key: recordKey }), output: recordView.nullable() },
@@ -204,8 +287,11 @@ export const regionContract = {
   listRecordPage: {
     input: tenantRef.extend({
       collection: collectionId,
-      limit: z.number({ error: `limit is a whole number of records from 1 to ${maxRecordPage}` }).int(`limit is a whole number of records from 1 to ${maxRecordPage}`)
-        .min(1, `limit is a whole number of records from 1 to ${maxRecordPage}`).max(maxRecordPage, `limit is a whole number of records from 1 to ${maxRecordPage}`),
+      limit: z
+        .number({ error: `limit is a whole number of records from 1 to ${maxRecordPage}` })
+        .int(`limit is a whole number of records from 1 to ${maxRecordPage}`)
+        .min(1, `limit is a whole number of records from 1 to ${maxRecordPage}`)
+        .max(maxRecordPage, `limit is a whole number of records from 1 to ${maxRecordPage}`),
       /** Where the previous page ended; none for the first. */
       cursor: stringField('cursor').optional(),
       /** Leave out the parts of records (keys with `~`: a photo's chunks), never reading their bodies. */
@@ -213,12 +299,19 @@ export const regionContract = {
     }),
     output: z.object({ records: z.array(recordView), cursor: z.string().nullable() }),
   },
-  deleteRecord: { input: tenantRef.extend({ collection: collectionId, key: recordKey, ifVersion: ifVersion.optional() }), output: z.object({ deleted: z.boolean() }) },
+  deleteRecord: {
+    input: tenantRef.extend({ collection: collectionId, key: recordKey, ifVersion: ifVersion.optional() }),
+    output: z.object({ deleted: z.boolean() }),
+  },
 
   /** Stores the user's login identifiers and a scrypt hash of the password, encrypted, in the region. */
   setCredentials: {
     // The password's own rules are password.ts's (checkPassword), which the node applies.
-    input: tenantRef.extend({ phone: stringField('phone').optional(), email: stringField('email').optional(), password: checkedByNode() }),
+    input: tenantRef.extend({
+      phone: stringField('phone').optional(),
+      email: stringField('email').optional(),
+      password: checkedByNode(),
+    }),
     output: z.void(),
   },
   /** True when the password matches; the hash never leaves the region. */
@@ -236,7 +329,12 @@ export const regionContract = {
   },
   /** Current state of the named records of one user (for catch-up): values, or deleted. */
   readRecordStates: {
-    input: z.object({ service: serviceId, userId, refs: boundedArray('refs', recordRef('refs'), maxRecordRefs), digestKey }),
+    input: z.object({
+      service: serviceId,
+      userId,
+      refs: boundedArray('refs', recordRef('refs'), maxRecordRefs),
+      digestKey,
+    }),
     output: z.object({ records: z.array(exportedRecord), deleted: z.array(deletedRef) }),
   },
   /**
@@ -245,7 +343,13 @@ export const regionContract = {
    * (WRONG_REGION, STALE_EPOCH, FENCED) unless this region serves the user at that epoch.
    */
   changesSince: {
-    input: z.object({ afterSeq, limit: changesLimit, service: serviceId.optional(), userId: userId.optional(), epoch: epoch.optional() }),
+    input: z.object({
+      afterSeq,
+      limit: changesLimit,
+      service: serviceId.optional(),
+      userId: userId.optional(),
+      epoch: epoch.optional(),
+    }),
     output: z.object({ changes: z.array(changeView), lastSeq: z.number() }),
   },
   /**
@@ -255,17 +359,31 @@ export const regionContract = {
    * whatever the tenancy's status except 'home' (a home region's data is changed only by its
    * users). All the users in one transaction: one refused user refuses the call.
    */
-  importUsers: { input: z.object({ service: serviceId, users: userImports }), output: z.object({ applied: z.number() }) },
+  importUsers: {
+    input: z.object({ service: serviceId, users: userImports }),
+    output: z.object({ applied: z.number() }),
+  },
   /** Digests of every record of each user for a service, computed on the decrypted plaintext. */
   digestUsers: { input: z.object({ service: serviceId, userIds, digestKey }), output: z.array(userDigest) },
   /** Sets users' tenancies for a service (fence, flip, unfence, roll back), in one transaction. */
   setTenancies: {
-    input: z.object({ service: serviceId, tenancies: boundedArray('tenancies', tenancyChange, maxExportUsers).superRefine(oncePerUser('tenancies')) }),
+    input: z.object({
+      service: serviceId,
+      tenancies: boundedArray('tenancies', tenancyChange, maxExportUsers).superRefine(oncePerUser('tenancies')),
+    }),
     output: z.void(),
   },
   /** Shreds the users' keys for a service and deletes their records; the tenancies stay (as 'moved'). Audited as a key shred. */
   purgeUsers: {
-    input: z.object({ service: serviceId, userIds, reason: z.enum(['migration-complete', 'migration-rollback'], { error: 'reason is migration-complete or migration-rollback' }).optional() }),
+    input: z.object({
+      service: serviceId,
+      userIds,
+      reason: z
+        .enum(['migration-complete', 'migration-rollback'], {
+          error: 'reason is migration-complete or migration-rollback',
+        })
+        .optional(),
+    }),
     output: z.object({ records: z.number(), keys: z.number() }),
   },
 
@@ -290,7 +408,10 @@ export const regionContract = {
   // Data subject requests: whatever the user's tenancy here, and recorded under the request's id.
 
   exportUser: { input: z.object({ userId, request: idField('request') }), output: z.custom<RegionExport>() },
-  eraseUser: { input: z.object({ userId, request: idField('request') }), output: z.object({ records: z.number(), keys: z.number(), tenancies: z.number() }) },
+  eraseUser: {
+    input: z.object({ userId, request: idField('request') }),
+    output: z.object({ records: z.number(), keys: z.number(), tenancies: z.number() }),
+  },
 
   // The region's audit log.
 
@@ -311,7 +432,9 @@ export type RegionOutput<M extends RegionMethod> = z.output<RegionContract[M]['o
 
 /** Every method of the contract, as a client (or the node) offers it; one that takes nothing may be called without an argument. */
 export type RegionApi = {
-  [M in RegionMethod]: {} extends RegionInput<M> ? (req?: RegionInput<M>) => Promise<RegionOutput<M>> : (req: RegionInput<M>) => Promise<RegionOutput<M>>;
+  [M in RegionMethod]: {} extends RegionInput<M>
+    ? (req?: RegionInput<M>) => Promise<RegionOutput<M>>
+    : (req: RegionInput<M>) => Promise<RegionOutput<M>>;
 };
 
 export interface RegionClient extends RegionApi {
@@ -324,13 +447,15 @@ export interface RegionClient extends RegionApi {
  * HTTP clients then refuse the same inputs with the same messages (BAD_REQUEST naming the field).
  */
 export function parseRegionInput<M extends RegionMethod>(method: M, req: unknown): RegionRequest<M> {
-  if (req === null || typeof req !== 'object' || Array.isArray(req)) throw badRequest('body', `${method} takes an object of named arguments`);
+  if (req === null || typeof req !== 'object' || Array.isArray(req))
+    throw badRequest('body', `${method} takes an object of named arguments`);
   return parseField(regionContract[method].input, req) as RegionRequest<M>;
 }
 
 /** A request's user reference alone, checked (the node checks whom a request is about before the rest). */
 export function parseTenantRef(req: unknown, method: RegionMethod): TenantRef {
-  if (req === null || typeof req !== 'object' || Array.isArray(req)) throw badRequest('body', `${method} takes an object of named arguments`);
+  if (req === null || typeof req !== 'object' || Array.isArray(req))
+    throw badRequest('body', `${method} takes an object of named arguments`);
   return parseField(tenantRef, req);
 }
 

@@ -1,4 +1,16 @@
 import type { AuditLog, RecordedEvent } from '../audit/audit-log.js';
+import {
+  type ConsentDecision,
+  type ConsentLedger,
+  type ConsentRecord,
+  type ConsentStat,
+  consentCollection,
+  currentNotice,
+  findPurpose,
+  gatedCategories,
+  grantsNow,
+  parseLedger,
+} from '../consent/consent-ledger.js';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { findCategory } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -7,18 +19,6 @@ import { checkTenancy } from '../store/tenancy-guard.js';
 import { categoryScope, type KeyHierarchy } from './key-hierarchy.js';
 import { sealValue } from './record-crypto.js';
 import type { TenantRef } from './region-client.js';
-import {
-  consentCollection,
-  currentNotice,
-  findPurpose,
-  gatedCategories,
-  grantsNow,
-  parseLedger,
-  type ConsentDecision,
-  type ConsentLedger,
-  type ConsentRecord,
-  type ConsentStat,
-} from '../consent/consent-ledger.js';
 
 export interface ConsentRequest extends TenantRef {
   purpose: string;
@@ -58,12 +58,20 @@ export class RegionConsent {
   }
 
   /** The user's ledger of a purpose and the version of its record (absent: no decision yet). */
-  async ledger(ref: { userId: string; service: string }, purpose: string): Promise<{ ledger: ConsentLedger; version: number } | undefined> {
+  async ledger(
+    ref: { userId: string; service: string },
+    purpose: string,
+  ): Promise<{ ledger: ConsentLedger; version: number } | undefined> {
     // The ledger's key is the purpose, stored as its keyId like every record key (one rule).
     const names = await this.hierarchy.names(ref.userId, false);
-    const stored = names && (await this.store.getRecord(ref.userId, ref.service, consentCollection, names.keyId(consentCollection, purpose)));
+    const stored =
+      names &&
+      (await this.store.getRecord(ref.userId, ref.service, consentCollection, names.keyId(consentCollection, purpose)));
     if (!stored) return undefined;
-    return { ledger: parseLedger(await this.hierarchy.openRecord(stored, consentCollection), purpose), version: stored.version };
+    return {
+      ledger: parseLedger(await this.hierarchy.openRecord(stored, consentCollection), purpose),
+      version: stored.version,
+    };
   }
 
   /**
@@ -74,10 +82,16 @@ export class RegionConsent {
     const p = findPurpose(this.policy, purpose);
     const found = await this.ledger(ref, purpose);
     if (!p || !grantsNow(found?.ledger, p)) {
-      const why = found?.ledger.history.length ? `the last decision is "${found.ledger.history.at(-1)!.decision}"${found.ledger.history.at(-1)!.decision === 'grant' ? ' for an older notice' : ''}` : 'no consent was given';
-      throw new DomicileError('CONSENT_REQUIRED', `storing this needs consent to "${purpose}", and ${why}: ask the user and record a grant (PUT /v1/me/consents/${purpose}) first`, {
-        details: { purpose },
-      });
+      const why = found?.ledger.history.length
+        ? `the last decision is "${found.ledger.history.at(-1)!.decision}"${found.ledger.history.at(-1)!.decision === 'grant' ? ' for an older notice' : ''}`
+        : 'no consent was given';
+      throw new DomicileError(
+        'CONSENT_REQUIRED',
+        `storing this needs consent to "${purpose}", and ${why}: ask the user and record a grant (PUT /v1/me/consents/${purpose}) first`,
+        {
+          details: { purpose },
+        },
+      );
     }
     return found!.version;
   }
@@ -94,14 +108,23 @@ export class RegionConsent {
     const p = findPurpose(this.policy, purpose);
     const shredable = gatedCategories(this.policy, service, purpose);
     if (!p || shredable.length === 0) {
-      const here = this.policy.purposes.filter((x) => gatedCategories(this.policy, service, x.id).length > 0).map((x) => x.id);
-      throw bad('purpose', `purpose "${purpose}" gates no category of service ${service} in policy "${this.policy.name}"; this service's purposes: ${here.join(', ') || '(none)'}`);
+      const here = this.policy.purposes
+        .filter((x) => gatedCategories(this.policy, service, x.id).length > 0)
+        .map((x) => x.id);
+      throw bad(
+        'purpose',
+        `purpose "${purpose}" gates no category of service ${service} in policy "${this.policy.name}"; this service's purposes: ${here.join(', ') || '(none)'}`,
+      );
     }
     const notice = currentNotice(p);
     if (decision === 'grant' && notice && req.noticeVersion !== notice.version) {
-      throw new DomicileError('CONFLICT', `a grant of "${purpose}" answers notice ${notice.id} version ${notice.version}, not ${req.noticeVersion === undefined ? 'none' : `"${req.noticeVersion}"`}: show the user the current notice and send its version`, {
-        details: { field: 'noticeVersion', notice: { id: notice.id, version: notice.version } },
-      });
+      throw new DomicileError(
+        'CONFLICT',
+        `a grant of "${purpose}" answers notice ${notice.id} version ${notice.version}, not ${req.noticeVersion === undefined ? 'none' : `"${req.noticeVersion}"`}: show the user the current notice and send its version`,
+        {
+          details: { field: 'noticeVersion', notice: { id: notice.id, version: notice.version } },
+        },
+      );
     }
     // Served here at this epoch, before any key is made.
     const tenancy = checkTenancy(await this.store.getTenancy(userId, service), userId, service, epoch);
@@ -116,17 +139,48 @@ export class RegionConsent {
     const keyId = names.keyId(consentCollection, purpose);
     const ifVersion = current?.version ?? 0;
     // Sealed for the version the store will give it (ifVersion + 1, or CONFLICT).
-    const ciphertext = sealValue(key, Buffer.from(JSON.stringify(ledger), 'utf8'), { regionId: this.regionId, userId, service, collection: consentCollection, key: keyId, version: ifVersion + 1 });
+    const ciphertext = sealValue(key, Buffer.from(JSON.stringify(ledger), 'utf8'), {
+      regionId: this.regionId,
+      userId,
+      service,
+      collection: consentCollection,
+      key: keyId,
+      version: ifVersion + 1,
+    });
     const sealedKey = names.seal(service, consentCollection, keyId, purpose);
     const shred = decision === 'grant' ? [] : shredable;
-    const events: RecordedEvent[] = [{ id: null, event: { type: 'consent', user: userId, service, purpose, decision, notice, jurisdiction, method, source } }];
+    const events: RecordedEvent[] = [
+      {
+        id: null,
+        event: { type: 'consent', user: userId, service, purpose, decision, notice, jurisdiction, method, source },
+      },
+    ];
     const wasGranted = current?.ledger.history.at(-1)?.decision === 'grant';
     if (shred.length > 0 && wasGranted) {
-      events.push({ id: null, event: { type: 'key-shred', users: [userId], scopes: shred.map((c) => categoryScope(service, c)), reason: 'consent-withdrawn' } });
+      events.push({
+        id: null,
+        event: {
+          type: 'key-shred',
+          users: [userId],
+          scopes: shred.map((c) => categoryScope(service, c)),
+          reason: 'consent-withdrawn',
+        },
+      });
     }
-    await this.audit.append(events, (audit) => this.store.decideConsent({
-      userId, service, epoch, collection: consentCollection, key: keyId, ciphertext, sealedKey, ifVersion, shred, audit,
-    }));
+    await this.audit.append(events, (audit) =>
+      this.store.decideConsent({
+        userId,
+        service,
+        epoch,
+        collection: consentCollection,
+        key: keyId,
+        ciphertext,
+        sealedKey,
+        ifVersion,
+        shred,
+        audit,
+      }),
+    );
     // Shredded keys must not be served from memory either.
     for (const category of shred) this.hierarchy.forget(userId, categoryScope(service, category));
     return ledger;
@@ -147,7 +201,14 @@ export class RegionConsent {
       const last = ledger.history.at(-1);
       if (!p || !last) continue;
       const id = `${purpose}\u0000${stored.service}`;
-      const stat = out.get(id) ?? { purpose, service: stored.service, granted: 0, denied: 0, withdrawn: 0, outdated: 0 };
+      const stat = out.get(id) ?? {
+        purpose,
+        service: stored.service,
+        granted: 0,
+        denied: 0,
+        withdrawn: 0,
+        outdated: 0,
+      };
       if (grantsNow(ledger, p)) stat.granted++;
       else if (last.decision === 'grant') stat.outdated++;
       else if (last.decision === 'deny') stat.denied++;

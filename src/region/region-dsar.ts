@@ -1,16 +1,16 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { consentCollection, parseLedger } from '../consent/consent-ledger.js';
+import { DomicileError } from '../errors/domicile-error.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { RegionStore, StoredRecord } from '../store/region-store.js';
 import { credentialsCollection, parseCredentials } from './credentials.js';
 import type { KeyHierarchy } from './key-hierarchy.js';
 import { storedCategory } from './policy-checks.js';
-import type { RegionExport } from './region-client.js';
+import { listedView } from './readable-view.js';
+import { maxRecordPage } from './record-cursor.js';
 import { byName, partMark } from './record-names.js';
 import { hasParts } from './record-parts.js';
-import { maxRecordPage } from './record-cursor.js';
-import { DomicileError } from '../errors/domicile-error.js';
-import { listedView } from './readable-view.js';
+import type { RegionExport } from './region-client.js';
 
 /**
  * A region's side of data subject requests: an export of everything it holds of a user,
@@ -34,10 +34,25 @@ export class RegionDsar {
     for (const service of this.policy.services) {
       const tenancy = await this.store.getTenancy(userId, service.id);
       if (!tenancy) continue;
-      const part: RegionExport['services'][number] = { service: service.id, market: tenancy.market, status: tenancy.status, epoch: tenancy.epoch, records: [], consents: [] };
-      for await (const stored of this.storedRecords(userId, service.id, service.categories.map((c) => c.id))) {
+      const part: RegionExport['services'][number] = {
+        service: service.id,
+        market: tenancy.market,
+        status: tenancy.status,
+        epoch: tenancy.epoch,
+        records: [],
+        consents: [],
+      };
+      for await (const stored of this.storedRecords(
+        userId,
+        service.id,
+        service.categories.map((c) => c.id),
+      )) {
         const names = await this.hierarchy.names(userId, false);
-        if (!names) throw new DomicileError('INTEGRITY', `user ${userId} has ${service.id} records in region ${this.regionId} but no user key to name them with (was it shredded?)`);
+        if (!names)
+          throw new DomicileError(
+            'INTEGRITY',
+            `user ${userId} has ${service.id} records in region ${this.regionId} but no user key to name them with (was it shredded?)`,
+          );
         // The client's key, not the keyId the store holds.
         const key = names.open(stored.service, stored.collection, stored.key, stored.sealedKey);
         if (hasParts(stored.service, stored.collection) && key.includes(partMark)) continue;
@@ -53,11 +68,16 @@ export class RegionDsar {
       part.records.sort(byName);
       out.services.push(part);
     }
-    await this.audit.record([{ id: `dsar:${request}:export`, event: { type: 'dsar', request, kind: 'export', user: userId } }]);
+    await this.audit.record([
+      { id: `dsar:${request}:export`, event: { type: 'dsar', request, kind: 'export', user: userId } },
+    ]);
     return out;
   }
 
-  async eraseUser(req: { userId: string; request: string }): Promise<{ records: number; keys: number; tenancies: number }> {
+  async eraseUser(req: {
+    userId: string;
+    request: string;
+  }): Promise<{ records: number; keys: number; tenancies: number }> {
     // Checked by the region contract (parseRegionInput) before it gets here.
     const { userId, request } = req;
     const id = `dsar:${request}:erase`;
@@ -84,7 +104,11 @@ export class RegionDsar {
     for (const collection of [...new Set([...categories, consentCollection, credentialsCollection])]) {
       let after: string | undefined;
       for (;;) {
-        const page = await this.store.listRecords(userId, service, collection, { after, limit: maxRecordPage, withoutParts: hasParts(service, collection) });
+        const page = await this.store.listRecords(userId, service, collection, {
+          after,
+          limit: maxRecordPage,
+          withoutParts: hasParts(service, collection),
+        });
         yield* page;
         if (page.length < maxRecordPage) break;
         after = page.at(-1)!.key;
@@ -95,5 +119,4 @@ export class RegionDsar {
   private open(stored: StoredRecord): Promise<unknown> {
     return this.hierarchy.openRecord(stored, storedCategory(stored.collection));
   }
-
 }

@@ -14,7 +14,11 @@ const controlCharacters = /[\u0000-\u001f\u007f]/;
 /** A name: 1 to `max` characters, none of them a control character. */
 export function idField(field: string, max = 128) {
   const message = `${field} is a string of 1 to ${max} characters without control characters`;
-  return z.string({ error: message }).min(1, message).max(max, message).refine((v) => !controlCharacters.test(v), message);
+  return z
+    .string({ error: message })
+    .min(1, message)
+    .max(max, message)
+    .refine((v) => !controlCharacters.test(v), message);
 }
 
 /** A whole number of at least `min`; `what` says what it counts. */
@@ -70,5 +74,8 @@ export function parseField<S extends z.ZodType>(schema: S, value: unknown, field
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  throw badRequest(issue && issue.path.length > 0 ? fieldOf(issue.path) : field, issue?.message ?? 'the request is malformed');
+  throw badRequest(
+    issue && issue.path.length > 0 ? fieldOf(issue.path) : field,
+    issue?.message ?? 'the request is malformed',
+  );
 }

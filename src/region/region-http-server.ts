@@ -24,7 +24,10 @@ function digest(token: string): Buffer {
 export function buildRegionServer(options: RegionServerOptions): FastifyInstance {
   const { node } = options;
   if (options.nodeToken.length < 16) {
-    throw new DomicileError('BAD_REQUEST', 'a node token has at least 16 characters: use the generated secrets/node.token');
+    throw new DomicileError(
+      'BAD_REQUEST',
+      'a node token has at least 16 characters: use the generated secrets/node.token',
+    );
   }
   // Digests compare in constant time whatever the presented token's length.
   const expected = digest(options.nodeToken);
@@ -42,7 +45,15 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
   const unexpected = (err: unknown): DomicileError => asDomicileError(err, node.regionId);
   app.setErrorHandler((err, request, reply) => sendHttpError(request, reply, err, unexpected));
   app.setNotFoundHandler((request, reply) =>
-    sendHttpError(request, reply, new DomicileError('NOT_FOUND', `no such region endpoint: ${request.method} ${request.url.split('?')[0]}; methods are POST /region/v1/{${regionMethods.join(',')}}`)));
+    sendHttpError(
+      request,
+      reply,
+      new DomicileError(
+        'NOT_FOUND',
+        `no such region endpoint: ${request.method} ${request.url.split('?')[0]}; methods are POST /region/v1/{${regionMethods.join(',')}}`,
+      ),
+    ),
+  );
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
     done(null, payload);
@@ -50,22 +61,30 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
 
   app.get('/healthz', async () => ({ status: 'ok', regionId: node.regionId }));
 
-  app.register(async (region) => {
-    region.addHook('onRequest', async (request) => {
-      const header = request.headers.authorization;
-      // The scheme's name is case-insensitive (RFC 9110, 11.1).
-      const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7) : undefined;
-      if (token === undefined || !timingSafeEqual(digest(token), expected)) {
-        throw new DomicileError('UNAUTHENTICATED', `region ${node.regionId} needs "Authorization: Bearer <node token>" with this deployment's node token`);
+  app.register(
+    async (region) => {
+      region.addHook('onRequest', async (request) => {
+        const header = request.headers.authorization;
+        // The scheme's name is case-insensitive (RFC 9110, 11.1).
+        const token = typeof header === 'string' && /^bearer /i.test(header) ? header.slice(7) : undefined;
+        if (token === undefined || !timingSafeEqual(digest(token), expected)) {
+          throw new DomicileError(
+            'UNAUTHENTICATED',
+            `region ${node.regionId} needs "Authorization: Bearer <node token>" with this deployment's node token`,
+          );
+        }
+      });
+      // One POST per method of the contract, its argument the body as it came: the node checks
+      // every field itself (parseRegionInput), so both clients refuse the same things alike.
+      const methods = node as unknown as Record<string, (req: unknown) => Promise<unknown>>;
+      for (const name of regionMethods) {
+        region.post(`/${name}`, async (request) => ({
+          result: (await methods[name]!.call(node, request.body ?? {})) ?? null,
+        }));
       }
-    });
-    // One POST per method of the contract, its argument the body as it came: the node checks
-    // every field itself (parseRegionInput), so both clients refuse the same things alike.
-    const methods = node as unknown as Record<string, (req: unknown) => Promise<unknown>>;
-    for (const name of regionMethods) {
-      region.post(`/${name}`, async (request) => ({ result: (await methods[name]!.call(node, request.body ?? {})) ?? null }));
-    }
-  }, { prefix: '/region/v1' });
+    },
+    { prefix: '/region/v1' },
+  );
 
   app.addHook('onClose', async () => {
     await node.close();

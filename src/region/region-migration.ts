@@ -1,15 +1,29 @@
+import type { AuditLog } from '../audit/audit-log.js';
+import { consentCollection, gatedCategories, parseLedger } from '../consent/consent-ledger.js';
 import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import { isAllowed } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { ImportedRecord, RegionStore, StoredRecord, Tenancy } from '../store/region-store.js';
-import type { AuditLog } from '../audit/audit-log.js';
-import { consentCollection, gatedCategories, parseLedger } from '../consent/consent-ledger.js';
-import { categoryScope, keyId, type KeyHierarchy } from './key-hierarchy.js';
-import { checkService, checkStates, checkTenancyChanges, movedCategory, storedCategory, type CheckedMovedRecord } from './policy-checks.js';
-import { encodeValue, openPlain, parsePlain, sealValue, type RecordAddress } from './record-crypto.js';
-import type { ChangeView, ExportedRecord, ExportedUser, RecordStates, RegionRequest, UserDigest } from './region-client.js';
-import { digestKeyBytes, plainHash, userDigest } from './user-digest.js';
+import { categoryScope, type KeyHierarchy, keyId } from './key-hierarchy.js';
+import {
+  type CheckedMovedRecord,
+  checkService,
+  checkStates,
+  checkTenancyChanges,
+  movedCategory,
+  storedCategory,
+} from './policy-checks.js';
+import { encodeValue, openPlain, parsePlain, type RecordAddress, sealValue } from './record-crypto.js';
 import { byName, type RecordNames } from './record-names.js';
+import type {
+  ChangeView,
+  ExportedRecord,
+  ExportedUser,
+  RecordStates,
+  RegionRequest,
+  UserDigest,
+} from './region-client.js';
+import { digestKeyBytes, plainHash, userDigest } from './user-digest.js';
 
 export interface RegionMigrationOptions {
   regionId: string;
@@ -68,7 +82,11 @@ export class RegionMigration {
       // An erased user has nothing to export: left out, so a migration carries on without them.
       if (erased) continue;
       if (!tenancy) throw this.wrongRegion(userId, service);
-      exported.push({ userId, market: tenancy.market, records: (await this.exported(records, digestKey)).sort(byName) });
+      exported.push({
+        userId,
+        market: tenancy.market,
+        records: (await this.exported(records, digestKey)).sort(byName),
+      });
     }
     return exported;
   }
@@ -90,7 +108,8 @@ export class RegionMigration {
       if (seen.has(name)) continue;
       seen.add(name);
       // No user key here: none of their records is here either.
-      const stored = names && (await this.store.getRecord(userId, service, ref.collection, names.keyId(ref.collection, ref.key)));
+      const stored =
+        names && (await this.store.getRecord(userId, service, ref.collection, names.keyId(ref.collection, ref.key)));
       if (stored) found.push(stored);
       else deleted.push({ collection: ref.collection, key: ref.key });
     }
@@ -105,7 +124,8 @@ export class RegionMigration {
   async changesSince(r: RegionRequest<'changesSince'>): Promise<{ changes: ChangeView[]; lastSeq: number }> {
     const { afterSeq, limit, userId } = r;
     const service = r.service === undefined ? undefined : checkService(this.policy, r.service);
-    if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', 'changesSince of one user (userId) needs its service too');
+    if (userId !== undefined && service === undefined)
+      throw new DomicileError('BAD_REQUEST', 'changesSince of one user (userId) needs its service too');
     const before = await this.store.lastSeq();
     const entries = await this.store.changesSince(afterSeq, limit, service, userId);
     const namesOf = this.namesOf();
@@ -116,12 +136,23 @@ export class RegionMigration {
       // user whose key is gone here (purged after a move) names data no longer here: left out.
       const names = await namesOf(c.userId);
       if (!names) continue;
-      changes.push({ seq: c.seq, userId: c.userId, service: c.service, collection: c.collection, key: names.open(c.service, c.collection, c.key, c.sealedKey), op: c.op, version: c.version });
+      changes.push({
+        seq: c.seq,
+        userId: c.userId,
+        service: c.service,
+        collection: c.collection,
+        key: names.open(c.service, c.collection, c.key, c.sealedKey),
+        op: c.op,
+        version: c.version,
+      });
     }
     // A full page that lost entries looks short to its reader, who would then resume after
     // lastSeq: it must be the page's last entry then, not a head that entries beyond it precede.
     const last = entries.at(-1)?.seq ?? 0;
-    return { changes, lastSeq: entries.length >= limit && changes.length < entries.length ? last : Math.max(before, last) };
+    return {
+      changes,
+      lastSeq: entries.length >= limit && changes.length < entries.length ? last : Math.max(before, last),
+    };
   }
 
   /**
@@ -139,7 +170,14 @@ export class RegionMigration {
     // (the store refuses them too, should an erasure land while this runs), and the rest is imported.
     const all = r.users.map((u) => ({ ...u, states: checkStates(this.policy, service, u.states) }));
     // The batch's erasures and tenancies in one read.
-    const states = new Map((await this.store.tenantsOf(service, all.map((u) => u.userId))).map((t) => [t.userId, t]));
+    const states = new Map(
+      (
+        await this.store.tenantsOf(
+          service,
+          all.map((u) => u.userId),
+        )
+      ).map((t) => [t.userId, t]),
+    );
     const users = all.filter((user) => !states.get(user.userId)?.erased);
     for (const user of users) {
       const tenancy = states.get(user.userId)?.tenancy;
@@ -149,9 +187,13 @@ export class RegionMigration {
       // what lets a rollback lose nothing even when the new policy no longer allows the source.
       if (tenancy === undefined || tenancy.status === 'incoming') this.checkPlacement(user.market, service);
       if (tenancy?.status === 'home') {
-        throw new DomicileError('CONFLICT', `cannot import into user ${user.userId}'s ${service} data here: this region is their home (tenancy home)`, {
-          details: { status: 'home', service, userId: user.userId },
-        });
+        throw new DomicileError(
+          'CONFLICT',
+          `cannot import into user ${user.userId}'s ${service} data here: this region is their home (tenancy home)`,
+          {
+            details: { status: 'home', service, userId: user.userId },
+          },
+        );
       }
     }
     // A consent ledger the copy carries whose newest decision is not a grant: that purpose's
@@ -168,16 +210,29 @@ export class RegionMigration {
       }
     }
     const toSeal: Array<{ user: (typeof users)[number]; rec: CheckedMovedRecord; json: Buffer; scope: string }> = [];
-    await this.hierarchy.preload(users.flatMap((u) => [...new Set(u.states.records.map((rec) => categoryScope(service, rec.category)))].map((scope) => ({ userId: u.userId, scope }))));
-    const listed = await this.listedRecords(service, users.filter((u) => u.states.records.length >= listThreshold).map((u) => u.userId));
+    await this.hierarchy.preload(
+      users.flatMap((u) =>
+        [...new Set(u.states.records.map((rec) => categoryScope(service, rec.category)))].map((scope) => ({
+          userId: u.userId,
+          scope,
+        })),
+      ),
+    );
+    const listed = await this.listedRecords(
+      service,
+      users.filter((u) => u.states.records.length >= listThreshold).map((u) => u.userId),
+    );
     for (const user of users) {
       const names = await this.hierarchy.names(user.userId, false);
-      const current = names ? await this.currentRecords(names, service, user.states.records, listed) : new Map<string, StoredRecord>();
+      const current = names
+        ? await this.currentRecords(names, service, user.states.records, listed)
+        : new Map<string, StoredRecord>();
       for (const [index, rec] of user.states.records.entries()) {
         if (shredding.get(user.userId)?.has(rec.collection)) continue;
         const json = this.encode(rec, user.userId, index, user.states.records.length);
         const existing = current.size === 0 ? undefined : current.get(names!.keyId(rec.collection, rec.key));
-        if (existing && existing.version === rec.version && (await this.samePlain(existing, rec.category, json))) continue;
+        if (existing && existing.version === rec.version && (await this.samePlain(existing, rec.category, json)))
+          continue;
         toSeal.push({ user, rec, json, scope: categoryScope(service, rec.category) });
       }
     }
@@ -189,21 +244,45 @@ export class RegionMigration {
       const names = (await namesOf(user.userId))!;
       const id = names.keyId(rec.collection, rec.key);
       // Sealed for the source's version, which the import keeps.
-      const ciphertext = sealValue(keys.get(keyId(user.userId, scope))!, json, { regionId: this.regionId, userId: user.userId, service, collection: rec.collection, key: id, version: rec.version });
-      imports.get(user.userId)!.push({ collection: rec.collection, key: id, version: rec.version, ciphertext, updatedAt: rec.updatedAt, sealedKey: names.seal(service, rec.collection, id, rec.key) });
+      const ciphertext = sealValue(keys.get(keyId(user.userId, scope))!, json, {
+        regionId: this.regionId,
+        userId: user.userId,
+        service,
+        collection: rec.collection,
+        key: id,
+        version: rec.version,
+      });
+      imports.get(user.userId)!.push({
+        collection: rec.collection,
+        key: id,
+        version: rec.version,
+        ciphertext,
+        updatedAt: rec.updatedAt,
+        sealedKey: names.seal(service, rec.collection, id, rec.key),
+      });
     }
     const deletes = new Map<string, Array<{ collection: string; key: string }>>();
     for (const u of users) {
       // A user without a key here has no record here to delete.
       const names = u.states.deleted.length === 0 ? undefined : await namesOf(u.userId);
-      deletes.set(u.userId, names ? u.states.deleted.map((d) => ({ collection: d.collection, key: names.keyId(d.collection, d.key) })) : []);
+      deletes.set(
+        u.userId,
+        names ? u.states.deleted.map((d) => ({ collection: d.collection, key: names.keyId(d.collection, d.key) })) : [],
+      );
     }
-    const result = await this.store.importRecords(users.map((u) => ({
-      userId: u.userId, service, market: u.market, epoch: u.epoch, puts: imports.get(u.userId)!,
-      deletes: deletes.get(u.userId)!,
-      shred: [...(shredding.get(u.userId) ?? [])],
-    })));
-    for (const [userId, categories] of shredding) for (const c of categories) this.hierarchy.forget(userId, categoryScope(service, c));
+    const result = await this.store.importRecords(
+      users.map((u) => ({
+        userId: u.userId,
+        service,
+        market: u.market,
+        epoch: u.epoch,
+        puts: imports.get(u.userId)!,
+        deletes: deletes.get(u.userId)!,
+        shred: [...(shredding.get(u.userId) ?? [])],
+      })),
+    );
+    for (const [userId, categories] of shredding)
+      for (const c of categories) this.hierarchy.forget(userId, categoryScope(service, c));
     return { applied: result.applied };
   }
 
@@ -216,7 +295,17 @@ export class RegionMigration {
     for (const { userId, records: stored } of await this.store.exportTenants(service, userIds)) {
       const plains = await this.plains(stored);
       const names = stored.length === 0 ? undefined : await this.hierarchy.names(userId, false);
-      digests.push(userDigest(userId, stored.map((r, i) => ({ collection: r.collection, key: this.clientKey(names, r), version: r.version, hash: plainHash(plains[i]!, digestKey) }))));
+      digests.push(
+        userDigest(
+          userId,
+          stored.map((r, i) => ({
+            collection: r.collection,
+            key: this.clientKey(names, r),
+            version: r.version,
+            hash: plainHash(plains[i]!, digestKey),
+          })),
+        ),
+      );
     }
     return digests;
   }
@@ -232,7 +321,16 @@ export class RegionMigration {
     const tenancies = checkTenancyChanges(this.policy, this.regionId, r.tenancies);
     for (const t of tenancies) if (t.status === 'incoming') this.checkPlacement(t.market, service);
     // An erased user gets no tenancy back: left out, so that a batch's fence, flip or roll-back carries on without them.
-    const erased = new Set((await this.store.tenantsOf(service, tenancies.map((t) => t.userId))).filter((t) => t.erased).map((t) => t.userId));
+    const erased = new Set(
+      (
+        await this.store.tenantsOf(
+          service,
+          tenancies.map((t) => t.userId),
+        )
+      )
+        .filter((t) => t.erased)
+        .map((t) => t.userId),
+    );
     const live = tenancies.filter((t) => !erased.has(t.userId));
     await this.store.advanceTenancies(live.map((t) => ({ ...t, service })));
   }
@@ -260,9 +358,13 @@ export class RegionMigration {
    */
   private checkPlacement(market: string, service: string): void {
     if (!isAllowed(this.policy, market, service, this.regionId)) {
-      throw new DomicileError('FORBIDDEN', `policy "${this.policy.name}" does not let service ${service} data of market ${market} rest in region ${this.regionId}`, {
-        details: { market, service, region: this.regionId },
-      });
+      throw new DomicileError(
+        'FORBIDDEN',
+        `policy "${this.policy.name}" does not let service ${service} data of market ${market} rest in region ${this.regionId}`,
+        {
+          details: { market, service, region: this.regionId },
+        },
+      );
     }
   }
 
@@ -273,9 +375,13 @@ export class RegionMigration {
   }
 
   private wrongRegion(userId: string, service: string): DomicileError {
-    return new DomicileError('WRONG_REGION', `region ${this.regionId} holds no tenancy of user ${userId} for service ${service}`, {
-      details: { home: null, service },
-    });
+    return new DomicileError(
+      'WRONG_REGION',
+      `region ${this.regionId} holds no tenancy of user ${userId} for service ${service}`,
+      {
+        details: { home: null, service },
+      },
+    );
   }
 
   /**
@@ -289,9 +395,14 @@ export class RegionMigration {
     } catch (err) {
       if (!isDomicileError(err)) throw err;
       const position = index + 1;
-      throw new DomicileError(err.code, `record ${position} of the ${sent} sent for user ${userId}, in ${rec.collection}: ${err.message}`, {
-        cause: err, details: { ...err.details, userId, collection: rec.collection, position },
-      });
+      throw new DomicileError(
+        err.code,
+        `record ${position} of the ${sent} sent for user ${userId}, in ${rec.collection}: ${err.message}`,
+        {
+          cause: err,
+          details: { ...err.details, userId, collection: rec.collection, position },
+        },
+      );
     }
   }
 
@@ -302,7 +413,12 @@ export class RegionMigration {
   }
 
   /** The records already here that the puts name, by keyId. */
-  private async currentRecords(names: RecordNames, service: string, puts: readonly CheckedMovedRecord[], listed: Map<string, StoredRecord[]>): Promise<Map<string, StoredRecord>> {
+  private async currentRecords(
+    names: RecordNames,
+    service: string,
+    puts: readonly CheckedMovedRecord[],
+    listed: Map<string, StoredRecord[]>,
+  ): Promise<Map<string, StoredRecord>> {
     const found = new Map<string, StoredRecord>();
     const add = (s: StoredRecord) => found.set(s.key, s);
     // A copy sends many records of a user (the batch's users were listed at once); a catch-up, a few.
@@ -310,7 +426,12 @@ export class RegionMigration {
       for (const stored of listed.get(names.userId) ?? []) add(stored);
     } else {
       for (const p of puts) {
-        const stored = await this.store.getRecord(names.userId, service, p.collection, names.keyId(p.collection, p.key));
+        const stored = await this.store.getRecord(
+          names.userId,
+          service,
+          p.collection,
+          names.keyId(p.collection, p.key),
+        );
         if (stored) add(stored);
       }
     }
@@ -329,9 +450,13 @@ export class RegionMigration {
   /** The client's key of a stored record; INTEGRITY, naming the record, when it cannot be opened here. */
   private clientKey(names: RecordNames | undefined, r: StoredRecord): string {
     if (!names) {
-      throw new DomicileError('INTEGRITY', `record ${r.service}/${r.collection}/${r.key} of user ${r.userId} in region ${this.regionId} has no user key to name it with (was it shredded?)`, {
-        details: { userId: r.userId, service: r.service, collection: r.collection },
-      });
+      throw new DomicileError(
+        'INTEGRITY',
+        `record ${r.service}/${r.collection}/${r.key} of user ${r.userId} in region ${this.regionId} has no user key to name it with (was it shredded?)`,
+        {
+          details: { userId: r.userId, service: r.service, collection: r.collection },
+        },
+      );
     }
     return names.open(r.service, r.collection, r.key, r.sealedKey);
   }
@@ -353,7 +478,15 @@ export class RegionMigration {
     for (const [i, r] of stored.entries()) {
       const plain = plains[i]!;
       const value = parsePlain(plain, this.address(r));
-      out.push({ collection: r.collection, key: this.clientKey(await namesOf(r.userId), r), version: r.version, updatedAt: r.updatedAt, value, hash: plainHash(plain, digestKey), bytes: plain.length });
+      out.push({
+        collection: r.collection,
+        key: this.clientKey(await namesOf(r.userId), r),
+        version: r.version,
+        updatedAt: r.updatedAt,
+        value,
+        hash: plainHash(plain, digestKey),
+        bytes: plain.length,
+      });
     }
     return out;
   }
@@ -363,28 +496,54 @@ export class RegionMigration {
    * one that does not open. Each (user, scope) key is looked up once, not once per record.
    */
   private async plains(stored: readonly StoredRecord[], category?: string): Promise<Buffer[]> {
-    await this.hierarchy.preload(stored.map((r) => ({ userId: r.userId, scope: categoryScope(r.service, category ?? storedCategory(r.collection)) })));
+    await this.hierarchy.preload(
+      stored.map((r) => ({
+        userId: r.userId,
+        scope: categoryScope(r.service, category ?? storedCategory(r.collection)),
+      })),
+    );
     const keys = new Map<string, Buffer | undefined>();
     for (const r of stored) {
       const id = keyId(r.userId, categoryScope(r.service, category ?? storedCategory(r.collection)));
-      if (!keys.has(id)) keys.set(id, await this.hierarchy.categoryKey(r.userId, categoryScope(r.service, category ?? storedCategory(r.collection)), false));
+      if (!keys.has(id))
+        keys.set(
+          id,
+          await this.hierarchy.categoryKey(
+            r.userId,
+            categoryScope(r.service, category ?? storedCategory(r.collection)),
+            false,
+          ),
+        );
     }
     return stored.map((r) => {
       const scope = categoryScope(r.service, category ?? storedCategory(r.collection));
       const dataKey = keys.get(keyId(r.userId, scope));
       const where = () => `record ${r.service}/${r.collection}/${r.key} of user ${r.userId} in region ${this.regionId}`;
       const details = () => ({ userId: r.userId, service: r.service, collection: r.collection, key: r.key });
-      if (!dataKey) throw new DomicileError('INTEGRITY', `${where()} has no ${scope} key (was it shredded?)`, { details: details() });
+      if (!dataKey)
+        throw new DomicileError('INTEGRITY', `${where()} has no ${scope} key (was it shredded?)`, {
+          details: details(),
+        });
       try {
         return openPlain(dataKey, r.ciphertext, this.address(r));
       } catch (err) {
         if (!isDomicileError(err, 'INTEGRITY')) throw err;
-        throw new DomicileError('INTEGRITY', `${where()} does not open: ${err.message}`, { cause: err, details: details() });
+        throw new DomicileError('INTEGRITY', `${where()} does not open: ${err.message}`, {
+          cause: err,
+          details: details(),
+        });
       }
     });
   }
 
   private address(r: StoredRecord): RecordAddress {
-    return { regionId: this.regionId, userId: r.userId, service: r.service, collection: r.collection, key: r.key, version: r.version };
+    return {
+      regionId: this.regionId,
+      userId: r.userId,
+      service: r.service,
+      collection: r.collection,
+      key: r.key,
+      version: r.version,
+    };
   }
 }

@@ -1,18 +1,24 @@
-import { normaliseEmail, normalisePhone } from '../crypto/blind-index.js';
-import type { KeySource } from '../crypto/key-source.js';
-import { checkPassword, defaultScryptParams, hashPassword, verifyPassword, type ScryptParams } from '../crypto/password.js';
-import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
-import { isAllowed } from '../policy/placement.js';
-import type { Policy } from '../policy/policy-schema.js';
+import { LRUCache } from 'lru-cache';
 import { decodeEntry } from '../audit/audit-event.js';
 import { AuditLog, readAuditPage } from '../audit/audit-log.js';
 import type { AuditSigner } from '../audit/audit-signer.js';
-import { consentCollection, type ConsentLedger, type ConsentStat } from '../consent/consent-ledger.js';
-import { RegionConsent } from './region-consent.js';
+import { type ConsentLedger, type ConsentStat, consentCollection } from '../consent/consent-ledger.js';
+import { normaliseEmail, normalisePhone } from '../crypto/blind-index.js';
+import type { KeySource } from '../crypto/key-source.js';
+import {
+  checkPassword,
+  defaultScryptParams,
+  hashPassword,
+  type ScryptParams,
+  verifyPassword,
+} from '../crypto/password.js';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
+import { isAllowed } from '../policy/placement.js';
 import { policyDigest } from '../policy/policy-digest.js';
+import type { Policy } from '../policy/policy-schema.js';
+import { maxJsonDepth } from '../shared/json-depth.js';
+import { KeyedLock } from '../shared/keyed-lock.js';
 import type { PlacementStat, RecordWrite, RegionStore, StoredRecord, WriteResult } from '../store/region-store.js';
-import { checkCallerEvents, checkCollection, checkService } from './policy-checks.js';
-import { RegionDsar } from './region-dsar.js';
 import { checkTenancy } from '../store/tenancy-guard.js';
 import {
   checkCredentialsService,
@@ -24,29 +30,29 @@ import {
   type StoredCredentials,
 } from './credentials.js';
 import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
+import { checkCallerEvents, checkCollection, checkService } from './policy-checks.js';
+import { checkValueDepth, readableView } from './readable-view.js';
 import { defaultMaxValueBytes, encodeValue, sealValue } from './record-crypto.js';
+import { decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
+import { upgradeRecordKeys } from './record-key-upgrade.js';
 import { absentKeyId, byName, namedError, partMark, type RecordNames } from './record-names.js';
-import { LRUCache } from 'lru-cache';
 import {
+  type CollectionHolding,
   parseRegionInput,
   parseTenantRef,
-  type CollectionHolding,
+  type RecordView,
   type RegionApi,
+  type RegionClient,
+  type RegionExport,
   type RegionInput,
   type RegionMethod,
   type RegionOutput,
-  type RecordView,
-  type RegionClient,
-  type RegionExport,
   type TenantRef,
   type UserHolding,
 } from './region-client.js';
+import { RegionConsent } from './region-consent.js';
+import { RegionDsar } from './region-dsar.js';
 import { RegionMigration } from './region-migration.js';
-import { checkValueDepth, readableView } from './readable-view.js';
-import { decodeRecordCursor, encodeRecordCursor } from './record-cursor.js';
-import { KeyedLock } from '../shared/keyed-lock.js';
-import { maxJsonDepth } from '../shared/json-depth.js';
-import { upgradeRecordKeys } from './record-key-upgrade.js';
 
 /**
  * How long a blind write goes on correcting its predicted version while other writers (another
@@ -113,7 +119,12 @@ export class RegionNode implements RegionClient, RegionApi {
     this.regionId = options.regionId;
     this.policy = options.policy;
     this.store = options.store;
-    this.hierarchy = new KeyHierarchy({ regionId: options.regionId, store: options.store, keys: options.keys, cacheSize: options.keyCacheSize });
+    this.hierarchy = new KeyHierarchy({
+      regionId: options.regionId,
+      store: options.store,
+      keys: options.keys,
+      cacheSize: options.keyCacheSize,
+    });
     this.maxValueBytes = options.maxValueBytes ?? defaultMaxValueBytes;
     this.maxValueDepth = options.maxValueDepth ?? maxJsonDepth;
     this.scrypt = options.scrypt ?? defaultScryptParams;
@@ -121,7 +132,12 @@ export class RegionNode implements RegionClient, RegionApi {
     this.recordPolicy = options.recordPolicy ?? true;
     this.log = options.log;
     this.migration = new RegionMigration({
-      regionId: this.regionId, policy: this.policy, store: this.store, hierarchy: this.hierarchy, maxValueBytes: this.maxValueBytes, audit: this.audit,
+      regionId: this.regionId,
+      policy: this.policy,
+      store: this.store,
+      hierarchy: this.hierarchy,
+      maxValueBytes: this.maxValueBytes,
+      audit: this.audit,
     });
     this.consent = new RegionConsent(this.regionId, this.policy, this.store, this.hierarchy, this.audit);
     this.dsar = new RegionDsar(this.regionId, this.policy, this.store, this.hierarchy, this.audit);
@@ -136,7 +152,13 @@ export class RegionNode implements RegionClient, RegionApi {
     // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is
     // served, once; the log then records that every key is sealed, and no later row is upgraded.
     const sealed = await this.store.lastAuditOfType('record-keys-sealed');
-    const upgraded = await upgradeRecordKeys({ regionId: this.regionId, store: this.store, hierarchy: this.hierarchy, log: this.log, sealedAt: sealed?.seq });
+    const upgraded = await upgradeRecordKeys({
+      regionId: this.regionId,
+      store: this.store,
+      hierarchy: this.hierarchy,
+      log: this.log,
+      sealedAt: sealed?.seq,
+    });
     if (!sealed && this.audit.problems.length === 0 && this.recordPolicy) {
       await this.audit.record([{ id: null, event: { type: 'record-keys-sealed', ...upgraded } }]);
     }
@@ -146,7 +168,9 @@ export class RegionNode implements RegionClient, RegionApi {
     const last = await this.store.lastAuditOfType('policy');
     const previous = last && decodeEntry(last.entry)?.event;
     if (previous?.type !== 'policy' || previous.hash !== digest) {
-      await this.audit.record([{ id: null, event: { type: 'policy', name: this.policy.name, version: this.policy.version, hash: digest } }]);
+      await this.audit.record([
+        { id: null, event: { type: 'policy', name: this.policy.name, version: this.policy.version, hash: digest } },
+      ]);
     }
   }
   async health(): Promise<RegionOutput<'health'>> {
@@ -158,16 +182,27 @@ export class RegionNode implements RegionClient, RegionApi {
     const { market } = parseRegionInput('openTenancy', req);
     // The placement invariant, enforced where the data would rest.
     if (!isAllowed(this.policy, market, ref.service, this.regionId)) {
-      throw new DomicileError('FORBIDDEN', `policy "${this.policy.name}" does not let service ${ref.service} data of market ${market} rest in region ${this.regionId}`, {
-        details: { market, service: ref.service, region: this.regionId },
-      });
+      throw new DomicileError(
+        'FORBIDDEN',
+        `policy "${this.policy.name}" does not let service ${ref.service} data of market ${market} rest in region ${this.regionId}`,
+        {
+          details: { market, service: ref.service, region: this.regionId },
+        },
+      );
     }
     const existing = await this.store.getTenancy(ref.userId, ref.service);
     // Refreshing is idempotent; going back in epochs, or undoing a fence or a move, is not.
     if (existing && (existing.epoch > ref.epoch || (existing.epoch === ref.epoch && existing.status !== 'home'))) {
       checkTenancy(existing, ref.userId, ref.service, ref.epoch);
     }
-    await this.store.putTenancy({ userId: ref.userId, service: ref.service, market, epoch: ref.epoch, status: 'home', movedTo: null });
+    await this.store.putTenancy({
+      userId: ref.userId,
+      service: ref.service,
+      market,
+      epoch: ref.epoch,
+      status: 'home',
+      movedTo: null,
+    });
   }
 
   async putRecord(req: RegionInput<'putRecord'>): Promise<RegionOutput<'putRecord'>> {
@@ -176,7 +211,12 @@ export class RegionNode implements RegionClient, RegionApi {
       const r = parseRegionInput('putRecord', req);
       const json = encodeValue(r.value, this.maxValueBytes);
       checkValueDepth(json, this.maxValueDepth);
-      return { collection: checkCollection(this.policy, ref.service, r.collection), key: r.key, ifVersion: r.ifVersion, json };
+      return {
+        collection: checkCollection(this.policy, ref.service, r.collection),
+        key: r.key,
+        ifVersion: r.ifVersion,
+        json,
+      };
     });
     const purpose = this.consent.purposeOf(ref.service, collection);
     if (purpose === undefined) {
@@ -190,7 +230,11 @@ export class RegionNode implements RegionClient, RegionApi {
     for (let attempt = 1; ; attempt++) {
       const version = await this.consent.requireGrant(ref, purpose);
       try {
-        const result = await this.write(ref, collection, collection, key, json, ifVersion, { collection: consentCollection, key: purpose, version });
+        const result = await this.write(ref, collection, collection, key, json, ifVersion, {
+          collection: consentCollection,
+          key: purpose,
+          version,
+        });
         return { version: result.version, updatedAt: result.updatedAt };
       } catch (err) {
         if (attempt >= 2 || !RegionConsent.ledgerChanged(err)) throw err;
@@ -206,7 +250,11 @@ export class RegionNode implements RegionClient, RegionApi {
     });
     // No user key here: no record of theirs either; the read still checks the tenancy.
     const names = await this.hierarchy.names(ref.userId, false);
-    const stored = await this.store.readRecord({ ...ref, collection, key: names ? names.keyId(collection, key) : absentKeyId });
+    const stored = await this.store.readRecord({
+      ...ref,
+      collection,
+      key: names ? names.keyId(collection, key) : absentKeyId,
+    });
     return stored ? this.view(stored, collection, key) : null;
   }
 
@@ -244,14 +292,21 @@ export class RegionNode implements RegionClient, RegionApi {
     const last = stored.at(-1);
     // Pages follow the store's order of keyIds (unrelated to the keys); each page is given in the keys' order.
     records.sort(byName);
-    return { records, cursor: stored.length === limit && last ? encodeRecordCursor(scope, collection, last.key) : null };
+    return {
+      records,
+      cursor: stored.length === limit && last ? encodeRecordCursor(scope, collection, last.key) : null,
+    };
   }
 
   async deleteRecord(req: RegionInput<'deleteRecord'>): Promise<RegionOutput<'deleteRecord'>> {
     const ref = this.tenantRef(req, 'deleteRecord');
     const { collection, key, ifVersion } = await this.checkedFor(ref, () => {
       const r = parseRegionInput('deleteRecord', req);
-      return { collection: checkCollection(this.policy, ref.service, r.collection), key: r.key, ifVersion: r.ifVersion };
+      return {
+        collection: checkCollection(this.policy, ref.service, r.collection),
+        key: r.key,
+        ifVersion: r.ifVersion,
+      };
     });
     const names = await this.hierarchy.names(ref.userId, false);
     const keyId = names ? names.keyId(collection, key) : absentKeyId;
@@ -275,12 +330,25 @@ export class RegionNode implements RegionClient, RegionApi {
     if (email !== undefined) update.email = normaliseEmail(email);
     // Absent identifiers are kept: changing the password must not drop the phone number.
     const current = await this.readCredentials(ref);
-    const next: StoredCredentials = { ...current?.credentials, ...update, passwordHash: await hashPassword(password, this.scrypt) };
+    const next: StoredCredentials = {
+      ...current?.credentials,
+      ...update,
+      passwordHash: await hashPassword(password, this.scrypt),
+    };
     if (next.phone === undefined && next.email === undefined) {
-      throw new DomicileError('BAD_REQUEST', 'credentials need a phone number or an e-mail address to log in with', { details: { field: 'phone' } });
+      throw new DomicileError('BAD_REQUEST', 'credentials need a phone number or an e-mail address to log in with', {
+        details: { field: 'phone' },
+      });
     }
     // ifVersion: a concurrent change in between is reported (CONFLICT), not silently merged away.
-    await this.write(ref, credentialsCategory, credentialsCollection, credentialsKey, Buffer.from(JSON.stringify(next), 'utf8'), current?.version ?? 0);
+    await this.write(
+      ref,
+      credentialsCategory,
+      credentialsCollection,
+      credentialsKey,
+      Buffer.from(JSON.stringify(next), 'utf8'),
+      current?.version ?? 0,
+    );
   }
 
   async verifyPassword(req: RegionInput<'verifyPassword'>): Promise<boolean> {
@@ -320,8 +388,15 @@ export class RegionNode implements RegionClient, RegionApi {
       // Rows that name a user this region does not serve (a move's leftovers) are shown, not hidden.
       if (!tenancy && collections.size === 0 && keys === 0 && changes === 0) continue;
       holdings.push({
-        service: service.id, market: tenancy?.market ?? '', status: tenancy?.status ?? 'none', epoch: tenancy?.epoch ?? 0, movedTo: tenancy?.movedTo ?? null,
-        keys, collections: [...collections.values()], changes, residue: tenancy === undefined || tenancy.status === 'moved',
+        service: service.id,
+        market: tenancy?.market ?? '',
+        status: tenancy?.status ?? 'none',
+        epoch: tenancy?.epoch ?? 0,
+        movedTo: tenancy?.movedTo ?? null,
+        keys,
+        collections: [...collections.values()],
+        changes,
+        residue: tenancy === undefined || tenancy.status === 'moved',
       });
     }
     return holdings;
@@ -392,7 +467,6 @@ export class RegionNode implements RegionClient, RegionApi {
     return readAuditPage(this.regionId, this.audit.publicKey, this.store, r.afterSeq, r.limit);
   }
 
-
   async close(): Promise<void> {
     await this.store.close();
   }
@@ -404,7 +478,10 @@ export class RegionNode implements RegionClient, RegionApi {
    * re-routes on, never an answer about data this region no longer holds (a missing grant, a
    * missing record, a policy it runs another version of).
    */
-  private async served<M extends RegionMethod>(req: RegionInput<M>, method: M): Promise<{ ref: TenantRef; r: ReturnType<typeof parseRegionInput<M>> }> {
+  private async served<M extends RegionMethod>(
+    req: RegionInput<M>,
+    method: M,
+  ): Promise<{ ref: TenantRef; r: ReturnType<typeof parseRegionInput<M>> }> {
     const ref = this.tenantRef(req, method);
     await this.serving(ref);
     return { ref, r: parseRegionInput(method, req) };
@@ -447,7 +524,15 @@ export class RegionNode implements RegionClient, RegionApi {
    * new key rather than asking the store first saves a round trip on every first write, and a
    * wrong guess costs the same round trip the question would have.
    */
-  private async write(ref: TenantRef, category: string, collection: string, key: string, json: Buffer, ifVersion: number | undefined, requires?: RecordWrite['requires']): Promise<WriteResult> {
+  private async write(
+    ref: TenantRef,
+    category: string,
+    collection: string,
+    key: string,
+    json: Buffer,
+    ifVersion: number | undefined,
+    requires?: RecordWrite['requires'],
+  ): Promise<WriteResult> {
     const scope = categoryScope(ref.service, category);
     let dataKey = this.hierarchy.cached(ref.userId, scope);
     if (!dataKey) {
@@ -466,22 +551,43 @@ export class RegionNode implements RegionClient, RegionApi {
       let expected = ifVersion ?? this.versions.get(versionName) ?? 0;
       const deadline = Date.now() + blindWriteRetryMs;
       for (;;) {
-        const ciphertext = sealValue(dataKey, json, { regionId: this.regionId, userId: ref.userId, service: ref.service, collection, key: keyId, version: expected + 1 });
+        const ciphertext = sealValue(dataKey, json, {
+          regionId: this.regionId,
+          userId: ref.userId,
+          service: ref.service,
+          collection,
+          key: keyId,
+          version: expected + 1,
+        });
         try {
-          const result = await this.store.writeRecord({ ...ref, collection, key: keyId, sealedKey, ciphertext, ifVersion: expected, requires: required });
+          const result = await this.store.writeRecord({
+            ...ref,
+            collection,
+            key: keyId,
+            sealedKey,
+            ciphertext,
+            ifVersion: expected,
+            requires: required,
+          });
           this.versions.set(versionName, result.version);
           return result;
         } catch (err) {
-          const found = isDomicileError(err, 'CONFLICT') && err.details?.requires === undefined ? err.details?.version : undefined;
+          const found =
+            isDomicileError(err, 'CONFLICT') && err.details?.requires === undefined ? err.details?.version : undefined;
           if (ifVersion !== undefined || typeof found !== 'number') {
             this.versions.delete(versionName);
             throw namedError(err, keyId, key);
           }
           if (Date.now() > deadline) {
             this.versions.delete(versionName);
-            throw new DomicileError('UNAVAILABLE', `record ${ref.service}/${collection}/${key} is being written by others faster than this write could land: retry shortly`, {
-              cause: err, details: { retryAfterSeconds: 1 },
-            });
+            throw new DomicileError(
+              'UNAVAILABLE',
+              `record ${ref.service}/${collection}/${key} is being written by others faster than this write could land: retry shortly`,
+              {
+                cause: err,
+                details: { retryAfterSeconds: 1 },
+              },
+            );
           }
           // Another write got there first (or the hint was stale): seal again for the version after the one found.
           expected = found;
@@ -500,7 +606,11 @@ export class RegionNode implements RegionClient, RegionApi {
 
   /** The client's key of a stored record; INTEGRITY when the user has no key here to open it with. */
   private clientKey(names: RecordNames | undefined, record: StoredRecord): string {
-    if (!names) throw new DomicileError('INTEGRITY', `user ${record.userId} has records of ${record.service} in region ${this.regionId} but no user key to name them with (was it shredded?)`);
+    if (!names)
+      throw new DomicileError(
+        'INTEGRITY',
+        `user ${record.userId} has records of ${record.service} in region ${this.regionId} but no user key to name them with (was it shredded?)`,
+      );
     return names.open(record.service, record.collection, record.key, record.sealedKey);
   }
 
@@ -512,10 +622,18 @@ export class RegionNode implements RegionClient, RegionApi {
     return this.hierarchy.openRecord(record, category);
   }
 
-
-  private async readCredentials(ref: TenantRef): Promise<{ credentials: StoredCredentials; version: number } | undefined> {
+  private async readCredentials(
+    ref: TenantRef,
+  ): Promise<{ credentials: StoredCredentials; version: number } | undefined> {
     const names = await this.hierarchy.names(ref.userId, false);
-    const stored = names && (await this.store.getRecord(ref.userId, ref.service, credentialsCollection, names.keyId(credentialsCollection, credentialsKey)));
+    const stored =
+      names &&
+      (await this.store.getRecord(
+        ref.userId,
+        ref.service,
+        credentialsCollection,
+        names.keyId(credentialsCollection, credentialsKey),
+      ));
     if (!stored) return undefined;
     return { credentials: parseCredentials(await this.open(stored, credentialsCategory)), version: stored.version };
   }

@@ -17,12 +17,27 @@ interface PlatformWritten {
 
 const platformWritten: readonly PlatformWritten[] = [
   { service: 'shop', collection: 'orders', prefixes: ['sale-'], by: 'flash sales (POST /v1/shop/sales/{id}/claims)' },
-  { service: 'messaging', collection: 'messages', prefixes: ['in-', 'out-'], by: 'Cloud Messaging (POST /v1/me/messages)' },
-  { service: 'cloud', collection: 'photos', by: 'photo sync (POST /v1/me/photos)', deletedBy: 'DELETE /v1/me/photos/{id}' },
+  {
+    service: 'messaging',
+    collection: 'messages',
+    prefixes: ['in-', 'out-'],
+    by: 'Cloud Messaging (POST /v1/me/messages)',
+  },
+  {
+    service: 'cloud',
+    collection: 'photos',
+    by: 'photo sync (POST /v1/me/photos)',
+    deletedBy: 'DELETE /v1/me/photos/{id}',
+  },
 ];
 
 function find(service: string, collection: string, key: string): PlatformWritten | undefined {
-  return platformWritten.find((p) => p.service === service && p.collection === collection && (p.prefixes === undefined || p.prefixes.some((prefix) => key.startsWith(prefix))));
+  return platformWritten.find(
+    (p) =>
+      p.service === service &&
+      p.collection === collection &&
+      (p.prefixes === undefined || p.prefixes.some((prefix) => key.startsWith(prefix))),
+  );
 }
 
 /** Why the records API does not write this record, when it is the platform's to write; undefined when it is the user's. */

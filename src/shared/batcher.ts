@@ -47,7 +47,10 @@ export class Batcher<T, R> {
   private grouping = false;
   private thisTurn = 0;
 
-  constructor(private readonly run: (items: T[]) => R[] | Promise<R[]>, options: BatcherOptions = {}) {
+  constructor(
+    private readonly run: (items: T[]) => R[] | Promise<R[]>,
+    options: BatcherOptions = {},
+  ) {
     this.inFlight = options.inFlight ?? 1;
     this.maxBatch = options.maxBatch ?? Infinity;
     this.gather = options.gather ?? 'in-flight';
@@ -117,10 +120,12 @@ export class Batcher<T, R> {
       return done();
     }
     if (results instanceof Promise) {
-      results.then(
-        (answers) => batch.forEach((w, i) => w.resolve(answers[i]!)),
-        (err: unknown) => batch.forEach((w) => w.reject(err)),
-      ).finally(done);
+      results
+        .then(
+          (answers) => batch.forEach((w, i) => w.resolve(answers[i]!)),
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(done);
     } else {
       batch.forEach((w, i) => w.resolve(results[i]!));
       done();

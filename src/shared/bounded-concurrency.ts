@@ -21,10 +21,16 @@ export interface BoundedConcurrencyStats {
 /** Validated options; BAD_REQUEST naming `what` (a flag or option name) otherwise. */
 export function checkBoundedConcurrency(options: BoundedConcurrencyOptions, what: string): BoundedConcurrencyOptions {
   if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 1024) {
-    throw new DomicileError('BAD_REQUEST', `${what}: concurrency is a whole number from 1 to 1024, not ${String(options.concurrency)}`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `${what}: concurrency is a whole number from 1 to 1024, not ${String(options.concurrency)}`,
+    );
   }
   if (!Number.isInteger(options.maxQueue) || options.maxQueue < 0 || options.maxQueue > 1_000_000) {
-    throw new DomicileError('BAD_REQUEST', `${what}: the queue holds a whole number from 0 to 1000000 tasks, not ${String(options.maxQueue)}`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `${what}: the queue holds a whole number from 0 to 1000000 tasks, not ${String(options.maxQueue)}`,
+    );
   }
   return options;
 }
@@ -45,7 +51,10 @@ export class BoundedConcurrency {
   constructor(
     options: BoundedConcurrencyOptions,
     private readonly label: string,
-    private readonly refusal: () => DomicileError = () => new DomicileError('UNAVAILABLE', `too many ${label} at once: try again in a second`, { details: { retryAfterSeconds: 1 } }),
+    private readonly refusal: () => DomicileError = () =>
+      new DomicileError('UNAVAILABLE', `too many ${label} at once: try again in a second`, {
+        details: { retryAfterSeconds: 1 },
+      }),
   ) {
     this.options = checkBoundedConcurrency(options, label);
   }
@@ -77,7 +86,13 @@ export class BoundedConcurrency {
   }
 
   stats(): BoundedConcurrencyStats {
-    return { running: this.running, queued: this.waiting.length, peakRunning: this.peakRunning, completed: this.completed, refused: this.refused };
+    return {
+      running: this.running,
+      queued: this.waiting.length,
+      peakRunning: this.peakRunning,
+      completed: this.completed,
+      refused: this.refused,
+    };
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {

@@ -16,7 +16,8 @@ export function jsonTextDepth(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -34,7 +35,8 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
     const [v, level] = next;
     if (v === null || typeof v !== 'object') continue;
     if (level > limit) return true;
-    for (const child of Object.values(v)) if (child !== null && typeof child === 'object') pending.push([child, level + 1]);
+    for (const child of Object.values(v))
+      if (child !== null && typeof child === 'object') pending.push([child, level + 1]);
   }
   return false;
 }

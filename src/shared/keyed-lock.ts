@@ -14,7 +14,9 @@ export class KeyedLock {
     const held = typeof keys === 'string' ? [keys] : [...new Set(keys)];
     const before = held.map((key) => this.tails.get(key) ?? Promise.resolve());
     let release!: () => void;
-    const mine = new Promise<void>((resolve) => { release = resolve; });
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
     const tails = held.map((key, i) => {
       const tail = before[i]!.then(() => mine);
       this.tails.set(key, tail);

@@ -9,10 +9,16 @@ export interface RateLimit {
 /** Validated; BAD_REQUEST naming `what` (the flag or option) otherwise. */
 export function checkRateLimit(limit: RateLimit, what: string): RateLimit {
   if (!Number.isInteger(limit.limit) || limit.limit < 1 || limit.limit > 1_000_000_000) {
-    throw new DomicileError('BAD_REQUEST', `${what}: the limit is a whole number from 1 to 1000000000, not ${String(limit.limit)}`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `${what}: the limit is a whole number from 1 to 1000000000, not ${String(limit.limit)}`,
+    );
   }
   if (!Number.isFinite(limit.windowSeconds) || limit.windowSeconds < 1 || limit.windowSeconds > 7 * 24 * 3600) {
-    throw new DomicileError('BAD_REQUEST', `${what}: the window is from 1 second to 7 days, not ${String(limit.windowSeconds)} s`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `${what}: the window is from 1 second to 7 days, not ${String(limit.windowSeconds)} s`,
+    );
   }
   return limit;
 }
@@ -45,7 +51,8 @@ export class KeyedRateLimiter {
     readonly name = 'rate-limit',
   ) {
     checkRateLimit(rate, 'rate limit');
-    if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new RangeError(`a rate limiter remembers at least 1 key, not ${maxKeys}`);
+    if (!Number.isInteger(maxKeys) || maxKeys < 1)
+      throw new RangeError(`a rate limiter remembers at least 1 key, not ${maxKeys}`);
     this.perMs = rate.limit / (rate.windowSeconds * 1000);
   }
 
@@ -87,7 +94,9 @@ export class KeyedRateLimiter {
   }
 
   private tokensOf(bucket: Bucket | undefined, now: number): number {
-    return bucket === undefined ? this.rate.limit : Math.min(this.rate.limit, bucket.tokens + (now - bucket.at) * this.perMs);
+    return bucket === undefined
+      ? this.rate.limit
+      : Math.min(this.rate.limit, bucket.tokens + (now - bucket.at) * this.perMs);
   }
 
   /** Before a new key: forgets refilled buckets among the oldest, or refuses when none has refilled. */
@@ -103,8 +112,12 @@ export class KeyedRateLimiter {
     }
     if (this.buckets.size < this.maxKeys) return;
     const retryAfterSeconds = Math.max(1, Math.ceil(soonest / 1000));
-    throw new DomicileError('RATE_LIMITED', `too many clients are being counted at once (${this.name}): try again in ${retryAfterSeconds} s`, {
-      details: { limit: `${this.name}-capacity`, retryAfterSeconds },
-    });
+    throw new DomicileError(
+      'RATE_LIMITED',
+      `too many clients are being counted at once (${this.name}): try again in ${retryAfterSeconds} s`,
+      {
+        details: { limit: `${this.name}-capacity`, retryAfterSeconds },
+      },
+    );
   }
 }

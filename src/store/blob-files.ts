@@ -104,10 +104,17 @@ export class BlobFiles {
       bytes = await readFile(path);
     } catch (err) {
       if (!isMissing(err)) throw err;
-      throw new DomicileError('INTEGRITY', `the blob file of record ${r.service}/${r.collection}/${r.key} of user ${r.userId} is missing (${path}): restore the region's blobs folder from a backup`, { cause: err });
+      throw new DomicileError(
+        'INTEGRITY',
+        `the blob file of record ${r.service}/${r.collection}/${r.key} of user ${r.userId} is missing (${path}): restore the region's blobs folder from a backup`,
+        { cause: err },
+      );
     }
     if (bytes.length !== ref.size || createHash('sha256').update(bytes).digest('hex') !== ref.sha256) {
-      throw new DomicileError('INTEGRITY', `the blob file of record ${r.service}/${r.collection}/${r.key} of user ${r.userId} was changed on disk (${path}): restore it from a backup`);
+      throw new DomicileError(
+        'INTEGRITY',
+        `the blob file of record ${r.service}/${r.collection}/${r.key} of user ${r.userId} was changed on disk (${path}): restore it from a backup`,
+      );
     }
     return bytes;
   }
@@ -194,7 +201,13 @@ async function readAddress(dir: string): Promise<RecordName | undefined> {
   }
   try {
     const { userId, service, collection, key } = JSON.parse(text) as Partial<RecordName>;
-    if (typeof userId === 'string' && typeof service === 'string' && typeof collection === 'string' && typeof key === 'string') return { userId, service, collection, key };
+    if (
+      typeof userId === 'string' &&
+      typeof service === 'string' &&
+      typeof collection === 'string' &&
+      typeof key === 'string'
+    )
+      return { userId, service, collection, key };
   } catch {
     // Cut short mid-write: no address.
   }

@@ -1,10 +1,30 @@
 import { isDomicileError } from '../errors/domicile-error.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
-import { BlobFiles, blobReference, readBlobReference, type BlobReference, type RecordName } from './blob-files.js';
+import { BlobFiles, type BlobReference, blobReference, type RecordName, readBlobReference } from './blob-files.js';
 import { withResidue } from './placement-residue.js';
 import type {
-  AuditAppend, AuditRow, ChangeEntry, CheckpointRow, ConsentWrite, ImportedRecord, ImportResult, KeyUpgrade, PlacementStat, PurgeResult, RecordDelete, RecordImport,
-  RecordPage, RecordRead, RecordWrite, RegionStore, StoredRecord, TenantExport, TenantState, Tenancy, WrappedKey, WriteResult,
+  AuditAppend,
+  AuditRow,
+  ChangeEntry,
+  CheckpointRow,
+  ConsentWrite,
+  ImportedRecord,
+  ImportResult,
+  KeyUpgrade,
+  PlacementStat,
+  PurgeResult,
+  RecordDelete,
+  RecordImport,
+  RecordPage,
+  RecordRead,
+  RecordWrite,
+  RegionStore,
+  StoredRecord,
+  Tenancy,
+  TenantExport,
+  TenantState,
+  WrappedKey,
+  WriteResult,
 } from './region-store.js';
 
 export interface BlobSpillingStoreOptions {
@@ -51,7 +71,10 @@ export class BlobSpillingStore implements RegionStore {
   /** Per record (by recordKey), so a prune never removes a file whose row is still being written. */
   private readonly locks = new KeyedLock();
 
-  constructor(private readonly inner: RegionStore, options: BlobSpillingStoreOptions) {
+  constructor(
+    private readonly inner: RegionStore,
+    options: BlobSpillingStoreOptions,
+  ) {
     this.backend = inner.backend;
     this.files = new BlobFiles(options.dir, options.durable ?? true);
     this.spillBytes = options.spillBytes ?? defaultSpillBytes;
@@ -79,7 +102,9 @@ export class BlobSpillingStore implements RegionStore {
   // ---- reads: a reference is replaced by the file it names ----
 
   async getRecord(userId: string, service: string, collection: string, key: string): Promise<StoredRecord | undefined> {
-    return this.resolve(await this.inner.getRecord(userId, service, collection, key), () => this.inner.getRecord(userId, service, collection, key));
+    return this.resolve(await this.inner.getRecord(userId, service, collection, key), () =>
+      this.inner.getRecord(userId, service, collection, key),
+    );
   }
 
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
@@ -130,9 +155,17 @@ export class BlobSpillingStore implements RegionStore {
 
   async importRecords(imports: readonly RecordImport[]): Promise<ImportResult> {
     // Only records that spill now or had files take part: a migration's many small records touch no disk.
-    const filed = imports.flatMap((i) => [...i.puts, ...i.deletes]
-      .map((r) => ({ userId: i.userId, service: i.service, collection: r.collection, key: r.key, spills: 'ciphertext' in r && (r.ciphertext as Buffer).length >= this.spillBytes }))
-      .filter((r) => r.spills || this.folders.has(recordKey(r))));
+    const filed = imports.flatMap((i) =>
+      [...i.puts, ...i.deletes]
+        .map((r) => ({
+          userId: i.userId,
+          service: i.service,
+          collection: r.collection,
+          key: r.key,
+          spills: 'ciphertext' in r && (r.ciphertext as Buffer).length >= this.spillBytes,
+        }))
+        .filter((r) => r.spills || this.folders.has(recordKey(r))),
+    );
     return this.locked(filed, async () => {
       let result: ImportResult;
       try {
@@ -167,8 +200,13 @@ export class BlobSpillingStore implements RegionStore {
     const names = renamed.flatMap((r) => [r.from, r.to]);
     await this.locked(names, async () => {
       try {
-        const records = await Promise.all(upgrade.records.map(async (r, i) => (r.ciphertext.length < this.spillBytes
-          ? r : { ...r, ciphertext: blobReference(await this.spill(renamed[i]!.to, r.ciphertext)) })));
+        const records = await Promise.all(
+          upgrade.records.map(async (r, i) =>
+            r.ciphertext.length < this.spillBytes
+              ? r
+              : { ...r, ciphertext: blobReference(await this.spill(renamed[i]!.to, r.ciphertext)) },
+          ),
+        );
         await this.inner.upgradeKeys({ ...upgrade, records });
       } finally {
         for (const name of names) if (this.folders.has(recordKey(name))) await this.tidy(() => this.prune(name));
@@ -191,7 +229,8 @@ export class BlobSpillingStore implements RegionStore {
   async decideConsent(write: ConsentWrite): Promise<WriteResult> {
     // The ledger record is small; a shredded category's files go with its rows and key.
     const result = await this.inner.decideConsent(write);
-    for (const collection of write.shred) await this.forget({ userId: write.userId, service: write.service, collection });
+    for (const collection of write.shred)
+      await this.forget({ userId: write.userId, service: write.service, collection });
     return result;
   }
 
@@ -224,7 +263,11 @@ export class BlobSpillingStore implements RegionStore {
     const residue: Array<{ market: string; service: string; residue: number }> = [];
     for (const { userId, service } of orphans.values()) {
       // Counted by the database already (its change log or records name the user): not twice.
-      if ((await this.inner.countChanges(userId, service)) > 0 || (await this.inner.listRecords(userId, service)).length > 0) continue;
+      if (
+        (await this.inner.countChanges(userId, service)) > 0 ||
+        (await this.inner.listRecords(userId, service)).length > 0
+      )
+        continue;
       residue.push({ market: '', service, residue: 1 });
     }
     return withResidue(stats, residue);
@@ -232,40 +275,91 @@ export class BlobSpillingStore implements RegionStore {
 
   // ---- passed through ----
 
-  getTenancy(userId: string, service: string): Promise<Tenancy | undefined> { return this.inner.getTenancy(userId, service); }
-  putTenancy(tenancy: Tenancy): Promise<void> { return this.inner.putTenancy(tenancy); }
-  listTenancies(service?: string): Promise<Tenancy[]> { return this.inner.listTenancies(service); }
-  countUnsealedKeys(): Promise<number> { return this.inner.countUnsealedKeys(); }
-  unsealedChanges(limit: number): Promise<ChangeEntry[]> { return this.inner.unsealedChanges(limit); }
-  getKey(userId: string, scope: string): Promise<WrappedKey | undefined> { return this.inner.getKey(userId, scope); }
-  getKeys(refs: ReadonlyArray<{ userId: string; scope: string }>): Promise<WrappedKey[]> { return this.inner.getKeys(refs); }
-  putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> { return this.inner.putKeysIfAbsent(keys); }
-  deleteKeys(userId: string, scopePrefix?: string): Promise<number> { return this.inner.deleteKeys(userId, scopePrefix); }
-  advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> { return this.inner.advanceTenancies(tenancies); }
-  appendAudit(append: AuditAppend): Promise<void> { return this.inner.appendAudit(append); }
-  isErased(userId: string): Promise<boolean> { return this.inner.isErased(userId); }
-  tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> { return this.inner.tenantsOf(service, userIds); }
-  auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> { return this.inner.auditPage(afterSeq, limit); }
-  auditSeqOfEvent(eventId: string): Promise<number | undefined> { return this.inner.auditSeqOfEvent(eventId); }
-  lastAuditOfType(type: string): Promise<AuditRow | undefined> { return this.inner.lastAuditOfType(type); }
-  changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> { return this.inner.changesSince(afterSeq, limit, service, userId); }
-  lastSeq(): Promise<number> { return this.inner.lastSeq(); }
-  countChanges(userId: string, service: string): Promise<number> { return this.inner.countChanges(userId, service); }
+  getTenancy(userId: string, service: string): Promise<Tenancy | undefined> {
+    return this.inner.getTenancy(userId, service);
+  }
+  putTenancy(tenancy: Tenancy): Promise<void> {
+    return this.inner.putTenancy(tenancy);
+  }
+  listTenancies(service?: string): Promise<Tenancy[]> {
+    return this.inner.listTenancies(service);
+  }
+  countUnsealedKeys(): Promise<number> {
+    return this.inner.countUnsealedKeys();
+  }
+  unsealedChanges(limit: number): Promise<ChangeEntry[]> {
+    return this.inner.unsealedChanges(limit);
+  }
+  getKey(userId: string, scope: string): Promise<WrappedKey | undefined> {
+    return this.inner.getKey(userId, scope);
+  }
+  getKeys(refs: ReadonlyArray<{ userId: string; scope: string }>): Promise<WrappedKey[]> {
+    return this.inner.getKeys(refs);
+  }
+  putKeysIfAbsent(keys: readonly WrappedKey[]): Promise<WrappedKey[]> {
+    return this.inner.putKeysIfAbsent(keys);
+  }
+  deleteKeys(userId: string, scopePrefix?: string): Promise<number> {
+    return this.inner.deleteKeys(userId, scopePrefix);
+  }
+  advanceTenancies(tenancies: readonly Tenancy[]): Promise<void> {
+    return this.inner.advanceTenancies(tenancies);
+  }
+  appendAudit(append: AuditAppend): Promise<void> {
+    return this.inner.appendAudit(append);
+  }
+  isErased(userId: string): Promise<boolean> {
+    return this.inner.isErased(userId);
+  }
+  tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
+    return this.inner.tenantsOf(service, userIds);
+  }
+  auditPage(
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
+    return this.inner.auditPage(afterSeq, limit);
+  }
+  auditSeqOfEvent(eventId: string): Promise<number | undefined> {
+    return this.inner.auditSeqOfEvent(eventId);
+  }
+  lastAuditOfType(type: string): Promise<AuditRow | undefined> {
+    return this.inner.lastAuditOfType(type);
+  }
+  changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]> {
+    return this.inner.changesSince(afterSeq, limit, service, userId);
+  }
+  lastSeq(): Promise<number> {
+    return this.inner.lastSeq();
+  }
+  countChanges(userId: string, service: string): Promise<number> {
+    return this.inner.countChanges(userId, service);
+  }
 
   // ---- the files ----
 
   private async spill(name: RecordName, sealed: Buffer): Promise<BlobReference> {
-    this.folders.set(recordKey(name), { userId: name.userId, service: name.service, collection: name.collection, key: name.key });
+    this.folders.set(recordKey(name), {
+      userId: name.userId,
+      service: name.service,
+      collection: name.collection,
+      key: name.key,
+    });
     return this.files.write(name, sealed);
   }
 
   /** An import's puts, each large one written as a file; every write has ended when this returns or throws. */
   private async spillAll(i: RecordImport): Promise<ImportedRecord[]> {
-    const settled = await Promise.allSettled(i.puts.map(async (p) => {
-      if (p.ciphertext.length < this.spillBytes) return p;
-      const ref = await this.spill({ userId: i.userId, service: i.service, collection: p.collection, key: p.key }, p.ciphertext);
-      return { ...p, ciphertext: blobReference(ref) };
-    }));
+    const settled = await Promise.allSettled(
+      i.puts.map(async (p) => {
+        if (p.ciphertext.length < this.spillBytes) return p;
+        const ref = await this.spill(
+          { userId: i.userId, service: i.service, collection: p.collection, key: p.key },
+          p.ciphertext,
+        );
+        return { ...p, ciphertext: blobReference(ref) };
+      }),
+    );
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
     return settled.map((r) => (r as PromiseFulfilledResult<ImportedRecord>).value);
@@ -276,7 +370,10 @@ export class BlobSpillingStore implements RegionStore {
    * again through `reread` (the same read as the first): a write or delete that committed
    * meanwhile may have pruned it, and then what the row says now is the answer.
    */
-  private async resolve(record: StoredRecord | undefined, reread: () => Promise<StoredRecord | undefined>): Promise<StoredRecord | undefined> {
+  private async resolve(
+    record: StoredRecord | undefined,
+    reread: () => Promise<StoredRecord | undefined>,
+  ): Promise<StoredRecord | undefined> {
     const ref = record && readBlobReference(record.ciphertext);
     if (!record || !ref) return record;
     try {
@@ -334,9 +431,20 @@ export class BlobSpillingStore implements RegionStore {
   private async forget(scope: { userId: string; service?: string | undefined; collection?: string }): Promise<void> {
     const { userId, service, collection } = scope;
     await this.tidy(async () => {
-      const under = [...this.folders.values()].filter((n) => n.userId === userId && (service === undefined || n.service === service) && (collection === undefined || n.collection === collection));
+      const under = [...this.folders.values()].filter(
+        (n) =>
+          n.userId === userId &&
+          (service === undefined || n.service === service) &&
+          (collection === undefined || n.collection === collection),
+      );
       for (const name of under) await this.settle(name);
-      await this.files.removeEmptyFolders(service === undefined ? this.files.userDir(userId) : collection === undefined ? this.files.serviceDir(userId, service) : this.files.collectionDir(userId, service, collection));
+      await this.files.removeEmptyFolders(
+        service === undefined
+          ? this.files.userDir(userId)
+          : collection === undefined
+            ? this.files.serviceDir(userId, service)
+            : this.files.collectionDir(userId, service, collection),
+      );
     });
   }
 

@@ -195,7 +195,15 @@ export interface ImportResult {
 
 /** See RegionStore.upgradeKeys. */
 export interface KeyUpgrade {
-  records: Array<{ userId: string; service: string; collection: string; oldKey: string; key: string; sealedKey: Buffer; ciphertext: Buffer }>;
+  records: Array<{
+    userId: string;
+    service: string;
+    collection: string;
+    oldKey: string;
+    key: string;
+    sealedKey: Buffer;
+    ciphertext: Buffer;
+  }>;
   changes: Array<{ seq: number; key: string; sealedKey: Buffer }>;
   dropChanges: number[];
 }
@@ -370,7 +378,10 @@ export interface RegionStore {
    * the page is the last, every checkpoint past afterSeq, and the log's size (its last seq, 0
    * when empty).
    */
-  auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }>;
+  auditPage(
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }>;
   /** The seq of the entry recording this event, if there is one. */
   auditSeqOfEvent(eventId: string): Promise<number | undefined>;
   /** The newest entry of a type. */

@@ -52,7 +52,11 @@ export interface SchemaLedger {
  * migration would lose that, and none has one).
  */
 export function migrationChecksum(sql: string): string {
-  const text = sql.split('\n').map((line) => line.trim()).filter((line) => line !== '').join('\n');
+  const text = sql
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .join('\n');
   return createHash('sha256').update(text).digest('hex');
 }
 
@@ -82,10 +86,16 @@ function* inTransaction<T>(ledger: SchemaLedger, body: () => Steps<T>): Steps<T>
 function checkRow(row: LedgerRow, known: ReadonlyMap<number, SchemaMigration>, where: string): SchemaMigration {
   const migration = known.get(row.id);
   if (!migration) {
-    throw new DomicileError('INTERNAL', `the store ${where} has schema migration ${row.id} ("${row.name}"), which this version of Domicile does not know: run a newer version`);
+    throw new DomicileError(
+      'INTERNAL',
+      `the store ${where} has schema migration ${row.id} ("${row.name}"), which this version of Domicile does not know: run a newer version`,
+    );
   }
   if (migration.name !== row.name) {
-    throw new DomicileError('INTERNAL', `the store ${where} applied schema migration ${row.id} as "${row.name}", but this version calls it "${migration.name}": migrations are append-only, so this build is inconsistent with the store`);
+    throw new DomicileError(
+      'INTERNAL',
+      `the store ${where} applied schema migration ${row.id} as "${row.name}", but this version calls it "${migration.name}": migrations are append-only, so this build is inconsistent with the store`,
+    );
   }
   return migration;
 }
@@ -143,15 +153,20 @@ export function applySchemaSync(ledger: SchemaLedger, where: string, migrations:
   const steps = runSchema(ledger, where, migrations);
   let next = steps.next();
   while (!next.done) {
-    next = next.value instanceof Promise
-      ? steps.throw(new TypeError('applySchemaSync needs a ledger that answers at once; use applySchemaAsync'))
-      : steps.next(next.value);
+    next =
+      next.value instanceof Promise
+        ? steps.throw(new TypeError('applySchemaSync needs a ledger that answers at once; use applySchemaAsync'))
+        : steps.next(next.value);
   }
   return next.value;
 }
 
 /** applySchemaSync, for a ledger that answers with promises (PostgreSQL's). */
-export async function applySchemaAsync(ledger: SchemaLedger, where: string, migrations: readonly SchemaMigration[]): Promise<number[]> {
+export async function applySchemaAsync(
+  ledger: SchemaLedger,
+  where: string,
+  migrations: readonly SchemaMigration[],
+): Promise<number[]> {
   const steps = runSchema(ledger, where, migrations);
   let next = steps.next();
   while (!next.done) {

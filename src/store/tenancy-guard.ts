@@ -21,14 +21,22 @@ export function checkTenancy(tenancy: Tenancy | undefined, userId: string, servi
     });
   }
   if (tenancy.status === 'incoming') {
-    throw new DomicileError('FENCED', `user ${userId} is moving here for service ${service} and is not served yet; retry shortly`, {
-      details: { service },
-    });
+    throw new DomicileError(
+      'FENCED',
+      `user ${userId} is moving here for service ${service} and is not served yet; retry shortly`,
+      {
+        details: { service },
+      },
+    );
   }
   if (tenancy.epoch !== epoch) {
-    throw new DomicileError('STALE_EPOCH', `user ${userId} is served for service ${service} at epoch ${tenancy.epoch}, not ${epoch}: look the home up again`, {
-      details: { epoch: tenancy.epoch, service },
-    });
+    throw new DomicileError(
+      'STALE_EPOCH',
+      `user ${userId} is served for service ${service} at epoch ${tenancy.epoch}, not ${epoch}: look the home up again`,
+      {
+        details: { epoch: tenancy.epoch, service },
+      },
+    );
   }
   if (tenancy.status === 'fenced') {
     throw new DomicileError('FENCED', `user ${userId} is being moved for service ${service}; retry shortly`, {

@@ -1,7 +1,7 @@
 import { homeRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { Latency } from './latency-schema.js';
-import { edgeLink, ModelConnection, regionLink, type Link } from './network-model.js';
+import { edgeLink, type Link, ModelConnection, regionLink } from './network-model.js';
 
 /**
  * The three things a user does that the 2014 articles timed, as `domicile bench latency`
@@ -20,7 +20,11 @@ export const operations = ['store page', 'account request', 'photo sync'] as con
 export type Operation = (typeof operations)[number];
 
 /** The service whose home region answers each operation (the store page's static content aside). */
-export const serviceOf: Record<Operation, string> = { 'store page': 'shop', 'account request': 'account', 'photo sync': 'cloud' };
+export const serviceOf: Record<Operation, string> = {
+  'store page': 'shop',
+  'account request': 'account',
+  'photo sync': 'cloud',
+};
 
 /** Sizes the forecast assumes; the bench uses the real ones. */
 export interface Sizes {
@@ -44,7 +48,12 @@ export const defaultSizes: Sizes = {
 };
 
 /** The network time of each operation for a market's users under a policy (no server time), in ms. */
-export function forecast(latency: Latency, policy: Policy, market: string, options: { cdn: boolean; sizes?: Sizes }): Record<Operation, number> {
+export function forecast(
+  latency: Latency,
+  policy: Policy,
+  market: string,
+  options: { cdn: boolean; sizes?: Sizes },
+): Record<Operation, number> {
   const s = options.sizes ?? defaultSizes;
   const connection = () => new ModelConnection(latency.model);
   const home = (service: string): Link => regionLink(latency, market, homeRegion(policy, market, service));
@@ -54,8 +63,11 @@ export function forecast(latency: Latency, policy: Policy, market: string, optio
   const store = home('shop');
   const pageConnection = connection();
   const page = pageConnection.exchange(store, 0, s.pageBytes).ms;
-  const statics = options.cdn ? { link: edgeLink(latency, market), on: connection() } : { link: store, on: pageConnection };
-  const staticContent = statics.on.exchange(statics.link, 0, s.assetBytes).ms + statics.on.exchange(statics.link, 0, s.catalogBytes).ms;
+  const statics = options.cdn
+    ? { link: edgeLink(latency, market), on: connection() }
+    : { link: store, on: pageConnection };
+  const staticContent =
+    statics.on.exchange(statics.link, 0, s.assetBytes).ms + statics.on.exchange(statics.link, 0, s.catalogBytes).ms;
   const cart = connection().exchange(store, 0, s.cartBytes).ms;
 
   // Account request: on a connection the app opened before (untimed).
@@ -67,7 +79,8 @@ export function forecast(latency: Latency, policy: Policy, market: string, optio
   const cloud = home('cloud');
   const sync = connection();
   let photo = sync.exchange(cloud, 200, 300).ms;
-  for (let sent = 0; sent < s.photoBytes; sent += s.chunkBytes) photo += sync.exchange(cloud, Math.min(s.chunkBytes, s.photoBytes - sent), 50).ms;
+  for (let sent = 0; sent < s.photoBytes; sent += s.chunkBytes)
+    photo += sync.exchange(cloud, Math.min(s.chunkBytes, s.photoBytes - sent), 50).ms;
   photo += sync.exchange(cloud, 0, 300).ms;
 
   return {

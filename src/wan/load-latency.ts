@@ -1,9 +1,9 @@
 import { DomicileError } from '../errors/domicile-error.js';
-import { parseYamlFile, readYamlText, type ParseYamlResult, type YamlFileKind } from '../policy/parse-yaml-file.js';
-import { formatProblems } from '../policy/policy-problem.js';
+import { type ParseYamlResult, parseYamlFile, readYamlText, type YamlFileKind } from '../policy/parse-yaml-file.js';
 import { liveRegions } from '../policy/placement.js';
+import { formatProblems } from '../policy/policy-problem.js';
 import type { Policy } from '../policy/policy-schema.js';
-import { backboneMs, checkLatency, latencySchema, type Latency } from './latency-schema.js';
+import { backboneMs, checkLatency, type Latency, latencySchema } from './latency-schema.js';
 
 const latencyKind: YamlFileKind = {
   noun: 'latency file',
@@ -22,7 +22,8 @@ export function parseLatency(text: string, file: string): ParseYamlResult<Latenc
 export async function loadLatencyFile(path: string): Promise<Latency> {
   const read = await readYamlText(path, latencyKind);
   const result = read.ok ? parseLatency(read.text, path) : read;
-  if (!result.ok) throw new DomicileError('BAD_REQUEST', formatProblems(result.problems), { details: { problems: result.problems } });
+  if (!result.ok)
+    throw new DomicileError('BAD_REQUEST', formatProblems(result.problems), { details: { problems: result.problems } });
   return result.value;
 }
 
@@ -70,9 +71,13 @@ export function emulatedMarkets(latency: Latency, policy: Policy): string[] {
 export function requireCoverage(latency: Latency, policy: Policy, file: string): Latency {
   const missing = missingFigures(latency, policy);
   if (missing.length > 0) {
-    throw new DomicileError('BAD_REQUEST', `latency file ${file} (${latency.name}) has no figure for what policy "${policy.name}" runs: ${missing.join('; ')}; add them, each with its source`, {
-      details: { missing },
-    });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `latency file ${file} (${latency.name}) has no figure for what policy "${policy.name}" runs: ${missing.join('; ')}; add them, each with its source`,
+      {
+        details: { missing },
+      },
+    );
   }
   return latency;
 }

@@ -72,20 +72,40 @@ export class ModelConnection {
 
 function marketOf(latency: Latency, market: string): Latency['markets'][string] & { access: Figure } {
   const m = latency.markets[market];
-  if (!m) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no market ${market}; use one of: ${Object.keys(latency.markets).join(', ')}`, { details: { market } });
-  if (!m.access) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no access round trip for market ${market} (no published figure): its users are not emulated`, { details: { market } });
+  if (!m)
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `latency file ${latency.name} has no market ${market}; use one of: ${Object.keys(latency.markets).join(', ')}`,
+      { details: { market } },
+    );
+  if (!m.access)
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `latency file ${latency.name} has no access round trip for market ${market} (no published figure): its users are not emulated`,
+      { details: { market } },
+    );
   return { ...m, access: m.access };
 }
 
 function cityOf(latency: Latency, region: string): string {
   const r = latency.regions[region];
-  if (!r) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} does not place region ${region} in a city: add regions.${region}.city`, { details: { region } });
+  if (!r)
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `latency file ${latency.name} does not place region ${region} in a city: add regions.${region}.city`,
+      { details: { region } },
+    );
   return r.city;
 }
 
 function backbone(latency: Latency, a: string, b: string): number {
   const ms = backboneMs(latency, a, b);
-  if (ms === undefined) throw new DomicileError('BAD_REQUEST', `latency file ${latency.name} has no backbone round trip between ${a} and ${b}: add it under backbone, with its source`, { details: { cities: [a, b] } });
+  if (ms === undefined)
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `latency file ${latency.name} has no backbone round trip between ${a} and ${b}: add it under backbone, with its source`,
+      { details: { cities: [a, b] } },
+    );
   return ms;
 }
 

@@ -2,7 +2,7 @@ import { homeRegion } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { Latency } from './latency-schema.js';
 import { requireCoverage } from './load-latency.js';
-import { betweenMs, edgeLink, regionLink, type ModelConnection } from './network-model.js';
+import { betweenMs, edgeLink, type ModelConnection, regionLink } from './network-model.js';
 
 /** Where the network time of one request went. */
 export interface WanCharge {
@@ -27,7 +27,11 @@ export interface WanCharge {
  */
 export class WanEmulator {
   /** Refused (BAD_REQUEST naming each missing figure) unless the latency file (`file` names it) covers the policy. */
-  constructor(readonly latency: Latency, readonly policy: Policy, file: string) {
+  constructor(
+    readonly latency: Latency,
+    readonly policy: Policy,
+    file: string,
+  ) {
     requireCoverage(latency, policy, file);
   }
 
@@ -36,16 +40,34 @@ export class WanEmulator {
   }
 
   /** What one request over `connection` costs; the connection's windows grow with it. */
-  charge(market: string, served: 'edge' | readonly string[], connection: ModelConnection, requestBytes: number, responseBytes: number): WanCharge {
+  charge(
+    market: string,
+    served: 'edge' | readonly string[],
+    connection: ModelConnection,
+    requestBytes: number,
+    responseBytes: number,
+  ): WanCharge {
     if (served === 'edge') {
       const link = edgeLink(this.latency, market);
-      return { ...connection.exchange(link, requestBytes, responseBytes), servedBy: 'edge', rttMs: link.rttMs, onwardMs: 0 };
+      return {
+        ...connection.exchange(link, requestBytes, responseBytes),
+        servedBy: 'edge',
+        rttMs: link.rttMs,
+        onwardMs: 0,
+      };
     }
     const entry = served[0] ?? homeRegion(this.policy, market, 'shop');
     const link = regionLink(this.latency, market, entry);
     // Onward first: a figure missing for it must not leave the connection's windows grown.
     const onwardMs = served.slice(1).reduce((sum, region) => sum + betweenMs(this.latency, entry, region), 0);
     const time = connection.exchange(link, requestBytes, responseBytes);
-    return { ms: time.ms + onwardMs, roundTrips: time.roundTrips, transferMs: time.transferMs, servedBy: entry, rttMs: link.rttMs, onwardMs };
+    return {
+      ms: time.ms + onwardMs,
+      roundTrips: time.roundTrips,
+      transferMs: time.transferMs,
+      servedBy: entry,
+      rttMs: link.rttMs,
+      onwardMs,
+    };
   }
 }

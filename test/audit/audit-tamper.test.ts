@@ -6,8 +6,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyLog } from '../../src/audit/verify-log.js';
 import { buildGateway } from '../../src/gateway/build-gateway.js';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { regionPaths } from '../../src/region/open-region-node.js';
 import type { AuditPage } from '../../src/region/region-client.js';
 import { runCli } from '../support/cli.js';
@@ -31,11 +31,29 @@ describe('tampering with an audit log', () => {
     const app = await buildGateway(platform, { throttle: liftedAuthThrottle });
     try {
       for (let i = 0; i < 3; i++) {
-        const user = await register(app, { email: `tamper${i}@example.com`, password: 'tamper-password', market: 'IN' });
+        const user = await register(app, {
+          email: `tamper${i}@example.com`,
+          password: 'tamper-password',
+          market: 'IN',
+        });
         await grant(app, user.token, 'cloud-backup');
-        await app.inject({ method: 'PUT', url: '/v1/me/cloud/contacts/c1', headers: auth(user.token), payload: { name: `contact ${i}` } });
-        if (i === 1) await app.inject({ method: 'PUT', url: '/v1/me/consents/cloud-backup', headers: auth(user.token), payload: { decision: 'withdraw' } });
-        if (i === 2) expect((await app.inject({ method: 'DELETE', url: '/v1/me', headers: auth(user.token) })).statusCode).toBe(202);
+        await app.inject({
+          method: 'PUT',
+          url: '/v1/me/cloud/contacts/c1',
+          headers: auth(user.token),
+          payload: { name: `contact ${i}` },
+        });
+        if (i === 1)
+          await app.inject({
+            method: 'PUT',
+            url: '/v1/me/consents/cloud-backup',
+            headers: auth(user.token),
+            payload: { decision: 'withdraw' },
+          });
+        if (i === 2)
+          expect((await app.inject({ method: 'DELETE', url: '/v1/me', headers: auth(user.token) })).statusCode).toBe(
+            202,
+          );
       }
     } finally {
       await app.close();
@@ -43,14 +61,18 @@ describe('tampering with an audit log', () => {
     }
     const first = await runCli(['audit', 'verify', '--data', seed, '--json']);
     expect(first.code, first.stderr).toBe(0);
-    const mumbai = (JSON.parse(first.stdout) as { regions: Array<{ region: string; entries: number; verified: boolean }> }).regions.find((r) => r.region === 'in-mumbai')!;
+    const mumbai = (
+      JSON.parse(first.stdout) as { regions: Array<{ region: string; entries: number; verified: boolean }> }
+    ).regions.find((r) => r.region === 'in-mumbai')!;
     expect(mumbai.verified).toBe(true);
     expect(mumbai.entries).toBeGreaterThanOrEqual(8);
   }, 60_000);
   afterAll(() => root.remove());
 
   /** A copy of the seed with in-mumbai's store changed by `tamper`, then verified by the real CLI. */
-  async function tamperAndVerify(tamper: (db: Database.Database) => void): Promise<{ code: number | null; problems: string[] }> {
+  async function tamperAndVerify(
+    tamper: (db: Database.Database) => void,
+  ): Promise<{ code: number | null; problems: string[] }> {
     const copy = join(root.path, `copy-${copies++}`);
     cpSync(seed, copy, { recursive: true });
     const db = new Database(regionPaths(copy, 'in-mumbai').store);
@@ -65,7 +87,12 @@ describe('tampering with an audit log', () => {
     return { code: result.code, problems: regions.find((r) => r.region === 'in-mumbai')!.problems };
   }
 
-  const entry = (db: Database.Database, seq: number) => db.prepare<[number], { entry: Buffer; leaf_hash: Buffer }>('SELECT entry, leaf_hash FROM audit_entries WHERE seq = ?').get(seq)!;
+  const entry = (db: Database.Database, seq: number) =>
+    db
+      .prepare<[number], { entry: Buffer; leaf_hash: Buffer }>(
+        'SELECT entry, leaf_hash FROM audit_entries WHERE seq = ?',
+      )
+      .get(seq)!;
 
   it('a changed byte of an entry (a decision put on another user)', async () => {
     const { code, problems } = await tamperAndVerify((db) => {
@@ -83,7 +110,10 @@ describe('tampering with an audit log', () => {
     const { code, problems } = await tamperAndVerify((db) => {
       const text = entry(db, 3).entry.toString('utf8').replace('"decision":"grant"', '"decision":"deny"');
       expect(text).toContain('"decision":"deny"');
-      const leaf = createHash('sha256').update(Buffer.from([0])).update(text).digest();
+      const leaf = createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(text)
+        .digest();
       db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 3').run(Buffer.from(text), leaf);
     });
     expect(code).toBe(1);
@@ -91,7 +121,9 @@ describe('tampering with an audit log', () => {
   });
 
   it('a removed entry in the middle', async () => {
-    const { code, problems } = await tamperAndVerify((db) => db.prepare('DELETE FROM audit_entries WHERE seq = 2').run());
+    const { code, problems } = await tamperAndVerify((db) =>
+      db.prepare('DELETE FROM audit_entries WHERE seq = 2').run(),
+    );
     expect(code).toBe(1);
     expect(problems.join('\n')).toMatch(/entry 2 is missing/);
   });
@@ -121,22 +153,33 @@ describe('tampering with an audit log', () => {
     const { code, problems } = await tamperAndVerify((db) => {
       const last = db.prepare('SELECT max(seq) FROM audit_entries').pluck().get() as number;
       const copy = entry(db, last);
-      db.prepare('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, NULL, ?, ?, ?)').run(last + 1, 'policy', copy.entry, copy.leaf_hash);
+      db.prepare('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, NULL, ?, ?, ?)').run(
+        last + 1,
+        'policy',
+        copy.entry,
+        copy.leaf_hash,
+      );
     });
     expect(code).toBe(1);
     expect(problems.join('\n')).toMatch(/follow the last signed checkpoint|says it is entry/);
   });
 
-  it("a changed checkpoint: its signature, or its root", async () => {
+  it('a changed checkpoint: its signature, or its root', async () => {
     const signature = await tamperAndVerify((db) => {
-      const c = db.prepare<[], { size: number; signature: Buffer }>('SELECT size, signature FROM audit_checkpoints ORDER BY size LIMIT 1').get()!;
+      const c = db
+        .prepare<[], { size: number; signature: Buffer }>(
+          'SELECT size, signature FROM audit_checkpoints ORDER BY size LIMIT 1',
+        )
+        .get()!;
       c.signature[10] = c.signature[10]! ^ 0x01;
       db.prepare('UPDATE audit_checkpoints SET signature = ? WHERE size = ?').run(c.signature, c.size);
     });
     expect(signature.code).toBe(1);
     expect(signature.problems.join('\n')).toMatch(/does not carry region in-mumbai's signature/);
     const root = await tamperAndVerify((db) => {
-      db.prepare('UPDATE audit_checkpoints SET root = zeroblob(32) WHERE size = (SELECT max(size) FROM audit_checkpoints)').run();
+      db.prepare(
+        'UPDATE audit_checkpoints SET root = zeroblob(32) WHERE size = (SELECT max(size) FROM audit_checkpoints)',
+      ).run();
     });
     expect(root.code).toBe(1);
   });
@@ -150,7 +193,10 @@ describe('tampering with an audit log', () => {
     const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
     const platform = await Platform.open({ policy, dataDir: other, durability: 'normal' });
     await platform.close();
-    const foreign = JSON.parse(readFileSync(regionPaths(other, 'in-mumbai').auditKey, 'utf8')) as Record<string, string>;
+    const foreign = JSON.parse(readFileSync(regionPaths(other, 'in-mumbai').auditKey, 'utf8')) as Record<
+      string,
+      string
+    >;
     writeFileSync(keyFile, JSON.stringify(foreign), { mode: 0o600 });
     const result = await runCli(['audit', 'verify', '--data', copy, '--json']);
     expect(result.code).toBe(1);
@@ -168,14 +214,47 @@ describe('tampering with an audit log', () => {
     expect(ok.code, ok.stdout).toBe(0);
     expect(JSON.parse(ok.stdout)).toMatchObject({ valid: true, violations: 0 });
 
-    const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as { regions: Array<{ region: string; checkpoint: { root: string; size: number } }>; report: { rows: Array<{ allowed: boolean }>; violations: unknown[] } };
+    const proof = JSON.parse(readFileSync(proofFile, 'utf8')) as {
+      regions: Array<{ region: string; checkpoint: { root: string; size: number } }>;
+      report: { rows: Array<{ allowed: boolean }>; violations: unknown[] };
+    };
     const changes: Array<[string, (p: typeof proof) => void]> = [
-      ['a row of the report removed, as if its data were not there', (p) => { p.report.rows.splice(0, 1); }],
-      ['every region\'s signature left out', (p) => { p.regions.splice(0); }],
-      ['one region left out', (p) => { p.regions.splice(0, 1); }],
-      ['a checkpoint root', (p) => { p.regions[4]!.checkpoint.root = '0'.repeat(64); }],
-      ['a checkpoint size', (p) => { p.regions[4]!.checkpoint.size += 1; }],
-      ['a row made outside the policy without a violation', (p) => { p.report.rows[0]!.allowed = false; }],
+      [
+        'a row of the report removed, as if its data were not there',
+        (p) => {
+          p.report.rows.splice(0, 1);
+        },
+      ],
+      [
+        "every region's signature left out",
+        (p) => {
+          p.regions.splice(0);
+        },
+      ],
+      [
+        'one region left out',
+        (p) => {
+          p.regions.splice(0, 1);
+        },
+      ],
+      [
+        'a checkpoint root',
+        (p) => {
+          p.regions[4]!.checkpoint.root = '0'.repeat(64);
+        },
+      ],
+      [
+        'a checkpoint size',
+        (p) => {
+          p.regions[4]!.checkpoint.size += 1;
+        },
+      ],
+      [
+        'a row made outside the policy without a violation',
+        (p) => {
+          p.report.rows[0]!.allowed = false;
+        },
+      ],
     ];
     for (const [what, change] of changes) {
       const bad = structuredClone(proof);
@@ -196,8 +275,13 @@ describe('tampering with an audit log', () => {
     cpSync(seed, copy, { recursive: true });
     const db = new Database(regionPaths(copy, 'in-mumbai').store);
     try {
-      const text = entry(db, 3).entry.toString('utf8').replace(/"user":"u_./, (m) => `${m.slice(0, -1)}${m.endsWith('A') ? 'B' : 'A'}`);
-      const leaf = createHash('sha256').update(Buffer.from([0])).update(text).digest();
+      const text = entry(db, 3)
+        .entry.toString('utf8')
+        .replace(/"user":"u_./, (m) => `${m.slice(0, -1)}${m.endsWith('A') ? 'B' : 'A'}`);
+      const leaf = createHash('sha256')
+        .update(Buffer.from([0]))
+        .update(text)
+        .digest();
       db.prepare('UPDATE audit_entries SET entry = ?, leaf_hash = ? WHERE seq = 3').run(Buffer.from(text), leaf);
       db.prepare('DELETE FROM audit_checkpoints WHERE size >= 3').run();
     } finally {
@@ -208,8 +292,17 @@ describe('tampering with an audit log', () => {
     const platform = await Platform.open({ policy, dataDir: copy, durability: 'normal' });
     const app = await buildGateway(platform, { throttle: liftedAuthThrottle });
     try {
-      const user = await register(app, { email: 'after-tamper@example.com', password: 'tamper-password', market: 'IN' });
-      const refused = await app.inject({ method: 'PUT', url: '/v1/me/consents/cloud-backup', headers: auth(user.token), payload: { decision: 'grant', noticeVersion: '2014-08' } });
+      const user = await register(app, {
+        email: 'after-tamper@example.com',
+        password: 'tamper-password',
+        market: 'IN',
+      });
+      const refused = await app.inject({
+        method: 'PUT',
+        url: '/v1/me/consents/cloud-backup',
+        headers: auth(user.token),
+        payload: { decision: 'grant', noticeVersion: '2014-08' },
+      });
       expect(refused.statusCode).toBe(500);
       expect(refused.json().error).toMatchObject({ code: 'INTEGRITY' });
       expect(refused.json().error.message).toMatch(/audit log does not verify/);
@@ -225,15 +318,41 @@ describe('tampering with an audit log', () => {
   it('any single flipped bit of any entry or checkpoint is caught', async () => {
     // The same verifier on raw pages of the file, so that many flips can be tried quickly.
     const file = new Database(regionPaths(seed, 'in-mumbai').store, { readonly: true });
-    const entries = file.prepare<[], { seq: number; entry: Buffer; leaf_hash: Buffer }>('SELECT seq, entry, leaf_hash FROM audit_entries ORDER BY seq').all();
-    const checkpoints = file.prepare<[], { size: number; root: Buffer; at: number; signature: Buffer }>('SELECT size, root, at, signature FROM audit_checkpoints ORDER BY size').all();
+    const entries = file
+      .prepare<[], { seq: number; entry: Buffer; leaf_hash: Buffer }>(
+        'SELECT seq, entry, leaf_hash FROM audit_entries ORDER BY seq',
+      )
+      .all();
+    const checkpoints = file
+      .prepare<[], { size: number; root: Buffer; at: number; signature: Buffer }>(
+        'SELECT size, root, at, signature FROM audit_checkpoints ORDER BY size',
+      )
+      .all();
     file.close();
-    const publicKey = (JSON.parse(readFileSync(regionPaths(seed, 'in-mumbai').auditKey, 'utf8')) as { publicKey: string }).publicKey;
-    const pages = (rows: typeof entries, cps: typeof checkpoints) => async (afterSeq: number): Promise<AuditPage> => ({
-      region: 'in-mumbai', publicKey, size: rows.length,
-      entries: afterSeq === 0 ? rows.map((r) => ({ seq: r.seq, entry: r.entry.toString('utf8'), leafHash: r.leaf_hash.toString('hex') })) : [],
-      checkpoints: afterSeq === 0 ? cps.map((c) => ({ region: 'in-mumbai', size: c.size, root: c.root.toString('hex'), at: c.at, signature: c.signature.toString('base64') })) : [],
-    });
+    const publicKey = (
+      JSON.parse(readFileSync(regionPaths(seed, 'in-mumbai').auditKey, 'utf8')) as { publicKey: string }
+    ).publicKey;
+    const pages =
+      (rows: typeof entries, cps: typeof checkpoints) =>
+      async (afterSeq: number): Promise<AuditPage> => ({
+        region: 'in-mumbai',
+        publicKey,
+        size: rows.length,
+        entries:
+          afterSeq === 0
+            ? rows.map((r) => ({ seq: r.seq, entry: r.entry.toString('utf8'), leafHash: r.leaf_hash.toString('hex') }))
+            : [],
+        checkpoints:
+          afterSeq === 0
+            ? cps.map((c) => ({
+                region: 'in-mumbai',
+                size: c.size,
+                root: c.root.toString('hex'),
+                at: c.at,
+                signature: c.signature.toString('base64'),
+              }))
+            : [],
+      });
     expect((await verifyLog('in-mumbai', pages(entries, checkpoints))).problems).toEqual([]);
     await fc.assert(
       fc.asyncProperty(fc.boolean(), fc.nat(), fc.nat(), fc.nat(7), async (inEntry, which, at, bit) => {

@@ -1,12 +1,31 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CompactRange, consistencyProof, emptyRoot, inclusionProof, leafHash, nodeHash, treeHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.js';
+import {
+  CompactRange,
+  consistencyProof,
+  emptyRoot,
+  inclusionProof,
+  leafHash,
+  nodeHash,
+  treeHash,
+  verifyConsistency,
+  verifyInclusion,
+} from '../../src/audit/merkle.js';
 
 const hex = (h: Buffer) => h.toString('hex');
 const fromHex = (s: string) => Buffer.from(s, 'hex');
 
 // Certificate Transparency's reference inputs and tree heads (RFC 6962 test data).
-const ctEntries = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(fromHex);
+const ctEntries = [
+  '',
+  '00',
+  '10',
+  '2021',
+  '3031',
+  '40414243',
+  '5051525354555657',
+  '606162636465666768696a6b6c6d6e6f',
+].map(fromHex);
 const ctRoots = [
   'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
   '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
@@ -20,16 +39,63 @@ const ctRoots = [
 ];
 const inclusionVectors: Array<[number, number, string[]]> = [
   [0, 1, []],
-  [0, 8, ['96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4']],
-  [5, 8, ['bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b', 'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7']],
+  [
+    0,
+    8,
+    [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  ],
+  [
+    5,
+    8,
+    [
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
   [2, 3, ['fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125']],
-  [1, 5, ['6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', 'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b']],
+  [
+    1,
+    5,
+    [
+      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  ],
 ];
 const consistencyVectors: Array<[number, number, string[]]> = [
   [1, 1, []],
-  [1, 8, ['96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7', '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4']],
-  [6, 8, ['0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a', 'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0', 'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7']],
-  [2, 5, ['5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e', 'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b']],
+  [
+    1,
+    8,
+    [
+      '96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7',
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      '6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4',
+    ],
+  ],
+  [
+    6,
+    8,
+    [
+      '0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a',
+      'ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+    ],
+  ],
+  [
+    2,
+    5,
+    [
+      '5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e',
+      'bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b',
+    ],
+  ],
 ];
 const leaves = ctEntries.map(leafHash);
 
@@ -48,25 +114,31 @@ describe('RFC 6962 Merkle trees', () => {
     expect(leafHash(Buffer.concat([leaves[0]!, leaves[1]!])).equals(nodeHash(leaves[0]!, leaves[1]!))).toBe(false);
   });
 
-  it.each(inclusionVectors)('inclusion proof of leaf %i in a tree of %i: the reference path, and it verifies', (index, size, expected) => {
-    const proof = inclusionProof(leaves, index, size);
-    expect(proof.map(hex)).toEqual(expected);
-    const root = fromHex(ctRoots[size]!);
-    expect(verifyInclusion(leaves[index]!, index, size, proof, root)).toBe(true);
-    expect(verifyInclusion(leaves[index]!, index, size, proof, emptyRoot)).toBe(false);
-    if (proof.length > 0) expect(verifyInclusion(leaves[index]!, index, size, proof.slice(1), root)).toBe(false);
-    expect(verifyInclusion(leaves[index]!, index, size, [...proof, root], root)).toBe(false);
-  });
+  it.each(inclusionVectors)(
+    'inclusion proof of leaf %i in a tree of %i: the reference path, and it verifies',
+    (index, size, expected) => {
+      const proof = inclusionProof(leaves, index, size);
+      expect(proof.map(hex)).toEqual(expected);
+      const root = fromHex(ctRoots[size]!);
+      expect(verifyInclusion(leaves[index]!, index, size, proof, root)).toBe(true);
+      expect(verifyInclusion(leaves[index]!, index, size, proof, emptyRoot)).toBe(false);
+      if (proof.length > 0) expect(verifyInclusion(leaves[index]!, index, size, proof.slice(1), root)).toBe(false);
+      expect(verifyInclusion(leaves[index]!, index, size, [...proof, root], root)).toBe(false);
+    },
+  );
 
-  it.each(consistencyVectors)('consistency proof from %i to %i leaves: the reference proof, and it verifies', (first, size, expected) => {
-    const proof = consistencyProof(leaves, first, size);
-    expect(proof.map(hex)).toEqual(expected);
-    const firstRoot = fromHex(ctRoots[first]!);
-    const root = fromHex(ctRoots[size]!);
-    expect(verifyConsistency(first, firstRoot, size, root, proof)).toBe(true);
-    expect(verifyConsistency(first, root, size, firstRoot, proof)).toBe(first === size);
-    if (proof.length > 0) expect(verifyConsistency(first, firstRoot, size, root, proof.slice(0, -1))).toBe(false);
-  });
+  it.each(consistencyVectors)(
+    'consistency proof from %i to %i leaves: the reference proof, and it verifies',
+    (first, size, expected) => {
+      const proof = consistencyProof(leaves, first, size);
+      expect(proof.map(hex)).toEqual(expected);
+      const firstRoot = fromHex(ctRoots[first]!);
+      const root = fromHex(ctRoots[size]!);
+      expect(verifyConsistency(first, firstRoot, size, root, proof)).toBe(true);
+      expect(verifyConsistency(first, root, size, firstRoot, proof)).toBe(first === size);
+      if (proof.length > 0) expect(verifyConsistency(first, firstRoot, size, root, proof.slice(0, -1))).toBe(false);
+    },
+  );
 
   it('refuses lies about structure: wrong index, wrong leaf, a shrinking log, malformed hashes', () => {
     const root8 = fromHex(ctRoots[8]!);
@@ -83,7 +155,7 @@ describe('RFC 6962 Merkle trees', () => {
   });
 
   it('every proof of every tree up to 70 leaves verifies, and any flipped bit fails', () => {
-    const many = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from([i, i * 7 % 256])));
+    const many = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from([i, (i * 7) % 256])));
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 70 }), fc.nat(), fc.nat(), fc.nat(255), (size, a, b, bit) => {
         const root = treeHash(many, 0, size);

@@ -2,11 +2,11 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BenchWriter, valuePool } from '../../bench/bench-writer.js';
 import { benchUserIds, seedBenchUsers } from '../../bench/seed-bench-users.js';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
 import { routeToHome } from '../../src/platform/route-to-home.js';
-import { examplesDir } from '../support/test-platform.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { tempDir } from '../support/temp-dir.js';
+import { examplesDir } from '../support/test-platform.js';
 
 const pool = valuePool();
 
@@ -25,7 +25,13 @@ describe('the bench writer and its checker', () => {
     remove = dir.remove;
     const policy = await loadPolicyFile(join(examplesDir, 'before.yaml'));
     platform = await Platform.open({ policy, dataDir: dir.path, durability: 'normal' });
-    await seedBenchUsers(platform, policy, { region: 'cn-beijing', userIds: benchUserIds(2), recordsPerUser: 3, valueBytes: 200, pool });
+    await seedBenchUsers(platform, policy, {
+      region: 'cn-beijing',
+      userIds: benchUserIds(2),
+      recordsPerUser: 3,
+      valueBytes: 200,
+      pool,
+    });
   });
 
   afterEach(async () => {
@@ -52,11 +58,15 @@ describe('the bench writer and its checker', () => {
 
     const victim = [...writer.lastAcknowledged()].find((k) => k.live);
     if (!victim) throw new Error('the writer acknowledged no live record');
-    const { deleted } = await routeToHome(platform, victim.userId, 'shop', (c, ref) => c.deleteRecord({ ...ref, collection: 'orders', key: victim.key }));
+    const { deleted } = await routeToHome(platform, victim.userId, 'shop', (c, ref) =>
+      c.deleteRecord({ ...ref, collection: 'orders', key: victim.key }),
+    );
     expect(deleted).toBe(true);
     expect(await writer.check(await shopRows(platform))).toEqual({ lostKeys: 1, rowCountDrift: -1 });
 
-    await routeToHome(platform, victim.userId, 'shop', (c, ref) => c.putRecord({ ...ref, collection: 'orders', key: 'planted', value: { n: -2 } }));
+    await routeToHome(platform, victim.userId, 'shop', (c, ref) =>
+      c.putRecord({ ...ref, collection: 'orders', key: 'planted', value: { n: -2 } }),
+    );
     expect(await writer.check(await shopRows(platform))).toEqual({ lostKeys: 1, rowCountDrift: 0 });
   });
 

@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
-import { registerAccount } from '../../src/services/account/account-service.js';
 import { routeToHome } from '../../src/platform/route-to-home.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
+import { registerAccount } from '../../src/services/account/account-service.js';
 import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/temp-dir.js';
 import { examplesDir } from '../support/test-platform.js';
@@ -22,7 +22,8 @@ describe('domicile policy check', () => {
   });
 
   it('names the file, the line and the fix for a bad policy, with exit code 1', async () => {
-    const text = (await import('node:fs')).readFileSync(join(examplesDir, 'phase3.yaml'), 'utf8')
+    const text = (await import('node:fs'))
+      .readFileSync(join(examplesDir, 'phase3.yaml'), 'utf8')
       .replace('    regions: [in-mumbai]\n', '    regions: [in-mumbay]\n');
     const file = join(dir.path, 'typo.yaml');
     writeFileSync(file, text);
@@ -80,22 +81,49 @@ describe('domicile report residency', () => {
 
   it('exits 0 when placement matches the policy and 1 with every violation when it does not', async () => {
     // Data written under "before": every market's data in Beijing.
-    const before = await Platform.open({ policy: await loadPolicyFile(join(examplesDir, 'before.yaml')), dataDir: dir.path, durability: 'normal' });
+    const before = await Platform.open({
+      policy: await loadPolicyFile(join(examplesDir, 'before.yaml')),
+      dataDir: dir.path,
+      durability: 'normal',
+    });
     for (const market of ['CN', 'IN', 'SG']) {
-      const { userId } = await registerAccount(before, { email: `report-${market}@example.com`, password: 'report-password', market });
-      await routeToHome(before, userId, 'shop', (c, ref) => c.putRecord({ ...ref, collection: 'orders', key: 'o1', value: { market } }));
+      const { userId } = await registerAccount(before, {
+        email: `report-${market}@example.com`,
+        password: 'report-password',
+        market,
+      });
+      await routeToHome(before, userId, 'shop', (c, ref) =>
+        c.putRecord({ ...ref, collection: 'orders', key: 'o1', value: { market } }),
+      );
     }
     await before.close();
 
-    const clean = await runCli(['report', 'residency', '--data', dir.path, '--policy', join(examplesDir, 'before.yaml')]);
+    const clean = await runCli([
+      'report',
+      'residency',
+      '--data',
+      dir.path,
+      '--policy',
+      join(examplesDir, 'before.yaml'),
+    ]);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.stdout).toMatch(/No violations/);
 
     // Under phase1, Indian and Singaporean shop data may no longer rest in Beijing.
-    const res = await runCli(['report', 'residency', '--data', dir.path, '--policy', join(examplesDir, 'phase1.yaml'), '--json']);
+    const res = await runCli([
+      'report',
+      'residency',
+      '--data',
+      dir.path,
+      '--policy',
+      join(examplesDir, 'phase1.yaml'),
+      '--json',
+    ]);
     expect(res.code).toBe(1);
     const report = JSON.parse(res.stdout);
-    const shopViolations = report.violations.filter((v: { service: string; kind: string }) => v.service === 'shop' && v.kind === 'data-outside-policy');
+    const shopViolations = report.violations.filter(
+      (v: { service: string; kind: string }) => v.service === 'shop' && v.kind === 'data-outside-policy',
+    );
     expect(shopViolations.map((v: { market: string }) => v.market).sort()).toEqual(['IN', 'SG']);
     expect(report.violations.every((v: { market: string }) => v.market !== 'CN')).toBe(true);
   });

@@ -6,7 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { explainMissingBenchPackage } from '../../src/cli/bench-packages.js';
 
 const root = resolve(import.meta.dirname, '../..');
-const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 
 /** The package a bare specifier names ('@scope/name/sub' → '@scope/name'). */
 function packageOf(specifier: string): string {
@@ -25,14 +28,21 @@ function staticPackages(...entries: string[]): Map<string, string> {
   const visit = (file: string): void => {
     if (seen.has(file)) return;
     seen.add(file);
-    const source = ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, false, ts.ScriptKind.JS);
+    const source = ts.createSourceFile(
+      file,
+      readFileSync(file, 'utf8'),
+      ts.ScriptTarget.Latest,
+      false,
+      ts.ScriptKind.JS,
+    );
     for (const statement of source.statements) {
       if (!(ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement))) continue;
       const specifier = statement.moduleSpecifier;
       if (!specifier || !ts.isStringLiteral(specifier)) continue;
       const name = specifier.text;
       if (name.startsWith('.')) visit(resolve(dirname(file), name));
-      else if (!name.startsWith('node:') && !builtinModules.includes(name)) packages.set(packageOf(name), relative(root, file));
+      else if (!name.startsWith('node:') && !builtinModules.includes(name))
+        packages.set(packageOf(name), relative(root, file));
     }
   };
   entries.forEach(visit);
@@ -40,12 +50,16 @@ function staticPackages(...entries: string[]): Map<string, string> {
 }
 
 describe('what a production install runs', () => {
-  it('loads only dependencies, never a devDependency such as the benches\' autocannon, when bin/domicile.js starts (so `npm ci --omit=dev` then `domicile up` works)', () => {
+  it("loads only dependencies, never a devDependency such as the benches' autocannon, when bin/domicile.js starts (so `npm ci --omit=dev` then `domicile up` works)", () => {
     expect(existsSync(join(root, 'dist/src/cli/main.js')), 'dist/ is built by `npm run build`').toBe(true);
     // bin/domicile.js checks that dist/ is built, then imports main.js.
-    expect(readFileSync(join(root, 'bin/domicile.js'), 'utf8')).toContain("new URL('../dist/src/cli/main.js', import.meta.url)");
+    expect(readFileSync(join(root, 'bin/domicile.js'), 'utf8')).toContain(
+      "new URL('../dist/src/cli/main.js', import.meta.url)",
+    );
     const loaded = staticPackages(join(root, 'bin/domicile.js'), join(root, 'dist/src/cli/main.js'));
-    const notDependencies = [...loaded].filter(([name]) => !(name in manifest.dependencies)).map(([name, file]) => `${name} (imported by ${file})`);
+    const notDependencies = [...loaded]
+      .filter(([name]) => !(name in manifest.dependencies))
+      .map(([name, file]) => `${name} (imported by ${file})`);
     expect(notDependencies).toEqual([]);
     // The command line, the gateway and the stores are there: the walk did follow the imports.
     expect([...loaded.keys()]).toEqual(expect.arrayContaining(['commander', 'fastify', 'better-sqlite3', 'pg']));

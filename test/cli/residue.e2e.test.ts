@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
 import { routeToHome } from '../../src/platform/route-to-home.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { regionPaths } from '../../src/region/open-region-node.js';
 import { registerAccount } from '../../src/services/account/account-service.js';
 import { runCli } from '../support/cli.js';
@@ -21,12 +21,30 @@ describe('residue in where and report residency', () => {
   const policyFile = join(examplesDir, 'before.yaml');
 
   it('shows change-log rows and tenancies left behind, and the report exits 1 on them', async () => {
-    const platform = await Platform.open({ policy: await loadPolicyFile(policyFile), dataDir: dir.path, durability: 'normal' });
-    const sg = await registerAccount(platform, { email: 'residue-sg@example.com', password: 'residue-password', market: 'SG' });
-    const cn = await registerAccount(platform, { email: 'residue-cn@example.com', password: 'residue-password', market: 'CN' });
+    const platform = await Platform.open({
+      policy: await loadPolicyFile(policyFile),
+      dataDir: dir.path,
+      durability: 'normal',
+    });
+    const sg = await registerAccount(platform, {
+      email: 'residue-sg@example.com',
+      password: 'residue-password',
+      market: 'SG',
+    });
+    const cn = await registerAccount(platform, {
+      email: 'residue-cn@example.com',
+      password: 'residue-password',
+      market: 'CN',
+    });
     for (const user of [sg, cn]) {
-      for (const [service, collection] of [['shop', 'orders'], ['messaging', 'messages']] as const) {
-        for (let v = 0; v < 3; v++) await routeToHome(platform, user.userId, service, (c, ref) => c.putRecord({ ...ref, collection, key: 'k1', value: { v } }));
+      for (const [service, collection] of [
+        ['shop', 'orders'],
+        ['messaging', 'messages'],
+      ] as const) {
+        for (let v = 0; v < 3; v++)
+          await routeToHome(platform, user.userId, service, (c, ref) =>
+            c.putRecord({ ...ref, collection, key: 'k1', value: { v } }),
+          );
       }
     }
     await platform.close();
@@ -42,7 +60,9 @@ describe('residue in where and report residency', () => {
     const db = new Database(regionPaths(dir.path, 'cn-beijing').store);
     db.prepare("DELETE FROM records WHERE user_id = ? AND service = 'shop'").run(sg.userId);
     db.prepare("DELETE FROM keys WHERE user_id = ? AND scope LIKE 'shop/%'").run(sg.userId);
-    db.prepare("UPDATE tenancies SET status = 'moved', moved_to = 'sg-singapore', epoch = epoch + 1 WHERE user_id = ? AND service = 'shop'").run(sg.userId);
+    db.prepare(
+      "UPDATE tenancies SET status = 'moved', moved_to = 'sg-singapore', epoch = epoch + 1 WHERE user_id = ? AND service = 'shop'",
+    ).run(sg.userId);
     db.prepare("DELETE FROM records WHERE user_id = ? AND service = 'messaging'").run(cn.userId);
     db.prepare("DELETE FROM keys WHERE user_id = ? AND scope LIKE 'messaging/%'").run(cn.userId);
     db.prepare("DELETE FROM tenancies WHERE user_id = ? AND service = 'messaging'").run(cn.userId);
@@ -50,8 +70,14 @@ describe('residue in where and report residency', () => {
 
     const report = await runCli(['report', 'residency', '--data', dir.path, '--policy', policyFile, '--json']);
     expect(report.code, report.stderr).toBe(1);
-    const violations = (JSON.parse(report.stdout) as { violations: Array<{ kind: string; market: string; region: string; service: string; users: number }> }).violations;
-    expect(violations.map(({ kind, market, region, service, users }) => ({ kind, market, region, service, users }))).toEqual([
+    const violations = (
+      JSON.parse(report.stdout) as {
+        violations: Array<{ kind: string; market: string; region: string; service: string; users: number }>;
+      }
+    ).violations;
+    expect(
+      violations.map(({ kind, market, region, service, users }) => ({ kind, market, region, service, users })),
+    ).toEqual([
       { kind: 'residue', market: '', region: 'cn-beijing', service: 'messaging', users: 1 },
       { kind: 'residue', market: 'SG', region: 'cn-beijing', service: 'shop', users: 1 },
     ]);
@@ -61,7 +87,13 @@ describe('residue in where and report residency', () => {
 
     const where = await runCli(['where', sg.userId, '--data', dir.path, '--policy', policyFile, '--json']);
     expect(where.code, where.stderr).toBe(0);
-    const found = JSON.parse(where.stdout) as { residue: Array<{ region: string; service: string; reason: string }>; holdings: Array<{ region: string; services: Array<{ service: string; status: string; changes: number; residue: boolean }> }> };
+    const found = JSON.parse(where.stdout) as {
+      residue: Array<{ region: string; service: string; reason: string }>;
+      holdings: Array<{
+        region: string;
+        services: Array<{ service: string; status: string; changes: number; residue: boolean }>;
+      }>;
+    };
     expect(found.residue.map((r) => [r.region, r.service])).toEqual([['cn-beijing', 'shop']]);
     expect(found.residue[0]!.reason).toMatch(/moved tenancy and 0 records, 0 keys, 3 change-log entries/);
     const shop = found.holdings.find((h) => h.region === 'cn-beijing')!.services.find((s) => s.service === 'shop');

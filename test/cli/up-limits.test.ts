@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { parseRateLimit, parseTrustedProxies } from '../../src/cli/cli-options.js';
-import { tempDir } from '../support/temp-dir.js';
+import { main } from '../../src/cli/main.js';
 import { listFiles } from '../support/file-scan.js';
+import { tempDir } from '../support/temp-dir.js';
 
 describe('`domicile up` limit flags', () => {
   afterEach(() => vi.restoreAllMocks());

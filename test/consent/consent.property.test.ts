@@ -20,9 +20,23 @@ type Op =
 
 const users = ['u-a', 'u-b', 'u-c'];
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('decide' as const), user: fc.nat(2), decision: fc.constantFrom('grant' as const, 'deny' as const, 'withdraw' as const) }),
-  fc.record({ kind: fc.constant('put' as const), user: fc.nat(2), collection: fc.constantFrom('contacts' as const, 'messages' as const), key: fc.nat(3) }),
-  fc.record({ kind: fc.constant('delete' as const), user: fc.nat(2), collection: fc.constantFrom('contacts' as const, 'messages' as const), key: fc.nat(3) }),
+  fc.record({
+    kind: fc.constant('decide' as const),
+    user: fc.nat(2),
+    decision: fc.constantFrom('grant' as const, 'deny' as const, 'withdraw' as const),
+  }),
+  fc.record({
+    kind: fc.constant('put' as const),
+    user: fc.nat(2),
+    collection: fc.constantFrom('contacts' as const, 'messages' as const),
+    key: fc.nat(3),
+  }),
+  fc.record({
+    kind: fc.constant('delete' as const),
+    user: fc.nat(2),
+    collection: fc.constantFrom('contacts' as const, 'messages' as const),
+    key: fc.nat(3),
+  }),
 );
 
 describe('consent, enforced where the data rests', () => {
@@ -43,7 +57,13 @@ describe('consent, enforced where the data rests', () => {
         // A fresh region per run, opened non-exclusively so the test can read its file as an attacker would.
         await node?.close();
         const data = `${dir.path}/run-${n++}`;
-        node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: data, scrypt: fastScrypt, exclusive: false });
+        node = await openRegionNode({
+          policy: testPolicy,
+          regionId: 'sg-singapore',
+          dataDir: data,
+          scrypt: fastScrypt,
+          exclusive: false,
+        });
         const file = new Database(regionPaths(data, 'sg-singapore').store, { readonly: true });
         try {
           for (const u of users) await node.openTenancy({ userId: u, service: 'messaging', epoch: 1, market: 'SG' });
@@ -52,12 +72,23 @@ describe('consent, enforced where the data rests', () => {
           for (const o of ops) {
             const u = users[o.user]!;
             if (o.kind === 'decide') {
-              const ledger = await node.recordConsent({ ...ref(u), purpose: 'address-book-sync', decision: o.decision, method: 'test', source: 'property' });
+              const ledger = await node.recordConsent({
+                ...ref(u),
+                purpose: 'address-book-sync',
+                decision: o.decision,
+                method: 'test',
+                source: 'property',
+              });
               expect(ledger.history.at(-1)?.decision).toBe(o.decision);
               if (o.decision === 'grant') granted.add(u);
               else granted.delete(u);
             } else if (o.kind === 'put') {
-              const put = node.putRecord({ ...ref(u), collection: o.collection, key: `k${o.key}`, value: { n: o.key } });
+              const put = node.putRecord({
+                ...ref(u),
+                collection: o.collection,
+                key: `k${o.key}`,
+                value: { n: o.key },
+              });
               if (o.collection === 'contacts' && !granted.has(u)) {
                 const err = await expectCode(put, 'CONSENT_REQUIRED');
                 expect(err.details).toEqual({ purpose: 'address-book-sync' });
@@ -69,8 +100,16 @@ describe('consent, enforced where the data rests', () => {
             }
             // The invariant, read from the region's file itself after every step.
             for (const who of users) {
-              const gated = file.prepare("SELECT count(*) FROM records WHERE user_id = ? AND service = 'messaging' AND collection = 'contacts'").pluck().get(who) as number;
-              const key = file.prepare("SELECT count(*) FROM keys WHERE user_id = ? AND scope = 'messaging/contacts'").pluck().get(who) as number;
+              const gated = file
+                .prepare(
+                  "SELECT count(*) FROM records WHERE user_id = ? AND service = 'messaging' AND collection = 'contacts'",
+                )
+                .pluck()
+                .get(who) as number;
+              const key = file
+                .prepare("SELECT count(*) FROM keys WHERE user_id = ? AND scope = 'messaging/contacts'")
+                .pluck()
+                .get(who) as number;
               if (!granted.has(who)) {
                 expect(gated, `${who} holds contacts without a grant`).toBe(0);
               }
@@ -92,22 +131,69 @@ describe('consent, enforced where the data rests', () => {
   });
 
   it('refuses a grant against an outdated notice, an unknown purpose and a bad decision, and changes nothing', async () => {
-    const policy = { ...testPolicy, purposes: [{ id: 'address-book-sync', description: 'Upload the address book', notice: { id: 'abs', version: '2015-01' } }] };
+    const policy = {
+      ...testPolicy,
+      purposes: [
+        { id: 'address-book-sync', description: 'Upload the address book', notice: { id: 'abs', version: '2015-01' } },
+      ],
+    };
     node = await openRegionNode({ policy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt });
     const ref = { userId: 'u-n', service: 'messaging', epoch: 1 };
     await node.openTenancy({ ...ref, market: 'SG' });
-    const stale = await expectCode(node.recordConsent({ ...ref, purpose: 'address-book-sync', decision: 'grant', noticeVersion: '2014-08', method: 'test', source: 't' }), 'CONFLICT');
+    const stale = await expectCode(
+      node.recordConsent({
+        ...ref,
+        purpose: 'address-book-sync',
+        decision: 'grant',
+        noticeVersion: '2014-08',
+        method: 'test',
+        source: 't',
+      }),
+      'CONFLICT',
+    );
     expect(stale.details).toMatchObject({ field: 'noticeVersion', notice: { version: '2015-01' } });
-    await expectCode(node.recordConsent({ ...ref, purpose: 'marketing', decision: 'grant', method: 'test', source: 't' }), 'BAD_REQUEST');
-    await expectCode(node.recordConsent({ ...ref, purpose: 'address-book-sync', decision: 'maybe' as never, method: 'test', source: 't' }), 'BAD_REQUEST');
+    await expectCode(
+      node.recordConsent({ ...ref, purpose: 'marketing', decision: 'grant', method: 'test', source: 't' }),
+      'BAD_REQUEST',
+    );
+    await expectCode(
+      node.recordConsent({
+        ...ref,
+        purpose: 'address-book-sync',
+        decision: 'maybe' as never,
+        method: 'test',
+        source: 't',
+      }),
+      'BAD_REQUEST',
+    );
     expect(await node.readConsents(ref)).toEqual([{ purpose: 'address-book-sync', history: [] }]);
-    const granted = await node.recordConsent({ ...ref, purpose: 'address-book-sync', decision: 'grant', noticeVersion: '2015-01', method: 'in-app-dialog', source: 'session:s_1' });
-    expect(granted.history).toEqual([expect.objectContaining({ decision: 'grant', notice: expect.objectContaining({ id: 'abs', version: '2015-01' }), jurisdiction: expect.any(String), method: 'in-app-dialog', source: 'session:s_1' })]);
+    const granted = await node.recordConsent({
+      ...ref,
+      purpose: 'address-book-sync',
+      decision: 'grant',
+      noticeVersion: '2015-01',
+      method: 'in-app-dialog',
+      source: 'session:s_1',
+    });
+    expect(granted.history).toEqual([
+      expect.objectContaining({
+        decision: 'grant',
+        notice: expect.objectContaining({ id: 'abs', version: '2015-01' }),
+        jurisdiction: expect.any(String),
+        method: 'in-app-dialog',
+        source: 'session:s_1',
+      }),
+    ]);
     await node.putRecord({ ...ref, collection: 'contacts', key: 'c1', value: 'ok' });
   });
 
   it('a write prepared under a grant that is withdrawn before it lands is refused, not stored', async () => {
-    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt });
+    node = await openRegionNode({
+      policy: testPolicy,
+      regionId: 'sg-singapore',
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+    });
     const ref = { userId: 'u-race', service: 'messaging', epoch: 1 };
     await node.openTenancy({ ...ref, market: 'SG' });
     await node.recordConsent({ ...ref, purpose: 'address-book-sync', decision: 'grant', method: 'test', source: 't' });

@@ -18,14 +18,16 @@ function integrityError(fn: () => unknown): boolean {
 
 describe('aead', () => {
   it('round-trips any plaintext, with a format byte and a fresh IV each time', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 2048 }), fc.uint8Array({ maxLength: 64 }), (plain, extra) => {
-      const plaintext = Buffer.from(plain);
-      const a = Buffer.from(extra);
-      const sealed = seal(key, plaintext, a);
-      expect(sealed[0]).toBe(aeadFormat);
-      expect(sealed.length).toBe(plaintext.length + aeadOverhead);
-      expect(open(key, sealed, a).equals(plaintext)).toBe(true);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), fc.uint8Array({ maxLength: 64 }), (plain, extra) => {
+        const plaintext = Buffer.from(plain);
+        const a = Buffer.from(extra);
+        const sealed = seal(key, plaintext, a);
+        expect(sealed[0]).toBe(aeadFormat);
+        expect(sealed.length).toBe(plaintext.length + aeadOverhead);
+        expect(open(key, sealed, a).equals(plaintext)).toBe(true);
+      }),
+    );
     const one = seal(key, Buffer.from('same'), aad);
     const two = seal(key, Buffer.from('same'), aad);
     expect(one.subarray(1, 13).equals(two.subarray(1, 13))).toBe(false);
@@ -43,7 +45,10 @@ describe('aead', () => {
       for (const bit of [0x01, 0x80]) {
         const tampered = Buffer.from(sealed);
         tampered[i] = (tampered[i] ?? 0) ^ bit;
-        expect(integrityError(() => open(key, tampered, aad)), `byte ${i} bit ${bit}`).toBe(true);
+        expect(
+          integrityError(() => open(key, tampered, aad)),
+          `byte ${i} bit ${bit}`,
+        ).toBe(true);
       }
     }
   });

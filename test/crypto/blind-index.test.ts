@@ -61,7 +61,9 @@ describe('BlindIndex', () => {
     expect(b.phone('+6591234567')).not.toBe(idx);
     expect(new BlindIndex(Buffer.from(key)).phone('+6591234567')).toBe(idx);
     // a text secret (as the secret file holds) is a key too
-    expect(new BlindIndex('a-secret-of-enough-length-000000').email('a@b.co')).not.toBe(new BlindIndex('a-secret-of-enough-length-000001').email('a@b.co'));
+    expect(new BlindIndex('a-secret-of-enough-length-000000').email('a@b.co')).not.toBe(
+      new BlindIndex('a-secret-of-enough-length-000001').email('a@b.co'),
+    );
   });
 
   it('separates kinds, refuses short keys and malformed input', () => {

@@ -1,7 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { KeyringKeySource } from '../../src/crypto/keyring-key-source.js';
 import { DomicileError } from '../../src/errors/domicile-error.js';
@@ -29,7 +29,11 @@ describe('KeyringKeySource', () => {
     const path = join(dir, 'nested', 'keyring.json');
     const keys = KeyringKeySource.open({ path, regionId: 'sg-singapore' });
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    const file = JSON.parse(readFileSync(path, 'utf8')) as { regionId: string; activeKeyId: string; keys: Array<{ id: string; created: string; material: string }> };
+    const file = JSON.parse(readFileSync(path, 'utf8')) as {
+      regionId: string;
+      activeKeyId: string;
+      keys: Array<{ id: string; created: string; material: string }>;
+    };
     expect(file.regionId).toBe('sg-singapore');
     expect(file.keys).toHaveLength(1);
     expect(file.keys[0]?.id).toBe(file.activeKeyId);
@@ -71,7 +75,10 @@ describe('KeyringKeySource', () => {
     const path = join(dir, 'keyring.json');
     const original = KeyringKeySource.open({ path, regionId: 'us-oregon' });
     const wrapped = original.wrap(Buffer.alloc(32, 7), Buffer.from('aad'));
-    const file = JSON.parse(readFileSync(path, 'utf8')) as { activeKeyId: string; keys: Array<{ id: string; created: string; material: string }> };
+    const file = JSON.parse(readFileSync(path, 'utf8')) as {
+      activeKeyId: string;
+      keys: Array<{ id: string; created: string; material: string }>;
+    };
     file.keys.push({ id: 'k-next', created: new Date().toISOString(), material: randomBytes(32).toString('base64') });
     file.activeKeyId = 'k-next';
     writeFileSync(path, JSON.stringify(file), { mode: 0o600 });
@@ -91,11 +98,17 @@ describe('KeyringKeySource', () => {
     expect(open.message).toContain('chmod 600');
 
     const broken = join(dir, 'broken.json');
-    writeFileSync(broken, '{"format":1,"regionId":"sg-singapore","activeKeyId":"k1","keys":[{"id":"k1","created":"now","material":"c2hvcnQ="}]}', { mode: 0o600 });
+    writeFileSync(
+      broken,
+      '{"format":1,"regionId":"sg-singapore","activeKeyId":"k1","keys":[{"id":"k1","created":"now","material":"c2hvcnQ="}]}',
+      { mode: 0o600 },
+    );
     const err = caught(() => KeyringKeySource.open({ path: broken, regionId: 'sg-singapore' }));
     expect(err.message).toContain('5 bytes of material, not 32');
 
     writeFileSync(broken, 'not json', { mode: 0o600 });
-    expect(caught(() => KeyringKeySource.open({ path: broken, regionId: 'sg-singapore' })).message).toContain('not valid JSON');
+    expect(caught(() => KeyringKeySource.open({ path: broken, regionId: 'sg-singapore' })).message).toContain(
+      'not valid JSON',
+    );
   });
 });

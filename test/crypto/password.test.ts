@@ -1,6 +1,6 @@
 import { scryptSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { hashPassword, parsePasswordHash, verifyPassword, type ScryptParams } from '../../src/crypto/password.js';
+import { hashPassword, parsePasswordHash, type ScryptParams, verifyPassword } from '../../src/crypto/password.js';
 import { DomicileError } from '../../src/errors/domicile-error.js';
 
 const fast: ScryptParams = { logN: 10, r: 8, p: 1 };
@@ -42,13 +42,29 @@ describe('password hashing', () => {
     // The cause: scrypt keys HMAC-SHA256 with the password, and HMAC zero-pads short keys, so
     // trailing NULs vanish; an unpaired surrogate is encoded as U+FFFD like any other.
     const salt = Buffer.alloc(16);
-    expect(scryptSync('ab\u0000\u0000\u0000\u0000\u0000\u0000', salt, 16, { N: 1024 })).toEqual(scryptSync('ab', salt, 16, { N: 1024 }));
+    expect(scryptSync('ab\u0000\u0000\u0000\u0000\u0000\u0000', salt, 16, { N: 1024 })).toEqual(
+      scryptSync('ab', salt, 16, { N: 1024 }),
+    );
     expect(scryptSync('ab\ud800', salt, 16, { N: 1024 })).toEqual(scryptSync('ab\udfff', salt, 16, { N: 1024 }));
 
     const ab = await hashPassword('ab', fast);
-    for (const bad of ['ab\u0000\u0000\u0000\u0000\u0000\u0000', '\u0000'.repeat(8), 'tab\there', 'del\u007f', 'c1\u0085', 'lone\ud800', 'lone\udfff']) {
-      await expect(hashPassword(bad, fast), JSON.stringify(bad)).rejects.toMatchObject({ code: 'BAD_REQUEST', details: { field: 'password' } });
-      await expect(verifyPassword(bad, ab), JSON.stringify(bad)).rejects.toMatchObject({ code: 'BAD_REQUEST', details: { field: 'password' } });
+    for (const bad of [
+      'ab\u0000\u0000\u0000\u0000\u0000\u0000',
+      '\u0000'.repeat(8),
+      'tab\there',
+      'del\u007f',
+      'c1\u0085',
+      'lone\ud800',
+      'lone\udfff',
+    ]) {
+      await expect(hashPassword(bad, fast), JSON.stringify(bad)).rejects.toMatchObject({
+        code: 'BAD_REQUEST',
+        details: { field: 'password' },
+      });
+      await expect(verifyPassword(bad, ab), JSON.stringify(bad)).rejects.toMatchObject({
+        code: 'BAD_REQUEST',
+        details: { field: 'password' },
+      });
     }
     // Paired surrogates (emoji) and letters beyond ASCII are ordinary characters.
     expect(await verifyPassword('ab-😀-ü', await hashPassword('ab-😀-ü', fast))).toBe(true);

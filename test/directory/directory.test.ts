@@ -6,8 +6,8 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Directory } from '../../src/directory/directory.js';
 import { PostgresDirectory } from '../../src/directory/postgres-directory.js';
 import { SqliteDirectory } from '../../src/directory/sqlite-directory.js';
-import { testPostgresUrl } from '../support/postgres.js';
 import { listFiles } from '../support/file-scan.js';
+import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 
 const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 1 });
@@ -20,12 +20,15 @@ afterAll(async () => {
 /** The same behaviour from both directories: embedded SQLite, and PostgreSQL for several gateways. */
 const backends: Array<[string, (dir: string) => Promise<Directory>]> = [
   ['SqliteDirectory', async (dir) => new SqliteDirectory(join(dir, 'directory.db'))],
-  ['PostgresDirectory', async () => {
-    const schema = `dir_${process.pid}_${Date.now().toString(36)}_${schemas.length}`;
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    schemas.push(schema);
-    return new PostgresDirectory(testPostgresUrl, { schema });
-  }],
+  [
+    'PostgresDirectory',
+    async () => {
+      const schema = `dir_${process.pid}_${Date.now().toString(36)}_${schemas.length}`;
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      schemas.push(schema);
+      return new PostgresDirectory(testPostgresUrl, { schema });
+    },
+  ],
 ];
 
 describe.each(backends)('%s', (_name, make) => {
@@ -36,8 +39,14 @@ describe.each(backends)('%s', (_name, make) => {
     directory = await make(dir.path);
     await directory.init();
     await directory.createUser({
-      userId: 'u_1', market: 'IN', logins: ['blind-phone-1', 'blind-email-1'], createdAt: 1,
-      homes: [{ service: 'shop', region: 'sg-singapore', epoch: 1 }, { service: 'account', region: 'sg-singapore', epoch: 1 }],
+      userId: 'u_1',
+      market: 'IN',
+      logins: ['blind-phone-1', 'blind-email-1'],
+      createdAt: 1,
+      homes: [
+        { service: 'shop', region: 'sg-singapore', epoch: 1 },
+        { service: 'account', region: 'sg-singapore', epoch: 1 },
+      ],
     });
   });
   afterEach(async () => {
@@ -46,7 +55,15 @@ describe.each(backends)('%s', (_name, make) => {
   });
 
   it('claims logins atomically: a taken login refuses the whole user', async () => {
-    await expect(directory.createUser({ userId: 'u_2', market: 'SG', logins: ['blind-new', 'blind-email-1'], createdAt: 2, homes: [] })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      directory.createUser({
+        userId: 'u_2',
+        market: 'SG',
+        logins: ['blind-new', 'blind-email-1'],
+        createdAt: 2,
+        homes: [],
+      }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(await directory.getUser('u_2')).toBeUndefined();
     expect(await directory.findByLogin('blind-new')).toBeUndefined();
     expect(await directory.findByLogin('blind-phone-1')).toBe('u_1');
@@ -85,7 +102,10 @@ describe.each(backends)('%s', (_name, make) => {
     expect(await directory.revokeSession('u_1', 's_a', 21)).toBe(false);
     expect(await directory.isSessionActive('u_1', 's_a')).toBe(false);
     expect(await directory.isSessionActive('u_1', 's_b')).toBe(true);
-    expect((await directory.listSessions('u_1')).map((s) => [s.sessionId, s.revokedAt])).toEqual([['s_a', 20], ['s_b', null]]);
+    expect((await directory.listSessions('u_1')).map((s) => [s.sessionId, s.revokedAt])).toEqual([
+      ['s_a', 20],
+      ['s_b', null],
+    ]);
   });
 
   it('deletes a user with their logins, homes and sessions', async () => {
@@ -97,10 +117,10 @@ describe.each(backends)('%s', (_name, make) => {
   });
 });
 
-describe('the directory\'s schema ledger', () => {
+describe("the directory's schema ledger", () => {
   const edited = /schema migration 1 \("users, logins, homes, sessions"\).*edited.*new migration/;
 
-  it('refuses a SqliteDirectory whose applied migration differs from this version\'s, naming it', async () => {
+  it("refuses a SqliteDirectory whose applied migration differs from this version's, naming it", async () => {
     const dir = tempDir('directory-ledger');
     try {
       const file = join(dir.path, 'directory.db');
@@ -118,7 +138,7 @@ describe('the directory\'s schema ledger', () => {
     }
   });
 
-  it('refuses a PostgresDirectory whose applied migration differs from this version\'s, naming it', async () => {
+  it("refuses a PostgresDirectory whose applied migration differs from this version's, naming it", async () => {
     const schema = `dir_${process.pid}_${Date.now().toString(36)}_${schemas.length}`;
     await admin.query(`CREATE SCHEMA ${schema}`);
     schemas.push(schema);
@@ -143,14 +163,28 @@ describe('SqliteDirectory erasure', () => {
     const services = ['account', 'messaging', 'cloud', 'shop'];
     // Others around it, so its rows share pages with rows that stay.
     for (let i = 0; i < 300; i++) {
-      await directory.createUser({ userId: `u_other_${i}`, market: 'IN', logins: [`blind-other-${i}`], createdAt: i, homes: services.map((service) => ({ service, region: 'cn-beijing', epoch: 1 })) });
-      if (i === 150) await directory.createUser({ userId, market: 'SG', logins, createdAt: i, homes: services.map((service) => ({ service, region: 'cn-beijing', epoch: 1 })) });
+      await directory.createUser({
+        userId: `u_other_${i}`,
+        market: 'IN',
+        logins: [`blind-other-${i}`],
+        createdAt: i,
+        homes: services.map((service) => ({ service, region: 'cn-beijing', epoch: 1 })),
+      });
+      if (i === 150)
+        await directory.createUser({
+          userId,
+          market: 'SG',
+          logins,
+          createdAt: i,
+          homes: services.map((service) => ({ service, region: 'cn-beijing', epoch: 1 })),
+        });
     }
     await directory.createSession({ sessionId: 'session-of-the-erased-3c2b1a', userId, createdAt: 5 });
     // Homes flipped by migrations: rewritten rows, whose old copies must not linger either.
     await directory.flipHomes(services.map((service) => ({ userId, service, toRegion: 'sg-singapore', fromEpoch: 1 })));
     const needles = [userId, ...logins, 'session-of-the-erased-3c2b1a'];
-    const holding = (needle: string): string[] => listFiles(dir.path).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
+    const holding = (needle: string): string[] =>
+      listFiles(dir.path).filter((f) => readFileSync(f).includes(Buffer.from(needle)));
     for (const needle of needles) expect(holding(needle).length, needle).toBeGreaterThan(0);
 
     await directory.deleteUser(userId);

@@ -3,13 +3,13 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DsarExport } from '../../src/dsar/dsar-service.js';
 import { buildGateway } from '../../src/gateway/build-gateway.js';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { regionPaths } from '../../src/region/open-region-node.js';
 import { runCli } from '../support/cli.js';
 import { filesHoldingBytes } from '../support/file-scan.js';
 import { tempDir } from '../support/temp-dir.js';
-import { auth, examplesDir, grant, liftedAuthThrottle, register, type Registered } from '../support/test-platform.js';
+import { auth, examplesDir, grant, liftedAuthThrottle, type Registered, register } from '../support/test-platform.js';
 
 /**
  * Data subject requests through the real gateway: the export holds every record the user
@@ -28,7 +28,11 @@ describe('data subject requests', () => {
   const canary = 'CANARY-dsar-3c1f-Redmi-Note';
 
   async function open(): Promise<void> {
-    platform = await Platform.open({ policy: await loadPolicyFile(join(examplesDir, 'phase3.yaml')), dataDir, durability: 'normal' });
+    platform = await Platform.open({
+      policy: await loadPolicyFile(join(examplesDir, 'phase3.yaml')),
+      dataDir,
+      durability: 'normal',
+    });
     app = await buildGateway(platform, { throttle: liftedAuthThrottle });
   }
   async function close(): Promise<void> {
@@ -38,21 +42,39 @@ describe('data subject requests', () => {
 
   beforeAll(async () => {
     await open();
-    user = await register(app, { phone: '+91 98100 00001', password: 'dsar-password', market: 'IN', device: 'Redmi Note' });
+    user = await register(app, {
+      phone: '+91 98100 00001',
+      password: 'dsar-password',
+      market: 'IN',
+      device: 'Redmi Note',
+    });
     other = await register(app, { phone: '+65 9100 0002', password: 'dsar-password', market: 'SG' });
     await grant(app, user.token, 'cloud-backup');
     await grant(app, user.token, 'contact-discovery');
     const records: Array<[string, unknown]> = [
-      ['shop/orders/o1', { sku: 'redmi-1s', note: canary }], ['shop/addresses/home', { city: 'Bengaluru' }],
-      ['cloud/contacts/c1', { name: `${canary} contact` }], ['cloud/contacts/p1', { title: 'Diwali' }],
-      ['messaging/messages/m1', { to: 'u_x', body: canary }], ['messaging/address-book/h1', { hash: 'ab12' }],
+      ['shop/orders/o1', { sku: 'redmi-1s', note: canary }],
+      ['shop/addresses/home', { city: 'Bengaluru' }],
+      ['cloud/contacts/c1', { name: `${canary} contact` }],
+      ['cloud/contacts/p1', { title: 'Diwali' }],
+      ['messaging/messages/m1', { to: 'u_x', body: canary }],
+      ['messaging/address-book/h1', { hash: 'ab12' }],
     ];
     for (const [path, value] of records) {
-      const res = await app.inject({ method: 'PUT', url: `/v1/me/${path}`, headers: auth(user.token), payload: value as Record<string, unknown> });
+      const res = await app.inject({
+        method: 'PUT',
+        url: `/v1/me/${path}`,
+        headers: auth(user.token),
+        payload: value as Record<string, unknown>,
+      });
       expect(res.statusCode, res.body).toBe(200);
       written.set(path, value);
     }
-    await app.inject({ method: 'PUT', url: '/v1/me/shop/orders/o1', headers: auth(other.token), payload: { kept: true } });
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/me/shop/orders/o1',
+      headers: auth(other.token),
+      payload: { kept: true },
+    });
   });
   afterAll(async () => {
     await close().catch(() => undefined);
@@ -81,14 +103,19 @@ describe('data subject requests', () => {
     expect(account.credentials).toEqual({ phone: '+919810000001' });
     expect(JSON.stringify(bundle)).not.toMatch(/scrypt|passwordHash/);
     const cloud = bundle.regions.flatMap((r) => r.services).find((s) => s.service === 'cloud')!;
-    expect(cloud.consents).toEqual([expect.objectContaining({ purpose: 'cloud-backup', history: [expect.objectContaining({ decision: 'grant' })] })]);
+    expect(cloud.consents).toEqual([
+      expect.objectContaining({ purpose: 'cloud-backup', history: [expect.objectContaining({ decision: 'grant' })] }),
+    ]);
   });
 
   it('erases the user everywhere: nothing readable, no key left in any file, tokens dead, the audit entry kept', async () => {
     // What could open the user's data, as it rests now: their ciphertexts and wrapped keys.
     await close();
     const store = new Database(regionPaths(dataDir, 'in-mumbai').store, { readonly: true });
-    const ciphertexts = store.prepare<[string], Buffer>('SELECT ciphertext FROM records WHERE user_id = ?').pluck().all(user.userId);
+    const ciphertexts = store
+      .prepare<[string], Buffer>('SELECT ciphertext FROM records WHERE user_id = ?')
+      .pluck()
+      .all(user.userId);
     const keys = store.prepare<[string], Buffer>('SELECT wrapped FROM keys WHERE user_id = ?').pluck().all(user.userId);
     store.close();
     expect(ciphertexts.length).toBeGreaterThanOrEqual(written.size);
@@ -104,9 +131,12 @@ describe('data subject requests', () => {
 
     expect((await app.inject({ method: 'GET', url: '/v1/me', headers: auth(user.token) })).statusCode).toBe(401);
     expect(await platform.directory.getUser(user.userId)).toBeUndefined();
-    for (const client of platform.regions.values()) expect(await client.describeUser({ userId: user.userId })).toEqual([]);
+    for (const client of platform.regions.values())
+      expect(await client.describeUser({ userId: user.userId })).toEqual([]);
     // The other user is untouched.
-    expect((await app.inject({ method: 'GET', url: '/v1/me/shop/orders/o1', headers: auth(other.token) })).json()).toMatchObject({ value: { kept: true } });
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/me/shop/orders/o1', headers: auth(other.token) })).json(),
+    ).toMatchObject({ value: { kept: true } });
     // The directory's files (its write-ahead log included) no longer hold the user id, freed pages included.
     const directoryDir = join(dataDir, 'directory');
     expect(filesHoldingBytes(directoryDir, Buffer.from(other.userId)).length).toBeGreaterThan(0);
@@ -118,18 +148,29 @@ describe('data subject requests', () => {
     for (const bytes of [...ciphertexts, ...keys]) expect(filesHoldingBytes(dataDir, bytes)).toEqual([]);
     const status = await runCli(['dsar', 'status', request.id, '--data', dataDir, '--json']);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ id: request.id, kind: 'erase', state: 'completed', userId: user.userId });
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      id: request.id,
+      kind: 'erase',
+      state: 'completed',
+      userId: user.userId,
+    });
     const verified = await runCli(['audit', 'verify', '--data', dataDir, '--json']);
     expect(verified.code, verified.stdout).toBe(0);
     const proof = await runCli(['audit', 'proof', '--data', dataDir, '--region', 'in-mumbai', '--seq', '1', '--json']);
     expect(JSON.parse(proof.stdout)).toMatchObject({ verified: true });
     const mumbai = new Database(regionPaths(dataDir, 'in-mumbai').store, { readonly: true });
-    const entries = mumbai.prepare<[], string>("SELECT entry FROM audit_entries WHERE type IN ('dsar', 'key-shred')").pluck().all().map((e) => JSON.parse(String(e)) as { event: Record<string, unknown> });
+    const entries = mumbai
+      .prepare<[], string>("SELECT entry FROM audit_entries WHERE type IN ('dsar', 'key-shred')")
+      .pluck()
+      .all()
+      .map((e) => JSON.parse(String(e)) as { event: Record<string, unknown> });
     mumbai.close();
-    expect(entries.map((e) => e.event)).toEqual(expect.arrayContaining([
-      expect.objectContaining({ type: 'dsar', kind: 'erase', user: user.userId, request: request.id }),
-      expect.objectContaining({ type: 'key-shred', users: [user.userId], scopes: ['*'], reason: 'erasure' }),
-    ]));
+    expect(entries.map((e) => e.event)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ type: 'dsar', kind: 'erase', user: user.userId, request: request.id }),
+        expect.objectContaining({ type: 'key-shred', users: [user.userId], scopes: ['*'], reason: 'erasure' }),
+      ]),
+    );
     await open();
   });
 
@@ -139,7 +180,12 @@ describe('data subject requests', () => {
     await close();
     // Mumbai runs as its own process, and that process is down.
     const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
-    const partial = await Platform.open({ policy, dataDir, durability: 'normal', remoteRegions: { 'in-mumbai': 'http://127.0.0.1:9' } });
+    const partial = await Platform.open({
+      policy,
+      dataDir,
+      durability: 'normal',
+      remoteRegions: { 'in-mumbai': 'http://127.0.0.1:9' },
+    });
     let id: string;
     try {
       const request = await partial.dsar.erase(late.userId, 'operator');
@@ -158,14 +204,17 @@ describe('data subject requests', () => {
     expect(await platform.region('in-mumbai').describeUser({ userId: late.userId })).toEqual([]);
   });
 
-  it('answers an erasure of an unknown user with a clear error from the CLI, and exports another user\'s part alone', async () => {
+  it("answers an erasure of an unknown user with a clear error from the CLI, and exports another user's part alone", async () => {
     await close();
     const erase = await runCli(['dsar', 'erase', 'u_nobody', '--data', dataDir]);
     expect(erase.code).toBe(2);
     expect(erase.stderr).toMatch(/no user u_nobody/);
     const exported = await runCli(['dsar', 'export', other.userId, '--data', dataDir]);
     expect(exported.code, exported.stderr).toBe(0);
-    expect(JSON.parse(exported.stdout)).toMatchObject({ userId: other.userId, regions: [expect.objectContaining({ region: 'sg-singapore' })] });
+    expect(JSON.parse(exported.stdout)).toMatchObject({
+      userId: other.userId,
+      regions: [expect.objectContaining({ region: 'sg-singapore' })],
+    });
     await open();
   });
 });

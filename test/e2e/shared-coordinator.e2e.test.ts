@@ -3,18 +3,25 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { inSchema, onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
+import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
-import { domicileBin, runCli } from '../support/cli.js';
-import { testPostgresUrl } from '../support/postgres.js';
-import { examplesDir } from '../support/test-platform.js';
-import { tempDir } from '../support/temp-dir.js';
 import { fetchSender } from '../migrate/support/http-sender.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from '../migrate/support/random-writer.js';
+import { domicileBin, runCli } from '../support/cli.js';
+import { testPostgresUrl } from '../support/postgres.js';
+import { tempDir } from '../support/temp-dir.js';
+import { examplesDir } from '../support/test-platform.js';
 
-async function migrate(args: string[], data: string): Promise<{ code: number | null; json: Record<string, unknown>; stderr: string }> {
+async function migrate(
+  args: string[],
+  data: string,
+): Promise<{ code: number | null; json: Record<string, unknown>; stderr: string }> {
   const res = await runCli(['migrate', ...args, '--data', data, '--json']);
-  return { code: res.code, json: res.stdout ? (JSON.parse(res.stdout) as Record<string, unknown>) : {}, stderr: res.stderr };
+  return {
+    code: res.code,
+    json: res.stdout ? (JSON.parse(res.stdout) as Record<string, unknown>) : {},
+    stderr: res.stderr,
+  };
 }
 
 async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
@@ -43,7 +50,25 @@ describe('two `domicile up` sharing a PostgreSQL directory and coordinator', () 
   });
 
   async function up(dataDir: string, policyFile: string, directoryUrl: string): Promise<SpawnedServer> {
-    const server = await spawnServer([domicileBin, 'up', '--data', dataDir, '--port', '0', '--durability', 'normal', '--policy', policyFile, '--directory-url', directoryUrl, ...syntheticClientFlags], /gateway/, { DOMICILE_LOG: 'off' });
+    const server = await spawnServer(
+      [
+        domicileBin,
+        'up',
+        '--data',
+        dataDir,
+        '--port',
+        '0',
+        '--durability',
+        'normal',
+        '--policy',
+        policyFile,
+        '--directory-url',
+        directoryUrl,
+        ...syntheticClientFlags,
+      ],
+      /gateway/,
+      { DOMICILE_LOG: 'off' },
+    );
     servers.push(server);
     await until('the start-up banner', () => Promise.resolve(server.lines.some((l) => l.startsWith('Press Ctrl-C'))));
     return server;
@@ -55,7 +80,10 @@ describe('two `domicile up` sharing a PostgreSQL directory and coordinator', () 
     const { shared, ...regions } = made.schemas;
     const directoryUrl = inSchema(testPostgresUrl, shared!);
     for (const phase of ['before', 'phase1']) {
-      writeFileSync(join(data.path, `${phase}.yaml`), stringify(onPostgres(await loadPolicyFile(join(examplesDir, `${phase}.yaml`)), testPostgresUrl, regions)));
+      writeFileSync(
+        join(data.path, `${phase}.yaml`),
+        stringify(onPostgres(await loadPolicyFile(join(examplesDir, `${phase}.yaml`)), testPostgresUrl, regions)),
+      );
     }
     const dirA = join(data.path, 'a');
     const dirB = join(data.path, 'b');
@@ -75,7 +103,9 @@ describe('two `domicile up` sharing a PostgreSQL directory and coordinator', () 
     cpSync(join(dirA, 'secrets'), join(dirB, 'secrets'), { recursive: true });
     cpSync(join(dirA, 'regions'), join(dirB, 'regions'), { recursive: true });
     const b = await up(dirB, join(data.path, 'phase1.yaml'), directoryUrl);
-    expect(a.lines.join('\n')).toMatch(/migrations coordinated in the shared directory's database: this gateway leads them/);
+    expect(a.lines.join('\n')).toMatch(
+      /migrations coordinated in the shared directory's database: this gateway leads them/,
+    );
     expect(b.lines.join('\n')).toMatch(/another gateway leads them; this one steers, and leads if that one stops/);
 
     // Started through B, run by A: both show the same migration.
@@ -92,7 +122,10 @@ describe('two `domicile up` sharing a PostgreSQL directory and coordinator', () 
     const completed = await migrate(['complete'], dirB);
     expect(completed.code, completed.stderr).toBe(0);
     await until('completed', async () => (await migrate(['status'], dirB)).json.state === 'completed');
-    const done = (await migrate(['status'], dirB)).json as { error: string | null; users: { total: number; completed: number } };
+    const done = (await migrate(['status'], dirB)).json as {
+      error: string | null;
+      users: { total: number; completed: number };
+    };
     expect(done.error ?? null).toBeNull();
     expect(done.users.completed).toBe(done.users.total);
     expect(done.users.total).toBeGreaterThan(0);

@@ -9,7 +9,12 @@ describe('Mi Account and the records API through the gateway', () => {
   afterAll(async () => t.close());
 
   it('registers users, homes each service by the policy, and logs in with phone or e-mail', async () => {
-    const indian = await register(t.app, { phone: '+91 98123 45678', password: 'correct-horse', market: 'IN', device: 'Redmi 1S' });
+    const indian = await register(t.app, {
+      phone: '+91 98123 45678',
+      password: 'correct-horse',
+      market: 'IN',
+      device: 'Redmi 1S',
+    });
     const american = await register(t.app, { email: 'Ann@Example.com', password: 'correct-horse', market: 'US' });
     const me = await t.app.inject({ method: 'GET', url: '/v1/me', headers: auth(indian.token) });
     expect(me.statusCode).toBe(200);
@@ -24,22 +29,42 @@ describe('Mi Account and the records API through the gateway', () => {
     expect(us.homes.account.region).toBe('us-oregon');
 
     // Normalised identifiers: the same phone written differently, the e-mail in other case.
-    const byPhone = await t.app.inject({ method: 'POST', url: '/v1/sessions', payload: { phone: '+919812345678', password: 'correct-horse' } });
+    const byPhone = await t.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      payload: { phone: '+919812345678', password: 'correct-horse' },
+    });
     expect(byPhone.statusCode).toBe(200);
     expect(byPhone.json().userId).toBe(indian.userId);
-    const byEmail = await t.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email: ' ann@example.COM ', password: 'correct-horse' } });
+    const byEmail = await t.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      payload: { email: ' ann@example.COM ', password: 'correct-horse' },
+    });
     expect(byEmail.json().userId).toBe(american.userId);
 
-    const wrong = await t.app.inject({ method: 'POST', url: '/v1/sessions', payload: { phone: '+919812345678', password: 'wrong-password' } });
+    const wrong = await t.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      payload: { phone: '+919812345678', password: 'wrong-password' },
+    });
     expect(wrong.statusCode).toBe(401);
-    const unknown = await t.app.inject({ method: 'POST', url: '/v1/sessions', payload: { phone: '+6500000000', password: 'wrong-password' } });
+    const unknown = await t.app.inject({
+      method: 'POST',
+      url: '/v1/sessions',
+      payload: { phone: '+6500000000', password: 'wrong-password' },
+    });
     expect(unknown.statusCode).toBe(401);
     expect(unknown.json().error.message).toBe(wrong.json().error.message);
   });
 
   it('refuses a second account with the same login, and bad registrations, with clear errors', async () => {
     await register(t.app, { email: 'dup@example.com', password: 'correct-horse', market: 'SG' });
-    const dup = await t.app.inject({ method: 'POST', url: '/v1/accounts', payload: { email: 'DUP@example.com', password: 'another-one', market: 'SG' } });
+    const dup = await t.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      payload: { email: 'DUP@example.com', password: 'another-one', market: 'SG' },
+    });
     expect(dup.statusCode).toBe(409);
     expect(dup.json().error.code).toBe('CONFLICT');
 
@@ -58,7 +83,12 @@ describe('Mi Account and the records API through the gateway', () => {
       expect(res.json().error.code).toBe('BAD_REQUEST');
       expect(res.json().error.message).toMatch(message);
     }
-    const notJson = await t.app.inject({ method: 'POST', url: '/v1/accounts', payload: '{"email":', headers: { 'content-type': 'application/json' } });
+    const notJson = await t.app.inject({
+      method: 'POST',
+      url: '/v1/accounts',
+      payload: '{"email":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(notJson.statusCode).toBe(400);
     expect(notJson.json().error.code).toBe('BAD_REQUEST');
   });
@@ -66,12 +96,27 @@ describe('Mi Account and the records API through the gateway', () => {
   it('writes, reads, lists and deletes records, with versions and If-Match', async () => {
     const u = await register(t.app, { email: 'records@example.com', password: 'correct-horse', market: 'MY' });
     const url = '/v1/me/shop/orders/o-1';
-    const put1 = await t.app.inject({ method: 'PUT', url, headers: auth(u.token), payload: { sku: 'redmi-1s', qty: 1 } });
+    const put1 = await t.app.inject({
+      method: 'PUT',
+      url,
+      headers: auth(u.token),
+      payload: { sku: 'redmi-1s', qty: 1 },
+    });
     expect(put1.statusCode).toBe(200);
     expect(put1.json()).toMatchObject({ collection: 'orders', key: 'o-1', version: 1 });
-    const put2 = await t.app.inject({ method: 'PUT', url, headers: { ...auth(u.token), 'if-match': '"1"' }, payload: { sku: 'redmi-1s', qty: 2 } });
+    const put2 = await t.app.inject({
+      method: 'PUT',
+      url,
+      headers: { ...auth(u.token), 'if-match': '"1"' },
+      payload: { sku: 'redmi-1s', qty: 2 },
+    });
     expect(put2.json().version).toBe(2);
-    const stale = await t.app.inject({ method: 'PUT', url, headers: { ...auth(u.token), 'if-match': '"1"' }, payload: { qty: 3 } });
+    const stale = await t.app.inject({
+      method: 'PUT',
+      url,
+      headers: { ...auth(u.token), 'if-match': '"1"' },
+      payload: { qty: 3 },
+    });
     expect(stale.statusCode).toBe(409);
     expect(stale.json().error.code).toBe('CONFLICT');
 
@@ -82,9 +127,19 @@ describe('Mi Account and the records API through the gateway', () => {
     const me = await t.app.inject({ method: 'GET', url: '/v1/me/devices', headers: auth(u.token) });
     expect(me.headers['cache-control']).toBe('private, no-store');
 
-    await t.app.inject({ method: 'PUT', url: '/v1/me/shop/orders/o-2', headers: auth(u.token), payload: ['a', 'list', 42] });
+    await t.app.inject({
+      method: 'PUT',
+      url: '/v1/me/shop/orders/o-2',
+      headers: auth(u.token),
+      payload: ['a', 'list', 42],
+    });
     const list = await t.app.inject({ method: 'GET', url: '/v1/me/shop/orders', headers: auth(u.token) });
-    expect(list.json().records.map((r: { key: string }) => r.key).sort()).toEqual(['o-1', 'o-2']);
+    expect(
+      list
+        .json()
+        .records.map((r: { key: string }) => r.key)
+        .sort(),
+    ).toEqual(['o-1', 'o-2']);
 
     const del = await t.app.inject({ method: 'DELETE', url, headers: auth(u.token) });
     expect(del.statusCode).toBe(204);
@@ -95,18 +150,43 @@ describe('Mi Account and the records API through the gateway', () => {
   it('rejects unknown services and collections, bad keys, oversized bodies and bad If-Match', async () => {
     const u = await register(t.app, { email: 'bad-input@example.com', password: 'correct-horse', market: 'SG' });
     const h = auth(u.token);
-    const unknownService = await t.app.inject({ method: 'PUT', url: '/v1/me/games/scores/s1', headers: h, payload: { a: 1 } });
+    const unknownService = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/me/games/scores/s1',
+      headers: h,
+      payload: { a: 1 },
+    });
     expect(unknownService.statusCode).toBe(404);
     expect(unknownService.json().error.message).toMatch(/account, messaging, cloud, shop/);
-    const unknownCollection = await t.app.inject({ method: 'PUT', url: '/v1/me/shop/wishlist/w1', headers: h, payload: { a: 1 } });
+    const unknownCollection = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/me/shop/wishlist/w1',
+      headers: h,
+      payload: { a: 1 },
+    });
     expect(unknownCollection.statusCode).toBe(404);
     expect(unknownCollection.json().error.message).toMatch(/cart, orders, addresses/);
-    const badKey = await t.app.inject({ method: 'PUT', url: '/v1/me/shop/orders/has%20space', headers: h, payload: { a: 1 } });
+    const badKey = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/me/shop/orders/has%20space',
+      headers: h,
+      payload: { a: 1 },
+    });
     expect(badKey.statusCode).toBe(400);
-    const tooBig = await t.app.inject({ method: 'PUT', url: '/v1/me/shop/orders/big', headers: h, payload: { blob: 'x'.repeat(300 * 1024) } });
+    const tooBig = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/me/shop/orders/big',
+      headers: h,
+      payload: { blob: 'x'.repeat(300 * 1024) },
+    });
     expect(tooBig.statusCode).toBe(413);
     expect(tooBig.json().error.code).toBe('PAYLOAD_TOO_LARGE');
-    const badIfMatch = await t.app.inject({ method: 'PUT', url: '/v1/me/shop/orders/o', headers: { ...h, 'if-match': 'yesterday' }, payload: { a: 1 } });
+    const badIfMatch = await t.app.inject({
+      method: 'PUT',
+      url: '/v1/me/shop/orders/o',
+      headers: { ...h, 'if-match': 'yesterday' },
+      payload: { a: 1 },
+    });
     expect(badIfMatch.statusCode).toBe(400);
     // None of these wrote anything.
     const list = await t.app.inject({ method: 'GET', url: '/v1/me/shop/orders', headers: h });
@@ -121,6 +201,8 @@ describe('Mi Account and the records API through the gateway', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/accounts', '/v1/sessions', '/v1/me/{service}/{collection}/{key}', '/v1/me/devices']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/accounts', '/v1/sessions', '/v1/me/{service}/{collection}/{key}', '/v1/me/devices']),
+    );
   });
 });

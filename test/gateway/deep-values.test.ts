@@ -2,16 +2,16 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildGateway } from '../../src/gateway/build-gateway.js';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { openRegionNode } from '../../src/region/open-region-node.js';
 import { jsonTextDepth, nestsDeeperThan } from '../../src/shared/json-depth.js';
 import { tempDir } from '../support/temp-dir.js';
-import { auth, examplesDir, register, type Registered } from '../support/test-platform.js';
+import { auth, examplesDir, type Registered, register } from '../support/test-platform.js';
 
 const nested = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
 
-describe('a value that breaks its owner\'s export (issue 14, item 10)', () => {
+describe("a value that breaks its owner's export (issue 14, item 10)", () => {
   const dir = tempDir('deep-values');
   let platform: Platform;
   let app: FastifyInstance;
@@ -46,23 +46,53 @@ describe('a value that breaks its owner\'s export (issue 14, item 10)', () => {
     }
     // The region checks before sealing, whoever calls it.
     const home = (await app.inject({ method: 'GET', url: '/v1/me', headers: auth(user.token) })).json().homes.shop;
-    const direct = platform.region(home.region).putRecord({ userId: user.userId, service: 'shop', epoch: home.epoch, collection: 'orders', key: 'deep', value: JSON.parse(nested(65)) });
-    await expect(direct).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/nests 65 levels deep; at most 64/) });
+    const direct = platform.region(home.region).putRecord({
+      userId: user.userId,
+      service: 'shop',
+      epoch: home.epoch,
+      collection: 'orders',
+      key: 'deep',
+      value: JSON.parse(nested(65)),
+    });
+    await expect(direct).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringMatching(/nests 65 levels deep; at most 64/),
+    });
     // Brackets inside strings are not nesting.
-    const inString = await app.inject({ method: 'PUT', url, headers, payload: JSON.stringify({ text: '[[[['.repeat(100) }) });
+    const inString = await app.inject({
+      method: 'PUT',
+      url,
+      headers,
+      payload: JSON.stringify({ text: '[[[['.repeat(100) }),
+    });
     expect(inString.statusCode).toBe(200);
     const read = await app.inject({ method: 'GET', url, headers: auth(user.token) });
     expect(read.json().value).toEqual({ text: '[[[['.repeat(100) });
   });
 
   it('lists, syncs and exports the rest of what an older version stored too deep, marking that record', async () => {
-    expect((await app.inject({ method: 'PUT', url: '/v1/me/shop/orders/plain', headers: auth(user.token), payload: { sku: 'redmi-1s' } })).statusCode).toBe(200);
+    expect(
+      (
+        await app.inject({
+          method: 'PUT',
+          url: '/v1/me/shop/orders/plain',
+          headers: auth(user.token),
+          payload: { sku: 'redmi-1s' },
+        })
+      ).statusCode,
+    ).toBe(200);
     const homes = (await app.inject({ method: 'GET', url: '/v1/me', headers: auth(user.token) })).json().homes;
     const home: { region: string; epoch: number } = homes.shop;
     await close();
     // What a version without the limit stored: the deepest value its write could serialise.
     const policy = await loadPolicyFile(join(examplesDir, 'phase3.yaml'));
-    const node = await openRegionNode({ policy, regionId: home.region, dataDir: dir.path, durability: 'normal', maxValueDepth: 1_000_000 });
+    const node = await openRegionNode({
+      policy,
+      regionId: home.region,
+      dataDir: dir.path,
+      durability: 'normal',
+      maxValueDepth: 1_000_000,
+    });
     const ref = { userId: user.userId, service: 'shop', epoch: home.epoch, collection: 'orders', key: 'too-deep' };
     let stored = 0;
     for (let levels = 3_000; levels < 20_000; levels += 50) {
@@ -82,11 +112,17 @@ describe('a value that breaks its owner\'s export (issue 14, item 10)', () => {
       expect(res.statusCode, `${url}: ${res.body.slice(0, 200)}`).toBe(200);
       expect(jsonTextDepth(res.body), url).toBeLessThan(100);
       expect(res.body, url).toContain('redmi-1s');
-      expect(res.body, url).toMatch(/"key":"too-deep"[^}]*"value":null[^}]*"unreadable":"the value nests deeper than 1000 levels/);
+      expect(res.body, url).toMatch(
+        /"key":"too-deep"[^}]*"value":null[^}]*"unreadable":"the value nests deeper than 1000 levels/,
+      );
     }
     const one = await app.inject({ method: 'GET', url: '/v1/me/shop/orders/too-deep', headers: auth(user.token) });
     expect(one.statusCode).toBe(200);
-    expect(one.json()).toMatchObject({ key: 'too-deep', value: null, unreadable: expect.stringMatching(/write it again/) });
+    expect(one.json()).toMatchObject({
+      key: 'too-deep',
+      value: null,
+      unreadable: expect.stringMatching(/write it again/),
+    });
   });
 
   it('measures nesting without recursion, whatever the depth', () => {

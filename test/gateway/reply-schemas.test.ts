@@ -24,18 +24,39 @@ function keepingLogger(lines: Logged[]): FastifyBaseLogger {
   const logger = {
     level: 'info',
     child: () => logger,
-    ...Object.fromEntries(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => [level, (fields: unknown) => {
-      lines.push({ level, fields: typeof fields === 'object' && fields !== null ? fields as Record<string, unknown> : { msg: fields } });
-    }])),
+    ...Object.fromEntries(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => [
+        level,
+        (fields: unknown) => {
+          lines.push({
+            level,
+            fields:
+              typeof fields === 'object' && fields !== null ? (fields as Record<string, unknown>) : { msg: fields },
+          });
+        },
+      ]),
+    ),
   };
   return logger as unknown as FastifyBaseLogger;
 }
 
 /** JSON Schemas of every answer of an OpenAPI document: [where, schema]. */
-function answerSchemas(doc: { paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>> }): Array<[string, string, unknown]> {
-  return Object.entries(doc.paths).flatMap(([path, operations]) => Object.entries(operations).flatMap(([method, op]) =>
-    Object.entries(op.responses ?? {}).flatMap(([status, response]) =>
-      Object.entries(response.content ?? {}).map(([type, { schema }]) => [`${method.toUpperCase()} ${path} ${status} ${type}`, type, schema] as [string, string, unknown]))));
+function answerSchemas(doc: {
+  paths: Record<
+    string,
+    Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>
+  >;
+}): Array<[string, string, unknown]> {
+  return Object.entries(doc.paths).flatMap(([path, operations]) =>
+    Object.entries(operations).flatMap(([method, op]) =>
+      Object.entries(op.responses ?? {}).flatMap(([status, response]) =>
+        Object.entries(response.content ?? {}).map(
+          ([type, { schema }]) =>
+            [`${method.toUpperCase()} ${path} ${status} ${type}`, type, schema] as [string, string, unknown],
+        ),
+      ),
+    ),
+  );
 }
 
 /** Objects of a JSON Schema that take properties they do not name (an absent additionalProperties, or true, or {}). */
@@ -43,10 +64,18 @@ function openObjects(schema: unknown, at = ''): string[] {
   if (Array.isArray(schema)) return schema.flatMap((s, i) => openObjects(s, `${at}[${i}]`));
   if (typeof schema !== 'object' || schema === null) return [];
   const s = schema as Record<string, unknown>;
-  const own = s.type === 'object' && s.properties !== undefined && s.additionalProperties !== false ? [at || '(the answer)'] : [];
-  return [...own, ...Object.entries(s).flatMap(([key, child]) => (key === 'properties' && typeof child === 'object' && child !== null
-    ? Object.entries(child).flatMap(([name, c]) => openObjects(c, `${at}.${name}`))
-    : typeof child === 'object' ? openObjects(child, `${at}/${key}`) : []))];
+  const own =
+    s.type === 'object' && s.properties !== undefined && s.additionalProperties !== false ? [at || '(the answer)'] : [];
+  return [
+    ...own,
+    ...Object.entries(s).flatMap(([key, child]) =>
+      key === 'properties' && typeof child === 'object' && child !== null
+        ? Object.entries(child).flatMap(([name, c]) => openObjects(c, `${at}.${name}`))
+        : typeof child === 'object'
+          ? openObjects(child, `${at}/${key}`)
+          : [],
+    ),
+  ];
 }
 
 describe('answers are checked against their schemas (issue 16)', () => {
@@ -62,14 +91,36 @@ describe('answers are checked against their schemas (issue 16)', () => {
     };
     const item = z.strictObject({ name: z.string(), size: z.number() });
     const declared = { 200: z.strictObject({ id: z.string(), items: z.array(item) }) };
-    const answer = (extra: Record<string, unknown>, itemExtra: Record<string, unknown> = {}) => ({ id: 'x1', items: [{ name: 'a', size: 1, ...itemExtra }], ...extra });
-    app.get('/test/answers/right', { onRequest: useKeepingLogger, schema: { response: declared } }, async () => answer({}));
+    const answer = (extra: Record<string, unknown>, itemExtra: Record<string, unknown> = {}) => ({
+      id: 'x1',
+      items: [{ name: 'a', size: 1, ...itemExtra }],
+      ...extra,
+    });
+    app.get('/test/answers/right', { onRequest: useKeepingLogger, schema: { response: declared } }, async () =>
+      answer({}),
+    );
     // A field the schema lacks, at the top and inside an array: it carries what must not leak.
-    app.get('/test/answers/extra', { onRequest: useKeepingLogger, schema: { response: declared } }, async () => answer({ secretHash: 'do-not-send' }) as never);
-    app.get('/test/answers/nested-extra', { onRequest: useKeepingLogger, schema: { response: declared } }, async () => answer({}, { owner: 'u_someone' }) as never);
-    app.get('/test/answers/wrong-type', { onRequest: useKeepingLogger, schema: { response: declared } }, async () => ({ id: 7, items: [] }) as never);
+    app.get(
+      '/test/answers/extra',
+      { onRequest: useKeepingLogger, schema: { response: declared } },
+      async () => answer({ secretHash: 'do-not-send' }) as never,
+    );
+    app.get(
+      '/test/answers/nested-extra',
+      { onRequest: useKeepingLogger, schema: { response: declared } },
+      async () => answer({}, { owner: 'u_someone' }) as never,
+    );
+    app.get(
+      '/test/answers/wrong-type',
+      { onRequest: useKeepingLogger, schema: { response: declared } },
+      async () => ({ id: 7, items: [] }) as never,
+    );
     // A success the route does not declare (201 where it says 200; typed code cannot, hence the cast).
-    app.get('/test/answers/undeclared-status', { onRequest: useKeepingLogger, schema: { response: declared } }, async (_request, reply) => reply.code(201 as 200).send(answer({})));
+    app.get(
+      '/test/answers/undeclared-status',
+      { onRequest: useKeepingLogger, schema: { response: declared } },
+      async (_request, reply) => reply.code(201 as 200).send(answer({})),
+    );
   });
   afterAll(async () => t.close());
 
@@ -106,7 +157,10 @@ describe('answers are checked against their schemas (issue 16)', () => {
       [z.object({ id: z.string() }), /the answer itself/],
       [z.looseObject({}), /the answer itself/],
       [z.strictObject({ items: z.array(z.object({ id: z.string() })).optional() }), /\(items\[\]\)/],
-      [z.strictObject({ byId: z.record(z.string(), z.strictObject({ at: z.object({}) }).nullable()) }), /\(byId\{\}\.at\)/],
+      [
+        z.strictObject({ byId: z.record(z.string(), z.strictObject({ at: z.object({}) }).nullable()) }),
+        /\(byId\{\}\.at\)/,
+      ],
       [z.union([z.strictObject({ a: z.string() }), z.object({ b: z.string() })]), /the answer itself/],
     ] as const) {
       const gateway: FastifyInstance = await buildGateway(t.platform);
@@ -136,10 +190,19 @@ describe("the real gateway's route table (issue 16)", () => {
   });
 
   it('declares, for every route in /docs, its successes and the error body every other status answers', () => {
-    const doc = app.swagger() as { paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>> };
-    const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ where: `${method.toUpperCase()} ${path}`, op })));
+    const doc = app.swagger() as {
+      paths: Record<
+        string,
+        Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>
+      >;
+    };
+    const operations = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.entries(ops).map(([method, op]) => ({ where: `${method.toUpperCase()} ${path}`, op })),
+    );
     expect(operations.length).toBeGreaterThan(50);
-    const undeclared = operations.filter(({ op }) => !Object.keys(op.responses ?? {}).some((status) => /^2\d\d$/.test(status))).map(({ where }) => where);
+    const undeclared = operations
+      .filter(({ op }) => !Object.keys(op.responses ?? {}).some((status) => /^2\d\d$/.test(status)))
+      .map(({ where }) => where);
     expect(undeclared, 'routes that declare no success').toEqual([]);
     const noDefault = operations.filter(({ op }) => op.responses?.default === undefined).map(({ where }) => where);
     expect(noDefault, 'routes whose other statuses are not the error body').toEqual([]);
@@ -148,7 +211,9 @@ describe("the real gateway's route table (issue 16)", () => {
   it('describes in /docs every JSON object an answer holds as closed: no field beyond those it names', () => {
     const schemas = answerSchemas(app.swagger() as Parameters<typeof answerSchemas>[0]);
     expect(schemas.length).toBeGreaterThan(150);
-    const open = schemas.filter(([, type]) => type.startsWith('application/json')).flatMap(([where, , schema]) => openObjects(schema).map((at) => `${where}: ${at}`));
+    const open = schemas
+      .filter(([, type]) => type.startsWith('application/json'))
+      .flatMap(([where, , schema]) => openObjects(schema).map((at) => `${where}: ${at}`));
     expect(open).toEqual([]);
   });
 
@@ -156,20 +221,51 @@ describe("the real gateway's route table (issue 16)", () => {
   it("answers the operator's data subject requests and residency-report records as declared", async () => {
     const operator = auth(t.platform.secrets.operatorToken);
     const user = await register(app, { email: 'schemas@example.com', password: 'correct-horse', market: 'IN' });
-    await app.inject({ method: 'PUT', url: '/v1/me/cloud/contacts/c-1', headers: auth(user.token), payload: { name: 'Ann' } });
-    const exported = await app.inject({ method: 'POST', url: '/v1/ops/dsar', headers: operator, payload: { userId: user.userId, kind: 'export' } });
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/me/cloud/contacts/c-1',
+      headers: auth(user.token),
+      payload: { name: 'Ann' },
+    });
+    const exported = await app.inject({
+      method: 'POST',
+      url: '/v1/ops/dsar',
+      headers: operator,
+      payload: { userId: user.userId, kind: 'export' },
+    });
     expect(exported.statusCode, exported.body).toBe(200);
-    expect(exported.json()).toMatchObject({ userId: user.userId, market: 'IN', homes: expect.any(Array), regions: expect.any(Array) });
+    expect(exported.json()).toMatchObject({
+      userId: user.userId,
+      market: 'IN',
+      homes: expect.any(Array),
+      regions: expect.any(Array),
+    });
     const report = await app.inject({
-      method: 'POST', url: '/v1/ops/audit/in-mumbai/reports', headers: operator,
-      payload: { type: 'residency-report', hash: 'a'.repeat(64), violations: 0, policy: { name: t.platform.policy.name, version: t.platform.policy.version } },
+      method: 'POST',
+      url: '/v1/ops/audit/in-mumbai/reports',
+      headers: operator,
+      payload: {
+        type: 'residency-report',
+        hash: 'a'.repeat(64),
+        violations: 0,
+        policy: { name: t.platform.policy.name, version: t.platform.policy.version },
+      },
     });
     expect(report.statusCode, report.body).toBe(200);
     expect(report.json()).toEqual({ seq: expect.any(Number) });
-    const erased = await app.inject({ method: 'POST', url: '/v1/ops/dsar', headers: operator, payload: { userId: user.userId, kind: 'erase' } });
+    const erased = await app.inject({
+      method: 'POST',
+      url: '/v1/ops/dsar',
+      headers: operator,
+      payload: { userId: user.userId, kind: 'erase' },
+    });
     expect(erased.statusCode, erased.body).toBe(200);
     expect(erased.json()).toMatchObject({ userId: user.userId, kind: 'erase', state: 'completed' });
-    const status = await app.inject({ method: 'GET', url: `/v1/ops/dsar/${erased.json().id as string}`, headers: operator });
+    const status = await app.inject({
+      method: 'GET',
+      url: `/v1/ops/dsar/${erased.json().id as string}`,
+      headers: operator,
+    });
     expect(status.statusCode, status.body).toBe(200);
     expect(status.json()).toEqual(erased.json());
   });

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
-import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { expectCutOverAndCompleted } from './support/migration-runs.js';
-import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import { modelProblems, RandomWriter, registerUsers, type TestUser, WriteModel } from './support/random-writer.js';
 
 /**
  * A batch of more users than one copy call carries is copied in chunks, the source exporting

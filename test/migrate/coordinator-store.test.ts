@@ -10,12 +10,19 @@ import { SqliteCoordinatorStore } from '../../src/migrate/sqlite-coordinator-sto
 import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 
-const plan = { policy: { name: 'phase1', version: 2 }, fromPolicy: null, services: ['shop', 'account'], groups: [], totals: { users: 0, records: 0, bytes: 0 } };
+const plan = {
+  policy: { name: 'phase1', version: 2 },
+  fromPolicy: null,
+  services: ['shop', 'account'],
+  groups: [],
+  totals: { users: 0, records: 0, bytes: 0 },
+};
 const ledgerEntry = { id: 1, name: 'migrations, movers, batches, transfers' };
 
 function movers(): MovingUser[] {
   const out: MovingUser[] = [];
-  for (let i = 0; i < 7; i++) out.push({ service: 'shop', userId: `u_s${i}`, market: 'IN', from: 'cn-beijing', to: 'sg-singapore', epoch: 1 });
+  for (let i = 0; i < 7; i++)
+    out.push({ service: 'shop', userId: `u_s${i}`, market: 'IN', from: 'cn-beijing', to: 'sg-singapore', epoch: 1 });
   out.push({ service: 'shop', userId: 'u_us', market: 'US', from: 'cn-beijing', to: 'us-california', epoch: 1 });
   out.push({ service: 'account', userId: 'u_a', market: 'IN', from: 'cn-beijing', to: 'sg-singapore', epoch: 2 });
   return out;
@@ -98,7 +105,15 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
     const { first: store } = await backend();
     expect(await store.createMigration(newMigration('m_1'), movers())).toBeUndefined();
     const b1 = (await store.formBatch('m_1', 3))!;
-    expect(b1).toMatchObject({ id: 1, service: 'shop', source: 'cn-beijing', destination: 'sg-singapore', step: 'copying', users: 3, copySeq: null });
+    expect(b1).toMatchObject({
+      id: 1,
+      service: 'shop',
+      source: 'cn-beijing',
+      destination: 'sg-singapore',
+      step: 'copying',
+      users: 3,
+      copySeq: null,
+    });
     expect((await store.movers('m_1', 1)).map((u) => u.userId)).toEqual(['u_s0', 'u_s1', 'u_s2']);
     // A batch size changed while it runs applies to the next batch; a batch never spans routes.
     expect((await store.formBatch('m_1', 10))!.users).toBe(4);
@@ -115,20 +130,55 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
     const { first: store, open } = await backend();
     await store.createMigration(newMigration('m_2', { batchSize: 50, rate: 100 }), movers());
     const b = (await store.formBatch('m_2', 50))!;
-    await store.updateBatch('m_2', b.id, { step: 'cut-over', copySeq: 10, catchUpSeq: 42, reverseSeq: 7, pauseMs: 3.25, mismatches: [{ userId: 'u', collection: 'c', key: 'k', source: null, destination: null, problem: 'p' }] });
+    await store.updateBatch('m_2', b.id, {
+      step: 'cut-over',
+      copySeq: 10,
+      catchUpSeq: 42,
+      reverseSeq: 7,
+      pauseMs: 3.25,
+      mismatches: [{ userId: 'u', collection: 'c', key: 'k', source: null, destination: null, problem: 'p' }],
+    });
     await store.advanceReverse('m_2', [b.id], 20);
     await store.advanceReverse('m_2', [b.id], 15);
-    const t = { migrationId: 'm_2', batchId: b.id, service: 'shop', from: 'cn-beijing', to: 'sg-singapore', policy: plan.policy, users: ['u_s0'], records: 3, bytes: 30, digest: 'd', completedAt: 1 };
+    const t = {
+      migrationId: 'm_2',
+      batchId: b.id,
+      service: 'shop',
+      from: 'cn-beijing',
+      to: 'sg-singapore',
+      policy: plan.policy,
+      users: ['u_s0'],
+      records: 3,
+      bytes: 30,
+      digest: 'd',
+      completedAt: 1,
+    };
     await store.insertTransfer(t);
     await store.insertTransfer({ ...t, records: 99 });
-    expect(await store.setState('m_2', 'failed', { from: ['running'], resumeState: 'running', error: 'boom' })).toBe(true);
+    expect(await store.setState('m_2', 'failed', { from: ['running'], resumeState: 'running', error: 'boom' })).toBe(
+      true,
+    );
     await store.close();
 
     const again = await open();
-    expect(await again.batch('m_2', b.id)).toMatchObject({ step: 'cut-over', copySeq: 10, catchUpSeq: 42, reverseSeq: 20, pauseMs: 3.25, mismatches: [expect.objectContaining({ problem: 'p' })] });
+    expect(await again.batch('m_2', b.id)).toMatchObject({
+      step: 'cut-over',
+      copySeq: 10,
+      catchUpSeq: 42,
+      reverseSeq: 20,
+      pauseMs: 3.25,
+      mismatches: [expect.objectContaining({ problem: 'p' })],
+    });
     expect(await again.transfers('m_2')).toEqual([t]);
     expect(await again.transferCount('m_2')).toBe(1);
-    expect(await again.latest()).toMatchObject({ id: 'm_2', state: 'failed', resumeState: 'running', error: 'boom', settings: { batchSize: 50, rate: 100 }, plan });
+    expect(await again.latest()).toMatchObject({
+      id: 'm_2',
+      state: 'failed',
+      resumeState: 'running',
+      error: 'boom',
+      settings: { batchSize: 50, rate: 100 },
+      plan,
+    });
   });
 
   it('changes a state only from the states named (an operator and the coordinator never overwrite each other)', async () => {
@@ -152,11 +202,13 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
     expect((await store.latest())?.id).toBe('m_5');
   });
 
-  it('refuses state whose applied schema migration differs from this version\'s, naming it', async () => {
+  it("refuses state whose applied schema migration differs from this version's, naming it", async () => {
     const b = await backends[kind]!();
     await (await b.open()).close();
     await b.sql(`UPDATE ${b.ledger} SET sha256 = '${'0'.repeat(64)}' WHERE id = 1`);
-    await expect(Promise.resolve().then(() => b.open())).rejects.toThrow(/schema migration 1 \("migrations, movers, batches, transfers"\).*edited.*new migration/);
+    await expect(Promise.resolve().then(() => b.open())).rejects.toThrow(
+      /schema migration 1 \("migrations, movers, batches, transfers"\).*edited.*new migration/,
+    );
   });
 
   if (kind === 'sqlite') {
@@ -222,7 +274,10 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
     it('starts one migration when two gateways start at once', async () => {
       const { first, open } = await backend();
       const second = await open();
-      const results = await Promise.all([first.createMigration(newMigration('m_a'), movers()), second.createMigration(newMigration('m_b'), movers())]);
+      const results = await Promise.all([
+        first.createMigration(newMigration('m_a'), movers()),
+        second.createMigration(newMigration('m_b'), movers()),
+      ]);
       const created = results.filter((r) => r === undefined);
       expect(created).toHaveLength(1);
       const winner = (await first.latest())!.id;
@@ -230,24 +285,30 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
       expect(await first.moverCount(winner === 'm_a' ? 'm_b' : 'm_a')).toBe(0);
     });
 
-    it('keeps its own schema ledger, so it may share the directory\'s database', async () => {
+    it("keeps its own schema ledger, so it may share the directory's database", async () => {
       const { schemas: made, drop } = await postgresSchemas(testPostgresUrl, ['shared']);
       schemas.push(drop);
       const url = inSchema(testPostgresUrl, made.shared!);
       const admin = new pg.Pool({ connectionString: url, max: 1 });
       try {
-        await admin.query('CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)');
+        await admin.query(
+          'CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)',
+        );
         await admin.query("INSERT INTO schema_migrations VALUES (1, 'users, logins, homes, sessions', 0)");
         opened.push(await PostgresCoordinatorStore.open(url));
         expect((await admin.query('SELECT id, name FROM coordinator_schema_migrations')).rows).toEqual([ledgerEntry]);
-        expect((await admin.query('SELECT id, name FROM schema_migrations')).rows).toEqual([{ id: 1, name: 'users, logins, homes, sessions' }]);
+        expect((await admin.query('SELECT id, name FROM schema_migrations')).rows).toEqual([
+          { id: 1, name: 'users, logins, homes, sessions' },
+        ]);
       } finally {
         await admin.end();
       }
     });
 
     it('names the server it cannot reach', async () => {
-      await expect(PostgresCoordinatorStore.open('postgres://postgres@127.0.0.1:1/test')).rejects.toThrow(/migration coordinator's state at 127\.0\.0\.1:1\/test/);
+      await expect(PostgresCoordinatorStore.open('postgres://postgres@127.0.0.1:1/test')).rejects.toThrow(
+        /migration coordinator's state at 127\.0\.0\.1:1\/test/,
+      );
     });
   }
 });

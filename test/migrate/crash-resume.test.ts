@@ -1,12 +1,19 @@
 import { cpSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { faultPoints, type FaultPoint } from '../../src/migrate/migration-types.js';
+import { type FaultPoint, faultPoints } from '../../src/migrate/migration-types.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
-import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { abandon, crashAt, resumeToCompletion, runUntilCrash } from './support/migration-runs.js';
-import { modelProblems, RandomWriter, registerUsers, WriteModel, writable, type TestUser } from './support/random-writer.js';
+import { openPhase, type PhasePlatform } from './support/phase-platform.js';
+import {
+  modelProblems,
+  RandomWriter,
+  registerUsers,
+  type TestUser,
+  WriteModel,
+  writable,
+} from './support/random-writer.js';
 
 /**
  * A crash at each named step, in process: the fault hook never returns (nothing after that
@@ -38,7 +45,9 @@ describe('a crash at each named step, in process', () => {
       const { fault, crashed: crash } = crashAt(point);
       current = await openPhase(data.path, 'phase1', { fault });
       const { engine } = current;
-      await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => runUntilCrash(engine, point, crash, { batchSize: 3, rate: 300 }));
+      await new RandomWriter(send, users, model, { concurrency: 2 }).during(() =>
+        runUntilCrash(engine, point, crash, { batchSize: 3, rate: 300 }),
+      );
       const dead = current;
       current = undefined;
       await abandon(dead);
@@ -54,7 +63,9 @@ describe('a crash at each named step, in process', () => {
         expect(res.status, `${user.market}: ${JSON.stringify(res.json)}`).toBe(200);
         expect((await send('DELETE', `/v1/me/${service}/${collection}/probe`, user.token)).status).toBe(204);
       }
-      await new RandomWriter(send, users, model, { concurrency: 2 }).during(() => resumeToCompletion(current!.engine, point));
+      await new RandomWriter(send, users, model, { concurrency: 2 }).during(() =>
+        resumeToCompletion(current!.engine, point),
+      );
       expect(await modelProblems(send, users, model)).toEqual([]);
       expect((await residencyReport(current.platform)).violations).toEqual([]);
     } finally {

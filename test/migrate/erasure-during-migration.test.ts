@@ -3,8 +3,8 @@ import type { FaultPoint } from '../../src/migrate/migration-types.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
-import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { expectCutOverAndCompleted } from './support/migration-runs.js';
+import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from './support/random-writer.js';
 
 /**
@@ -33,7 +33,8 @@ describe('an erasure during a migration', () => {
     const fault = async (point: FaultPoint) => {
       if (point !== 'after-copy-batch' || erased || !current) return;
       const batch = (await current.engine.store.batches((await current.engine.status())!.id))[0]!;
-      if (!(await current.engine.store.movers(batch.migrationId, batch.id)).some((m) => m.userId === victim.userId)) return;
+      if (!(await current.engine.store.movers(batch.migrationId, batch.id)).some((m) => m.userId === victim.userId))
+        return;
       erased = true;
       // The copy has crossed; now the user asks to be erased.
       const request = await current.platform.dsar.erase(victim.userId, 'user');
@@ -47,7 +48,8 @@ describe('an erasure during a migration', () => {
       await expectCutOverAndCompleted(current!.engine);
     });
     expect(erased).toBe(true);
-    for (const client of current.platform.regions.values()) expect(await client.describeUser({ userId: victim.userId }), client.regionId).toEqual([]);
+    for (const client of current.platform.regions.values())
+      expect(await client.describeUser({ userId: victim.userId }), client.regionId).toEqual([]);
     expect(await current.platform.directory.getUser(victim.userId)).toBeUndefined();
     expect(await modelProblems(send, others, model)).toEqual([]);
     expect((await residencyReport(current.platform)).violations).toEqual([]);

@@ -3,7 +3,15 @@ import { bytesPerImport, framingBytes } from '../../src/migrate/apply-changes.js
 import { importCalls } from '../../src/migrate/copy-batch.js';
 import type { ExportedRecord } from '../../src/region/region-client.js';
 
-const record = (key: string, bytes: number): ExportedRecord => ({ collection: 'orders', key, version: 1, updatedAt: 0, value: null, hash: '0'.repeat(64), bytes });
+const record = (key: string, bytes: number): ExportedRecord => ({
+  collection: 'orders',
+  key,
+  version: 1,
+  updatedAt: 0,
+  value: null,
+  hash: '0'.repeat(64),
+  bytes,
+});
 const mover = (userId: string) => ({ userId, market: 'SG', epoch: 1 });
 
 describe('the import calls of a copy', () => {
@@ -18,7 +26,10 @@ describe('the import calls of a copy', () => {
     const calls = importCalls(['u1', 'u2', 'u3', 'u4'].map(mover), exported);
     expect(calls.length).toBeGreaterThan(1);
     for (const call of calls) {
-      const size = call.reduce((n, u) => n + u.states.records.reduce((m, r) => m + (r as ExportedRecord).bytes + framingBytes, 0), 0);
+      const size = call.reduce(
+        (n, u) => n + u.states.records.reduce((m, r) => m + (r as ExportedRecord).bytes + framingBytes, 0),
+        0,
+      );
       expect(size).toBeLessThanOrEqual(bytesPerImport);
     }
     const carried = calls.flatMap((c) => c.flatMap((u) => u.states.records.map((r) => `${u.userId}/${r.key}`)));

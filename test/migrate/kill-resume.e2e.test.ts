@@ -1,26 +1,45 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
+import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
 import type { FaultPoint } from '../../src/migrate/migration-types.js';
 import { domicileBin, runCli } from '../support/cli.js';
-import { examplesDir } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
+import { examplesDir } from '../support/test-platform.js';
 import { fetchSender } from './support/http-sender.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from './support/random-writer.js';
 
 function up(data: string, phase: string, fault?: FaultPoint): Promise<SpawnedServer> {
   return spawnServer(
-    [domicileBin, 'up', '--data', data, '--port', '0', '--durability', 'normal', '--policy', join(examplesDir, `${phase}.yaml`), ...syntheticClientFlags],
+    [
+      domicileBin,
+      'up',
+      '--data',
+      data,
+      '--port',
+      '0',
+      '--durability',
+      'normal',
+      '--policy',
+      join(examplesDir, `${phase}.yaml`),
+      ...syntheticClientFlags,
+    ],
     /gateway/,
     { DOMICILE_LOG: 'off', ...(fault ? { DOMICILE_FAULT: fault } : {}) },
   );
 }
 
-async function cli(args: string[], data: string): Promise<{ code: number | null; json: Record<string, unknown>; stderr: string }> {
+async function cli(
+  args: string[],
+  data: string,
+): Promise<{ code: number | null; json: Record<string, unknown>; stderr: string }> {
   trace(`domicile ${args.join(' ')}`);
   const res = await runCli([...args, '--data', data, '--json']);
   trace(`  → ${res.code} ${res.stdout.slice(0, 200)} ${res.stderr.slice(0, 300)}`);
-  return { code: res.code, json: res.stdout ? (JSON.parse(res.stdout) as Record<string, unknown>) : {}, stderr: res.stderr };
+  return {
+    code: res.code,
+    json: res.stdout ? (JSON.parse(res.stdout) as Record<string, unknown>) : {},
+    stderr: res.stderr,
+  };
 }
 
 const trace = (line: string) => {

@@ -5,7 +5,7 @@ import { residencyReport } from '../../src/platform/residency-report.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
-import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+import { modelProblems, RandomWriter, registerUsers, type TestUser, WriteModel } from './support/random-writer.js';
 
 const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'SG', 'TW', 'US', 'BR'];
 
@@ -69,7 +69,11 @@ describe('the phased migration of the 2014 scenario', () => {
       expect(done?.error ?? null).toBeNull();
       expect(done?.state).toBe('completed');
       expect(done?.pauses?.count).toBe(done?.batches.total);
-      if (process.env.DOMICILE_TEST_VERBOSE) console.log(phase, JSON.stringify({ batches: done?.batches, pauses: done?.pauses, moved: done?.moved, writes: model.counts }));
+      if (process.env.DOMICILE_TEST_VERBOSE)
+        console.log(
+          phase,
+          JSON.stringify({ batches: done?.batches, pauses: done?.pauses, moved: done?.moved, writes: model.counts }),
+        );
     } finally {
       await writer.stop();
     }
@@ -95,15 +99,30 @@ describe('the phased migration of the 2014 scenario', () => {
   }
 
   it('phase 1 moves the international shop to Singapore and California', async () => {
-    await migrate('phase1', { 'IN/shop': 'sg-singapore', 'US/shop': 'us-california', 'CN/shop': 'cn-beijing', 'IN/account': 'cn-beijing' });
+    await migrate('phase1', {
+      'IN/shop': 'sg-singapore',
+      'US/shop': 'us-california',
+      'CN/shop': 'cn-beijing',
+      'IN/account': 'cn-beijing',
+    });
   });
 
   it('phase 2 moves account, messaging and cloud to Singapore and Oregon', async () => {
-    await migrate('phase2', { 'IN/account': 'sg-singapore', 'US/messaging': 'us-oregon', 'BR/shop': 'sg-singapore', 'CN/account': 'cn-beijing' });
+    await migrate('phase2', {
+      'IN/account': 'sg-singapore',
+      'US/messaging': 'us-oregon',
+      'BR/shop': 'sg-singapore',
+      'CN/account': 'cn-beijing',
+    });
   });
 
   it('phase 3 moves India to Mumbai, and the planned São Paulo receives nothing', async () => {
-    await migrate('phase3', { 'IN/shop': 'in-mumbai', 'IN/account': 'in-mumbai', 'BR/shop': 'us-california', 'BR/cloud': 'us-oregon' });
+    await migrate('phase3', {
+      'IN/shop': 'in-mumbai',
+      'IN/account': 'in-mumbai',
+      'BR/shop': 'us-california',
+      'BR/cloud': 'us-oregon',
+    });
     expect(existsSync(join(data.path, 'regions', 'br-saopaulo'))).toBe(false);
   });
 });

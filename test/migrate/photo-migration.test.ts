@@ -34,14 +34,29 @@ describe('photos across a migration', () => {
     current = await openPhase(data.path, 'before');
     const send = injectSender(() => current!.app);
     const [user] = await registerUsers(send, ['SG'], 1, 'photo-migration');
-    expect((await send('PUT', '/v1/me/consents/cloud-backup', user!.token, { decision: 'grant', noticeVersion: '2014-08', method: 'settings' })).status).toBe(200);
+    expect(
+      (
+        await send('PUT', '/v1/me/consents/cloud-backup', user!.token, {
+          decision: 'grant',
+          noticeVersion: '2014-08',
+          method: 'settings',
+        })
+      ).status,
+    ).toBe(200);
     const photo = randomBytes(3 * photoChunkSize);
     const sha256 = createHash('sha256').update(photo).digest('hex');
-    const started = await send('POST', '/v1/me/photos', user!.token, { name: 'IMG_2014.jpg', contentType: 'image/jpeg', size: photo.length, sha256 });
+    const started = await send('POST', '/v1/me/photos', user!.token, {
+      name: 'IMG_2014.jpg',
+      contentType: 'image/jpeg',
+      size: photo.length,
+      sha256,
+    });
     const { id } = started.json as { id: string };
     for (let i = 0; i < 3; i++) {
       const res = await current.app.inject({
-        method: 'PUT', url: `/v1/me/photos/${id}/chunks/${i}`, headers: { authorization: `Bearer ${user!.token}`, 'content-type': 'application/octet-stream' },
+        method: 'PUT',
+        url: `/v1/me/photos/${id}/chunks/${i}`,
+        headers: { authorization: `Bearer ${user!.token}`, 'content-type': 'application/octet-stream' },
         payload: photo.subarray(i * photoChunkSize, (i + 1) * photoChunkSize),
       });
       expect(res.statusCode).toBe(200);
@@ -55,7 +70,11 @@ describe('photos across a migration', () => {
     await expectCutOverAndCompleted(current.engine);
 
     expect((await current.platform.directory.home(user!.userId, 'cloud'))?.region).toBe('sg-singapore');
-    const download = await current.app.inject({ method: 'GET', url: `/v1/me/photos/${id}/content`, headers: { authorization: `Bearer ${user!.token}` } });
+    const download = await current.app.inject({
+      method: 'GET',
+      url: `/v1/me/photos/${id}/content`,
+      headers: { authorization: `Bearer ${user!.token}` },
+    });
     expect(download.statusCode).toBe(200);
     expect(createHash('sha256').update(download.rawPayload).digest('hex')).toBe(sha256);
     expect(blobFiles('sg-singapore')).toHaveLength(3);

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
+import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
 import { domicileBin, runCli } from '../support/cli.js';
-import { examplesDir } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
+import { examplesDir } from '../support/test-platform.js';
 import { fetchSender } from './support/http-sender.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from './support/random-writer.js';
 
@@ -25,7 +25,23 @@ describe('a migration into a region that runs as its own process', () => {
 
   it('copies, verifies, cuts over and completes over HTTP, losing nothing', async () => {
     const quiet = { DOMICILE_LOG: 'off' };
-    const before = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('before'), ...syntheticClientFlags], /gateway/, quiet);
+    const before = await spawnServer(
+      [
+        domicileBin,
+        'up',
+        '--data',
+        data.path,
+        '--port',
+        '0',
+        '--durability',
+        'normal',
+        '--policy',
+        policy('before'),
+        ...syntheticClientFlags,
+      ],
+      /gateway/,
+      quiet,
+    );
     let url: string | undefined = before.url;
     const send = fetchSender(() => url);
     const users = await registerUsers(send, ['CN', 'SG', 'MY', 'US'], 2, 'remote');
@@ -33,11 +49,30 @@ describe('a migration into a region that runs as its own process', () => {
     await new RandomWriter(send, users, model).seed(4);
     await before.stop();
 
-    const sg = await spawnServer([domicileBin, 'region', '--id', 'sg-singapore', '--data', data.path, '--port', '0', '--policy', policy('phase1')], /is up at/, quiet);
+    const sg = await spawnServer(
+      [domicileBin, 'region', '--id', 'sg-singapore', '--data', data.path, '--port', '0', '--policy', policy('phase1')],
+      /is up at/,
+      quiet,
+    );
     servers.push(sg);
     const gateway = await spawnServer(
-      [domicileBin, 'up', '--data', data.path, '--port', '0', '--durability', 'normal', '--policy', policy('phase1'), '--region-url', `sg-singapore=${sg.url}`, ...syntheticClientFlags],
-      /gateway/, quiet,
+      [
+        domicileBin,
+        'up',
+        '--data',
+        data.path,
+        '--port',
+        '0',
+        '--durability',
+        'normal',
+        '--policy',
+        policy('phase1'),
+        '--region-url',
+        `sg-singapore=${sg.url}`,
+        ...syntheticClientFlags,
+      ],
+      /gateway/,
+      quiet,
     );
     servers.push(gateway);
     url = gateway.url;
@@ -53,7 +88,9 @@ describe('a migration into a region that runs as its own process', () => {
       await writer.stop();
     }
     expect(await modelProblems(send, users, model)).toEqual([]);
-    const where = JSON.parse((await runCli(['where', users.find((u) => u.market === 'SG')!.userId, '--data', data.path, '--json'])).stdout);
+    const where = JSON.parse(
+      (await runCli(['where', users.find((u) => u.market === 'SG')!.userId, '--data', data.path, '--json'])).stdout,
+    );
     expect(where.homes.find((h: { service: string }) => h.service === 'shop').region).toBe('sg-singapore');
     expect((await runCli(['report', 'residency', '--data', data.path])).code).toBe(0);
   });

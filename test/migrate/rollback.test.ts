@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Policy } from '../../src/policy/policy-schema.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
+import type { Policy } from '../../src/policy/policy-schema.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
-import { openPhase, scenarioPolicy, type PhasePlatform } from './support/phase-platform.js';
-import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+import { openPhase, type PhasePlatform, scenarioPolicy } from './support/phase-platform.js';
+import { modelProblems, RandomWriter, registerUsers, type TestUser, WriteModel } from './support/random-writer.js';
 
 /**
  * Phase 1 with Beijing kept as the last allowed region of the international shop: while a
@@ -16,11 +16,17 @@ async function phase1WithFallback(): Promise<Policy> {
   return {
     ...policy,
     name: 'phase1-with-fallback',
-    placement: policy.placement.map((rule) => (rule.services.includes('shop') && !rule.markets.includes('CN') && !rule.markets.includes('*') ? { ...rule, regions: [...rule.regions, 'cn-beijing'] } : rule)),
+    placement: policy.placement.map((rule) =>
+      rule.services.includes('shop') && !rule.markets.includes('CN') && !rule.markets.includes('*')
+        ? { ...rule, regions: [...rule.regions, 'cn-beijing'] }
+        : rule,
+    ),
   };
 }
 
-async function seeded(prefix: string): Promise<{ data: ReturnType<typeof tempDir>; users: TestUser[]; model: WriteModel }> {
+async function seeded(
+  prefix: string,
+): Promise<{ data: ReturnType<typeof tempDir>; users: TestUser[]; model: WriteModel }> {
   const data = tempDir(prefix);
   const before = await openPhase(data.path, 'before');
   const send = injectSender(() => before.app);
@@ -78,18 +84,24 @@ describe('rollback', () => {
     // The destinations keep nothing of the moved users.
     for (const region of ['sg-singapore', 'us-california']) {
       const stats = await platform.region(region).placementStats();
-      expect(stats.filter((s) => s.service === 'shop'), region).toEqual([]);
+      expect(
+        stats.filter((s) => s.service === 'shop'),
+        region,
+      ).toEqual([]);
       // ...not even their change-log entries or a tenancy: Beijing is their home, and the directory says so.
       const client = platform.region(region);
       expect((await client.changesSince({ afterSeq: 0, limit: 10_000, service: 'shop' })).changes, region).toEqual([]);
       for (const u of users.filter((x) => x.market !== 'CN')) {
-        expect((await client.describeUser({ userId: u.userId })).filter((h) => h.service === 'shop'), region).toEqual([]);
+        expect(
+          (await client.describeUser({ userId: u.userId })).filter((h) => h.service === 'shop'),
+          region,
+        ).toEqual([]);
       }
     }
     expect((await residencyReport(platform)).violations).toEqual([]);
     // Both crossings are in Beijing's audit log: each batch copied out, and each rolled back in.
     const stages = new Map<string, number>();
-    for (let after = 0; ;) {
+    for (let after = 0; ; ) {
       const page = await platform.region('cn-beijing').readAudit({ afterSeq: after, limit: 1_000 });
       for (const e of page.entries) {
         const event = (JSON.parse(e.entry) as { event: { type: string; stage?: string } }).event;
@@ -114,7 +126,8 @@ describe('rollback', () => {
       // A low rate cap: the rollback comes while batches are still moving.
       await engine.start({ batchSize: 2, rate: 60, services: ['shop'] });
       const deadline = Date.now() + 20_000;
-      while (((await engine.status())?.users.cutOver ?? 0) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      while (((await engine.status())?.users.cutOver ?? 0) === 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 10));
       const midway = (await engine.status())!;
       expect(midway.state).toBe('running');
       expect(midway.users.cutOver).toBeGreaterThan(0);
@@ -129,7 +142,10 @@ describe('rollback', () => {
     expect(await modelProblems(send, users, model)).toEqual([]);
     for (const u of users) expect((await platform.directory.home(u.userId, 'shop'))?.region).toBe('cn-beijing');
     for (const region of ['sg-singapore', 'us-california']) {
-      expect((await platform.region(region).placementStats()).filter((s) => s.service === 'shop'), region).toEqual([]);
+      expect(
+        (await platform.region(region).placementStats()).filter((s) => s.service === 'shop'),
+        region,
+      ).toEqual([]);
     }
     await current.close();
     current = undefined;
@@ -157,7 +173,9 @@ describe('rollback', () => {
       expect(outcome?.state).toBe('rolled-back');
       expect(await modelProblems(send, fresh.users, fresh.model)).toEqual([]);
       const moved = fresh.users.filter((u) => u.market !== 'CN');
-      const homes = await Promise.all(moved.map(async (u) => (await platform.directory.home(u.userId, 'shop'))?.region));
+      const homes = await Promise.all(
+        moved.map(async (u) => (await platform.directory.home(u.userId, 'shop'))?.region),
+      );
       expect(homes.every((h) => h === 'cn-beijing')).toBe(true);
       // Back where they were, which phase 1 does not allow: the report says so.
       const report = await residencyReport(platform);

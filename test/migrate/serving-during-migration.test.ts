@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { openPhase, type PhasePlatform } from './support/phase-platform.js';
-import { RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
+import { RandomWriter, registerUsers, type TestUser, WriteModel } from './support/random-writer.js';
 
 /**
  * The coordinator runs in the process that serves users; with in-process regions every step

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type FaultPoint, withheldKey } from '../../src/migrate/migration-types.js';
 import { listMovingUsers } from '../../src/migrate/moving-users.js';
-import { withheldKey, type FaultPoint } from '../../src/migrate/migration-types.js';
+import { importOne } from '../region/support/single-user-calls.js';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
 import { intercept, openPhase, type PhasePlatform } from './support/phase-platform.js';
-import { modelProblems, RandomWriter, registerUsers, WriteModel, type TestUser } from './support/random-writer.js';
-import { importOne } from '../region/support/single-user-calls.js';
+import { modelProblems, RandomWriter, registerUsers, type TestUser, WriteModel } from './support/random-writer.js';
 
 /**
  * A destination row that differs from its source (a corrupted copy) must stop the batch, be
@@ -49,16 +49,26 @@ describe('verification', () => {
     const unkeyed = createHash('sha256').update(JSON.stringify(record.value)).digest('hex');
     const keyA = randomBytes(32).toString('hex');
     const keyB = randomBytes(32).toString('hex');
-    const hashOf = async (digestKey?: string) => (await region.digestUsers({ service: 'shop', userIds: [userId], ...(digestKey ? { digestKey } : {}) }))[0]!.records.find((r) => r.key === record.key)!.hash;
+    const hashOf = async (digestKey?: string) =>
+      (
+        await region.digestUsers({ service: 'shop', userIds: [userId], ...(digestKey ? { digestKey } : {}) })
+      )[0]!.records.find((r) => r.key === record.key)!.hash;
     const [a, a2, b, none] = [await hashOf(keyA), await hashOf(keyA), await hashOf(keyB), await hashOf()];
     expect(a).toBe(a2);
     expect(a).not.toBe(b);
     for (const h of [a, b, none, record.hash]) expect(h).not.toBe(unkeyed);
     const [again] = await region.exportUsers({ service: 'shop', userIds: [userId], digestKey: keyA });
     expect(again!.records.find((r) => r.key === record.key)!.hash).toBe(a);
-    const states = await region.readRecordStates({ service: 'shop', userId, refs: [{ collection: record.collection, key: record.key }], digestKey: keyA });
+    const states = await region.readRecordStates({
+      service: 'shop',
+      userId,
+      refs: [{ collection: record.collection, key: record.key }],
+      digestKey: keyA,
+    });
     expect(states.records[0]!.hash).toBe(a);
-    await expect(region.digestUsers({ service: 'shop', userIds: [userId], digestKey: 'short' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(region.digestUsers({ service: 'shop', userIds: [userId], digestKey: 'short' })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+    });
   });
 
   it('refuses the cut-over of a batch whose destination holds a corrupted row, names it, and recovers on resume', async () => {
@@ -72,14 +82,25 @@ describe('verification', () => {
       const dest = platform.region(batch.destination);
       const [exported] = await dest.exportUsers({ service: 'shop', userIds: [victim.userId] });
       const row = exported!.records[0]!;
-      await importOne(dest, { service: 'shop', userId: victim.userId, market: victim.market, epoch: victim.epoch, states: { records: [{ ...row, value: { tampered: true } }], deleted: [] } });
+      await importOne(dest, {
+        service: 'shop',
+        userId: victim.userId,
+        market: victim.market,
+        epoch: victim.epoch,
+        states: { records: [{ ...row, value: { tampered: true } }], deleted: [] },
+      });
       corrupted = { userId: victim.userId, collection: row.collection, key: row.key, version: row.version };
     };
     current = await openPhase(data.path, 'phase1', { fault });
     const { engine, platform } = current;
     // The writer leaves the victim alone, so that no catch-up repairs the row by chance.
     const victimId = (await listMovingUsers(platform.directory, platform.policy, ['shop']))[0]!.userId;
-    const writer = new RandomWriter(send, users.filter((u) => u.userId !== victimId), model, { concurrency: 2 });
+    const writer = new RandomWriter(
+      send,
+      users.filter((u) => u.userId !== victimId),
+      model,
+      { concurrency: 2 },
+    );
     writer.start();
     try {
       await engine.start({ batchSize: 2, services: ['shop'] });
@@ -87,11 +108,18 @@ describe('verification', () => {
       expect(failed?.state).toBe('failed');
       expect(corrupted?.userId, failed?.error ?? 'no error').toBe(victimId);
       // Named by user, collection and version; never by the client's key, which would rest in the coordinator's state and log.
-      expect(failed?.error).toContain(`${victimId} ${corrupted!.collection}/${withheldKey}: content differs at version ${corrupted!.version}`);
+      expect(failed?.error).toContain(
+        `${victimId} ${corrupted!.collection}/${withheldKey}: content differs at version ${corrupted!.version}`,
+      );
       expect(failed?.error).not.toContain(corrupted!.key);
       expect(failed?.error).toMatch(/cut-over is refused/);
       expect(failed?.mismatches).toEqual([
-        expect.objectContaining({ userId: victimId, collection: corrupted!.collection, key: withheldKey, problem: `content differs at version ${corrupted!.version}` }),
+        expect.objectContaining({
+          userId: victimId,
+          collection: corrupted!.collection,
+          key: withheldKey,
+          problem: `content differs at version ${corrupted!.version}`,
+        }),
       ]);
       // What rests in the coordinator is a truncated tag of a keyed hash, not SHA-256 of a plaintext.
       const stored = (await engine.store.batches(failed!.id)).flatMap((b) => b.mismatches ?? []);
@@ -129,37 +157,56 @@ describe('verification', () => {
     current = await openPhase(data.path, 'phase1', {}, (platform) => {
       const regions = new Map(platform.regions);
       const beijing = platform.region('cn-beijing');
-      regions.set('cn-beijing', intercept(beijing, {
-        setTenancies: async (req) => {
-          const first = req.tenancies[0];
-          if (first?.status === 'fenced' && !late) {
-            // The batch's first user writes in the instant before the batch is fenced.
-            late = { userId: first.userId };
-            await beijing.putRecord({ userId: first.userId, service: req.service, epoch: first.epoch, collection: 'cart', key: 'late', value: { late: true } });
-          }
-          return beijing.setTenancies(req);
-        },
-      }));
+      regions.set(
+        'cn-beijing',
+        intercept(beijing, {
+          setTenancies: async (req) => {
+            const first = req.tenancies[0];
+            if (first?.status === 'fenced' && !late) {
+              // The batch's first user writes in the instant before the batch is fenced.
+              late = { userId: first.userId };
+              await beijing.putRecord({
+                userId: first.userId,
+                service: req.service,
+                epoch: first.epoch,
+                collection: 'cart',
+                key: 'late',
+                value: { late: true },
+              });
+            }
+            return beijing.setTenancies(req);
+          },
+        }),
+      );
       for (const id of ['sg-singapore', 'us-california']) {
         const real = platform.region(id);
-        regions.set(id, intercept(real, {
-          importUsers: async (req) => {
-            const users = req.users.map((u) => ({
-              ...u,
-              states: {
-                ...u.states,
-                records: u.states.records.map((r) => {
-                  if (r.key !== 'late' || tampered) return r;
-                  tampered = true;
-                  return { ...r, value: { late: 'tampered' } };
-                }),
-              },
-            }));
-            return real.importUsers({ ...req, users });
-          },
-        }));
+        regions.set(
+          id,
+          intercept(real, {
+            importUsers: async (req) => {
+              const users = req.users.map((u) => ({
+                ...u,
+                states: {
+                  ...u.states,
+                  records: u.states.records.map((r) => {
+                    if (r.key !== 'late' || tampered) return r;
+                    tampered = true;
+                    return { ...r, value: { late: 'tampered' } };
+                  }),
+                },
+              }));
+              return real.importUsers({ ...req, users });
+            },
+          }),
+        );
       }
-      return { ...platform, policy: platform.policy, dataDir: platform.dataDir, directory: platform.directory, regions };
+      return {
+        ...platform,
+        policy: platform.policy,
+        dataDir: platform.dataDir,
+        directory: platform.directory,
+        regions,
+      };
     });
     const { engine, platform } = current;
     const m = await engine.start({ batchSize: 2, services: ['shop'] });
@@ -168,7 +215,14 @@ describe('verification', () => {
     expect(refused?.state).toBe('failed');
     expect(tampered).toBe(true);
     expect(refused?.error).toMatch(/cut-over is refused/);
-    expect(refused?.mismatches).toEqual([expect.objectContaining({ userId: late!.userId, collection: 'cart', key: withheldKey, problem: 'content differs at version 1' })]);
+    expect(refused?.mismatches).toEqual([
+      expect.objectContaining({
+        userId: late!.userId,
+        collection: 'cart',
+        key: withheldKey,
+        problem: 'content differs at version 1',
+      }),
+    ]);
     expect(JSON.stringify(refused)).not.toContain('late"');
     // Unfenced and still at home in Beijing: the user writes at once.
     expect((await platform.directory.home(late!.userId, 'shop'))?.region).toBe('cn-beijing');

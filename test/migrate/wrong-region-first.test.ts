@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../support/temp-dir.js';
 import { injectSender } from './support/http-sender.js';
-import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { expectCutOver, expectCutOverAndCompleted } from './support/migration-runs.js';
+import { openPhase, type PhasePlatform } from './support/phase-platform.js';
 import { registerUsers, type TestUser } from './support/random-writer.js';
 
 /**
@@ -26,13 +26,22 @@ describe('a write after a move, with no read in between', () => {
     current = await openPhase(data.path, 'before');
     const users = await registerUsers(send, ['SG', 'MY'], 2, prefix);
     for (const u of users) {
-      expect((await send('PUT', '/v1/me/consents/cloud-backup', u.token, { decision: 'grant', noticeVersion: '2014-08', method: 'settings' })).status).toBe(200);
+      expect(
+        (
+          await send('PUT', '/v1/me/consents/cloud-backup', u.token, {
+            decision: 'grant',
+            noticeVersion: '2014-08',
+            method: 'settings',
+          })
+        ).status,
+      ).toBe(200);
       expect((await send('PUT', '/v1/me/cloud/contacts/c0', u.token, { name: 'before' })).status).toBe(200);
     }
     await current.close();
     current = await openPhase(data!.path, 'phase2');
     // Written (never read) under phase 2 before the move: the gateway caches Beijing as their home.
-    for (const u of users) expect((await send('PUT', '/v1/me/cloud/contacts/c1', u.token, { name: 'cached' })).status).toBe(200);
+    for (const u of users)
+      expect((await send('PUT', '/v1/me/cloud/contacts/c1', u.token, { name: 'cached' })).status).toBe(200);
     return users;
   }
 
@@ -46,7 +55,9 @@ describe('a write after a move, with no read in between', () => {
     }
     for (const u of users) {
       const listed = (await send('GET', '/v1/me/cloud/contacts', u.token)).json as { records: Array<{ key: string }> };
-      expect(listed.records.map((r) => r.key).sort()).toEqual(expect.arrayContaining(['after-1', 'after-2', 'after-3']));
+      expect(listed.records.map((r) => r.key).sort()).toEqual(
+        expect.arrayContaining(['after-1', 'after-2', 'after-3']),
+      );
     }
   }
 
@@ -54,7 +65,8 @@ describe('a write after a move, with no read in between', () => {
     const users = await usersOfMiCloud('wrf-complete');
     const [writers, syncers] = [users.slice(0, 2), users.slice(2)];
     const tokens = new Map<string, string>();
-    for (const u of syncers) tokens.set(u.userId, ((await send('GET', '/v1/me/sync/cloud', u.token)).json as { token: string }).token);
+    for (const u of syncers)
+      tokens.set(u.userId, ((await send('GET', '/v1/me/sync/cloud', u.token)).json as { token: string }).token);
     await current!.engine.start({ services: ['cloud'] });
     await expectCutOverAndCompleted(current!.engine);
     await expectWritesSucceed(writers, 'sg-singapore');
@@ -77,17 +89,30 @@ describe('a write after a move, with no read in between', () => {
     await current.close();
     current = await openPhase(data.path, 'phase2');
     // Sent under phase 2 before the move: the gateway caches Beijing as the sender's messaging home.
-    expect((await send('POST', '/v1/me/messages', sender!.token, { to: { userId: recipient!.userId }, text: 'before' })).status).toBe(201);
+    expect(
+      (await send('POST', '/v1/me/messages', sender!.token, { to: { userId: recipient!.userId }, text: 'before' }))
+        .status,
+    ).toBe(201);
     await current.engine.start({ services: ['messaging'] });
     await expectCutOverAndCompleted(current.engine);
-    const sent = await send('POST', '/v1/me/messages', sender!.token, { to: { userId: recipient!.userId }, text: 'after' });
+    const sent = await send('POST', '/v1/me/messages', sender!.token, {
+      to: { userId: recipient!.userId },
+      text: 'after',
+    });
     expect(sent.status).toBe(201);
     const message = sent.json as { id: string; crossBorder: unknown };
     expect(message.crossBorder).toEqual({ from: 'sg-singapore', to: 'cn-beijing' });
-    for (const [region, role] of [['sg-singapore', 'source'], ['cn-beijing', 'destination']] as const) {
+    for (const [region, role] of [
+      ['sg-singapore', 'source'],
+      ['cn-beijing', 'destination'],
+    ] as const) {
       const page = await current.platform.region(region).readAudit({ afterSeq: 0, limit: 10_000 });
-      const events = page.entries.map((e) => (JSON.parse(e.entry) as { event: Record<string, unknown> }).event).filter((e) => e.type === 'delivery' && e.message === message.id);
-      expect(events, region).toEqual([expect.objectContaining({ role, from: 'sg-singapore', to: 'cn-beijing', sender: sender!.userId })]);
+      const events = page.entries
+        .map((e) => (JSON.parse(e.entry) as { event: Record<string, unknown> }).event)
+        .filter((e) => e.type === 'delivery' && e.message === message.id);
+      expect(events, region).toEqual([
+        expect.objectContaining({ role, from: 'sg-singapore', to: 'cn-beijing', sender: sender!.userId }),
+      ]);
     }
   }, 60_000);
 
@@ -97,7 +122,8 @@ describe('a write after a move, with no read in between', () => {
     await engine.start({ services: ['cloud'] });
     await expectCutOver(engine);
     // Written (never read) at the destination: the gateway now caches Singapore as their home.
-    for (const u of users) expect((await send('PUT', '/v1/me/cloud/contacts/c2', u.token, { name: 'at the destination' })).status).toBe(200);
+    for (const u of users)
+      expect((await send('PUT', '/v1/me/cloud/contacts/c2', u.token, { name: 'at the destination' })).status).toBe(200);
     await engine.rollback();
     const back = await engine.waitFor(['rolled-back', 'failed']);
     expect(back?.error ?? null).toBeNull();

@@ -5,7 +5,11 @@ import { auth, grant, openTestPlatform, register, type TestPlatform } from '../s
 
 const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US', 'BR', 'DE', 'KE'];
 const writable: Array<[string, string]> = [
-  ['shop', 'orders'], ['shop', 'cart'], ['account', 'identity'], ['messaging', 'messages'], ['cloud', 'contacts'],
+  ['shop', 'orders'],
+  ['shop', 'cart'],
+  ['account', 'identity'],
+  ['messaging', 'messages'],
+  ['cloud', 'contacts'],
 ];
 
 type Op =
@@ -15,8 +19,19 @@ type Op =
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('register' as const), market: fc.constantFrom(...markets) }),
-  fc.record({ kind: fc.constant('put' as const), user: fc.nat(), target: fc.nat(writable.length - 1), key: fc.nat(4), value: fc.string({ maxLength: 40 }) }),
-  fc.record({ kind: fc.constant('delete' as const), user: fc.nat(), target: fc.nat(writable.length - 1), key: fc.nat(4) }),
+  fc.record({
+    kind: fc.constant('put' as const),
+    user: fc.nat(),
+    target: fc.nat(writable.length - 1),
+    key: fc.nat(4),
+    value: fc.string({ maxLength: 40 }),
+  }),
+  fc.record({
+    kind: fc.constant('delete' as const),
+    user: fc.nat(),
+    target: fc.nat(writable.length - 1),
+    key: fc.nat(4),
+  }),
 );
 
 describe.each(['phase1', 'phase3'])('placement under %s, as a property', (phase) => {
@@ -34,7 +49,11 @@ describe.each(['phase1', 'phase3'])('placement under %s, as a property', (phase)
         const model = new Map<string, string>(); // what each user's records should read back as
         for (const o of ops) {
           if (o.kind === 'register') {
-            const r = await register(t.app, { email: `p${emails++}-${phase}@example.com`, password: 'property-password', market: o.market });
+            const r = await register(t.app, {
+              email: `p${emails++}-${phase}@example.com`,
+              password: 'property-password',
+              market: o.market,
+            });
             // cloud/contacts needs the cloud-backup purpose: granted, so the property covers a gated category too (cloud/photos is the photo routes' alone).
             await grant(t.app, r.token, 'cloud-backup');
             users.push({ userId: r.userId, token: r.token, market: o.market });
@@ -61,7 +80,10 @@ describe.each(['phase1', 'phase3'])('placement under %s, as a property', (phase)
             for (const holding of await client.describeUser({ userId: u.userId })) {
               const rests = holding.keys > 0 || holding.collections.some((c) => c.records > 0);
               if (rests) {
-                expect(isAllowed(t.platform.policy, u.market, holding.service, region), `${u.market} ${holding.service} in ${region}, allowed ${allowedRegions(t.platform.policy, u.market, holding.service)}`).toBe(true);
+                expect(
+                  isAllowed(t.platform.policy, u.market, holding.service, region),
+                  `${u.market} ${holding.service} in ${region}, allowed ${allowedRegions(t.platform.policy, u.market, holding.service)}`,
+                ).toBe(true);
               }
             }
           }

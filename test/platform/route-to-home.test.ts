@@ -24,7 +24,11 @@ describe('routeToHome', () => {
   it('follows a user to their new home after waiting out a cut-over, however many fenced retries it took', async () => {
     let moved = false;
     let fencedAnswers = 0;
-    const platform = scriptedPlatform(() => ({ service: 'shop', region: moved ? 'sg-singapore' : 'cn-beijing', epoch: moved ? 2 : 1 }));
+    const platform = scriptedPlatform(() => ({
+      service: 'shop',
+      region: moved ? 'sg-singapore' : 'cn-beijing',
+      epoch: moved ? 2 : 1,
+    }));
     const calls: string[] = [];
     const result = await routeToHome(platform, 'u_1', 'shop', async (client, ref) => {
       const region = (client as unknown as { id: string }).id;
@@ -37,10 +41,14 @@ describe('routeToHome', () => {
           throw new DomicileError('FENCED', 'user u_1 is being moved: retry shortly');
         }
         if (calls.filter((c) => c.startsWith('cn-beijing')).length === 9) {
-          throw new DomicileError('WRONG_REGION', 'this region does not home user u_1 for service shop', { details: { home: 'sg-singapore', service: 'shop' } });
+          throw new DomicileError('WRONG_REGION', 'this region does not home user u_1 for service shop', {
+            details: { home: 'sg-singapore', service: 'shop' },
+          });
         }
         moved = true;
-        throw new DomicileError('WRONG_REGION', 'this region does not home user u_1 for service shop', { details: { home: 'sg-singapore', service: 'shop' } });
+        throw new DomicileError('WRONG_REGION', 'this region does not home user u_1 for service shop', {
+          details: { home: 'sg-singapore', service: 'shop' },
+        });
       }
       return `served in ${region} at epoch ${ref.epoch}`;
     });
@@ -51,10 +59,14 @@ describe('routeToHome', () => {
   it('still gives up on a user whose regions keep disagreeing with the directory', async () => {
     const platform = scriptedPlatform(() => ({ service: 'shop', region: 'cn-beijing', epoch: 1 }));
     let tries = 0;
-    await expect(routeToHome(platform, 'u_2', 'shop', async () => {
-      tries++;
-      throw new DomicileError('WRONG_REGION', 'this region does not home user u_2 for service shop', { details: { home: null, service: 'shop' } });
-    })).rejects.toMatchObject({ code: 'WRONG_REGION' });
+    await expect(
+      routeToHome(platform, 'u_2', 'shop', async () => {
+        tries++;
+        throw new DomicileError('WRONG_REGION', 'this region does not home user u_2 for service shop', {
+          details: { home: null, service: 'shop' },
+        });
+      }),
+    ).rejects.toMatchObject({ code: 'WRONG_REGION' });
     expect(tries).toBe(6);
   });
 });

@@ -4,15 +4,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
 import { buildGateway } from '../../src/gateway/build-gateway.js';
 import { MigrationEngine } from '../../src/migrate/migration-engine.js';
-import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { Platform } from '../../src/platform/platform.js';
 import { residencyReport } from '../../src/platform/residency-report.js';
+import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { injectSender } from '../migrate/support/http-sender.js';
 import { expectCutOverAndCompleted } from '../migrate/support/migration-runs.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from '../migrate/support/random-writer.js';
 import { testPostgresUrl } from '../support/postgres.js';
-import { examplesDir, liftedAuthThrottle } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
+import { examplesDir, liftedAuthThrottle } from '../support/test-platform.js';
 
 /**
  * Two gateways at once, as behind a load balancer: their regions rest in PostgreSQL (each
@@ -32,7 +32,12 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
   });
 
   it('route every user consistently, during a migration too', async () => {
-    const pgRegions = await postgresSchemas(testPostgresUrl, ['cn-beijing', 'sg-singapore', 'us-california', 'directory']);
+    const pgRegions = await postgresSchemas(testPostgresUrl, [
+      'cn-beijing',
+      'sg-singapore',
+      'us-california',
+      'directory',
+    ]);
     drop = pgRegions.drop;
     const { directory: directorySchema, ...regionSchemas } = pgRegions.schemas;
     const directoryUrl = (() => {
@@ -70,16 +75,31 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
     const sendB = injectSender(() => appB);
     try {
       // Logged in through B, a user of A's registration writes through B and reads through A.
-      const login = await sendB('POST', '/v1/sessions', undefined, { email: users[0]!.email, password: users[0]!.password });
+      const login = await sendB('POST', '/v1/sessions', undefined, {
+        email: users[0]!.email,
+        password: users[0]!.password,
+      });
       expect(login.status).toBe(200);
       const token = (login.json as { token: string }).token;
       expect((await sendB('PUT', '/v1/me/shop/orders/through-b', token, { via: 'b' })).status).toBe(200);
-      expect((await sendA('GET', '/v1/me/shop/orders/through-b', users[0]!.token)).json).toMatchObject({ value: { via: 'b' } });
+      expect((await sendA('GET', '/v1/me/shop/orders/through-b', users[0]!.token)).json).toMatchObject({
+        value: { via: 'b' },
+      });
       expect((await sendA('DELETE', '/v1/me/shop/orders/through-b', users[0]!.token)).status).toBe(204);
 
       // Half the users write through each gateway (one writer per user keeps the model exact).
-      const writerA = new RandomWriter(sendA, users.filter((_, i) => i % 2 === 0), model, { concurrency: 2 });
-      const writerB = new RandomWriter(sendB, users.filter((_, i) => i % 2 === 1), model, { concurrency: 2 });
+      const writerA = new RandomWriter(
+        sendA,
+        users.filter((_, i) => i % 2 === 0),
+        model,
+        { concurrency: 2 },
+      );
+      const writerB = new RandomWriter(
+        sendB,
+        users.filter((_, i) => i % 2 === 1),
+        model,
+        { concurrency: 2 },
+      );
       writerA.start();
       writerB.start();
       try {
@@ -106,7 +126,10 @@ describe('two gateways sharing PostgreSQL regions and directory', () => {
         expect(interrupted?.state).toBe('interrupted');
         await engineB.resume();
         await expectCutOverAndCompleted(engineB);
-        expect((await engineB.status())?.users).toMatchObject({ cutOver: started.users.total, total: started.users.total });
+        expect((await engineB.status())?.users).toMatchObject({
+          cutOver: started.users.total,
+          total: started.users.total,
+        });
         expect((await engineB.transfers(started.id)).length).toBeGreaterThan(0);
       } finally {
         await writerA.stop();

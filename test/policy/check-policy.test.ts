@@ -26,7 +26,13 @@ describe('duplicate declarations', () => {
   });
 
   it('a duplicate purpose', () => {
-    expect(problemsOf(withLines({ 16: '  - { id: cloud-backup, description: Keep a copy }\n  - { id: cloud-backup, description: Again }' }))).toEqual([
+    expect(
+      problemsOf(
+        withLines({
+          16: '  - { id: cloud-backup, description: Keep a copy }\n  - { id: cloud-backup, description: Again }',
+        }),
+      ),
+    ).toEqual([
       'mini.yaml:17:11 purposes[1].id: duplicate purpose "cloud-backup" (first at line 16); declare each purpose once',
     ]);
   });
@@ -47,7 +53,9 @@ describe('duplicate declarations', () => {
 
 describe('country codes', () => {
   it('a market that is not an assigned ISO 3166-1 code', () => {
-    expect(problemsOf(withLines({ 14: '  - { country: XX, jurisdiction: SG-PDPA-2012 }', 23: '  - markets: [CN, XX]' }))).toEqual([
+    expect(
+      problemsOf(withLines({ 14: '  - { country: XX, jurisdiction: SG-PDPA-2012 }', 23: '  - markets: [CN, XX]' })),
+    ).toEqual([
       'mini.yaml:14:16 markets[1].country: "XX" is not an assigned ISO 3166-1 alpha-2 country code; write an assigned code, for example IN, SG or US',
     ]);
   });
@@ -59,7 +67,9 @@ describe('country codes', () => {
   });
 
   it('a region location', () => {
-    expect(problemsOf(withLines({ 10: '    location: { city: Athens, country: EL, lat: 37.98, lon: 23.73 }' }))).toEqual([
+    expect(
+      problemsOf(withLines({ 10: '    location: { city: Athens, country: EL, lat: 37.98, lon: 23.73 }' })),
+    ).toEqual([
       'mini.yaml:10:40 regions[1].location.country: "EL" is not an assigned ISO 3166-1 alpha-2 country code; write GR instead',
     ]);
   });
@@ -101,26 +111,47 @@ describe('references', () => {
 
   it('two regions on one store file', () => {
     expect(
-      problemsOf(withLines({ 7: '    status: active\n    store: { kind: sqlite, path: data/one.db }', 11: '    status: active\n    store: { kind: sqlite, path: data/one.db }' })),
-    ).toEqual(['mini.yaml:13:12 regions[1].store: region cn-beijing uses the same store as region sg-singapore (line 8); give every region a store of its own']);
+      problemsOf(
+        withLines({
+          7: '    status: active\n    store: { kind: sqlite, path: data/one.db }',
+          11: '    status: active\n    store: { kind: sqlite, path: data/one.db }',
+        }),
+      ),
+    ).toEqual([
+      'mini.yaml:13:12 regions[1].store: region cn-beijing uses the same store as region sg-singapore (line 8); give every region a store of its own',
+    ]);
   });
 });
 
 describe('placement', () => {
   it('two rules that place the same market × service at the same specificity are ambiguous', () => {
-    expect(problemsOf(withLines({ 28: '    regions: [sg-singapore]\n  - markets: [SG, CN]\n    services: [shop, "*"]\n    regions: [cn-beijing]' }))).toEqual([
+    expect(
+      problemsOf(
+        withLines({
+          28: '    regions: [sg-singapore]\n  - markets: [SG, CN]\n    services: [shop, "*"]\n    regions: [cn-beijing]',
+        }),
+      ),
+    ).toEqual([
       'mini.yaml:29:5 placement[2]: ambiguous: the rule at line 23 also places CN × *; name each market × service pair in one rule only',
     ]);
   });
 
   it('two default rules are ambiguous too', () => {
-    expect(problemsOf(withLines({ 28: '    regions: [sg-singapore]\n  - markets: ["*"]\n    services: ["*"]\n    regions: [cn-beijing]' }))).toEqual([
+    expect(
+      problemsOf(
+        withLines({
+          28: '    regions: [sg-singapore]\n  - markets: ["*"]\n    services: ["*"]\n    regions: [cn-beijing]',
+        }),
+      ),
+    ).toEqual([
       'mini.yaml:29:5 placement[2]: ambiguous: the rule at line 26 also places * × *; name each market × service pair in one rule only',
     ]);
   });
 
   it('rules at different specificities are not ambiguous: the most specific wins', () => {
-    const text = withLines({ 28: '    regions: [sg-singapore]\n  - markets: [SG]\n    services: [shop]\n    regions: [cn-beijing]' });
+    const text = withLines({
+      28: '    regions: [sg-singapore]\n  - markets: [SG]\n    services: [shop]\n    regions: [cn-beijing]',
+    });
     expect(problemsOf(text)).toEqual([]);
   });
 
@@ -141,7 +172,9 @@ describe('placement', () => {
   });
 
   it('an inactive region ahead of an active one is fine: the home is the first active one', () => {
-    expect(problemsOf(withLines({ 7: '    status: planned', 28: '    regions: [sg-singapore, cn-beijing]' }))).toEqual([]);
+    expect(problemsOf(withLines({ 7: '    status: planned', 28: '    regions: [sg-singapore, cn-beijing]' }))).toEqual(
+      [],
+    );
   });
 
   it('a declared market that no rule places for some service', () => {
@@ -155,7 +188,11 @@ describe('placement', () => {
   });
 
   it('problems of every kind at once, in file order', () => {
-    const text = withLines({ 7: '    status: planned', 14: '  - { country: UK, jurisdiction: UK-GDPR }', 24: '    services: [shopp]' });
+    const text = withLines({
+      7: '    status: planned',
+      14: '  - { country: UK, jurisdiction: UK-GDPR }',
+      24: '    services: [shopp]',
+    });
     expect(problemsOf(text)).toEqual([
       'mini.yaml:14:16 markets[1].country: "UK" is not an assigned ISO 3166-1 alpha-2 country code; write GB instead',
       'mini.yaml:24:16 placement[0].services[0]: unknown service "shopp"; write one of: shop, cloud, "*"',
@@ -169,7 +206,18 @@ describe('checkPolicy on a policy built in code', () => {
   it('refers to other places by path', () => {
     const parsed = parsePolicy(miniPolicy, 'mini.yaml');
     if (!parsed.ok) throw new Error('the mini policy is valid');
-    const policy: Policy = { ...parsed.policy, regions: [...parsed.policy.regions, { ...parsed.policy.regions[0]!, location: { ...parsed.policy.regions[0]!.location } }] };
-    expect(checkPolicy(policy)).toEqual([{ path: ['regions', 2, 'id'], message: 'duplicate region "sg-singapore" (first at regions[0].id); declare each region once' }]);
+    const policy: Policy = {
+      ...parsed.policy,
+      regions: [
+        ...parsed.policy.regions,
+        { ...parsed.policy.regions[0]!, location: { ...parsed.policy.regions[0]!.location } },
+      ],
+    };
+    expect(checkPolicy(policy)).toEqual([
+      {
+        path: ['regions', 2, 'id'],
+        message: 'duplicate region "sg-singapore" (first at regions[0].id); declare each region once',
+      },
+    ]);
   });
 });

@@ -11,7 +11,10 @@ async function load(phase: Phase): Promise<Policy> {
   return loadPolicyFile(new URL(`../../examples/${phase}.yaml`, import.meta.url).pathname);
 }
 
-const policies = Object.fromEntries(await Promise.all(phases.map(async (p) => [p, await load(p)] as const))) as Record<Phase, Policy>;
+const policies = Object.fromEntries(await Promise.all(phases.map(async (p) => [p, await load(p)] as const))) as Record<
+  Phase,
+  Policy
+>;
 
 const international = ['HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW'];
 const services = ['account', 'messaging', 'cloud', 'shop'];
@@ -42,10 +45,19 @@ describe('the 2014 scenario examples', () => {
   it('declare the same regions, markets, purposes and services in every phase', () => {
     for (const phase of phases) {
       const p = policies[phase];
-      expect(p.regions.map((r) => r.id)).toEqual(['cn-beijing', 'us-california', 'us-oregon', 'sg-singapore', 'in-mumbai', 'br-saopaulo']);
+      expect(p.regions.map((r) => r.id)).toEqual([
+        'cn-beijing',
+        'us-california',
+        'us-oregon',
+        'sg-singapore',
+        'in-mumbai',
+        'br-saopaulo',
+      ]);
       expect(p.markets.map((m) => m.country)).toEqual(markets);
       expect(p.purposes.map((x) => x.id)).toEqual(['contact-discovery', 'cloud-backup']);
-      expect(p.services.map((s) => [s.id, s.categories.map((c) => (c.consent ? `${c.id}(${c.consent})` : c.id))])).toEqual([
+      expect(
+        p.services.map((s) => [s.id, s.categories.map((c) => (c.consent ? `${c.id}(${c.consent})` : c.id))]),
+      ).toEqual([
         ['account', ['identity', 'device']],
         ['messaging', ['messages', 'address-book(contact-discovery)']],
         ['cloud', ['contacts(cloud-backup)', 'photos(cloud-backup)']],
@@ -64,7 +76,8 @@ describe('the 2014 scenario examples', () => {
     expect(active('phase1')).toEqual(['cn-beijing', 'us-california', 'sg-singapore']);
     expect(active('phase2')).toEqual(['cn-beijing', 'us-california', 'us-oregon', 'sg-singapore']);
     expect(active('phase3')).toEqual(['cn-beijing', 'us-california', 'us-oregon', 'sg-singapore', 'in-mumbai']);
-    for (const phase of phases) expect(policies[phase].regions.find((r) => r.id === 'br-saopaulo')?.status).toBe('planned');
+    for (const phase of phases)
+      expect(policies[phase].regions.find((r) => r.id === 'br-saopaulo')?.status).toBe('planned');
   });
 
   it('before: every market and service homes in Beijing', () => {
@@ -96,7 +109,9 @@ describe('the 2014 scenario examples', () => {
     expect(allowedRegions(p, 'US', 'shop')).toEqual(['us-california']);
     for (const s of ['account', 'messaging', 'cloud']) expect(allowedRegions(p, 'US', s)).toEqual(['us-oregon']);
     // Only Chinese users' data is left in Beijing.
-    const beijing = Object.entries(homes(p)).filter(([, r]) => r === 'cn-beijing').map(([k]) => k);
+    const beijing = Object.entries(homes(p))
+      .filter(([, r]) => r === 'cn-beijing')
+      .map(([k]) => k);
     expect(beijing).toEqual(services.map((s) => `CN/${s}`));
     expect(homeRegion(p, 'KR', 'account')).toBe('sg-singapore');
   });
@@ -118,16 +133,25 @@ describe('the 2014 scenario examples', () => {
   });
 
   it('the India shop walks Beijing → Singapore → Singapore → Mumbai', () => {
-    expect(phases.map((phase) => homeRegion(policies[phase], 'IN', 'shop'))).toEqual(['cn-beijing', 'sg-singapore', 'sg-singapore', 'in-mumbai']);
+    expect(phases.map((phase) => homeRegion(policies[phase], 'IN', 'shop'))).toEqual([
+      'cn-beijing',
+      'sg-singapore',
+      'sg-singapore',
+      'in-mumbai',
+    ]);
   });
 
   it('China is placed in Beijing alone in every phase', () => {
-    for (const phase of phases) for (const s of services) expect(allowedRegions(policies[phase], 'CN', s)).toEqual(['cn-beijing']);
+    for (const phase of phases)
+      for (const s of services) expect(allowedRegions(policies[phase], 'CN', s)).toEqual(['cn-beijing']);
   });
 
   it('activating São Paulo moves Brazil there with no rule edited', () => {
     const p = policies.phase3;
-    const activated: Policy = { ...p, regions: p.regions.map((r) => (r.id === 'br-saopaulo' ? { ...r, status: 'active' as const } : r)) };
+    const activated: Policy = {
+      ...p,
+      regions: p.regions.map((r) => (r.id === 'br-saopaulo' ? { ...r, status: 'active' as const } : r)),
+    };
     for (const s of services) expect(homeRegion(activated, 'BR', s)).toBe('br-saopaulo');
   });
 });

@@ -15,7 +15,8 @@ import { examplesDir } from '../support/test-platform.js';
  */
 const base = readFileSync(join(examplesDir, 'phase2.yaml'), 'utf8').trimEnd();
 /** phase2.yaml's rule placing the international shop, the second of its placement rules. */
-const copied = '  - markets: [HK, IN, ID, MY, PH, SG, TW]\n    services: [shop]\n    regions: [sg-singapore, us-california]\n';
+const copied =
+  '  - markets: [HK, IN, ID, MY, PH, SG, TW]\n    services: [shop]\n    regions: [sg-singapore, us-california]\n';
 const rulesInBase = 7;
 const withCopies = (n: number) => `${base}\n${copied.repeat(n)}`;
 const firstCopyLine = base.split('\n').length + 1;
@@ -32,13 +33,25 @@ describe('a policy with many copies of one placement rule', () => {
       const listed = result.problems.slice(0, maxListedProblems);
       listed.forEach((p, i) => {
         // Each copy is located on its own line, and names the rule it copies (placement[1], line 105).
-        expect(p).toMatchObject({ file: 'dup.yaml', line: firstCopyLine + 3 * i, path: `placement[${rulesInBase + i}]` });
-        expect(p.message).toBe('ambiguous: the rule at line 105 also places HK, IN, ID, MY, PH, SG, TW × shop; name each market × service pair in one rule only');
+        expect(p).toMatchObject({
+          file: 'dup.yaml',
+          line: firstCopyLine + 3 * i,
+          path: `placement[${rulesInBase + i}]`,
+        });
+        expect(p.message).toBe(
+          'ambiguous: the rule at line 105 also places HK, IN, ID, MY, PH, SG, TW × shop; name each market × service pair in one rule only',
+        );
       });
       const rest = result.problems.at(-1)!;
-      expect(rest.message).toBe(`and ${copies - maxListedProblems} more problems, not listed; fix these and check again`);
+      expect(rest.message).toBe(
+        `and ${copies - maxListedProblems} more problems, not listed; fix these and check again`,
+      );
       // Located too: at the first problem not listed.
-      expect(rest).toMatchObject({ file: 'dup.yaml', line: firstCopyLine + 3 * maxListedProblems, path: `placement[${rulesInBase + maxListedProblems}]` });
+      expect(rest).toMatchObject({
+        file: 'dup.yaml',
+        line: firstCopyLine + 3 * maxListedProblems,
+        path: `placement[${rulesInBase + maxListedProblems}]`,
+      });
     });
   }
 
@@ -50,8 +63,12 @@ describe('a policy with many copies of one placement rule', () => {
     expect(run.stderr).toBe('');
     const lines = run.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(maxListedProblems + 2);
-    expect(lines[0]).toBe(`${file}:${firstCopyLine}:5 placement[7]: ambiguous: the rule at line 105 also places HK, IN, ID, MY, PH, SG, TW × shop; name each market × service pair in one rule only`);
-    expect(lines[maxListedProblems]).toBe(`${file}:${firstCopyLine + 3 * maxListedProblems}:5 placement[${rulesInBase + maxListedProblems}]: and 900 more problems, not listed; fix these and check again`);
+    expect(lines[0]).toBe(
+      `${file}:${firstCopyLine}:5 placement[7]: ambiguous: the rule at line 105 also places HK, IN, ID, MY, PH, SG, TW × shop; name each market × service pair in one rule only`,
+    );
+    expect(lines[maxListedProblems]).toBe(
+      `${file}:${firstCopyLine + 3 * maxListedProblems}:5 placement[${rulesInBase + maxListedProblems}]: and 900 more problems, not listed; fix these and check again`,
+    );
     expect(lines.at(-1)).toBe(`1000 problem(s) in ${file}`);
   });
 });
@@ -74,10 +91,16 @@ describe('a policy with one huge placement rule', () => {
     const result = parsePolicy(text, 'huge.yaml');
     if (result.ok) throw new Error('a policy with a huge rule was accepted');
     const messages = result.problems.map((p) => `${p.path}: ${p.message}`);
-    expect(messages).toContainEqual(expect.stringMatching(/^placement\[7\]: this rule names 900000000 market × service pairs, more than the 100000 a policy may; write "\*" for every market or service a rule means$/));
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^placement\[7\]: this rule names 900000000 market × service pairs, more than the 100000 a policy may; write "\*" for every market or service a rule means$/,
+      ),
+    );
     const cap = result.problems.find((p) => p.path === 'placement[7]')!;
     expect(cap).toMatchObject({ file: 'huge.yaml', line: firstCopyLine });
-    expect(messages).toContainEqual(expect.stringMatching(/^placement\[7\]\.markets\[0\]: market "AA" is not declared/));
+    expect(messages).toContainEqual(
+      expect.stringMatching(/^placement\[7\]\.markets\[0\]: market "AA" is not declared/),
+    );
     expect(messages.some((m) => m.includes('ambiguous'))).toBe(false);
   });
 
@@ -86,7 +109,9 @@ describe('a policy with one huge placement rule', () => {
     writeFileSync(file, text);
     const run = await runCli(['policy', 'check', file]);
     expect(run.code).toBe(1);
-    expect(run.stdout).toContain(`${file}:${firstCopyLine}:5 placement[7]: this rule names 900000000 market × service pairs`);
+    expect(run.stdout).toContain(
+      `${file}:${firstCopyLine}:5 placement[7]: this rule names 900000000 market × service pairs`,
+    );
     expect(run.stdout).toMatch(/problem\(s\) in /);
   }, 60_000);
 });

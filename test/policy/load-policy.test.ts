@@ -46,7 +46,9 @@ describe('YAML syntax problems', () => {
   });
 
   it('a tab used to indent', () => {
-    expect(problemsOf(withLines({ 5: '\tprovider: aws' }))).toEqual(['mini.yaml:5:1 YAML syntax error: Tabs are not allowed as indentation; indent with spaces, not tabs']);
+    expect(problemsOf(withLines({ 5: '\tprovider: aws' }))).toEqual([
+      'mini.yaml:5:1 YAML syntax error: Tabs are not allowed as indentation; indent with spaces, not tabs',
+    ]);
   });
 
   it('an unquoted value with ": " in it', () => {
@@ -62,7 +64,11 @@ describe('YAML syntax problems', () => {
   });
 
   it('duplicate keys, each one, with the line of the first', () => {
-    expect(problemsOf(withLines({ 5: '    provider: aws\n    provider: gcp', 11: '    status: active\n    status: planned' }))).toEqual([
+    expect(
+      problemsOf(
+        withLines({ 5: '    provider: aws\n    provider: gcp', 11: '    status: active\n    status: planned' }),
+      ),
+    ).toEqual([
       'mini.yaml:6:5 regions[0].provider: duplicate key "provider" (first at line 5); write each key once in a mapping: remove one, or merge them',
       'mini.yaml:13:5 regions[1].status: duplicate key "status" (first at line 12); write each key once in a mapping: remove one, or merge them',
     ]);
@@ -93,7 +99,7 @@ describe('YAML syntax problems', () => {
   });
 });
 
-describe('shape problems (the zod schema), in the policy author\'s words', () => {
+describe("shape problems (the zod schema), in the policy author's words", () => {
   it('an unknown key at the top, with the keys allowed there', () => {
     expect(problemsOf(withLines({ 2: 'name: mini\ncolour: blue' }))).toEqual([
       'mini.yaml:3:1 colour: unknown key "colour"; the keys allowed here are: version, name, description, regions, markets, purposes, services, placement',
@@ -107,13 +113,15 @@ describe('shape problems (the zod schema), in the policy author\'s words', () =>
   });
 
   it('an unknown key in a store lists the keys of that kind of store', () => {
-    expect(problemsOf(withLines({ 7: '    status: active\n    store: { kind: sqlite, url: "postgres://db/sg" }' }))).toEqual([
-      'mini.yaml:8:28 regions[0].store.url: unknown key "url"; the keys allowed here are: kind, path',
-    ]);
+    expect(
+      problemsOf(withLines({ 7: '    status: active\n    store: { kind: sqlite, url: "postgres://db/sg" }' })),
+    ).toEqual(['mini.yaml:8:28 regions[0].store.url: unknown key "url"; the keys allowed here are: kind, path']);
   });
 
   it('wrong types', () => {
-    expect(problemsOf(withLines({ 1: 'version: one' }))).toEqual(['mini.yaml:1:10 version: expected a number, got "one"; write a number, without quotes']);
+    expect(problemsOf(withLines({ 1: 'version: one' }))).toEqual([
+      'mini.yaml:1:10 version: expected a number, got "one"; write a number, without quotes',
+    ]);
     expect(problemsOf(withLines({ 1: 'version: 1.5' }))).toEqual([
       'mini.yaml:1:10 version: expected a whole number, got 1.5; write a whole number, without quotes, for example 1',
     ]);
@@ -132,15 +140,21 @@ describe('shape problems (the zod schema), in the policy author\'s words', () =>
   });
 
   it('a missing key, at the line of the mapping it belongs in', () => {
-    expect(problemsOf(withLines({ 5: '' }))).toEqual(['mini.yaml:4:5 regions[0].provider: missing key "provider"; add provider: <text>']);
-    expect(problemsOf(withLines({ 28: '' }))).toEqual(['mini.yaml:26:5 placement[1].regions: missing key "regions"; add regions: <list>']);
+    expect(problemsOf(withLines({ 5: '' }))).toEqual([
+      'mini.yaml:4:5 regions[0].provider: missing key "provider"; add provider: <text>',
+    ]);
+    expect(problemsOf(withLines({ 28: '' }))).toEqual([
+      'mini.yaml:26:5 placement[1].regions: missing key "regions"; add regions: <list>',
+    ]);
     expect(problemsOf(withLines({ 7: '    status: active\n    store: { path: sg.db }' }))).toEqual([
       'mini.yaml:8:12 regions[0].store.kind: missing key "kind"; add kind: <one of sqlite, postgres>',
     ]);
   });
 
   it('a value outside an enum lists the allowed values', () => {
-    expect(problemsOf(withLines({ 7: '    status: actve' }))).toEqual(['mini.yaml:7:13 regions[0].status: unknown status "actve"; write one of: planned, active, draining']);
+    expect(problemsOf(withLines({ 7: '    status: actve' }))).toEqual([
+      'mini.yaml:7:13 regions[0].status: unknown status "actve"; write one of: planned, active, draining',
+    ]);
     expect(problemsOf(withLines({ 7: '    status: active\n    store: { kind: mysql }' }))).toEqual([
       'mini.yaml:8:20 regions[0].store.kind: unknown kind "mysql"; write one of: sqlite, postgres',
     ]);
@@ -153,28 +167,36 @@ describe('shape problems (the zod schema), in the policy author\'s words', () =>
     expect(problemsOf(withLines({ 23: '  - markets: [cn]' }))).toEqual([
       'mini.yaml:23:15 placement[0].markets[0]: invalid market "cn"; a market is an ISO code in capitals or "*" for every unlisted market',
     ]);
-    expect(problemsOf(withLines({ 7: '    status: active\n    store: { kind: postgres, url: "mysql://db/sg" }' }))).toEqual([
+    expect(
+      problemsOf(withLines({ 7: '    status: active\n    store: { kind: postgres, url: "mysql://db/sg" }' })),
+    ).toEqual([
       'mini.yaml:8:35 regions[0].store.url: invalid url "mysql://db/sg"; a PostgreSQL URL starts with postgres:// (for example postgres://127.0.0.1:5432/domicile_sg)',
     ]);
   });
 
   it('sizes and ranges', () => {
-    expect(problemsOf(withLines({ 1: 'version: 0' }))).toEqual(['mini.yaml:1:10 version: 0 is too small; write a number greater than 0']);
-    expect(problemsOf(withLines({ 2: 'name: ""' }))).toEqual(['mini.yaml:2:7 name: empty text; write at least one character']);
-    expect(problemsOf(withLines({ 6: '    location: { city: Singapore, country: SG, lat: 91.29, lon: 103.85 }' }))).toEqual([
-      'mini.yaml:6:52 regions[0].location.lat: 91.29 is too large; write a number of at most 90',
+    expect(problemsOf(withLines({ 1: 'version: 0' }))).toEqual([
+      'mini.yaml:1:10 version: 0 is too small; write a number greater than 0',
     ]);
+    expect(problemsOf(withLines({ 2: 'name: ""' }))).toEqual([
+      'mini.yaml:2:7 name: empty text; write at least one character',
+    ]);
+    expect(
+      problemsOf(withLines({ 6: '    location: { city: Singapore, country: SG, lat: 91.29, lon: 103.85 }' })),
+    ).toEqual(['mini.yaml:6:52 regions[0].location.lat: 91.29 is too large; write a number of at most 90']);
     expect(problemsOf(withLines({ 22: 'placement: []', 23: '', 24: '', 25: '', 26: '', 27: '', 28: '' }))).toEqual([
       'mini.yaml:22:12 placement: empty list; write at least one item',
     ]);
   });
 
   it('several problems come back in file order', () => {
-    expect(problemsOf(withLines({ 1: 'version: 0', 7: '    status: actve', 28: '    regions: sg-singapore' }))).toEqual([
-      'mini.yaml:1:10 version: 0 is too small; write a number greater than 0',
-      'mini.yaml:7:13 regions[0].status: unknown status "actve"; write one of: planned, active, draining',
-      'mini.yaml:28:14 placement[1].regions: expected a list, got "sg-singapore"; write a list: one "- item" per line, or [a, b] on one line',
-    ]);
+    expect(problemsOf(withLines({ 1: 'version: 0', 7: '    status: actve', 28: '    regions: sg-singapore' }))).toEqual(
+      [
+        'mini.yaml:1:10 version: 0 is too small; write a number greater than 0',
+        'mini.yaml:7:13 regions[0].status: unknown status "actve"; write one of: planned, active, draining',
+        'mini.yaml:28:14 placement[1].regions: expected a list, got "sg-singapore"; write a list: one "- item" per line, or [a, b] on one line',
+      ],
+    );
   });
 });
 
@@ -182,7 +204,13 @@ describe('formatProblems', () => {
   it('writes file:line:column, then the path if any, then the message', () => {
     expect(
       formatProblems([
-        { file: 'examples/bad.yaml', line: 14, column: 7, path: 'placement[2].regions[0]', message: 'unknown region "sg-singapor"; write one of: cn-beijing, sg-singapore' },
+        {
+          file: 'examples/bad.yaml',
+          line: 14,
+          column: 7,
+          path: 'placement[2].regions[0]',
+          message: 'unknown region "sg-singapor"; write one of: cn-beijing, sg-singapore',
+        },
         { file: 'examples/bad.yaml', line: 1, column: 1, path: '', message: 'the file is empty' },
       ]),
     ).toBe(
@@ -207,9 +235,19 @@ describe('loadPolicyFile', () => {
     expect(error).toBeInstanceOf(DomicileError);
     const e = error as DomicileError;
     expect(e.code).toBe('POLICY_INVALID');
-    expect(e.message).toBe(`${file}:26:9 placement[1].regions[0]: unknown region "sg-singapor"; write one of: cn-beijing, sg-singapore`);
+    expect(e.message).toBe(
+      `${file}:26:9 placement[1].regions[0]: unknown region "sg-singapor"; write one of: cn-beijing, sg-singapore`,
+    );
     expect(e.details).toEqual({
-      problems: [{ file, line: 26, column: 9, path: 'placement[1].regions[0]', message: 'unknown region "sg-singapor"; write one of: cn-beijing, sg-singapore' }],
+      problems: [
+        {
+          file,
+          line: 26,
+          column: 9,
+          path: 'placement[1].regions[0]',
+          message: 'unknown region "sg-singapor"; write one of: cn-beijing, sg-singapore',
+        },
+      ],
     });
   });
 

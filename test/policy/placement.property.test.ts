@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { isDomicileError } from '../../src/errors/domicile-error.js';
 import { checkPolicy } from '../../src/policy/check-policy.js';
 import { allowedRegions, findRegion, homeRegion } from '../../src/policy/placement.js';
-import { policySchema, regionStatuses } from '../../src/policy/policy-schema.js';
 import type { Policy, PolicyInput } from '../../src/policy/policy-schema.js';
+import { policySchema, regionStatuses } from '../../src/policy/policy-schema.js';
 
 const MARKETS = ['IN', 'SG', 'US', 'BR', 'MY'];
 const SERVICES = ['shop', 'account', 'cloud'];
@@ -120,10 +120,14 @@ describe('placement (property)', () => {
       fc.property(scenarioArb, (scenario) => {
         const { policy } = scenario;
         const services = policy.services.map((s) => s.id);
-        const declaredPlaced = policy.markets.every((m) => services.every((s) => 'home' in tryHome(policy, m.country, s)));
+        const declaredPlaced = policy.markets.every((m) =>
+          services.every((s) => 'home' in tryHome(policy, m.country, s)),
+        );
         // Unlisted markets need not be placed for every service, but where a default rule
         // places them, it must offer an active region.
-        const unlistedPlaced = services.every((s) => allowedRegions(policy, UNLISTED, s) === undefined || 'home' in tryHome(policy, UNLISTED, s));
+        const unlistedPlaced = services.every(
+          (s) => allowedRegions(policy, UNLISTED, s) === undefined || 'home' in tryHome(policy, UNLISTED, s),
+        );
         expect(checkPolicy(policy).length === 0).toBe(declaredPlaced && unlistedPlaced);
       }),
       { numRuns: 500 },

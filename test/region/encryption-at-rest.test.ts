@@ -22,7 +22,13 @@ describe('encryption at rest', () => {
 
   beforeEach(async () => {
     dir = tempDir('at-rest');
-    node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+    node = await openRegionNode({
+      policy: testPolicy,
+      regionId: 'sg-singapore',
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+    });
   });
   afterEach(async () => {
     await node.close();
@@ -34,17 +40,49 @@ describe('encryption at rest', () => {
     const phone = '+6598765432';
     const email = 'canary.7f3a9c@example.com';
     const password = 'canary-password-7f3a9c';
-    for (const service of ['account', 'messaging', 'shop']) await node.openTenancy({ userId: 'u-canary', service, epoch: 1, market: 'SG' });
+    for (const service of ['account', 'messaging', 'shop'])
+      await node.openTenancy({ userId: 'u-canary', service, epoch: 1, market: 'SG' });
     await node.setCredentials({ userId: 'u-canary', service: 'account', epoch: 1, phone, email, password });
-    await node.putRecord({ userId: 'u-canary', service: 'shop', epoch: 1, collection: 'orders', key: 'o1', value: { note: canary } });
-    await node.recordConsent({ userId: 'u-canary', service: 'messaging', epoch: 1, purpose: 'address-book-sync', decision: 'grant', method: 'test', source: 'test' });
-    await node.putRecord({ userId: 'u-canary', service: 'messaging', epoch: 1, collection: 'contacts', key: 'c1', value: canary });
+    await node.putRecord({
+      userId: 'u-canary',
+      service: 'shop',
+      epoch: 1,
+      collection: 'orders',
+      key: 'o1',
+      value: { note: canary },
+    });
+    await node.recordConsent({
+      userId: 'u-canary',
+      service: 'messaging',
+      epoch: 1,
+      purpose: 'address-book-sync',
+      decision: 'grant',
+      method: 'test',
+      source: 'test',
+    });
+    await node.putRecord({
+      userId: 'u-canary',
+      service: 'messaging',
+      epoch: 1,
+      collection: 'contacts',
+      key: 'c1',
+      value: canary,
+    });
     for (let i = 0; i < 50; i++) {
-      await node.putRecord({ userId: 'u-canary', service: 'messaging', epoch: 1, collection: 'messages', key: `m${i}`, value: { body: `${canary} #${i}` } });
+      await node.putRecord({
+        userId: 'u-canary',
+        service: 'messaging',
+        epoch: 1,
+        collection: 'messages',
+        key: `m${i}`,
+        value: { body: `${canary} #${i}` },
+      });
     }
 
     // The data really is there, readable through the node...
-    expect(await node.getRecord({ userId: 'u-canary', service: 'shop', epoch: 1, collection: 'orders', key: 'o1' })).toMatchObject({ value: { note: canary } });
+    expect(
+      await node.getRecord({ userId: 'u-canary', service: 'shop', epoch: 1, collection: 'orders', key: 'o1' }),
+    ).toMatchObject({ value: { note: canary } });
     expect(await node.verifyPassword({ userId: 'u-canary', service: 'account', epoch: 1, password })).toBe(true);
     // ...and the write-ahead log, where fresh writes sit, is among the files scanned.
     const files = filesUnder(dir.path);
@@ -74,11 +112,19 @@ describe('encryption at rest', () => {
       await node.putRecord({ ...shop('u1'), collection: 'orders', key: 'o2', value: { other: true } });
       await node.putRecord({ ...shop('u1'), collection: 'orders', key: 'secret', value: secret });
       await node.openTenancy({ userId: 'u1', service: 'messaging', epoch: 1, market: 'SG' });
-      await node.putRecord({ userId: 'u1', service: 'messaging', epoch: 1, collection: 'messages', key: 'secret', value: 'x' });
+      await node.putRecord({
+        userId: 'u1',
+        service: 'messaging',
+        epoch: 1,
+        collection: 'messages',
+        key: 'secret',
+        value: 'x',
+      });
     });
 
     /** The row's key: the keyId the store holds for the record's key in that region. */
-    const id = (userId: string, collection: string, key: string, regionId = 'sg-singapore') => recordKeyId(dir.path, regionId, userId, collection, key);
+    const id = (userId: string, collection: string, key: string, regionId = 'sg-singapore') =>
+      recordKeyId(dir.path, regionId, userId, collection, key);
 
     function withStore<T>(dataDir: string, regionId: string, fn: (db: Database.Database) => T): T {
       const db = new Database(regionPaths(dataDir, regionId).store);
@@ -89,20 +135,43 @@ describe('encryption at rest', () => {
       }
     }
 
-    function ciphertextOf(db: Database.Database, userId: string, service: string, collection: string, key: string): Buffer {
-      const row = db.prepare('SELECT ciphertext FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?').get(userId, service, collection, key) as { ciphertext: Buffer } | undefined;
+    function ciphertextOf(
+      db: Database.Database,
+      userId: string,
+      service: string,
+      collection: string,
+      key: string,
+    ): Buffer {
+      const row = db
+        .prepare('SELECT ciphertext FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?')
+        .get(userId, service, collection, key) as { ciphertext: Buffer } | undefined;
       if (!row) throw new Error(`no record ${userId}/${service}/${collection}/${key}`);
       return row.ciphertext;
     }
 
-    function plant(db: Database.Database, userId: string, service: string, collection: string, key: string, ciphertext: Buffer): void {
+    function plant(
+      db: Database.Database,
+      userId: string,
+      service: string,
+      collection: string,
+      key: string,
+      ciphertext: Buffer,
+    ): void {
       db.prepare(`INSERT INTO records (user_id, service, collection, key, version, ciphertext, updated_at) VALUES (?, ?, ?, ?, 1, ?, 0)
-        ON CONFLICT (user_id, service, collection, key) DO UPDATE SET ciphertext = excluded.ciphertext`).run(userId, service, collection, key, ciphertext);
+        ON CONFLICT (user_id, service, collection, key) DO UPDATE SET ciphertext = excluded.ciphertext`).run(
+        userId,
+        service,
+        collection,
+        key,
+        ciphertext,
+      );
     }
 
     it('to another user', async () => {
       const [o1, secretId] = [await id('u2', 'orders', 'o1'), await id('u1', 'orders', 'secret')];
-      withStore(dir.path, 'sg-singapore', (db) => plant(db, 'u2', 'shop', 'orders', o1, ciphertextOf(db, 'u1', 'shop', 'orders', secretId)));
+      withStore(dir.path, 'sg-singapore', (db) =>
+        plant(db, 'u2', 'shop', 'orders', o1, ciphertextOf(db, 'u1', 'shop', 'orders', secretId)),
+      );
       await expectCode(node.getRecord({ ...shop('u2'), collection: 'orders', key: 'o1' }), 'INTEGRITY');
       await expectCode(node.listRecords(shop('u2')), 'INTEGRITY');
       // the original still opens: the test changed only the copy
@@ -115,15 +184,24 @@ describe('encryption at rest', () => {
       withStore(dir.path, 'sg-singapore', (db) => {
         plant(db, 'u2', 'shop', 'orders', o1, ciphertextOf(db, 'u1', 'shop', 'orders', secretId));
         db.prepare("DELETE FROM keys WHERE user_id = 'u2'").run();
-        db.prepare("INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) SELECT 'u2', scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = 'u1'").run();
+        db.prepare(
+          "INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) SELECT 'u2', scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = 'u1'",
+        ).run();
       });
-      node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, exclusive: false });
+      node = await openRegionNode({
+        policy: testPolicy,
+        regionId: 'sg-singapore',
+        dataDir: dir.path,
+        exclusive: false,
+      });
       await expectCode(node.getRecord({ ...shop('u2'), collection: 'orders', key: 'o1' }), 'INTEGRITY');
     });
 
     it('to another key', async () => {
       const [o2, secretId] = [await id('u1', 'orders', 'o2'), await id('u1', 'orders', 'secret')];
-      withStore(dir.path, 'sg-singapore', (db) => plant(db, 'u1', 'shop', 'orders', o2, ciphertextOf(db, 'u1', 'shop', 'orders', secretId)));
+      withStore(dir.path, 'sg-singapore', (db) =>
+        plant(db, 'u1', 'shop', 'orders', o2, ciphertextOf(db, 'u1', 'shop', 'orders', secretId)),
+      );
       await expectCode(node.getRecord({ ...shop('u1'), collection: 'orders', key: 'o2' }), 'INTEGRITY');
       expect((await node.getRecord({ ...shop('u1'), collection: 'orders', key: 'secret' }))?.value).toEqual(secret);
     });
@@ -132,7 +210,12 @@ describe('encryption at rest', () => {
       const account = { userId: 'u1', service: 'account', epoch: 1 };
       await node.openTenancy({ ...account, market: 'SG' });
       await node.putRecord({ ...account, collection: 'device', key: 'secret', value: 'Redmi 1S' });
-      const ids = { identity: await id('u1', 'identity', 'secret'), device: await id('u1', 'device', 'secret'), messages: await id('u1', 'messages', 'secret'), orders: await id('u1', 'orders', 'secret') };
+      const ids = {
+        identity: await id('u1', 'identity', 'secret'),
+        device: await id('u1', 'device', 'secret'),
+        messages: await id('u1', 'messages', 'secret'),
+        orders: await id('u1', 'orders', 'secret'),
+      };
       withStore(dir.path, 'sg-singapore', (db) => {
         plant(db, 'u1', 'account', 'identity', ids.identity, ciphertextOf(db, 'u1', 'account', 'device', ids.device));
         plant(db, 'u1', 'messaging', 'messages', ids.messages, ciphertextOf(db, 'u1', 'shop', 'orders', ids.orders));
@@ -141,12 +224,20 @@ describe('encryption at rest', () => {
       await expectCode(node.getRecord({ ...account, collection: 'identity', key: 'secret' }), 'INTEGRITY');
       await node.putRecord({ ...account, collection: 'identity', key: 'name', value: 'makes the identity key' });
       await expectCode(node.getRecord({ ...account, collection: 'identity', key: 'secret' }), 'INTEGRITY');
-      await expectCode(node.getRecord({ userId: 'u1', service: 'messaging', epoch: 1, collection: 'messages', key: 'secret' }), 'INTEGRITY');
+      await expectCode(
+        node.getRecord({ userId: 'u1', service: 'messaging', epoch: 1, collection: 'messages', key: 'secret' }),
+        'INTEGRITY',
+      );
       expect((await node.getRecord({ ...account, collection: 'device', key: 'secret' }))?.value).toBe('Redmi 1S');
     });
 
     it('into another region, even with the same user id and wrapped keys', async () => {
-      const oregon = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path, exclusive: false });
+      const oregon = await openRegionNode({
+        policy: testPolicy,
+        regionId: 'us-oregon',
+        dataDir: dir.path,
+        exclusive: false,
+      });
       try {
         await oregon.openTenancy({ ...shop('u1'), market: 'SG' });
         await oregon.putRecord({ ...shop('u1'), collection: 'orders', key: 'secret', value: { decoy: true } });
@@ -157,13 +248,23 @@ describe('encryption at rest', () => {
 
         // copying Singapore's wrapped keys along does not help: Oregon's keyring cannot open them
         await oregon.close();
-        withStore(dir.path, 'sg-singapore', (sg) => withStore(dir.path, 'us-oregon', (us) => {
-          us.prepare("DELETE FROM keys WHERE user_id = 'u1'").run();
-          const rows = sg.prepare("SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = 'u1'").all() as Array<Record<string, unknown>>;
-          for (const row of rows) us.prepare('INSERT INTO keys VALUES (@user_id, @scope, @wrapped, @wrapped_by, @created_at)').run(row);
-          expect(rows.length).toBeGreaterThanOrEqual(2);
-        }));
-        const reopened = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path, exclusive: false });
+        withStore(dir.path, 'sg-singapore', (sg) =>
+          withStore(dir.path, 'us-oregon', (us) => {
+            us.prepare("DELETE FROM keys WHERE user_id = 'u1'").run();
+            const rows = sg
+              .prepare("SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = 'u1'")
+              .all() as Array<Record<string, unknown>>;
+            for (const row of rows)
+              us.prepare('INSERT INTO keys VALUES (@user_id, @scope, @wrapped, @wrapped_by, @created_at)').run(row);
+            expect(rows.length).toBeGreaterThanOrEqual(2);
+          }),
+        );
+        const reopened = await openRegionNode({
+          policy: testPolicy,
+          regionId: 'us-oregon',
+          dataDir: dir.path,
+          exclusive: false,
+        });
         try {
           await expectCode(reopened.getRecord({ ...shop('u1'), collection: 'orders', key: 'secret' }), 'INTEGRITY');
         } finally {

@@ -1,10 +1,10 @@
 import { expect } from 'vitest';
 import { DomicileError, type ErrorCode } from '../../src/errors/domicile-error.js';
 
-export { fastScrypt, testPolicy } from './test-policy.js';
+export { filesHoldingBytes, listFiles as filesUnder } from '../support/file-scan.js';
 
 export { tempDir } from '../support/temp-dir.js';
-export { filesHoldingBytes, listFiles as filesUnder } from '../support/file-scan.js';
+export { fastScrypt, testPolicy } from './test-policy.js';
 
 /** Awaits a failure and checks it is a DomicileError with this code. */
 export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<DomicileError> {
@@ -17,4 +17,3 @@ export async function expectCode(promise: Promise<unknown>, code: ErrorCode): Pr
   }
   throw new Error(`expected ${code}, but the call succeeded`);
 }
-

@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { plainHash } from '../../src/region/user-digest.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DomicileError } from '../../src/errors/domicile-error.js';
 import { HttpRegionClient } from '../../src/region/http-region-client.js';
@@ -8,8 +7,9 @@ import { InProcessRegionClient } from '../../src/region/in-process-region-client
 import { openRegionNode } from '../../src/region/open-region-node.js';
 import type { RegionClient } from '../../src/region/region-client.js';
 import { buildRegionServer } from '../../src/region/region-http-server.js';
+import { plainHash } from '../../src/region/user-digest.js';
 import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
-import { importOne, digestOne, setOne, purgeOne } from './support/single-user-calls.js';
+import { digestOne, importOne, purgeOne, setOne } from './support/single-user-calls.js';
 
 type Step = { ok: unknown } | { error: { code: string; message: string; details?: unknown } };
 
@@ -19,7 +19,13 @@ async function transcript(client: RegionClient): Promise<Step[]> {
   const record = async (call: () => Promise<unknown>): Promise<void> => {
     try {
       const result = await call();
-      steps.push({ ok: JSON.parse(JSON.stringify(result ?? null, (k, v: unknown) => (k === 'updatedAt' && typeof v === 'number' ? 'timestamp' : v))) });
+      steps.push({
+        ok: JSON.parse(
+          JSON.stringify(result ?? null, (k, v: unknown) =>
+            k === 'updatedAt' && typeof v === 'number' ? 'timestamp' : v,
+          ),
+        ),
+      });
     } catch (err) {
       if (!(err instanceof DomicileError)) throw err;
       steps.push({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
@@ -29,8 +35,17 @@ async function transcript(client: RegionClient): Promise<Step[]> {
   const account = { userId: 'u-1', service: 'account', epoch: 1 };
   await record(() => client.openTenancy({ ...shop, market: 'SG' }));
   await record(() => client.openTenancy({ ...account, market: 'SG' }));
-  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: { item: 'Mi 4', when: new Date(0), skip: undefined, n: Number.NaN } }));
-  await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: { item: 'Mi 4i' }, ifVersion: 1 }));
+  await record(() =>
+    client.putRecord({
+      ...shop,
+      collection: 'orders',
+      key: 'o1',
+      value: { item: 'Mi 4', when: new Date(0), skip: undefined, n: Number.NaN },
+    }),
+  );
+  await record(() =>
+    client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: { item: 'Mi 4i' }, ifVersion: 1 }),
+  );
   await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o1', value: 'late', ifVersion: 1 }));
   await record(() => client.putRecord({ ...shop, collection: 'orders', key: 'o2', value: [1, 'two', null] }));
   await record(() => client.getRecord({ ...shop, collection: 'orders', key: 'o1' }));
@@ -54,19 +69,52 @@ async function transcript(client: RegionClient): Promise<Step[]> {
   await record(() => client.health());
   // Migration primitives (steps 25 on).
   const moved = { userId: 'u-9', service: 'shop', market: 'SG' };
-  const imported = { collection: 'orders', key: 'o1', version: 3, updatedAt: 1_400_000_000_000, value: { item: 'Mi 3', at: new Date(0) } };
+  const imported = {
+    collection: 'orders',
+    key: 'o1',
+    version: 3,
+    updatedAt: 1_400_000_000_000,
+    value: { item: 'Mi 3', at: new Date(0) },
+  };
   await record(() => client.changesSince({ afterSeq: 0, limit: 2 }));
   await record(() => client.changesSince({ afterSeq: 0, limit: 100, service: 'account' }));
   await record(() => client.changesSince({ afterSeq: 0, limit: 0 }));
   await record(() => client.exportUsers({ service: 'shop', userIds: ['u-1'] }));
   await record(() => client.exportUsers({ service: 'shop', userIds: ['u-nobody'] }));
-  await record(() => client.readRecordStates({ service: 'shop', userId: 'u-1', refs: [{ collection: 'orders', key: 'o1' }, { collection: 'orders', key: 'o2' }] }));
+  await record(() =>
+    client.readRecordStates({
+      service: 'shop',
+      userId: 'u-1',
+      refs: [
+        { collection: 'orders', key: 'o1' },
+        { collection: 'orders', key: 'o2' },
+      ],
+    }),
+  );
   await record(() => digestOne(client, { service: 'shop', userId: 'u-1' }));
-  await record(() => importOne(client, { ...moved, userId: 'u-1', epoch: 1, states: { records: [imported], deleted: [] } }));
-  await record(() => importOne(client, { ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
-  await record(() => importOne(client, { ...moved, epoch: 1, states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] } }));
-  await record(() => importOne(client, { ...moved, market: 'CN', epoch: 1, states: { records: [imported], deleted: [] } }));
-  await record(() => importOne(client, { ...moved, epoch: 1, states: { records: [{ ...imported, version: 0 }], deleted: [] } }));
+  await record(() =>
+    importOne(client, { ...moved, userId: 'u-1', epoch: 1, states: { records: [imported], deleted: [] } }),
+  );
+  await record(() =>
+    importOne(client, {
+      ...moved,
+      epoch: 1,
+      states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] },
+    }),
+  );
+  await record(() =>
+    importOne(client, {
+      ...moved,
+      epoch: 1,
+      states: { records: [imported], deleted: [{ collection: 'orders', key: 'o2' }] },
+    }),
+  );
+  await record(() =>
+    importOne(client, { ...moved, market: 'CN', epoch: 1, states: { records: [imported], deleted: [] } }),
+  );
+  await record(() =>
+    importOne(client, { ...moved, epoch: 1, states: { records: [{ ...imported, version: 0 }], deleted: [] } }),
+  );
   await record(() => digestOne(client, { service: 'shop', userId: 'u-9' }));
   await record(() => setOne(client, { ...moved, epoch: 2, status: 'moved', movedTo: null }));
   await record(() => setOne(client, { ...moved, epoch: 2, status: 'moved', movedTo: 'us-oregon' }));
@@ -77,11 +125,24 @@ async function transcript(client: RegionClient): Promise<Step[]> {
   await record(() => client.describeUser({ userId: 'u-9' }));
   await record(() => client.health());
   // Batches of users (steps 46 on).
-  const user = (userId: string, market: string) => ({ userId, market, epoch: 1, states: { records: [imported], deleted: [] } });
+  const user = (userId: string, market: string) => ({
+    userId,
+    market,
+    epoch: 1,
+    states: { records: [imported], deleted: [] },
+  });
   await record(() => client.importUsers({ service: 'shop', users: [user('u-7', 'SG'), user('u-8', 'CN')] }));
   await record(() => client.exportUsers({ service: 'shop', userIds: ['u-7'] }));
   await record(() => client.importUsers({ service: 'shop', users: [user('u-7', 'SG'), user('u-7', 'SG')] }));
-  await record(() => client.setTenancies({ service: 'shop', tenancies: [{ ...moved, epoch: 3, status: 'fenced', movedTo: null }, { ...moved, epoch: 3, status: 'home', movedTo: null }] }));
+  await record(() =>
+    client.setTenancies({
+      service: 'shop',
+      tenancies: [
+        { ...moved, epoch: 3, status: 'fenced', movedTo: null },
+        { ...moved, epoch: 3, status: 'home', movedTo: null },
+      ],
+    }),
+  );
   await record(() => client.digestUsers({ service: 'shop', userIds: ['u-1', 'u-7'] }));
   return steps;
 }
@@ -96,12 +157,19 @@ describe('HttpRegionClient against the region HTTP server', () => {
   let inProcess: InProcessRegionClient;
 
   beforeAll(async () => {
-    const node = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: remote.path, scrypt: fastScrypt });
+    const node = await openRegionNode({
+      policy: testPolicy,
+      regionId: 'sg-singapore',
+      dataDir: remote.path,
+      scrypt: fastScrypt,
+    });
     server = buildRegionServer({ node, nodeToken });
     await server.listen({ host: '127.0.0.1', port: 0 });
     baseUrl = `http://127.0.0.1:${(server.server.address() as AddressInfo).port}`;
     http = new HttpRegionClient({ regionId: 'sg-singapore', baseUrl, nodeToken });
-    inProcess = new InProcessRegionClient(await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: local.path, scrypt: fastScrypt }));
+    inProcess = new InProcessRegionClient(
+      await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: local.path, scrypt: fastScrypt }),
+    );
   });
   afterAll(async () => {
     await http.close();
@@ -120,10 +188,17 @@ describe('HttpRegionClient against the region HTTP server', () => {
     const at = (i: number) => viaHttp[i] as Record<string, unknown>;
     expect(at(2)).toEqual({ ok: { version: 1, updatedAt: 'timestamp' } });
     expect(at(4)).toMatchObject({ error: { code: 'CONFLICT', details: { version: 2 } } });
-    expect(at(6)).toEqual({ ok: { collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } } });
+    expect(at(6)).toEqual({
+      ok: { collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' } },
+    });
     expect(at(7)).toEqual({ ok: null });
     expect((at(8).ok as unknown[]).length).toBe(2);
-    expect(at(10)).toMatchObject({ error: { code: 'BAD_REQUEST', message: 'collection "photos" is not a category of service shop; use one of: orders' } });
+    expect(at(10)).toMatchObject({
+      error: {
+        code: 'BAD_REQUEST',
+        message: 'collection "photos" is not a category of service shop; use one of: orders',
+      },
+    });
     expect(at(11)).toMatchObject({ error: { code: 'BAD_REQUEST' } });
     expect(at(12)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'value' } } });
     expect(at(13)).toMatchObject({ error: { code: 'WRONG_REGION', details: { home: null } } });
@@ -135,13 +210,28 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(at(20)).toEqual({ ok: { deleted: true } });
     expect(at(21)).toEqual({ ok: { deleted: false } });
     expect(at(24)).toEqual({ ok: { regionId: 'sg-singapore', backend: 'sqlite', lastSeq: 5 } });
-    expect(at(25)).toEqual({ ok: { changes: [
-      { seq: 1, userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1', op: 'put', version: 1 },
-      { seq: 2, userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1', op: 'put', version: 2 },
-    ], lastSeq: 5 } });
-    expect((at(26).ok as { changes: Array<{ collection: string }> }).changes.map((c) => c.collection)).toEqual(['_credentials']);
+    expect(at(25)).toEqual({
+      ok: {
+        changes: [
+          { seq: 1, userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1', op: 'put', version: 1 },
+          { seq: 2, userId: 'u-1', service: 'shop', collection: 'orders', key: 'o1', op: 'put', version: 2 },
+        ],
+        lastSeq: 5,
+      },
+    });
+    expect((at(26).ok as { changes: Array<{ collection: string }> }).changes.map((c) => c.collection)).toEqual([
+      '_credentials',
+    ]);
     expect(at(27)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'limit' } } });
-    const exported = { collection: 'orders', key: 'o1', version: 2, updatedAt: 'timestamp', value: { item: 'Mi 4i' }, hash: plainHash(Buffer.from('{"item":"Mi 4i"}')), bytes: 16 };
+    const exported = {
+      collection: 'orders',
+      key: 'o1',
+      version: 2,
+      updatedAt: 'timestamp',
+      value: { item: 'Mi 4i' },
+      hash: plainHash(Buffer.from('{"item":"Mi 4i"}')),
+      bytes: 16,
+    };
     expect(at(28)).toEqual({ ok: [{ userId: 'u-1', market: 'SG', records: [exported] }] });
     expect(at(29)).toMatchObject({ error: { code: 'WRONG_REGION', details: { home: null } } });
     expect(at(30)).toEqual({ ok: { records: [exported], deleted: [{ collection: 'orders', key: 'o2' }] } });
@@ -167,26 +257,44 @@ describe('HttpRegionClient against the region HTTP server', () => {
     expect(at(48)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'users' } } });
     expect(at(49)).toMatchObject({ error: { code: 'BAD_REQUEST', details: { field: 'tenancies' } } });
     // u-7 was never imported (the refused batch left nothing): it digests as holding nothing.
-    expect(at(50)).toEqual({ ok: [
-      { userId: 'u-1', digest: expect.any(String), records: [{ collection: 'orders', key: 'o1', version: 2, hash: exported.hash }] },
-      { userId: 'u-7', digest: expect.any(String), records: [] },
-    ] });
+    expect(at(50)).toEqual({
+      ok: [
+        {
+          userId: 'u-1',
+          digest: expect.any(String),
+          records: [{ collection: 'orders', key: 'o1', version: 2, hash: exported.hash }],
+        },
+        { userId: 'u-7', digest: expect.any(String), records: [] },
+      ],
+    });
   });
 
   it('pages a collection the same way, with the same opaque cursors and the same refusals (issue 14, item 11)', async () => {
     const ref = { userId: 'u-pages', service: 'cloud', epoch: 1 };
     const pages = async (client: RegionClient): Promise<unknown[]> => {
       await client.openTenancy({ ...ref, market: 'SG' });
-      for (const key of ['ph_a', 'ph_a~000000', 'ph_b', 'ph_c']) await client.putRecord({ ...ref, collection: 'photos', key, value: { key } });
+      for (const key of ['ph_a', 'ph_a~000000', 'ph_b', 'ph_c'])
+        await client.putRecord({ ...ref, collection: 'photos', key, value: { key } });
       const out: unknown[] = [];
       let cursor: string | undefined;
       do {
-        const page = await client.listRecordPage({ ...ref, collection: 'photos', limit: 2, withoutParts: true, ...(cursor === undefined ? {} : { cursor }) });
+        const page = await client.listRecordPage({
+          ...ref,
+          collection: 'photos',
+          limit: 2,
+          withoutParts: true,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
         out.push({ keys: page.records.map((r) => r.key), cursor: page.cursor });
         cursor = page.cursor ?? undefined;
       } while (cursor !== undefined);
       for (const bad of [{ limit: 0 }, { limit: 2, cursor: 'nope' }, { limit: 2.5 }]) {
-        out.push(await client.listRecordPage({ ...ref, collection: 'photos', ...bad }).then(() => 'accepted', (err: DomicileError) => ({ code: err.code, message: err.message })));
+        out.push(
+          await client.listRecordPage({ ...ref, collection: 'photos', ...bad }).then(
+            () => 'accepted',
+            (err: DomicileError) => ({ code: err.code, message: err.message }),
+          ),
+        );
       }
       return out;
     };
@@ -213,18 +321,32 @@ describe('HttpRegionClient against the region HTTP server', () => {
     for (const client of [http, inProcess]) {
       await client.openTenancy({ ...ref, market: 'MY' });
       await client.putRecord({ ...ref, collection: 'orders', key: 'd', value: { at: new Date(86_400_000) } });
-      expect((await client.getRecord({ ...ref, collection: 'orders', key: 'd' }))?.value).toEqual({ at: '1970-01-02T00:00:00.000Z' });
+      expect((await client.getRecord({ ...ref, collection: 'orders', key: 'd' }))?.value).toEqual({
+        at: '1970-01-02T00:00:00.000Z',
+      });
     }
   });
 
   it('refuses a wrong or missing node token with 401', async () => {
-    const intruder = new HttpRegionClient({ regionId: 'sg-singapore', baseUrl, nodeToken: 'wrong-token-0123456789abcdef' });
+    const intruder = new HttpRegionClient({
+      regionId: 'sg-singapore',
+      baseUrl,
+      nodeToken: 'wrong-token-0123456789abcdef',
+    });
     const err = await expectCode(intruder.health(), 'UNAUTHENTICATED');
     expect(err.message).toContain('node token');
-    const bare = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const bare = await fetch(`${baseUrl}/region/v1/getRecord`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(bare.status).toBe(401);
     expect(await bare.json()).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
-    const basic = await fetch(`${baseUrl}/region/v1/health`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Basic ${nodeToken}` }, body: '{}' });
+    const basic = await fetch(`${baseUrl}/region/v1/health`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${nodeToken}` },
+      body: '{}',
+    });
     expect(basic.status).toBe(401);
   });
 
@@ -236,9 +358,20 @@ describe('HttpRegionClient against the region HTTP server', () => {
     const malformed = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: '{not json' });
     expect(malformed.status).toBe(400);
     expect(await malformed.json()).toMatchObject({ error: { code: 'BAD_REQUEST' } });
-    const wrong = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers, body: JSON.stringify({ userId: 'nobody', service: 'shop', epoch: 1, collection: 'orders', key: 'k' }) });
+    const wrong = await fetch(`${baseUrl}/region/v1/getRecord`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ userId: 'nobody', service: 'shop', epoch: 1, collection: 'orders', key: 'k' }),
+    });
     expect(wrong.status).toBe(409);
-    expect(await wrong.json()).toEqual({ error: { code: 'WRONG_REGION', message: 'this region does not home user nobody for service shop', details: { home: null, service: 'shop' }, requestId: expect.stringMatching(/^req_/) } });
+    expect(await wrong.json()).toEqual({
+      error: {
+        code: 'WRONG_REGION',
+        message: 'this region does not home user nobody for service shop',
+        details: { home: null, service: 'shop' },
+        requestId: expect.stringMatching(/^req_/),
+      },
+    });
     const missing = await fetch(`${baseUrl}/region/v1/dropEverything`, { method: 'POST', headers, body: '{}' });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
@@ -247,12 +380,23 @@ describe('HttpRegionClient against the region HTTP server', () => {
   });
 
   it('maps errors as the gateway does: a request id, nosniff, the scheme in any case, no internal name (issue 14, item 13)', async () => {
-    const lower = await fetch(`${baseUrl}/region/v1/health`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `bearer ${nodeToken}` }, body: '{}' });
+    const lower = await fetch(`${baseUrl}/region/v1/health`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `bearer ${nodeToken}` },
+      body: '{}',
+    });
     expect(lower.status).toBe(200);
     expect(lower.headers.get('x-content-type-options')).toBe('nosniff');
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${nodeToken}` };
-    for (const [body, type, status, code] of [['{not json', 'application/json', 400, 'BAD_REQUEST'], ['x', 'text/html', 415, 'UNSUPPORTED_MEDIA_TYPE']] as const) {
-      const res = await fetch(`${baseUrl}/region/v1/getRecord`, { method: 'POST', headers: { ...headers, 'content-type': type }, body });
+    for (const [body, type, status, code] of [
+      ['{not json', 'application/json', 400, 'BAD_REQUEST'],
+      ['x', 'text/html', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ] as const) {
+      const res = await fetch(`${baseUrl}/region/v1/getRecord`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': type },
+        body,
+      });
       expect(res.status).toBe(status);
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       const text = await res.text();
@@ -265,7 +409,10 @@ describe('HttpRegionClient against the region HTTP server', () => {
   });
 
   it('reports an unreachable region as UNAVAILABLE, naming it; its URL and the socket error are in the cause, for the log', async () => {
-    const probe = buildRegionServer({ node: await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: local.path }), nodeToken });
+    const probe = buildRegionServer({
+      node: await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: local.path }),
+      nodeToken,
+    });
     await probe.listen({ host: '127.0.0.1', port: 0 });
     const deadUrl = `http://127.0.0.1:${(probe.server.address() as AddressInfo).port}`;
     await probe.close();

@@ -4,9 +4,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openRegionNode, regionPaths } from '../../src/region/open-region-node.js';
 import type { ExportedUser, RecordStates } from '../../src/region/region-client.js';
 import type { RegionNode } from '../../src/region/region-node.js';
-import { expectCode, fastScrypt, filesHoldingBytes, tempDir, testPolicy } from './fixtures.js';
-import { importOne, digestOne, setOne, purgeOne } from './support/single-user-calls.js';
 import { recordKeyId } from '../support/record-key-id.js';
+import { expectCode, fastScrypt, filesHoldingBytes, tempDir, testPolicy } from './fixtures.js';
+import { digestOne, importOne, purgeOne, setOne } from './support/single-user-calls.js';
 
 /**
  * The region side of a live migration, between two real SQLite nodes with their own keyrings:
@@ -16,15 +16,26 @@ import { recordKeyId } from '../support/record-key-id.js';
 const canary = 'CANARY-migrate-4c1d77-Lei-Jun';
 const shop = (userId: string, epoch = 1) => ({ userId, service: 'shop', epoch });
 
-interface RecordRow { collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number }
-interface KeyRow { scope: string; wrapped: Buffer; wrapped_by: string }
+interface RecordRow {
+  collection: string;
+  key: string;
+  version: number;
+  ciphertext: Buffer;
+  updated_at: number;
+}
+interface KeyRow {
+  scope: string;
+  wrapped: Buffer;
+  wrapped_by: string;
+}
 
 describe('migration primitives', () => {
   let dir: ReturnType<typeof tempDir>;
   let sg: RegionNode;
   let us: RegionNode;
 
-  const open = (regionId: string) => openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+  const open = (regionId: string) =>
+    openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
 
   function query<T>(regionId: string, sql: string, ...params: unknown[]): T[] {
     const db = new Database(regionPaths(dir.path, regionId).store);
@@ -45,16 +56,27 @@ describe('migration primitives', () => {
   }
 
   const recordRows = (regionId: string, userId: string, service = 'shop') =>
-    query<RecordRow>(regionId, 'SELECT collection, key, version, ciphertext, updated_at FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key', userId, service);
-  const keyRows = (regionId: string, userId?: string) => (userId === undefined
-    ? query<KeyRow>(regionId, 'SELECT scope, wrapped, wrapped_by FROM keys ORDER BY user_id, scope')
-    : query<KeyRow>(regionId, 'SELECT scope, wrapped, wrapped_by FROM keys WHERE user_id = ? ORDER BY scope', userId));
+    query<RecordRow>(
+      regionId,
+      'SELECT collection, key, version, ciphertext, updated_at FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key',
+      userId,
+      service,
+    );
+  const keyRows = (regionId: string, userId?: string) =>
+    userId === undefined
+      ? query<KeyRow>(regionId, 'SELECT scope, wrapped, wrapped_by FROM keys ORDER BY user_id, scope')
+      : query<KeyRow>(regionId, 'SELECT scope, wrapped, wrapped_by FROM keys WHERE user_id = ? ORDER BY scope', userId);
 
   /** Two shop users in Singapore: u-1 with an updated, a plain and a deleted order; u-2 with one. */
   async function seed(): Promise<void> {
     for (const userId of ['u-1', 'u-2']) await sg.openTenancy({ ...shop(userId), market: 'SG' });
     await sg.putRecord({ ...shop('u-1'), collection: 'orders', key: 'o1', value: { item: 'Mi 3', note: canary } });
-    await sg.putRecord({ ...shop('u-1'), collection: 'orders', key: 'o1', value: { item: 'Mi 4', note: canary, qty: 2 } });
+    await sg.putRecord({
+      ...shop('u-1'),
+      collection: 'orders',
+      key: 'o1',
+      value: { item: 'Mi 4', note: canary, qty: 2 },
+    });
     await sg.putRecord({ ...shop('u-1'), collection: 'orders', key: 'o2', value: ['Redmi 1S', 1, null, true] });
     await sg.putRecord({ ...shop('u-1'), collection: 'orders', key: 'o3', value: 'soon gone' });
     await sg.deleteRecord({ ...shop('u-1'), collection: 'orders', key: 'o3' });
@@ -65,7 +87,13 @@ describe('migration primitives', () => {
   async function copy(userIds: string[], epoch = 2, service = 'shop'): Promise<ExportedUser[]> {
     const exported = await sg.exportUsers({ service, userIds });
     for (const user of exported) {
-      await importOne(us, { service, userId: user.userId, market: user.market, epoch, states: { records: user.records, deleted: [] } });
+      await importOne(us, {
+        service,
+        userId: user.userId,
+        market: user.market,
+        epoch,
+        states: { records: user.records, deleted: [] },
+      });
     }
     return exported;
   }
@@ -92,13 +120,22 @@ describe('migration primitives', () => {
   describe('copy: export and import', () => {
     it('round-trips every record with the same versions and digests, under fresh keys of the destination', async () => {
       const exported = await sg.exportUsers({ service: 'shop', userIds: ['u-1', 'u-2'] });
-      expect(exported.map((u) => [u.userId, u.market])).toEqual([['u-1', 'SG'], ['u-2', 'SG']]);
+      expect(exported.map((u) => [u.userId, u.market])).toEqual([
+        ['u-1', 'SG'],
+        ['u-2', 'SG'],
+      ]);
       expect(exported[0]?.records.map((r) => [r.key, r.version, r.value])).toEqual([
         ['o1', 2, { item: 'Mi 4', note: canary, qty: 2 }],
         ['o2', 1, ['Redmi 1S', 1, null, true]],
       ]);
       for (const user of exported) {
-        const result = await importOne(us, { service: 'shop', userId: user.userId, market: user.market, epoch: 2, states: { records: user.records, deleted: [] } });
+        const result = await importOne(us, {
+          service: 'shop',
+          userId: user.userId,
+          market: user.market,
+          epoch: 2,
+          states: { records: user.records, deleted: [] },
+        });
         expect(result).toEqual({ applied: user.records.length });
       }
       for (const userId of ['u-1', 'u-2']) await expectSameDigest(userId);
@@ -108,7 +145,10 @@ describe('migration primitives', () => {
         const source = recordRows('sg-singapore', userId);
         const destination = recordRows('us-oregon', userId);
         for (const key of ['o1', 'o2'].slice(0, source.length)) {
-          const [from, to] = [await recordKeyId(dir.path, 'sg-singapore', userId, 'orders', key), await recordKeyId(dir.path, 'us-oregon', userId, 'orders', key)];
+          const [from, to] = [
+            await recordKeyId(dir.path, 'sg-singapore', userId, 'orders', key),
+            await recordKeyId(dir.path, 'us-oregon', userId, 'orders', key),
+          ];
           expect(from).not.toBe(to);
           const [s, d] = [source.find((r) => r.key === from), destination.find((r) => r.key === to)];
           expect([d?.collection, d?.version, d?.updated_at]).toEqual([s?.collection, s?.version, s?.updated_at]);
@@ -122,7 +162,10 @@ describe('migration primitives', () => {
       const sourceKeys = keyRows('sg-singapore');
       expect(sourceKeys.length).toBeGreaterThanOrEqual(4);
       for (const key of sourceKeys) expect(filesHoldingBytes(oregonDir, key.wrapped), key.scope).toEqual([]);
-      const keyring = (regionId: string) => JSON.parse(readFileSync(regionPaths(dir.path, regionId).keyring, 'utf8')) as { keys: Array<{ id: string; material: string }> };
+      const keyring = (regionId: string) =>
+        JSON.parse(readFileSync(regionPaths(dir.path, regionId).keyring, 'utf8')) as {
+          keys: Array<{ id: string; material: string }>;
+        };
       const sgKeyring = keyring('sg-singapore');
       const usKeyring = keyring('us-oregon');
       for (const key of sgKeyring.keys) {
@@ -133,7 +176,8 @@ describe('migration primitives', () => {
       // Oregon's user keys are wrapped by Oregon's own key-encryption key, its category keys by its user keys.
       const destinationKeys = keyRows('us-oregon');
       expect(destinationKeys.length).toBe(4);
-      for (const key of destinationKeys) expect(key.wrapped_by).toBe(key.scope === '' ? usKeyring.keys[0]?.id : 'user-key');
+      for (const key of destinationKeys)
+        expect(key.wrapped_by).toBe(key.scope === '' ? usKeyring.keys[0]?.id : 'user-key');
       expect(usKeyring.keys[0]?.id).not.toBe(sgKeyring.keys[0]?.id);
       // ...and no plaintext either.
       expect(filesHoldingBytes(oregonDir, Buffer.from(canary))).toEqual([]);
@@ -141,12 +185,32 @@ describe('migration primitives', () => {
 
     it('holds the copy as incoming, served only once the coordinator makes it home', async () => {
       await copy(['u-1']);
-      expect((await us.describeUser({ userId: 'u-1' }))[0]).toMatchObject({ service: 'shop', market: 'SG', epoch: 2, status: 'incoming', movedTo: null, keys: 1 });
+      expect((await us.describeUser({ userId: 'u-1' }))[0]).toMatchObject({
+        service: 'shop',
+        market: 'SG',
+        epoch: 2,
+        status: 'incoming',
+        movedTo: null,
+        keys: 1,
+      });
       await expectCode(us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }), 'FENCED');
       await setOne(us, { userId: 'u-1', service: 'shop', market: 'SG', epoch: 2, status: 'home', movedTo: null });
-      expect(await us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' })).toMatchObject({ version: 2, value: { item: 'Mi 4', note: canary, qty: 2 } });
+      expect(await us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' })).toMatchObject({
+        version: 2,
+        value: { item: 'Mi 4', note: canary, qty: 2 },
+      });
       // versions go on from the source's
-      expect((await us.putRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1', value: 'after the move', ifVersion: 2 })).version).toBe(3);
+      expect(
+        (
+          await us.putRecord({
+            ...shop('u-1', 2),
+            collection: 'orders',
+            key: 'o1',
+            value: 'after the move',
+            ifVersion: 2,
+          })
+        ).version,
+      ).toBe(3);
     });
 
     it('moves credentials with the account service, so the user logs in at the destination', async () => {
@@ -161,8 +225,14 @@ describe('migration primitives', () => {
       expect(await us.verifyPassword({ ...account, epoch: 2, password: 'correct horse' })).toBe(true);
       expect(await us.verifyPassword({ ...account, epoch: 2, password: 'wrong horse' })).toBe(false);
       // a reserved collection other than the credentials record is still refused
-      const states: RecordStates = { records: [{ collection: '_credentials', key: 'other', version: 1, updatedAt: 0, value: {} }], deleted: [] };
-      await expectCode(importOne(us, { service: 'account', userId: 'u-1', market: 'SG', epoch: 2, states }), 'BAD_REQUEST');
+      const states: RecordStates = {
+        records: [{ collection: '_credentials', key: 'other', version: 1, updatedAt: 0, value: {} }],
+        deleted: [],
+      };
+      await expectCode(
+        importOne(us, { service: 'account', userId: 'u-1', market: 'SG', epoch: 2, states }),
+        'BAD_REQUEST',
+      );
     });
 
     it('is idempotent: the same state twice changes nothing the second time', async () => {
@@ -170,17 +240,41 @@ describe('migration primitives', () => {
       const seq = (await us.health()).lastSeq;
       const digest = await expectSameDigest('u-1');
       const ciphertexts = recordRows('us-oregon', 'u-1').map((r) => r.ciphertext);
-      const again = await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } });
+      const again = await importOne(us, {
+        service: 'shop',
+        userId: 'u-1',
+        market: 'SG',
+        epoch: 2,
+        states: { records: user!.records, deleted: [] },
+      });
       expect(again).toEqual({ applied: 0 });
       expect((await us.health()).lastSeq).toBe(seq);
       expect(recordRows('us-oregon', 'u-1').map((r) => r.ciphertext)).toEqual(ciphertexts);
       expect(await expectSameDigest('u-1')).toBe(digest);
       // the state is the plaintext itself: the same members in another order are another
       // plaintext, which the import writes and the digests tell apart, until the source's is back
-      const reordered = user!.records.map((r) => (r.key === 'o1' ? { ...r, value: { qty: 2, note: canary, item: 'Mi 4' } } : r));
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: reordered, deleted: [] } })).toEqual({ applied: 1 });
+      const reordered = user!.records.map((r) =>
+        r.key === 'o1' ? { ...r, value: { qty: 2, note: canary, item: 'Mi 4' } } : r,
+      );
+      expect(
+        await importOne(us, {
+          service: 'shop',
+          userId: 'u-1',
+          market: 'SG',
+          epoch: 2,
+          states: { records: reordered, deleted: [] },
+        }),
+      ).toEqual({ applied: 1 });
       expect((await digestOne(us, { service: 'shop', userId: 'u-1' })).digest).not.toBe(digest);
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 1 });
+      expect(
+        await importOne(us, {
+          service: 'shop',
+          userId: 'u-1',
+          market: 'SG',
+          epoch: 2,
+          states: { records: user!.records, deleted: [] },
+        }),
+      ).toEqual({ applied: 1 });
       expect(await expectSameDigest('u-1')).toBe(digest);
     });
 
@@ -194,21 +288,47 @@ describe('migration primitives', () => {
       await sg.deleteRecord({ ...shop('u-1'), collection: 'orders', key: 'o5' });
 
       const { changes } = await sg.changesSince({ afterSeq: from, limit: 100, service: 'shop' });
-      expect(changes.map((c) => [c.key, c.op, c.version])).toEqual([['o4', 'put', 1], ['o2', 'put', 2], ['o1', 'delete', 2], ['o5', 'put', 1], ['o5', 'delete', 1]]);
+      expect(changes.map((c) => [c.key, c.op, c.version])).toEqual([
+        ['o4', 'put', 1],
+        ['o2', 'put', 2],
+        ['o1', 'delete', 2],
+        ['o5', 'put', 1],
+        ['o5', 'delete', 1],
+      ]);
       const refs = changes.filter((c) => c.userId === 'u-1').map((c) => ({ collection: c.collection, key: c.key }));
       const states = await sg.readRecordStates({ service: 'shop', userId: 'u-1', refs });
-      expect(states.records.map((r) => [r.key, r.version, r.value])).toEqual([['o4', 1, { item: 'Mi Pad' }], ['o2', 2, 'changed']]);
-      expect(states.deleted).toEqual([{ collection: 'orders', key: 'o1' }, { collection: 'orders', key: 'o5' }]);
+      expect(states.records.map((r) => [r.key, r.version, r.value])).toEqual([
+        ['o4', 1, { item: 'Mi Pad' }],
+        ['o2', 2, 'changed'],
+      ]);
+      expect(states.deleted).toEqual([
+        { collection: 'orders', key: 'o1' },
+        { collection: 'orders', key: 'o5' },
+      ]);
 
       const seq = (await us.health()).lastSeq;
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 3 });
-      const ids = new Map([['o2', await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o2')], ['o4', await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o4')]]);
-      expect(recordRows('us-oregon', 'u-1').map((r) => [[...ids].find(([, id]) => id === r.key)?.[0], r.version]).sort()).toEqual([['o2', 2], ['o4', 1]]);
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({
+        applied: 3,
+      });
+      const ids = new Map([
+        ['o2', await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o2')],
+        ['o4', await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o4')],
+      ]);
+      expect(
+        recordRows('us-oregon', 'u-1')
+          .map((r) => [[...ids].find(([, id]) => id === r.key)?.[0], r.version])
+          .sort(),
+      ).toEqual([
+        ['o2', 2],
+        ['o4', 1],
+      ]);
       await expectSameDigest('u-1');
       await expectSameDigest('u-2');
       // an incoming copy is served and tailed by nobody: the destination logs none of it
       expect((await us.changesSince({ afterSeq: seq, limit: 100 })).changes).toEqual([]);
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({ applied: 0 });
+      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states })).toEqual({
+        applied: 0,
+      });
     });
 
     it('never overwrites a live home, and never imports what the policy does not place here', async () => {
@@ -216,17 +336,40 @@ describe('migration primitives', () => {
       await us.putRecord({ ...shop('u-1'), collection: 'orders', key: 'o1', value: 'live at the destination' });
       const seq = (await us.health()).lastSeq;
       const [user] = await sg.exportUsers({ service: 'shop', userIds: ['u-1'] });
-      const home = await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 1, states: { records: user!.records, deleted: [] } }), 'CONFLICT');
+      const home = await expectCode(
+        importOne(us, {
+          service: 'shop',
+          userId: 'u-1',
+          market: 'SG',
+          epoch: 1,
+          states: { records: user!.records, deleted: [] },
+        }),
+        'CONFLICT',
+      );
       expect(home.details).toMatchObject({ status: 'home' });
-      expect((await us.getRecord({ ...shop('u-1'), collection: 'orders', key: 'o1' }))?.value).toBe('live at the destination');
+      expect((await us.getRecord({ ...shop('u-1'), collection: 'orders', key: 'o1' }))?.value).toBe(
+        'live at the destination',
+      );
       expect((await us.health()).lastSeq).toBe(seq);
 
       // China's data rests in Beijing alone
       const record = { collection: 'orders', key: 'o1', version: 1, updatedAt: 0, value: 'x' };
-      const forbidden = await expectCode(importOne(us, { service: 'shop', userId: 'u-cn', market: 'CN', epoch: 1, states: { records: [record], deleted: [] } }), 'FORBIDDEN');
+      const forbidden = await expectCode(
+        importOne(us, {
+          service: 'shop',
+          userId: 'u-cn',
+          market: 'CN',
+          epoch: 1,
+          states: { records: [record], deleted: [] },
+        }),
+        'FORBIDDEN',
+      );
       expect(forbidden.details).toMatchObject({ market: 'CN', service: 'shop', region: 'us-oregon' });
       // ...nor does the coordinator's fence-and-copy tool open the door for it
-      const incoming = await expectCode(setOne(us, { userId: 'u-cn', service: 'shop', market: 'CN', epoch: 1, status: 'incoming', movedTo: null }), 'FORBIDDEN');
+      const incoming = await expectCode(
+        setOne(us, { userId: 'u-cn', service: 'shop', market: 'CN', epoch: 1, status: 'incoming', movedTo: null }),
+        'FORBIDDEN',
+      );
       expect(incoming.details).toMatchObject({ market: 'CN', region: 'us-oregon' });
       expect(await us.describeUser({ userId: 'u-cn' })).toEqual([]);
       expect(keyRows('us-oregon', 'u-cn')).toEqual([]);
@@ -245,22 +388,37 @@ describe('migration primitives', () => {
         [{ records: [good] } as unknown as RecordStates, 'states.deleted'],
       ];
       for (const [states, field] of cases) {
-        const err = await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states }), 'BAD_REQUEST');
+        const err = await expectCode(
+          importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states }),
+          'BAD_REQUEST',
+        );
         expect(err.details, field).toMatchObject({ field });
       }
-      await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'sg', epoch: 2, states: { records: [good], deleted: [] } }), 'BAD_REQUEST');
+      await expectCode(
+        importOne(us, {
+          service: 'shop',
+          userId: 'u-1',
+          market: 'sg',
+          epoch: 2,
+          states: { records: [good], deleted: [] },
+        }),
+        'BAD_REQUEST',
+      );
       expect(await us.describeUser({ userId: 'u-1' })).toEqual([]);
       expect(keyRows('us-oregon')).toEqual([]);
       expect((await us.health()).lastSeq).toBe(0);
     });
 
-    it('names a record it cannot import by collection and position, never by the client\'s key (the error rests in the coordinator\'s state)', async () => {
+    it("names a record it cannot import by collection and position, never by the client's key (the error rests in the coordinator's state)", async () => {
       const secret = 'contact-+6591234567';
       const records = [
         { collection: 'orders', key: 'o1', version: 1, updatedAt: 0, value: 'x' },
         { collection: 'orders', key: secret, version: 1, updatedAt: 0, value: 'y'.repeat(1024 * 1024 + 1) },
       ];
-      const err = await expectCode(importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records, deleted: [] } }), 'PAYLOAD_TOO_LARGE');
+      const err = await expectCode(
+        importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records, deleted: [] } }),
+        'PAYLOAD_TOO_LARGE',
+      );
       expect(err.message).toMatch(/record 2 of the 2 sent for user u-1, in orders/);
       expect(err.details).toMatchObject({ collection: 'orders', position: 2, limit: 1024 * 1024 });
       expect(JSON.stringify({ message: err.message, details: err.details })).not.toContain('6591234567');
@@ -268,9 +426,15 @@ describe('migration primitives', () => {
     });
 
     it('exports and reads states only of users it holds', async () => {
-      const unknown = await expectCode(sg.exportUsers({ service: 'shop', userIds: ['u-1', 'u-nobody'] }), 'WRONG_REGION');
+      const unknown = await expectCode(
+        sg.exportUsers({ service: 'shop', userIds: ['u-1', 'u-nobody'] }),
+        'WRONG_REGION',
+      );
       expect(unknown.details).toMatchObject({ home: null, service: 'shop' });
-      await expectCode(sg.readRecordStates({ service: 'shop', userId: 'u-nobody', refs: [{ collection: 'orders', key: 'o1' }] }), 'WRONG_REGION');
+      await expectCode(
+        sg.readRecordStates({ service: 'shop', userId: 'u-nobody', refs: [{ collection: 'orders', key: 'o1' }] }),
+        'WRONG_REGION',
+      );
       await expectCode(sg.exportUsers({ service: 'shop', userIds: ['u-1', 'u-1'] }), 'BAD_REQUEST');
       expect(await sg.exportUsers({ service: 'shop', userIds: [] })).toEqual([]);
       // a fenced source still exports (the cut-over drains it)
@@ -285,15 +449,30 @@ describe('migration primitives', () => {
       await expectSameDigest('u-1');
 
       // The version is bound into the value's sealing: a row whose version was changed no longer opens.
-      const [o1, o2] = [await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o1'), await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o2')];
+      const [o1, o2] = [
+        await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o1'),
+        await recordKeyId(dir.path, 'us-oregon', 'u-1', 'orders', 'o2'),
+      ];
       run('us-oregon', "UPDATE records SET version = 5 WHERE user_id = 'u-1' AND key = ?", o2);
       const renumbered = await expectCode(digestOne(us, { service: 'shop', userId: 'u-1' }), 'INTEGRITY');
       // named by the keyId the store holds, never by the client's key
       expect(renumbered.details).toMatchObject({ userId: 'u-1', service: 'shop', collection: 'orders', key: o2 });
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 1 });
+      expect(
+        await importOne(us, {
+          service: 'shop',
+          userId: 'u-1',
+          market: 'SG',
+          epoch: 2,
+          states: { records: user!.records, deleted: [] },
+        }),
+      ).toEqual({ applied: 1 });
       await expectSameDigest('u-1');
 
-      const [row] = query<{ ciphertext: Buffer }>('us-oregon', "SELECT ciphertext FROM records WHERE user_id = 'u-1' AND key = ?", o1);
+      const [row] = query<{ ciphertext: Buffer }>(
+        'us-oregon',
+        "SELECT ciphertext FROM records WHERE user_id = 'u-1' AND key = ?",
+        o1,
+      );
       const flipped = Buffer.from(row!.ciphertext);
       flipped[flipped.length - 20]! ^= 0x01;
       run('us-oregon', "UPDATE records SET ciphertext = ? WHERE user_id = 'u-1' AND key = ?", flipped, o1);
@@ -301,14 +480,25 @@ describe('migration primitives', () => {
       expect(broken.details).toMatchObject({ userId: 'u-1', service: 'shop', collection: 'orders', key: o1 });
 
       // importing the source's state again repairs it
-      expect(await importOne(us, { service: 'shop', userId: 'u-1', market: 'SG', epoch: 2, states: { records: user!.records, deleted: [] } })).toEqual({ applied: 1 });
+      expect(
+        await importOne(us, {
+          service: 'shop',
+          userId: 'u-1',
+          market: 'SG',
+          epoch: 2,
+          states: { records: user!.records, deleted: [] },
+        }),
+      ).toEqual({ applied: 1 });
       await expectSameDigest('u-1');
     });
 
     it('digests deterministically: equal for equal data, different for any other value, key or version', async () => {
       const a = await digestOne(sg, { service: 'shop', userId: 'u-1' });
       expect(await digestOne(sg, { service: 'shop', userId: 'u-1' })).toEqual(a);
-      expect(a.records.map((r) => [r.collection, r.key, r.version])).toEqual([['orders', 'o1', 2], ['orders', 'o2', 1]]);
+      expect(a.records.map((r) => [r.collection, r.key, r.version])).toEqual([
+        ['orders', 'o1', 2],
+        ['orders', 'o2', 1],
+      ]);
       expect(a.digest).toMatch(/^[0-9a-f]{64}$/);
       expect(a.records[0]?.hash).toMatch(/^[0-9a-f]{64}$/);
       const b = await digestOne(sg, { service: 'shop', userId: 'u-2' });
@@ -335,7 +525,11 @@ describe('migration primitives', () => {
       }
       const back = await expectCode(set('home', 1), 'STALE_EPOCH');
       expect(back.details).toMatchObject({ epoch: 2 });
-      expect((await sg.describeUser({ userId: 'u-1' }))[0]).toMatchObject({ status: 'moved', epoch: 2, movedTo: 'us-oregon' });
+      expect((await sg.describeUser({ userId: 'u-1' }))[0]).toMatchObject({
+        status: 'moved',
+        epoch: 2,
+        movedTo: 'us-oregon',
+      });
       // a roll-back: home again at the new epoch, data intact, writes go on
       await set('home', 2);
       expect((await sg.getRecord({ ...shop('u-1', 2), ...o1 }))?.version).toBe(2);
@@ -343,7 +537,14 @@ describe('migration primitives', () => {
     });
 
     it('refuses malformed tenancies, naming the field, and changes nothing', async () => {
-      const base = { userId: 'u-1', service: 'shop', market: 'SG', epoch: 2, status: 'moved' as const, movedTo: 'us-oregon' as string | null };
+      const base = {
+        userId: 'u-1',
+        service: 'shop',
+        market: 'SG',
+        epoch: 2,
+        status: 'moved' as const,
+        movedTo: 'us-oregon' as string | null,
+      };
       const cases: Array<[Record<string, unknown>, string, string?]> = [
         [{ movedTo: null }, 'movedTo', 'required'],
         [{ movedTo: 'eu-frankfurt' }, 'movedTo', 'use one of'],
@@ -371,7 +572,15 @@ describe('migration primitives', () => {
       const start = (await sg.health()).lastSeq;
       for (let i = 0; i < 7; i++) {
         await sg.putRecord({ ...shop('u-1'), collection: 'orders', key: `n${i}`, value: i });
-        if (i < 5) await sg.putRecord({ userId: 'u-1', service: 'cloud', epoch: 1, collection: 'photos', key: `p${i}`, value: i });
+        if (i < 5)
+          await sg.putRecord({
+            userId: 'u-1',
+            service: 'cloud',
+            epoch: 1,
+            collection: 'photos',
+            key: `p${i}`,
+            value: i,
+          });
       }
       await sg.deleteRecord({ ...shop('u-1'), collection: 'orders', key: 'n0' });
       const last = (await sg.health()).lastSeq;
@@ -392,9 +601,20 @@ describe('migration primitives', () => {
 
       const all = await sg.changesSince({ afterSeq: start, limit: 100 });
       expect(all.changes).toHaveLength(13);
-      expect(all.changes[0]).toEqual({ seq: start + 1, userId: 'u-1', service: 'shop', collection: 'orders', key: 'n0', op: 'put', version: 1 });
+      expect(all.changes[0]).toEqual({
+        seq: start + 1,
+        userId: 'u-1',
+        service: 'shop',
+        collection: 'orders',
+        key: 'n0',
+        op: 'put',
+        version: 1,
+      });
       // nothing of a service since: an empty page, and where to resume
-      expect(await sg.changesSince({ afterSeq: start, limit: 5, service: 'messaging' })).toEqual({ changes: [], lastSeq: last });
+      expect(await sg.changesSince({ afterSeq: start, limit: 5, service: 'messaging' })).toEqual({
+        changes: [],
+        lastSeq: last,
+      });
       expect(await sg.changesSince({ afterSeq: last, limit: 5 })).toEqual({ changes: [], lastSeq: last });
 
       for (const [req, field] of [
@@ -433,12 +653,17 @@ describe('migration primitives', () => {
       expect(await purgeOne(sg, { userId: 'u-1', service: 'shop' })).toEqual({ records: 2, keys: 1 });
       expect(recordRows('sg-singapore', 'u-1')).toEqual([]);
       expect(keyRows('sg-singapore', 'u-1').map((k) => k.scope)).toEqual(['', 'account/device']);
-      const moved = await expectCode(sg.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }), 'WRONG_REGION');
+      const moved = await expectCode(
+        sg.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }),
+        'WRONG_REGION',
+      );
       // Singapore no longer knows the user's shop at all: where they went is the directory's to say.
       expect(moved.details).toEqual({ home: null, service: 'shop' });
       expect((await sg.describeUser({ userId: 'u-1' })).map((h) => h.service)).toEqual(['account']);
       expect((await sg.changesSince({ afterSeq: 0, limit: 100, service: 'shop', userId: 'u-1' })).changes).toEqual([]);
-      expect((await sg.changesSince({ afterSeq: 0, limit: 100, service: 'account', userId: 'u-1' })).changes).toHaveLength(1);
+      expect(
+        (await sg.changesSince({ afterSeq: 0, limit: 100, service: 'account', userId: 'u-1' })).changes,
+      ).toHaveLength(1);
       expect((await sg.getRecord({ ...account, collection: 'device', key: 'd1' }))?.value).toBe('Mi 4');
 
       const sgDir = regionPaths(dir.path, 'sg-singapore').dir;
@@ -446,7 +671,9 @@ describe('migration primitives', () => {
         expect(filesHoldingBytes(sgDir, needle)).toEqual([]);
       }
       // ...while Oregon serves the user
-      expect((await us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }))?.value).toMatchObject({ item: 'Mi 4' });
+      expect((await us.getRecord({ ...shop('u-1', 2), collection: 'orders', key: 'o1' }))?.value).toMatchObject({
+        item: 'Mi 4',
+      });
       expect(await purgeOne(sg, { userId: 'u-1', service: 'shop' })).toEqual({ records: 0, keys: 0 });
     });
 

@@ -1,14 +1,21 @@
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KeyringKeySource } from '../../src/crypto/keyring-key-source.js';
 import { isDomicileError } from '../../src/errors/domicile-error.js';
 import { KeyHierarchy } from '../../src/region/key-hierarchy.js';
-import { encodeValue, openValue, sealValue, type RecordAddress } from '../../src/region/record-crypto.js';
+import { encodeValue, openValue, type RecordAddress, sealValue } from '../../src/region/record-crypto.js';
 import { SqliteRegionStore } from '../../src/store/sqlite/sqlite-region-store.js';
 import { tempDir } from './fixtures.js';
-import { join } from 'node:path';
 
-const address: RecordAddress = { regionId: 'sg-singapore', userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 1 };
+const address: RecordAddress = {
+  regionId: 'sg-singapore',
+  userId: 'u1',
+  service: 'shop',
+  collection: 'orders',
+  key: 'o1',
+  version: 1,
+};
 
 function fails(fn: () => unknown): boolean {
   try {
@@ -25,7 +32,10 @@ describe('record sealing', () => {
     const sealed = sealValue(key, encodeValue({ a: 1 }, 1024), address);
     expect(openValue(key, sealed, address)).toEqual({ a: 1 });
     for (const field of Object.keys(address) as Array<keyof RecordAddress>) {
-      expect(fails(() => openValue(key, sealed, { ...address, [field]: `${address[field]}x` })), field).toBe(true);
+      expect(
+        fails(() => openValue(key, sealed, { ...address, [field]: `${address[field]}x` })),
+        field,
+      ).toBe(true);
     }
     // the fields are not simply concatenated: moving a character across a boundary changes the binding
     expect(fails(() => openValue(key, sealed, { ...address, service: 'shopo', collection: 'rders' }))).toBe(true);
@@ -63,7 +73,9 @@ describe('key hierarchy', () => {
       const fresh = () => new KeyHierarchy({ regionId: 'sg-singapore', store, keys });
       expect(await fresh().categoryKey('u1', 'shop/orders', false)).toEqual(k1);
       // ...but not under another region's name, though the keyring is the same,
-      await expect(new KeyHierarchy({ regionId: 'us-oregon', store, keys }).categoryKey('u1', 'shop/orders', false)).rejects.toMatchObject({ code: 'INTEGRITY' });
+      await expect(
+        new KeyHierarchy({ regionId: 'us-oregon', store, keys }).categoryKey('u1', 'shop/orders', false),
+      ).rejects.toMatchObject({ code: 'INTEGRITY' });
       // ...nor as another user's keys,
       await store.deleteKeys('u3');
       await store.putKeysIfAbsent([{ ...userKey!, userId: 'u3' }]);

@@ -16,8 +16,20 @@ describe('a paging cursor is good for the region and epoch that gave it', () => 
 
   beforeEach(async () => {
     dir = tempDir('record-cursor');
-    sg = await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
-    us = await openRegionNode({ policy: testPolicy, regionId: 'us-oregon', dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+    sg = await openRegionNode({
+      policy: testPolicy,
+      regionId: 'sg-singapore',
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+    });
+    us = await openRegionNode({
+      policy: testPolicy,
+      regionId: 'us-oregon',
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+    });
     for (const node of [sg, us]) {
       await node.openTenancy({ ...ref, market: 'SG' });
       for (let i = 0; i < 6; i++) await node.putRecord({ ...ref, collection: 'orders', key: `o${i}`, value: { i } });
@@ -32,7 +44,10 @@ describe('a paging cursor is good for the region and epoch that gave it', () => 
   it('refuses a cursor of another region with a clear 400, and pages on where it was given', async () => {
     const first = await sg.listRecordPage({ ...ref, collection: 'orders', limit: 2 });
     expect(first.cursor).toEqual(expect.any(String));
-    const moved = await expectCode(us.listRecordPage({ ...ref, collection: 'orders', limit: 2, cursor: first.cursor! }), 'BAD_REQUEST');
+    const moved = await expectCode(
+      us.listRecordPage({ ...ref, collection: 'orders', limit: 2, cursor: first.cursor! }),
+      'BAD_REQUEST',
+    );
     expect(moved.message).toMatch(/the listing moved; list again from the start/);
     expect(moved.details).toMatchObject({ field: 'cursor' });
     // Where it was given, it goes on: every record once.
@@ -50,10 +65,16 @@ describe('a paging cursor is good for the region and epoch that gave it', () => 
     const first = await sg.listRecordPage({ ...ref, collection: 'orders', limit: 2 });
     // The user moved away and back: homed here again at a later epoch.
     await sg.openTenancy({ ...ref, epoch: 2, market: 'SG' });
-    const moved = await expectCode(sg.listRecordPage({ ...ref, epoch: 2, collection: 'orders', limit: 2, cursor: first.cursor! }), 'BAD_REQUEST');
+    const moved = await expectCode(
+      sg.listRecordPage({ ...ref, epoch: 2, collection: 'orders', limit: 2, cursor: first.cursor! }),
+      'BAD_REQUEST',
+    );
     expect(moved.message).toMatch(/the listing moved; list again from the start/);
     // A cursor of another collection is still not one this listing gave.
-    const other = await expectCode(sg.listRecordPage({ ...ref, epoch: 2, collection: 'orders', limit: 2, cursor: 'bm9wZQ' }), 'BAD_REQUEST');
+    const other = await expectCode(
+      sg.listRecordPage({ ...ref, epoch: 2, collection: 'orders', limit: 2, cursor: 'bm9wZQ' }),
+      'BAD_REQUEST',
+    );
     expect(other.message).toMatch(/cursor is not one this listing gave/);
   });
 });

@@ -34,13 +34,22 @@ describe('a store written before keyIds', () => {
     mkdirSync(paths.dir, { recursive: true });
     const store = new BlobSpillingStore(new SqliteRegionStore({ path: paths.store }), { dir: `${paths.store}-blobs` });
     await store.init();
-    const hierarchy = new KeyHierarchy({ regionId, store, keys: KeyringKeySource.open({ path: paths.keyring, regionId }) });
+    const hierarchy = new KeyHierarchy({
+      regionId,
+      store,
+      keys: KeyringKeySource.open({ path: paths.keyring, regionId }),
+    });
     const put = async (userId: string, k: string, value: unknown) => {
       const dataKey = await hierarchy.categoryKey(userId, categoryScope('shop', 'orders'), true);
-      const ciphertext = seal(dataKey, Buffer.from(JSON.stringify(value)), legacyRecordAad({ regionId, userId, service: 'shop', collection: 'orders', key: k }));
+      const ciphertext = seal(
+        dataKey,
+        Buffer.from(JSON.stringify(value)),
+        legacyRecordAad({ regionId, userId, service: 'shop', collection: 'orders', key: k }),
+      );
       await store.writeRecord({ userId, service: 'shop', collection: 'orders', key: k, epoch: 1, ciphertext });
     };
-    for (const userId of ['u1', 'u-gone']) await store.putTenancy({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    for (const userId of ['u1', 'u-gone'])
+      await store.putTenancy({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
     await put('u1', key, { v: 1 });
     await put('u1', key, { v: 2 });
     await put('u1', bigKey, { blob: 'x'.repeat(80_000) });
@@ -63,9 +72,17 @@ describe('a store written before keyIds', () => {
     const paths = regionPaths(dir.path, regionId);
     const store = new BlobSpillingStore(new SqliteRegionStore({ path: paths.store }), { dir: `${paths.store}-blobs` });
     await store.init();
-    const hierarchy = new KeyHierarchy({ regionId, store, keys: KeyringKeySource.open({ path: paths.keyring, regionId }) });
+    const hierarchy = new KeyHierarchy({
+      regionId,
+      store,
+      keys: KeyringKeySource.open({ path: paths.keyring, regionId }),
+    });
     const dataKey = await hierarchy.categoryKey(userId, categoryScope('shop', 'orders'), true);
-    const ciphertext = seal(dataKey, Buffer.from(JSON.stringify(value)), legacyRecordAad({ regionId, userId, service: 'shop', collection: 'orders', key: k }));
+    const ciphertext = seal(
+      dataKey,
+      Buffer.from(JSON.stringify(value)),
+      legacyRecordAad({ regionId, userId, service: 'shop', collection: 'orders', key: k }),
+    );
     await store.writeRecord({ userId, service: 'shop', collection: 'orders', key: k, epoch: 1, ciphertext });
     await store.close();
   }
@@ -82,26 +99,47 @@ describe('a store written before keyIds', () => {
 
   it('a row put back without its sealed key after the upgrade is an integrity failure, never re-sealed', async () => {
     await writeLegacyStore();
-    const first = await openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+    const first = await openRegionNode({
+      policy: testPolicy,
+      regionId,
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+    });
     await first.close();
     expect(await unsealedRows()).toBe(0);
 
     await plantLegacyRow('u1', 'restored-from-backup', { v: 'old' });
     expect(await unsealedRows()).toBe(2);
-    await expect(openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false }))
-      .rejects.toMatchObject({ code: 'INTEGRITY', message: expect.stringMatching(/2 rows .*no sealed key.*upgraded/) });
+    await expect(
+      openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false }),
+    ).rejects.toMatchObject({ code: 'INTEGRITY', message: expect.stringMatching(/2 rows .*no sealed key.*upgraded/) });
     expect(await unsealedRows()).toBe(2);
   });
 
   it('a store that started at keyIds never upgrades a row planted later', async () => {
-    const node = await openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false });
+    const node = await openRegionNode({
+      policy: testPolicy,
+      regionId,
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+    });
     await node.openTenancy({ userId: 'u1', service: 'shop', epoch: 1, market: 'SG' });
-    await node.putRecord({ userId: 'u1', service: 'shop', epoch: 1, collection: 'orders', key: 'current', value: { v: 1 } });
+    await node.putRecord({
+      userId: 'u1',
+      service: 'shop',
+      epoch: 1,
+      collection: 'orders',
+      key: 'current',
+      value: { v: 1 },
+    });
     await node.close();
 
     await plantLegacyRow('u1', 'planted', { v: 'laundered?' });
-    await expect(openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false }))
-      .rejects.toMatchObject({ code: 'INTEGRITY' });
+    await expect(
+      openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false }),
+    ).rejects.toMatchObject({ code: 'INTEGRITY' });
     expect(await unsealedRows()).toBe(2);
   });
 
@@ -110,15 +148,33 @@ describe('a store written before keyIds', () => {
     expect(filesContaining(dir.path, phone).length).toBeGreaterThan(0);
 
     const lines: string[] = [];
-    const node = await openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false, log: (line) => lines.push(line) });
+    const node = await openRegionNode({
+      policy: testPolicy,
+      regionId,
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+      log: (line) => lines.push(line),
+    });
     try {
       expect(lines.join('\n')).toMatch(/upgrading 8 rows[\s\S]*upgraded to keyIds \(2 records, 6 change-log entries\)/);
       const ref = { userId: 'u1', service: 'shop', epoch: 1 };
-      expect(await node.getRecord({ ...ref, collection: 'orders', key })).toMatchObject({ key, version: 2, value: { v: 2 } });
-      expect((await node.listRecords(ref)).map((r) => [r.key, r.version])).toEqual([[key, 2], [bigKey, 1]]);
+      expect(await node.getRecord({ ...ref, collection: 'orders', key })).toMatchObject({
+        key,
+        version: 2,
+        value: { v: 2 },
+      });
+      expect((await node.listRecords(ref)).map((r) => [r.key, r.version])).toEqual([
+        [key, 2],
+        [bigKey, 1],
+      ]);
       const { changes } = await node.changesSince({ afterSeq: 0, limit: 100, service: 'shop' });
       expect(changes.map((c) => [c.userId, c.key, c.op, c.version])).toEqual([
-        ['u1', key, 'put', 1], ['u1', key, 'put', 2], ['u1', bigKey, 'put', 1], ['u1', 'short-lived', 'put', 1], ['u1', 'short-lived', 'delete', 1],
+        ['u1', key, 'put', 1],
+        ['u1', key, 'put', 2],
+        ['u1', bigKey, 'put', 1],
+        ['u1', 'short-lived', 'put', 1],
+        ['u1', 'short-lived', 'delete', 1],
       ]);
       // Writes go on from the kept versions.
       expect((await node.putRecord({ ...ref, collection: 'orders', key, value: { v: 3 } })).version).toBe(3);
@@ -130,10 +186,20 @@ describe('a store written before keyIds', () => {
 
     // Upgraded once: the next start has nothing to do.
     const again: string[] = [];
-    const reopened = await openRegionNode({ policy: testPolicy, regionId, dataDir: dir.path, scrypt: fastScrypt, exclusive: false, log: (line) => again.push(line) });
+    const reopened = await openRegionNode({
+      policy: testPolicy,
+      regionId,
+      dataDir: dir.path,
+      scrypt: fastScrypt,
+      exclusive: false,
+      log: (line) => again.push(line),
+    });
     try {
       expect(again).toEqual([]);
-      expect((await reopened.getRecord({ userId: 'u1', service: 'shop', epoch: 1, collection: 'orders', key: bigKey }))?.value).toMatchObject({ blob: 'x'.repeat(80_000) });
+      expect(
+        (await reopened.getRecord({ userId: 'u1', service: 'shop', epoch: 1, collection: 'orders', key: bigKey }))
+          ?.value,
+      ).toMatchObject({ blob: 'x'.repeat(80_000) });
     } finally {
       await reopened.close();
     }

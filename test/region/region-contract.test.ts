@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordParams } from '../../src/gateway/http-schemas.js';
 import { InProcessRegionClient } from '../../src/region/in-process-region-client.js';
 import { openRegionNode } from '../../src/region/open-region-node.js';
-import { regionContract, regionMethods, type RegionClient, type RegionMethod } from '../../src/region/region-client.js';
+import { type RegionClient, type RegionMethod, regionContract, regionMethods } from '../../src/region/region-client.js';
 import { expectCode, fastScrypt, tempDir, testPolicy } from './fixtures.js';
 
 /**
@@ -17,12 +17,15 @@ describe('the region contract', () => {
   const results: Array<{ method: RegionMethod; result: unknown }> = [];
 
   beforeAll(async () => {
-    const inner = new InProcessRegionClient(await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt }));
+    const inner = new InProcessRegionClient(
+      await openRegionNode({ policy: testPolicy, regionId: 'sg-singapore', dataDir: dir.path, scrypt: fastScrypt }),
+    );
     // Every call's result is kept with its method's name.
     client = new Proxy(inner, {
       get(target, name, receiver) {
         const value = Reflect.get(target, name, receiver) as unknown;
-        if (typeof name !== 'string' || !(regionMethods as string[]).includes(name) || typeof value !== 'function') return value;
+        if (typeof name !== 'string' || !(regionMethods as string[]).includes(name) || typeof value !== 'function')
+          return value;
         return async (req: unknown) => {
           const result = await (value as (req: unknown) => Promise<unknown>).call(target, req);
           results.push({ method: name as RegionMethod, result });
@@ -52,19 +55,57 @@ describe('the region contract', () => {
     await client.deleteRecord({ ...shop, collection: 'orders', key: 'o2' });
     await client.setCredentials({ ...account, email: 'someone@example.com', password: 'pw-123456' });
     await client.verifyPassword({ ...account, password: 'pw-123456' });
-    await client.recordConsent({ ...messaging, purpose: 'address-book-sync', decision: 'grant', method: 'settings', source: 'test' });
+    await client.recordConsent({
+      ...messaging,
+      purpose: 'address-book-sync',
+      decision: 'grant',
+      method: 'settings',
+      source: 'test',
+    });
     await client.readConsents(messaging);
     await client.consentStats();
     await client.placementStats();
     await client.describeUser({ userId: 'u-1' });
     await client.changesSince({ afterSeq: 0, limit: 10 });
     await client.exportUsers({ service: 'shop', userIds: ['u-1'] });
-    await client.readRecordStates({ service: 'shop', userId: 'u-1', refs: [{ collection: 'orders', key: 'o1' }, { collection: 'orders', key: 'o2' }] });
+    await client.readRecordStates({
+      service: 'shop',
+      userId: 'u-1',
+      refs: [
+        { collection: 'orders', key: 'o1' },
+        { collection: 'orders', key: 'o2' },
+      ],
+    });
     await client.digestUsers({ service: 'shop', userIds: ['u-1'] });
-    await client.importUsers({ service: 'shop', users: [{ userId: 'u-9', market: 'SG', epoch: 1, states: { records: [{ collection: 'orders', key: 'o1', version: 3, updatedAt: 0, value: 'x' }], deleted: [] } }] });
-    await client.setTenancies({ service: 'shop', tenancies: [{ userId: 'u-9', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' }] });
+    await client.importUsers({
+      service: 'shop',
+      users: [
+        {
+          userId: 'u-9',
+          market: 'SG',
+          epoch: 1,
+          states: { records: [{ collection: 'orders', key: 'o1', version: 3, updatedAt: 0, value: 'x' }], deleted: [] },
+        },
+      ],
+    });
+    await client.setTenancies({
+      service: 'shop',
+      tenancies: [{ userId: 'u-9', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' }],
+    });
     await client.purgeUsers({ service: 'shop', userIds: ['u-9'] });
-    await client.recordEvents({ events: [{ id: 'contract-test', event: { type: 'residency-report', hash: 'a'.repeat(64), violations: 0, policy: { name: testPolicy.name, version: 1 } } }] });
+    await client.recordEvents({
+      events: [
+        {
+          id: 'contract-test',
+          event: {
+            type: 'residency-report',
+            hash: 'a'.repeat(64),
+            violations: 0,
+            policy: { name: testPolicy.name, version: 1 },
+          },
+        },
+      ],
+    });
     await client.readAudit({ afterSeq: 0, limit: 100 });
     await client.exportUser({ userId: 'u-1', request: 'r-1' });
     await client.eraseUser({ userId: 'u-1', request: 'r-2' });
@@ -90,14 +131,22 @@ describe('the region contract', () => {
     const tooLong = 'k'.repeat(129);
     expect(recordParams.safeParse({ service: 'shop', collection: 'orders', key: longest }).success).toBe(true);
     expect(recordParams.safeParse({ service: 'shop', collection: 'orders', key: tooLong }).success).toBe(false);
-    expect(await client.putRecord({ ...ref, collection: 'orders', key: longest, value: 1 })).toMatchObject({ version: 1 });
+    expect(await client.putRecord({ ...ref, collection: 'orders', key: longest, value: 1 })).toMatchObject({
+      version: 1,
+    });
     // The node took keys of up to 256 characters before; a gateway never sent one.
-    const refused = await expectCode(client.putRecord({ ...ref, collection: 'orders', key: tooLong, value: 1 }), 'BAD_REQUEST');
+    const refused = await expectCode(
+      client.putRecord({ ...ref, collection: 'orders', key: tooLong, value: 1 }),
+      'BAD_REQUEST',
+    );
     expect(refused.details).toMatchObject({ field: 'key' });
   });
 
   it('refuses a market in any other form with the same message everywhere', async () => {
-    const node = await expectCode(client.openTenancy({ userId: 'u-m', service: 'shop', epoch: 1, market: 'sg' }), 'BAD_REQUEST');
+    const node = await expectCode(
+      client.openTenancy({ userId: 'u-m', service: 'shop', epoch: 1, market: 'sg' }),
+      'BAD_REQUEST',
+    );
     expect(node.message).toBe('market is an ISO 3166-1 alpha-2 country code in capitals, for example IN');
     expect(node.details).toMatchObject({ field: 'market' });
   });

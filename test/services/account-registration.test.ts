@@ -25,11 +25,17 @@ describe('registration refused halfway', () => {
     // The queue fills between admit() (which passed) and the hash: one long task holds the only slot.
     passwordChecks.configure({ concurrency: 1, maxQueue: 0 });
     let release = (): void => undefined;
-    const holder = passwordChecks.run(() => new Promise<void>((resolve) => { release = resolve; }));
+    const holder = passwordChecks.run(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+    );
     const admit = vi.spyOn(passwordChecks, 'admit').mockImplementation(() => undefined);
     try {
-      await expect(registerAccount(t.platform, { phone: '+65 9333 0001', password: 'flood-password', market: 'SG' }))
-        .rejects.toMatchObject({ code: 'RATE_LIMITED' });
+      await expect(
+        registerAccount(t.platform, { phone: '+65 9333 0001', password: 'flood-password', market: 'SG' }),
+      ).rejects.toMatchObject({ code: 'RATE_LIMITED' });
     } finally {
       admit.mockRestore();
       release();
@@ -38,9 +44,15 @@ describe('registration refused halfway', () => {
     }
     expect(await tenancies(t)).toEqual(before);
     // And the phone can register once the flood is over.
-    const again = await registerAccount(t.platform, { phone: '+65 9333 0001', password: 'flood-password', market: 'SG' });
+    const again = await registerAccount(t.platform, {
+      phone: '+65 9333 0001',
+      password: 'flood-password',
+      market: 'SG',
+    });
     expect(again.userId).toMatch(/^u_/);
     const after = await tenancies(t);
-    expect(Object.values(after).reduce((a, b) => a + b, 0)).toBeGreaterThan(Object.values(before).reduce((a, b) => a + b, 0));
+    expect(Object.values(after).reduce((a, b) => a + b, 0)).toBeGreaterThan(
+      Object.values(before).reduce((a, b) => a + b, 0),
+    );
   });
 });

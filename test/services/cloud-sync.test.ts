@@ -1,7 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auth, grant, openTestPlatform, register, type Registered, type TestPlatform } from '../support/test-platform.js';
+import {
+  auth,
+  grant,
+  openTestPlatform,
+  type Registered,
+  register,
+  type TestPlatform,
+} from '../support/test-platform.js';
 
-interface Page { reset: boolean; more: boolean; token: string; changes: Array<{ collection: string; key: string; op: string; version: number; value?: unknown }> }
+interface Page {
+  reset: boolean;
+  more: boolean;
+  token: string;
+  changes: Array<{ collection: string; key: string; op: string; version: number; value?: unknown }>;
+}
 
 describe('Mi Cloud: contacts backed up and restored, and synced by change token', () => {
   let t: TestPlatform;
@@ -16,7 +28,13 @@ describe('Mi Cloud: contacts backed up and restored, and synced by change token'
   });
   afterAll(async () => t.close());
 
-  const put = (u: Registered, key: string, value: unknown) => t.app.inject({ method: 'PUT', url: `/v1/me/cloud/contacts/${key}`, headers: auth(u.token), payload: value as Record<string, unknown> });
+  const put = (u: Registered, key: string, value: unknown) =>
+    t.app.inject({
+      method: 'PUT',
+      url: `/v1/me/cloud/contacts/${key}`,
+      headers: auth(u.token),
+      payload: value as Record<string, unknown>,
+    });
   const sync = async (u: Registered, query = ''): Promise<Page> => {
     const res = await t.app.inject({ method: 'GET', url: `/v1/me/sync/cloud${query}`, headers: auth(u.token) });
     expect(res.statusCode, res.body).toBe(200);
@@ -39,7 +57,9 @@ describe('Mi Cloud: contacts backed up and restored, and synced by change token'
     // Changes: c1 twice, c2 deleted, c3 new; another user's change is not mine.
     await put(user, 'c1', { name: 'Lei Jun', phone: '+861000000002' });
     await put(user, 'c1', { name: 'Lei Jun (CEO)', phone: '+861000000002' });
-    expect((await t.app.inject({ method: 'DELETE', url: '/v1/me/cloud/contacts/c2', headers: auth(user.token) })).statusCode).toBe(204);
+    expect(
+      (await t.app.inject({ method: 'DELETE', url: '/v1/me/cloud/contacts/c2', headers: auth(user.token) })).statusCode,
+    ).toBe(204);
     await put(user, 'c3', { name: 'Bin Lin' });
     await put(other, 'x2', { name: 'not mine either' });
 
@@ -47,7 +67,10 @@ describe('Mi Cloud: contacts backed up and restored, and synced by change token'
     expect(second.reset).toBe(false);
     expect(second.more).toBe(false);
     expect(keys(second)).toEqual(['delete contacts/c2@1', 'put contacts/c1@3', 'put contacts/c3@1']);
-    expect(second.changes.find((c) => c.key === 'c1')?.value).toEqual({ name: 'Lei Jun (CEO)', phone: '+861000000002' });
+    expect(second.changes.find((c) => c.key === 'c1')?.value).toEqual({
+      name: 'Lei Jun (CEO)',
+      phone: '+861000000002',
+    });
 
     const third = await sync(user, `?since=${second.token}`);
     expect(third).toMatchObject({ reset: false, more: false, changes: [] });
@@ -61,7 +84,11 @@ describe('Mi Cloud: contacts backed up and restored, and synced by change token'
       token = page.token;
       if (!page.more) break;
     }
-    expect(Object.fromEntries(paged)).toEqual({ 'contacts/c1': 'put@3', 'contacts/c2': 'delete@1', 'contacts/c3': 'put@1' });
+    expect(Object.fromEntries(paged)).toEqual({
+      'contacts/c1': 'put@3',
+      'contacts/c2': 'delete@1',
+      'contacts/c3': 'put@1',
+    });
 
     // Restore on a new phone: the snapshot is what is backed up now.
     expect(keys(await sync(user))).toEqual(['put contacts/c1@3', 'put contacts/c3@1']);
@@ -69,18 +96,32 @@ describe('Mi Cloud: contacts backed up and restored, and synced by change token'
 
   it('starts over from a token of another home, and names a bad token or service', async () => {
     const page = await sync(user);
-    const foreign = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(page.token, 'base64url').toString()), r: 'sg-singapore' })).toString('base64url');
+    const foreign = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(page.token, 'base64url').toString()), r: 'sg-singapore' }),
+    ).toString('base64url');
     const again = await sync(user, `?since=${foreign}`);
     expect(again.reset).toBe(true);
     // Another user's token, or another service's, starts over too: it never skips my changes.
     expect((await sync(other, `?since=${page.token}`)).reset).toBe(true);
-    const messaging = await t.app.inject({ method: 'GET', url: `/v1/me/sync/messaging?since=${page.token}`, headers: auth(user.token) });
+    const messaging = await t.app.inject({
+      method: 'GET',
+      url: `/v1/me/sync/messaging?since=${page.token}`,
+      headers: auth(user.token),
+    });
     expect(messaging.json().reset).toBe(true);
-    const bad = await t.app.inject({ method: 'GET', url: '/v1/me/sync/cloud?since=not-a-token', headers: auth(user.token) });
+    const bad = await t.app.inject({
+      method: 'GET',
+      url: '/v1/me/sync/cloud?since=not-a-token',
+      headers: auth(user.token),
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.message).toMatch(/sync again without \?since/);
-    expect((await t.app.inject({ method: 'GET', url: '/v1/me/sync/photos', headers: auth(user.token) })).statusCode).toBe(404);
-    expect((await t.app.inject({ method: 'GET', url: '/v1/me/sync/cloud?limit=0', headers: auth(user.token) })).statusCode).toBe(400);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/v1/me/sync/photos', headers: auth(user.token) })).statusCode,
+    ).toBe(404);
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/v1/me/sync/cloud?limit=0', headers: auth(user.token) })).statusCode,
+    ).toBe(400);
     expect((await t.app.inject({ method: 'GET', url: '/v1/me/sync/cloud' })).statusCode).toBe(401);
   });
 });

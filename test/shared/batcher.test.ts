@@ -7,12 +7,15 @@ describe('Batcher', () => {
   it("'in-flight': a lone request leaves at once, those that come meanwhile leave together when it is back, at most maxBatch a batch", async () => {
     const batches: number[][] = [];
     const back: Array<() => void> = [];
-    const batcher = new Batcher<number, string>(async (items) => {
-      batches.push(items);
-      await new Promise<void>((resolve) => back.push(resolve));
-      if (items.includes(13)) throw new Error('unlucky batch');
-      return items.map((i) => `#${i}`);
-    }, { inFlight: 1, maxBatch: 3 });
+    const batcher = new Batcher<number, string>(
+      async (items) => {
+        batches.push(items);
+        await new Promise<void>((resolve) => back.push(resolve));
+        if (items.includes(13)) throw new Error('unlucky batch');
+        return items.map((i) => `#${i}`);
+      },
+      { inFlight: 1, maxBatch: 3 },
+    );
     const answers = [1, 2, 3, 4, 13].map((i) => batcher.submit(i).catch((e: Error) => e.message));
     expect(batches).toEqual([[1]]);
     while (back.length > 0) {
@@ -26,11 +29,14 @@ describe('Batcher', () => {
 
   it("'turn': a request alone in its turn runs at once; two in one turn gather the turn's requests into one batch, until one comes alone again", async () => {
     const batches: string[][] = [];
-    const batcher = new Batcher<string, string>((items) => {
-      batches.push(items);
-      if (items.includes('refused')) throw new Error('commit failed');
-      return items.map((i) => i.toUpperCase());
-    }, { gather: 'turn' });
+    const batcher = new Batcher<string, string>(
+      (items) => {
+        batches.push(items);
+        if (items.includes('refused')) throw new Error('commit failed');
+        return items.map((i) => i.toUpperCase());
+      },
+      { gather: 'turn' },
+    );
     const alone = batcher.submit('a');
     // Synchronous: committed before submit returned.
     expect(batches).toEqual([['a']]);
@@ -61,10 +67,13 @@ describe('Batcher', () => {
   it('{ ms }: every batch waits that long after its first request, and takes every request that came meanwhile', async () => {
     const batches: Array<{ items: number[]; at: number }> = [];
     const start = Date.now();
-    const batcher = new Batcher<number, number>((items) => {
-      batches.push({ items, at: Date.now() - start });
-      return items.map((i) => i * 2);
-    }, { gather: { ms: 30 } });
+    const batcher = new Batcher<number, number>(
+      (items) => {
+        batches.push({ items, at: Date.now() - start });
+        return items.map((i) => i * 2);
+      },
+      { gather: { ms: 30 } },
+    );
     const first = batcher.submit(1);
     await new Promise((resolve) => setTimeout(resolve, 10));
     const second = batcher.submit(2);

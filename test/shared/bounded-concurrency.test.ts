@@ -13,15 +13,20 @@ describe('BoundedConcurrency', () => {
     const gate = new BoundedConcurrency({ concurrency: 2, maxQueue: 2 }, 'tasks');
     const blockers = Array.from({ length: 4 }, () => deferred());
     const started: number[] = [];
-    const runs = blockers.map((b, i) => gate.run(async () => {
-      started.push(i);
-      await b.promise;
-      return i;
-    }));
+    const runs = blockers.map((b, i) =>
+      gate.run(async () => {
+        started.push(i);
+        await b.promise;
+        return i;
+      }),
+    );
     await Promise.resolve();
     expect(started).toEqual([0, 1]);
     expect(gate.stats()).toMatchObject({ running: 2, queued: 2 });
-    await expect(gate.run(async () => 99)).rejects.toMatchObject({ code: 'UNAVAILABLE', details: { retryAfterSeconds: 1 } });
+    await expect(gate.run(async () => 99)).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      details: { retryAfterSeconds: 1 },
+    });
     blockers[1]!.resolve();
     await runs[1];
     await new Promise((r) => setImmediate(r));
@@ -32,7 +37,11 @@ describe('BoundedConcurrency', () => {
   });
 
   it('admits while a task would be taken, refuses with the given error once it would not', async () => {
-    const gate = new BoundedConcurrency({ concurrency: 1, maxQueue: 1 }, 'tasks', () => new DomicileError('RATE_LIMITED', 'busy'));
+    const gate = new BoundedConcurrency(
+      { concurrency: 1, maxQueue: 1 },
+      'tasks',
+      () => new DomicileError('RATE_LIMITED', 'busy'),
+    );
     const blocker = deferred();
     gate.admit();
     const first = gate.run(() => blocker.promise);
@@ -49,12 +58,18 @@ describe('BoundedConcurrency', () => {
 
   it('frees its slot when a task fails', async () => {
     const gate = new BoundedConcurrency({ concurrency: 1, maxQueue: 0 }, 'tasks');
-    await expect(gate.run(async () => { throw new Error('boom'); })).rejects.toThrow('boom');
+    await expect(
+      gate.run(async () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
     expect(await gate.run(async () => 'next')).toBe('next');
   });
 
   it('refuses nonsensical bounds, naming them', () => {
-    expect(() => new BoundedConcurrency({ concurrency: 0, maxQueue: 1 }, 'password checks')).toThrow(/password checks: concurrency/);
+    expect(() => new BoundedConcurrency({ concurrency: 0, maxQueue: 1 }, 'password checks')).toThrow(
+      /password checks: concurrency/,
+    );
     expect(() => new BoundedConcurrency({ concurrency: 1.5, maxQueue: 1 }, 'x')).toThrow(/concurrency/);
     expect(() => new BoundedConcurrency({ concurrency: 1, maxQueue: -1 }, 'x')).toThrow(/queue/);
   });

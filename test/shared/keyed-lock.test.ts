@@ -11,7 +11,11 @@ describe('KeyedLock', () => {
       log.push(`end ${name}`);
       return name;
     };
-    const results = await Promise.all([lock.run('a', task('a1', 20)), lock.run('a', task('a2', 1)), lock.run('b', task('b1', 5))]);
+    const results = await Promise.all([
+      lock.run('a', task('a1', 20)),
+      lock.run('a', task('a2', 1)),
+      lock.run('b', task('b1', 5)),
+    ]);
     expect(results).toEqual(['a1', 'a2', 'b1']);
     // a2 waits for a1; b1 runs beside them.
     expect(log.indexOf('start a2')).toBeGreaterThan(log.indexOf('end a1'));
@@ -49,7 +53,12 @@ describe('KeyedLock', () => {
     }
     expect(await Promise.all(running)).toEqual(['a', 'ab', 'ba', 'b', 'c']);
     expect(log.filter((l) => l.startsWith('start'))).toEqual(['start a', 'start c', 'start ab', 'start ba', 'start b']);
-    for (const [first, then] of [['a', 'ab'], ['ab', 'ba'], ['ba', 'b']]) expect(log.indexOf(`start ${then}`)).toBeGreaterThan(log.indexOf(`end ${first}`));
+    for (const [first, then] of [
+      ['a', 'ab'],
+      ['ab', 'ba'],
+      ['ba', 'b'],
+    ])
+      expect(log.indexOf(`start ${then}`)).toBeGreaterThan(log.indexOf(`end ${first}`));
     expect(lock.size).toBe(0);
   });
 });

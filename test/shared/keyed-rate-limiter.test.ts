@@ -22,10 +22,12 @@ describe('KeyedRateLimiter', () => {
     const limiter = new KeyedRateLimiter({ limit: 1, windowSeconds: 60 }, 2, () => now, 'logins-per-identifier');
     for (const k of ['a', 'b']) expect(limiter.take(k)).toBe(0);
     // Both drained: forgetting either would hand it a fresh burst.
-    expect(() => limiter.take('c')).toThrow(expect.objectContaining({
-      code: 'RATE_LIMITED',
-      details: { limit: 'logins-per-identifier-capacity', retryAfterSeconds: 60 },
-    }) as Error);
+    expect(() => limiter.take('c')).toThrow(
+      expect.objectContaining({
+        code: 'RATE_LIMITED',
+        details: { limit: 'logins-per-identifier-capacity', retryAfterSeconds: 60 },
+      }) as Error,
+    );
     expect(limiter.size).toBe(2);
     expect(limiter.take('a')).toBe(60);
     // Once a bucket has refilled it carries nothing and makes room.

@@ -38,7 +38,8 @@ function filesUnder(dir: string): Array<{ path: string; bytes: Buffer }> {
   return existsSync(dir) ? listFiles(dir).map((path) => ({ path, bytes: readFileSync(path) })) : [];
 }
 
-const blobFiles = (dir: string): Array<{ path: string; bytes: Buffer }> => filesUnder(dir).filter((f) => !f.path.endsWith('address.json'));
+const blobFiles = (dir: string): Array<{ path: string; bytes: Buffer }> =>
+  filesUnder(dir).filter((f) => !f.path.endsWith('address.json'));
 
 const home = { service: 'cloud', market: 'SG', epoch: 1, status: 'home' as const, movedTo: null };
 const audit = (seq: number): AuditAppend => ({
@@ -50,8 +51,22 @@ const big = (fill: number, n = 4096): Buffer => Buffer.alloc(n, fill);
 describe('BlobSpillingStore: large values as files', () => {
   it('keeps a large value in a file and a reference in the database, and a small one in the database', async () => {
     const { store, inner, blobs } = await openWithHome();
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(7) });
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'm1', epoch: 1, ciphertext: Buffer.from('small') });
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(7),
+    });
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'm1',
+      epoch: 1,
+      ciphertext: Buffer.from('small'),
+    });
 
     const files = blobFiles(blobs);
     expect(files).toHaveLength(1);
@@ -61,10 +76,23 @@ describe('BlobSpillingStore: large values as files', () => {
     expect((await inner.getRecord('u1', 'cloud', 'photos', 'm1'))!.ciphertext.toString()).toBe('small');
     // Beside it, the record's name and nothing else (the sweep at start-up reads it).
     const address = filesUnder(blobs).find((f) => f.path.endsWith('address.json'));
-    expect(JSON.parse(address!.bytes.toString())).toEqual({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1' });
+    expect(JSON.parse(address!.bytes.toString())).toEqual({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+    });
 
     expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(7))).toBe(true);
-    expect((await store.readRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1 }))!.ciphertext.equals(big(7))).toBe(true);
+    expect(
+      (await store.readRecord({
+        userId: 'u1',
+        service: 'cloud',
+        collection: 'photos',
+        key: 'p1',
+        epoch: 1,
+      }))!.ciphertext.equals(big(7)),
+    ).toBe(true);
     expect((await store.listRecords('u1', 'cloud')).map((r) => r.ciphertext.length)).toEqual([5, 4096]);
     await store.close();
   });
@@ -92,7 +120,9 @@ describe('BlobSpillingStore: large values as files', () => {
     const { store, blobs } = await openWithHome();
     const w = { userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1 };
     await store.writeRecord({ ...w, ciphertext: big(1) });
-    await expect(store.writeRecord({ ...w, ciphertext: big(2), ifVersion: 7 })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(store.writeRecord({ ...w, ciphertext: big(2), ifVersion: 7 })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
     await expect(store.writeRecord({ ...w, epoch: 9, ciphertext: big(3) })).rejects.toBeInstanceOf(DomicileError);
     const files = blobFiles(blobs);
     expect(files.map((f) => f.bytes[0])).toEqual([1]);
@@ -101,14 +131,24 @@ describe('BlobSpillingStore: large values as files', () => {
 
   it('answers INTEGRITY for a file changed or removed on disk', async () => {
     const { store, blobs } = await openWithHome();
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(1),
+    });
     const [file] = blobFiles(blobs);
     const changed = Buffer.from(file!.bytes);
     changed[100] = changed[100]! ^ 1;
     writeFileSync(file!.path, changed);
     await expect(store.getRecord('u1', 'cloud', 'photos', 'p1')).rejects.toMatchObject({ code: 'INTEGRITY' });
     rmSync(file!.path);
-    await expect(store.listRecords('u1', 'cloud')).rejects.toMatchObject({ code: 'INTEGRITY', message: expect.stringMatching(/missing/) });
+    await expect(store.listRecords('u1', 'cloud')).rejects.toMatchObject({
+      code: 'INTEGRITY',
+      message: expect.stringMatching(/missing/),
+    });
     await store.close();
   });
 
@@ -117,11 +157,22 @@ describe('BlobSpillingStore: large values as files', () => {
     await store.init();
     for (const userId of ['u1', 'u2', 'u3']) {
       await store.putTenancy({ userId, ...home });
-      for (const collection of ['photos', 'contacts']) await store.writeRecord({ userId, service: 'cloud', collection, key: 'k', epoch: 1, ciphertext: big(1) });
+      for (const collection of ['photos', 'contacts'])
+        await store.writeRecord({ userId, service: 'cloud', collection, key: 'k', epoch: 1, ciphertext: big(1) });
     }
     expect(blobFiles(blobs)).toHaveLength(6);
 
-    await store.decideConsent({ userId: 'u1', service: 'cloud', epoch: 1, collection: '_consent', key: 'cloud-backup', ciphertext: Buffer.from('x'), ifVersion: 0, shred: ['photos'], audit: audit(1) });
+    await store.decideConsent({
+      userId: 'u1',
+      service: 'cloud',
+      epoch: 1,
+      collection: '_consent',
+      key: 'cloud-backup',
+      ciphertext: Buffer.from('x'),
+      ifVersion: 0,
+      shred: ['photos'],
+      audit: audit(1),
+    });
     expect(blobFiles(blobs)).toHaveLength(5);
     expect((await store.getRecord('u1', 'cloud', 'contacts', 'k'))!.ciphertext.equals(big(1))).toBe(true);
 
@@ -139,23 +190,50 @@ describe('BlobSpillingStore: large values as files', () => {
   it('imports large values as files, and a re-import of the same bytes changes nothing', async () => {
     const { store, blobs } = open(nextDir());
     await store.init();
-    const puts = [{ collection: 'photos', key: 'p1', version: 3, ciphertext: big(9), updatedAt: 5 }, { collection: 'photos', key: 'm', version: 1, ciphertext: Buffer.from('s'), updatedAt: 5 }];
-    const first = await store.importRecords([{ userId: 'u1', service: 'cloud', market: 'SG', epoch: 2, puts, deletes: [] }]);
+    const puts = [
+      { collection: 'photos', key: 'p1', version: 3, ciphertext: big(9), updatedAt: 5 },
+      { collection: 'photos', key: 'm', version: 1, ciphertext: Buffer.from('s'), updatedAt: 5 },
+    ];
+    const first = await store.importRecords([
+      { userId: 'u1', service: 'cloud', market: 'SG', epoch: 2, puts, deletes: [] },
+    ]);
     expect(first.applied).toBe(2);
-    const again = await store.importRecords([{ userId: 'u1', service: 'cloud', market: 'SG', epoch: 2, puts, deletes: [] }]);
+    const again = await store.importRecords([
+      { userId: 'u1', service: 'cloud', market: 'SG', epoch: 2, puts, deletes: [] },
+    ]);
     expect(again.applied).toBe(0);
     expect(blobFiles(blobs)).toHaveLength(1);
     expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.version).toBe(3);
-    await store.importRecords([{ userId: 'u1', service: 'cloud', market: 'SG', epoch: 2, puts: [], deletes: [{ collection: 'photos', key: 'p1' }] }]);
+    await store.importRecords([
+      {
+        userId: 'u1',
+        service: 'cloud',
+        market: 'SG',
+        epoch: 2,
+        puts: [],
+        deletes: [{ collection: 'photos', key: 'p1' }],
+      },
+    ]);
     expect(blobFiles(blobs)).toHaveLength(0);
     await store.close();
   });
 
   it("keeps a category's files when the import that would shred it is refused", async () => {
     const { store, blobs } = await openWithHome();
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(1),
+    });
     // A live home is never imported into: the whole import is refused, its shred with it.
-    await expect(store.importRecords([{ userId: 'u1', service: 'cloud', market: 'SG', epoch: 1, puts: [], deletes: [], shred: ['photos'] }])).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      store.importRecords([
+        { userId: 'u1', service: 'cloud', market: 'SG', epoch: 1, puts: [], deletes: [], shred: ['photos'] },
+      ]),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(blobFiles(blobs)).toHaveLength(1);
     expect((await store.getRecord('u1', 'cloud', 'photos', 'p1'))!.ciphertext.equals(big(1))).toBe(true);
     await store.close();
@@ -166,7 +244,14 @@ describe('BlobSpillingStore: large values as files', () => {
     const first = open(dir);
     await first.store.init();
     await first.store.putTenancy({ userId: 'u1', ...home });
-    await first.store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    await first.store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(1),
+    });
     await first.store.close();
     // As a crash would leave them: a second file in a record's folder, a half-written temp file, and a folder whose row never committed.
     const [kept] = blobFiles(first.blobs);
@@ -176,7 +261,14 @@ describe('BlobSpillingStore: large values as files', () => {
     const orphan = open(dir);
     await orphan.store.init();
     await orphan.store.putTenancy({ userId: 'u1', ...home });
-    await orphan.store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p2', epoch: 1, ciphertext: big(4) });
+    await orphan.store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p2',
+      epoch: 1,
+      ciphertext: big(4),
+    });
     await orphan.inner.purgeUser('u1', 'cloud'); // the rows go, the files stay: as if the process died between the two
     await orphan.store.close();
 
@@ -188,7 +280,14 @@ describe('BlobSpillingStore: large values as files', () => {
     const again = open(dir);
     await again.store.init();
     await again.store.putTenancy({ userId: 'u2', ...home });
-    await again.store.writeRecord({ userId: 'u2', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(5) });
+    await again.store.writeRecord({
+      userId: 'u2',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(5),
+    });
     await again.store.close();
     const last = open(dir);
     await last.store.init();
@@ -237,7 +336,17 @@ describe('BlobSpillingStore: large values as files', () => {
       const hold = holdWrites(store);
       const writing = store.writeRecord({ ...w, ciphertext: big(1) });
       await hold.written;
-      const shred = store.decideConsent({ userId: 'u1', service: 'cloud', epoch: 1, collection: '_consent', key: 'cloud-backup', ciphertext: Buffer.from('x'), ifVersion: 0, shred: ['photos'], audit: audit(1) });
+      const shred = store.decideConsent({
+        userId: 'u1',
+        service: 'cloud',
+        epoch: 1,
+        collection: '_consent',
+        key: 'cloud-backup',
+        ciphertext: Buffer.from('x'),
+        ifVersion: 0,
+        shred: ['photos'],
+        audit: audit(1),
+      });
       await new Promise((r) => setTimeout(r, 20));
       hold.release();
       await Promise.all([writing, shred]);
@@ -272,9 +381,25 @@ describe('BlobSpillingStore: large values as files', () => {
 
   it("counts a spilled value's bytes at its file's size in the placement stats", async () => {
     const { store } = await openWithHome();
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'm', epoch: 1, ciphertext: Buffer.from('abc') });
-    expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3, residue: 0 }]);
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(1),
+    });
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'm',
+      epoch: 1,
+      ciphertext: Buffer.from('abc'),
+    });
+    expect(await store.placementStats()).toEqual([
+      { market: 'SG', service: 'cloud', users: 1, records: 2, bytes: 4096 + 3, residue: 0 },
+    ]);
     await store.close();
   });
 });
@@ -282,12 +407,21 @@ describe('BlobSpillingStore: large values as files', () => {
 describe('BlobSpillingStore: residue', () => {
   it('counts a record folder left without its row or tenancy as residue, until it is gone', async () => {
     const { store, inner } = await openWithHome();
-    await store.writeRecord({ userId: 'u1', service: 'cloud', collection: 'photos', key: 'p1', epoch: 1, ciphertext: big(1) });
+    await store.writeRecord({
+      userId: 'u1',
+      service: 'cloud',
+      collection: 'photos',
+      key: 'p1',
+      epoch: 1,
+      ciphertext: big(1),
+    });
     expect((await store.placementStats()).map((s) => s.residue)).toEqual([0]);
     // A purge whose housekeeping never ran: the database forgot u1's cloud, its folder did not.
     await inner.advanceTenancies([{ userId: 'u1', ...home, epoch: 2, status: 'moved', movedTo: 'in-mumbai' }]);
     await inner.purgeTenants('cloud', ['u1']);
-    expect(await store.placementStats()).toEqual([{ market: '', service: 'cloud', users: 0, records: 0, bytes: 0, residue: 1 }]);
+    expect(await store.placementStats()).toEqual([
+      { market: '', service: 'cloud', users: 0, records: 0, bytes: 0, residue: 1 },
+    ]);
     // Purged through the store, the folder goes and nothing is left.
     await store.purgeTenants('cloud', ['u1']);
     expect(await store.placementStats()).toEqual([]);

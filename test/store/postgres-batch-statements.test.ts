@@ -33,8 +33,19 @@ function users(n: number, prefix: string): string[] {
 
 function imports(userIds: readonly string[], version = 1): RecordImport[] {
   return userIds.map((userId) => ({
-    userId, service: 'shop', market: 'SG', epoch: 1, deletes: [{ collection: 'orders', key: 'gone' }],
-    puts: Array.from({ length: 5 }, (_, i) => ({ collection: 'orders', key: `k${i}`, version, ciphertext: Buffer.from(`${userId}:${i}:${version}`), updatedAt: 1, sealedKey: Buffer.from('sk') })),
+    userId,
+    service: 'shop',
+    market: 'SG',
+    epoch: 1,
+    deletes: [{ collection: 'orders', key: 'gone' }],
+    puts: Array.from({ length: 5 }, (_, i) => ({
+      collection: 'orders',
+      key: `k${i}`,
+      version,
+      ciphertext: Buffer.from(`${userId}:${i}:${version}`),
+      updatedAt: 1,
+      sealedKey: Buffer.from('sk'),
+    })),
   }));
 }
 
@@ -45,21 +56,45 @@ async function statements(store: PostgresRegionStore, fn: () => Promise<unknown>
 }
 
 /** A batch of 40 users costs the statements of a batch of 2, and no more than `most`. */
-async function expectConstant(store: PostgresRegionStore, small: () => Promise<unknown>, large: () => Promise<unknown>, most: number): Promise<void> {
+async function expectConstant(
+  store: PostgresRegionStore,
+  small: () => Promise<unknown>,
+  large: () => Promise<unknown>,
+  most: number,
+): Promise<void> {
   const forSmall = await statements(store, small);
   const forLarge = await statements(store, large);
   expect(forLarge).toBe(forSmall);
   expect(forSmall).toBeLessThanOrEqual(most);
 }
 
-async function setStatus(store: PostgresRegionStore, userIds: readonly string[], status: TenancyStatus, epoch: number): Promise<void> {
-  await store.advanceTenancies(userIds.map((userId) => ({ userId, service: 'shop', market: 'SG', epoch, status, movedTo: status === 'moved' ? 'sg-singapore' : null })));
+async function setStatus(
+  store: PostgresRegionStore,
+  userIds: readonly string[],
+  status: TenancyStatus,
+  epoch: number,
+): Promise<void> {
+  await store.advanceTenancies(
+    userIds.map((userId) => ({
+      userId,
+      service: 'shop',
+      market: 'SG',
+      epoch,
+      status,
+      movedTo: status === 'moved' ? 'sg-singapore' : null,
+    })),
+  );
 }
 
 describe('PostgreSQL store: statements per batch, not per user', () => {
   it('imports a batch (a copy into incoming tenancies) in as many statements for 40 users as for 2', async () => {
     const store = await freshStore();
-    await expectConstant(store, () => store.importRecords(imports(users(2, 'a'))), () => store.importRecords(imports(users(40, 'b'))), 12);
+    await expectConstant(
+      store,
+      () => store.importRecords(imports(users(2, 'a'))),
+      () => store.importRecords(imports(users(40, 'b'))),
+      12,
+    );
     expect((await store.listRecords('b039', 'shop')).map((r) => r.key)).toEqual(['k0', 'k1', 'k2', 'k3', 'k4']);
     await store.close();
   });
@@ -70,7 +105,12 @@ describe('PostgreSQL store: statements per batch, not per user', () => {
     const b = users(40, 'b');
     await store.importRecords(imports([...a, ...b]));
     await setStatus(store, [...a, ...b], 'fenced', 2);
-    await expectConstant(store, () => store.importRecords(imports(a, 2)), () => store.importRecords(imports(b, 2)), 12);
+    await expectConstant(
+      store,
+      () => store.importRecords(imports(a, 2)),
+      () => store.importRecords(imports(b, 2)),
+      12,
+    );
     expect(await store.countChanges('b007', 'shop')).toBe(5);
     await store.close();
   });
@@ -81,7 +121,12 @@ describe('PostgreSQL store: statements per batch, not per user', () => {
     const b = users(40, 'b');
     await store.importRecords(imports([...a, ...b]));
     await setStatus(store, [...a, ...b], 'moved', 2);
-    await expectConstant(store, () => store.purgeTenants('shop', a), () => store.purgeTenants('shop', b), 12);
+    await expectConstant(
+      store,
+      () => store.purgeTenants('shop', a),
+      () => store.purgeTenants('shop', b),
+      12,
+    );
     expect(await store.listRecords('b039', 'shop')).toEqual([]);
     expect(await store.getTenancy('b039', 'shop')).toBeUndefined();
     await store.close();
@@ -92,7 +137,12 @@ describe('PostgreSQL store: statements per batch, not per user', () => {
     const a = users(2, 'a');
     const b = users(40, 'b');
     await store.importRecords(imports([...a, ...b]));
-    await expectConstant(store, () => store.exportTenants('shop', a), () => store.exportTenants('shop', b), 3);
+    await expectConstant(
+      store,
+      () => store.exportTenants('shop', a),
+      () => store.exportTenants('shop', b),
+      3,
+    );
     const exported = await store.exportTenants('shop', b);
     expect(exported.map((t) => t.records.length)).toEqual(b.map(() => 5));
     await store.close();
@@ -100,18 +150,44 @@ describe('PostgreSQL store: statements per batch, not per user', () => {
 
   it('stores a batch of keys in as many statements for 40 users as for 2', async () => {
     const store = await freshStore();
-    const keys = (ids: string[]) => ids.flatMap((userId) => ['', 'shop/orders'].map((scope) => ({ userId, scope, wrapped: Buffer.from(`${userId}${scope}`), wrappedBy: 'kek', createdAt: 1 })));
-    await expectConstant(store, () => store.putKeysIfAbsent(keys(users(2, 'a'))), () => store.putKeysIfAbsent(keys(users(40, 'b'))), 8);
+    const keys = (ids: string[]) =>
+      ids.flatMap((userId) =>
+        ['', 'shop/orders'].map((scope) => ({
+          userId,
+          scope,
+          wrapped: Buffer.from(`${userId}${scope}`),
+          wrappedBy: 'kek',
+          createdAt: 1,
+        })),
+      );
+    await expectConstant(
+      store,
+      () => store.putKeysIfAbsent(keys(users(2, 'a'))),
+      () => store.putKeysIfAbsent(keys(users(40, 'b'))),
+      8,
+    );
     // Kept as they were: the first key stored wins, and is what is returned.
-    const again = await store.putKeysIfAbsent([{ userId: 'b007', scope: '', wrapped: Buffer.from('other'), wrappedBy: 'kek', createdAt: 2 }, ...keys(['c1'])]);
-    expect(again.map((k) => [k.userId, k.scope, k.wrapped.toString()])).toEqual([['b007', '', 'b007'], ['c1', '', 'c1'], ['c1', 'shop/orders', 'c1shop/orders']]);
+    const again = await store.putKeysIfAbsent([
+      { userId: 'b007', scope: '', wrapped: Buffer.from('other'), wrappedBy: 'kek', createdAt: 2 },
+      ...keys(['c1']),
+    ]);
+    expect(again.map((k) => [k.userId, k.scope, k.wrapped.toString()])).toEqual([
+      ['b007', '', 'b007'],
+      ['c1', '', 'c1'],
+      ['c1', 'shop/orders', 'c1shop/orders'],
+    ]);
     await store.close();
   });
 
   it('reads a batch of tenancies and erasures in as many statements for 40 users as for 2', async () => {
     const store = await freshStore();
     await store.importRecords(imports([...users(2, 'a'), ...users(40, 'b')]));
-    await expectConstant(store, () => store.tenantsOf('shop', users(2, 'a')), () => store.tenantsOf('shop', users(40, 'b')), 1);
+    await expectConstant(
+      store,
+      () => store.tenantsOf('shop', users(2, 'a')),
+      () => store.tenantsOf('shop', users(40, 'b')),
+      1,
+    );
     await store.close();
   });
 
@@ -120,7 +196,12 @@ describe('PostgreSQL store: statements per batch, not per user', () => {
     const a = users(2, 'a');
     const b = users(40, 'b');
     await store.importRecords(imports([...a, ...b]));
-    await expectConstant(store, () => setStatus(store, a, 'home', 1), () => setStatus(store, b, 'home', 1), 8);
+    await expectConstant(
+      store,
+      () => setStatus(store, a, 'home', 1),
+      () => setStatus(store, b, 'home', 1),
+      8,
+    );
     await store.close();
   });
 });

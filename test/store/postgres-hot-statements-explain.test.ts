@@ -23,7 +23,11 @@ afterAll(async () => {
 const large = 1_000;
 const users = 3_000;
 
-interface PlanNode { 'Node Type': string; 'Relation Name'?: string; Plans?: PlanNode[] }
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
 
 function seqScans(node: PlanNode): string[] {
   const own = node['Node Type'] === 'Seq Scan' && node['Relation Name'] ? [node['Relation Name']] : [];
@@ -32,7 +36,11 @@ function seqScans(node: PlanNode): string[] {
 
 /** Statements without a table or that only take a lock: nothing to plan. */
 function planless(text: string): boolean {
-  return /^\s*(BEGIN|COMMIT|ROLLBACK|SET\b)/i.test(text) || /^\s*SELECT pg_advisory|^\s*SELECT coalesce\(pg_sequence_last_value/i.test(text) || /schema_migrations|pg_advisory_lock|pg_advisory_unlock/i.test(text);
+  return (
+    /^\s*(BEGIN|COMMIT|ROLLBACK|SET\b)/i.test(text) ||
+    /^\s*SELECT pg_advisory|^\s*SELECT coalesce\(pg_sequence_last_value/i.test(text) ||
+    /schema_migrations|pg_advisory_lock|pg_advisory_unlock/i.test(text)
+  );
 }
 
 describe('PostgreSQL store: hot statements use indexes', () => {
@@ -45,11 +53,21 @@ describe('PostgreSQL store: hot statements use indexes', () => {
     const c = await admin.connect();
     try {
       await c.query(`SET search_path = ${schema}`);
-      await c.query(`INSERT INTO tenancies SELECT 'v' || u, s, 'SG', 1, 'home', NULL FROM generate_series(1, ${users}) u, unnest(ARRAY['shop', 'cloud']) s`);
-      await c.query(`INSERT INTO keys SELECT 'v' || u, s, '\\x00', 'kek', 1 FROM generate_series(1, ${users}) u, unnest(ARRAY['', 'shop/orders']) s`);
-      await c.query(`INSERT INTO records SELECT 'v' || u, 'shop', 'orders', 'k' || r, 1, '\\x00', 1, '\\x00' FROM generate_series(1, ${users}) u, generate_series(1, 10) r`);
-      await c.query(`INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key) SELECT 'v' || u, 'shop', 'orders', 'k' || r, 'put', 1, 1, '\\x00' FROM generate_series(1, ${users}) u, generate_series(1, 10) r`);
-      await c.query(`INSERT INTO audit_entries SELECT n, NULL, 'transfer', '\\x00', '\\x00' FROM generate_series(1, ${users}) n`);
+      await c.query(
+        `INSERT INTO tenancies SELECT 'v' || u, s, 'SG', 1, 'home', NULL FROM generate_series(1, ${users}) u, unnest(ARRAY['shop', 'cloud']) s`,
+      );
+      await c.query(
+        `INSERT INTO keys SELECT 'v' || u, s, '\\x00', 'kek', 1 FROM generate_series(1, ${users}) u, unnest(ARRAY['', 'shop/orders']) s`,
+      );
+      await c.query(
+        `INSERT INTO records SELECT 'v' || u, 'shop', 'orders', 'k' || r, 1, '\\x00', 1, '\\x00' FROM generate_series(1, ${users}) u, generate_series(1, 10) r`,
+      );
+      await c.query(
+        `INSERT INTO changes (user_id, service, collection, key, op, version, at, sealed_key) SELECT 'v' || u, 'shop', 'orders', 'k' || r, 'put', 1, 1, '\\x00' FROM generate_series(1, ${users}) u, generate_series(1, 10) r`,
+      );
+      await c.query(
+        `INSERT INTO audit_entries SELECT n, NULL, 'transfer', '\\x00', '\\x00' FROM generate_series(1, ${users}) n`,
+      );
       await c.query(`INSERT INTO audit_checkpoints SELECT n, '\\x00', 1, '\\x00' FROM generate_series(1, ${users}) n`);
       await c.query(`INSERT INTO erased_users SELECT 'e' || n, 1 FROM generate_series(1, ${users}) n`);
       await c.query('ANALYZE');
@@ -61,32 +79,95 @@ describe('PostgreSQL store: hot statements use indexes', () => {
     store.meter.listen((text, values) => {
       if (!planless(text) && !heard.has(text)) heard.set(text, values);
     });
-    const append = (size: number): AuditAppend => ({ entries: [{ seq: size + 1, eventId: null, type: 'key-shred', entry: Buffer.from('e'), leafHash: Buffer.from('h') }], checkpoint: { size: size + 1, root: Buffer.from('r'), at: 1, signature: Buffer.from('s') } });
-    const batch = (ids: string[], version: number): RecordImport[] => ids.map((userId) => ({
-      userId, service: 'shop', market: 'SG', epoch: 1, deletes: [{ collection: 'orders', key: 'k9' }],
-      puts: [{ collection: 'orders', key: 'k1', version, ciphertext: Buffer.from(`v${version}`), updatedAt: 1, sealedKey: Buffer.from('s') }],
-    }));
+    const append = (size: number): AuditAppend => ({
+      entries: [
+        { seq: size + 1, eventId: null, type: 'key-shred', entry: Buffer.from('e'), leafHash: Buffer.from('h') },
+      ],
+      checkpoint: { size: size + 1, root: Buffer.from('r'), at: 1, signature: Buffer.from('s') },
+    });
+    const batch = (ids: string[], version: number): RecordImport[] =>
+      ids.map((userId) => ({
+        userId,
+        service: 'shop',
+        market: 'SG',
+        epoch: 1,
+        deletes: [{ collection: 'orders', key: 'k9' }],
+        puts: [
+          {
+            collection: 'orders',
+            key: 'k1',
+            version,
+            ciphertext: Buffer.from(`v${version}`),
+            updatedAt: 1,
+            sealedKey: Buffer.from('s'),
+          },
+        ],
+      }));
 
     // The request path.
     await store.readRecord({ userId: 'v1', service: 'shop', collection: 'orders', key: 'k1', epoch: 1 });
     // Reads and writes that arrive together share one statement: a batch of each.
-    await Promise.all(['v2', 'v3', 'v4', 'v5', 'v6'].map((userId) => store.readRecord({ userId, service: 'shop', collection: 'orders', key: 'k1', epoch: 1 })));
-    await Promise.all(['v2', 'v3', 'v4', 'v5', 'v6'].map((userId) => store.writeRecord({ userId, service: 'shop', collection: 'orders', key: 'k4', epoch: 1, ciphertext: Buffer.from('x'), sealedKey: Buffer.from('s') })));
+    await Promise.all(
+      ['v2', 'v3', 'v4', 'v5', 'v6'].map((userId) =>
+        store.readRecord({ userId, service: 'shop', collection: 'orders', key: 'k1', epoch: 1 }),
+      ),
+    );
+    await Promise.all(
+      ['v2', 'v3', 'v4', 'v5', 'v6'].map((userId) =>
+        store.writeRecord({
+          userId,
+          service: 'shop',
+          collection: 'orders',
+          key: 'k4',
+          epoch: 1,
+          ciphertext: Buffer.from('x'),
+          sealedKey: Buffer.from('s'),
+        }),
+      ),
+    );
     await store.getRecord('v1', 'shop', 'orders', 'k1');
     await store.getTenancy('v1', 'shop');
     await store.getKey('v1', '');
-    await store.writeRecord({ userId: 'v1', service: 'shop', collection: 'orders', key: 'k2', epoch: 1, ciphertext: Buffer.from('x'), sealedKey: Buffer.from('s') });
+    await store.writeRecord({
+      userId: 'v1',
+      service: 'shop',
+      collection: 'orders',
+      key: 'k2',
+      epoch: 1,
+      ciphertext: Buffer.from('x'),
+      sealedKey: Buffer.from('s'),
+    });
     await store.deleteRecord({ userId: 'v1', service: 'shop', collection: 'orders', key: 'k3', epoch: 1 });
     await store.listRecords('v1', 'shop', 'orders', { limit: 5 });
     await store.listRecords('v1', 'shop', 'orders');
     await store.isErased('v1');
-    await store.putKeysIfAbsent([{ userId: 'v2', scope: 'shop/orders', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 }]);
+    await store.putKeysIfAbsent([
+      { userId: 'v2', scope: 'shop/orders', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 },
+    ]);
     // A migration: export, digest, a fresh copy (incoming), the fence, reverse stream (logged), flip, purge.
     await store.exportTenants('shop', ['v3', 'v4', 'v5']);
     await store.importRecords(batch(['n1', 'n2'], 1));
-    await store.advanceTenancies(['v6', 'v7'].map((userId) => ({ userId, service: 'shop', market: 'SG', epoch: 2, status: 'fenced', movedTo: null })));
+    await store.advanceTenancies(
+      ['v6', 'v7'].map((userId) => ({
+        userId,
+        service: 'shop',
+        market: 'SG',
+        epoch: 2,
+        status: 'fenced',
+        movedTo: null,
+      })),
+    );
     await store.importRecords(batch(['v6', 'v7'], 5));
-    await store.advanceTenancies(['v6', 'v7'].map((userId) => ({ userId, service: 'shop', market: 'SG', epoch: 3, status: 'moved', movedTo: 'sg-singapore' })));
+    await store.advanceTenancies(
+      ['v6', 'v7'].map((userId) => ({
+        userId,
+        service: 'shop',
+        market: 'SG',
+        epoch: 3,
+        status: 'moved',
+        movedTo: 'sg-singapore',
+      })),
+    );
     await store.purgeTenants('shop', ['v6', 'v7'], append(users));
     // A tailing reader.
     await store.changesSince(users * 5, 100);
@@ -97,9 +178,14 @@ describe('PostgreSQL store: hot statements use indexes', () => {
     await store.auditSeqOfEvent('nope');
     await store.lastAuditOfType('transfer');
 
-    const sizes = new Map((await admin.query<{ relname: string; n: number }>(
-      `SELECT c.relname, c.reltuples::bigint AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relkind = 'r'`, [schema],
-    )).rows.map((r) => [r.relname, Number(r.n)]));
+    const sizes = new Map(
+      (
+        await admin.query<{ relname: string; n: number }>(
+          `SELECT c.relname, c.reltuples::bigint AS n FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = $1 AND c.relkind = 'r'`,
+          [schema],
+        )
+      ).rows.map((r) => [r.relname, Number(r.n)]),
+    );
     expect(sizes.get('records')).toBeGreaterThanOrEqual(large);
     expect(heard.size).toBeGreaterThan(20);
     const scans: string[] = [];
@@ -107,8 +193,11 @@ describe('PostgreSQL store: hot statements use indexes', () => {
     try {
       await e.query(`SET search_path = ${schema}`);
       for (const [text, values] of heard) {
-        const plan = (await e.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${text}`, [...values])).rows[0]!['QUERY PLAN'][0]!.Plan;
-        for (const table of seqScans(plan)) if ((sizes.get(table) ?? 0) >= large) scans.push(`${table}: ${text.replace(/\s+/g, ' ').slice(0, 160)}`);
+        const plan = (
+          await e.query<{ 'QUERY PLAN': Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${text}`, [...values])
+        ).rows[0]!['QUERY PLAN'][0]!.Plan;
+        for (const table of seqScans(plan))
+          if ((sizes.get(table) ?? 0) >= large) scans.push(`${table}: ${text.replace(/\s+/g, ' ').slice(0, 160)}`);
       }
     } finally {
       e.release();

@@ -2,8 +2,8 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresRegionStore } from '../../src/store/postgres/postgres-region-store.js';
 import type { ChangeEntry, RecordWrite, Tenancy, WriteResult } from '../../src/store/region-store.js';
-import { describeRegionStoreConformance } from './region-store-conformance.js';
 import { testPostgresUrl } from '../support/postgres.js';
+import { describeRegionStoreConformance } from './region-store-conformance.js';
 
 /**
  * The same conformance suite against PostgreSQL (the local server CI starts; DOMICILE_TEST_PG
@@ -26,7 +26,10 @@ afterAll(async () => {
   await admin.end();
 });
 
-describeRegionStoreConformance('postgres', async () => new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema() }));
+describeRegionStoreConformance(
+  'postgres',
+  async () => new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema() }),
+);
 
 describe('PostgresRegionStore specifics', () => {
   it('applies its schema once under a lock, however many processes start together', async () => {
@@ -42,7 +45,15 @@ describe('PostgresRegionStore specifics', () => {
     const users = 16;
     const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 20 });
     await store.init();
-    for (let u = 0; u < users; u++) await store.putTenancy({ userId: `u${u}`, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
+    for (let u = 0; u < users; u++)
+      await store.putTenancy({
+        userId: `u${u}`,
+        service: 'shop',
+        market: 'SG',
+        epoch: 1,
+        status: 'home',
+        movedTo: null,
+      });
     const seen: number[] = [];
     let after = 0;
     let writing = true;
@@ -54,9 +65,19 @@ describe('PostgresRegionStore specifics', () => {
         after = page.length > 0 ? page.at(-1)!.seq : Math.max(after, before);
       }
     })();
-    await Promise.all(Array.from({ length: users }, async (_, u) => {
-      for (let i = 0; i < 25; i++) await store.writeRecord({ userId: `u${u}`, service: 'shop', collection: 'orders', key: `k${i % 5}`, epoch: 1, ciphertext: Buffer.from(`${u}:${i}`) });
-    }));
+    await Promise.all(
+      Array.from({ length: users }, async (_, u) => {
+        for (let i = 0; i < 25; i++)
+          await store.writeRecord({
+            userId: `u${u}`,
+            service: 'shop',
+            collection: 'orders',
+            key: `k${i % 5}`,
+            epoch: 1,
+            ciphertext: Buffer.from(`${u}:${i}`),
+          });
+      }),
+    );
     writing = false;
     await reader;
     const all = (await store.changesSince(0, 10_000)).map((c) => c.seq);
@@ -65,13 +86,27 @@ describe('PostgresRegionStore specifics', () => {
     await store.close();
   });
 
-  it('gives a reader polling lastSeq and changesSince every acknowledged change of 16 concurrent writers exactly once, in each user\'s order', async () => {
+  it("gives a reader polling lastSeq and changesSince every acknowledged change of 16 concurrent writers exactly once, in each user's order", async () => {
     const writers = 16;
     const perWriter = 120;
     const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 20 });
     await store.init();
-    for (let u = 0; u < writers; u++) await store.putTenancy({ userId: `w${u}`, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null });
-    interface Ack { userId: string; key: string; op: 'put' | 'delete'; version: number; seq: number }
+    for (let u = 0; u < writers; u++)
+      await store.putTenancy({
+        userId: `w${u}`,
+        service: 'shop',
+        market: 'SG',
+        epoch: 1,
+        status: 'home',
+        movedTo: null,
+      });
+    interface Ack {
+      userId: string;
+      key: string;
+      op: 'put' | 'delete';
+      version: number;
+      seq: number;
+    }
     const acks: Ack[][] = Array.from({ length: writers }, () => []);
     const seen: ChangeEntry[] = [];
     let writing = true;
@@ -91,17 +126,27 @@ describe('PostgresRegionStore specifics', () => {
         if (done && page.length < 7 && after >= (await store.lastSeq())) return;
       }
     })();
-    await Promise.all(Array.from({ length: writers }, async (_, u) => {
-      const userId = `w${u}`;
-      for (let i = 0; i < perWriter; i++) {
-        const key = `k${i % 4}`;
-        // Every fifth write deletes the key it would have written (when it exists).
-        const r = i % 5 === 4
-          ? await store.deleteRecord({ userId, service: 'shop', collection: 'orders', key, epoch: 1 })
-          : await store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(`${u}:${i}`) });
-        if (r) acks[u]!.push({ userId, key, op: i % 5 === 4 ? 'delete' : 'put', version: r.version, seq: r.seq });
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: writers }, async (_, u) => {
+        const userId = `w${u}`;
+        for (let i = 0; i < perWriter; i++) {
+          const key = `k${i % 4}`;
+          // Every fifth write deletes the key it would have written (when it exists).
+          const r =
+            i % 5 === 4
+              ? await store.deleteRecord({ userId, service: 'shop', collection: 'orders', key, epoch: 1 })
+              : await store.writeRecord({
+                  userId,
+                  service: 'shop',
+                  collection: 'orders',
+                  key,
+                  epoch: 1,
+                  ciphertext: Buffer.from(`${u}:${i}`),
+                });
+          if (r) acks[u]!.push({ userId, key, op: i % 5 === 4 ? 'delete' : 'put', version: r.version, seq: r.seq });
+        }
+      }),
+    );
     writing = false;
     await reader;
     const acknowledged = acks.flat();
@@ -113,7 +158,8 @@ describe('PostgresRegionStore specifics', () => {
     const missed = acknowledged.filter((a) => !bySeq.has(a.seq));
     expect(missed).toEqual([]);
     expect(seen).toHaveLength(acknowledged.length);
-    for (const a of acknowledged) expect(bySeq.get(a.seq)).toMatchObject({ userId: a.userId, key: a.key, op: a.op, version: a.version });
+    for (const a of acknowledged)
+      expect(bySeq.get(a.seq)).toMatchObject({ userId: a.userId, key: a.key, op: a.op, version: a.version });
     // In each user's order: the reader met a user's changes in the order they were acknowledged.
     for (let u = 0; u < writers; u++) {
       expect(seen.filter((c) => c.userId === `w${u}`).map((c) => c.seq)).toEqual(acks[u]!.map((a) => a.seq));
@@ -126,14 +172,30 @@ describe('PostgresRegionStore specifics', () => {
    * whose users a, b (epoch 2), c (fenced) and d (moved) have tenancies; `batches` hears the
    * sizes of the batched statement named by `marker`.
    */
-  async function batchingStore(marker: string, options: { readBatchesInFlight?: number } = {}): Promise<{ store: PostgresRegionStore; batches: number[] }> {
-    const store = new PostgresRegionStore({ url: testPostgresUrl, schema: await freshSchema(), poolSize: 2, ...options });
+  async function batchingStore(
+    marker: string,
+    options: { readBatchesInFlight?: number } = {},
+  ): Promise<{ store: PostgresRegionStore; batches: number[] }> {
+    const store = new PostgresRegionStore({
+      url: testPostgresUrl,
+      schema: await freshSchema(),
+      poolSize: 2,
+      ...options,
+    });
     await store.init();
     const batches: number[] = [];
     store.meter.listen((text, values) => {
       if (text.includes(marker)) batches.push((values[0] as unknown[]).length);
     });
-    const home = (userId: string, extra: Partial<Tenancy> = {}): Tenancy => ({ userId, service: 'shop', market: 'SG', epoch: 1, status: 'home', movedTo: null, ...extra });
+    const home = (userId: string, extra: Partial<Tenancy> = {}): Tenancy => ({
+      userId,
+      service: 'shop',
+      market: 'SG',
+      epoch: 1,
+      status: 'home',
+      movedTo: null,
+      ...extra,
+    });
     await store.putTenancy(home('a'));
     await store.putTenancy(home('b', { epoch: 2 }));
     await store.putTenancy(home('c', { status: 'fenced' }));
@@ -144,9 +206,21 @@ describe('PostgresRegionStore specifics', () => {
   it('answers each write of a group commit its own way: refusals, conflicts and absent deletes beside writes that land', async () => {
     const { store, batches } = await batchingStore('FROM write_records(');
     const put = (userId: string, key: string, value: string, extra: Partial<RecordWrite> = {}) =>
-      store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(value), ...extra });
+      store.writeRecord({
+        userId,
+        service: 'shop',
+        collection: 'orders',
+        key,
+        epoch: 1,
+        ciphertext: Buffer.from(value),
+        ...extra,
+      });
     await put('a', 'old', 'v1');
-    const outcome = (p: Promise<unknown>) => p.then((r) => r ?? 'absent', (e: { code: string }) => e.code);
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        (r) => r ?? 'absent',
+        (e: { code: string }) => e.code,
+      );
     const answers = await Promise.all([
       outcome(put('a', 'first', 'x')), // leaves alone; the rest wait for it
       outcome(put('a', 'k', 'one')),
@@ -158,13 +232,24 @@ describe('PostgresRegionStore specifics', () => {
       outcome(put('a', 'old', 'lost race', { ifVersion: 0 })),
       outcome(store.deleteRecord({ userId: 'a', service: 'shop', collection: 'orders', key: 'never', epoch: 1 })),
       outcome(put('a', 'req', 'requires', { requires: { collection: 'orders', key: 'old', version: 2 } })),
-      outcome(store.deleteRecord({ userId: 'a', service: 'shop', collection: 'orders', key: 'old', epoch: 1, ifVersion: 1 })),
+      outcome(
+        store.deleteRecord({ userId: 'a', service: 'shop', collection: 'orders', key: 'old', epoch: 1, ifVersion: 1 }),
+      ),
       outcome(put('b', 'k', 'at its epoch', { epoch: 2 })),
     ]);
     expect(batches.some((n) => n >= 10)).toBe(true);
     expect(answers[0]).toMatchObject({ version: 1 });
     expect(answers[1]).toMatchObject({ version: 1 });
-    expect(answers.slice(2, 10)).toEqual(['STALE_EPOCH', { version: 2, seq: expect.any(Number), updatedAt: expect.any(Number) }, 'FENCED', 'WRONG_REGION', 'WRONG_REGION', 'CONFLICT', 'absent', 'CONFLICT']);
+    expect(answers.slice(2, 10)).toEqual([
+      'STALE_EPOCH',
+      { version: 2, seq: expect.any(Number), updatedAt: expect.any(Number) },
+      'FENCED',
+      'WRONG_REGION',
+      'WRONG_REGION',
+      'CONFLICT',
+      'absent',
+      'CONFLICT',
+    ]);
     expect(answers[10]).toMatchObject({ version: 1 });
     expect(answers[11]).toMatchObject({ version: 1 });
     // What landed is what was acknowledged, and the change log holds exactly those, once each.
@@ -172,35 +257,75 @@ describe('PostgresRegionStore specifics', () => {
     expect(await store.getRecord('a', 'shop', 'orders', 'old')).toBeUndefined();
     expect(await store.getRecord('a', 'shop', 'orders', 'req')).toBeUndefined();
     expect((await store.getRecord('b', 'shop', 'orders', 'k'))?.ciphertext.toString()).toBe('at its epoch');
-    const acked = answers.filter((a): a is WriteResult => typeof a === 'object').map((a) => a.seq).sort((x, y) => x - y);
+    const acked = answers
+      .filter((a): a is WriteResult => typeof a === 'object')
+      .map((a) => a.seq)
+      .sort((x, y) => x - y);
     expect((await store.changesSince(1, 100)).map((c) => c.seq)).toEqual(acked);
     await store.close();
   });
 
   it('answers each read of a shared statement its own way: records, absent keys and every tenancy refusal', async () => {
-    const { store, batches } = await batchingStore('WITH ORDINALITY AS u(user_id, service, collection, key, n)', { readBatchesInFlight: 1 });
-    for (const [userId, key, epoch] of [['a', 'k1', 1], ['a', 'k2', 1], ['b', 'k1', 2]] as const) {
-      await store.writeRecord({ userId, service: 'shop', collection: 'orders', key, epoch, ciphertext: Buffer.from(`${userId}/${key}`) });
+    const { store, batches } = await batchingStore('WITH ORDINALITY AS u(user_id, service, collection, key, n)', {
+      readBatchesInFlight: 1,
+    });
+    for (const [userId, key, epoch] of [
+      ['a', 'k1', 1],
+      ['a', 'k2', 1],
+      ['b', 'k1', 2],
+    ] as const) {
+      await store.writeRecord({
+        userId,
+        service: 'shop',
+        collection: 'orders',
+        key,
+        epoch,
+        ciphertext: Buffer.from(`${userId}/${key}`),
+      });
     }
     const read = (userId: string, key: string, epoch = 1) =>
-      store.readRecord({ userId, service: 'shop', collection: 'orders', key, epoch }).then((r) => r?.ciphertext.toString() ?? 'absent', (e: { code: string }) => e.code);
+      store.readRecord({ userId, service: 'shop', collection: 'orders', key, epoch }).then(
+        (r) => r?.ciphertext.toString() ?? 'absent',
+        (e: { code: string }) => e.code,
+      );
     const answers = await Promise.all([
       read('a', 'k1'), // leaves alone; the rest wait for it
-      read('a', 'k2'), read('b', 'k1'), read('b', 'k1', 2), read('a', 'nothing'), read('c', 'k1'), read('d', 'k1'), read('stranger', 'k1'), read('a', 'k1'), read('b', 'nothing', 2),
+      read('a', 'k2'),
+      read('b', 'k1'),
+      read('b', 'k1', 2),
+      read('a', 'nothing'),
+      read('c', 'k1'),
+      read('d', 'k1'),
+      read('stranger', 'k1'),
+      read('a', 'k1'),
+      read('b', 'nothing', 2),
     ]);
     expect(batches.some((n) => n >= 9)).toBe(true);
-    expect(answers).toEqual(['a/k1', 'a/k2', 'STALE_EPOCH', 'b/k1', 'absent', 'FENCED', 'WRONG_REGION', 'WRONG_REGION', 'a/k1', 'absent']);
+    expect(answers).toEqual([
+      'a/k1',
+      'a/k2',
+      'STALE_EPOCH',
+      'b/k1',
+      'absent',
+      'FENCED',
+      'WRONG_REGION',
+      'WRONG_REGION',
+      'a/k1',
+      'absent',
+    ]);
     await store.close();
   });
 
-  it('refuses a schema whose applied migration differs from this version\'s, naming it, and opens one whose ledger predates checksums', async () => {
+  it("refuses a schema whose applied migration differs from this version's, naming it, and opens one whose ledger predates checksums", async () => {
     const schema = await freshSchema();
     const first = new PostgresRegionStore({ url: testPostgresUrl, schema });
     await first.init();
     await first.close();
     await admin.query(`UPDATE ${schema}.schema_migrations SET sha256 = $1 WHERE id = 6`, ['0'.repeat(64)]);
     const edited = new PostgresRegionStore({ url: testPostgresUrl, schema });
-    await expect(edited.init()).rejects.toThrow(/schema migration 6 \("change log without a region-wide lock"\).*edited.*new migration/);
+    await expect(edited.init()).rejects.toThrow(
+      /schema migration 6 \("change log without a region-wide lock"\).*edited.*new migration/,
+    );
     await edited.close();
     // The ledger as the versions before checksums wrote it opens, and is sealed again.
     await admin.query(`ALTER TABLE ${schema}.schema_migrations DROP COLUMN sha256`);
@@ -214,7 +339,10 @@ describe('PostgresRegionStore specifics', () => {
 
   it('reports a server it cannot reach as UNAVAILABLE, naming it', async () => {
     const store = new PostgresRegionStore({ url: 'postgres://postgres@127.0.0.1:1/nowhere' });
-    await expect(store.init()).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining('127.0.0.1:1/nowhere') });
+    await expect(store.init()).rejects.toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringContaining('127.0.0.1:1/nowhere'),
+    });
     await store.close();
   });
 });

@@ -1,6 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DomicileError, type ErrorCode } from '../../src/errors/domicile-error.js';
-import type { AuditAppend, ConsentWrite, ImportedRecord, RecordImport, RecordWrite, RegionStore, Tenancy } from '../../src/store/region-store.js';
+import type {
+  AuditAppend,
+  ConsentWrite,
+  ImportedRecord,
+  RecordImport,
+  RecordWrite,
+  RegionStore,
+  Tenancy,
+} from '../../src/store/region-store.js';
 
 /**
  * The RegionStore conformance suite: every backend (SQLite now, PostgreSQL later) runs it.
@@ -19,9 +27,23 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       await store.close();
     });
 
-    const home = (userId: string, service = 'shop', epoch = 1, market = 'SG'): Tenancy => ({ userId, service, market, epoch, status: 'home', movedTo: null });
+    const home = (userId: string, service = 'shop', epoch = 1, market = 'SG'): Tenancy => ({
+      userId,
+      service,
+      market,
+      epoch,
+      status: 'home',
+      movedTo: null,
+    });
     const write = (userId: string, key: string, text: string, extra: Partial<RecordWrite> = {}): RecordWrite => ({
-      userId, service: 'shop', collection: 'orders', key, epoch: 1, ciphertext: Buffer.from(text), sealedKey: sealed(key), ...extra,
+      userId,
+      service: 'shop',
+      collection: 'orders',
+      key,
+      epoch: 1,
+      ciphertext: Buffer.from(text),
+      sealedKey: sealed(key),
+      ...extra,
     });
     /** What a node would seal the client's key of a record into; opaque bytes to the store. */
     const sealed = (key: string) => Buffer.from(`sealed key of ${key}`);
@@ -72,7 +94,13 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       });
 
       it('stores many keys in one call, returning each stored key in order, first one kept', async () => {
-        const key = (userId: string, scope: string, b: number) => ({ userId, scope, wrapped: Buffer.from([b]), wrappedBy: 'k', createdAt: b });
+        const key = (userId: string, scope: string, b: number) => ({
+          userId,
+          scope,
+          wrapped: Buffer.from([b]),
+          wrappedBy: 'k',
+          createdAt: b,
+        });
         await store.putKeysIfAbsent([key('u1', '', 1)]);
         const stored = await store.putKeysIfAbsent([key('u2', '', 2), key('u1', '', 3), key('u1', 'shop/orders', 4)]);
         expect(stored).toEqual([key('u2', '', 2), key('u1', '', 1), key('u1', 'shop/orders', 4)]);
@@ -81,9 +109,13 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
       it('deletes every key of a user, or those under a scope prefix', async () => {
         for (const scope of ['', 'shop/orders', 'shop/device', 'cloud/photos', 'shopping/x', 'sh%p/_x']) {
-          await store.putKeysIfAbsent([{ userId: 'u1', scope, wrapped: Buffer.from(scope), wrappedBy: 'k', createdAt: 1 }]);
+          await store.putKeysIfAbsent([
+            { userId: 'u1', scope, wrapped: Buffer.from(scope), wrappedBy: 'k', createdAt: 1 },
+          ]);
         }
-        await store.putKeysIfAbsent([{ userId: 'u2', scope: 'shop/orders', wrapped: Buffer.from('x'), wrappedBy: 'k', createdAt: 1 }]);
+        await store.putKeysIfAbsent([
+          { userId: 'u2', scope: 'shop/orders', wrapped: Buffer.from('x'), wrappedBy: 'k', createdAt: 1 },
+        ]);
         expect(await store.deleteKeys('u1', 'shop/')).toBe(2);
         expect(await store.getKey('u1', 'shop/orders')).toBeUndefined();
         expect(await store.getKey('u1', 'shopping/x')).toBeDefined();
@@ -110,7 +142,16 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(second.version).toBe(2);
         expect(second.seq).toBeGreaterThan(first.seq);
         const record = await store.getRecord('u1', 'shop', 'orders', 'o1');
-        expect(record).toEqual({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 2, ciphertext: Buffer.from('sealed-2'), updatedAt: second.updatedAt, sealedKey: sealed('o1') });
+        expect(record).toEqual({
+          userId: 'u1',
+          service: 'shop',
+          collection: 'orders',
+          key: 'o1',
+          version: 2,
+          ciphertext: Buffer.from('sealed-2'),
+          updatedAt: second.updatedAt,
+          sealedKey: sealed('o1'),
+        });
         expect(await store.getRecord('u1', 'shop', 'orders', 'nope')).toBeUndefined();
         expect(await store.getRecord('u2', 'shop', 'orders', 'o1')).toBeUndefined();
 
@@ -133,30 +174,54 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.writeRecord(write('u2', 'x', 'sealed-x'));
         await store.writeRecord(write('u2', 'c1', 'sealed-c', { service: 'cloud', collection: 'photos' }));
         const out = await store.exportTenants('shop', ['u2', 'nobody', 'u1']);
-        expect(out.map((t) => [t.userId, t.erased, t.tenancy?.status ?? null])).toEqual([['u2', false, 'home'], ['nobody', false, null], ['u1', false, 'home']]);
+        expect(out.map((t) => [t.userId, t.erased, t.tenancy?.status ?? null])).toEqual([
+          ['u2', false, 'home'],
+          ['nobody', false, null],
+          ['u1', false, 'home'],
+        ]);
         expect(out[0]!.records).toEqual(await store.listRecords('u2', 'shop'));
         expect(out[1]!.records).toEqual([]);
         expect(out[2]!.records).toEqual(await store.listRecords('u1', 'shop'));
         expect(out[2]!.records.map((r) => `${r.collection}/${r.key}`)).toEqual(['device/d1', 'orders/a', 'orders/b']);
-        expect(await store.tenantsOf('shop', ['u2', 'nobody', 'u1'])).toEqual(out.map(({ userId, erased, tenancy }) => ({ userId, erased, tenancy })));
+        expect(await store.tenantsOf('shop', ['u2', 'nobody', 'u1'])).toEqual(
+          out.map(({ userId, erased, tenancy }) => ({ userId, erased, tenancy })),
+        );
         await store.eraseUser('u2', append(0, 1));
-        expect((await store.exportTenants('shop', ['u2']))[0]).toEqual({ userId: 'u2', erased: true, tenancy: undefined, records: [] });
-        expect(await store.tenantsOf('shop', ['u2', 'u1'])).toEqual([{ userId: 'u2', erased: true, tenancy: undefined }, { userId: 'u1', erased: false, tenancy: home('u1') }]);
+        expect((await store.exportTenants('shop', ['u2']))[0]).toEqual({
+          userId: 'u2',
+          erased: true,
+          tenancy: undefined,
+          records: [],
+        });
+        expect(await store.tenantsOf('shop', ['u2', 'u1'])).toEqual([
+          { userId: 'u2', erased: true, tenancy: undefined },
+          { userId: 'u1', erased: false, tenancy: home('u1') },
+        ]);
         expect(await store.tenantsOf('shop', [])).toEqual([]);
         expect(await store.exportTenants('shop', [])).toEqual([]);
       });
 
       it('lists a collection a page at a time in its stable order of keys, leaving parts out when asked (issue 14, item 11)', async () => {
-        for (const key of ['b', 'a', 'ph_1', 'ph_1~000000', 'ph_1~000001', 'c', 'Z']) await store.writeRecord(write('u1', key, `sealed-${key}`));
+        for (const key of ['b', 'a', 'ph_1', 'ph_1~000000', 'ph_1~000001', 'c', 'Z'])
+          await store.writeRecord(write('u1', key, `sealed-${key}`));
         await store.writeRecord(write('u1', 'd1', 'sealed-d', { collection: 'device' }));
-        const keys = async (page: { after?: string; limit: number; withoutParts?: boolean }) => (await store.listRecords('u1', 'shop', 'orders', page)).map((r) => r.key);
+        const keys = async (page: { after?: string; limit: number; withoutParts?: boolean }) =>
+          (await store.listRecords('u1', 'shop', 'orders', page)).map((r) => r.key);
         expect(await keys({ limit: 3 })).toEqual(['Z', 'a', 'b']);
         expect(await keys({ after: 'b', limit: 3 })).toEqual(['c', 'ph_1', 'ph_1~000000']);
         expect(await keys({ after: 'ph_1~000000', limit: 3 })).toEqual(['ph_1~000001']);
         expect(await keys({ after: 'b', limit: 3, withoutParts: true })).toEqual(['c', 'ph_1']);
         expect(await keys({ after: 'ph_1', limit: 3, withoutParts: true })).toEqual([]);
         // The unpaged listing is as it was.
-        expect((await store.listRecords('u1', 'shop', 'orders')).map((r) => r.key)).toEqual(['Z', 'a', 'b', 'c', 'ph_1', 'ph_1~000000', 'ph_1~000001']);
+        expect((await store.listRecords('u1', 'shop', 'orders')).map((r) => r.key)).toEqual([
+          'Z',
+          'a',
+          'b',
+          'c',
+          'ph_1',
+          'ph_1~000000',
+          'ph_1~000001',
+        ]);
       });
 
       it('reads a record on the request path only for a user it serves at that epoch', async () => {
@@ -164,7 +229,14 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.readRecord(read)).toBeUndefined();
         const written = await store.writeRecord(write('u1', 'o1', 'sealed'));
         expect(await store.readRecord(read)).toEqual({
-          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 1, ciphertext: Buffer.from('sealed'), updatedAt: written.updatedAt, sealedKey: sealed('o1'),
+          userId: 'u1',
+          service: 'shop',
+          collection: 'orders',
+          key: 'o1',
+          version: 1,
+          ciphertext: Buffer.from('sealed'),
+          updatedAt: written.updatedAt,
+          sealedKey: sealed('o1'),
         });
         expect(await store.readRecord({ ...read, key: 'o2' })).toBeUndefined();
         expect(await store.readRecord({ ...read, collection: 'device' })).toBeUndefined();
@@ -202,7 +274,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy({ ...home('u2'), epoch: 2, status: 'moved', movedTo: 'us-oregon' });
         const moved = await failure(store.writeRecord(write('u2', 'o1', 'x', { epoch: 2 })), 'WRONG_REGION');
         expect(moved.details).toMatchObject({ home: 'us-oregon' });
-        const otherService = await failure(store.writeRecord(write('u1', 'o1', 'x', { service: 'cloud' })), 'WRONG_REGION');
+        const otherService = await failure(
+          store.writeRecord(write('u1', 'o1', 'x', { service: 'cloud' })),
+          'WRONG_REGION',
+        );
         expect(otherService.details).toMatchObject({ home: null });
         expect(await store.lastSeq()).toBe(0);
       });
@@ -210,7 +285,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       it('refuses a fenced or incoming user with FENCED, and a stale epoch with the current one', async () => {
         await store.putTenancy({ ...home('u1'), status: 'fenced' });
         await failure(store.writeRecord(write('u1', 'o1', 'x')), 'FENCED');
-        await failure(store.deleteRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 }), 'FENCED');
+        await failure(
+          store.deleteRecord({ userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', epoch: 1 }),
+          'FENCED',
+        );
         await store.putTenancy({ ...home('u1'), status: 'incoming' });
         await failure(store.writeRecord(write('u1', 'o1', 'x')), 'FENCED');
         await store.putTenancy({ ...home('u1'), epoch: 4 });
@@ -336,7 +414,7 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.changesSince(0, 100)).toHaveLength(24);
       });
 
-      it('pages the changes of one user of one service (a device\'s sync)', async () => {
+      it("pages the changes of one user of one service (a device's sync)", async () => {
         for (const u of ['u1', 'u2']) {
           await store.putTenancy(home(u));
           await store.putTenancy(home(u, 'cloud'));
@@ -347,14 +425,21 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
           await store.writeRecord({ ...write('u2', `q${i}`, 'z'), service: 'cloud', collection: 'photos' });
         }
         const mine = await store.changesSince(0, 4, 'cloud', 'u1');
-        expect(mine.map((c) => `${c.userId}/${c.service}/${c.key}`)).toEqual(['u1/cloud/p0', 'u1/cloud/p1', 'u1/cloud/p2', 'u1/cloud/p3']);
+        expect(mine.map((c) => `${c.userId}/${c.service}/${c.key}`)).toEqual([
+          'u1/cloud/p0',
+          'u1/cloud/p1',
+          'u1/cloud/p2',
+          'u1/cloud/p3',
+        ]);
         expect((await store.changesSince(mine[3]!.seq, 4, 'cloud', 'u1')).map((c) => c.key)).toEqual(['p4', 'p5']);
         await expect(store.changesSince(0, 4, undefined, 'u1')).rejects.toThrow(/takes that user's service too/);
       });
 
       it('gives concurrent writes distinct versions and sequence numbers', async () => {
         await store.putTenancy(home('u1'));
-        const results = await Promise.all(Array.from({ length: 40 }, (_, i) => store.writeRecord(write('u1', 'hot', `v${i}`))));
+        const results = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => store.writeRecord(write('u1', 'hot', `v${i}`))),
+        );
         expect(new Set(results.map((r) => r.version)).size).toBe(40);
         expect(Math.max(...results.map((r) => r.version))).toBe(40);
         expect(new Set(results.map((r) => r.seq)).size).toBe(40);
@@ -383,7 +468,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       it('sets a batch of users in one transaction: one stale epoch refuses them all', async () => {
         await store.advanceTenancies([home('u1', 'shop', 2), home('u2', 'shop', 5)]);
         const fenced = (t: Tenancy): Tenancy => ({ ...t, status: 'fenced' });
-        const stale = await failure(store.advanceTenancies([fenced(home('u1', 'shop', 2)), fenced(home('u2', 'shop', 4))]), 'STALE_EPOCH');
+        const stale = await failure(
+          store.advanceTenancies([fenced(home('u1', 'shop', 2)), fenced(home('u2', 'shop', 4))]),
+          'STALE_EPOCH',
+        );
         expect(stale.details).toMatchObject({ epoch: 5 });
         expect(await store.getTenancy('u1', 'shop')).toEqual(home('u1', 'shop', 2));
         await store.advanceTenancies([fenced(home('u1', 'shop', 2)), fenced(home('u2', 'shop', 5))]);
@@ -393,19 +481,51 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
     describe('imports', () => {
       const put = (key: string, version: number, text: string, collection = 'orders'): ImportedRecord => ({
-        collection, key, version, ciphertext: Buffer.from(text), updatedAt: 1_400_000_000_000 + version, sealedKey: sealed(key),
+        collection,
+        key,
+        version,
+        ciphertext: Buffer.from(text),
+        updatedAt: 1_400_000_000_000 + version,
+        sealedKey: sealed(key),
       });
-      const batch = (userId: string, puts: ImportedRecord[], deletes: RecordImport['deletes'] = [], extra: Partial<RecordImport> = {}): RecordImport => ({
-        userId, service: 'shop', market: 'IN', epoch: 4, puts, deletes, ...extra,
+      const batch = (
+        userId: string,
+        puts: ImportedRecord[],
+        deletes: RecordImport['deletes'] = [],
+        extra: Partial<RecordImport> = {},
+      ): RecordImport => ({
+        userId,
+        service: 'shop',
+        market: 'IN',
+        epoch: 4,
+        puts,
+        deletes,
+        ...extra,
       });
 
       it('creates an incoming tenancy and keeps the given versions and times, logging nothing for a copy nobody serves', async () => {
-        const result = await store.importRecords([batch('u1', [put('o1', 7, 'seven'), put('o2', 1, 'one'), put('d1', 3, 'dev', 'device')])]);
+        const result = await store.importRecords([
+          batch('u1', [put('o1', 7, 'seven'), put('o2', 1, 'one'), put('d1', 3, 'dev', 'device')]),
+        ]);
         expect(result.applied).toBe(3);
         expect(result.lastSeq).toBe(await store.lastSeq());
-        expect(await store.getTenancy('u1', 'shop')).toEqual({ userId: 'u1', service: 'shop', market: 'IN', epoch: 4, status: 'incoming', movedTo: null });
+        expect(await store.getTenancy('u1', 'shop')).toEqual({
+          userId: 'u1',
+          service: 'shop',
+          market: 'IN',
+          epoch: 4,
+          status: 'incoming',
+          movedTo: null,
+        });
         expect(await store.getRecord('u1', 'shop', 'orders', 'o1')).toEqual({
-          userId: 'u1', service: 'shop', collection: 'orders', key: 'o1', version: 7, ciphertext: Buffer.from('seven'), updatedAt: 1_400_000_000_007, sealedKey: sealed('o1'),
+          userId: 'u1',
+          service: 'shop',
+          collection: 'orders',
+          key: 'o1',
+          version: 7,
+          ciphertext: Buffer.from('seven'),
+          updatedAt: 1_400_000_000_007,
+          sealedKey: sealed('o1'),
         });
         expect(await store.changesSince(0, 100)).toEqual([]);
         // served once the coordinator makes this region the home: versions go on from the imported ones
@@ -415,7 +535,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
       it('is idempotent: the same rows again change nothing and log nothing', async () => {
         const rows = [put('o1', 2, 'two'), put('o2', 5, 'five')];
-        expect((await store.importRecords([batch('u1', rows, [{ collection: 'orders', key: 'gone' }])])).applied).toBe(2);
+        expect((await store.importRecords([batch('u1', rows, [{ collection: 'orders', key: 'gone' }])])).applied).toBe(
+          2,
+        );
         const seq = await store.lastSeq();
         const again = await store.importRecords([batch('u1', rows, [{ collection: 'orders', key: 'gone' }])]);
         expect(again).toEqual({ applied: 0, lastSeq: seq });
@@ -427,16 +549,29 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         // A source the user moved away from takes a move's changes back (reverse replication): logged.
         await store.advanceTenancies([{ ...home('u1', 'shop', 5, 'IN'), status: 'moved', movedTo: 'us-oregon' }]);
         const seq = await store.lastSeq();
-        const result = await store.importRecords([batch('u1', [
-          put('o1', 4, 'four, sealed again'), // same version, new ciphertext: replaced
-          put('o2', 1, 'deleted and written again'), // a lower version is the source's truth too
-        ], [{ collection: 'orders', key: 'o3' }, { collection: 'orders', key: 'never-here' }])]);
+        const result = await store.importRecords([
+          batch(
+            'u1',
+            [
+              put('o1', 4, 'four, sealed again'), // same version, new ciphertext: replaced
+              put('o2', 1, 'deleted and written again'), // a lower version is the source's truth too
+            ],
+            [
+              { collection: 'orders', key: 'o3' },
+              { collection: 'orders', key: 'never-here' },
+            ],
+          ),
+        ]);
         expect(result.applied).toBe(3);
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('four, sealed again');
         expect((await store.getRecord('u1', 'shop', 'orders', 'o2'))?.version).toBe(1);
         expect(await store.getRecord('u1', 'shop', 'orders', 'o3')).toBeUndefined();
         const changes = await store.changesSince(seq, 100);
-        expect(changes.map((c) => [c.key, c.op, c.version])).toEqual([['o1', 'put', 4], ['o2', 'put', 1], ['o3', 'delete', 1]]);
+        expect(changes.map((c) => [c.key, c.op, c.version])).toEqual([
+          ['o1', 'put', 4],
+          ['o2', 'put', 1],
+          ['o3', 'delete', 1],
+        ]);
         // each entry carries the sealed key of the record it names (a delete's from the row it removed)
         expect(changes.map((c) => c.sealedKey)).toEqual([sealed('o1'), sealed('o2'), sealed('o3')]);
       });
@@ -453,11 +588,20 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       });
 
       it('imports several users in one call, and one refused user refuses them all', async () => {
-        const both = await store.importRecords([batch('u1', [put('o1', 1, 'a')]), batch('u2', [put('o1', 2, 'b'), put('o2', 1, 'c')])]);
+        const both = await store.importRecords([
+          batch('u1', [put('o1', 1, 'a')]),
+          batch('u2', [put('o1', 2, 'b'), put('o2', 1, 'c')]),
+        ]);
         expect(both.applied).toBe(3);
-        expect((await store.listTenancies('shop')).map((t) => [t.userId, t.status])).toEqual([['u1', 'incoming'], ['u2', 'incoming']]);
+        expect((await store.listTenancies('shop')).map((t) => [t.userId, t.status])).toEqual([
+          ['u1', 'incoming'],
+          ['u2', 'incoming'],
+        ]);
         await store.putTenancy(home('u3'));
-        await failure(store.importRecords([batch('u4', [put('o1', 1, 'x')]), batch('u3', [put('o1', 1, 'y')])]), 'CONFLICT');
+        await failure(
+          store.importRecords([batch('u4', [put('o1', 1, 'x')]), batch('u3', [put('o1', 1, 'y')])]),
+          'CONFLICT',
+        );
         expect(await store.getTenancy('u4', 'shop')).toBeUndefined();
         expect(await store.getRecord('u4', 'shop', 'orders', 'o1')).toBeUndefined();
       });
@@ -466,14 +610,20 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy(home('u1'));
         await store.writeRecord(write('u1', 'o1', 'live'));
         const seq = await store.lastSeq();
-        const refused = await failure(store.importRecords([batch('u1', [put('o1', 9, 'stale copy')], [{ collection: 'orders', key: 'o2' }])]), 'CONFLICT');
+        const refused = await failure(
+          store.importRecords([batch('u1', [put('o1', 9, 'stale copy')], [{ collection: 'orders', key: 'o2' }])]),
+          'CONFLICT',
+        );
         expect(refused.details).toMatchObject({ status: 'home' });
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('live');
         expect(await store.lastSeq()).toBe(seq);
       });
 
       it('is atomic: a record named twice, or a row that fails, leaves nothing behind', async () => {
-        const twice = await failure(store.importRecords([batch('u1', [put('o1', 1, 'a')], [{ collection: 'orders', key: 'o1' }])]), 'BAD_REQUEST');
+        const twice = await failure(
+          store.importRecords([batch('u1', [put('o1', 1, 'a')], [{ collection: 'orders', key: 'o1' }])]),
+          'BAD_REQUEST',
+        );
         expect(twice.details).toMatchObject({ collection: 'orders', key: 'o1' });
         const broken = { ...put('o2', 1, 'x'), ciphertext: null as unknown as Buffer };
         await expect(store.importRecords([batch('u1', [put('o1', 1, 'a'), broken])])).rejects.toThrow();
@@ -484,13 +634,27 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
     });
 
     describe('purging a tenant', () => {
-      const key = (userId: string, scope: string) => ({ userId, scope, wrapped: Buffer.from(`${userId}:${scope}`), wrappedBy: 'k', createdAt: 1 });
+      const key = (userId: string, scope: string) => ({
+        userId,
+        scope,
+        wrapped: Buffer.from(`${userId}:${scope}`),
+        wrappedBy: 'k',
+        createdAt: 1,
+      });
 
       beforeEach(async () => {
         await store.putTenancy(home('u1'));
         await store.putTenancy(home('u1', 'cloud'));
         await store.putTenancy(home('u2'));
-        for (const k of [key('u1', ''), key('u1', 'shop/orders'), key('u1', 'shop/device'), key('u1', 'shopping/x'), key('u1', 'cloud/photos'), key('u2', ''), key('u2', 'shop/orders')]) {
+        for (const k of [
+          key('u1', ''),
+          key('u1', 'shop/orders'),
+          key('u1', 'shop/device'),
+          key('u1', 'shopping/x'),
+          key('u1', 'cloud/photos'),
+          key('u2', ''),
+          key('u2', 'shop/orders'),
+        ]) {
           await store.putKeysIfAbsent([k]);
         }
         await store.writeRecord(write('u1', 'o1', 'a'));
@@ -544,7 +708,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         const seq = await store.lastSeq();
         const tail = await store.changesSince(seq, 100);
         expect(tail).toEqual([]);
-        const [purged, during] = await Promise.all([store.purgeTenants('shop', ['u1']), store.writeRecord(write('u2', 'o2', 'g'))]);
+        const [purged, during] = await Promise.all([
+          store.purgeTenants('shop', ['u1']),
+          store.writeRecord(write('u2', 'o2', 'g')),
+        ]);
         expect(purged).toMatchObject({ records: 4, changes: 4, tenancies: 1 });
         expect(during.seq).toBeGreaterThan(seq);
         expect(await store.lastSeq()).toBeGreaterThanOrEqual(during.seq);
@@ -561,7 +728,16 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       });
 
       it('purges an imported copy nobody served (a discarded copy), tenancy included', async () => {
-        await store.importRecords([{ userId: 'u9', service: 'shop', market: 'SG', epoch: 2, puts: [{ collection: 'orders', key: 'o1', version: 3, ciphertext: Buffer.from('x'), updatedAt: 5 }], deletes: [] }]);
+        await store.importRecords([
+          {
+            userId: 'u9',
+            service: 'shop',
+            market: 'SG',
+            epoch: 2,
+            puts: [{ collection: 'orders', key: 'o1', version: 3, ciphertext: Buffer.from('x'), updatedAt: 5 }],
+            deletes: [],
+          },
+        ]);
         expect(await store.purgeTenants('shop', ['u9'])).toEqual({ records: 1, keys: 0, changes: 0, tenancies: 1 });
         expect(await store.getTenancy('u9', 'shop')).toBeUndefined();
       });
@@ -572,7 +748,12 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.listRecords('u1', 'shop')).toHaveLength(2);
         await store.putTenancy({ ...home('u2', 'shop', 2), status: 'moved', movedTo: 'in-mumbai' });
         // u2's user key goes too: no other key or live tenancy of u2 is left.
-        expect(await store.purgeTenants('shop', ['u1', 'u2'])).toEqual({ records: 3, keys: 4, changes: 3, tenancies: 2 });
+        expect(await store.purgeTenants('shop', ['u1', 'u2'])).toEqual({
+          records: 3,
+          keys: 4,
+          changes: 3,
+          tenancies: 2,
+        });
         expect(await store.listRecords('u2', 'shop')).toEqual([]);
         expect(await store.getKey('u2', '')).toBeUndefined();
       });
@@ -590,7 +771,12 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.getKey('u1', '')).toBeDefined();
         // ...and once every tenancy has moved on and no other key is left, it goes too
         await store.putTenancy({ ...home('u1', 'messaging', 2), status: 'moved', movedTo: 'us-oregon' });
-        expect(await store.purgeTenants('messaging', ['u1'])).toEqual({ records: 0, keys: 1, changes: 0, tenancies: 1 });
+        expect(await store.purgeTenants('messaging', ['u1'])).toEqual({
+          records: 0,
+          keys: 1,
+          changes: 0,
+          tenancies: 1,
+        });
         expect(await store.getKey('u1', '')).toBeUndefined();
         expect(await store.getKey('u2', '')).toBeDefined();
       });
@@ -614,14 +800,31 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         const byKey = Object.fromEntries(stats.map((s) => [`${s.market}/${s.service}`, s]));
         expect(byKey['SG/shop']).toEqual({ market: 'SG', service: 'shop', users: 2, records: 2, bytes: 8, residue: 0 });
         expect(byKey['MY/shop']).toEqual({ market: 'MY', service: 'shop', users: 1, records: 1, bytes: 7, residue: 0 });
-        expect(byKey['SG/cloud']).toEqual({ market: 'SG', service: 'cloud', users: 1, records: 0, bytes: 0, residue: 0 });
+        expect(byKey['SG/cloud']).toEqual({
+          market: 'SG',
+          service: 'cloud',
+          users: 1,
+          records: 0,
+          bytes: 0,
+          residue: 0,
+        });
         // u4 moved away and its tenancy row still names it here; u5 left data behind too: both are residue
         // Both tenancies say where they moved: the report tells a move still open from residue by it.
-        expect(byKey['IN/shop']).toEqual({ market: 'IN', service: 'shop', users: 1, records: 1, bytes: 2, residue: 2, movedTo: { 'in-mumbai': 2 } });
+        expect(byKey['IN/shop']).toEqual({
+          market: 'IN',
+          service: 'shop',
+          users: 1,
+          records: 1,
+          bytes: 2,
+          residue: 2,
+          movedTo: { 'in-mumbai': 2 },
+        });
         expect(stats).toHaveLength(4);
         // u5's records gone, its change entries and tenancy are still residue; purged, nothing is.
         await store.purgeUser('u5');
-        expect((await store.placementStats()).filter((s) => s.market === 'IN')).toEqual([{ market: 'IN', service: 'shop', users: 0, records: 0, bytes: 0, residue: 2, movedTo: { 'in-mumbai': 2 } }]);
+        expect((await store.placementStats()).filter((s) => s.market === 'IN')).toEqual([
+          { market: 'IN', service: 'shop', users: 0, records: 0, bytes: 0, residue: 2, movedTo: { 'in-mumbai': 2 } },
+        ]);
         await store.purgeTenants('shop', ['u4', 'u5']);
         expect((await store.placementStats()).some((s) => s.market === 'IN')).toBe(false);
       });
@@ -629,7 +832,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
       it("counts as residue a moved user's change-log entries and keys, and counts a user's change entries", async () => {
         await store.putTenancy(home('u1'));
         await store.putTenancy(home('u2'));
-        await store.putKeysIfAbsent([{ userId: 'u1', scope: 'shop/orders', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 }]);
+        await store.putKeysIfAbsent([
+          { userId: 'u1', scope: 'shop/orders', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 },
+        ]);
         await store.writeRecord(write('u1', 'o1', 'a'));
         await store.writeRecord(write('u1', 'o1', 'b'));
         await store.writeRecord(write('u2', 'o1', 'c'));
@@ -640,13 +845,21 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.purgeUser('u1', 'shop');
         await store.deleteKeys('u1');
         // Only its change entries and its tenancy are left: still residue.
-        expect(await store.placementStats()).toEqual([{ market: 'SG', service: 'shop', users: 1, records: 1, bytes: 1, residue: 1, movedTo: { 'in-mumbai': 1 } }]);
+        expect(await store.placementStats()).toEqual([
+          { market: 'SG', service: 'shop', users: 1, records: 1, bytes: 1, residue: 1, movedTo: { 'in-mumbai': 1 } },
+        ]);
       });
     });
 
     /** An audit append of `n` entries continuing a log of `size`, as a region's AuditLog makes one (the hashes are opaque here). */
     const append = (size: number, n: number, eventId: (i: number) => string | null = () => null): AuditAppend => ({
-      entries: Array.from({ length: n }, (_, i) => ({ seq: size + i + 1, eventId: eventId(i), type: 'test', entry: Buffer.from(`entry ${size + i + 1}`), leafHash: Buffer.alloc(32, size + i + 1) })),
+      entries: Array.from({ length: n }, (_, i) => ({
+        seq: size + i + 1,
+        eventId: eventId(i),
+        type: 'test',
+        entry: Buffer.from(`entry ${size + i + 1}`),
+        leafHash: Buffer.alloc(32, size + i + 1),
+      })),
       checkpoint: { size: size + n, root: Buffer.alloc(32, 7), at: 1_000 + size, signature: Buffer.alloc(64, 9) },
     });
 
@@ -661,7 +874,11 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect((await store.auditPage(0, 1)).size).toBe(2);
         await store.appendAudit(append(2, 1));
         const all = await store.auditPage(0, 10);
-        expect(all.entries.map((e) => [e.seq, e.eventId, e.entry.toString()])).toEqual([[1, 'e-1', 'entry 1'], [2, null, 'entry 2'], [3, null, 'entry 3']]);
+        expect(all.entries.map((e) => [e.seq, e.eventId, e.entry.toString()])).toEqual([
+          [1, 'e-1', 'entry 1'],
+          [2, null, 'entry 2'],
+          [3, null, 'entry 3'],
+        ]);
         expect(all.checkpoints.map((c) => c.size)).toEqual([2, 3]);
         expect(all.size).toBe(3);
         // A full page carries the checkpoints among its entries only; the last page, every one left.
@@ -670,7 +887,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(first.checkpoints.map((c) => c.size)).toEqual([2]);
         const rest = await store.auditPage(2, 2);
         expect(rest.entries.map((e) => e.seq)).toEqual([3]);
-        expect(rest.checkpoints).toEqual([{ size: 3, root: Buffer.alloc(32, 7), at: 1_002, signature: Buffer.alloc(64, 9) }]);
+        expect(rest.checkpoints).toEqual([
+          { size: 3, root: Buffer.alloc(32, 7), at: 1_002, signature: Buffer.alloc(64, 9) },
+        ]);
         expect(await store.auditSeqOfEvent('e-1')).toBe(1);
         expect(await store.auditSeqOfEvent('nope')).toBeUndefined();
         expect((await store.lastAuditOfType('test'))?.seq).toBe(3);
@@ -679,12 +898,23 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
 
     describe('consent decisions', () => {
       const decision = (ifVersion: number, shred: string[], size: number): ConsentWrite => ({
-        userId: 'u1', service: 'shop', epoch: 1, collection: '_consent', key: 'p', ciphertext: Buffer.from(`ledger ${ifVersion + 1}`), sealedKey: sealed('p'), ifVersion, shred, audit: append(size, 1),
+        userId: 'u1',
+        service: 'shop',
+        epoch: 1,
+        collection: '_consent',
+        key: 'p',
+        ciphertext: Buffer.from(`ledger ${ifVersion + 1}`),
+        sealedKey: sealed('p'),
+        ifVersion,
+        shred,
+        audit: append(size, 1),
       });
 
       it('writes the ledger, deletes and logs what it shreds with its key, and audits, all in one transaction', async () => {
         await store.putTenancy(home('u1'));
-        await store.putKeysIfAbsent([{ userId: 'u1', scope: 'shop/cart', wrapped: Buffer.from('k'), wrappedBy: 'user-key', createdAt: 1 }]);
+        await store.putKeysIfAbsent([
+          { userId: 'u1', scope: 'shop/cart', wrapped: Buffer.from('k'), wrappedBy: 'user-key', createdAt: 1 },
+        ]);
         await store.writeRecord(write('u1', 'c1', 'in the cart', { collection: 'cart' }));
         await store.writeRecord(write('u1', 'o1', 'kept'));
         const seq = await store.lastSeq();
@@ -696,7 +926,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         expect(await store.getKey('u1', 'shop/cart')).toBeUndefined();
         expect((await store.getRecord('u1', 'shop', 'orders', 'o1'))?.ciphertext.toString()).toBe('kept');
         expect((await store.changesSince(seq, 10)).map((c) => [c.collection, c.key, c.op, c.sealedKey])).toEqual([
-          ['_consent', 'p', 'put', sealed('p')], ['_consent', 'p', 'put', sealed('p')], ['cart', 'c1', 'delete', sealed('c1')],
+          ['_consent', 'p', 'put', sealed('p')],
+          ['_consent', 'p', 'put', sealed('p')],
+          ['cart', 'c1', 'delete', sealed('c1')],
         ]);
         expect((await store.auditPage(0, 1)).size).toBe(2);
       });
@@ -718,7 +950,10 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         const requires = { collection: '_consent', key: 'p', version: 1 };
         await store.writeRecord(write('u1', 'c1', 'allowed', { collection: 'cart', requires }));
         await store.decideConsent(decision(1, ['cart'], 1));
-        const refused = await failure(store.writeRecord(write('u1', 'c2', 'too late', { collection: 'cart', requires })), 'CONFLICT');
+        const refused = await failure(
+          store.writeRecord(write('u1', 'c2', 'too late', { collection: 'cart', requires })),
+          'CONFLICT',
+        );
         expect(refused.details).toMatchObject({ requires, version: 2 });
         expect(await store.listRecords('u1', 'shop', 'cart')).toEqual([]);
       });
@@ -729,7 +964,9 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
         await store.putTenancy(home('u1'));
         await store.putTenancy(home('u1', 'cloud'));
         await store.putTenancy(home('u2'));
-        await store.putKeysIfAbsent([{ userId: 'u1', scope: '', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 }]);
+        await store.putKeysIfAbsent([
+          { userId: 'u1', scope: '', wrapped: Buffer.from('k'), wrappedBy: 'kek', createdAt: 1 },
+        ]);
         await store.writeRecord(write('u1', 'o1', 'a'));
         await store.writeRecord(write('u2', 'o1', 'b'));
         expect(await store.isErased('u1')).toBe(false);
@@ -742,8 +979,12 @@ export function describeRegionStoreConformance(name: string, makeStore: () => Pr
           () => store.putTenancy(home('u1')),
           () => store.advanceTenancies([home('u1', 'shop', 2)]),
           () => store.importRecords([{ userId: 'u1', service: 'shop', market: 'SG', epoch: 2, puts: [], deletes: [] }]),
-          () => store.putKeysIfAbsent([{ userId: 'u1', scope: '', wrapped: Buffer.from('k2'), wrappedBy: 'kek', createdAt: 2 }]),
-        ]) expect((await failure(attempt(), 'CONFLICT')).details).toMatchObject({ erased: true });
+          () =>
+            store.putKeysIfAbsent([
+              { userId: 'u1', scope: '', wrapped: Buffer.from('k2'), wrappedBy: 'kek', createdAt: 2 },
+            ]),
+        ])
+          expect((await failure(attempt(), 'CONFLICT')).details).toMatchObject({ erased: true });
       });
     });
   });

@@ -20,11 +20,17 @@ const second: SchemaMigration = { id: 2, name: 'second', sql: 'CREATE TABLE b (y
 const third: SchemaMigration = { id: 3, name: 'third', sql: 'CREATE INDEX b_y ON b (y)' };
 
 /** The ledger as the versions before checksums created it (the SQL is the same in both backends' words). */
-const ledgerBeforeChecksums = 'CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)';
+const ledgerBeforeChecksums =
+  'CREATE TABLE schema_migrations (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)';
 
 const sha256 = (sql: string): string => createHash('sha256').update(sql).digest('hex');
 
-interface LedgerRow { id: number; name: string; applied_at: number; sha256?: string | null }
+interface LedgerRow {
+  id: number;
+  name: string;
+  applied_at: number;
+  sha256?: string | null;
+}
 
 /** One store's database, opened as a store opens it (`open`), and read or altered behind its back (`sql`, `ledger`). */
 interface Subject {
@@ -46,36 +52,54 @@ afterAll(async () => {
 let counter = 0;
 
 const backends: Array<[string, () => Promise<Subject>]> = [
-  ['sqlite', async () => {
-    const d = tempDir('schema-runner');
-    const file = join(d.path, 'store.db');
-    const db = new Database(file);
-    cleanups.push(() => d.remove(), () => {
-      db.close();
-    });
-    return {
-      open: async (migrations) => applyMigrations(db, file, migrations),
-      sql: async (text) => {
-        db.exec(text);
-      },
-      ledger: async () => db.prepare<[], LedgerRow>('SELECT * FROM schema_migrations ORDER BY id').all(),
-      tables: async () => db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all(),
-    };
-  }],
-  ['postgres', async () => {
-    const schema = `runner_${process.pid}_${Date.now().toString(36)}_${++counter}`;
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    const pool = openPgPool({ url: testPostgresUrl, schema, size: 4, what: 'a test store' });
-    cleanups.push(() => admin.query(`DROP SCHEMA ${schema} CASCADE`).then(() => undefined), () => pool.end());
-    return {
-      open: (migrations) => applyPgMigrations(pool, `test schema ${schema}`, migrations),
-      sql: async (text) => {
-        await pool.query(text);
-      },
-      ledger: async () => (await pool.query<LedgerRow>('SELECT * FROM schema_migrations ORDER BY id')).rows,
-      tables: async () => (await admin.query<{ t: string }>('SELECT tablename AS t FROM pg_tables WHERE schemaname = $1 ORDER BY 1', [schema])).rows.map((r) => r.t),
-    };
-  }],
+  [
+    'sqlite',
+    async () => {
+      const d = tempDir('schema-runner');
+      const file = join(d.path, 'store.db');
+      const db = new Database(file);
+      cleanups.push(
+        () => d.remove(),
+        () => {
+          db.close();
+        },
+      );
+      return {
+        open: async (migrations) => applyMigrations(db, file, migrations),
+        sql: async (text) => {
+          db.exec(text);
+        },
+        ledger: async () => db.prepare<[], LedgerRow>('SELECT * FROM schema_migrations ORDER BY id').all(),
+        tables: async () =>
+          db.prepare<[], string>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all(),
+      };
+    },
+  ],
+  [
+    'postgres',
+    async () => {
+      const schema = `runner_${process.pid}_${Date.now().toString(36)}_${++counter}`;
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const pool = openPgPool({ url: testPostgresUrl, schema, size: 4, what: 'a test store' });
+      cleanups.push(
+        () => admin.query(`DROP SCHEMA ${schema} CASCADE`).then(() => undefined),
+        () => pool.end(),
+      );
+      return {
+        open: (migrations) => applyPgMigrations(pool, `test schema ${schema}`, migrations),
+        sql: async (text) => {
+          await pool.query(text);
+        },
+        ledger: async () => (await pool.query<LedgerRow>('SELECT * FROM schema_migrations ORDER BY id')).rows,
+        tables: async () =>
+          (
+            await admin.query<{ t: string }>('SELECT tablename AS t FROM pg_tables WHERE schemaname = $1 ORDER BY 1', [
+              schema,
+            ])
+          ).rows.map((r) => r.t),
+      };
+    },
+  ],
 ];
 
 describe.each(backends)('schema runner (%s)', (_name, subject) => {
@@ -111,7 +135,9 @@ describe.each(backends)('schema runner (%s)', (_name, subject) => {
     const indented = { id: 1, name: 'first', sql: '\n      CREATE TABLE a (\n        x integer\n      );\n    ' };
     await store.open([indented]);
     expect(await store.open([{ ...indented, sql: '\n  CREATE TABLE a (\n    x integer\n  );\n' }])).toEqual([]);
-    await expect(store.open([{ ...indented, sql: '\n  CREATE TABLE a (\n    x bigint\n  );\n' }])).rejects.toThrow(/migration 1 \("first"\)/);
+    await expect(store.open([{ ...indented, sql: '\n  CREATE TABLE a (\n    x bigint\n  );\n' }])).rejects.toThrow(
+      /migration 1 \("first"\)/,
+    );
   });
 
   it('upgrades a ledger of the format before checksums in place, recording what is applied, and opens', async () => {
@@ -126,24 +152,33 @@ describe.each(backends)('schema runner (%s)', (_name, subject) => {
     ]);
     expect(await store.open([first, second])).toEqual([]);
     // From now on an edit of what was applied before the upgrade is noticed too.
-    await expect(store.open([{ ...first, sql: 'CREATE TABLE a (x text)' }, second])).rejects.toThrow(/migration 1 \("first"\)/);
+    await expect(store.open([{ ...first, sql: 'CREATE TABLE a (x text)' }, second])).rejects.toThrow(
+      /migration 1 \("first"\)/,
+    );
   });
 
   it('still refuses a ledger naming a migration this version does not know, and leaves it as it was', async () => {
     const store = await subject();
     await store.sql(ledgerBeforeChecksums);
     await store.sql(first.sql);
-    await store.sql("INSERT INTO schema_migrations (id, name, applied_at) VALUES (1, 'first', 1000), (999, 'from the future', 2000)");
+    await store.sql(
+      "INSERT INTO schema_migrations (id, name, applied_at) VALUES (1, 'first', 1000), (999, 'from the future', 2000)",
+    );
     await expect(store.open([first, second])).rejects.toThrow(/migration 999 \("from the future"\).*newer version/);
     // Not upgraded: the refusal rolled the ledger's transaction back.
-    expect(await store.ledger()).toEqual([{ id: 1, name: 'first', applied_at: 1000 }, { id: 999, name: 'from the future', applied_at: 2000 }]);
+    expect(await store.ledger()).toEqual([
+      { id: 1, name: 'first', applied_at: 1000 },
+      { id: 999, name: 'from the future', applied_at: 2000 },
+    ]);
     expect(await store.tables()).toEqual(['a', 'schema_migrations']);
   });
 
   it('still refuses a migration applied under another name', async () => {
     const store = await subject();
     await store.open([first]);
-    await expect(store.open([{ ...first, name: 'renamed' }])).rejects.toThrow(/migration 1 as "first", but this version calls it "renamed"/);
+    await expect(store.open([{ ...first, name: 'renamed' }])).rejects.toThrow(
+      /migration 1 as "first", but this version calls it "renamed"/,
+    );
   });
 
   it('applies each migration in a transaction of its own: a failing one leaves the ones before it applied and itself not', async () => {
@@ -160,12 +195,21 @@ describe('schema runner (postgres, several processes)', () => {
     const schema = `runner_${process.pid}_${Date.now().toString(36)}_${++counter}`;
     await admin.query(`CREATE SCHEMA ${schema}`);
     cleanups.push(() => admin.query(`DROP SCHEMA ${schema} CASCADE`).then(() => undefined));
-    await admin.query(`SET search_path = ${schema}; ${ledgerBeforeChecksums}; ${first.sql}; INSERT INTO schema_migrations VALUES (1, 'first', 1000); RESET search_path`);
-    const pools = Array.from({ length: 4 }, () => openPgPool({ url: testPostgresUrl, schema, size: 1, what: 'a test store' }));
+    await admin.query(
+      `SET search_path = ${schema}; ${ledgerBeforeChecksums}; ${first.sql}; INSERT INTO schema_migrations VALUES (1, 'first', 1000); RESET search_path`,
+    );
+    const pools = Array.from({ length: 4 }, () =>
+      openPgPool({ url: testPostgresUrl, schema, size: 1, what: 'a test store' }),
+    );
     cleanups.push(() => Promise.all(pools.map((p) => p.end())).then(() => undefined));
-    const ran = await Promise.all(pools.map((pool) => applyPgMigrations(pool, `test schema ${schema}`, [first, second])));
+    const ran = await Promise.all(
+      pools.map((pool) => applyPgMigrations(pool, `test schema ${schema}`, [first, second])),
+    );
     expect(ran.flat()).toEqual([2]);
     const ledger = await admin.query(`SELECT id, sha256 FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows).toEqual([{ id: 1, sha256: sha256(first.sql) }, { id: 2, sha256: sha256(second.sql) }]);
+    expect(ledger.rows).toEqual([
+      { id: 1, sha256: sha256(first.sql) },
+      { id: 2, sha256: sha256(second.sql) },
+    ]);
   });
 });

@@ -22,10 +22,19 @@ describe('the latency file', () => {
 
   it('refuses, with the line, a figure citing no listed source, a pair given twice, and a figure out of range', () => {
     const base = testLatencyYaml();
-    const unknown = base.replace('IN: { city: Mumbai, access: { ms: 20, source: test } }', 'IN: { city: Mumbai, access: { ms: 20, source: akamai } }');
-    expect(problemsOf(unknown)).toEqual([expect.stringMatching(/^\d+:\d+ markets\.IN\.access\.source: no source "akamai" in sources; use one of: test$/)]);
+    const unknown = base.replace(
+      'IN: { city: Mumbai, access: { ms: 20, source: test } }',
+      'IN: { city: Mumbai, access: { ms: 20, source: akamai } }',
+    );
+    expect(problemsOf(unknown)).toEqual([
+      expect.stringMatching(/^\d+:\d+ markets\.IN\.access\.source: no source "akamai" in sources; use one of: test$/),
+    ]);
     const twice = `${base}  - { cities: [Mumbai, Beijing], ms: 90, source: test }\n`;
-    expect(problemsOf(twice)).toEqual([expect.stringMatching(/backbone\[\d+\]\.cities: cities Mumbai and Beijing have a figure already \(backbone\[\d+\]\); keep one/)]);
+    expect(problemsOf(twice)).toEqual([
+      expect.stringMatching(
+        /backbone\[\d+\]\.cities: cities Mumbai and Beijing have a figure already \(backbone\[\d+\]\); keep one/,
+      ),
+    ]);
     const negative = base.replace('IN: { city: Mumbai, access: { ms: 20', 'IN: { city: Mumbai, access: { ms: -4');
     expect(problemsOf(negative).join('\n')).toMatch(/markets\.IN\.access\.ms/);
     expect(problemsOf(base.replace('name: test-wan', 'name: test-wan\ncolour: blue')).join('\n')).toMatch(/colour/);
@@ -48,7 +57,10 @@ describe('the latency file', () => {
   });
 
   it('names a missing file and what to start from', async () => {
-    await expect(loadLatencyFile('/nonexistent/latency.yaml')).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/no such latency file; check the path, or start from examples\/latency\.yaml/) });
+    await expect(loadLatencyFile('/nonexistent/latency.yaml')).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringMatching(/no such latency file; check the path, or start from examples\/latency\.yaml/),
+    });
   });
 });
 

@@ -9,17 +9,29 @@ import { parseLatency } from '../../src/wan/load-latency.js';
  * or 80 ms (regions) apart.
  */
 export function testLatencyYaml(): string {
-  const regions: Record<string, string> = { 'cn-beijing': 'Beijing', 'us-california': 'San Jose', 'us-oregon': 'Portland', 'sg-singapore': 'Singapore', 'in-mumbai': 'Mumbai', 'br-saopaulo': 'Sao Paulo' };
+  const regions: Record<string, string> = {
+    'cn-beijing': 'Beijing',
+    'us-california': 'San Jose',
+    'us-oregon': 'Portland',
+    'sg-singapore': 'Singapore',
+    'in-mumbai': 'Mumbai',
+    'br-saopaulo': 'Sao Paulo',
+  };
   const cityOf: Record<string, string> = { CN: 'Beijing', IN: 'Mumbai', SG: 'Singapore', BR: 'Sao Paulo' };
   const markets = ['CN', 'HK', 'IN', 'ID', 'MY', 'PH', 'SG', 'TW', 'US', 'BR'];
   const special: Record<string, number> = { 'Mumbai|Beijing': 380, 'Mumbai|Singapore': 80, 'Singapore|Beijing': 195 };
   const regionCities = Object.values(regions);
   const cities = [...new Set([...regionCities, ...markets.map((m) => cityOf[m] ?? `${m} City`)])];
   const pairs: string[] = [];
-  cities.forEach((a, i) => cities.slice(i + 1).forEach((b) => {
-    const ms = special[`${a}|${b}`] ?? special[`${b}|${a}`] ?? (regionCities.includes(a) && regionCities.includes(b) ? 80 : 145);
-    pairs.push(`  - { cities: [${a}, ${b}], ms: ${ms}, source: test }`);
-  }));
+  cities.forEach((a, i) =>
+    cities.slice(i + 1).forEach((b) => {
+      const ms =
+        special[`${a}|${b}`] ??
+        special[`${b}|${a}`] ??
+        (regionCities.includes(a) && regionCities.includes(b) ? 80 : 145);
+      pairs.push(`  - { cities: [${a}, ${b}], ms: ${ms}, source: test }`);
+    }),
+  );
   return `name: test-wan
 model: { handshakeRoundTrips: 3, initialWindowBytes: 14600 }
 sources:
@@ -27,7 +39,9 @@ sources:
 markets:
 ${markets.map((m) => `  ${m}: { city: ${cityOf[m] ?? `${m} City`}, access: { ms: ${m === 'IN' ? 20 : 5}, source: test } }`).join('\n')}
 regions:
-${Object.entries(regions).map(([id, city]) => `  ${id}: { city: ${city} }`).join('\n')}
+${Object.entries(regions)
+  .map(([id, city]) => `  ${id}: { city: ${city} }`)
+  .join('\n')}
 backbone:
 ${pairs.join('\n')}
 `;
@@ -41,7 +55,12 @@ export function testLatency(divide = 1): Latency {
   if (divide === 1) return l;
   return {
     ...l,
-    markets: Object.fromEntries(Object.entries(l.markets).map(([m, x]) => [m, { ...x, ...(x.access ? { access: { ...x.access, ms: x.access.ms / divide } } : {}) }])),
+    markets: Object.fromEntries(
+      Object.entries(l.markets).map(([m, x]) => [
+        m,
+        { ...x, ...(x.access ? { access: { ...x.access, ms: x.access.ms / divide } } : {}) },
+      ]),
+    ),
     backbone: l.backbone.map((b) => ({ ...b, ms: b.ms / divide })),
   };
 }

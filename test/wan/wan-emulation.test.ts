@@ -9,16 +9,29 @@ import { testLatency } from './test-latency.js';
 /** A gateway in WAN emulation mode under a phase's policy, listening on a real port. */
 async function emulated(phase: string): Promise<{ t: TestPlatform; url: string }> {
   const policy = await loadPolicyFile(join(examplesDir, `${phase}.yaml`));
-  const t = await openTestPlatform(phase, { wan: new WanEmulator(testLatency(), policy, 'test-latency.yaml') }, { traceRegionCalls: true });
+  const t = await openTestPlatform(
+    phase,
+    { wan: new WanEmulator(testLatency(), policy, 'test-latency.yaml') },
+    { traceRegionCalls: true },
+  );
   const url = await t.app.listen({ port: 0, host: '127.0.0.1' });
   return { t, url };
 }
 
 /** A timed GET on a connection; `market` names the client's market to the emulation. */
-async function timedGet(connection: MarketConnection, path: string, token?: string): Promise<{ status: number; ms: number; wan: string | null; body: string }> {
+async function timedGet(
+  connection: MarketConnection,
+  path: string,
+  token?: string,
+): Promise<{ status: number; ms: number; wan: string | null; body: string }> {
   const answer = await connection.send('GET', path, { token });
   const wan = answer.headers['x-domicile-wan'];
-  return { status: answer.status, ms: answer.ms, wan: typeof wan === 'string' ? wan : null, body: answer.body.toString() };
+  return {
+    status: answer.status,
+    ms: answer.ms,
+    wan: typeof wan === 'string' ? wan : null,
+    body: answer.body.toString(),
+  };
 }
 
 describe('WAN emulation: what a client measures follows where its data is', () => {
@@ -34,8 +47,16 @@ describe('WAN emulation: what a client measures follows where its data is', () =
   });
 
   it("charges an Indian user's account request the round trips to Beijing before, and to Mumbai once India has its region", async () => {
-    const inBeijing = await register(before.t.app, { email: 'wan-in@example.com', password: 'correct-horse', market: 'IN' });
-    const inMumbai = await register(phase3.t.app, { email: 'wan-in@example.com', password: 'correct-horse', market: 'IN' });
+    const inBeijing = await register(before.t.app, {
+      email: 'wan-in@example.com',
+      password: 'correct-horse',
+      market: 'IN',
+    });
+    const inMumbai = await register(phase3.t.app, {
+      email: 'wan-in@example.com',
+      password: 'correct-horse',
+      market: 'IN',
+    });
 
     // The first request on a connection pays the handshakes: 3 + 1 round trips of 400 ms.
     const toBeijing = new MarketConnection(before.url, 'IN');
@@ -76,9 +97,16 @@ describe('WAN emulation: what a client measures follows where its data is', () =
     // Phase 1 moved Singapore's store to Singapore; its messages stayed in Beijing.
     const phase1 = await emulated('phase1');
     try {
-      const from = await register(phase1.t.app, { email: 'wan-sg@example.com', password: 'correct-horse', market: 'SG' });
+      const from = await register(phase1.t.app, {
+        email: 'wan-sg@example.com',
+        password: 'correct-horse',
+        market: 'SG',
+      });
       const sg = new MarketConnection(phase1.url, 'SG');
-      const put = await sg.send('PUT', '/v1/me/shop/cart/item-1', { token: from.token, json: { value: { sku: 'mi-4', quantity: 1 } } });
+      const put = await sg.send('PUT', '/v1/me/shop/cart/item-1', {
+        token: from.token,
+        json: { value: { sku: 'mi-4', quantity: 1 } },
+      });
       expect(put.status).toBe(200);
       expect(put.headers['x-domicile-wan']).toMatch(/served-by=sg-singapore; rtt=5; round-trips=4;.*onward-ms=0$/);
       sg.close();
@@ -86,14 +114,27 @@ describe('WAN emulation: what a client measures follows where its data is', () =
       await phase1.t.close();
     }
     // Under phase 3 an Indian user's message leaves from Mumbai and rests in the recipient's home, Singapore.
-    const sender = await register(phase3.t.app, { email: 'wan-sender@example.com', password: 'correct-horse', market: 'IN' });
-    const recipient = await register(phase3.t.app, { email: 'wan-recipient@example.com', password: 'correct-horse', market: 'SG' });
+    const sender = await register(phase3.t.app, {
+      email: 'wan-sender@example.com',
+      password: 'correct-horse',
+      market: 'IN',
+    });
+    const recipient = await register(phase3.t.app, {
+      email: 'wan-recipient@example.com',
+      password: 'correct-horse',
+      market: 'SG',
+    });
     const india = new MarketConnection(phase3.url, 'IN');
-    const sent = await india.send('POST', '/v1/me/messages', { token: sender.token, json: { to: { userId: recipient.userId }, text: 'hello' } });
+    const sent = await india.send('POST', '/v1/me/messages', {
+      token: sender.token,
+      json: { to: { userId: recipient.userId }, text: 'hello' },
+    });
     india.close();
     expect(sent.status).toBe(201);
     // Each call from Mumbai to Singapore costs one round trip between them (80 ms in the test file).
-    const onward = /served-by=in-mumbai; rtt=20; round-trips=4;.*onward-ms=(\d+)$/.exec(String(sent.headers['x-domicile-wan']));
+    const onward = /served-by=in-mumbai; rtt=20; round-trips=4;.*onward-ms=(\d+)$/.exec(
+      String(sent.headers['x-domicile-wan']),
+    );
     expect(Number(onward?.[1])).toBeGreaterThan(0);
     expect(Number(onward?.[1]) % 80).toBe(0);
   });
@@ -106,6 +147,8 @@ describe('WAN emulation: what a client measures follows where its data is', () =
     const unknown = await timedGet(france, '/healthz');
     france.close();
     expect(unknown.status).toBe(400);
-    expect(JSON.parse(unknown.body).error.message).toMatch(/x-domicile-client-market names "FR", a market the latency file test-wan does not list; use one of: CN, HK/);
+    expect(JSON.parse(unknown.body).error.message).toMatch(
+      /x-domicile-client-market names "FR", a market the latency file test-wan does not list; use one of: CN, HK/,
+    );
   });
 });

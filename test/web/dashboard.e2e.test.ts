@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../../bench/chromium.js';
-import { spawnServer, syntheticClientFlags, type SpawnedServer } from '../../bench/spawn-server.js';
+import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
 import { injectSender } from '../migrate/support/http-sender.js';
 import { openPhase } from '../migrate/support/phase-platform.js';
-import { RandomWriter, registerUsers, WriteModel, type TestUser } from '../migrate/support/random-writer.js';
+import { RandomWriter, registerUsers, type TestUser, WriteModel } from '../migrate/support/random-writer.js';
 import { domicileBin, runCli } from '../support/cli.js';
-import { examplesDir } from '../support/test-platform.js';
 import { tempDir } from '../support/temp-dir.js';
+import { examplesDir } from '../support/test-platform.js';
 
 /** Screenshots of each run, kept by CI with the rest of test-output/. */
 const shots = join(import.meta.dirname, '..', '..', 'test-output', 'screenshots');
@@ -35,7 +35,20 @@ describe('the dashboard', () => {
     users = await registerUsers(send, ['IN', 'HK', 'SG', 'US', 'MY'], 4, 'dash');
     await new RandomWriter(send, users, new WriteModel()).seed(6);
     await p.close();
-    server = await spawnServer([domicileBin, 'up', '--data', data.path, '--port', '0', '--policy', join(examplesDir, 'phase1.yaml'), ...syntheticClientFlags], /gateway/);
+    server = await spawnServer(
+      [
+        domicileBin,
+        'up',
+        '--data',
+        data.path,
+        '--port',
+        '0',
+        '--policy',
+        join(examplesDir, 'phase1.yaml'),
+        ...syntheticClientFlags,
+      ],
+      /gateway/,
+    );
     browser = await launchChromium();
   }, 60_000);
   afterAll(async () => {
@@ -77,20 +90,45 @@ describe('the dashboard', () => {
     await page.getByLabel('Operator credential').fill(operatorToken());
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForSelector('body[data-rendered=true]');
-    const regions = await page.locator('#map circle.region').evaluateAll((els) => els.map((e) => e.getAttribute('data-region')));
-    expect(regions.sort()).toEqual(['br-saopaulo', 'cn-beijing', 'in-mumbai', 'sg-singapore', 'us-california', 'us-oregon']);
+    const regions = await page
+      .locator('#map circle.region')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-region')));
+    expect(regions.sort()).toEqual([
+      'br-saopaulo',
+      'cn-beijing',
+      'in-mumbai',
+      'sg-singapore',
+      'us-california',
+      'us-oregon',
+    ]);
     // Under phase 1 the international shop data still rests in Beijing: those markets are flagged.
     expect(await page.locator('#map [data-market="IN"]').getAttribute('class')).toContain('violation');
     expect(await page.getByRole('img', { name: /World map/ }).count()).toBe(1);
     await page.screenshot({ path: join(shots, 'before-migration.png'), fullPage: true });
 
     // A rate cap makes the move take seconds, so that the page can be seen following it.
-    const started = await runCli(['migrate', 'start', '--data', data.path, '--batch-size', '2', '--rate', '40', '--json']);
+    const started = await runCli([
+      'migrate',
+      'start',
+      '--data',
+      data.path,
+      '--batch-size',
+      '2',
+      '--rate',
+      '40',
+      '--json',
+    ]);
     expect(started.code, started.stderr).toBe(0);
-    await expect.poll(() => page.locator('#migration-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('running');
+    await expect
+      .poll(() => page.locator('#migration-state').getAttribute('data-state'), { timeout: 10_000 })
+      .toBe('running');
     await page.getByRole('button', { name: 'Pause the migration' }).click();
-    await expect.poll(() => page.locator('#migration-state').getAttribute('data-state'), { timeout: 10_000 }).toBe('paused');
-    expect(JSON.parse((await runCli(['migrate', 'status', '--data', data.path, '--json'])).stdout).state).toBe('paused');
+    await expect
+      .poll(() => page.locator('#migration-state').getAttribute('data-state'), { timeout: 10_000 })
+      .toBe('paused');
+    expect(JSON.parse((await runCli(['migrate', 'status', '--data', data.path, '--json'])).stdout).state).toBe(
+      'paused',
+    );
     await page.getByRole('button', { name: 'Resume the migration' }).click();
 
     const seen = new Set<number>();
@@ -102,13 +140,18 @@ describe('the dashboard', () => {
     expect(await page.locator('#migration-state').getAttribute('data-state')).toBe('cut-over');
     expect(Number(await page.locator('#migration-progress').getAttribute('value'))).toBe(100);
     // The page followed it: progress was seen part-way, not only before and after.
-    expect([...seen].some((v) => v > 0 && v < 100), `progress values seen: ${[...seen].join(', ')}`).toBe(true);
+    expect(
+      [...seen].some((v) => v > 0 && v < 100),
+      `progress values seen: ${[...seen].join(', ')}`,
+    ).toBe(true);
     await expect.poll(() => page.locator('#map path.route').count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(shots, 'cut-over.png'), fullPage: true });
 
     const completed = await runCli(['migrate', 'complete', '--data', data.path, '--json']);
     expect(completed.code, completed.stderr).toBe(0);
-    await expect.poll(() => page.locator('#migration-state').getAttribute('data-state'), { timeout: 15_000 }).toBe('completed');
+    await expect
+      .poll(() => page.locator('#migration-state').getAttribute('data-state'), { timeout: 15_000 })
+      .toBe('completed');
     await expect.poll(() => page.locator('#transfers tbody tr').count(), { timeout: 10_000 }).toBeGreaterThan(1);
     await expect.poll(() => page.locator('#map [data-market="IN"]').getAttribute('class')).toContain('compliant');
     expect(await page.locator('#audit').textContent()).not.toMatch(/TAMPERED/);
@@ -124,7 +167,8 @@ describe('the dashboard', () => {
     await page.waitForSelector('body[data-rendered=true]');
     const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
     expect(overflow).toBeLessThanOrEqual(0);
-    for (const name of ['Pause the migration', 'Resume the migration', 'Sign out of the dashboard']) expect(await page.getByRole('button', { name }).count()).toBe(1);
+    for (const name of ['Pause the migration', 'Resume the migration', 'Sign out of the dashboard'])
+      expect(await page.getByRole('button', { name }).count()).toBe(1);
     await page.screenshot({ path: join(shots, 'narrow.png'), fullPage: true });
     await page.close();
     expect(consoleErrors).toEqual([]);

@@ -1,5 +1,5 @@
-import type { DashboardSummary } from '../../src/platform/dashboard-summary.js';
 import type { MigrationStatus } from '../../src/migrate/migration-status.js';
+import type { DashboardSummary } from '../../src/platform/dashboard-summary.js';
 
 export type { DashboardSummary, MigrationStatus };
 
@@ -50,7 +50,11 @@ export class OperatorApi {
           for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
             const message = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            const data = message.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            const data = message
+              .split('\n')
+              .filter((l) => l.startsWith('data: '))
+              .map((l) => l.slice(6))
+              .join('\n');
             if (message.includes('event: migration') && data) onStatus(JSON.parse(data) as MigrationStatus | null);
           }
         }

@@ -1,6 +1,15 @@
 import './style.css';
-import { OperatorApi, Refused, type DashboardSummary, type MigrationStatus } from './api.js';
-import { drawAudit, drawConsent, drawLatency, drawMigration, drawPauses, drawPlacement, drawRegions, drawTransfers } from './panels.js';
+import { type DashboardSummary, type MigrationStatus, OperatorApi, Refused } from './api.js';
+import {
+  drawAudit,
+  drawConsent,
+  drawLatency,
+  drawMigration,
+  drawPauses,
+  drawPlacement,
+  drawRegions,
+  drawTransfers,
+} from './panels.js';
 import { drawMap } from './world-map.js';
 
 function byId<T extends Element>(id: string): T {
@@ -29,7 +38,8 @@ let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let lastState = '';
 
 function render(summary: DashboardSummary): void {
-  byId<HTMLElement>('policy').textContent = `Policy "${summary.policy.name}" (version ${summary.policy.version}), ${summary.residency.violations.length === 0 ? 'no violations' : `${summary.residency.violations.length} violation(s)`}; updated ${new Date(summary.generatedAt).toLocaleTimeString()}`;
+  byId<HTMLElement>('policy').textContent =
+    `Policy "${summary.policy.name}" (version ${summary.policy.version}), ${summary.residency.violations.length === 0 ? 'no violations' : `${summary.residency.violations.length} violation(s)`}; updated ${new Date(summary.generatedAt).toLocaleTimeString()}`;
   drawMap(byId<SVGSVGElement>('map'), summary);
   drawMigration(summary.migration, migrationParts);
   drawPauses(byId<SVGSVGElement>('pauses'), summary.pauses);
@@ -105,7 +115,10 @@ signOut.addEventListener('click', () => showLogin(''));
 for (const action of ['pause', 'resume'] as const) {
   migrationParts[action].addEventListener('click', () => {
     migrationParts[action].disabled = true;
-    api?.steer(action).then((s) => onMigration(s)).catch(failed);
+    api
+      ?.steer(action)
+      .then((s) => onMigration(s))
+      .catch(failed);
   });
 }
 // Tables and the map keep up with what users do, every 10 s.

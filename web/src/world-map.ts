@@ -9,11 +9,22 @@ import points from './country-points.json';
 const svgNs = 'http://www.w3.org/2000/svg';
 const countryPoints = points as Record<string, { id: string; lon: number; lat: number }>;
 const topology = world as unknown as Topology<{ countries: GeometryCollection }>;
-const countries = (feature(topology, topology.objects.countries) as unknown as { features: Array<Feature<Geometry>> }).features;
-const projection = geoNaturalEarth1().fitExtent([[8, 8], [952, 492]], { type: 'Sphere' });
+const countries = (feature(topology, topology.objects.countries) as unknown as { features: Array<Feature<Geometry>> })
+  .features;
+const projection = geoNaturalEarth1().fitExtent(
+  [
+    [8, 8],
+    [952, 492],
+  ],
+  { type: 'Sphere' },
+);
 const path = geoPath(projection);
 
-function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string, string | number>, text?: string): SVGElementTagNameMap[K] {
+function el<K extends keyof SVGElementTagNameMap>(
+  name: K,
+  attrs: Record<string, string | number>,
+  text?: string,
+): SVGElementTagNameMap[K] {
   const node = document.createElementNS(svgNs, name);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
   if (text !== undefined) node.textContent = text;
@@ -43,10 +54,12 @@ export function distanceKm(a: [number, number], b: [number, number]): number {
  */
 export function drawMap(svg: SVGSVGElement, summary: DashboardSummary): void {
   for (const node of [...svg.children]) if (node.tagName !== 'desc') node.remove();
-  const byNumeric = new Map(summary.markets.flatMap((m) => {
-    const p = countryPoints[m.country];
-    return p ? [[p.id, m] as const] : [];
-  }));
+  const byNumeric = new Map(
+    summary.markets.flatMap((m) => {
+      const p = countryPoints[m.country];
+      return p ? [[p.id, m] as const] : [];
+    }),
+  );
   const drawn = new Set<string>();
   const land = el('g', { class: 'countries' });
   for (const c of countries) {
@@ -57,7 +70,10 @@ export function drawMap(svg: SVGSVGElement, summary: DashboardSummary): void {
     if (market) {
       drawn.add(market.country);
       shape.setAttribute('data-market', market.country);
-      titled(shape, `${market.name} (${market.country}): ${market.compliance.replace('-', ' ')}; ${market.jurisdiction}`);
+      titled(
+        shape,
+        `${market.name} (${market.country}): ${market.compliance.replace('-', ' ')}; ${market.jurisdiction}`,
+      );
     }
     land.append(shape);
   }
@@ -68,7 +84,12 @@ export function drawMap(svg: SVGSVGElement, summary: DashboardSummary): void {
     const at = marketPoint(m.country);
     const xy = at && projection(at);
     if (!xy) continue;
-    small.append(titled(el('circle', { cx: xy[0], cy: xy[1], r: 4, class: `market ${m.compliance}`, 'data-market': m.country }), `${m.name} (${m.country}): ${m.compliance.replace('-', ' ')}`));
+    small.append(
+      titled(
+        el('circle', { cx: xy[0], cy: xy[1], r: 4, class: `market ${m.compliance}`, 'data-market': m.country }),
+        `${m.name} (${m.country}): ${m.compliance.replace('-', ' ')}`,
+      ),
+    );
   }
   svg.append(small);
 
@@ -79,11 +100,25 @@ export function drawMap(svg: SVGSVGElement, summary: DashboardSummary): void {
     const to = regions.get(route.to);
     if (!from || !to) continue;
     const interpolate = geoInterpolate(from, to);
-    const line = (t: number) => ({ type: 'LineString' as const, coordinates: Array.from({ length: 33 }, (_, i) => interpolate((i / 32) * t)) });
+    const line = (t: number) => ({
+      type: 'LineString' as const,
+      coordinates: Array.from({ length: 33 }, (_, i) => interpolate((i / 32) * t)),
+    });
     const title = `${route.service}: ${route.from} → ${route.to}, ${route.cutOver} of ${route.users} users cut over`;
     arcs.append(titled(el('path', { d: path(line(1)) ?? '', class: 'route-todo' }), title));
     const done = route.users === 0 ? 0 : route.cutOver / route.users;
-    if (done > 0) arcs.append(titled(el('path', { d: path(line(done)) ?? '', class: 'route', 'data-route': `${route.service}:${route.from}:${route.to}`, 'data-done': done.toFixed(3) }), title));
+    if (done > 0)
+      arcs.append(
+        titled(
+          el('path', {
+            d: path(line(done)) ?? '',
+            class: 'route',
+            'data-route': `${route.service}:${route.from}:${route.to}`,
+            'data-done': done.toFixed(3),
+          }),
+          title,
+        ),
+      );
   }
   svg.append(arcs);
 
@@ -91,7 +126,12 @@ export function drawMap(svg: SVGSVGElement, summary: DashboardSummary): void {
   for (const r of summary.regions) {
     const xy = projection([r.lon, r.lat]);
     if (!xy) continue;
-    marks.append(titled(el('circle', { cx: xy[0], cy: xy[1], r: 6, class: `region ${r.status}`, 'data-region': r.id }), `${r.name}: ${r.provider}, ${r.status}, ${r.backend} store, ${r.city}`));
+    marks.append(
+      titled(
+        el('circle', { cx: xy[0], cy: xy[1], r: 6, class: `region ${r.status}`, 'data-region': r.id }),
+        `${r.name}: ${r.provider}, ${r.status}, ${r.backend} store, ${r.city}`,
+      ),
+    );
     marks.append(el('text', { x: xy[0] + 8, y: xy[1] + 4, class: 'region-label' }, r.id));
   }
   svg.append(marks);

@@ -1,10 +1,10 @@
 import { DomicileError } from '../../errors/domicile-error.js';
 import type { Platform } from '../../platform/platform.js';
 import { routeToHome } from '../../platform/route-to-home.js';
-import { isPhotoChunk } from './photo-sync.js';
-import type { RecordView, RegionClient, TenantRef } from '../../region/region-client.js';
 import { maxRecordPage } from '../../region/record-cursor.js';
 import { hasParts } from '../../region/record-parts.js';
+import type { RecordView, RegionClient, TenantRef } from '../../region/region-client.js';
+import { isPhotoChunk } from './photo-sync.js';
 
 /**
  * Incremental sync of a user's records of one service, by change token (a phone's contacts
@@ -68,13 +68,23 @@ function decodeToken(token: string): Token {
   try {
     const t = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Token>;
     if (
-      typeof t.r === 'string' && typeof t.u === 'string' && typeof t.v === 'string' && Number.isSafeInteger(t.e) && Number.isSafeInteger(t.s) && t.s! >= 0
-      && (t.c === undefined || typeof t.c === 'string') && (t.k === undefined || (typeof t.k === 'string' && t.c !== undefined))
-    ) return t as Token;
+      typeof t.r === 'string' &&
+      typeof t.u === 'string' &&
+      typeof t.v === 'string' &&
+      Number.isSafeInteger(t.e) &&
+      Number.isSafeInteger(t.s) &&
+      t.s! >= 0 &&
+      (t.c === undefined || typeof t.c === 'string') &&
+      (t.k === undefined || (typeof t.k === 'string' && t.c !== undefined))
+    )
+      return t as Token;
   } catch {
     // named below
   }
-  throw new DomicileError('BAD_REQUEST', 'the sync token is not one this service gave: sync again without ?since to start over');
+  throw new DomicileError(
+    'BAD_REQUEST',
+    'the sync token is not one this service gave: sync again without ?since to start over',
+  );
 }
 
 /**
@@ -92,20 +102,43 @@ function marker(view: RecordView): { unreadable?: string } {
 /** The collections a snapshot lists, in a fixed order: the service's categories (the platform's own, `_…`, are not among them). */
 function snapshotCollections(platform: Platform, service: string): string[] {
   const categories = platform.policy.services.find((s) => s.id === service)?.categories ?? [];
-  return categories.map((c) => c.id).filter((c) => !c.startsWith('_')).sort();
+  return categories
+    .map((c) => c.id)
+    .filter((c) => !c.startsWith('_'))
+    .sort();
 }
 
 /** One page of a snapshot, from `at` (a collection and the cursor in it) on; at most `limit` records. */
-async function snapshotPage(client: RegionClient, ref: TenantRef, collections: string[], at: { index: number; cursor?: string }, limit: number, base: Token): Promise<SyncPage> {
+async function snapshotPage(
+  client: RegionClient,
+  ref: TenantRef,
+  collections: string[],
+  at: { index: number; cursor?: string },
+  limit: number,
+  base: Token,
+): Promise<SyncPage> {
   let index = at.index;
   let cursor = at.cursor;
   const changes: SyncChange[] = [];
   while (index < collections.length && changes.length < limit) {
     const collection = collections[index]!;
     const page = await client.listRecordPage({
-      ...ref, collection, limit: Math.min(limit - changes.length, maxRecordPage), withoutParts: hasParts(ref.service, collection), ...(cursor === undefined ? {} : { cursor }),
+      ...ref,
+      collection,
+      limit: Math.min(limit - changes.length, maxRecordPage),
+      withoutParts: hasParts(ref.service, collection),
+      ...(cursor === undefined ? {} : { cursor }),
     });
-    for (const r of page.records) if (!internal(r.collection, r.key)) changes.push({ collection: r.collection, key: r.key, op: 'put', version: r.version, value: r.value, ...marker(r) });
+    for (const r of page.records)
+      if (!internal(r.collection, r.key))
+        changes.push({
+          collection: r.collection,
+          key: r.key,
+          op: 'put',
+          version: r.version,
+          value: r.value,
+          ...marker(r),
+        });
     if (page.cursor === null) {
       index++;
       cursor = undefined;
@@ -117,19 +150,46 @@ async function snapshotPage(client: RegionClient, ref: TenantRef, collections: s
   return { reset: at.index === 0 && at.cursor === undefined, more, changes, token: encodeToken(token) };
 }
 
-export async function syncRecords(platform: Platform, userId: string, service: string, since: string | undefined, limit: number): Promise<SyncPage> {
+export async function syncRecords(
+  platform: Platform,
+  userId: string,
+  service: string,
+  since: string | undefined,
+  limit: number,
+): Promise<SyncPage> {
   const from = since === undefined ? undefined : decodeToken(since);
   // routeToHome answers NOT_FOUND for a user with no home for the service.
   return routeToHome(platform, userId, service, async (client, ref) => {
     const collections = snapshotCollections(platform, service);
     const listing = from?.c === undefined ? -1 : collections.indexOf(from.c);
-    if (!from || from.r !== client.regionId || from.e !== ref.epoch || from.u !== userId || from.v !== service || (from.c !== undefined && listing < 0)) {
+    if (
+      !from ||
+      from.r !== client.regionId ||
+      from.e !== ref.epoch ||
+      from.u !== userId ||
+      from.v !== service ||
+      (from.c !== undefined && listing < 0)
+    ) {
       // The log's position is read before the records: a change after it is sent again next time, never missed.
       const { lastSeq } = await client.changesSince({ afterSeq: 0, limit: 1, service, userId });
-      return snapshotPage(client, ref, collections, { index: 0 }, limit, { r: client.regionId, e: ref.epoch, s: lastSeq, u: userId, v: service });
+      return snapshotPage(client, ref, collections, { index: 0 }, limit, {
+        r: client.regionId,
+        e: ref.epoch,
+        s: lastSeq,
+        u: userId,
+        v: service,
+      });
     }
     // A snapshot under way: its next page.
-    if (from.c !== undefined) return snapshotPage(client, ref, collections, { index: listing, ...(from.k === undefined ? {} : { cursor: from.k }) }, limit, from);
+    if (from.c !== undefined)
+      return snapshotPage(
+        client,
+        ref,
+        collections,
+        { index: listing, ...(from.k === undefined ? {} : { cursor: from.k }) },
+        limit,
+        from,
+      );
     // With the epoch: a region the user has left says so (and this is re-routed) rather than answer "no changes".
     const page = await client.changesSince({ afterSeq: from.s, limit, service, userId, epoch: ref.epoch });
     const more = page.changes.length === limit;
@@ -140,8 +200,17 @@ export async function syncRecords(platform: Platform, userId: string, service: s
     const changes: SyncChange[] = [];
     for (const t of touched.values()) {
       const now = await client.getRecord({ ...ref, collection: t.collection, key: t.key });
-      changes.push(now ? { collection: t.collection, key: t.key, op: 'put', version: now.version, value: now.value, ...marker(now) } : { collection: t.collection, key: t.key, op: 'delete', version: t.version });
+      changes.push(
+        now
+          ? { collection: t.collection, key: t.key, op: 'put', version: now.version, value: now.value, ...marker(now) }
+          : { collection: t.collection, key: t.key, op: 'delete', version: t.version },
+      );
     }
-    return { reset: false, more, changes, token: encodeToken({ r: client.regionId, e: ref.epoch, s: next, u: userId, v: service }) };
+    return {
+      reset: false,
+      more,
+      changes,
+      token: encodeToken({ r: client.regionId, e: ref.epoch, s: next, u: userId, v: service }),
+    };
   });
 }

@@ -1,9 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { findPurpose, grantsNow } from '../../consent/consent-ledger.js';
 import { DomicileError } from '../../errors/domicile-error.js';
-import { findCategory } from '../../policy/placement.js';
 import type { Platform } from '../../platform/platform.js';
 import { readLedger } from '../../platform/read-ledger.js';
+import { findCategory } from '../../policy/placement.js';
 
 /**
  * Contact discovery ("which of my contacts use the service"), the 2014 flaw done right: the
@@ -18,7 +18,9 @@ const discoveryPrefix = 'domicile/discovery/v1\u0000';
 
 /** What a phone computes for one contact (`phone`: E.164, as the blind index normalises it). */
 export function discoveryHash(discoveryKey: string, phoneE164: string): string {
-  return createHmac('sha256', Buffer.from(discoveryKey, 'base64url')).update(`${discoveryPrefix}${phoneE164}`, 'utf8').digest('base64url');
+  return createHmac('sha256', Buffer.from(discoveryKey, 'base64url'))
+    .update(`${discoveryPrefix}${phoneE164}`, 'utf8')
+    .digest('base64url');
 }
 
 /**
@@ -37,8 +39,20 @@ function discoveryPurpose(platform: Platform): string | undefined {
 }
 
 /** What a phone needs to hash its contacts. Not a secret of the users: every phone of the service has it. */
-export function discoveryParameters(platform: Platform): { algorithm: 'HMAC-SHA256'; key: string; message: string; encoding: 'base64url'; purpose: string | null } {
-  return { algorithm: 'HMAC-SHA256', key: platform.secrets.discoveryKey, message: 'domicile/discovery/v1, a NUL byte, then the number in E.164 (+919812345678)', encoding: 'base64url', purpose: discoveryPurpose(platform) ?? null };
+export function discoveryParameters(platform: Platform): {
+  algorithm: 'HMAC-SHA256';
+  key: string;
+  message: string;
+  encoding: 'base64url';
+  purpose: string | null;
+} {
+  return {
+    algorithm: 'HMAC-SHA256',
+    key: platform.secrets.discoveryKey,
+    message: 'domicile/discovery/v1, a NUL byte, then the number in E.164 (+919812345678)',
+    encoding: 'base64url',
+    purpose: discoveryPurpose(platform) ?? null,
+  };
 }
 
 export const maxDiscoveryHashes = 5_000;
@@ -59,7 +73,11 @@ function spend(userId: string, hashes: number): void {
   const mine = spent.get(userId) ?? { since: now, hashes: 0 };
   if (mine.hashes + hashes > discoveryHashesPerDay) {
     const retryAfterSeconds = Math.ceil((mine.since + dayMs - now) / 1000);
-    throw new DomicileError('RATE_LIMITED', `contact discovery (and messages addressed by phone number) look up at most ${discoveryHashesPerDay} numbers a day per user; try again in ${Math.ceil(retryAfterSeconds / 3600)} h`, { details: { retryAfterSeconds } });
+    throw new DomicileError(
+      'RATE_LIMITED',
+      `contact discovery (and messages addressed by phone number) look up at most ${discoveryHashesPerDay} numbers a day per user; try again in ${Math.ceil(retryAfterSeconds / 3600)} h`,
+      { details: { retryAfterSeconds } },
+    );
   }
   mine.hashes += hashes;
   spent.set(userId, mine);
@@ -72,24 +90,40 @@ function spend(userId: string, hashes: number): void {
  * addressed by phone number both pass here, so neither tells who uses the service beyond what
  * the other would: the address-book lookup of 2014 has no side door.
  */
-export async function spendDiscovery(platform: Platform, userId: string, lookups: number, what = 'contact discovery'): Promise<void> {
+export async function spendDiscovery(
+  platform: Platform,
+  userId: string,
+  lookups: number,
+  what = 'contact discovery',
+): Promise<void> {
   const category = findCategory(platform.policy, 'messaging', 'address-book');
   if (!category) {
-    throw new DomicileError('NOT_FOUND', `policy "${platform.policy.name}" offers no contact discovery (no messaging address-book category), so no ${what}`);
+    throw new DomicileError(
+      'NOT_FOUND',
+      `policy "${platform.policy.name}" offers no contact discovery (no messaging address-book category), so no ${what}`,
+    );
   }
   const purposeId = category.consent;
   if (purposeId) {
     const purpose = findPurpose(platform.policy, purposeId);
     // Read where it is enforced: the messaging home.
     if (!purpose || !grantsNow(await readLedger(platform, userId, purposeId, 'messaging'), purpose)) {
-      throw new DomicileError('CONSENT_REQUIRED', `${what} needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`, { details: { purpose: purposeId } });
+      throw new DomicileError(
+        'CONSENT_REQUIRED',
+        `${what} needs your consent to "${purposeId}": grant it with PUT /v1/me/consents/${purposeId}`,
+        { details: { purpose: purposeId } },
+      );
     }
   }
   spend(userId, lookups);
 }
 
 /** The matches among a user's hashed contacts: user ids of the service's users, never numbers. */
-export async function discoverContacts(platform: Platform, userId: string, hashes: readonly string[]): Promise<Array<{ hash: string; userId: string }>> {
+export async function discoverContacts(
+  platform: Platform,
+  userId: string,
+  hashes: readonly string[],
+): Promise<Array<{ hash: string; userId: string }>> {
   const unique = [...new Set(hashes)];
   await spendDiscovery(platform, userId, unique.length);
   const matches: Array<{ hash: string; userId: string }> = [];

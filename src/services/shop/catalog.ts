@@ -6,23 +6,34 @@ import { DomicileError } from '../../errors/domicile-error.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and dashes, at most 64');
 
-export const productSchema = z.object({
-  sku: id,
-  name: z.string().min(1).max(200),
-  description: z.string().max(2000).optional(),
-  price: z.object({ amount: z.number().int().min(0), currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code, for example INR') }).strict(),
-}).strict();
+export const productSchema = z
+  .object({
+    sku: id,
+    name: z.string().min(1).max(200),
+    description: z.string().max(2000).optional(),
+    price: z
+      .object({
+        amount: z.number().int().min(0),
+        currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code, for example INR'),
+      })
+      .strict(),
+  })
+  .strict();
 
-export const saleSchema = z.object({
-  id,
-  sku: id,
-  units: z.number().int().min(1).max(100_000_000),
-}).strict();
+export const saleSchema = z
+  .object({
+    id,
+    sku: id,
+    units: z.number().int().min(1).max(100_000_000),
+  })
+  .strict();
 
-export const catalogSchema = z.object({
-  products: z.array(productSchema).min(1),
-  sales: z.array(saleSchema).default([]),
-}).strict();
+export const catalogSchema = z
+  .object({
+    products: z.array(productSchema).min(1),
+    sales: z.array(saleSchema).default([]),
+  })
+  .strict();
 
 export type Product = z.infer<typeof productSchema>;
 export type Sale = z.infer<typeof saleSchema>;
@@ -51,12 +62,20 @@ export function parseCatalog(data: unknown, file: string): Catalog {
   const { products, sales } = parsed.data;
   const seen = new Set<string>();
   for (const p of products) {
-    if (seen.has(p.sku)) throw new DomicileError('BAD_REQUEST', `catalog ${file}: product ${p.sku} is listed twice; give each product one entry`);
+    if (seen.has(p.sku))
+      throw new DomicileError(
+        'BAD_REQUEST',
+        `catalog ${file}: product ${p.sku} is listed twice; give each product one entry`,
+      );
     seen.add(p.sku);
   }
   const saleIds = new Set<string>();
   for (const s of sales) {
-    if (!seen.has(s.sku)) throw new DomicileError('BAD_REQUEST', `catalog ${file}: sale ${s.id} sells "${s.sku}", which is not a product; use one of: ${[...seen].join(', ')}`);
+    if (!seen.has(s.sku))
+      throw new DomicileError(
+        'BAD_REQUEST',
+        `catalog ${file}: sale ${s.id} sells "${s.sku}", which is not a product; use one of: ${[...seen].join(', ')}`,
+      );
     if (saleIds.has(s.id)) throw new DomicileError('BAD_REQUEST', `catalog ${file}: sale ${s.id} is listed twice`);
     saleIds.add(s.id);
   }
@@ -70,10 +89,15 @@ export async function loadCatalogFile(file: string): Promise<Catalog> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new DomicileError('BAD_REQUEST', `cannot read the catalog ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}; give a catalog YAML file with --catalog`, { cause: err });
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `cannot read the catalog ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}; give a catalog YAML file with --catalog`,
+      { cause: err },
+    );
   }
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
-  if (doc.errors.length > 0) throw new DomicileError('BAD_REQUEST', `catalog ${file} is not valid YAML: ${doc.errors[0]!.message}`);
+  if (doc.errors.length > 0)
+    throw new DomicileError('BAD_REQUEST', `catalog ${file} is not valid YAML: ${doc.errors[0]!.message}`);
   return parseCatalog(doc.toJS(), file);
 }
 

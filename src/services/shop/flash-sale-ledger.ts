@@ -1,15 +1,16 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
-import type { SchemaMigration } from '../../store/schema-runner.js';
 import { Batcher } from '../../shared/batcher.js';
+import type { SchemaMigration } from '../../store/schema-runner.js';
 import { openSqliteDatabase } from '../../store/sqlite/open-sqlite-database.js';
 import { applyMigrations } from '../../store/sqlite/sqlite-schema-ledger.js';
 import type { Sale } from './catalog.js';
 
-const ledgerMigrations: readonly SchemaMigration[] = [{
-  id: 1,
-  name: 'sales, claims',
-  sql: `
+const ledgerMigrations: readonly SchemaMigration[] = [
+  {
+    id: 1,
+    name: 'sales, claims',
+    sql: `
     CREATE TABLE sales (id TEXT PRIMARY KEY, sku TEXT NOT NULL, units INTEGER NOT NULL, sold INTEGER NOT NULL DEFAULT 0 CHECK (sold <= units));
     -- buyer_key: a keyed hash of sale and user, so the ledger links no user to a purchase once
     -- the order rests in the user's home region (user_id is cleared then).
@@ -25,7 +26,8 @@ const ledgerMigrations: readonly SchemaMigration[] = [{
     ) WITHOUT ROWID;
     CREATE INDEX claims_to_order ON claims (claimed_at) WHERE ordered_at IS NULL;
   `,
-}];
+  },
+];
 
 /** A unit won: its number in the sale and when it was claimed. */
 export interface Claim {
@@ -78,17 +80,30 @@ export class FlashSaleLedger {
   /** Set when a commit failed: memory may be ahead of the file, so nothing more is claimed until a restart reloads it. */
   private broken: Error | undefined;
 
-  constructor(readonly file: string, sales: readonly Sale[], options: { durability?: 'full' | 'normal'; groupCommitMs?: number } = {}) {
+  constructor(
+    readonly file: string,
+    sales: readonly Sale[],
+    options: { durability?: 'full' | 'normal'; groupCommitMs?: number } = {},
+  ) {
     // How long a commit waits for more claims to join it (default 2 ms). A commit is an fsync,
     // which blocks the process: claims that wait 2 ms share one, rather than each few claims
     // paying for their own (measured: 40 µs of a claim's cost was its share of fsyncs).
     this.claims = new Batcher((batch) => this.commit(batch), { gather: { ms: options.groupCommitMs ?? 2 } });
     try {
-      this.db = openSqliteDatabase(file, { durability: options.durability ?? 'full', foreignKeys: true, exclusive: true, busyTimeoutMs: 100 });
+      this.db = openSqliteDatabase(file, {
+        durability: options.durability ?? 'full',
+        foreignKeys: true,
+        exclusive: true,
+        busyTimeoutMs: 100,
+      });
       applyMigrations(this.db, file, ledgerMigrations);
     } catch (err) {
       if (err instanceof DomicileError) throw err;
-      throw new DomicileError('UNAVAILABLE', `cannot open the flash sales' ledger ${file}: ${(err as Error).message} (does another \`domicile up\` use this data folder?)`, { cause: err });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `cannot open the flash sales' ledger ${file}: ${(err as Error).message} (does another \`domicile up\` use this data folder?)`,
+        { cause: err },
+      );
     }
     try {
       this.loadSales(sales);
@@ -102,15 +117,35 @@ export class FlashSaleLedger {
   private loadSales(sales: readonly Sale[]): void {
     this.db.transaction(() => {
       for (const sale of sales) {
-        const known = this.db.prepare<[string], { sku: string; sold: number }>('SELECT sku, sold FROM sales WHERE id = ?').get(sale.id);
-        if (known && known.sku !== sale.sku) throw new DomicileError('BAD_REQUEST', `sale ${sale.id} sold ${known.sku} before; the catalog now says ${sale.sku}: give the new sale a new id`);
-        if (known && known.sold > sale.units) throw new DomicileError('BAD_REQUEST', `sale ${sale.id} has sold ${known.sold} units already; the catalog cannot lower its stock to ${sale.units}`);
-        this.db.prepare('INSERT INTO sales (id, sku, units) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET units = excluded.units').run(sale.id, sale.sku, sale.units);
+        const known = this.db
+          .prepare<[string], { sku: string; sold: number }>('SELECT sku, sold FROM sales WHERE id = ?')
+          .get(sale.id);
+        if (known && known.sku !== sale.sku)
+          throw new DomicileError(
+            'BAD_REQUEST',
+            `sale ${sale.id} sold ${known.sku} before; the catalog now says ${sale.sku}: give the new sale a new id`,
+          );
+        if (known && known.sold > sale.units)
+          throw new DomicileError(
+            'BAD_REQUEST',
+            `sale ${sale.id} has sold ${known.sold} units already; the catalog cannot lower its stock to ${sale.units}`,
+          );
+        this.db
+          .prepare(
+            'INSERT INTO sales (id, sku, units) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET units = excluded.units',
+          )
+          .run(sale.id, sale.sku, sale.units);
       }
     })();
     for (const sale of sales) {
-      const buyers = new Set(this.db.prepare<[string], string>('SELECT buyer_key FROM claims WHERE sale_id = ?').pluck().all(sale.id));
-      const ordered = this.db.prepare<[string], number>('SELECT count(*) FROM claims WHERE sale_id = ? AND ordered_at IS NOT NULL').pluck().get(sale.id) ?? 0;
+      const buyers = new Set(
+        this.db.prepare<[string], string>('SELECT buyer_key FROM claims WHERE sale_id = ?').pluck().all(sale.id),
+      );
+      const ordered =
+        this.db
+          .prepare<[string], number>('SELECT count(*) FROM claims WHERE sale_id = ? AND ordered_at IS NOT NULL')
+          .pluck()
+          .get(sale.id) ?? 0;
       this.sales.set(sale.id, { sale, sold: buyers.size, ordered, buyers });
     }
   }
@@ -121,7 +156,11 @@ export class FlashSaleLedger {
 
   private state(saleId: string): SaleState {
     const state = this.sales.get(saleId);
-    if (!state) throw new DomicileError('NOT_FOUND', `no flash sale "${saleId}"; the catalog's sales are: ${[...this.sales.keys()].join(', ') || 'none'}`);
+    if (!state)
+      throw new DomicileError(
+        'NOT_FOUND',
+        `no flash sale "${saleId}"; the catalog's sales are: ${[...this.sales.keys()].join(', ') || 'none'}`,
+      );
     return state;
   }
 
@@ -131,9 +170,23 @@ export class FlashSaleLedger {
    */
   claim(saleId: string, userId: string, buyerKey: string): Promise<Claim> {
     const state = this.state(saleId);
-    if (this.broken) return Promise.reject(new DomicileError('UNAVAILABLE', `the flash sales' ledger could not commit (${this.broken.message}); restart the gateway`));
-    if (state.buyers.has(buyerKey)) return Promise.reject(new DomicileError('CONFLICT', `you already bought a unit in sale ${saleId}: one per buyer`, { details: { reason: 'already-bought' } }));
-    if (state.sold >= state.sale.units) return Promise.reject(new DomicileError('CONFLICT', `sale ${saleId} is sold out`, { details: { reason: 'sold-out' } }));
+    if (this.broken)
+      return Promise.reject(
+        new DomicileError(
+          'UNAVAILABLE',
+          `the flash sales' ledger could not commit (${this.broken.message}); restart the gateway`,
+        ),
+      );
+    if (state.buyers.has(buyerKey))
+      return Promise.reject(
+        new DomicileError('CONFLICT', `you already bought a unit in sale ${saleId}: one per buyer`, {
+          details: { reason: 'already-bought' },
+        }),
+      );
+    if (state.sold >= state.sale.units)
+      return Promise.reject(
+        new DomicileError('CONFLICT', `sale ${saleId} is sold out`, { details: { reason: 'sold-out' } }),
+      );
     state.sold += 1;
     state.buyers.add(buyerKey);
     return this.claims.submit({ saleId, unit: state.sold, claimedAt: Date.now(), buyerKey, userId });
@@ -142,7 +195,9 @@ export class FlashSaleLedger {
   /** Commits a group of claims in one transaction; their buyers are answered once it is durable. */
   private commit(batch: readonly PendingOrder[]): Claim[] {
     try {
-      const insert = this.db.prepare('INSERT INTO claims (sale_id, buyer_key, unit, claimed_at, user_id) VALUES (?, ?, ?, ?, ?)');
+      const insert = this.db.prepare(
+        'INSERT INTO claims (sale_id, buyer_key, unit, claimed_at, user_id) VALUES (?, ?, ?, ?, ?)',
+      );
       const count = this.db.prepare('UPDATE sales SET sold = sold + ? WHERE id = ?');
       this.db.transaction(() => {
         const perSale = new Map<string, number>();
@@ -154,7 +209,11 @@ export class FlashSaleLedger {
       })();
     } catch (err) {
       this.broken = err as Error;
-      throw new DomicileError('UNAVAILABLE', `the flash sales' ledger could not commit: ${(err as Error).message}; nothing was sold to this request`, { cause: err });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `the flash sales' ledger could not commit: ${(err as Error).message}; nothing was sold to this request`,
+        { cause: err },
+      );
     }
     return batch.map((c) => ({ saleId: c.saleId, unit: c.unit, claimedAt: c.claimedAt }));
   }
@@ -169,16 +228,28 @@ export class FlashSaleLedger {
   pendingOrders(limit: number, after?: PendingOrder): PendingOrder[] {
     type Row = { sale_id: string; buyer_key: string; unit: number; claimed_at: number; user_id: string };
     const columns = 'SELECT sale_id, buyer_key, unit, claimed_at, user_id FROM claims WHERE ordered_at IS NULL';
-    const rows = after === undefined
-      ? this.db.prepare<[number], Row>(`${columns} ORDER BY claimed_at, sale_id, buyer_key LIMIT ?`).all(limit)
-      : this.db.prepare<[number, string, string, number], Row>(`${columns} AND (claimed_at, sale_id, buyer_key) > (?, ?, ?) ORDER BY claimed_at, sale_id, buyer_key LIMIT ?`)
-        .all(after.claimedAt, after.saleId, after.buyerKey, limit);
-    return rows.map((r) => ({ saleId: r.sale_id, buyerKey: r.buyer_key, unit: r.unit, claimedAt: r.claimed_at, userId: r.user_id }));
+    const rows =
+      after === undefined
+        ? this.db.prepare<[number], Row>(`${columns} ORDER BY claimed_at, sale_id, buyer_key LIMIT ?`).all(limit)
+        : this.db
+            .prepare<[number, string, string, number], Row>(
+              `${columns} AND (claimed_at, sale_id, buyer_key) > (?, ?, ?) ORDER BY claimed_at, sale_id, buyer_key LIMIT ?`,
+            )
+            .all(after.claimedAt, after.saleId, after.buyerKey, limit);
+    return rows.map((r) => ({
+      saleId: r.sale_id,
+      buyerKey: r.buyer_key,
+      unit: r.unit,
+      claimedAt: r.claimed_at,
+      userId: r.user_id,
+    }));
   }
 
   /** Marks orders written, and forgets whose they were (the order itself rests in the home region). */
   markOrdered(orders: readonly PendingOrder[]): void {
-    const mark = this.db.prepare('UPDATE claims SET ordered_at = ?, user_id = NULL WHERE sale_id = ? AND buyer_key = ? AND ordered_at IS NULL');
+    const mark = this.db.prepare(
+      'UPDATE claims SET ordered_at = ?, user_id = NULL WHERE sale_id = ? AND buyer_key = ? AND ordered_at IS NULL',
+    );
     const now = Date.now();
     const marked = this.db.transaction(() => orders.filter((o) => mark.run(now, o.saleId, o.buyerKey).changes === 1))();
     for (const o of marked) {

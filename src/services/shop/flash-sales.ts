@@ -1,13 +1,21 @@
 import { createHmac } from 'node:crypto';
 import { isDomicileError } from '../../errors/domicile-error.js';
+import { outsideRegionTrace } from '../../wan/region-trace.js';
 import type { Catalog, Product, Sale } from './catalog.js';
 import type { Claim, FlashSaleLedger, PendingOrder, SaleCounts } from './flash-sale-ledger.js';
-import { outsideRegionTrace } from '../../wan/region-trace.js';
 
 /** The order a won claim becomes, in the buyer's home region (shop/orders/<key>). */
 export interface SaleOrder {
   key: string;
-  value: { saleId: string; sku: string; name: string; price: Product['price']; unit: number; claimedAt: number; status: 'confirmed' };
+  value: {
+    saleId: string;
+    sku: string;
+    name: string;
+    price: Product['price'];
+    unit: number;
+    claimedAt: number;
+    status: 'confirmed';
+  };
 }
 
 export interface FlashSalesOptions {
@@ -61,15 +69,24 @@ export class FlashSales {
   }
 
   private buyerKey(saleId: string, userId: string): string {
-    return createHmac('sha256', this.options.buyerKeySecret).update(`domicile/flash-sale/v1\0${saleId}\0${userId}`).digest('base64url');
+    return createHmac('sha256', this.options.buyerKeySecret)
+      .update(`domicile/flash-sale/v1\0${saleId}\0${userId}`)
+      .digest('base64url');
   }
 
   /** One unit for this buyer, once it is durable; its order follows in the buyer's home region. */
-  async claim(saleId: string, userId: string): Promise<Claim & { sku: string; order: { service: 'shop'; collection: 'orders'; key: string } }> {
+  async claim(
+    saleId: string,
+    userId: string,
+  ): Promise<Claim & { sku: string; order: { service: 'shop'; collection: 'orders'; key: string } }> {
     this.lastClaimAt = Date.now();
     const claim = await this.options.ledger.claim(saleId, userId, this.buyerKey(saleId, userId));
     this.kick();
-    return { ...claim, sku: this.sales.get(saleId)!.sale.sku, order: { service: 'shop', collection: 'orders', key: saleOrderKey(saleId) } };
+    return {
+      ...claim,
+      sku: this.sales.get(saleId)!.sale.sku,
+      order: { service: 'shop', collection: 'orders', key: saleOrderKey(saleId) },
+    };
   }
 
   counts(saleId: string): SaleCounts & { pendingOrders: number; lastError: string | null } {
@@ -125,7 +142,11 @@ export class FlashSales {
       after = page.at(-1);
       // A sale in full swing: its buyers first, unless the oldest order has waited long enough.
       const quiet = this.options.quietMs ?? 250;
-      while (Date.now() - this.lastClaimAt < quiet && Date.now() - page[0]!.claimedAt < (this.options.maxDelayMs ?? 30_000) && !this.closed) {
+      while (
+        Date.now() - this.lastClaimAt < quiet &&
+        Date.now() - page[0]!.claimedAt < (this.options.maxDelayMs ?? 30_000) &&
+        !this.closed
+      ) {
         await new Promise((resolve) => setTimeout(resolve, quiet));
       }
       const done: PendingOrder[] = [];
@@ -149,7 +170,15 @@ export class FlashSales {
     try {
       await this.options.writeOrder(pending.userId, {
         key: saleOrderKey(sale.id),
-        value: { saleId: sale.id, sku: product.sku, name: product.name, price: product.price, unit: pending.unit, claimedAt: pending.claimedAt, status: 'confirmed' },
+        value: {
+          saleId: sale.id,
+          sku: product.sku,
+          name: product.name,
+          price: product.price,
+          unit: pending.unit,
+          claimedAt: pending.claimedAt,
+          status: 'confirmed',
+        },
       });
       return true;
     } catch (err) {

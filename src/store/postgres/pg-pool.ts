@@ -3,7 +3,10 @@ import { DomicileError } from '../../errors/domicile-error.js';
 
 /** int8 as number: every bigint Domicile keeps (seqs, versions, epochs, times) stays far below 2^53. */
 const types = {
-  getTypeParser: ((oid: number, format?: string) => (oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20
+      ? (v: string) => Number(v)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
 };
 
 /**
@@ -12,9 +15,18 @@ const types = {
  * checked: it goes into the connection's options), and idle connections the server drops never
  * crashing the process.
  */
-export function openPgPool(options: { url: string; schema?: string | undefined; size?: number; what: string; keepAlive?: boolean }): pg.Pool {
+export function openPgPool(options: {
+  url: string;
+  schema?: string | undefined;
+  size?: number;
+  what: string;
+  keepAlive?: boolean;
+}): pg.Pool {
   if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
-    throw new DomicileError('BAD_REQUEST', `${options.what}'s schema is a plain lower-case identifier, not "${options.schema}"`);
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `${options.what}'s schema is a plain lower-case identifier, not "${options.schema}"`,
+    );
   }
   const pool = new pg.Pool({
     connectionString: options.url,

@@ -65,7 +65,8 @@ export class PgQueryMeter {
 
   private heard(args: readonly unknown[]): void {
     const [first, second] = args;
-    const config = typeof first === 'object' && first !== null ? (first as { text?: unknown; values?: unknown }) : undefined;
+    const config =
+      typeof first === 'object' && first !== null ? (first as { text?: unknown; values?: unknown }) : undefined;
     const text = typeof first === 'string' ? first : config?.text;
     const values = Array.isArray(second) ? second : Array.isArray(config?.values) ? config.values : [];
     if (typeof text === 'string') for (const listener of this.listeners) listener(text, values);

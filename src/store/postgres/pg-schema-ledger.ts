@@ -20,13 +20,23 @@ function pgLedger(client: pg.PoolClient, table: string): SchemaLedger {
     begin: () => query('BEGIN'),
     commit: () => query('COMMIT'),
     rollback: () => query('ROLLBACK'),
-    createLedger: () => query(`CREATE TABLE IF NOT EXISTS ${table} (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL, sha256 text)`),
-    hasChecksums: async () => (await client.query(`SELECT * FROM ${table} LIMIT 0`)).fields.some((f) => f.name === 'sha256'),
+    createLedger: () =>
+      query(
+        `CREATE TABLE IF NOT EXISTS ${table} (id integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL, sha256 text)`,
+      ),
+    hasChecksums: async () =>
+      (await client.query(`SELECT * FROM ${table} LIMIT 0`)).fields.some((f) => f.name === 'sha256'),
     addChecksums: () => query(`ALTER TABLE ${table} ADD COLUMN sha256 text`),
     readLedger: async () => (await client.query<LedgerRow>(`SELECT id, name, sha256 FROM ${table} ORDER BY id`)).rows,
     setChecksum: (id, sha256) => query(`UPDATE ${table} SET sha256 = $1 WHERE id = $2`, [sha256, id]),
     run: (sql) => query(sql),
-    record: (migration, sha256, at) => query(`INSERT INTO ${table} (id, name, applied_at, sha256) VALUES ($1, $2, $3, $4)`, [migration.id, migration.name, at, sha256]),
+    record: (migration, sha256, at) =>
+      query(`INSERT INTO ${table} (id, name, applied_at, sha256) VALUES ($1, $2, $3, $4)`, [
+        migration.id,
+        migration.name,
+        at,
+        sha256,
+      ]),
   };
 }
 
@@ -35,6 +45,11 @@ function pgLedger(client: pg.PoolClient, table: string): SchemaLedger {
  * `ledger` names the ledger's table: a component that may share a database with another (the
  * coordinator's state beside the directory) keeps a ledger of its own.
  */
-export function applyPgMigrations(pool: pg.Pool, where: string, migrations: readonly SchemaMigration[], ledger = 'schema_migrations'): Promise<number[]> {
+export function applyPgMigrations(
+  pool: pg.Pool,
+  where: string,
+  migrations: readonly SchemaMigration[],
+  ledger = 'schema_migrations',
+): Promise<number[]> {
   return withPgClient(pool, (client) => applySchemaAsync(pgLedger(client, ledger), where, migrations));
 }

@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
 import { DomicileError } from '../../errors/domicile-error.js';
+import { Batcher } from '../../shared/batcher.js';
+import { withResidue } from '../placement-residue.js';
 import type {
   AuditAppend,
   AuditRow,
@@ -10,27 +12,25 @@ import type {
   KeyUpgrade,
   PlacementStat,
   PurgeResult,
-  RecordImport,
   RecordDelete,
+  RecordImport,
   RecordPage,
   RecordRead,
   RecordWrite,
   RegionStore,
   StoredRecord,
-  TenantExport,
-  TenantState,
   Tenancy,
   TenancyStatus,
+  TenantExport,
+  TenantState,
   WrappedKey,
   WriteResult,
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
-import { withResidue } from '../placement-residue.js';
 import { openSqliteDatabase } from './open-sqlite-database.js';
-import { Batcher } from '../../shared/batcher.js';
-import { checkpointScrubbed, withSecureDelete } from './secure-delete.js';
 import { regionStoreMigrations } from './schema-migrations.js';
+import { checkpointScrubbed, withSecureDelete } from './secure-delete.js';
 import { applyMigrations } from './sqlite-schema-ledger.js';
 
 export interface SqliteRegionStoreOptions {
@@ -54,68 +54,180 @@ export interface SqliteRegionStoreOptions {
   exclusive?: boolean;
 }
 
-interface TenancyRow { user_id: string; service: string; market: string; epoch: number; status: TenancyStatus; moved_to: string | null }
-interface KeyRow { user_id: string; scope: string; wrapped: Buffer; wrapped_by: string; created_at: number }
-interface RecordRow { user_id: string; service: string; collection: string; key: string; version: number; ciphertext: Buffer; updated_at: number; sealed_key: Buffer | null }
+interface TenancyRow {
+  user_id: string;
+  service: string;
+  market: string;
+  epoch: number;
+  status: TenancyStatus;
+  moved_to: string | null;
+}
+interface KeyRow {
+  user_id: string;
+  scope: string;
+  wrapped: Buffer;
+  wrapped_by: string;
+  created_at: number;
+}
+interface RecordRow {
+  user_id: string;
+  service: string;
+  collection: string;
+  key: string;
+  version: number;
+  ciphertext: Buffer;
+  updated_at: number;
+  sealed_key: Buffer | null;
+}
 /** A tenancy joined with the record asked for (record columns null when it is absent). */
-interface ReadRow { market: string; epoch: number; status: TenancyStatus; moved_to: string | null; version: number | null; ciphertext: Buffer | null; updated_at: number | null; sealed_key: Buffer | null }
-interface ChangeRow { seq: number; user_id: string; service: string; collection: string; key: string; op: 'put' | 'delete'; version: number; at: number; sealed_key: Buffer | null }
-interface StatRow { market: string; service: string; users: number; records: number; bytes: number }
-interface ResidueRow { market: string; service: string; moved_to: string | null; residue: number }
-interface AuditDbRow { seq: number; event_id: string | null; type: string; entry: Buffer; leaf_hash: Buffer }
+interface ReadRow {
+  market: string;
+  epoch: number;
+  status: TenancyStatus;
+  moved_to: string | null;
+  version: number | null;
+  ciphertext: Buffer | null;
+  updated_at: number | null;
+  sealed_key: Buffer | null;
+}
+interface ChangeRow {
+  seq: number;
+  user_id: string;
+  service: string;
+  collection: string;
+  key: string;
+  op: 'put' | 'delete';
+  version: number;
+  at: number;
+  sealed_key: Buffer | null;
+}
+interface StatRow {
+  market: string;
+  service: string;
+  users: number;
+  records: number;
+  bytes: number;
+}
+interface ResidueRow {
+  market: string;
+  service: string;
+  moved_to: string | null;
+  residue: number;
+}
+interface AuditDbRow {
+  seq: number;
+  event_id: string | null;
+  type: string;
+  entry: Buffer;
+  leaf_hash: Buffer;
+}
 
 function toAudit(row: AuditDbRow): AuditRow {
   return { seq: row.seq, eventId: row.event_id, type: row.type, entry: row.entry, leafHash: row.leaf_hash };
 }
 
 function toChange(row: ChangeRow): ChangeEntry {
-  return { seq: row.seq, userId: row.user_id, service: row.service, collection: row.collection, key: row.key, op: row.op, version: row.version, at: row.at, sealedKey: row.sealed_key };
+  return {
+    seq: row.seq,
+    userId: row.user_id,
+    service: row.service,
+    collection: row.collection,
+    key: row.key,
+    op: row.op,
+    version: row.version,
+    at: row.at,
+    sealedKey: row.sealed_key,
+  };
 }
 
 type RecordId = [userId: string, service: string, collection: string, key: string];
 
 function toTenancy(row: TenancyRow | undefined): Tenancy | undefined {
-  return row && { userId: row.user_id, service: row.service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
+  return (
+    row && {
+      userId: row.user_id,
+      service: row.service,
+      market: row.market,
+      epoch: row.epoch,
+      status: row.status,
+      movedTo: row.moved_to,
+    }
+  );
 }
 
 function toKey(row: KeyRow | undefined): WrappedKey | undefined {
-  return row && { userId: row.user_id, scope: row.scope, wrapped: row.wrapped, wrappedBy: row.wrapped_by, createdAt: row.created_at };
+  return (
+    row && {
+      userId: row.user_id,
+      scope: row.scope,
+      wrapped: row.wrapped,
+      wrappedBy: row.wrapped_by,
+      createdAt: row.created_at,
+    }
+  );
 }
 
 function toRecord(row: RecordRow): StoredRecord {
-  return { userId: row.user_id, service: row.service, collection: row.collection, key: row.key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
+  return {
+    userId: row.user_id,
+    service: row.service,
+    collection: row.collection,
+    key: row.key,
+    version: row.version,
+    ciphertext: row.ciphertext,
+    updatedAt: row.updated_at,
+    sealedKey: row.sealed_key,
+  };
 }
 
 function prepare(db: Database.Database) {
   const tenancyColumns = 'user_id, service, market, epoch, status, moved_to';
   const recordColumns = 'user_id, service, collection, key, version, ciphertext, updated_at, sealed_key';
   return {
-    getTenancy: db.prepare<[string, string], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies WHERE user_id = ? AND service = ?`),
+    getTenancy: db.prepare<[string, string], TenancyRow>(
+      `SELECT ${tenancyColumns} FROM tenancies WHERE user_id = ? AND service = ?`,
+    ),
     putTenancy: db.prepare<[string, string, string, number, string, string | null]>(
       `INSERT INTO tenancies (${tenancyColumns}) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (user_id, service) DO UPDATE SET market = excluded.market, epoch = excluded.epoch, status = excluded.status, moved_to = excluded.moved_to`,
     ),
     listTenancies: db.prepare<[], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies ORDER BY user_id, service`),
-    listServiceTenancies: db.prepare<[string], TenancyRow>(`SELECT ${tenancyColumns} FROM tenancies WHERE service = ? ORDER BY user_id`),
+    listServiceTenancies: db.prepare<[string], TenancyRow>(
+      `SELECT ${tenancyColumns} FROM tenancies WHERE service = ? ORDER BY user_id`,
+    ),
 
-    getKey: db.prepare<[string, string], KeyRow>('SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = ? AND scope = ?'),
+    getKey: db.prepare<[string, string], KeyRow>(
+      'SELECT user_id, scope, wrapped, wrapped_by, created_at FROM keys WHERE user_id = ? AND scope = ?',
+    ),
     insertKey: db.prepare<[string, string, Buffer, string, number]>(
       'INSERT INTO keys (user_id, scope, wrapped, wrapped_by, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, scope) DO NOTHING',
     ),
     deleteKeys: db.prepare<[string]>('DELETE FROM keys WHERE user_id = ?'),
     // substr, not LIKE: scopes may hold '%' or '_', which LIKE would treat as wildcards.
-    deleteKeysWithPrefix: db.prepare<[string, string, string]>('DELETE FROM keys WHERE user_id = ? AND substr(scope, 1, length(?)) = ?'),
+    deleteKeysWithPrefix: db.prepare<[string, string, string]>(
+      'DELETE FROM keys WHERE user_id = ? AND substr(scope, 1, length(?)) = ?',
+    ),
 
-    getRecord: db.prepare<RecordId, RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?`),
+    getRecord: db.prepare<RecordId, RecordRow>(
+      `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?`,
+    ),
     // One statement for the tenancy check and the read: one snapshot, one b-tree walk fewer.
     readRecord: db.prepare<[string, string, string, string], ReadRow>(
       `SELECT t.market AS market, t.epoch AS epoch, t.status AS status, t.moved_to AS moved_to, r.version AS version, r.ciphertext AS ciphertext, r.updated_at AS updated_at, r.sealed_key AS sealed_key
        FROM tenancies t LEFT JOIN records r ON r.user_id = t.user_id AND r.service = t.service AND r.collection = ? AND r.key = ?
        WHERE t.user_id = ? AND t.service = ?`,
     ),
-    recordsOfCollection: db.prepare<[string], RecordRow>(`SELECT ${recordColumns} FROM records WHERE collection = ? ORDER BY user_id, service, key`),
-    recordVersion: db.prepare<RecordId, number>('SELECT version FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?').pluck(),
-    listRecords: db.prepare<[string, string], RecordRow>(`SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key`),
+    recordsOfCollection: db.prepare<[string], RecordRow>(
+      `SELECT ${recordColumns} FROM records WHERE collection = ? ORDER BY user_id, service, key`,
+    ),
+    recordVersion: db
+      .prepare<RecordId, number>(
+        'SELECT version FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?',
+      )
+      .pluck(),
+    listRecords: db.prepare<[string, string], RecordRow>(
+      `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? ORDER BY collection, key`,
+    ),
     listCollection: db.prepare<[string, string, string], RecordRow>(
       `SELECT ${recordColumns} FROM records WHERE user_id = ? AND service = ? AND collection = ? ORDER BY key`,
     ),
@@ -126,7 +238,9 @@ function prepare(db: Database.Database) {
       `INSERT INTO records (${recordColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (user_id, service, collection, key) DO UPDATE SET version = excluded.version, ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, sealed_key = excluded.sealed_key`,
     ),
-    deleteRecord: db.prepare<RecordId>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?'),
+    deleteRecord: db.prepare<RecordId>(
+      'DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? AND key = ?',
+    ),
     purgeUser: db.prepare<[string]>('DELETE FROM records WHERE user_id = ?'),
     purgeUserService: db.prepare<[string, string]>('DELETE FROM records WHERE user_id = ? AND service = ?'),
 
@@ -150,36 +264,62 @@ function prepare(db: Database.Database) {
     ),
     // Keys other than the user key ('') that are left, and tenancies of other services that may still make keys.
     otherKeys: db.prepare<[string], number>("SELECT count(*) FROM keys WHERE user_id = ? AND scope <> ''").pluck(),
-    otherLiveTenancies: db.prepare<[string, string], number>(
-      "SELECT count(*) FROM tenancies WHERE user_id = ? AND service <> ? AND status IN ('home', 'fenced', 'incoming')",
-    ).pluck(),
+    otherLiveTenancies: db
+      .prepare<[string, string], number>(
+        "SELECT count(*) FROM tenancies WHERE user_id = ? AND service <> ? AND status IN ('home', 'fenced', 'incoming')",
+      )
+      .pluck(),
     deleteUserKey: db.prepare<[string]>("DELETE FROM keys WHERE user_id = ? AND scope = ''"),
     // From the AUTOINCREMENT counter, not max(seq): purging a moved user's newest entries must
     // not move the log's end back (a tailing reader would then be told of seqs it has passed).
-    lastSeq: db.prepare<[], number>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)").pluck(),
+    lastSeq: db
+      .prepare<[], number>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)")
+      .pluck(),
 
     lastAuditSeq: db.prepare<[], number>('SELECT coalesce(max(seq), 0) FROM audit_entries').pluck(),
-    insertAudit: db.prepare<[number, string | null, string, Buffer, Buffer]>('INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)'),
-    insertCheckpoint: db.prepare<[number, Buffer, number, Buffer]>('INSERT INTO audit_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)'),
-    auditEntries: db.prepare<[number, number], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?'),
-    auditCheckpointsUpTo: db.prepare<[number, number], CheckpointRow>('SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? AND size <= ? ORDER BY size'),
+    insertAudit: db.prepare<[number, string | null, string, Buffer, Buffer]>(
+      'INSERT INTO audit_entries (seq, event_id, type, entry, leaf_hash) VALUES (?, ?, ?, ?, ?)',
+    ),
+    insertCheckpoint: db.prepare<[number, Buffer, number, Buffer]>(
+      'INSERT INTO audit_checkpoints (size, root, at, signature) VALUES (?, ?, ?, ?)',
+    ),
+    auditEntries: db.prepare<[number, number], AuditDbRow>(
+      'SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?',
+    ),
+    auditCheckpointsUpTo: db.prepare<[number, number], CheckpointRow>(
+      'SELECT size, root, at, signature FROM audit_checkpoints WHERE size > ? AND size <= ? ORDER BY size',
+    ),
     auditSeqOfEvent: db.prepare<[string], number>('SELECT seq FROM audit_entries WHERE event_id = ?').pluck(),
-    lastAuditOfType: db.prepare<[string], AuditDbRow>('SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1'),
-    deleteCollection: db.prepare<[string, string, string]>('DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version, sealed_key'),
-    unsealedRecords: db.prepare<[number], RecordRow>(`SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT ?`),
-    unsealedChanges: db.prepare<[number], ChangeRow>('SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE sealed_key IS NULL ORDER BY seq LIMIT ?'),
+    lastAuditOfType: db.prepare<[string], AuditDbRow>(
+      'SELECT seq, event_id, type, entry, leaf_hash FROM audit_entries WHERE type = ? ORDER BY seq DESC LIMIT 1',
+    ),
+    deleteCollection: db.prepare<[string, string, string]>(
+      'DELETE FROM records WHERE user_id = ? AND service = ? AND collection = ? RETURNING key, version, sealed_key',
+    ),
+    unsealedRecords: db.prepare<[number], RecordRow>(
+      `SELECT ${recordColumns} FROM records WHERE sealed_key IS NULL LIMIT ?`,
+    ),
+    unsealedChanges: db.prepare<[number], ChangeRow>(
+      'SELECT seq, user_id, service, collection, key, op, version, at, sealed_key FROM changes WHERE sealed_key IS NULL ORDER BY seq LIMIT ?',
+    ),
     upgradeRecord: db.prepare<[string, Buffer, Buffer, string, string, string, string]>(
       'UPDATE records SET key = ?, sealed_key = ?, ciphertext = ? WHERE user_id = ? AND service = ? AND collection = ? AND key = ? AND sealed_key IS NULL',
     ),
     upgradeChange: db.prepare<[string, Buffer, number]>('UPDATE changes SET key = ?, sealed_key = ? WHERE seq = ?'),
     dropChange: db.prepare<[number]>('DELETE FROM changes WHERE seq = ?'),
-    unsealedKeys: db.prepare<[], number>('SELECT (SELECT count(*) FROM records WHERE sealed_key IS NULL) + (SELECT count(*) FROM changes WHERE sealed_key IS NULL)').pluck(),
+    unsealedKeys: db
+      .prepare<[], number>(
+        'SELECT (SELECT count(*) FROM records WHERE sealed_key IS NULL) + (SELECT count(*) FROM changes WHERE sealed_key IS NULL)',
+      )
+      .pluck(),
     deleteKeyScope: db.prepare<[string, string]>('DELETE FROM keys WHERE user_id = ? AND scope = ?'),
     deleteUserTenancies: db.prepare<[string]>('DELETE FROM tenancies WHERE user_id = ?'),
     deleteUserChanges: db.prepare<[string]>('DELETE FROM changes WHERE user_id = ?'),
     deleteUserServiceChanges: db.prepare<[string, string]>('DELETE FROM changes WHERE user_id = ? AND service = ?'),
     deleteTenancy: db.prepare<[string, string]>('DELETE FROM tenancies WHERE user_id = ? AND service = ?'),
-    markErased: db.prepare<[string, number]>('INSERT INTO erased_users (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING'),
+    markErased: db.prepare<[string, number]>(
+      'INSERT INTO erased_users (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING',
+    ),
     isErased: db.prepare<[string], number>('SELECT 1 FROM erased_users WHERE user_id = ?').pluck(),
 
     // A user counts where they are served or being moved, or wherever their data still rests.
@@ -207,7 +347,9 @@ function prepare(db: Database.Database) {
       LEFT JOIN tenancies t ON t.user_id = n.user_id AND t.service = n.service
       WHERE t.status IS NULL OR t.status = 'moved'
       GROUP BY 1, 2, 3`),
-    countChanges: db.prepare<[string, string], number>('SELECT count(*) FROM changes WHERE user_id = ? AND service = ?').pluck(),
+    countChanges: db
+      .prepare<[string, string], number>('SELECT count(*) FROM changes WHERE user_id = ? AND service = ?')
+      .pluck(),
   };
 }
 
@@ -240,16 +382,23 @@ function writeIn(s: Statements, w: RecordWrite, now: number): WriteResult {
   if (w.requires) {
     const found = s.recordVersion.get(w.userId, w.service, w.requires.collection, w.requires.key) ?? 0;
     if (found !== w.requires.version) {
-      throw new DomicileError('CONFLICT', `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`, {
-        details: { requires: w.requires, version: found },
-      });
+      throw new DomicileError(
+        'CONFLICT',
+        `record ${w.service}/${w.requires.collection}/${w.requires.key} of user ${w.userId} changed (version ${found}, not ${w.requires.version}) while the write was prepared: retry`,
+        {
+          details: { requires: w.requires, version: found },
+        },
+      );
     }
   }
   const current = s.recordVersion.get(w.userId, w.service, w.collection, w.key) ?? 0;
   checkVersion(w, current);
   const version = current + 1;
   s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
-  const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
+  const seq = Number(
+    s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null)
+      .lastInsertRowid,
+  );
   return { version, seq, updatedAt: now };
 }
 
@@ -262,7 +411,10 @@ function deleteIn(s: Statements, d: RecordDelete, now: number): WriteResult | un
   if (current === 0) return undefined;
   s.deleteRecord.run(d.userId, d.service, d.collection, d.key);
   // A delete's change carries the version it removed, so a reader can tell which put it ends.
-  const seq = Number(s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now, row?.sealed_key ?? null).lastInsertRowid);
+  const seq = Number(
+    s.appendChange.run(d.userId, d.service, d.collection, d.key, 'delete', current, now, row?.sealed_key ?? null)
+      .lastInsertRowid,
+  );
   return { version: current, seq, updatedAt: now };
 }
 
@@ -273,7 +425,11 @@ function putKeysIn(s: Statements, keys: readonly WrappedKey[]): WrappedKey[] {
     refuseErased(s, k.userId, 'make a key for');
     s.insertKey.run(k.userId, k.scope, k.wrapped, k.wrappedBy, k.createdAt);
     const stored = toKey(s.getKey.get(k.userId, k.scope));
-    if (!stored) throw new DomicileError('INTERNAL', `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`);
+    if (!stored)
+      throw new DomicileError(
+        'INTERNAL',
+        `key ${k.scope || '(user)'} of user ${k.userId} vanished while it was stored`,
+      );
     return stored;
   });
 }
@@ -292,9 +448,21 @@ function advanceIn(s: Statements, tenancies: readonly Tenancy[]): void {
  * Deletes a category's records and its key. The deletes are logged at `logAt` when given
  * (a migration under way carries them to the destination); returns how many records went.
  */
-function shredCategory(s: Statements, userId: string, service: string, category: string, logAt: number | undefined): number {
-  const gone = s.deleteCollection.all(userId, service, category) as Array<{ key: string; version: number; sealed_key: Buffer | null }>;
-  if (logAt !== undefined) for (const g of gone) s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt, g.sealed_key);
+function shredCategory(
+  s: Statements,
+  userId: string,
+  service: string,
+  category: string,
+  logAt: number | undefined,
+): number {
+  const gone = s.deleteCollection.all(userId, service, category) as Array<{
+    key: string;
+    version: number;
+    sealed_key: Buffer | null;
+  }>;
+  if (logAt !== undefined)
+    for (const g of gone)
+      s.appendChange.run(userId, service, category, g.key, 'delete', g.version, logAt, g.sealed_key);
   s.deleteKeyScope.run(userId, `${service}/${category}`);
   return gone.length;
 }
@@ -313,18 +481,39 @@ function importBatchIn(s: Statements, imports: readonly RecordImport[], now: num
     for (const p of b.puts) {
       const current = s.recordState.get(b.userId, b.service, p.collection, p.key);
       if (current && current.version === p.version && current.ciphertext.equals(p.ciphertext)) continue;
-      s.upsertRecord.run(b.userId, b.service, p.collection, p.key, p.version, p.ciphertext, p.updatedAt, p.sealedKey ?? null);
-      if (logged) s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealedKey ?? null);
+      s.upsertRecord.run(
+        b.userId,
+        b.service,
+        p.collection,
+        p.key,
+        p.version,
+        p.ciphertext,
+        p.updatedAt,
+        p.sealedKey ?? null,
+      );
+      if (logged)
+        s.appendChange.run(b.userId, b.service, p.collection, p.key, 'put', p.version, now, p.sealedKey ?? null);
       applied++;
     }
     for (const d of b.deletes) {
       const current = s.recordState.get(b.userId, b.service, d.collection, d.key);
       if (current === undefined) continue;
       s.deleteRecord.run(b.userId, b.service, d.collection, d.key);
-      if (logged) s.appendChange.run(b.userId, b.service, d.collection, d.key, 'delete', current.version, now, current.sealed_key);
+      if (logged)
+        s.appendChange.run(
+          b.userId,
+          b.service,
+          d.collection,
+          d.key,
+          'delete',
+          current.version,
+          now,
+          current.sealed_key,
+        );
       applied++;
     }
-    for (const category of b.shred ?? []) applied += shredCategory(s, b.userId, b.service, category, logged ? now : undefined);
+    for (const category of b.shred ?? [])
+      applied += shredCategory(s, b.userId, b.service, category, logged ? now : undefined);
   }
   return { applied, lastSeq: s.lastSeq.get() ?? 0 };
 }
@@ -334,11 +523,17 @@ function appendAuditIn(s: Statements, append: AuditAppend): void {
   const last = s.lastAuditSeq.get() ?? 0;
   const first = append.entries[0]?.seq ?? last + 1;
   if (first !== last + 1 || append.checkpoint.size !== last + append.entries.length) {
-    throw new DomicileError('CONFLICT', `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`, { details: { auditSize: last } });
+    throw new DomicileError(
+      'CONFLICT',
+      `the audit log holds ${last} entries: an append from seq ${first} with a checkpoint of size ${append.checkpoint.size} does not continue it`,
+      { details: { auditSize: last } },
+    );
   }
   for (const e of append.entries) {
     if (e.eventId !== null && s.auditSeqOfEvent.get(e.eventId) !== undefined) {
-      throw new DomicileError('CONFLICT', `the audit log already records event ${e.eventId}`, { details: { eventId: e.eventId } });
+      throw new DomicileError('CONFLICT', `the audit log already records event ${e.eventId}`, {
+        details: { eventId: e.eventId },
+      });
     }
     s.insertAudit.run(e.seq, e.eventId, e.type, e.entry, e.leafHash);
   }
@@ -353,14 +548,21 @@ function decideConsentIn(s: Statements, w: ConsentWrite, now: number): WriteResu
   checkVersion(w, current);
   const version = current + 1;
   s.upsertRecord.run(w.userId, w.service, w.collection, w.key, version, w.ciphertext, now, w.sealedKey ?? null);
-  const seq = Number(s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null).lastInsertRowid);
+  const seq = Number(
+    s.appendChange.run(w.userId, w.service, w.collection, w.key, 'put', version, now, w.sealedKey ?? null)
+      .lastInsertRowid,
+  );
   for (const category of w.shred) shredCategory(s, w.userId, w.service, category, now);
   appendAuditIn(s, w.audit);
   return { version, seq, updatedAt: now };
 }
 
 /** RegionStore.eraseUser's: the user's records, keys, tenancies and change entries gone, the user marked erased, the audit entries appended. */
-function eraseUserIn(s: Statements, userId: string, audit: AuditAppend): { records: number; keys: number; tenancies: number } {
+function eraseUserIn(
+  s: Statements,
+  userId: string,
+  audit: AuditAppend,
+): { records: number; keys: number; tenancies: number } {
   const records = s.purgeUser.run(userId).changes;
   const keys = s.deleteKeys.run(userId).changes;
   const tenancies = s.deleteUserTenancies.run(userId).changes;
@@ -372,17 +574,24 @@ function eraseUserIn(s: Statements, userId: string, audit: AuditAppend): { recor
 }
 
 /** RegionStore.purgeTenants's; the user's own key goes too once no key or live tenancy of theirs is left here. */
-function purgeTenantsIn(s: Statements, service: string, userIds: readonly string[], audit: AuditAppend | undefined): PurgeResult {
+function purgeTenantsIn(
+  s: Statements,
+  service: string,
+  userIds: readonly string[],
+  audit: AuditAppend | undefined,
+): PurgeResult {
   const total = { records: 0, keys: 0, changes: 0, tenancies: 0 };
   const prefix = `${service}/`;
   for (const userId of userIds) {
     const tenancy = s.getTenancy.get(userId, service);
-    if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced')) throw liveTenancy(userId, service, tenancy.status, 'purge');
+    if (tenancy && (tenancy.status === 'home' || tenancy.status === 'fenced'))
+      throw liveTenancy(userId, service, tenancy.status, 'purge');
     total.records += s.purgeUserService.run(userId, service).changes;
     total.keys += s.deleteKeysWithPrefix.run(userId, prefix, prefix).changes;
     total.changes += s.deleteUserServiceChanges.run(userId, service).changes;
     total.tenancies += s.deleteTenancy.run(userId, service).changes;
-    if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0) total.keys += s.deleteUserKey.run(userId).changes;
+    if (s.otherKeys.get(userId) === 0 && s.otherLiveTenancies.get(userId, service) === 0)
+      total.keys += s.deleteUserKey.run(userId).changes;
   }
   if (audit) appendAuditIn(s, audit);
   return total;
@@ -390,7 +599,8 @@ function purgeTenantsIn(s: Statements, service: string, userIds: readonly string
 
 /** RegionStore.upgradeKeys's: records and change entries take their keyIds and sealed keys, dropChanges are deleted. */
 function upgradeKeysIn(s: Statements, u: KeyUpgrade): void {
-  for (const r of u.records) s.upgradeRecord.run(r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey);
+  for (const r of u.records)
+    s.upgradeRecord.run(r.key, r.sealedKey, r.ciphertext, r.userId, r.service, r.collection, r.oldKey);
   for (const c of u.changes) s.upgradeChange.run(c.key, c.sealedKey, c.seq);
   for (const seq of u.dropChanges) s.dropChange.run(seq);
 }
@@ -408,14 +618,20 @@ export class SqliteRegionStore implements RegionStore {
   private readonly db: Database.Database;
   private prepared: Prepared | undefined;
   /** Writes grouped into one commit per turn of the event loop when they come together (see grouped). */
-  private readonly writes = new Batcher<() => unknown, WriteOutcome>((group) => this.commitGroup(group), { gather: 'turn' });
+  private readonly writes = new Batcher<() => unknown, WriteOutcome>((group) => this.commitGroup(group), {
+    gather: 'turn',
+  });
 
   constructor(options: SqliteRegionStoreOptions) {
     this.path = options.path;
     try {
       this.db = openSqliteDatabase(options.path, options);
     } catch (err) {
-      throw new DomicileError('UNAVAILABLE', `cannot open the region store ${options.path}: ${(err as Error).message}`, { cause: err });
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `cannot open the region store ${options.path}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -431,8 +647,11 @@ export class SqliteRegionStore implements RegionStore {
       delete: db.transaction((d: RecordDelete, now: number) => deleteIn(s, d, now)).immediate,
       putKeys: db.transaction((keys: readonly WrappedKey[]) => putKeysIn(s, keys)).immediate,
       advance: db.transaction((tenancies: readonly Tenancy[]) => advanceIn(s, tenancies)).immediate,
-      importBatch: db.transaction((imports: readonly RecordImport[], now: number) => importBatchIn(s, imports, now)).immediate,
-      purgeTenants: db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined) => purgeTenantsIn(s, service, userIds, audit)).immediate,
+      importBatch: db.transaction((imports: readonly RecordImport[], now: number) => importBatchIn(s, imports, now))
+        .immediate,
+      purgeTenants: db.transaction((service: string, userIds: readonly string[], audit: AuditAppend | undefined) =>
+        purgeTenantsIn(s, service, userIds, audit),
+      ).immediate,
       decideConsent: db.transaction((w: ConsentWrite, now: number) => decideConsentIn(s, w, now)).immediate,
       eraseUser: db.transaction((userId: string, audit: AuditAppend) => eraseUserIn(s, userId, audit)).immediate,
       appendAudit: db.transaction((append: AuditAppend) => appendAuditIn(s, append)).immediate,
@@ -472,9 +691,11 @@ export class SqliteRegionStore implements RegionStore {
     // When the commit itself fails (the disk, the file closed), nothing of the group is there:
     // the Batcher fails every caller with that error.
     let outcomes: WriteOutcome[] = [];
-    this.db.transaction(() => {
-      outcomes = group.map(outcome);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        outcomes = group.map(outcome);
+      })
+      .immediate();
     return outcomes;
   }
 
@@ -516,7 +737,10 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async deleteKeys(userId: string, scopePrefix?: string): Promise<number> {
-    const result = scopePrefix === undefined ? this.s.deleteKeys.run(userId) : this.s.deleteKeysWithPrefix.run(userId, scopePrefix, scopePrefix);
+    const result =
+      scopePrefix === undefined
+        ? this.s.deleteKeys.run(userId)
+        : this.s.deleteKeysWithPrefix.run(userId, scopePrefix, scopePrefix);
     return result.changes;
   }
 
@@ -532,10 +756,26 @@ export class SqliteRegionStore implements RegionStore {
   async readRecord(read: RecordRead): Promise<StoredRecord | undefined> {
     const { userId, service, collection, key } = read;
     const row = this.s.readRecord.get(collection, key, userId, service);
-    const tenancy = row && { userId, service, market: row.market, epoch: row.epoch, status: row.status, movedTo: row.moved_to };
+    const tenancy = row && {
+      userId,
+      service,
+      market: row.market,
+      epoch: row.epoch,
+      status: row.status,
+      movedTo: row.moved_to,
+    };
     checkTenancy(tenancy, userId, service, read.epoch);
     if (row?.version == null || row.ciphertext === null || row.updated_at === null) return undefined;
-    return { userId, service, collection, key, version: row.version, ciphertext: row.ciphertext, updatedAt: row.updated_at, sealedKey: row.sealed_key };
+    return {
+      userId,
+      service,
+      collection,
+      key,
+      version: row.version,
+      ciphertext: row.ciphertext,
+      updatedAt: row.updated_at,
+      sealedKey: row.sealed_key,
+    };
   }
 
   async countUnsealedKeys(): Promise<number> {
@@ -558,25 +798,39 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async tenantsOf(service: string, userIds: readonly string[]): Promise<TenantState[]> {
-    return userIds.map((userId) => ({ userId, erased: this.s.isErased.get(userId) !== undefined, tenancy: toTenancy(this.s.getTenancy.get(userId, service)) }));
+    return userIds.map((userId) => ({
+      userId,
+      erased: this.s.isErased.get(userId) !== undefined,
+      tenancy: toTenancy(this.s.getTenancy.get(userId, service)),
+    }));
   }
 
   async exportTenants(service: string, userIds: readonly string[]): Promise<TenantExport[]> {
     // One read transaction: the batch is read from one snapshot, as on PostgreSQL.
-    return this.db.transaction(() => userIds.map((userId) => ({
-      userId,
-      erased: this.s.isErased.get(userId) !== undefined,
-      tenancy: toTenancy(this.s.getTenancy.get(userId, service)),
-      records: this.s.listRecords.all(userId, service).map(toRecord),
-    })))();
+    return this.db.transaction(() =>
+      userIds.map((userId) => ({
+        userId,
+        erased: this.s.isErased.get(userId) !== undefined,
+        tenancy: toTenancy(this.s.getTenancy.get(userId, service)),
+        records: this.s.listRecords.all(userId, service).map(toRecord),
+      })),
+    )();
   }
 
   async listRecords(userId: string, service: string, collection?: string, page?: RecordPage): Promise<StoredRecord[]> {
-    const rows = collection === undefined
-      ? this.s.listRecords.all(userId, service)
-      : page === undefined
-        ? this.s.listCollection.all(userId, service, collection)
-        : this.s.listCollectionPage.all(userId, service, collection, page.after ?? '', page.withoutParts ? 1 : 0, page.limit);
+    const rows =
+      collection === undefined
+        ? this.s.listRecords.all(userId, service)
+        : page === undefined
+          ? this.s.listCollection.all(userId, service, collection)
+          : this.s.listCollectionPage.all(
+              userId,
+              service,
+              collection,
+              page.after ?? '',
+              page.withoutParts ? 1 : 0,
+              page.limit,
+            );
     return rows.map(toRecord);
   }
 
@@ -613,13 +867,17 @@ export class SqliteRegionStore implements RegionStore {
   async purgeTenants(service: string, userIds: readonly string[], audit?: AuditAppend): Promise<PurgeResult> {
     const { purgeTenants } = this.ready;
     const result = this.scrubbing(() => purgeTenants(service, userIds, audit));
-    if (result.records > 0 || result.keys > 0 || result.changes > 0 || result.tenancies > 0) checkpointScrubbed(this.db);
+    if (result.records > 0 || result.keys > 0 || result.changes > 0 || result.tenancies > 0)
+      checkpointScrubbed(this.db);
     return result;
   }
 
   async decideConsent(write: ConsentWrite): Promise<WriteResult> {
     const { decideConsent } = this.ready;
-    const result = write.shred.length > 0 ? this.scrubbing(() => decideConsent(write, Date.now())) : decideConsent(write, Date.now());
+    const result =
+      write.shred.length > 0
+        ? this.scrubbing(() => decideConsent(write, Date.now()))
+        : decideConsent(write, Date.now());
     if (write.shred.length > 0) checkpointScrubbed(this.db);
     return result;
   }
@@ -644,8 +902,10 @@ export class SqliteRegionStore implements RegionStore {
     return this.s.isErased.get(userId) !== undefined;
   }
 
-
-  async auditPage(afterSeq: number, limit: number): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
+  async auditPage(
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ entries: AuditRow[]; checkpoints: CheckpointRow[]; size: number }> {
     const s = this.s;
     // One read transaction, and synchronous: no append can land between its three reads.
     return this.db.transaction(() => {
@@ -656,8 +916,6 @@ export class SqliteRegionStore implements RegionStore {
       return { entries, checkpoints, size };
     })();
   }
-
-
 
   async auditSeqOfEvent(eventId: string): Promise<number | undefined> {
     return this.s.auditSeqOfEvent.get(eventId);
@@ -672,9 +930,14 @@ export class SqliteRegionStore implements RegionStore {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new DomicileError('BAD_REQUEST', `changesSince takes a limit of at least 1, not ${limit}`);
     }
-    if (userId !== undefined && service === undefined) throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
-    const rows = userId !== undefined ? this.s.userChangesSince.all(userId, service!, afterSeq, limit)
-      : service === undefined ? this.s.changesSince.all(afterSeq, limit) : this.s.serviceChangesSince.all(afterSeq, service, limit);
+    if (userId !== undefined && service === undefined)
+      throw new DomicileError('BAD_REQUEST', "changesSince of one user takes that user's service too");
+    const rows =
+      userId !== undefined
+        ? this.s.userChangesSince.all(userId, service!, afterSeq, limit)
+        : service === undefined
+          ? this.s.changesSince.all(afterSeq, limit)
+          : this.s.serviceChangesSince.all(afterSeq, service, limit);
     return rows.map(toChange);
   }
 
@@ -683,7 +946,14 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async placementStats(): Promise<PlacementStat[]> {
-    const stats = this.s.placementStats.all().map((row) => ({ market: row.market, service: row.service, users: row.users, records: row.records, bytes: row.bytes, residue: 0 }));
+    const stats = this.s.placementStats.all().map((row) => ({
+      market: row.market,
+      service: row.service,
+      users: row.users,
+      records: row.records,
+      bytes: row.bytes,
+      residue: 0,
+    }));
     return withResidue(stats, this.s.residueStats.all());
   }
 

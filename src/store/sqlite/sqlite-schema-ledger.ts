@@ -19,9 +19,15 @@ function sqliteLedger(db: Database.Database): SchemaLedger {
       if (db.inTransaction) db.exec('ROLLBACK');
     },
     createLedger: () => {
-      db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL, sha256 TEXT)');
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL, sha256 TEXT)',
+      );
     },
-    hasChecksums: () => db.prepare('SELECT * FROM schema_migrations LIMIT 0').columns().some((c) => c.name === 'sha256'),
+    hasChecksums: () =>
+      db
+        .prepare('SELECT * FROM schema_migrations LIMIT 0')
+        .columns()
+        .some((c) => c.name === 'sha256'),
     addChecksums: () => {
       db.exec('ALTER TABLE schema_migrations ADD COLUMN sha256 TEXT');
     },
@@ -33,7 +39,12 @@ function sqliteLedger(db: Database.Database): SchemaLedger {
       db.exec(sql);
     },
     record: (migration, sha256, at) => {
-      db.prepare('INSERT INTO schema_migrations (id, name, applied_at, sha256) VALUES (?, ?, ?, ?)').run(migration.id, migration.name, at, sha256);
+      db.prepare('INSERT INTO schema_migrations (id, name, applied_at, sha256) VALUES (?, ?, ?, ?)').run(
+        migration.id,
+        migration.name,
+        at,
+        sha256,
+      );
     },
   };
 }
@@ -43,6 +54,10 @@ function sqliteLedger(db: Database.Database): SchemaLedger {
  * ones, runs the others each in a transaction of its own, and answers their ids. `where` names
  * the file in refusals.
  */
-export function applyMigrations(db: Database.Database, where: string, migrations: readonly SchemaMigration[]): number[] {
+export function applyMigrations(
+  db: Database.Database,
+  where: string,
+  migrations: readonly SchemaMigration[],
+): number[] {
   return applySchemaSync(sqliteLedger(db), where, migrations);
 }

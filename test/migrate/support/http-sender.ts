@@ -6,13 +6,22 @@ export interface Reply {
 }
 
 /** One HTTP exchange with the gateway; throws when the outcome is unknown (no answer came). */
-export type Send = (method: 'GET' | 'PUT' | 'DELETE' | 'POST', path: string, token?: string, body?: unknown) => Promise<Reply>;
+export type Send = (
+  method: 'GET' | 'PUT' | 'DELETE' | 'POST',
+  path: string,
+  token?: string,
+  body?: unknown,
+) => Promise<Reply>;
 
 export function injectSender(app: () => FastifyInstance): Send {
   return async (method, path, token, body) => {
     const res = await app().inject({
-      method, url: path,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      method,
+      url: path,
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
     });
     return { status: res.statusCode, json: res.body ? (JSON.parse(res.body) as unknown) : null };
@@ -26,7 +35,10 @@ export function fetchSender(url: () => string | undefined): Send {
     if (base === undefined) throw new Error('the server is down');
     const res = await fetch(`${base}${path}`, {
       method,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(10_000),
     });

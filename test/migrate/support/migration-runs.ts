@@ -45,7 +45,12 @@ export function crashAt(point: FaultPoint): { fault: (p: FaultPoint) => Promise<
  * Starts a migration on a platform whose fault hook is `crashAt(point)` and runs it until the
  * crash (asking it to complete first when the crash is inside complete).
  */
-export async function runUntilCrash(engine: MigrationEngine, point: FaultPoint, crashed: Promise<void>, request: StartRequest): Promise<void> {
+export async function runUntilCrash(
+  engine: MigrationEngine,
+  point: FaultPoint,
+  crashed: Promise<void>,
+  request: StartRequest,
+): Promise<void> {
   await engine.start(request);
   if (point === 'inside-complete') {
     expect((await Promise.race([engine.waitFor(), crashed.then(() => undefined)]))?.state).toBe('cut-over');

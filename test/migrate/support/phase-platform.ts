@@ -1,11 +1,15 @@
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildGateway } from '../../../src/gateway/build-gateway.js';
-import { MigrationEngine, type EngineHost, type MigrationEngineOptions } from '../../../src/migrate/migration-engine.js';
+import {
+  type EngineHost,
+  MigrationEngine,
+  type MigrationEngineOptions,
+} from '../../../src/migrate/migration-engine.js';
+import { Platform } from '../../../src/platform/platform.js';
 import { loadPolicyFile } from '../../../src/policy/load-policy.js';
 import type { Policy } from '../../../src/policy/policy-schema.js';
 import type { RegionClient } from '../../../src/region/region-client.js';
-import { Platform } from '../../../src/platform/platform.js';
 import { examplesDir, liftedAuthThrottle } from '../../support/test-platform.js';
 
 export interface PhasePlatform {

@@ -12,7 +12,11 @@ export interface TestUser {
 
 /** The collections the writer uses: none needs a consent purpose. */
 export const writable: ReadonlyArray<readonly [service: string, collection: string]> = [
-  ['shop', 'cart'], ['shop', 'orders'], ['shop', 'addresses'], ['account', 'identity'], ['messaging', 'messages'],
+  ['shop', 'cart'],
+  ['shop', 'orders'],
+  ['shop', 'addresses'],
+  ['account', 'identity'],
+  ['messaging', 'messages'],
 ];
 
 interface Entry {
@@ -46,7 +50,12 @@ export class WriteModel {
   }
 }
 
-export async function registerUsers(send: Send, markets: readonly string[], perMarket: number, prefix: string): Promise<TestUser[]> {
+export async function registerUsers(
+  send: Send,
+  markets: readonly string[],
+  perMarket: number,
+  prefix: string,
+): Promise<TestUser[]> {
   const users: TestUser[] = [];
   for (const market of markets) {
     for (let i = 0; i < perMarket; i++) {
@@ -141,7 +150,12 @@ export class RandomWriter {
       }
       let reply;
       try {
-        reply = await this.send(op === 'delete' ? 'DELETE' : 'PUT', path, user.token, op === 'delete' ? undefined : value);
+        reply = await this.send(
+          op === 'delete' ? 'DELETE' : 'PUT',
+          path,
+          user.token,
+          op === 'delete' ? undefined : value,
+        );
       } catch {
         // No answer: the write may or may not have happened. Retry until one comes.
         if (!uncertain) this.model.counts.unknown++;
@@ -150,7 +164,12 @@ export class RandomWriter {
         continue;
       }
       if (op !== 'delete' && reply.status === 200) {
-        this.model.records.set(id, { userId: user.userId, ...target, value, version: (reply.json as { version: number }).version });
+        this.model.records.set(id, {
+          userId: user.userId,
+          ...target,
+          value,
+          version: (reply.json as { version: number }).version,
+        });
         this.model.counts[op]++;
         return;
       }
@@ -179,20 +198,33 @@ export async function modelProblems(send: Send, users: readonly TestUser[], mode
     for (const [service, collection] of writable) {
       const res = await send('GET', `/v1/me/${service}/${collection}`, user.token);
       if (res.status !== 200) {
-        problems.push(`${user.userId} ${service}/${collection}: list answered ${res.status} ${JSON.stringify(res.json)}`);
+        problems.push(
+          `${user.userId} ${service}/${collection}: list answered ${res.status} ${JSON.stringify(res.json)}`,
+        );
         continue;
       }
-      const served = new Map((res.json as { records: Array<{ key: string; value: unknown; version: number }> }).records.map((r) => [r.key, r]));
+      const served = new Map(
+        (res.json as { records: Array<{ key: string; value: unknown; version: number }> }).records.map((r) => [
+          r.key,
+          r,
+        ]),
+      );
       const expected = model.keysOf(user.userId).filter((e) => e.service === service && e.collection === collection);
       for (const e of expected) {
         const got = served.get(e.key);
-        if (!got) problems.push(`${user.userId} ${service}/${collection}/${e.key}: lost (acknowledged at version ${e.version})`);
+        if (!got)
+          problems.push(
+            `${user.userId} ${service}/${collection}/${e.key}: lost (acknowledged at version ${e.version})`,
+          );
         else if (got.version !== e.version || !isDeepStrictEqual(got.value, e.value)) {
-          problems.push(`${user.userId} ${service}/${collection}/${e.key}: served version ${got.version}, acknowledged ${e.version}${isDeepStrictEqual(got.value, e.value) ? '' : ' with another value'}`);
+          problems.push(
+            `${user.userId} ${service}/${collection}/${e.key}: served version ${got.version}, acknowledged ${e.version}${isDeepStrictEqual(got.value, e.value) ? '' : ' with another value'}`,
+          );
         }
         served.delete(e.key);
       }
-      for (const key of served.keys()) problems.push(`${user.userId} ${service}/${collection}/${key}: served but deleted (or never acknowledged)`);
+      for (const key of served.keys())
+        problems.push(`${user.userId} ${service}/${collection}/${key}: served but deleted (or never acknowledged)`);
     }
   }
   return problems;

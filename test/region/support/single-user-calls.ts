@@ -1,4 +1,4 @@
-import type { RegionClient, RecordStates, TenancyChange, UserDigest } from '../../../src/region/region-client.js';
+import type { RecordStates, RegionClient, TenancyChange, UserDigest } from '../../../src/region/region-client.js';
 
 /**
  * One-user forms of the batch migration primitives, for tests that reason about one user at a
@@ -6,7 +6,10 @@ import type { RegionClient, RecordStates, TenancyChange, UserDigest } from '../.
  */
 type Primitives = Pick<RegionClient, 'importUsers' | 'digestUsers' | 'setTenancies' | 'purgeUsers'>;
 
-export function importOne(region: Primitives, req: { service: string; userId: string; market: string; epoch: number; states: RecordStates }): Promise<{ applied: number }> {
+export function importOne(
+  region: Primitives,
+  req: { service: string; userId: string; market: string; epoch: number; states: RecordStates },
+): Promise<{ applied: number }> {
   const { service, ...user } = req;
   return region.importUsers({ service, users: [user] });
 }
@@ -22,6 +25,9 @@ export function setOne(region: Primitives, req: TenancyChange & { service: strin
   return region.setTenancies({ service, tenancies: [tenancy] });
 }
 
-export function purgeOne(region: Primitives, req: { userId: string; service: string }): Promise<{ records: number; keys: number }> {
+export function purgeOne(
+  region: Primitives,
+  req: { userId: string; service: string },
+): Promise<{ records: number; keys: number }> {
   return region.purgeUsers({ service: req.service, userIds: [req.userId] });
 }
