@@ -10,7 +10,7 @@ import { tempFolder } from './temp-folder.js';
 const users = 50;
 const regionId = 'sg-singapore';
 
-function valueOf(i: number): { item: string; qty: number; note: string } {
+function recordValue(i: number): { item: string; qty: number; note: string } {
   return { item: `sku-${i}`, qty: (i % 5) + 1, note: 'x'.repeat(150) };
 }
 
@@ -54,7 +54,7 @@ export async function encryptionCost(options: {
           epoch: 1,
           collection: 'orders',
           key: `o-${i}`,
-          value: valueOf(i),
+          value: recordValue(i),
         });
       }
       ms.nodeWrite += performance.now() - t;
@@ -66,7 +66,7 @@ export async function encryptionCost(options: {
           epoch: 1,
           collection: 'orders',
           key: `o-${i}`,
-          ciphertext: Buffer.from(JSON.stringify(valueOf(i))),
+          ciphertext: Buffer.from(JSON.stringify(recordValue(i))),
         });
       }
       ms.rawWrite += performance.now() - t;

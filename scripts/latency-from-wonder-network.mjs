@@ -74,7 +74,7 @@ const add = (a, b) => {
   pairs.push({ a, b, ms: Math.round(ms * 10) / 10, lines: used.map((r) => r.line), oneWay: used.length === 1 });
 };
 for (const m of marketCities) for (const r of regionCities) add(m, r);
-regionCities.forEach((a, i) => regionCities.slice(i + 1).forEach((b) => add(a, b)));
+for (const [i, a] of regionCities.entries()) for (const b of regionCities.slice(i + 1)) add(a, b);
 
 if (process.argv.includes('--lines')) {
   for (const p of pairs)

@@ -9,6 +9,7 @@ const id = z
   .string()
   .min(1)
   .max(128)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: ids may hold none
   .regex(/^[^\u0000-\u001f\u007f]+$/, 'no control characters');
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lower-case hex');
 const users = z.array(id).max(10_000);

@@ -94,7 +94,7 @@ export function servicesNeeding(policy: Policy, purpose: string): string[] {
  */
 export function grantsNow(ledger: ConsentLedger | undefined, purpose: Purpose): boolean {
   const last = ledger?.history.at(-1);
-  if (!last || last.decision !== 'grant') return false;
+  if (last?.decision !== 'grant') return false;
   const notice = currentNotice(purpose);
   return notice === null || last.notice?.hash === notice.hash;
 }

@@ -37,7 +37,7 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
   const connections = new WeakMap<Socket, ModelConnection>();
   app.decorateRequest('wan', undefined);
 
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const market = request.headers[clientMarketHeader];
     if (market === undefined) return done();
     if (typeof market !== 'string' || !wan.hasMarket(market)) {
@@ -80,7 +80,7 @@ export function registerWanEmulation(app: FastifyInstance, wan: WanEmulator): vo
           ? payload.length
           : Number(reply.getHeader('content-length') ?? 0);
     const requestBytes = Number(request.headers['content-length'] ?? 0);
-    let charge;
+    let charge: ReturnType<WanEmulator['charge']>;
     try {
       charge = wan.charge(
         w.market,

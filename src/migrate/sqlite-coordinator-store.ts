@@ -101,7 +101,8 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
               m.settings.rate,
               JSON.stringify(m.plan),
             );
-          movers.forEach((u, i) => insertMover.run(m.id, i, u.service, u.userId, u.market, u.from, u.to, u.epoch));
+          for (const [i, u] of movers.entries())
+            insertMover.run(m.id, i, u.service, u.userId, u.market, u.from, u.to, u.epoch);
           return undefined;
         })
         .immediate();

@@ -11,7 +11,6 @@ export interface HttpRegionClientOptions {
 }
 
 // The contract's methods: the constructor makes each a POST of its argument, from the method list.
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the methods are set up in the constructor
 export interface HttpRegionClient extends RegionApi {}
 
 /**

@@ -30,7 +30,6 @@ const freshResults: ReadonlySet<RegionMethod> = new Set<RegionMethod>([
 ]);
 
 // The contract's methods: the constructor makes each a call of the node's, from the method list.
-// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the methods are set up in the constructor
 export interface InProcessRegionClient extends RegionApi {}
 
 /**

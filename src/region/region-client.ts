@@ -432,6 +432,7 @@ export type RegionOutput<M extends RegionMethod> = z.output<RegionContract[M]['o
 
 /** Every method of the contract, as a client (or the node) offers it; one that takes nothing may be called without an argument. */
 export type RegionApi = {
+  // biome-ignore lint/complexity/noBannedTypes: `{} extends Input` asks whether every field of the input is optional
   [M in RegionMethod]: {} extends RegionInput<M>
     ? (req?: RegionInput<M>) => Promise<RegionOutput<M>>
     : (req: RegionInput<M>) => Promise<RegionOutput<M>>;

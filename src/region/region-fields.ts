@@ -9,6 +9,7 @@ import { countryCode } from '../shared/country-code.js';
  * Each schema's messages name the field and what it takes, as a client reads them in a 400.
  */
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: ids and keys may hold none
 const controlCharacters = /[\u0000-\u001f\u007f]/;
 
 /** A name: 1 to `max` characters, none of them a control character. */

@@ -111,23 +111,31 @@ export class Batcher<T, R> {
       this.running--;
       this.next();
     };
-    if (batch.length === 0) return done();
+    if (batch.length === 0) {
+      done();
+      return;
+    }
     let results: R[] | Promise<R[]>;
     try {
       results = this.run(batch.map((w) => w.item));
     } catch (err) {
-      batch.forEach((w) => w.reject(err));
-      return done();
+      for (const w of batch) w.reject(err);
+      done();
+      return;
     }
     if (results instanceof Promise) {
       results
         .then(
-          (answers) => batch.forEach((w, i) => w.resolve(answers[i]!)),
-          (err: unknown) => batch.forEach((w) => w.reject(err)),
+          (answers) => {
+            for (const [i, w] of batch.entries()) w.resolve(answers[i]!);
+          },
+          (err: unknown) => {
+            for (const w of batch) w.reject(err);
+          },
         )
         .finally(done);
     } else {
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      for (const [i, w] of batch.entries()) w.resolve(results[i]!);
       done();
     }
   }

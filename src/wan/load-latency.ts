@@ -58,7 +58,7 @@ export function missingFigures(latency: Latency, policy: Policy): string[] {
     for (const city of cities.values()) pair(m.city, city);
   }
   const regionCities = [...cities.values()];
-  regionCities.forEach((a, i) => regionCities.slice(i + 1).forEach((b) => pair(a, b)));
+  for (const [i, a] of regionCities.entries()) for (const b of regionCities.slice(i + 1)) pair(a, b);
   return missing;
 }
 

@@ -7,13 +7,16 @@ import { domicileBin, runCli } from '../support/cli.js';
 import { filesContaining, listFiles } from '../support/file-scan.js';
 import { tempDir } from '../support/temp-dir.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: the test walks many answers' shapes; issue 18's typed client will type them
+type Json = any;
+
 async function call(
   url: string,
   method: string,
   path: string,
   token?: string,
   body?: unknown,
-): Promise<{ status: number; json: any }> {
+): Promise<{ status: number; json: Json }> {
   const res = await fetch(`${url}${path}`, {
     method,
     headers: {
@@ -121,7 +124,7 @@ describe('a real `domicile up` process', () => {
         .reason,
     ).toBe('already-bought');
     // The order follows in the buyer's shop home (Mumbai under phase 3).
-    let order: { status: number; json: any } | undefined;
+    let order: { status: number; json: Json } | undefined;
     for (let i = 0; i < 100 && order?.status !== 200; i++) {
       order = await call(server.url, 'GET', '/v1/me/shop/orders/sale-redmi-1s-india', buyer.json.token);
       if (order.status !== 200) await new Promise((resolve) => setTimeout(resolve, 100));

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorCodes } from '../../src/errors/domicile-error.js';
+import type { errorCodes } from '../../src/errors/domicile-error.js';
 import { errorStatus } from '../../src/errors/error-status.js';
 import { photoChunkSize } from '../../src/services/cloud/photo-sync.js';
 import { listFiles } from '../support/file-scan.js';

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inSchema, onPostgres } from '../../bench/postgres-regions.js';
+import { onPostgres } from '../../bench/postgres-regions.js';
 import type { Policy } from '../../src/policy/policy-schema.js';
 import { regionPaths } from '../../src/region/open-region-node.js';
 import { listFiles } from '../support/file-scan.js';

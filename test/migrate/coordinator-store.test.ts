@@ -87,7 +87,7 @@ const cleanups: Array<() => void> = [];
 const opened: CoordinatorStore[] = [];
 afterEach(async () => {
   for (const s of opened.splice(0)) await s.close();
-  cleanups.splice(0).forEach((c) => c());
+  for (const c of cleanups.splice(0)) c();
 });
 
 describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {

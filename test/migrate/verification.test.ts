@@ -38,7 +38,9 @@ describe('verification', () => {
     await current?.close();
     current = undefined;
   });
-  afterAll(() => folders.forEach((f) => f.remove()));
+  afterAll(() => {
+    for (const f of folders) f.remove();
+  });
 
   it('per-record hashes that leave a region are keyed by the digest key the coordinator sends', async () => {
     current = await openPhase(data.path, 'before');

@@ -23,15 +23,15 @@ export function testLatencyYaml(): string {
   const regionCities = Object.values(regions);
   const cities = [...new Set([...regionCities, ...markets.map((m) => cityOf[m] ?? `${m} City`)])];
   const pairs: string[] = [];
-  cities.forEach((a, i) =>
-    cities.slice(i + 1).forEach((b) => {
+  for (const [i, a] of cities.entries()) {
+    for (const b of cities.slice(i + 1)) {
       const ms =
         special[`${a}|${b}`] ??
         special[`${b}|${a}`] ??
         (regionCities.includes(a) && regionCities.includes(b) ? 80 : 145);
       pairs.push(`  - { cities: [${a}, ${b}], ms: ${ms}, source: test }`);
-    }),
-  );
+    }
+  }
   return `name: test-wan
 model: { handshakeRoundTrips: 3, initialWindowBytes: 14600 }
 sources:

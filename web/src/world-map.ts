@@ -53,7 +53,7 @@ export function distanceKm(a: [number, number], b: [number, number]): number {
  * arc, solid as far as its users are cut over.
  */
 export function drawMap(svg: SVGSVGElement, summary: DashboardSummary): void {
-  for (const node of [...svg.children]) if (node.tagName !== 'desc') node.remove();
+  for (const node of [...svg.children]) if (node.tagName !== 'title' && node.tagName !== 'desc') node.remove();
   const byNumeric = new Map(
     summary.markets.flatMap((m) => {
       const p = countryPoints[m.country];

@@ -148,7 +148,7 @@ export class RandomWriter {
         this.model.anomalies.push(`${op} ${id}: no definitive answer within 60 s`);
         return;
       }
-      let reply;
+      let reply: Awaited<ReturnType<Send>>;
       try {
         reply = await this.send(
           op === 'delete' ? 'DELETE' : 'PUT',
