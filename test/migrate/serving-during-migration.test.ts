@@ -32,19 +32,20 @@ describe('serving while a migration runs uncapped', () => {
     const { engine } = current!;
     const stays = users.find((u) => u.market === 'CN')!;
     await engine.start({ batchSize: 2 });
-    const latencies: number[] = [];
+    // The coordinator yields between users, so this one-at-a-time prober is answered many
+    // times per batch; a coordinator that held the event loop for a whole step would let it
+    // in about once per batch (19 answers for 40 batches, seen with the yield removed). Counted,
+    // not timed: how fast answers come is `domicile bench migrate`'s question.
     let runningAnswers = 0;
-    while ((await engine.status())?.state === 'running') {
-      const t0 = performance.now();
-      const res = await send('PUT', '/v1/me/shop/cart/probe', stays.token, { at: t0 });
-      latencies.push(performance.now() - t0);
+    for (;;) {
+      const res = await send('PUT', '/v1/me/shop/cart/probe', stays.token, { at: runningAnswers });
       expect(res.status).toBe(200);
-      if ((await engine.status())?.state === 'running') runningAnswers++;
+      if ((await engine.status())?.state !== 'running') break;
+      runningAnswers++;
     }
-    expect((await engine.waitFor())?.state).toBe('cut-over');
-    // Many answers while it ran, not one at the end.
-    expect(runningAnswers).toBeGreaterThan(10);
-    latencies.sort((a, b) => a - b);
-    expect(latencies[Math.floor(latencies.length * 0.99)] ?? 0).toBeLessThan(200);
+    const finished = await engine.waitFor();
+    expect(finished?.state).toBe('cut-over');
+    expect(finished!.batches.total).toBeGreaterThan(10);
+    expect(runningAnswers).toBeGreaterThan(2 * finished!.batches.total);
   });
 });
