@@ -55,7 +55,7 @@ export class KeyHierarchy {
   private readonly cache: LRUCache<string, Buffer>;
   /** Users' record names (which hold their user key), by user: forgotten with the user key. */
   private readonly namesByUser: LRUCache<string, RecordNames>;
-  /** Raised by every forget: a key read from the store before it is not kept (see keep). */
+  /** Raised by every forget: a key read from the store before it is not kept (see keeps). */
   private generation = 0;
   /** False while the node may miss another node's shreds: nothing is kept then. */
   private trusted = true;
