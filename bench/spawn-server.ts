@@ -29,7 +29,7 @@ export function profileFlags(): string[] {
 }
 
 /**
- * Starts a server process and resolves with the first http:// URL it prints on a line that
+ * Starts a server process and resolves with the first http:// or https:// URL it prints on a line that
  * matches `pattern`; rejects with its stderr if it exits first or takes longer than 30 s.
  */
 export function spawnServer(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<SpawnedServer> {
@@ -54,7 +54,7 @@ export function spawnServer(args: string[], pattern: RegExp, env: NodeJS.Process
     lines.on('line', (line) => {
       printed.push(line);
       const match = pattern.exec(line);
-      const url = match ? /(http:\/\/[^\s]+)/.exec(line)?.[1] : undefined;
+      const url = match ? /(https?:\/\/[^\s]+)/.exec(line)?.[1] : undefined;
       if (url) {
         clearTimeout(timer);
         resolve({ url, child, lines: printed, stop });

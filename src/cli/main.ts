@@ -101,6 +101,19 @@ function addUp(program: Command, setExitCode: SetExitCode): void {
       ),
     )
     .addOption(
+      new Option(
+        '--region-tls-ca <file>',
+        "the PEM CA that signed the https:// regions' certificates (default: the system's CAs)",
+      ),
+    )
+    .addOption(
+      new Option(
+        '--region-tls-cert <file>',
+        "this gateway's PEM certificate, presented to regions that ask for one (mutual TLS)",
+      ),
+    )
+    .addOption(new Option('--region-tls-key <file>', "the PEM private key of --region-tls-cert's certificate"))
+    .addOption(
       new Option('--durability <mode>', 'SQLite durability: full survives power loss, normal a process crash')
         .choices(['full', 'normal'])
         .default('full'),
@@ -183,6 +196,7 @@ function addUp(program: Command, setExitCode: SetExitCode): void {
           port: o.port,
           host: o.host,
           regionUrl: o.regionUrl,
+          regionTls: { ca: o.regionTlsCa, cert: o.regionTlsCert, key: o.regionTlsKey },
           durability: o.durability,
           directoryUrl: o.directoryUrl,
           catalog: o.catalog,
@@ -213,8 +227,27 @@ function addRegion(program: Command, setExitCode: SetExitCode): void {
     .addOption(dataOption())
     .addOption(new Option('--port <n>', 'port').default(7100).argParser(parsePort))
     .addOption(new Option('--host <addr>', 'address to listen on').default('127.0.0.1'))
+    .addOption(new Option('--tls-cert <file>', "serve HTTPS with this PEM certificate (the node's, with its chain)"))
+    .addOption(new Option('--tls-key <file>', "the PEM private key of --tls-cert's certificate"))
+    .addOption(
+      new Option(
+        '--tls-client-ca <file>',
+        'mutual TLS: accept only callers (gateways) whose certificate this PEM CA signed',
+      ),
+    )
     .action(async (o) => {
-      setExitCode(await runRegion({ id: o.id, policy: o.policy, data: o.data, port: o.port, host: o.host }));
+      setExitCode(
+        await runRegion({
+          id: o.id,
+          policy: o.policy,
+          data: o.data,
+          port: o.port,
+          host: o.host,
+          tlsCert: o.tlsCert,
+          tlsKey: o.tlsKey,
+          tlsClientCa: o.tlsClientCa,
+        }),
+      );
     });
 }
 

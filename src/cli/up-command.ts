@@ -8,6 +8,7 @@ import { clientMarketHeader } from '../gateway/wan-hooks.js';
 import { MigrationEngine } from '../migrate/migration-engine.js';
 import { Platform, secretPaths } from '../platform/platform.js';
 import { loadPolicyFile } from '../policy/load-policy.js';
+import { loadCallerTls, plainHttpWarning } from '../region/region-tls.js';
 import { loadCatalogFile } from '../services/shop/catalog.js';
 import type { BoundedConcurrencyOptions } from '../shared/bounded-concurrency.js';
 import type { RateLimit } from '../shared/keyed-rate-limiter.js';
@@ -23,6 +24,8 @@ export interface UpOptions {
   port: number;
   host: string;
   regionUrl?: Record<string, string> | undefined;
+  /** Files of the CA that signed the regions' certificates, and of this gateway's own certificate and key (https:// regions). */
+  regionTls?: { ca?: string | undefined; cert?: string | undefined; key?: string | undefined } | undefined;
   durability?: 'full' | 'normal' | undefined;
   /** A PostgreSQL directory several gateways share (default: the embedded one in the data folder). */
   directoryUrl?: string | undefined;
@@ -52,11 +55,17 @@ export async function runUp(options: UpOptions): Promise<number> {
     options.emulateWan === undefined
       ? undefined
       : new WanEmulator(await loadLatencyFile(resolve(options.emulateWan)), policy, options.emulateWan);
+  for (const [id, url] of Object.entries(options.regionUrl ?? {})) {
+    const warning = plainHttpWarning(id, url);
+    if (warning) process.stderr.write(`domicile: warning: ${warning}\n`);
+  }
+  const regionTls = loadCallerTls(options.regionTls ?? {});
   const log = { line: (_: string) => {} };
   const platform = await Platform.open({
     policy,
     dataDir,
     remoteRegions: options.regionUrl ?? {},
+    regionTls,
     durability: options.durability ?? 'full',
     directoryUrl: options.directoryUrl,
     catalog,

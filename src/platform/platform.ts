@@ -12,6 +12,7 @@ import { HttpRegionClient } from '../region/http-region-client.js';
 import { InProcessRegionClient } from '../region/in-process-region-client.js';
 import { openRegionNode } from '../region/open-region-node.js';
 import type { RegionClient } from '../region/region-client.js';
+import type { CallerTls } from '../region/region-tls.js';
 import type { Catalog } from '../services/shop/catalog.js';
 import { tracedRegionClient } from '../wan/region-trace.js';
 import { openShop, type Shop } from './open-shop.js';
@@ -23,6 +24,8 @@ export interface PlatformOptions {
   dataDir: string;
   /** Regions that run as their own process (`domicile region`): region id → base URL. */
   remoteRegions?: Record<string, string>;
+  /** How https:// regions are reached: the CA their certificates chain to, this gateway's own certificate (region-tls.ts). */
+  regionTls?: CallerTls | undefined;
   /** SQLite durability of the embedded regions (default 'full'). */
   durability?: 'full' | 'normal';
   /**
@@ -143,7 +146,12 @@ export class Platform {
         if (url !== undefined) {
           regions.set(
             region.id,
-            new HttpRegionClient({ regionId: region.id, baseUrl: url, nodeToken: secrets.nodeToken }),
+            new HttpRegionClient({
+              regionId: region.id,
+              baseUrl: url,
+              nodeToken: secrets.nodeToken,
+              tls: options.regionTls,
+            }),
           );
         } else {
           const node = await openRegionNode({

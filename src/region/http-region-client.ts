@@ -1,5 +1,7 @@
+import { Agent, request } from 'node:https';
 import { DomicileError, errorFromJSON } from '../errors/domicile-error.js';
 import { type RegionApi, type RegionClient, type RegionMethod, regionMethods } from './region-client.js';
+import type { CallerTls } from './region-tls.js';
 
 export interface HttpRegionClientOptions {
   regionId: string;
@@ -8,6 +10,8 @@ export interface HttpRegionClientOptions {
   nodeToken: string;
   /** How long a call waits for an answer before UNAVAILABLE (default 10 s). */
   timeoutMs?: number;
+  /** For an https:// node: the CA that signed its certificate, and this caller's own certificate (region-tls.ts). */
+  tls?: CallerTls | undefined;
 }
 
 // The contract's methods: the constructor makes each a POST of its argument, from the method list.
@@ -20,6 +24,8 @@ export interface HttpRegionClient extends RegionApi {}
  * round trip on a warm socket. Errors come back as the node sent them (same codes, messages
  * and details as the in-process client); a region that cannot be reached is UNAVAILABLE,
  * naming the region and its URL.
+ * An https:// node is reached through node:https instead (kept-alive sockets too): Node's
+ * fetch takes no CA or client certificate of its own without the undici package's Agent.
  */
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above
 export class HttpRegionClient implements RegionClient {
@@ -27,18 +33,23 @@ export class HttpRegionClient implements RegionClient {
   private readonly baseUrl: string;
   private readonly authorization: string;
   private readonly timeoutMs: number;
+  /** Sockets to an https:// node, verified against the given CA (or the system's); none for http://. */
+  private readonly agent: Agent | undefined;
 
   constructor(options: HttpRegionClientOptions) {
     this.regionId = options.regionId;
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.authorization = `Bearer ${options.nodeToken}`;
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.agent = this.baseUrl.startsWith('https:') ? new Agent({ keepAlive: true, ...options.tls }) : undefined;
     const methods = this as unknown as Record<RegionMethod, (req?: unknown) => Promise<unknown>>;
     for (const method of regionMethods) methods[method] = (req) => this.post(method, req ?? {});
   }
 
-  /** Nothing to release: the region runs on, and idle pooled sockets close by themselves. */
-  async close(): Promise<void> {}
+  /** The region runs on; fetch's idle pooled sockets close by themselves, the https agent's here. */
+  async close(): Promise<void> {
+    this.agent?.destroy();
+  }
 
   private async post<T>(method: RegionMethod, body: unknown): Promise<T> {
     const url = `${this.baseUrl}/region/v1/${method}`;
@@ -52,15 +63,19 @@ export class HttpRegionClient implements RegionClient {
       });
     }
     let text: string;
-    let response: Response;
+    let response: { status: number; ok: boolean };
     try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: this.authorization },
-        body: payload,
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      text = await response.text();
+      if (this.agent) ({ response, text } = await this.postHttps(this.agent, url, payload));
+      else {
+        const answer = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: this.authorization },
+          body: payload,
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        response = answer;
+        text = await answer.text();
+      }
     } catch (err) {
       throw this.unreachable(url, err);
     }
@@ -78,6 +93,37 @@ export class HttpRegionClient implements RegionClient {
     if (!response.ok)
       throw errorFromJSON(parsed, `region ${this.regionId} answered ${method} with HTTP ${response.status}`);
     return ((parsed as { result?: unknown } | null)?.result ?? null) as T;
+  }
+
+  /** One POST over node:https, failing as fetch does (a TimeoutError, or an Error whose cause is the socket's or TLS's). */
+  private postHttps(
+    agent: Agent,
+    url: string,
+    payload: string,
+  ): Promise<{ response: { status: number; ok: boolean }; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method: 'POST',
+        agent,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+          authorization: this.authorization,
+        },
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (err) => reject(new Error('the answer broke off', { cause: err })));
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          resolve({ response: { status, ok: status >= 200 && status < 300 }, text: Buffer.concat(chunks).toString() });
+        });
+      });
+      req.on('error', (err) => reject(err.name === 'AbortError' ? err : new Error('request failed', { cause: err })));
+      req.end(payload);
+    });
   }
 
   private unreachable(url: string, err: unknown): DomicileError {

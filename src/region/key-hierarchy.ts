@@ -18,6 +18,13 @@ import { RecordNames } from './record-names.js';
  * without touching the rest; the user key lets all of a user's data be shredded at once.
  * Unwrapped keys are kept in a bounded LRU cache inside the node, so a hot read costs one
  * AES-GCM open, not three.
+ *
+ * Several nodes of a region may share its store (a PostgreSQL node pool): a key one of them
+ * shreds is forgotten by the others when their store tells them (forget, at the shred's
+ * commit); while a node cannot hear of shreds it caches nothing (distrust), and when it can
+ * again it starts from an empty cache (trust). A key read from the store while a shred of it
+ * was heard is used once and not kept: every forget starts a new generation of the cache, and
+ * only what was read within the current one is kept.
  */
 export const defaultKeyCacheSize = 50_000;
 
@@ -48,6 +55,10 @@ export class KeyHierarchy {
   private readonly cache: LRUCache<string, Buffer>;
   /** Users' record names (which hold their user key), by user: forgotten with the user key. */
   private readonly namesByUser: LRUCache<string, RecordNames>;
+  /** Raised by every forget: a key read from the store before it is not kept (see keeps). */
+  private generation = 0;
+  /** False while the node may miss another node's shreds: nothing is kept then. */
+  private trusted = true;
 
   constructor(options: KeyHierarchyOptions) {
     this.regionId = options.regionId;
@@ -64,8 +75,9 @@ export class KeyHierarchy {
     if (create) return (await this.categoryKeys([{ userId, scope }])).get(keyId(userId, scope))!;
     const cached = this.cache.get(keyId(userId, scope));
     if (cached) return cached;
+    const since = this.generation;
     const wrapped = await this.store.getKey(userId, scope);
-    return wrapped && this.openCategoryKey(wrapped);
+    return wrapped && this.openCategoryKey(wrapped, since);
   }
 
   /**
@@ -78,6 +90,7 @@ export class KeyHierarchy {
     const found = new Map<string, Buffer>();
     const missing: Array<{ userId: string; scope: string }> = [];
     const seen = new Set<string>();
+    const since = this.generation;
     const loaded = await this.preload(wanted);
     for (const { userId, scope } of wanted) {
       const id = keyId(userId, scope);
@@ -87,11 +100,11 @@ export class KeyHierarchy {
       const stored = cached ? undefined : loaded.get(id);
       if (cached) found.set(id, cached);
       // Stored but not opened by preload (its user key is gone): openCategoryKey says why.
-      else if (stored) found.set(id, await this.openCategoryKey(stored));
+      else if (stored) found.set(id, await this.openCategoryKey(stored, since));
       else missing.push({ userId, scope });
     }
     if (missing.length === 0) return found;
-    const userKeys = await this.userKeys([...new Set(missing.map((m) => m.userId))]);
+    const userKeys = await this.userKeys([...new Set(missing.map((m) => m.userId))], since);
     const fresh = missing.map(({ userId, scope }) => ({
       userId,
       scope,
@@ -100,7 +113,7 @@ export class KeyHierarchy {
       createdAt: Date.now(),
     }));
     for (const stored of await this.store.putKeysIfAbsent(fresh))
-      found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored));
+      found.set(keyId(stored.userId, stored.scope), await this.openCategoryKey(stored, since));
     return found;
   }
 
@@ -123,10 +136,12 @@ export class KeyHierarchy {
     }
     const loaded = new Map<string, WrappedKey>();
     if (wanted.size === 0) return loaded;
+    const since = this.generation;
     const stored = await this.store.getKeys([...wanted.values()]);
     for (const k of stored) loaded.set(keyId(k.userId, k.scope), k);
-    for (const k of stored) if (k.scope === '') this.openUserKey(k);
-    for (const k of stored) if (k.scope !== '' && this.cache.get(keyId(k.userId, ''))) await this.openCategoryKey(k);
+    for (const k of stored) if (k.scope === '') this.openUserKey(k, since);
+    for (const k of stored)
+      if (k.scope !== '' && this.cache.get(keyId(k.userId, ''))) await this.openCategoryKey(k, since);
     return loaded;
   }
 
@@ -159,12 +174,13 @@ export class KeyHierarchy {
   async names(userId: string, create: boolean): Promise<RecordNames | undefined> {
     const cached = this.namesByUser.get(userId);
     if (cached) return cached;
+    const since = this.generation;
     const userKey =
       this.cache.get(keyId(userId, '')) ??
-      (create ? (await this.userKeys([userId])).get(userId) : await this.storedUserKey(userId));
+      (create ? (await this.userKeys([userId], since)).get(userId) : await this.storedUserKey(userId, since));
     if (!userKey) return undefined;
     const names = new RecordNames(this.regionId, userId, userKey);
-    this.namesByUser.set(userId, names);
+    if (this.keeps(since)) this.namesByUser.set(userId, names);
     return names;
   }
 
@@ -175,14 +191,38 @@ export class KeyHierarchy {
 
   /** Forgets cached keys of a user (every scope, or those under a prefix), after they are shredded. */
   forget(userId: string, scopePrefix = ''): void {
+    this.generation++;
     const prefix = keyId(userId, scopePrefix);
     for (const k of [...this.cache.keys()]) if (k.startsWith(prefix)) this.cache.delete(k);
     if (scopePrefix === '') this.namesByUser.delete(userId);
   }
 
-  private async openCategoryKey(wrapped: WrappedKey): Promise<Buffer> {
+  /** Shreds by others may go unheard from now: forgets every key and keeps none until trust. */
+  distrust(): void {
+    this.trusted = false;
+    this.forgetAll();
+  }
+
+  /** Every shred is heard again: starts from an empty cache (what was missed is gone with it). */
+  trust(): void {
+    this.forgetAll();
+    this.trusted = true;
+  }
+
+  private forgetAll(): void {
+    this.generation++;
+    this.cache.clear();
+    this.namesByUser.clear();
+  }
+
+  /** Whether a key read from the store in generation `since` may be kept: no shred heard since, and shreds are heard. */
+  private keeps(since: number): boolean {
+    return this.trusted && since === this.generation;
+  }
+
+  private async openCategoryKey(wrapped: WrappedKey, since: number): Promise<Buffer> {
     const { userId, scope } = wrapped;
-    const userKey = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId));
+    const userKey = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId, since));
     if (!userKey) {
       throw new DomicileError(
         'INTEGRITY',
@@ -190,27 +230,27 @@ export class KeyHierarchy {
       );
     }
     const key = open(userKey, wrapped.wrapped, this.categoryAad(userId, scope));
-    this.cache.set(keyId(userId, scope), key);
+    if (this.keeps(since)) this.cache.set(keyId(userId, scope), key);
     return key;
   }
 
-  private async storedUserKey(userId: string): Promise<Buffer | undefined> {
+  private async storedUserKey(userId: string, since: number): Promise<Buffer | undefined> {
     const wrapped = await this.store.getKey(userId, '');
-    return wrapped && this.openUserKey(wrapped);
+    return wrapped && this.openUserKey(wrapped, since);
   }
 
-  private openUserKey(wrapped: WrappedKey): Buffer {
+  private openUserKey(wrapped: WrappedKey, since: number): Buffer {
     const key = this.keys.unwrap(wrapped.wrapped, this.userAad(wrapped.userId));
-    this.cache.set(keyId(wrapped.userId, ''), key);
+    if (this.keeps(since)) this.cache.set(keyId(wrapped.userId, ''), key);
     return key;
   }
 
   /** The user keys of these users, created (in one transaction) for those who have none. */
-  private async userKeys(userIds: readonly string[]): Promise<Map<string, Buffer>> {
+  private async userKeys(userIds: readonly string[], since: number): Promise<Map<string, Buffer>> {
     const keys = new Map<string, Buffer>();
     const fresh: WrappedKey[] = [];
     for (const userId of userIds) {
-      const key = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId));
+      const key = this.cache.get(keyId(userId, '')) ?? (await this.storedUserKey(userId, since));
       if (key) keys.set(userId, key);
       else
         fresh.push({
@@ -222,7 +262,8 @@ export class KeyHierarchy {
         });
     }
     if (fresh.length > 0)
-      for (const stored of await this.store.putKeysIfAbsent(fresh)) keys.set(stored.userId, this.openUserKey(stored));
+      for (const stored of await this.store.putKeysIfAbsent(fresh))
+        keys.set(stored.userId, this.openUserKey(stored, since));
     return keys;
   }
 

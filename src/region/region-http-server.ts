@@ -5,6 +5,7 @@ import { newRequestId, sendHttpError } from '../shared/http-error-reply.js';
 import { asDomicileError } from './in-process-region-client.js';
 import { regionMethods } from './region-client.js';
 import type { RegionNode } from './region-node.js';
+import type { NodeTls } from './region-tls.js';
 
 export interface RegionServerOptions {
   /** The node this server exposes; closing the server closes it. */
@@ -15,6 +16,8 @@ export interface RegionServerOptions {
   bodyLimit?: number;
   /** Fastify's logger (default off). Bodies are never logged: they hold personal data. */
   logger?: boolean;
+  /** Serve HTTPS with this certificate, and with a client CA accept only callers it signed (region-tls.ts); default plain HTTP. */
+  tls?: NodeTls | undefined;
 }
 
 function digest(token: string): Buffer {
@@ -39,7 +42,10 @@ export function buildRegionServer(options: RegionServerOptions): FastifyInstance
     keepAliveTimeout: 72_000,
     genReqId: newRequestId,
     frameworkErrors: (err, request, reply) => void sendHttpError(request, reply, err),
-  });
+    // With a client CA, a caller without a certificate it signed is refused in the handshake,
+    // before any request (the node token is checked as well, on every request).
+    ...(options.tls ? { https: options.tls } : {}),
+  }) as FastifyInstance;
 
   // The gateway's one error mapping: the same codes, statuses, request ids and nothing internal.
   const unexpected = (err: unknown): DomicileError => asDomicileError(err, node.regionId);

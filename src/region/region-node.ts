@@ -144,10 +144,16 @@ export class RegionNode implements RegionClient, RegionApi {
   }
 
   /**
-   * Loads the audit log's right edge, and records the policy the region now runs under when
+   * Listens for other nodes' key shreds where the store is shared, loads the audit log's right edge, and records the policy the region now runs under when
    * it is not the one its log last recorded (every policy change is in every region's log).
    */
   async init(): Promise<void> {
+    // Other nodes of the pool shred keys too: heard before anything is served from the cache.
+    await this.store.watchKeys?.((event) => {
+      if (event.type === 'shredded') this.hierarchy.forget(event.userId, event.scope);
+      else if (event.type === 'deaf') this.hierarchy.distrust();
+      else this.hierarchy.trust();
+    });
     await this.audit.init();
     // A store written before keyIds holds clients' keys in plaintext: upgraded before anything is
     // served, once; the log then records that every key is sealed, and no later row is upgraded.

@@ -249,11 +249,27 @@ export interface PlacementStat {
   movedTo?: Record<string, number>;
 }
 
+/**
+ * What a store shared by several node processes tells each of them about keys deleted or
+ * replaced by any of them (see RegionStore.watchKeys): 'shredded' names one; 'deaf' says the
+ * watch is lost, so shreds may go unheard until 'listening' says it hears them again.
+ */
+export type KeyWatchEvent =
+  | { type: 'shredded'; userId: string; scope: string }
+  | { type: 'deaf' }
+  | { type: 'listening' };
+
 export interface RegionStore {
   readonly backend: 'sqlite' | 'postgres';
   /** Applies the append-only schema migrations (recorded in a ledger table). */
   init(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Where other processes may write the same store (PostgreSQL: a region's node pool), tells
+   * `heard` of every key any of them deletes or replaces, at its commit; resolves once it hears
+   * them. Absent where one process alone opens the store (SQLite holds a file lock).
+   */
+  watchKeys?(heard: (event: KeyWatchEvent) => void): Promise<void>;
 
   getTenancy(userId: string, service: string): Promise<Tenancy | undefined>;
   /** Inserts or replaces the tenancy row. */

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresRegionStore } from '../../src/store/postgres/postgres-region-store.js';
+import { postgresMigrations } from '../../src/store/postgres/postgres-schema.js';
 import type { ChangeEntry, RecordWrite, Tenancy, WriteResult } from '../../src/store/region-store.js';
 import { testPostgresUrl } from '../support/postgres.js';
 import { describeRegionStoreConformance } from './region-store-conformance.js';
@@ -37,7 +38,7 @@ describe('PostgresRegionStore specifics', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresRegionStore({ url: testPostgresUrl, schema }));
     await Promise.all(stores.map((s) => s.init()));
     const ledger = await admin.query(`SELECT id, name FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(ledger.rows.map((r) => r.id)).toEqual(postgresMigrations.map((m) => m.id));
     await Promise.all(stores.map((s) => s.close()));
   });
 
@@ -333,7 +334,7 @@ describe('PostgresRegionStore specifics', () => {
     await upgraded.init();
     await upgraded.close();
     const ledger = await admin.query(`SELECT id, sha256 FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(ledger.rows.map((r) => r.id)).toEqual(postgresMigrations.map((m) => m.id));
     expect(ledger.rows.every((r) => /^[0-9a-f]{64}$/.test(r.sha256))).toBe(true);
   });
 

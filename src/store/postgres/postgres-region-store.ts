@@ -10,6 +10,7 @@ import type {
   ConsentWrite,
   ImportResult,
   KeyUpgrade,
+  KeyWatchEvent,
   PlacementStat,
   PurgeResult,
   RecordDelete,
@@ -28,6 +29,7 @@ import type {
 } from '../region-store.js';
 import { checkImportNames, checkVersion, erasedUser, liveTenancy, staleTenancy } from '../store-checks.js';
 import { checkTenancy } from '../tenancy-guard.js';
+import { PgKeyWatch } from './pg-key-watch.js';
 import { inPgTransaction, openPgPool, pgWhere, withPgClient } from './pg-pool.js';
 import { PgQueryMeter, regionStoreMeter } from './pg-query-meter.js';
 import { applyPgMigrations } from './pg-schema-ledger.js';
@@ -176,8 +178,12 @@ export class PostgresRegionStore implements RegionStore {
   private readonly writes: Batcher<PendingWrite, WriteOutcome>;
   /** Record reads share statements the same way (one snapshot answers the batch). */
   private readonly reads: Batcher<RecordRead, ReadRow | undefined>;
+  private readonly options: PostgresRegionStoreOptions;
+  /** The node's watch on keys shredded by other nodes of the pool, once it asks (watchKeys). */
+  private keyWatch: PgKeyWatch | undefined;
 
   constructor(options: PostgresRegionStoreOptions) {
+    this.options = options;
     this.pool = openPgPool({
       url: options.url,
       schema: options.schema,
@@ -220,7 +226,33 @@ export class PostgresRegionStore implements RegionStore {
   }
 
   async close(): Promise<void> {
+    await this.keyWatch?.close();
     await this.pool.end().catch(() => undefined);
+  }
+
+  /** The server process that listens for key shreds (see PgKeyWatch.listenerPid). */
+  get keyWatchPid(): number | undefined {
+    return this.keyWatch?.listenerPid;
+  }
+
+  /** LISTENs on a connection of its own for the shreds announce_key_shred() notifies (migration 8). */
+  async watchKeys(heard: (event: KeyWatchEvent) => void): Promise<void> {
+    if (this.keyWatch) throw new Error('the region store is already watched for key shreds');
+    const { url, schema } = this.options;
+    this.keyWatch = new PgKeyWatch(
+      { connectionString: url, ...(schema ? { options: `-c search_path=${schema}` } : {}) },
+      heard,
+    );
+    try {
+      await this.keyWatch.start();
+    } catch (err) {
+      this.keyWatch = undefined;
+      throw new DomicileError(
+        'UNAVAILABLE',
+        `cannot listen for key shreds on the region store at ${this.where}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   private async q<R extends pg.QueryResultRow>(

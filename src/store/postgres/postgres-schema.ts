@@ -220,4 +220,20 @@ export const postgresMigrations: readonly SchemaMigration[] = [
       END $f$;
     `,
   },
+  {
+    id: 8,
+    name: 'key shreds heard by every node',
+    sql: `
+      -- Every node process of the region caches unwrapped keys; a key deleted (shredded) or
+      -- replaced through one of them is announced in the deleting transaction itself, so the
+      -- others hear it at its commit and never open a record with it again (see watchKeys()).
+      -- The schema rides in the notice: channels are database-wide, regions may share a database.
+      CREATE FUNCTION announce_key_shred() RETURNS trigger LANGUAGE plpgsql AS $f$
+      BEGIN
+        PERFORM pg_notify('domicile_key_shreds', json_build_array(TG_TABLE_SCHEMA, OLD.user_id, OLD.scope)::text);
+        RETURN NULL;
+      END $f$;
+      CREATE TRIGGER keys_shredded AFTER DELETE OR UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION announce_key_shred();
+    `,
+  },
 ];
