@@ -17,6 +17,7 @@ import type { Catalog } from '../services/shop/catalog.js';
 import { tracedRegionClient } from '../wan/region-trace.js';
 import { openShop, type Shop } from './open-shop.js';
 import { loadOrCreateSecret } from './secret-file.js';
+import { checkSharedSecrets } from './shared-secrets.js';
 
 export interface PlatformOptions {
   policy: Policy;
@@ -144,6 +145,9 @@ export class Platform {
     await directory.init();
     let dsarStore: DsarStore;
     try {
+      // A gateway whose secrets are not the others' would split the users: it refuses to start.
+      // (A tool that only reads issues no token and indexes no login: it records and checks nothing.)
+      if (options.directoryUrl && !options.readOnly) await checkSharedSecrets(options.directoryUrl, secrets, dataDir);
       dsarStore = await openDsarStore(dataDir, options.directoryUrl);
     } catch (err) {
       await directory.close();
