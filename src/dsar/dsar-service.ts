@@ -215,7 +215,7 @@ export class DsarService {
             request.id,
             this.holder,
             {
-              error: `region ${id}: ${(err as Error).message}; the erasure is tried again every minute and when a gateway starts`,
+              error: `region ${id}: ${(err as Error).message}; the erasure is tried again when a gateway starts, and every minute while one runs`,
             },
             { release: true },
           )) ?? this.status(request.id)

@@ -68,13 +68,13 @@ export async function checkSharedSecrets(directoryUrl: string, secrets: SharedSe
       migrations,
       'secrets_schema_migrations',
     );
-    for (const s of sharedSecrets) {
-      // The first to record a secret's fingerprint sets it: gateways starting at once agree on one.
-      await pool.query(
-        'INSERT INTO gateway_secrets (name, fingerprint, recorded_at, recorded_by) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING',
-        [s.file, secretFingerprint(s.file, secrets[s.key]), Date.now(), self],
-      );
-    }
+    // The first to record sets them all: one statement, its rows in one order, so of gateways
+    // starting at once the one that records the first row records every row.
+    const rows = sharedSecrets.map((s) => [s.file, secretFingerprint(s.file, secrets[s.key])]);
+    await pool.query(
+      `INSERT INTO gateway_secrets (name, fingerprint, recorded_at, recorded_by) VALUES ${rows.map((_, i) => `($${2 * i + 3}, $${2 * i + 4}, $1, $2)`).join(', ')} ON CONFLICT (name) DO NOTHING`,
+      [Date.now(), self, ...rows.flat()],
+    );
     recorded = (await pool.query<Recorded>('SELECT name, fingerprint, recorded_at, recorded_by FROM gateway_secrets'))
       .rows;
   } catch (err) {

@@ -70,6 +70,25 @@ describe('gateways on a shared directory with different secrets', () => {
     await openAndClose(dirC);
   });
 
+  it('of two gateways with different secrets starting at once on a new directory, starts one and refuses the other', async () => {
+    const fresh = await postgresSchemas(testPostgresUrl, ['directory']);
+    try {
+      const url = inSchema(testPostgresUrl, fresh.schemas.directory!);
+      const opened = await Promise.allSettled(
+        ['d', 'e'].map((d) =>
+          Platform.open({ policy, dataDir: join(root.path, d), durability: 'normal', directoryUrl: url }),
+        ),
+      );
+      for (const o of opened) if (o.status === 'fulfilled') await o.value.close();
+      expect(opened.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+      const refused = opened.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      // Every secret is the first one's, none the other's: the refused one names all three.
+      expect((refused.reason as Error).message).toMatch(/token signing key .*blind index key .*contact discovery key/);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   it('keeps fingerprints, never the secrets, in the shared database', async () => {
     const client = new pg.Client({ connectionString: directoryUrl });
     await client.connect();
