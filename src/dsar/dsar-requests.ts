@@ -33,8 +33,6 @@ export interface DsarPatch {
  * Every write of progress names the holder and is refused (undefined) once another holds it.
  */
 export interface DsarStore {
-  /** The database it rests in, for messages. */
-  readonly where: string;
   /** A new pending request, leased to `holder` for `leaseMs`. */
   create(
     r: Pick<DsarRequest, 'id' | 'userId' | 'kind' | 'source'>,

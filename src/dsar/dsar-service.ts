@@ -142,14 +142,19 @@ export class DsarService {
    * Carries on every pending erasure that no live worker holds (after a restart, or one a
    * stopped gateway left), each once per call: one a region still refuses stays pending.
    */
-  async resume(): Promise<DsarRequest[]> {
+  resume(): Promise<DsarRequest[]> {
+    // Tracked as a whole, so that closing waits for a claim under way too, and releases what it took.
+    return this.track(this.resumeAll());
+  }
+
+  private async resumeAll(): Promise<DsarRequest[]> {
     const out: DsarRequest[] = [];
     const tried: string[] = [];
     while (!this.closing) {
       const request = await this.store.claimPending(this.holder, this.leaseMs, tried);
       if (!request) break;
       tried.push(request.id);
-      out.push(await this.track(this.carry(request)));
+      out.push(await this.carry(request));
     }
     return out;
   }
