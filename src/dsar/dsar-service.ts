@@ -57,6 +57,34 @@ export function openDsarStore(dataDir: string, directoryUrl: string | undefined)
     : Promise.resolve(new SqliteDsarStore(join(dataDir, 'dsar', 'requests.db')));
 }
 
+/**
+ * DOMICILE_DSAR_LEASE_MS: the lease of DsarOptions for `domicile up` (default 30 s), which also
+ * sets how often a gateway looks for erasures that others left; short in the kill tests.
+ */
+export function dsarLeaseFromEnv(): number | undefined {
+  const text = process.env.DOMICILE_DSAR_LEASE_MS;
+  if (text === undefined) return undefined;
+  const ms = Number(text);
+  if (!/^\d+$/.test(text) || ms < 100 || ms > 3_600_000) {
+    throw new DomicileError(
+      'BAD_REQUEST',
+      `DOMICILE_DSAR_LEASE_MS="${text}" is not a whole number of milliseconds from 100 to 3600000: set it to one (30000 is the default), or unset it`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Fault injection for the kill tests: with DOMICILE_FAULT=dsar-region-erased the process SIGKILLs
+ * itself once the first region's part of an erasure is recorded, holding the erasure's lease.
+ */
+function envFault(point: string): void {
+  if (process.env.DOMICILE_FAULT === point) {
+    process.stderr.write(`domicile: DOMICILE_FAULT=${point}: killing this process (fault injection)\n`);
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
 /** Who holds a lease: a name per service, readable in the table (host and pid) and unique (two platforms in one process). */
 function holderName(): string {
   return `${hostname()}:${process.pid}:${newId('dsar-holder', 6)}`;
@@ -73,7 +101,8 @@ function holderName(): string {
 export class DsarService {
   private readonly store: DsarStore;
   private readonly holder = holderName();
-  private readonly leaseMs: number;
+  /** How long a hold on an erasure lasts unless renewed. */
+  readonly leaseMs: number;
   private readonly working = new Set<Promise<unknown>>();
   private closing = false;
 
@@ -220,7 +249,7 @@ export class DsarService {
             request.id,
             this.holder,
             {
-              error: `region ${id}: ${(err as Error).message}; the erasure is tried again when a gateway starts, and every minute while one runs`,
+              error: `region ${id}: ${(err as Error).message}; the erasure is tried again when a gateway starts, and every half minute while one runs`,
             },
             { release: true },
           )) ?? this.status(request.id)
@@ -233,8 +262,10 @@ export class DsarService {
         { regionsDone: [...done] },
         { leaseMs: this.leaseMs },
       );
-      // Another holds it now (this one's lease ran out): that one goes on from what it finds.
+      // Another holds it now (this one's lease ran out): that one goes on from what it finds
+      // (a region's part done twice is done once: the region knows the request's id).
       if (!saved) return this.status(request.id);
+      envFault('dsar-region-erased');
     }
     // Last, so that a crash before it finds the user still in the directory and resumes.
     await this.host.directory.deleteUser(request.userId);

@@ -5,7 +5,7 @@ import type { Directory, HomeEntry } from '../directory/directory.js';
 import { PostgresDirectory } from '../directory/postgres-directory.js';
 import { SqliteDirectory } from '../directory/sqlite-directory.js';
 import type { DsarStore } from '../dsar/dsar-requests.js';
-import { type DsarOptions, DsarService, openDsarStore } from '../dsar/dsar-service.js';
+import { type DsarOptions, DsarService, dsarLeaseFromEnv, openDsarStore } from '../dsar/dsar-service.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { liveRegions } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -138,6 +138,7 @@ export class Platform {
         );
       }
     }
+    const dsarOptions: DsarOptions = { leaseMs: dsarLeaseFromEnv(), ...options.dsar };
     const secrets = loadSecrets(dataDir);
     const directory: Directory = options.directoryUrl
       ? new PostgresDirectory(options.directoryUrl)
@@ -189,7 +190,7 @@ export class Platform {
       secrets,
       options.directoryUrl,
       dsarStore,
-      options.dsar,
+      dsarOptions,
     );
     try {
       platform.shop = await openShop(platform, {
