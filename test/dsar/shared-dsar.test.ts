@@ -183,9 +183,18 @@ describe('data subject requests in a shared PostgreSQL database', () => {
     }
     await c.close();
 
-    const [byA, byB] = await Promise.all([a.dsar.resume(), b.dsar.resume()]);
-    const done = [...byA, ...byB].map((r) => r.id);
-    expect(new Set(done).size).toBe(done.length);
+    // Both work the queue at once. A region's part that fails (two nodes of one region appending
+    // to its audit log at once may, see audit-log.ts) leaves the erasure pending for the next
+    // pass, as a gateway's next round would: a few rounds finish every one.
+    const completed: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const [byA, byB] = await Promise.all([a.dsar.resume(), b.dsar.resume()]);
+      completed.push(...[...byA, ...byB].filter((r) => r.state === 'completed').map((r) => r.id));
+      const left = await Promise.all(pending.map((id) => a.dsar.status(id)));
+      if (left.every((r) => r.state === 'completed')) break;
+    }
+    // Each finished once, by one gateway.
+    expect([...completed].sort()).toEqual([...pending].sort());
     for (const id of pending) {
       const request = await a.dsar.status(id);
       expect(request.state).toBe('completed');
