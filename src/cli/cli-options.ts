@@ -83,6 +83,22 @@ export function parseServices(value: string): string[] {
   return services;
 }
 
+/** `--directory-url postgres://…`: the shared PostgreSQL directory, checked as it is given rather than at the first query. */
+export function parseDirectoryUrl(value: string): string {
+  let ok = /^postgres(ql)?:\/\//.test(value);
+  try {
+    new URL(value);
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new InvalidArgumentError(
+      `"${value}" is not a PostgreSQL URL: write for example postgres://domicile@db.example:5432/domicile_directory`,
+    );
+  }
+  return value;
+}
+
 /** `--region-url sg-singapore=http://127.0.0.1:7101`, repeatable. */
 export function collectRegionUrl(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^([a-z][a-z0-9-]*)=(https?:\/\/[^\s]+)$/.exec(value);

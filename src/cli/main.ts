@@ -8,6 +8,7 @@ import {
   collectRegionUrl,
   defaultDataDir,
   parseByteSize,
+  parseDirectoryUrl,
   parseNonNegativeInt,
   parsePort,
   parsePositiveInt,
@@ -41,8 +42,23 @@ function withAccess<Args extends unknown[], Opts extends OptionValues, GlobalOpt
   return command.addOption(urlOption()).addOption(dataOption()).addOption(policyOption());
 }
 
-function accessOf(o: { url?: string | undefined; data: string; policy?: string | undefined }): OperatorAccess {
-  return { url: o.url, data: o.data, policy: o.policy };
+/** `--directory-url`, for `up` and for the commands that open the platform when no gateway runs. */
+const directoryUrlOption = (description: string) =>
+  new Option('--directory-url <url>', description).argParser(parseDirectoryUrl);
+
+/** For commands that read the directory: with no gateway running, they open the shared one rather than the data folder's. */
+const readsDirectoryOption = () =>
+  directoryUrlOption(
+    "with no gateway running, the gateways' shared PostgreSQL directory (postgres://…, as given to `domicile up`); default: the data folder's",
+  );
+
+function accessOf(o: {
+  url?: string | undefined;
+  data: string;
+  policy?: string | undefined;
+  directoryUrl?: string | undefined;
+}): OperatorAccess {
+  return { url: o.url, data: o.data, policy: o.policy, directoryUrl: o.directoryUrl };
 }
 
 /** Exit codes: 0 fine, 1 a check found problems (violations, tampering, invalid policy), 2 an error. */
@@ -125,8 +141,7 @@ function addUp(program: Command, setExitCode: SetExitCode): void {
       ),
     )
     .addOption(
-      new Option(
-        '--directory-url <url>',
+      directoryUrlOption(
         'a PostgreSQL database (postgres://…) for the directory and the migration coordinator, which several gateways share; default: the embedded ones',
       ),
     )
@@ -283,7 +298,8 @@ function addReport(program: Command, setExitCode: SetExitCode): void {
       .option(
         '--proof <file>',
         "also write a residency proof: the report and every region's verified, signed audit checkpoint",
-      ),
+      )
+      .addOption(readsDirectoryOption()),
   ).action(async (o) => {
     setExitCode(await runReportResidency(accessOf(o), Boolean(o.json), o.proof));
   });
@@ -299,7 +315,8 @@ function addAudit(program: Command, setExitCode: SetExitCode): void {
       )
       .option('--json', 'one JSON object on stdout')
       .option('--proof <file>', 'check a residency proof file offline instead')
-      .option('--witness <file>', 'the pins of the last verification (default <data>/audit/witness.json)'),
+      .option('--witness <file>', 'the pins of the last verification (default <data>/audit/witness.json)')
+      .addOption(readsDirectoryOption()),
   ).action(async (o) => {
     setExitCode(await runAuditVerify(accessOf(o), { json: Boolean(o.json), proof: o.proof, witness: o.witness }));
   });

@@ -255,6 +255,8 @@ export interface OperatorAccess {
   data: string;
   policy?: string | undefined;
   regionUrl?: Record<string, string> | undefined;
+  /** The gateways' shared PostgreSQL directory, opened (with the coordinator's state beside it) when no gateway runs. */
+  directoryUrl?: string | undefined;
   /** The command only reads: opened in process, the data folder is not changed by opening it. */
   readOnly?: boolean;
 }
@@ -283,6 +285,7 @@ export async function openOperatorApi(access: OperatorAccess): Promise<OperatorA
       dataDir: access.data,
       remoteRegions: access.regionUrl ?? {},
       readOnly: access.readOnly ?? false,
+      directoryUrl: access.directoryUrl,
     }),
   );
 }

@@ -137,12 +137,16 @@ export async function runUp(options: UpOptions): Promise<number> {
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 
-  // An erasure a region could not do yet (it was down) is tried again every minute, not only at the next start.
-  const retry = setInterval(() => {
-    platform.dsar
-      .resume()
-      .catch((err: unknown) => process.stderr.write(`pending erasures: ${(err as Error).message}\n`));
-  }, 60_000);
+  // An erasure a region could not do yet (it was down) is tried again every half minute (a lease),
+  // not only at the next start; one that another gateway left (it died) once its lease ran out.
+  const retry = setInterval(
+    () => {
+      platform.dsar
+        .resume()
+        .catch((err: unknown) => process.stderr.write(`pending erasures: ${(err as Error).message}\n`));
+    },
+    Math.min(60_000, platform.dsar.leaseMs),
+  );
   const signal = await untilStopped();
   clearInterval(retry);
   process.stdout.write(`\nStopping (${signal})…\n`);

@@ -1,8 +1,3 @@
-import type Database from 'better-sqlite3';
-import type { SchemaMigration } from '../store/schema-runner.js';
-import { openSqliteDatabase } from '../store/sqlite/open-sqlite-database.js';
-import { applyMigrations } from '../store/sqlite/sqlite-schema-ledger.js';
-
 export type DsarKind = 'export' | 'erase';
 export type DsarState = 'pending' | 'completed' | 'failed';
 
@@ -21,103 +16,48 @@ export interface DsarRequest {
   error: string | null;
 }
 
-const migrations: SchemaMigration[] = [
-  {
-    id: 1,
-    name: 'data subject requests',
-    sql: `
-    CREATE TABLE requests (
-      id TEXT PRIMARY KEY,
-      user_id TEXT NOT NULL,
-      kind TEXT NOT NULL CHECK (kind IN ('export', 'erase')),
-      state TEXT NOT NULL CHECK (state IN ('pending', 'completed', 'failed')),
-      source TEXT NOT NULL,
-      created_at INTEGER NOT NULL,
-      updated_at INTEGER NOT NULL,
-      regions_done TEXT NOT NULL,
-      error TEXT
-    );
-    CREATE INDEX requests_state ON requests (state);
-  `,
-  },
-];
-
-interface Row {
-  id: string;
-  user_id: string;
-  kind: DsarKind;
-  state: DsarState;
-  source: string;
-  created_at: number;
-  updated_at: number;
-  regions_done: string;
-  error: string | null;
-}
-
-function toRequest(r: Row): DsarRequest {
-  return {
-    id: r.id,
-    userId: r.user_id,
-    kind: r.kind,
-    state: r.state,
-    source: r.source,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    regionsDone: JSON.parse(r.regions_done) as string[],
-    error: r.error,
-  };
+export interface DsarPatch {
+  state?: DsarState;
+  regionsDone?: string[];
+  error?: string | null;
 }
 
 /**
- * The durable record of data subject requests (`<data>/dsar/requests.db`): an erasure's state
- * and the regions that have erased survive a restart, which resumes it. It holds pseudonymous
- * user ids only, and outlives the user's directory entry, as the audit entries do.
+ * The durable record of data subject requests: an erasure's state and the regions that have
+ * erased survive a restart (of this gateway, or of any of several sharing a database), and
+ * whoever opens it next carries the erasure on. It holds pseudonymous user ids only, and outlives
+ * the user's directory entry, as the audit entries do.
+ *
+ * A request is worked by one holder at a time: its lease, held by a name and renewed while the
+ * holder works, and free again once released or expired (a holder that died renews nothing).
+ * Every write of progress names the holder and is refused (undefined) once another holds it.
  */
-export class DsarRequests {
-  private readonly db: Database.Database;
-
-  constructor(file: string) {
-    this.db = openSqliteDatabase(file, { durability: 'full', exclusive: true });
-    applyMigrations(this.db, file, migrations);
-  }
-
-  create(r: Pick<DsarRequest, 'id' | 'userId' | 'kind' | 'source'>): DsarRequest {
-    const now = Date.now();
-    this.db
-      .prepare(
-        'INSERT INTO requests (id, user_id, kind, state, source, created_at, updated_at, regions_done, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)',
-      )
-      .run(r.id, r.userId, r.kind, 'pending', r.source, now, now, '[]');
-    return this.get(r.id)!;
-  }
-
-  get(id: string): DsarRequest | undefined {
-    const row = this.db.prepare<[string], Row>('SELECT * FROM requests WHERE id = ?').get(id);
-    return row && toRequest(row);
-  }
-
-  pending(): DsarRequest[] {
-    return this.db
-      .prepare<[], Row>("SELECT * FROM requests WHERE state = 'pending' ORDER BY created_at")
-      .all()
-      .map(toRequest);
-  }
-
-  update(id: string, patch: { state?: DsarState; regionsDone?: string[]; error?: string | null }): DsarRequest {
-    const current = this.get(id)!;
-    this.db
-      .prepare('UPDATE requests SET state = ?, regions_done = ?, error = ?, updated_at = ? WHERE id = ?')
-      .run(
-        patch.state ?? current.state,
-        JSON.stringify(patch.regionsDone ?? current.regionsDone),
-        patch.error === undefined ? current.error : patch.error,
-        Date.now(),
-        id,
-      );
-    return this.get(id)!;
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
+export interface DsarStore {
+  /** A new pending request, leased to `holder` for `leaseMs`. */
+  create(
+    r: Pick<DsarRequest, 'id' | 'userId' | 'kind' | 'source'>,
+    holder: string,
+    leaseMs: number,
+  ): Promise<DsarRequest>;
+  get(id: string): Promise<DsarRequest | undefined>;
+  /**
+   * Leases the oldest pending erasure that no one holds (or whose lease expired), other than
+   * those in `skip`: undefined when there is none.
+   */
+  claimPending(holder: string, leaseMs: number, skip: readonly string[]): Promise<DsarRequest | undefined>;
+  /** Extends the holder's lease; false if it holds it no longer. */
+  renew(id: string, holder: string, leaseMs: number): Promise<boolean>;
+  /**
+   * Writes progress of a request the holder leases (renewing the lease, or releasing it with
+   * `release`); undefined, and nothing written, if another holds it now.
+   */
+  update(
+    id: string,
+    holder: string,
+    patch: DsarPatch,
+    lease: { release: true } | { leaseMs: number },
+  ): Promise<DsarRequest | undefined>;
+  /** Lets go of every lease the holder has, so that another may carry its requests at once. */
+  releaseAll(holder: string): Promise<void>;
+  close(): Promise<void>;
 }

@@ -4,7 +4,8 @@ import { BlindIndex } from '../crypto/blind-index.js';
 import type { Directory, HomeEntry } from '../directory/directory.js';
 import { PostgresDirectory } from '../directory/postgres-directory.js';
 import { SqliteDirectory } from '../directory/sqlite-directory.js';
-import { DsarService } from '../dsar/dsar-service.js';
+import type { DsarStore } from '../dsar/dsar-requests.js';
+import { type DsarOptions, DsarService, dsarLeaseFromEnv, openDsarStore } from '../dsar/dsar-service.js';
 import { DomicileError } from '../errors/domicile-error.js';
 import { liveRegions } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
@@ -17,6 +18,7 @@ import type { Catalog } from '../services/shop/catalog.js';
 import { tracedRegionClient } from '../wan/region-trace.js';
 import { openShop, type Shop } from './open-shop.js';
 import { loadOrCreateSecret } from './secret-file.js';
+import { checkSharedSecrets } from './shared-secrets.js';
 
 export interface PlatformOptions {
   policy: Policy;
@@ -45,6 +47,8 @@ export interface PlatformOptions {
   log?: (line: string) => void;
   /** Note every region call in the calling request's region trace (for the WAN emulation; see region-trace.ts). */
   traceRegionCalls?: boolean;
+  /** How erasures are leased and carried (tests shorten the lease, or stop a gateway mid-way). */
+  dsar?: DsarOptions;
 }
 
 export interface PlatformSecrets {
@@ -111,10 +115,13 @@ export class Platform {
     readonly secrets: PlatformSecrets,
     /** The shared PostgreSQL directory's URL, if it has one (the migration coordinator's state rests beside it). */
     readonly directoryUrl: string | undefined,
+    dsarStore: DsarStore,
+    dsarOptions: DsarOptions | undefined,
   ) {
     this.blindIndex = new BlindIndex(secrets.indexKey);
     this.dsar = new DsarService({
-      dataDir,
+      store: dsarStore,
+      options: dsarOptions,
       directory,
       regions,
       forget: (userId) => {
@@ -134,11 +141,22 @@ export class Platform {
         );
       }
     }
+    const dsarOptions: DsarOptions = { leaseMs: dsarLeaseFromEnv(), ...options.dsar };
     const secrets = loadSecrets(dataDir);
     const directory: Directory = options.directoryUrl
       ? new PostgresDirectory(options.directoryUrl)
       : new SqliteDirectory(join(dataDir, 'directory', 'directory.db'));
     await directory.init();
+    let dsarStore: DsarStore;
+    try {
+      // A gateway whose secrets are not the others' would split the users: it refuses to start.
+      // (A tool that only reads issues no token and indexes no login: it records and checks nothing.)
+      if (options.directoryUrl && !options.readOnly) await checkSharedSecrets(options.directoryUrl, secrets, dataDir);
+      dsarStore = await openDsarStore(dataDir, options.directoryUrl);
+    } catch (err) {
+      await directory.close();
+      throw err;
+    }
     const regions = new Map<string, RegionClient>();
     try {
       for (const region of liveRegions(policy)) {
@@ -167,11 +185,21 @@ export class Platform {
       }
     } catch (err) {
       await Promise.allSettled([...regions.values()].map((r) => r.close()));
+      await dsarStore.close();
       await directory.close();
       throw err;
     }
     if (options.traceRegionCalls) for (const [id, client] of regions) regions.set(id, tracedRegionClient(client, id));
-    const platform = new Platform(policy, dataDir, directory, regions, secrets, options.directoryUrl);
+    const platform = new Platform(
+      policy,
+      dataDir,
+      directory,
+      regions,
+      secrets,
+      options.directoryUrl,
+      dsarStore,
+      dsarOptions,
+    );
     try {
       platform.shop = await openShop(platform, {
         catalog: options.catalog,
@@ -204,7 +232,7 @@ export class Platform {
   async close(): Promise<void> {
     // Orders being written finish first: the regions they go to are still open.
     await this.shop?.sales?.close();
-    this.dsar.close();
+    await this.dsar.close();
     await Promise.allSettled([...this.regions.values()].map((r) => r.close()));
     await this.directory.close();
   }

@@ -199,7 +199,7 @@ describe('data subject requests', () => {
     }
     // Back on its own feet, the platform resumes the erasure as it opens.
     await open();
-    expect(platform.dsar.status(id)).toMatchObject({ state: 'completed', error: null });
+    expect(await platform.dsar.status(id)).toMatchObject({ state: 'completed', error: null });
     expect(await platform.directory.getUser(late.userId)).toBeUndefined();
     expect(await platform.region('in-mumbai').describeUser({ userId: late.userId })).toEqual([]);
   });
