@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DomicileError } from '../errors/domicile-error.js';
 import type { AuditAppend, RegionStore } from '../store/region-store.js';
 import { type AuditEvent, auditEventSchema, encodeEntry } from './audit-event.js';
@@ -5,6 +6,9 @@ import type { AuditSigner } from './audit-signer.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CompactRange, leafHash } from './merkle.js';
 import { type AuditPage, verifyLog } from './verify-log.js';
+
+/** How many times an append is tried on top of a log that other nodes of the pool keep extending. */
+const maxAppendAttempts = 30;
 
 /**
  * A page of a region's log as a verifier reads it: entries with seq > afterSeq, and the
@@ -105,16 +109,22 @@ export class AuditLog {
           `an audit event of type ${event.type} is malformed (${checked.error.issues[0]?.message ?? 'unknown'}): it was not recorded, and nothing changed`,
         );
     }
-    const run = this.tail.then(() =>
-      this.appendNow(events, commit).catch(async (err: unknown) => {
-        // Another node of this region (a pool on one PostgreSQL database) appended meanwhile:
-        // this node's right edge is behind. Read the log again, and try once more on top of it.
-        if (!(err instanceof DomicileError && err.code === 'CONFLICT' && err.details?.auditSize !== undefined))
-          throw err;
-        await this.init();
-        return this.appendNow(events, commit);
-      }),
-    );
+    const run = this.tail.then(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.appendNow(events, commit);
+        } catch (err) {
+          // Another node of this region (a pool on one PostgreSQL database) appended meanwhile:
+          // this node's right edge is behind. Read the log again and try on top of it; nodes
+          // that keep colliding back off at random, longer each time, so one of them gets in each round.
+          const behind =
+            err instanceof DomicileError && err.code === 'CONFLICT' && err.details?.auditSize !== undefined;
+          if (!behind || attempt >= maxAppendAttempts) throw err;
+          await this.init();
+          await sleep(Math.random() * Math.min(200, 2 ** attempt));
+        }
+      }
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
