@@ -7,6 +7,7 @@ import { FlashSales, type SaleOrder } from '../services/shop/flash-sales.js';
 import { PostgresSaleLedger } from '../services/shop/postgres-sale-ledger.js';
 import type { SaleLedger } from '../services/shop/sale-ledger.js';
 import { SqliteSaleLedger } from '../services/shop/sqlite-sale-ledger.js';
+import { killAtFault } from '../shared/fault-injection.js';
 import { packagedFile } from '../shared/packaged-file.js';
 import { type HomeRouting, routeToHome } from './route-to-home.js';
 
@@ -59,6 +60,8 @@ export async function openShop(
     ledger,
     buyerKeySecret: platform.secrets.indexKey,
     log: options.log,
+    // A gateway killed between its claim's commit and its order (the shared ledger's kill test).
+    afterClaim: () => killAtFault('flash-sale-claimed'),
     writeOrder: (userId, order) =>
       routeToHome(platform, userId, 'shop', async (client, ref) => {
         const put = (ifVersion: number) =>

@@ -35,6 +35,8 @@ export interface FlashSalesOptions {
    */
   quietMs?: number;
   maxDelayMs?: number;
+  /** Called once a claim is durable, before anything else (the kill tests' fault point 'flash-sale-claimed'). */
+  afterClaim?: () => void;
   log?: (line: string) => void;
 }
 
@@ -82,6 +84,7 @@ export class FlashSales {
   ): Promise<Claim & { sku: string; order: { service: 'shop'; collection: 'orders'; key: string } }> {
     this.lastClaimAt = Date.now();
     const claim = await this.options.ledger.claim(saleId, userId, this.buyerKey(saleId, userId));
+    this.options.afterClaim?.();
     this.kick();
     return {
       ...claim,

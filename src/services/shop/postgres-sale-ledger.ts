@@ -127,7 +127,17 @@ export class PostgresSaleLedger implements SaleLedger {
   readonly writer = randomUUID();
   readonly where: string;
   private readonly pool: pg.Pool;
-  private readonly sales = new Map<string, { sale: Sale; soldOut: boolean; buyers: Set<string> }>();
+  private readonly sales = new Map<
+    string,
+    {
+      sale: Sale;
+      soldOut: boolean;
+      /** Buyers this gateway has seen win. */
+      buyers: Set<string>;
+      /** Once sold out, every buyer of the sale (final then: no one buys any more), read once. */
+      allBuyers?: Promise<Set<string>> | undefined;
+    }
+  >();
   private readonly claims: Batcher<Request, Outcome>;
   private readonly orphanMs: number;
   private readonly leaseMs: number;
@@ -223,15 +233,30 @@ export class PostgresSaleLedger implements SaleLedger {
     const soldOut = () =>
       new DomicileError('CONFLICT', `sale ${saleId} is sold out`, { details: { reason: 'sold-out' } });
     if (state.buyers.has(buyerKey)) throw alreadyBought();
-    if (state.soldOut) throw soldOut();
+    // Sold out: a buyer who won through another gateway still hears that they bought.
+    const afterSellOut = async () => {
+      state.allBuyers ??= this.buyersOf(saleId).catch((err: unknown) => {
+        state.allBuyers = undefined;
+        throw err;
+      });
+      return (await state.allBuyers).has(buyerKey) ? alreadyBought() : soldOut();
+    };
+    if (state.soldOut) throw await afterSellOut();
     const outcome = await this.claims.submit({ saleId, buyerKey, userId, claimedAt: Date.now() });
     if (outcome === 'sold-out') {
       state.soldOut = true;
-      throw soldOut();
+      throw await afterSellOut();
     }
     state.buyers.add(buyerKey);
     if (outcome === 'already-bought') throw alreadyBought();
     return { saleId, unit: outcome.unit, claimedAt: outcome.claimedAt };
+  }
+
+  private async buyersOf(saleId: string): Promise<Set<string>> {
+    const rows = await this.q<{ buyer_key: string }>('SELECT buyer_key FROM flash_sale_claims WHERE sale_id = $1', [
+      saleId,
+    ]);
+    return new Set(rows.map((r) => r.buyer_key));
   }
 
   /** One batch of claims, one round trip: the database answers each in the batch's order. */
