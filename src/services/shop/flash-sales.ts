@@ -50,7 +50,9 @@ export function saleOrderKey(saleId: string): string {
  * buyer's home region by a background writer (the ledger is its outbox), so that a sale runs
  * at the speed of the ledger's group commits, and no won unit is ever without its order: an
  * order that cannot be written now (its region is down, its user is being cut over) is
- * written later, after a restart too.
+ * written later, after a restart too. With a shared ledger, the orders a gateway left (it died
+ * between its claims' commit and their orders) are written by another: the order's key is the
+ * sale's, so writing one twice leaves one order.
  */
 export class FlashSales {
   private readonly sales: Map<string, { sale: Sale; product: Product }>;
