@@ -41,7 +41,9 @@ const ledgerMigrations: readonly SchemaMigration[] = [
     -- wins once (the first of their requests in the batch, unless they hold a claim already);
     -- units go in arrival order while stock lasts.
     CREATE FUNCTION flash_sale_claim(p_sale text[], p_buyer text[], p_user text[], p_at bigint[], p_writer text, p_lease bigint)
-    RETURNS TABLE (r_ord bigint, r_unit integer, r_outcome text) LANGUAGE plpgsql AS $fn$
+    -- Planned for each call: a plan cached while the claims table was small scans all of it
+    -- (a hash anti-join) on every batch once it holds 100,000 claims.
+    RETURNS TABLE (r_ord bigint, r_unit integer, r_outcome text) LANGUAGE plpgsql SET plan_cache_mode = force_custom_plan AS $fn$
     BEGIN
       PERFORM 1 FROM flash_sales s WHERE s.id = ANY (p_sale) ORDER BY s.id FOR UPDATE;
       RETURN QUERY
