@@ -47,11 +47,11 @@ export interface FlashSaleReport {
   figures: Figure[];
 }
 
-const markets = ['IN', 'SG', 'MY', 'HK', 'ID', 'PH', 'TW', 'US', 'CN', 'BR'];
+export const markets = ['IN', 'SG', 'MY', 'HK', 'ID', 'PH', 'TW', 'US', 'CN', 'BR'];
 const saleId = 'bench-sale';
 
 /** Fisher–Yates with a fixed seed: the arrival order of the buyers, the same every run. */
-function shuffled<T>(items: readonly T[], seed = 2014): T[] {
+export function shuffled<T>(items: readonly T[], seed = 2014): T[] {
   const out = [...items];
   let s = seed;
   for (let i = out.length - 1; i > 0; i--) {
@@ -62,7 +62,7 @@ function shuffled<T>(items: readonly T[], seed = 2014): T[] {
   return out;
 }
 
-async function operatorGet(url: string, token: string): Promise<Record<string, unknown>> {
+export async function operatorGet(url: string, token: string): Promise<Record<string, unknown>> {
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
   return (await res.json()) as Record<string, unknown>;
 }
@@ -269,7 +269,7 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
   }
 }
 
-interface Drive {
+export interface Drive {
   wins: Uint8Array;
   sold: number;
   soldOutMs: number;
@@ -285,11 +285,11 @@ interface Drive {
  * (autocannon), and counts per buyer what each answer gave. The same for the sale and for
  * its baseline, so that both carry the same load generator's cost.
  */
-async function drive(
-  url: string,
+export async function drive(
+  urls: string | readonly string[],
   arrivals: readonly number[],
   buyers: readonly Buyer[],
-  options: { units: number; connections: number },
+  options: { units: number; connections: number; saleId?: string },
 ): Promise<Drive> {
   const wins = new Uint8Array(buyers.length);
   const statuses: Record<string, number> = {};
@@ -299,34 +299,60 @@ async function drive(
   let soldOut = 0;
   let next = 0;
   const started = performance.now();
-  const result = await autocannon({
-    url,
-    connections: options.connections,
-    amount: arrivals.length,
-    timeout: 30,
-    requests: [
-      {
-        method: 'POST',
-        path: `/v1/shop/sales/${saleId}/claims`,
-        setupRequest: (req, context: object) => {
-          const buyer = arrivals[next++ % arrivals.length]!;
-          (context as { buyer?: number }).buyer = buyer;
-          return { ...req, headers: { ...req.headers, authorization: `Bearer ${buyers[buyer]!.token}` } };
-        },
-        onResponse: (status, body, context: object) => {
-          statuses[status] = (statuses[status] ?? 0) + 1;
-          if (status === 201) {
-            wins[(context as { buyer: number }).buyer]! += 1;
-            sold += 1;
-            if (sold === options.units) soldOutMs = performance.now() - started;
-          } else if (status === 409) {
-            if (body.includes('already-bought')) alreadyBought += 1;
-            else if (body.includes('sold-out')) soldOut += 1;
-          }
-        },
-      },
-    ],
-  });
+  // Several gateways (a load balancer's spread): one load generator per gateway in this process,
+  // its share of the connections and of the claims, all taking the next arrival from one queue.
+  const targets = typeof urls === 'string' ? [urls] : urls;
+  const path = `/v1/shop/sales/${options.saleId ?? saleId}/claims`;
+  const results = await Promise.all(
+    targets.map((url, t) =>
+      autocannon({
+        url,
+        connections: Math.max(1, Math.round(options.connections / targets.length)),
+        amount: Math.floor(arrivals.length / targets.length) + (t < arrivals.length % targets.length ? 1 : 0),
+        timeout: 30,
+        requests: [
+          {
+            method: 'POST',
+            path,
+            setupRequest: (req, context: object) => {
+              const buyer = arrivals[next++ % arrivals.length]!;
+              (context as { buyer?: number }).buyer = buyer;
+              return { ...req, headers: { ...req.headers, authorization: `Bearer ${buyers[buyer]!.token}` } };
+            },
+            onResponse: (status, body, context: object) => {
+              statuses[status] = (statuses[status] ?? 0) + 1;
+              if (status === 201) {
+                wins[(context as { buyer: number }).buyer]! += 1;
+                sold += 1;
+                if (sold === options.units) soldOutMs = performance.now() - started;
+              } else if (status === 409) {
+                if (body.includes('already-bought')) alreadyBought += 1;
+                else if (body.includes('sold-out')) soldOut += 1;
+              }
+            },
+          },
+        ],
+      }),
+    ),
+  );
+  const result = mergeResults(results);
   const elapsedMs = performance.now() - started;
   return { wins, sold, soldOutMs: soldOutMs || elapsedMs, elapsedMs, soldOut, alreadyBought, statuses, result };
+}
+
+/** The load generators' results as one: their counts summed, latency percentiles the worst of them (a bound, not a merge). */
+function mergeResults(results: readonly autocannon.Result[]): autocannon.Result {
+  if (results.length === 1) return results[0]!;
+  const first = results[0]!;
+  return {
+    ...first,
+    errors: results.reduce((n, r) => n + r.errors, 0),
+    timeouts: results.reduce((n, r) => n + r.timeouts, 0),
+    requests: { ...first.requests, total: results.reduce((n, r) => n + r.requests.total, 0) },
+    latency: {
+      ...first.latency,
+      p50: Math.max(...results.map((r) => r.latency.p50)),
+      p99: Math.max(...results.map((r) => r.latency.p99)),
+    },
+  };
 }

@@ -21,6 +21,7 @@ export async function seedBuyers(
   count: number,
   markets: readonly string[],
   onProgress?: (done: number) => void,
+  concurrency = 1,
 ): Promise<Buyer[]> {
   const { policy, directory } = platform;
   const tokens = new UserTokens(platform.secrets.jwtKey, 24 * 3600);
@@ -28,19 +29,27 @@ export async function seedBuyers(
   const homesOf = new Map(
     markets.map((m) => [m, services.map((service) => ({ service, region: homeRegion(policy, m, service), epoch: 1 }))]),
   );
-  const buyers: Buyer[] = [];
-  for (let i = 0; i < count; i++) {
-    const market = markets[i % markets.length]!;
-    const homes = homesOf.get(market)!;
-    const userId = newId('u');
-    const createdAt = Date.now();
-    await directory.createUser({ userId, market, logins: [], homes, createdAt });
-    for (const home of homes)
-      await platform.region(home.region).openTenancy({ userId, service: home.service, epoch: 1, market });
-    const sessionId = newId('s');
-    await directory.createSession({ sessionId, userId, createdAt });
-    buyers.push({ userId, market, token: await tokens.issue({ userId, sessionId }) });
-    if (onProgress && (i + 1) % 10_000 === 0) onProgress(i + 1);
-  }
+  const buyers: Buyer[] = new Array(count);
+  let next = 0;
+  let done = 0;
+  // A few at a time: a directory or regions in PostgreSQL answer each after a round trip.
+  const seedOne = async () => {
+    while (next < count) {
+      const i = next++;
+      const market = markets[i % markets.length]!;
+      const homes = homesOf.get(market)!;
+      const userId = newId('u');
+      const createdAt = Date.now();
+      await directory.createUser({ userId, market, logins: [], homes, createdAt });
+      for (const home of homes)
+        await platform.region(home.region).openTenancy({ userId, service: home.service, epoch: 1, market });
+      const sessionId = newId('s');
+      await directory.createSession({ sessionId, userId, createdAt });
+      buyers[i] = { userId, market, token: await tokens.issue({ userId, sessionId }) };
+      done += 1;
+      if (onProgress && done % 10_000 === 0) onProgress(done);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, seedOne));
   return buyers;
 }

@@ -21,6 +21,8 @@ export interface BenchOptions {
   pgUrl?: string | undefined;
   /** bench flash-sale: the sale's stock. */
   units?: number | undefined;
+  /** bench flash-sale: run the sale through 1 … N gateway processes sharing a PostgreSQL directory (at --pg-url). */
+  gateways?: number | undefined;
   /** bench latency: the latency file (default: examples/latency.yaml). */
   latency?: string | undefined;
 }
@@ -100,8 +102,27 @@ export async function runBench(name: string, options: BenchOptions): Promise<num
       return 0;
     }
     case 'flash-sale': {
-      const { flashSaleBench } = await import('../../bench/flash-sale-bench.js');
       const units = options.units ?? 100_000;
+      if (options.gateways !== undefined) {
+        const { flashSaleGatewaysBench } = await import('../../bench/flash-sale-gateways.js');
+        const report = await flashSaleGatewaysBench({
+          units,
+          buyersPerUnit: 1.1,
+          retryShare: 0.05,
+          connections: 100,
+          gateways: options.gateways,
+          postgresUrl: options.pgUrl ?? 'postgres://postgres@127.0.0.1:5432/test',
+          log,
+        });
+        const title = `domicile bench flash-sale --gateways ${options.gateways}: ${units.toLocaleString('en-US')} units, ${Math.round(units * 1.1).toLocaleString('en-US')} buyers (5% try twice) over HTTP through 1 to ${options.gateways} \`domicile up\` sharing a PostgreSQL directory, ledger and regions (${report.machine.cpus} cores, Node ${report.machine.node}, load generator and PostgreSQL on the same machine)`;
+        process.stdout.write(options.json ? `${JSON.stringify(report)}\n` : formatFigures(title, report.figures));
+        return report.runs.every(
+          (r) => r.oversells === 0 && r.doubleSales === 0 && r.orders.lost === 0 && r.orders.misplaced === 0,
+        )
+          ? 0
+          : 1;
+      }
+      const { flashSaleBench } = await import('../../bench/flash-sale-bench.js');
       const report = await flashSaleBench({
         units,
         buyersPerUnit: 1.1,

@@ -476,6 +476,12 @@ function addBench(program: Command, setExitCode: SetExitCode): void {
     )
     .addOption(
       new Option(
+        '--gateways <n>',
+        'flash-sale: sell through 1, 2, … n `domicile up` processes sharing a PostgreSQL directory at --pg-url',
+      ).argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
         '--durability <mode>',
         'migrate, audit, flash-sale: SQLite durability of the regions (and of the sale ledger)',
       )
@@ -488,9 +494,10 @@ function addBench(program: Command, setExitCode: SetExitCode): void {
         .default('sqlite'),
     )
     .addOption(
-      new Option('--pg-url <url>', '--store postgres: the PostgreSQL server (each region a schema of its own)').default(
-        'postgres://postgres@127.0.0.1:5432/test',
-      ),
+      new Option(
+        '--pg-url <url>',
+        '--store postgres, flash-sale --gateways: the PostgreSQL server (each region a schema of its own)',
+      ).default('postgres://postgres@127.0.0.1:5432/test'),
     )
     .addOption(new Option('--latency <file>', 'latency: the round trips to emulate (default: examples/latency.yaml)'))
     .action(async (name, o) => {
@@ -509,6 +516,8 @@ function addBench(program: Command, setExitCode: SetExitCode): void {
             durability: o.durability,
             store: o.store,
             pgUrl: o.pgUrl,
+            units: o.units,
+            gateways: o.gateways,
           }),
         );
       } catch (err) {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
+import { Batcher } from '../shared/batcher.js';
 import { inPgTransaction, openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
 import { applyPgMigrations } from '../store/postgres/pg-schema-ledger.js';
 import type { SchemaMigration } from '../store/schema-runner.js';
@@ -43,6 +44,10 @@ const directoryMigrations: SchemaMigration[] = [
 export class PostgresDirectory implements Directory {
   private readonly pool: pg.Pool;
   private readonly where: string;
+  private readonly sessionChecks = new Batcher<{ userId: string; sessionId: string }, boolean>(
+    (batch) => this.checkSessions(batch),
+    { inFlight: 2, maxBatch: 1_000 },
+  );
 
   constructor(url: string, options: { schema?: string } = {}) {
     this.pool = openPgPool({ url, schema: options.schema, what: 'the directory' });
@@ -197,15 +202,18 @@ export class PostgresDirectory implements Directory {
     ]);
   }
 
-  async isSessionActive(userId: string, sessionId: string): Promise<boolean> {
-    return (
-      (
-        await this.q('SELECT 1 FROM sessions WHERE session_id = $1 AND user_id = $2 AND revoked_at IS NULL', [
-          sessionId,
-          userId,
-        ])
-      ).length > 0
+  /** Asked on every authenticated request: the checks that arrive while one is on its way share the next round trip. */
+  isSessionActive(userId: string, sessionId: string): Promise<boolean> {
+    return this.sessionChecks.submit({ userId, sessionId });
+  }
+
+  private async checkSessions(batch: ReadonlyArray<{ userId: string; sessionId: string }>): Promise<boolean[]> {
+    const active = await this.q<{ session_id: string; user_id: string }>(
+      'SELECT session_id, user_id FROM sessions WHERE session_id = ANY ($1::text[]) AND revoked_at IS NULL',
+      [batch.map((c) => c.sessionId)],
     );
+    const found = new Set(active.map((r) => `${r.session_id}\u0000${r.user_id}`));
+    return batch.map((c) => found.has(`${c.sessionId}\u0000${c.userId}`));
   }
 
   async listSessions(userId: string): Promise<SessionEntry[]> {

@@ -3,8 +3,11 @@ import { isDomicileError } from '../errors/domicile-error.js';
 import { findCategory } from '../policy/placement.js';
 import type { Policy } from '../policy/policy-schema.js';
 import { type Catalog, loadCatalogFile } from '../services/shop/catalog.js';
-import { FlashSaleLedger } from '../services/shop/flash-sale-ledger.js';
 import { FlashSales, type SaleOrder } from '../services/shop/flash-sales.js';
+import { PostgresSaleLedger } from '../services/shop/postgres-sale-ledger.js';
+import type { SaleLedger } from '../services/shop/sale-ledger.js';
+import { SqliteSaleLedger } from '../services/shop/sqlite-sale-ledger.js';
+import { killAtFault } from '../shared/fault-injection.js';
 import { packagedFile } from '../shared/packaged-file.js';
 import { type HomeRouting, routeToHome } from './route-to-home.js';
 
@@ -28,8 +31,9 @@ export interface ShopHost extends HomeRouting {
 export const defaultCatalogFile = packagedFile('examples', 'catalog.yaml');
 
 /**
- * Opens the shop: the catalog, and the flash sales' ledger in the data folder. A gateway that
- * shares its directory with others sells nothing: the ledger decides claims in one process.
+ * Opens the shop: the catalog, and the flash sales' ledger: in the data folder, or, for a
+ * gateway that shares its PostgreSQL directory with others, in that database, where every
+ * gateway claims against the same stock and writes the orders any of them left.
  */
 export async function openShop(
   platform: ShopHost,
@@ -46,18 +50,18 @@ export async function openShop(
   if (catalog.sales.length === 0) return closed('the catalog has no sales');
   if (!findCategory(platform.policy, 'shop', 'orders'))
     return closed(`policy "${platform.policy.name}" has no shop service with an orders category to keep the orders in`);
-  if (platform.directoryUrl)
-    return closed(
-      'flash sales are decided by one gateway, and this one shares its directory with others: run sales on a gateway of its own',
-    );
-  const ledger = new FlashSaleLedger(join(platform.dataDir, 'shop', 'flash-sales.db'), catalog.sales, {
-    durability: options.durability ?? 'full',
-  });
+  const ledger: SaleLedger = platform.directoryUrl
+    ? await PostgresSaleLedger.open(platform.directoryUrl, catalog.sales)
+    : new SqliteSaleLedger(join(platform.dataDir, 'shop', 'flash-sales.db'), catalog.sales, {
+        durability: options.durability ?? 'full',
+      });
   const sales = new FlashSales({
     catalog,
     ledger,
     buyerKeySecret: platform.secrets.indexKey,
     log: options.log,
+    // A gateway killed between its claim's commit and its order (the shared ledger's kill test).
+    afterClaim: () => killAtFault('flash-sale-claimed'),
     writeOrder: (userId, order) =>
       routeToHome(platform, userId, 'shop', async (client, ref) => {
         const put = (ifVersion: number) =>

@@ -6,8 +6,8 @@ import { buildGateway } from '../../src/gateway/build-gateway.js';
 import { Platform } from '../../src/platform/platform.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { type Catalog, parseCatalog } from '../../src/services/shop/catalog.js';
-import { FlashSaleLedger } from '../../src/services/shop/flash-sale-ledger.js';
 import { FlashSales, type SaleOrder } from '../../src/services/shop/flash-sales.js';
+import { SqliteSaleLedger } from '../../src/services/shop/sqlite-sale-ledger.js';
 import { tempDir } from '../support/temp-dir.js';
 import { examplesDir, liftedAuthThrottle } from '../support/test-platform.js';
 
@@ -241,7 +241,7 @@ describe('flash sale orders', () => {
     let failing = true;
     const sales = new FlashSales({
       catalog,
-      ledger: new FlashSaleLedger(file, catalog.sales, { durability: 'normal' }),
+      ledger: new SqliteSaleLedger(file, catalog.sales, { durability: 'normal' }),
       buyerKeySecret: 'k'.repeat(32),
       writeOrder: async (userId, order) => {
         if (failing) throw new DomicileError('UNAVAILABLE', 'region in-mumbai cannot be reached');
@@ -253,7 +253,7 @@ describe('flash sale orders', () => {
     const results = await Promise.allSettled(users.map((u) => sales.claim('small-sale', u)));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(20);
     expect(await sales.drained(300)).toBe(false);
-    expect(sales.counts('small-sale')).toMatchObject({
+    expect(await sales.counts('small-sale')).toMatchObject({
       sold: 20,
       ordered: 0,
       pendingOrders: 20,
@@ -265,7 +265,7 @@ describe('flash sale orders', () => {
     failing = false;
     const again = new FlashSales({
       catalog,
-      ledger: new FlashSaleLedger(file, catalog.sales, { durability: 'normal' }),
+      ledger: new SqliteSaleLedger(file, catalog.sales, { durability: 'normal' }),
       buyerKeySecret: 'k'.repeat(32),
       writeOrder: async (userId, order) => {
         if (written.has(userId)) throw new DomicileError('CONFLICT', 'exists');
@@ -277,7 +277,12 @@ describe('flash sale orders', () => {
     expect([...written.values()].map((o) => o.value.unit).sort((a, b) => a - b)).toEqual(
       Array.from({ length: 20 }, (_, i) => i + 1),
     );
-    expect(again.counts('small-sale')).toMatchObject({ sold: 20, ordered: 20, pendingOrders: 0, lastError: null });
+    expect(await again.counts('small-sale')).toMatchObject({
+      sold: 20,
+      ordered: 20,
+      pendingOrders: 0,
+      lastError: null,
+    });
     await again.close();
   });
 
@@ -286,7 +291,7 @@ describe('flash sale orders', () => {
     const written = new Set<string>();
     const sales = new FlashSales({
       catalog,
-      ledger: new FlashSaleLedger(join(data.path, 'stall.db'), catalog.sales, { durability: 'normal' }),
+      ledger: new SqliteSaleLedger(join(data.path, 'stall.db'), catalog.sales, { durability: 'normal' }),
       buyerKeySecret: 'k'.repeat(32),
       writeOrder: async (userId) => {
         // The first 520 buyers' region is down: more than a page of orders that fail.
@@ -300,7 +305,7 @@ describe('flash sale orders', () => {
     const deadline = Date.now() + 10_000;
     while (written.size < 80 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(written.size).toBe(80);
-    expect(sales.counts('small-sale')).toMatchObject({ sold: 600, ordered: 80, pendingOrders: 520 });
+    expect(await sales.counts('small-sale')).toMatchObject({ sold: 600, ordered: 80, pendingOrders: 520 });
     await sales.close();
   });
 });

@@ -40,7 +40,7 @@ const saleCounts = z.strictObject({
   ordered: z.number().describe("claims whose order rests in the buyer's home region"),
   pendingOrders: z.number(),
   lastError: z.string().nullable(),
-}) satisfies z.ZodType<ReturnType<FlashSales['counts']>>;
+}) satisfies z.ZodType<Awaited<ReturnType<FlashSales['counts']>>>;
 
 /**
  * Answers an entity with its ETag, or 304 when the client holds it already. The body is the
@@ -120,7 +120,7 @@ export function shopRoutes(ctx: GatewayContext): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) => {
-        const { id, sku, units, remaining } = sales().counts(request.params.saleId);
+        const { id, sku, units, remaining } = await sales().counts(request.params.saleId);
         void reply.header('cache-control', 'public, max-age=1');
         return { id, sku, units, remaining, soldOut: remaining === 0 };
       },

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { isDomicileError } from '../../errors/domicile-error.js';
 import { outsideRegionTrace } from '../../wan/region-trace.js';
 import type { Catalog, Product, Sale } from './catalog.js';
-import type { Claim, FlashSaleLedger, PendingOrder, SaleCounts } from './flash-sale-ledger.js';
+import type { Claim, PendingOrder, SaleCounts, SaleLedger } from './sale-ledger.js';
 
 /** The order a won claim becomes, in the buyer's home region (shop/orders/<key>). */
 export interface SaleOrder {
@@ -20,7 +20,8 @@ export interface SaleOrder {
 
 export interface FlashSalesOptions {
   catalog: Catalog;
-  ledger: FlashSaleLedger;
+  /** The SQLite file of this gateway, or the shared PostgreSQL ledger of every gateway. */
+  ledger: SaleLedger;
   /** Keys the buyer hashes (the blind index's key). */
   buyerKeySecret: string;
   /** Writes an order in the user's home region for the shop service; done at once if that very order is there already (written before a crash). */
@@ -34,6 +35,8 @@ export interface FlashSalesOptions {
    */
   quietMs?: number;
   maxDelayMs?: number;
+  /** Called once a claim is durable, before anything else (the kill tests' fault point 'flash-sale-claimed'). */
+  afterClaim?: () => void;
   log?: (line: string) => void;
 }
 
@@ -47,7 +50,9 @@ export function saleOrderKey(saleId: string): string {
  * buyer's home region by a background writer (the ledger is its outbox), so that a sale runs
  * at the speed of the ledger's group commits, and no won unit is ever without its order: an
  * order that cannot be written now (its region is down, its user is being cut over) is
- * written later, after a restart too.
+ * written later, after a restart too. With a shared ledger, the orders a gateway left (it died
+ * between its claims' commit and their orders) are written by another: the order's key is the
+ * sale's, so writing one twice leaves one order.
  */
 export class FlashSales {
   private readonly sales: Map<string, { sale: Sale; product: Product }>;
@@ -81,6 +86,7 @@ export class FlashSales {
   ): Promise<Claim & { sku: string; order: { service: 'shop'; collection: 'orders'; key: string } }> {
     this.lastClaimAt = Date.now();
     const claim = await this.options.ledger.claim(saleId, userId, this.buyerKey(saleId, userId));
+    this.options.afterClaim?.();
     this.kick();
     return {
       ...claim,
@@ -89,8 +95,8 @@ export class FlashSales {
     };
   }
 
-  counts(saleId: string): SaleCounts & { pendingOrders: number; lastError: string | null } {
-    const counts = this.options.ledger.counts(saleId);
+  async counts(saleId: string): Promise<SaleCounts & { pendingOrders: number; lastError: string | null }> {
+    const counts = await this.options.ledger.counts(saleId);
     return { ...counts, pendingOrders: counts.sold - counts.ordered, lastError: this.lastError };
   }
 
@@ -98,11 +104,11 @@ export class FlashSales {
     return [...this.sales.keys()];
   }
 
-  /** Resolves once every claim made so far has its order written (or after timeoutMs). */
+  /** Resolves once every claim made so far (by any gateway of a shared ledger) has its order written (or after timeoutMs). */
   async drained(timeoutMs = 600_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (this.options.ledger.pendingOrders(1).length === 0) return true;
+      if (!(await this.options.ledger.anyPending())) return true;
       this.kick();
       await (this.writing ?? new Promise((resolve) => setTimeout(resolve, 50)));
     }
@@ -116,13 +122,20 @@ export class FlashSales {
       return;
     }
     // Background work of its own: not counted as part of the request whose claim kicked it (WAN emulation's trace).
-    this.writing = outsideRegionTrace(() => this.writeOrders()).finally(() => {
-      this.writing = undefined;
-      if (this.again && !this.closed) {
-        this.again = false;
-        this.kick();
-      }
-    });
+    this.writing = outsideRegionTrace(() => this.writeOrders())
+      .catch((err: unknown) => {
+        // The ledger itself failed (a shared database out of reach): the next pass tries again.
+        const message = `the flash sales' order writer could not read its ledger: ${(err as Error).message}; it is retried`;
+        if (this.lastError !== message) this.options.log?.(message);
+        this.lastError = message;
+      })
+      .finally(() => {
+        this.writing = undefined;
+        if (this.again && !this.closed) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   /**
@@ -134,7 +147,7 @@ export class FlashSales {
     let after: PendingOrder | undefined;
     let failed = 0;
     for (;;) {
-      const page = this.options.ledger.pendingOrders(512, after);
+      const page = await this.options.ledger.pendingOrders(512, after);
       if (page.length === 0 || this.closed) {
         if (failed === 0) this.lastError = null;
         return;
@@ -149,17 +162,19 @@ export class FlashSales {
       ) {
         await new Promise((resolve) => setTimeout(resolve, quiet));
       }
+      // A shared ledger's other writers may have taken some of these meanwhile: they write those.
+      const taken = await this.options.ledger.takeOrders(page);
       const done: PendingOrder[] = [];
       let next = 0;
       const worker = async () => {
-        while (next < page.length && !this.closed) {
-          const pending = page[next++]!;
+        while (next < taken.length && !this.closed) {
+          const pending = taken[next++]!;
           if (await this.writeOne(pending)) done.push(pending);
         }
       };
       await Promise.all(Array.from({ length: this.options.concurrency ?? 32 }, worker));
-      if (done.length > 0) this.options.ledger.markOrdered(done);
-      failed += page.length - done.length;
+      if (done.length > 0) await this.options.ledger.markOrdered(done);
+      failed += taken.length - done.length;
     }
   }
 
@@ -195,6 +210,6 @@ export class FlashSales {
     this.closed = true;
     clearInterval(this.timer);
     await this.writing;
-    this.options.ledger.close();
+    await this.options.ledger.close();
   }
 }

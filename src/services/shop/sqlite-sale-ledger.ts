@@ -5,6 +5,7 @@ import type { SchemaMigration } from '../../store/schema-runner.js';
 import { openSqliteDatabase } from '../../store/sqlite/open-sqlite-database.js';
 import { applyMigrations } from '../../store/sqlite/sqlite-schema-ledger.js';
 import type { Sale } from './catalog.js';
+import type { Claim, PendingOrder, SaleCounts, SaleLedger } from './sale-ledger.js';
 
 const ledgerMigrations: readonly SchemaMigration[] = [
   {
@@ -29,29 +30,6 @@ const ledgerMigrations: readonly SchemaMigration[] = [
   },
 ];
 
-/** A unit won: its number in the sale and when it was claimed. */
-export interface Claim {
-  saleId: string;
-  unit: number;
-  claimedAt: number;
-}
-
-/** A claim whose order is not yet written to the buyer's home region. */
-export interface PendingOrder extends Claim {
-  buyerKey: string;
-  userId: string;
-}
-
-export interface SaleCounts {
-  id: string;
-  sku: string;
-  units: number;
-  sold: number;
-  remaining: number;
-  /** Claims whose order rests in the buyer's home region. */
-  ordered: number;
-}
-
 interface SaleState {
   sale: Sale;
   sold: number;
@@ -61,7 +39,8 @@ interface SaleState {
 }
 
 /**
- * The flash sales' stock and who won it, in one SQLite file (`<data>/shop/flash-sales.db`).
+ * The flash sales' stock and who won it, in one SQLite file (`<data>/shop/flash-sales.db`): the
+ * ledger of a gateway that shares its directory with no other.
  *
  * A claim is decided in memory, at once and in arrival order: a unit is left, and this buyer
  * has none (so no oversell and no double sale, whatever the load: one process decides, and
@@ -72,7 +51,7 @@ interface SaleState {
  * The ledger is then the order's outbox: each claim is written as an order in the buyer's
  * home region (FlashSales does that), and marked ordered here.
  */
-export class FlashSaleLedger {
+export class SqliteSaleLedger implements SaleLedger {
   private readonly db: Database.Database;
   private readonly sales = new Map<string, SaleState>();
   /** Claims waiting for their group commit. */
@@ -150,7 +129,7 @@ export class FlashSaleLedger {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 
@@ -164,10 +143,6 @@ export class FlashSaleLedger {
     return state;
   }
 
-  /**
-   * Claims one unit of a sale for a buyer: resolves once the claim is durable. CONFLICT when the
-   * sale is sold out (details.reason 'sold-out') or this buyer has a unit (details.reason 'already-bought').
-   */
   claim(saleId: string, userId: string, buyerKey: string): Promise<Claim> {
     const state = this.state(saleId);
     if (this.broken)
@@ -219,13 +194,13 @@ export class FlashSaleLedger {
   }
 
   /** From memory: a sale's status page may be asked for thousands of times a second. */
-  counts(saleId: string): SaleCounts {
+  async counts(saleId: string): Promise<SaleCounts> {
     const { sale, sold, ordered } = this.state(saleId);
     return { id: sale.id, sku: sale.sku, units: sale.units, sold, remaining: sale.units - sold, ordered };
   }
 
-  /** The oldest claims whose order is not written yet, after `after` (a page's last) when given. */
-  pendingOrders(limit: number, after?: PendingOrder): PendingOrder[] {
+  /** The oldest claims whose order is not written yet: this file has one writer. */
+  async pendingOrders(limit: number, after?: PendingOrder): Promise<PendingOrder[]> {
     type Row = { sale_id: string; buyer_key: string; unit: number; claimed_at: number; user_id: string };
     const columns = 'SELECT sale_id, buyer_key, unit, claimed_at, user_id FROM claims WHERE ordered_at IS NULL';
     const rows =
@@ -245,8 +220,16 @@ export class FlashSaleLedger {
     }));
   }
 
-  /** Marks orders written, and forgets whose they were (the order itself rests in the home region). */
-  markOrdered(orders: readonly PendingOrder[]): void {
+  /** One writer: it holds every order it reads. */
+  async takeOrders(orders: readonly PendingOrder[]): Promise<PendingOrder[]> {
+    return [...orders];
+  }
+
+  async anyPending(): Promise<boolean> {
+    return this.db.prepare('SELECT 1 FROM claims WHERE ordered_at IS NULL LIMIT 1').get() !== undefined;
+  }
+
+  async markOrdered(orders: readonly PendingOrder[]): Promise<void> {
     const mark = this.db.prepare(
       'UPDATE claims SET ordered_at = ?, user_id = NULL WHERE sale_id = ? AND buyer_key = ? AND ordered_at IS NULL',
     );
