@@ -1221,6 +1221,14 @@ export class PostgresRegionStore implements RegionStore {
     });
   }
 
+  async admitFence(migrationId: string, token: number): Promise<number> {
+    const rows = await this.q<{ token: string }>(
+      'INSERT INTO migration_fences (migration_id, token) VALUES ($1, $2) ON CONFLICT (migration_id) DO UPDATE SET token = greatest(migration_fences.token, excluded.token) RETURNING token',
+      [migrationId, token],
+    );
+    return Number(rows[0]!.token);
+  }
+
   async isErased(userId: string): Promise<boolean> {
     return (await this.q('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).length > 0;
   }

@@ -220,4 +220,16 @@ export const postgresMigrations: readonly SchemaMigration[] = [
       END $f$;
     `,
   },
+  {
+    id: 8,
+    name: 'migration fencing tokens',
+    sql: `
+      -- Per migration, the newest coordinator's lead token this region has seen: a primitive
+      -- with an older one comes from a deposed leader and is refused (see migration-fences.ts).
+      CREATE TABLE migration_fences (
+        migration_id text PRIMARY KEY,
+        token bigint NOT NULL
+      );
+    `,
+  },
 ];

@@ -617,6 +617,7 @@ export class SqliteRegionStore implements RegionStore {
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: Prepared | undefined;
+  private admitFenceStatement: Database.Statement<[string, number], { token: number }> | undefined;
   /** Writes grouped into one commit per turn of the event loop when they come together (see grouped). */
   private readonly writes = new Batcher<() => unknown, WriteOutcome>((group) => this.commitGroup(group), {
     gather: 'turn',
@@ -943,6 +944,13 @@ export class SqliteRegionStore implements RegionStore {
 
   async lastSeq(): Promise<number> {
     return this.s.lastSeq.get() ?? 0;
+  }
+
+  async admitFence(migrationId: string, token: number): Promise<number> {
+    this.admitFenceStatement ??= this.db.prepare<[string, number], { token: number }>(
+      'INSERT INTO migration_fences (migration_id, token) VALUES (?, ?) ON CONFLICT (migration_id) DO UPDATE SET token = max(token, excluded.token) RETURNING token',
+    );
+    return this.admitFenceStatement.get(migrationId, token)!.token;
   }
 
   async placementStats(): Promise<PlacementStat[]> {
