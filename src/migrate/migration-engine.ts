@@ -175,18 +175,21 @@ export class MigrationEngine {
     }
     this.lead = lead;
     this.steps = this.leaderSteps(lead);
+    if (m) {
+      if (workingStates.includes(m.state))
+        await lead.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
+      for (const batch of await this.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
+        const settled = await settleBatch(await this.context(batch, lead));
+        this.log(
+          settled.ok
+            ? `migration ${m.id}: batch ${batch.id} ${settled.value}`
+            : `migration ${m.id}: ${settled.error.message}`,
+        );
+      }
+    }
+    // Leading once the migration shows what the predecessor left (interrupted, nobody fenced).
     this.leading = true;
     if (!m) return;
-    if (workingStates.includes(m.state))
-      await lead.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
-    for (const batch of await this.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
-      const settled = await settleBatch(await this.context(batch, lead));
-      this.log(
-        settled.ok
-          ? `migration ${m.id}: batch ${batch.id} ${settled.value}`
-          : `migration ${m.id}: ${settled.error.message}`,
-      );
-    }
     // Cut-over batches' destinations keep taking writes: replicate them back.
     if (m.state === 'cut-over' || m.state === 'paused') this.kick();
   }

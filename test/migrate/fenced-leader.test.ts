@@ -17,10 +17,14 @@ import { modelProblems, RandomWriter, registerUsers, WriteModel } from './suppor
 /** The coordinator's lead lock class (postgres-coordinator-store.ts). */
 const leaderLockClass = 0x646f6d43;
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(
+  what: string | (() => string),
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -77,12 +81,21 @@ describe('a deposed coordinator', () => {
     const a = await MigrationEngine.open({
       host: platform,
       coordinatorUrl,
-      leadIntervalMs: 50,
+      // A does not look at its lead again by itself (it could win the lock back from B): it
+      // learns it was deposed from the refusals alone.
+      leadIntervalMs: 600_000,
       reverseIntervalMs: 20,
       fault,
       log: (line) => logA.push(line),
     });
-    const b = await MigrationEngine.open({ host: platform, coordinatorUrl, leadIntervalMs: 50, reverseIntervalMs: 20 });
+    const logB: string[] = [];
+    const b = await MigrationEngine.open({
+      host: platform,
+      coordinatorUrl,
+      leadIntervalMs: 50,
+      reverseIntervalMs: 20,
+      log: (line) => logB.push(line),
+    });
     const app = await buildGateway(platform, { migrations: b, throttle: liftedAuthThrottle });
     const send = injectSender(() => app);
     const admin = new pg.Pool({ connectionString: testPostgresUrl, max: 1 });
@@ -100,7 +113,7 @@ describe('a deposed coordinator', () => {
         [leaderLockClass, schema],
       );
       await until(
-        'B to lead and settle batch 1',
+        () => `B to lead and settle batch 1 (B's log: ${logB.join(' / ')})`,
         async () => b.leads && (await b.store.batch(id, 1))?.step === 'catching-up',
       );
       expect((await b.status(id))?.state).toBe('interrupted');

@@ -37,7 +37,7 @@ describe('PostgresRegionStore specifics', () => {
     const stores = Array.from({ length: 4 }, () => new PostgresRegionStore({ url: testPostgresUrl, schema }));
     await Promise.all(stores.map((s) => s.init()));
     const ledger = await admin.query(`SELECT id, name FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     await Promise.all(stores.map((s) => s.close()));
   });
 
@@ -333,7 +333,7 @@ describe('PostgresRegionStore specifics', () => {
     await upgraded.init();
     await upgraded.close();
     const ledger = await admin.query(`SELECT id, sha256 FROM ${schema}.schema_migrations ORDER BY id`);
-    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(ledger.rows.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(ledger.rows.every((r) => /^[0-9a-f]{64}$/.test(r.sha256))).toBe(true);
   });
 
