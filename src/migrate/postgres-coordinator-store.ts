@@ -28,6 +28,9 @@ import { staleLeader } from './stale-leader.js';
 /** The leader's session lock: this class id, and the schema the state rests in (two states in one database lead apart). */
 const leaderLockClass = 0x646f6d43;
 
+/** Where a leader's write takes the condition on its lead token (see w). */
+const leadMark = '/*lead*/';
+
 /** Movers are inserted this many to a statement. */
 const moverChunk = 5_000;
 
@@ -156,13 +159,27 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     if (epoch !== this.fence) throw staleLeader(this.fence, epoch);
   }
 
-  /** A write: one statement, or in a leader's view the statement under its lead token. */
+  /**
+   * A write of one statement whose WHERE ends with `/*lead*\/`. In a leader's view that becomes
+   * a condition on the lead token, which holds its row while the statement commits (as
+   * holdLead does, in the same round trip); a write that changed nothing is then asked why, and
+   * refused (STALE_LEADER) if the token is no longer this leader's.
+   */
   private async w(sql: string, params: unknown[]): Promise<pg.QueryResult> {
-    if (this.fence === undefined) return this.q(sql, params);
-    return this.tx(async (client) => {
-      await this.holdLead(client);
-      return client.query(sql, params);
-    });
+    if (this.fence === undefined) return this.q(sql.replace(leadMark, ''), params);
+    const result = await this.q(
+      sql.replace(
+        leadMark,
+        ` AND EXISTS (SELECT 1 FROM coordinator_lead WHERE id = 1 AND epoch = $${params.length + 1} FOR SHARE)`,
+      ),
+      [...params, this.fence],
+    );
+    if (result.rowCount === 0) {
+      const { rows } = await this.q<{ epoch: string }>('SELECT epoch FROM coordinator_lead WHERE id = 1');
+      const epoch = rows[0] === undefined ? undefined : Number(rows[0].epoch);
+      if (epoch !== this.fence) throw staleLeader(this.fence, epoch);
+    }
+    return result;
   }
 
   async close(): Promise<void> {
@@ -268,7 +285,7 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     const changed = await this.w(
       `UPDATE migrations SET state = $1, updated_at = $2, finished_at = coalesce($3, finished_at),
          resume_state = CASE WHEN $4 THEN $5 ELSE resume_state END, error = CASE WHEN $6 THEN $7 ELSE error END
-       WHERE id = $8 AND state = ANY($9::text[])`,
+       WHERE id = $8 AND state = ANY($9::text[])/*lead*/`,
       [
         state,
         Date.now(),
@@ -285,7 +302,7 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   }
 
   async setSettings(id: string, settings: MigrationSettings): Promise<void> {
-    await this.w('UPDATE migrations SET batch_size = $1, rate = $2, updated_at = $3 WHERE id = $4', [
+    await this.w('UPDATE migrations SET batch_size = $1, rate = $2, updated_at = $3 WHERE id = $4/*lead*/', [
       settings.batchSize,
       settings.rate,
       Date.now(),
@@ -388,14 +405,14 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     const assignments = sets.map(([column], i) => `${column} = $${i + 1}`).join(', ');
     const n = sets.length;
     await this.w(
-      `UPDATE batches SET ${assignments}, updated_at = $${n + 1} WHERE migration_id = $${n + 2} AND id = $${n + 3}`,
+      `UPDATE batches SET ${assignments}, updated_at = $${n + 1} WHERE migration_id = $${n + 2} AND id = $${n + 3}/*lead*/`,
       [...sets.map(([, value]) => value), Date.now(), migrationId, id],
     );
   }
 
   async advanceReverse(migrationId: string, batchIds: readonly number[], seq: number): Promise<void> {
     await this.w(
-      'UPDATE batches SET reverse_seq = greatest(coalesce(reverse_seq, 0), $1) WHERE migration_id = $2 AND id = ANY($3::bigint[])',
+      'UPDATE batches SET reverse_seq = greatest(coalesce(reverse_seq, 0), $1) WHERE migration_id = $2 AND id = ANY($3::bigint[])/*lead*/',
       [seq, migrationId, batchIds],
     );
   }
@@ -403,7 +420,7 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   async insertTransfer(t: TransferRecord): Promise<void> {
     await this.w(
       `INSERT INTO transfers (migration_id, batch_id, service, from_region, to_region, policy_name, policy_version, users, user_count, records, bytes, digest, completed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (migration_id, batch_id) DO NOTHING`,
+       SELECT $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $8, $9::bigint, $10::bigint, $11::bigint, $12, $13::bigint WHERE true/*lead*/ ON CONFLICT (migration_id, batch_id) DO NOTHING`,
       [
         t.migrationId,
         t.batchId,

@@ -190,6 +190,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
     return this.run(() =>
       this.db
         .transaction((): BatchRecord | undefined => {
+          this.holdLead();
           const first = this.db
             .prepare<[string], { service: string; source: string; destination: string }>(
               'SELECT service, source, destination FROM movers WHERE migration_id = ? AND batch_id IS NULL ORDER BY position LIMIT 1',
@@ -226,7 +227,6 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
 
   batch(migrationId: string, id: number): Promise<BatchRecord | undefined> {
     return this.run(() => {
-      this.holdLead();
       const row = this.db
         .prepare<[string, number], BatchRow>('SELECT * FROM batches WHERE migration_id = ? AND id = ?')
         .get(migrationId, id);

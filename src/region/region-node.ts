@@ -410,12 +410,12 @@ export class RegionNode implements RegionClient, RegionApi {
 
   async exportUsers(req: RegionInput<'exportUsers'>): Promise<RegionOutput<'exportUsers'>> {
     const r = parseRegionInput('exportUsers', req);
-    return this.fences.run(r.fence, () => this.migration.exportUsers(r));
+    return this.fences.run(r.fence, 'reads', () => this.migration.exportUsers(r));
   }
 
   async readRecordStates(req: RegionInput<'readRecordStates'>): Promise<RegionOutput<'readRecordStates'>> {
     const r = parseRegionInput('readRecordStates', req);
-    return this.fences.run(r.fence, () => this.migration.readRecordStates(r));
+    return this.fences.run(r.fence, 'reads', () => this.migration.readRecordStates(r));
   }
 
   async changesSince(req: RegionInput<'changesSince'>): Promise<RegionOutput<'changesSince'>> {
@@ -423,27 +423,27 @@ export class RegionNode implements RegionClient, RegionApi {
     // without, the coordinator tailing the log (of users moving away, too).
     const r = parseRegionInput('changesSince', req);
     if (r.epoch !== undefined) await this.serving(this.tenantRef(req, 'changesSince'));
-    return this.fences.run(r.fence, () => this.migration.changesSince(r));
+    return this.fences.run(r.fence, 'reads', () => this.migration.changesSince(r));
   }
 
   async importUsers(req: RegionInput<'importUsers'>): Promise<RegionOutput<'importUsers'>> {
     const r = parseRegionInput('importUsers', req);
-    return this.fences.run(r.fence, () => this.migration.importUsers(r));
+    return this.fences.run(r.fence, 'changes', () => this.migration.importUsers(r));
   }
 
   async digestUsers(req: RegionInput<'digestUsers'>): Promise<RegionOutput<'digestUsers'>> {
     const r = parseRegionInput('digestUsers', req);
-    return this.fences.run(r.fence, () => this.migration.digestUsers(r));
+    return this.fences.run(r.fence, 'reads', () => this.migration.digestUsers(r));
   }
 
   async setTenancies(req: RegionInput<'setTenancies'>): Promise<void> {
     const r = parseRegionInput('setTenancies', req);
-    return this.fences.run(r.fence, () => this.migration.setTenancies(r));
+    return this.fences.run(r.fence, 'changes', () => this.migration.setTenancies(r));
   }
 
   async purgeUsers(req: RegionInput<'purgeUsers'>): Promise<RegionOutput<'purgeUsers'>> {
     const r = parseRegionInput('purgeUsers', req);
-    return this.fences.run(r.fence, () => this.migration.purgeUsers(r));
+    return this.fences.run(r.fence, 'changes', () => this.migration.purgeUsers(r));
   }
 
   async raiseFence(req: RegionInput<'raiseFence'>): Promise<RegionOutput<'raiseFence'>> {
@@ -474,7 +474,7 @@ export class RegionNode implements RegionClient, RegionApi {
   async recordEvents(req: RegionInput<'recordEvents'>): Promise<RegionOutput<'recordEvents'>> {
     const r = parseRegionInput('recordEvents', req);
     const events = checkCallerEvents(r.events);
-    return this.fences.run(r.fence, async () => ({ seqs: await this.audit.record(events) }));
+    return this.fences.run(r.fence, 'changes', async () => ({ seqs: await this.audit.record(events) }));
   }
 
   async readAudit(req: RegionInput<'readAudit'>): Promise<RegionOutput<'readAudit'>> {

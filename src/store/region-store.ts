@@ -397,7 +397,8 @@ export interface RegionStore {
   /**
    * A migration's fencing token: raises the newest token seen for the migration to `token` if it
    * is higher, atomically, and answers the newest after (higher than `token`: a newer
-   * coordinator has led it since, and the caller is refused).
+   * coordinator has led it since, and the caller is refused). It writes only when the token
+   * rises (once per lead): asked again with the newest, it is one read.
    */
   admitFence(migrationId: string, token: number): Promise<number>;
   /** The highest seq ever given (0 before the first): never goes back, whatever a purge or erasure deletes. */

@@ -617,7 +617,9 @@ export class SqliteRegionStore implements RegionStore {
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: Prepared | undefined;
-  private admitFenceStatement: Database.Statement<[string, number], { token: number }> | undefined;
+  private fenceStatements:
+    | { read: Database.Statement<[string], number>; raise: Database.Statement<[string, number]> }
+    | undefined;
   /** Writes grouped into one commit per turn of the event loop when they come together (see grouped). */
   private readonly writes = new Batcher<() => unknown, WriteOutcome>((group) => this.commitGroup(group), {
     gather: 'turn',
@@ -947,10 +949,17 @@ export class SqliteRegionStore implements RegionStore {
   }
 
   async admitFence(migrationId: string, token: number): Promise<number> {
-    this.admitFenceStatement ??= this.db.prepare<[string, number], { token: number }>(
-      'INSERT INTO migration_fences (migration_id, token) VALUES (?, ?) ON CONFLICT (migration_id) DO UPDATE SET token = max(token, excluded.token) RETURNING token',
-    );
-    return this.admitFenceStatement.get(migrationId, token)!.token;
+    // Synchronous, so the read and the raise are one step; the write (a sync to disk) only when the token rises.
+    this.fenceStatements ??= {
+      read: this.db.prepare<[string], number>('SELECT token FROM migration_fences WHERE migration_id = ?').pluck(),
+      raise: this.db.prepare<[string, number]>(
+        'INSERT INTO migration_fences (migration_id, token) VALUES (?, ?) ON CONFLICT (migration_id) DO UPDATE SET token = excluded.token',
+      ),
+    };
+    const stored = this.fenceStatements.read.get(migrationId);
+    if (stored !== undefined && stored >= token) return stored;
+    this.fenceStatements.raise.run(migrationId, token);
+    return token;
   }
 
   async placementStats(): Promise<PlacementStat[]> {
