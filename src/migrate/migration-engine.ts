@@ -105,6 +105,7 @@ export class MigrationEngine {
     readonly store: CoordinatorStore,
   ) {
     this.limiter = new RateLimiter(async () => (await this.store.latest())?.settings.rate ?? 0);
+    // Replaced when this process takes the lead (takeLead); the steps run only while it leads.
     this.steps = this.leaderSteps({ token: 0, store });
   }
 
