@@ -13,6 +13,7 @@ export const errorCodes = [
   'WRONG_REGION', // this region does not home the user (details.home says where)
   'STALE_EPOCH', // the caller routed with an old directory epoch
   'FENCED', // the user is being cut over; retry shortly
+  'STALE_LEADER', // a migration coordinator whose lead another has taken since (its fencing token is older)
   'CONSENT_REQUIRED', // a category needs a consent purpose that has no current grant
   'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE', // the body's Content-Type is not one the route takes

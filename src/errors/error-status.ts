@@ -11,6 +11,8 @@ export const errorStatus: Record<ErrorCode, number> = {
   WRONG_REGION: 409,
   STALE_EPOCH: 409,
   FENCED: 503,
+  // 409, not 503: the caller must stop, not retry; a newer coordinator leads the migration.
+  STALE_LEADER: 409,
   CONSENT_REQUIRED: 403,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,

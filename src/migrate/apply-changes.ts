@@ -1,4 +1,4 @@
-import type { ChangeView, RegionClient, UserImport } from '../region/region-client.js';
+import type { ChangeView, ExportedRecord, RecordStates, RegionClient, UserImport } from '../region/region-client.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { yieldToEventLoop } from './yield-to-event-loop.js';
 
@@ -45,6 +45,14 @@ export interface Applied {
   bytes: number;
   users: Set<string>;
 }
+
+/**
+ * Users whose record states applyChanges reads at once. Each read is a few statements in the
+ * source (tenancy, key, records); read one user at a time, a reverse pass that follows a
+ * steady writer's changes to every moved user took most of the coordinator's time by the end
+ * of a move, slowing each batch (issue 17). Bounded, so that a pass holds little plaintext.
+ */
+const readsAtOnce = 8;
 
 /** Records whose states one importUsers call carries at most: bounds a call's plaintext. */
 const recordsPerImport = 2_000;
@@ -96,9 +104,23 @@ export async function applyChanges(opts: {
     pendingBytes = 0;
     await yieldToEventLoop();
   };
-  for (const [userId, refs] of byUser) {
+  const users = [...byUser];
+  for (let i = 0; i < users.length; i += readsAtOnce) {
+    // A few users' states read at once: one at a time, a catch-up or a reverse pass under a
+    // steady writer spends its time waiting on round trips (see readsAtOnce).
+    const chunk = users.slice(i, i + readsAtOnce);
+    const read = await Promise.all(
+      chunk.map(([userId, refs]) =>
+        opts.from.readRecordStates({ service: opts.service, userId, refs: [...refs.values()] }),
+      ),
+    );
+    for (const [j, [userId]] of chunk.entries()) await addUser(userId, read[j]!);
+  }
+  await flush();
+  return applied;
+
+  async function addUser(userId: string, states: RecordStates<ExportedRecord>): Promise<void> {
     const target = opts.targets.get(userId)!;
-    const states = await opts.from.readRecordStates({ service: opts.service, userId, refs: [...refs.values()] });
     const size = states.records.reduce((n, r) => n + r.bytes + framingBytes, 0) + states.deleted.length * framingBytes;
     if (pending.length > 0 && pendingBytes + size > bytesPerImport) await flush();
     pending.push({ userId, market: target.market, epoch: target.epoch, states });
@@ -107,6 +129,4 @@ export async function applyChanges(opts: {
     applied.bytes += states.records.reduce((n, r) => n + r.bytes, 0);
     if (pendingRows >= recordsPerImport) await flush();
   }
-  await flush();
-  return applied;
 }

@@ -89,6 +89,20 @@ export const coordinatorMigrations: readonly SchemaMigration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'the lead token',
+    sql: `
+      -- The coordinator's fencing token: raised each time a process takes the lead. Every
+      -- checkpoint a leader records, and every region primitive it calls, carries the token it
+      -- took the lead with; an older one (a leader deposed mid-step) is refused.
+      CREATE TABLE coordinator_lead (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        epoch INTEGER NOT NULL
+      );
+      INSERT INTO coordinator_lead (id, epoch) VALUES (1, 0);
+    `,
+  },
 ];
 
 /**
@@ -177,6 +191,20 @@ export const postgresCoordinatorMigrations: readonly SchemaMigration[] = [
         completed_at bigint NOT NULL,
         UNIQUE (migration_id, batch_id)
       );
+    `,
+  },
+  {
+    id: 2,
+    name: 'the lead token',
+    sql: `
+      -- The coordinator's fencing token: raised each time a process takes the lead. Every
+      -- checkpoint a leader records, and every region primitive it calls, carries the token it
+      -- took the lead with; an older one (a leader deposed mid-step) is refused.
+      CREATE TABLE coordinator_lead (
+        id integer PRIMARY KEY CHECK (id = 1),
+        epoch bigint NOT NULL
+      );
+      INSERT INTO coordinator_lead (id, epoch) VALUES (1, 0);
     `,
   },
 ];

@@ -116,6 +116,18 @@ export interface CoordinatorStore {
    * its process stops or its connection drops.
    */
   lead(): Promise<boolean>;
+  /**
+   * The lead token this process took the lead with: the coordinator's fencing token, raised
+   * each time a process takes the lead (undefined before this process first led).
+   */
+  readonly leadToken: number | undefined;
+  /**
+   * The same state, for a leader's steps: every write through it (a checkpoint, a state, a
+   * batch formed, a transfer) is made only while `token` is still the newest lead token, in
+   * the write's own transaction, and refused with STALE_LEADER otherwise: a leader deposed
+   * mid-step records nothing after its successor has taken the lead.
+   */
+  asLeader(token: number): CoordinatorStore;
   close(): Promise<void>;
 
   /**

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Directory } from '../directory/directory.js';
-import { DomicileError } from '../errors/domicile-error.js';
+import { DomicileError, isDomicileError } from '../errors/domicile-error.js';
 import type { Policy } from '../policy/policy-schema.js';
 import type { RegionClient } from '../region/region-client.js';
 import { newId } from '../shared/new-id.js';
@@ -16,6 +16,7 @@ import type {
   TransferRecord,
 } from './coordinator-store.js';
 import { envFault, type FaultHook } from './fault-point.js';
+import { fencedRegion } from './fenced-region.js';
 import { applySettings, type SettingsPatch } from './migration-settings.js';
 import { buildStatus, type MigrationStatus } from './migration-status.js';
 import { completeStep, forwardStep, reversePass, rollbackStep, type StepHost } from './migration-steps.js';
@@ -91,7 +92,9 @@ export class MigrationEngine {
   private wake: (() => void) | undefined;
   private closing = false;
   private lastReverse = 0;
-  private readonly steps: StepHost;
+  private steps: StepHost;
+  /** This process's lead: its token, and the state as the leader writes it (fenced by the token). */
+  private lead: Lead | undefined;
   /** Whether this process runs the migrations (always, on a SQLite file; the lock holder's, on a shared state). */
   private leading = false;
   private leadTimer: NodeJS.Timeout | undefined;
@@ -102,16 +105,22 @@ export class MigrationEngine {
     readonly store: CoordinatorStore,
   ) {
     this.limiter = new RateLimiter(async () => (await this.store.latest())?.settings.rate ?? 0);
-    this.steps = {
-      store,
+    // Replaced when this process takes the lead (takeLead); the steps run only while it leads.
+    this.steps = this.leaderSteps({ token: 0, store });
+  }
+
+  /** The engine as one lead's steps see it: their writes and region calls carry its token. */
+  private leaderSteps(lead: Lead): StepHost {
+    return {
+      store: lead.store,
       meter: this.meter,
-      catchUp: { ...defaultCatchUp, ...options.catchUp },
-      fullVerify: options.fullVerify ?? false,
-      context: (batch) => this.context(batch),
+      catchUp: { ...defaultCatchUp, ...this.options.catchUp },
+      fullVerify: this.options.fullVerify ?? false,
+      context: (batch) => this.context(batch, lead),
       movers: (batch) => this.batchMovers(batch),
-      region: (id) => this.region(id),
+      region: (id, migration) => fencedRegion(this.region(id), { migration, token: lead.token }),
       log: (line) => this.log(line),
-      fail: (m, result) => this.fail(m, result),
+      fail: (m, result) => this.fail(m, result, lead),
     };
   }
 
@@ -151,21 +160,62 @@ export class MigrationEngine {
    */
   private async takeLead(): Promise<void> {
     if (this.leading || this.closing || !(await this.store.lead())) return;
-    this.leading = true;
+    const token = this.store.leadToken!;
+    const lead: Lead = { token, store: this.store.asLeader(token) };
     const m = await this.store.latest();
-    if (!m) return;
-    if (workingStates.includes(m.state))
-      await this.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
-    for (const batch of await this.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
-      const settled = await settleBatch(await this.context(batch));
-      this.log(
-        settled.ok
-          ? `migration ${m.id}: batch ${batch.id} ${settled.value}`
-          : `migration ${m.id}: ${settled.error.message}`,
-      );
+    if (m && !finalStates.includes(m.state)) {
+      try {
+        await this.raiseFences(m, token);
+      } catch (err) {
+        // On a shared state the lead waits (it is tried again at the next interval): leading
+        // before the regions know the token would let the deposed leader act beside this one.
+        // A SQLite file is this process's alone, so nobody else can have led it meanwhile.
+        this.log(`migration ${m.id}: cannot raise the lead's fencing token in its regions: ${(err as Error).message}`);
+        if (this.store.shared) return;
+      }
     }
+    this.lead = lead;
+    this.steps = this.leaderSteps(lead);
+    if (m) {
+      if (workingStates.includes(m.state))
+        await lead.store.setState(m.id, 'interrupted', { from: [m.state], resumeState: m.state });
+      for (const batch of await this.store.batches(m.id, ['cutting-over', 'rolling-back'])) {
+        const settled = await settleBatch(await this.context(batch, lead));
+        this.log(
+          settled.ok
+            ? `migration ${m.id}: batch ${batch.id} ${settled.value}`
+            : `migration ${m.id}: ${settled.error.message}`,
+        );
+      }
+    }
+    // Leading once the migration shows what the predecessor left (interrupted, nobody fenced).
+    this.leading = true;
+    if (!m) return;
     // Cut-over batches' destinations keep taking writes: replicate them back.
     if (m.state === 'cut-over' || m.state === 'paused') this.kick();
+  }
+
+  /**
+   * Tells every region the migration touches (its plan's and its batches' sources and
+   * destinations) this lead's token, before the lead acts: from then on each refuses what the
+   * previous leader still sends, wherever it was in its step.
+   */
+  private async raiseFences(m: MigrationRecord, token: number): Promise<void> {
+    const regions = new Set<string>();
+    for (const g of m.plan.groups) regions.add(g.from).add(g.to);
+    for (const b of await this.store.batches(m.id)) regions.add(b.source).add(b.destination);
+    for (const id of regions) {
+      const client = this.host.regions.get(id);
+      if (client) await client.raiseFence({ fence: { migration: m.id, token } });
+    }
+  }
+
+  /** A region or the state refused this process's lead token: another leads now, and this one stops. */
+  private stepDown(lead: Lead, reason: string): void {
+    if (this.lead !== lead) return;
+    this.lead = undefined;
+    this.leading = false;
+    this.log(`this gateway no longer leads the migration coordinator: ${reason}`);
   }
 
   /**
@@ -232,24 +282,28 @@ export class MigrationEngine {
     return rows;
   }
 
-  private async context(batch: BatchRecord): Promise<BatchContext> {
+  private async context(batch: BatchRecord, lead: Lead): Promise<BatchContext> {
     const migration = await this.store.get(batch.migrationId);
     const state = migration?.state;
+    const fence = { migration: batch.migrationId, token: lead.token };
     return {
       policy: migration?.policy ?? { name: this.host.policy.name, version: this.host.policy.version },
       copied: this.copiedRows(batch),
       batch,
       users: await this.batchMovers(batch),
-      source: this.region(batch.source),
-      destination: this.region(batch.destination),
+      source: fencedRegion(this.region(batch.source), fence),
+      destination: fencedRegion(this.region(batch.destination), fence),
       directory: this.host.directory,
-      store: this.store,
+      store: lead.store,
       limiter: this.limiter,
       meter: this.meter,
       fault: this.options.fault ?? envFault,
       // An operator's command, through this gateway or another, changes the state.
       stopRequested: async () =>
-        this.closing || !this.leading || (await this.store.get(batch.migrationId))?.state !== state,
+        this.closing ||
+        !this.leading ||
+        this.lead !== lead ||
+        (await this.store.get(batch.migrationId))?.state !== state,
     };
   }
 
@@ -508,10 +562,29 @@ export class MigrationEngine {
     }
   }
 
-  /** Records a step's failure, unless an operator changed the migration's state meanwhile (their command stands). */
-  private async fail(m: MigrationRecord, result: PhaseResult<unknown>): Promise<void> {
+  /**
+   * Records a step's failure, unless an operator changed the migration's state meanwhile (their
+   * command stands), or the step was refused because another process leads now (STALE_LEADER):
+   * then this one stops and records nothing.
+   */
+  private async fail(m: MigrationRecord, result: PhaseResult<unknown>, lead = this.lead): Promise<void> {
     if (result.ok) return;
+    if (!lead || result.error.code === 'STALE_LEADER') {
+      if (lead) this.stepDown(lead, result.error.message);
+      return;
+    }
     this.log(`migration ${m.id} failed: ${result.error.message}`);
-    await this.store.setState(m.id, 'failed', { from: [m.state], resumeState: m.state, error: result.error.message });
+    try {
+      await lead.store.setState(m.id, 'failed', { from: [m.state], resumeState: m.state, error: result.error.message });
+    } catch (err) {
+      if (!isDomicileError(err, 'STALE_LEADER')) throw err;
+      this.stepDown(lead, err.message);
+    }
   }
+}
+
+/** A lead this process took: its token, and the coordinator's state as its steps write it. */
+interface Lead {
+  token: number;
+  store: CoordinatorStore;
 }

@@ -26,7 +26,8 @@ export interface StepHost {
   fullVerify: boolean;
   context(batch: BatchRecord): Promise<BatchContext>;
   movers(batch: BatchRecord): Promise<BatchMover[]>;
-  region(id: string): RegionClient;
+  /** A region as this leader calls it for one migration (its primitives fenced by the lead token). */
+  region(id: string, migrationId: string): RegionClient;
   log(line: string): void;
   fail(m: MigrationRecord, result: PhaseResult<unknown>): Promise<void>;
 }
@@ -111,7 +112,7 @@ export async function reversePass(h: StepHost, m: MigrationRecord): Promise<void
       store: h.store,
       batches,
       movers: (b) => h.movers(b),
-      region: (id) => h.region(id),
+      region: (id) => h.region(id, m.id),
     });
     h.meter.reverseLag = lag;
     h.meter.reverseError = null;

@@ -23,9 +23,13 @@ import type {
 } from './coordinator-store.js';
 import { type BatchStep, finalStates, type MigrationSettings, type MigrationState } from './migration-types.js';
 import type { MovingUser } from './moving-users.js';
+import { staleLeader } from './stale-leader.js';
 
 /** The leader's session lock: this class id, and the schema the state rests in (two states in one database lead apart). */
 const leaderLockClass = 0x646f6d43;
+
+/** Where a leader's write takes the condition on its lead token (see w). */
+const leadMark = '/*lead*/';
 
 /** Movers are inserted this many to a statement. */
 const moverChunk = 5_000;
@@ -44,6 +48,9 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   private readonly lockPool: pg.Pool;
   private leader: pg.PoolClient | undefined;
   private closed = false;
+  leadToken: number | undefined;
+  /** Set in a leader's view (asLeader): the token its writes are fenced by. */
+  private fence: number | undefined;
 
   private constructor(url: string, schema: string | undefined) {
     this.where = pgWhere(url);
@@ -109,6 +116,11 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
       );
       // Closed meanwhile: the session is ended below, and the lock with it.
       if (rows[0]?.locked && !this.closed) {
+        // The new lead's token; it waits for the writes a deposed leader has in flight (each holds the row, see holdLead).
+        const bumped = await client.query<{ epoch: string }>(
+          'UPDATE coordinator_lead SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch',
+        );
+        this.leadToken = Number(bumped.rows[0]!.epoch);
         this.leader = client;
         return true;
       }
@@ -126,6 +138,48 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     if (this.leader !== client) return;
     this.leader = undefined;
     client.release(err);
+  }
+
+  asLeader(token: number): CoordinatorStore {
+    // A view sharing this store's pools: only the token its writes check differs.
+    const view = Object.create(this) as PostgresCoordinatorStore;
+    view.fence = token;
+    return view;
+  }
+
+  /**
+   * In a leader's view, holds the lead token's row for the rest of the write's transaction and
+   * refuses the write unless it is still this leader's: a process taking the lead raises the
+   * token after such a write commits, or the write sees the raised one and is refused.
+   */
+  private async holdLead(client: pg.PoolClient): Promise<void> {
+    if (this.fence === undefined) return;
+    const { rows } = await client.query<{ epoch: string }>('SELECT epoch FROM coordinator_lead WHERE id = 1 FOR SHARE');
+    const epoch = rows[0] === undefined ? undefined : Number(rows[0].epoch);
+    if (epoch !== this.fence) throw staleLeader(this.fence, epoch);
+  }
+
+  /**
+   * A write of one statement whose WHERE ends with `/*lead*\/`. In a leader's view that becomes
+   * a condition on the lead token, which holds its row while the statement commits (as
+   * holdLead does, in the same round trip); a write that changed nothing is then asked why, and
+   * refused (STALE_LEADER) if the token is no longer this leader's.
+   */
+  private async w(sql: string, params: unknown[]): Promise<pg.QueryResult> {
+    if (this.fence === undefined) return this.q(sql.replace(leadMark, ''), params);
+    const result = await this.q(
+      sql.replace(
+        leadMark,
+        ` AND EXISTS (SELECT 1 FROM coordinator_lead WHERE id = 1 AND epoch = $${params.length + 1} FOR SHARE)`,
+      ),
+      [...params, this.fence],
+    );
+    if (result.rowCount === 0) {
+      const { rows } = await this.q<{ epoch: string }>('SELECT epoch FROM coordinator_lead WHERE id = 1');
+      const epoch = rows[0] === undefined ? undefined : Number(rows[0].epoch);
+      if (epoch !== this.fence) throw staleLeader(this.fence, epoch);
+    }
+    return result;
   }
 
   async close(): Promise<void> {
@@ -228,10 +282,10 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     opts: { from: readonly MigrationState[]; resumeState?: MigrationState | null; error?: string | null },
   ): Promise<boolean> {
     const finished = state === 'completed' || state === 'rolled-back' ? Date.now() : null;
-    const changed = await this.q(
+    const changed = await this.w(
       `UPDATE migrations SET state = $1, updated_at = $2, finished_at = coalesce($3, finished_at),
          resume_state = CASE WHEN $4 THEN $5 ELSE resume_state END, error = CASE WHEN $6 THEN $7 ELSE error END
-       WHERE id = $8 AND state = ANY($9::text[])`,
+       WHERE id = $8 AND state = ANY($9::text[])/*lead*/`,
       [
         state,
         Date.now(),
@@ -248,7 +302,7 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
   }
 
   async setSettings(id: string, settings: MigrationSettings): Promise<void> {
-    await this.q('UPDATE migrations SET batch_size = $1, rate = $2, updated_at = $3 WHERE id = $4', [
+    await this.w('UPDATE migrations SET batch_size = $1, rate = $2, updated_at = $3 WHERE id = $4/*lead*/', [
       settings.batchSize,
       settings.rate,
       Date.now(),
@@ -258,6 +312,7 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
 
   formBatch(migrationId: string, size: number): Promise<BatchRecord | undefined> {
     return this.tx(async (client) => {
+      await this.holdLead(client);
       // One batch formed at a time, whoever forms it.
       await client.query('SELECT 1 FROM migrations WHERE id = $1 FOR UPDATE', [migrationId]);
       const first = (
@@ -349,23 +404,23 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
     if (sets.length === 0) return;
     const assignments = sets.map(([column], i) => `${column} = $${i + 1}`).join(', ');
     const n = sets.length;
-    await this.q(
-      `UPDATE batches SET ${assignments}, updated_at = $${n + 1} WHERE migration_id = $${n + 2} AND id = $${n + 3}`,
+    await this.w(
+      `UPDATE batches SET ${assignments}, updated_at = $${n + 1} WHERE migration_id = $${n + 2} AND id = $${n + 3}/*lead*/`,
       [...sets.map(([, value]) => value), Date.now(), migrationId, id],
     );
   }
 
   async advanceReverse(migrationId: string, batchIds: readonly number[], seq: number): Promise<void> {
-    await this.q(
-      'UPDATE batches SET reverse_seq = greatest(coalesce(reverse_seq, 0), $1) WHERE migration_id = $2 AND id = ANY($3::bigint[])',
+    await this.w(
+      'UPDATE batches SET reverse_seq = greatest(coalesce(reverse_seq, 0), $1) WHERE migration_id = $2 AND id = ANY($3::bigint[])/*lead*/',
       [seq, migrationId, batchIds],
     );
   }
 
   async insertTransfer(t: TransferRecord): Promise<void> {
-    await this.q(
+    await this.w(
       `INSERT INTO transfers (migration_id, batch_id, service, from_region, to_region, policy_name, policy_version, users, user_count, records, bytes, digest, completed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (migration_id, batch_id) DO NOTHING`,
+       SELECT $1, $2::bigint, $3, $4, $5, $6, $7::bigint, $8, $9::bigint, $10::bigint, $11::bigint, $12, $13::bigint WHERE true/*lead*/ ON CONFLICT (migration_id, batch_id) DO NOTHING`,
       [
         t.migrationId,
         t.batchId,

@@ -23,6 +23,7 @@ import type {
 } from './coordinator-store.js';
 import { type BatchStep, finalStates, type MigrationSettings, type MigrationState } from './migration-types.js';
 import type { MovingUser } from './moving-users.js';
+import { staleLeader } from './stale-leader.js';
 
 /**
  * The coordinator's state in one SQLite file (`<data>/migrations/coordinator.db`), WAL and
@@ -32,6 +33,9 @@ import type { MovingUser } from './moving-users.js';
 export class SqliteCoordinatorStore implements CoordinatorStore {
   readonly shared = false;
   private readonly db: Database.Database;
+  leadToken: number | undefined;
+  /** Set in a leader's view (asLeader): the token its writes are fenced by. */
+  private fence: number | undefined;
 
   constructor(readonly where: string) {
     try {
@@ -45,6 +49,10 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
       });
       this.db.exec('BEGIN IMMEDIATE; COMMIT');
       applyMigrations(this.db, where, coordinatorMigrations);
+      // The file is this process's alone: opening it is taking the lead.
+      this.leadToken = this.db
+        .prepare<[], { epoch: number }>('UPDATE coordinator_lead SET epoch = epoch + 1 WHERE id = 1 RETURNING epoch')
+        .get()!.epoch;
     } catch (err) {
       if (err instanceof DomicileError) throw err;
       throw new DomicileError(
@@ -59,9 +67,25 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
     return Promise.resolve(this.db.open);
   }
 
+  asLeader(token: number): CoordinatorStore {
+    // A view sharing this store's database: only the token its writes check differs.
+    const view = Object.create(this) as SqliteCoordinatorStore;
+    view.fence = token;
+    return view;
+  }
+
   close(): Promise<void> {
     if (this.db.open) this.db.close();
     return Promise.resolve();
+  }
+
+  /** In a leader's view, refuses a write once another lead token is newest (checked in the write's own synchronous call). */
+  private holdLead(): void {
+    if (this.fence === undefined) return;
+    const epoch = this.db
+      .prepare<[], { epoch: number }>('SELECT epoch FROM coordinator_lead WHERE id = 1')
+      .get()?.epoch;
+    if (epoch !== this.fence) throw staleLeader(this.fence, epoch);
   }
 
   /** Runs fn now, as one call of the interface: better-sqlite3 is synchronous, and its errors become the promise's. */
@@ -129,6 +153,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
     opts: { from: readonly MigrationState[]; resumeState?: MigrationState | null; error?: string | null },
   ): Promise<boolean> {
     return this.run(() => {
+      this.holdLead();
       const finished = state === 'completed' || state === 'rolled-back' ? Date.now() : null;
       const from = opts.from.map(() => '?').join(', ');
       const changed = this.db
@@ -154,6 +179,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
 
   setSettings(id: string, settings: MigrationSettings): Promise<void> {
     return this.run(() => {
+      this.holdLead();
       this.db
         .prepare('UPDATE migrations SET batch_size = ?, rate = ?, updated_at = ? WHERE id = ?')
         .run(settings.batchSize, settings.rate, Date.now(), id);
@@ -164,6 +190,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
     return this.run(() =>
       this.db
         .transaction((): BatchRecord | undefined => {
+          this.holdLead();
           const first = this.db
             .prepare<[string], { service: string; source: string; destination: string }>(
               'SELECT service, source, destination FROM movers WHERE migration_id = ? AND batch_id IS NULL ORDER BY position LIMIT 1',
@@ -248,6 +275,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
 
   updateBatch(migrationId: string, id: number, patch: BatchPatch): Promise<void> {
     return this.run(() => {
+      this.holdLead();
       const sets = batchAssignments(patch);
       if (sets.length === 0) return;
       this.db
@@ -260,6 +288,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
 
   advanceReverse(migrationId: string, batchIds: readonly number[], seq: number): Promise<void> {
     return this.run(() => {
+      this.holdLead();
       const update = this.db.prepare(
         'UPDATE batches SET reverse_seq = max(coalesce(reverse_seq, 0), ?) WHERE migration_id = ? AND id = ?',
       );
@@ -273,6 +302,7 @@ export class SqliteCoordinatorStore implements CoordinatorStore {
 
   insertTransfer(t: TransferRecord): Promise<void> {
     return this.run(() => {
+      this.holdLead();
       this.db
         .prepare(
           `INSERT INTO transfers (migration_id, batch_id, service, from_region, to_region, policy_name, policy_version, users, user_count, records, bytes, digest, completed_at)

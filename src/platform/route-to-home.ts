@@ -18,11 +18,24 @@ export interface HomeRouting {
   region(regionId: string): RegionClient;
 }
 
-/** How many times a request follows its user to a new home (a move per re-route; more means the directory and the regions disagree). */
-const maxReroutes = 5;
-
 /** How long a request keeps retrying while its user is fenced for a cut-over. */
 const fencedRetryBudgetMs = 2_000;
+
+/**
+ * How long a request keeps following its user to a new home once a region first said the user
+ * is not (or no longer) homed there. A re-route is always followed: a cut-over marks the
+ * source moved right after the directory flips, but a directory read may still name the old
+ * home for a while (another gateway finishing a deposed leader's cut-over, a standby behind its
+ * primary), and a count of re-routes would give up in a few milliseconds. The deadline only
+ * keeps a directory and regions that never agree from looping forever.
+ */
+const rerouteDeadlineMs = 10_000;
+
+/** routeToHome's bounds (tests shorten them). */
+export interface RouteBounds {
+  fencedRetryBudgetMs?: number;
+  rerouteDeadlineMs?: number;
+}
 
 /** The user's home for a service: from the platform's cache, else the directory (NOT_FOUND when none). */
 export async function cachedHome(platform: HomeRouting, userId: string, service: string): Promise<HomeEntry> {
@@ -54,19 +67,26 @@ export async function currentHome(platform: HomeRouting, userId: string, service
  * in-memory cache) says where the home is and at which epoch; the region checks that epoch against its own tenancy row, so a
  * request routed with a stale directory entry is refused (WRONG_REGION or STALE_EPOCH) and
  * re-routed here rather than answered from a stale copy. A user fenced for a cut-over is
- * retried with backoff for a bounded time: cut-overs last milliseconds.
+ * retried with backoff for a bounded time: cut-overs last milliseconds. A re-route is followed
+ * until the directory and the region agree, within rerouteDeadlineMs; a client never sees
+ * WRONG_REGION or STALE_EPOCH (they speak of the platform's routing, not of the request): past
+ * the deadline it is told UNAVAILABLE, to try again shortly.
  */
 export async function routeToHome<T>(
   platform: HomeRouting,
   userId: string,
   service: string,
   call: (client: RegionClient, ref: TenantRef) => Promise<T>,
+  bounds: RouteBounds = {},
 ): Promise<T> {
   const started = Date.now();
+  const fencedBudget = bounds.fencedRetryBudgetMs ?? fencedRetryBudgetMs;
+  const rerouteDeadline = bounds.rerouteDeadlineMs ?? rerouteDeadlineMs;
   const cacheKey = `${userId}\u0000${service}`;
   let delayMs = 1;
-  // Re-routes are counted apart from a fenced user's retries: a request that waited out a
-  // cut-over and then meets the source just marked moved must still follow the user there.
+  // Re-routes have a clock of their own, started at the first: a request that waited out a
+  // cut-over and then meets the source just marked moved still follows the user there.
+  let reroutingSince: number | undefined;
   let reroutes = 0;
   for (;;) {
     // A cached home may be stale after a cut-over; the region then refuses the old epoch and
@@ -78,15 +98,24 @@ export async function routeToHome<T>(
       const rerouteable = isDomicileError(err, 'WRONG_REGION') || isDomicileError(err, 'STALE_EPOCH');
       const fenced = isDomicileError(err, 'FENCED');
       if (rerouteable || fenced || isDomicileError(err, 'UNAVAILABLE')) platform.homeCache.delete(cacheKey);
-      if ((rerouteable && reroutes < maxReroutes) || (fenced && Date.now() - started < fencedRetryBudgetMs)) {
-        if (rerouteable) reroutes++;
-        if (fenced || reroutes > 1) {
-          await sleep(delayMs);
-          delayMs = Math.min(delayMs * 2, 50);
+      if (rerouteable) {
+        reroutingSince ??= Date.now();
+        if (Date.now() - reroutingSince >= rerouteDeadline) {
+          throw new DomicileError(
+            'UNAVAILABLE',
+            `the home of this user's ${service} data is moving, and the directory and the regions did not agree on it within ${rerouteDeadline} ms: try again in a few seconds`,
+            { cause: err, details: { service, retryAfterSeconds: 1 } },
+          );
         }
-        continue;
+        reroutes++;
+      } else if (!(fenced && Date.now() - started < fencedBudget)) {
+        throw err;
       }
-      throw err;
+      // The first re-route goes at once (the directory has usually flipped already); the rest back off.
+      if (fenced || reroutes > 1) {
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 50);
+      }
     }
   }
 }

@@ -27,6 +27,7 @@ const freshResults: ReadonlySet<RegionMethod> = new Set<RegionMethod>([
   'eraseUser',
   'recordEvents',
   'readAudit',
+  'raiseFence',
 ]);
 
 // The contract's methods: the constructor makes each a call of the node's, from the method list.

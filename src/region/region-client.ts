@@ -177,6 +177,22 @@ const auditEvents = boundedArray(
   }),
 );
 
+/**
+ * A migration coordinator's fencing token, on every migration primitive it calls: the migration
+ * and the coordinator's lead token (raised each time a coordinator takes the lead). A region
+ * remembers the newest token per migration and refuses an older one (STALE_LEADER), so a
+ * coordinator that lost its lead mid-step cannot act after its successor has. Optional: other
+ * callers of these methods (a device's sync, a data subject request's audit) are no migration.
+ */
+const fenceField = z.object(
+  {
+    migration: idField('fence.migration'),
+    token: wholeField('fence.token', 1, "the migration coordinator's lead token"),
+  },
+  { error: 'fence is an object { migration, token }' },
+);
+const fence = fenceField.optional();
+
 const afterSeq = wholeField('afterSeq', 0, 'the last change sequence number already seen; 0 for the start');
 const changesLimit = wholeField('limit', 1, `changes per page, at most ${maxChangesPage}`).refine(
   (n) => n <= maxChangesPage,
@@ -324,7 +340,7 @@ export const regionContract = {
 
   /** Decrypts in this (source) region every record of the users for a service. */
   exportUsers: {
-    input: z.object({ service: serviceId, userIds, digestKey }),
+    input: z.object({ service: serviceId, userIds, digestKey, fence }),
     output: z.array(z.object({ userId: z.string(), market: z.string(), records: z.array(exportedRecord) })),
   },
   /** Current state of the named records of one user (for catch-up): values, or deleted. */
@@ -334,6 +350,7 @@ export const regionContract = {
       userId,
       refs: boundedArray('refs', recordRef('refs'), maxRecordRefs),
       digestKey,
+      fence,
     }),
     output: z.object({ records: z.array(exportedRecord), deleted: z.array(deletedRef) }),
   },
@@ -349,6 +366,7 @@ export const regionContract = {
       service: serviceId.optional(),
       userId: userId.optional(),
       epoch: epoch.optional(),
+      fence,
     }),
     output: z.object({ changes: z.array(changeView), lastSeq: z.number() }),
   },
@@ -360,16 +378,17 @@ export const regionContract = {
    * users). All the users in one transaction: one refused user refuses the call.
    */
   importUsers: {
-    input: z.object({ service: serviceId, users: userImports }),
+    input: z.object({ service: serviceId, users: userImports, fence }),
     output: z.object({ applied: z.number() }),
   },
   /** Digests of every record of each user for a service, computed on the decrypted plaintext. */
-  digestUsers: { input: z.object({ service: serviceId, userIds, digestKey }), output: z.array(userDigest) },
+  digestUsers: { input: z.object({ service: serviceId, userIds, digestKey, fence }), output: z.array(userDigest) },
   /** Sets users' tenancies for a service (fence, flip, unfence, roll back), in one transaction. */
   setTenancies: {
     input: z.object({
       service: serviceId,
       tenancies: boundedArray('tenancies', tenancyChange, maxExportUsers).superRefine(oncePerUser('tenancies')),
+      fence,
     }),
     output: z.void(),
   },
@@ -383,9 +402,16 @@ export const regionContract = {
           error: 'reason is migration-complete or migration-rollback',
         })
         .optional(),
+      fence,
     }),
     output: z.object({ records: z.number(), keys: z.number() }),
   },
+  /**
+   * A coordinator that takes the lead raises its token in every region of the migration before
+   * it acts, so that its predecessor's next primitive anywhere is refused; waits for the
+   * migration's primitives already admitted here to finish. STALE_LEADER if a newer token was seen.
+   */
+  raiseFence: { input: z.object({ fence: fenceField }), output: z.object({ token: z.number() }) },
 
   // Consent, in the user's home region of a service whose categories need the purpose.
 
@@ -416,13 +442,21 @@ export const regionContract = {
   // The region's audit log.
 
   /** Records events (transfers, requests) the caller answers for; an event whose id is recorded already is not recorded again. */
-  recordEvents: { input: z.object({ events: auditEvents }), output: z.object({ seqs: z.array(z.number()) }) },
+  recordEvents: { input: z.object({ events: auditEvents, fence }), output: z.object({ seqs: z.array(z.number()) }) },
   readAudit: { input: z.object({ afterSeq, limit: changesLimit }), output: auditPage },
 } satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
 
 export type RegionContract = typeof regionContract;
 export type RegionMethod = keyof RegionContract;
 export const regionMethods = Object.keys(regionContract) as RegionMethod[];
+
+/** The methods that take a migration coordinator's fencing token (`fence`): the migration primitives. */
+export const fencedMethods: readonly RegionMethod[] = regionMethods.filter((method) => {
+  const input = regionContract[method].input as z.ZodType;
+  return input instanceof z.ZodObject && 'fence' in input.shape;
+});
+
+export type Fence = z.output<typeof fenceField>;
 
 /** What a caller sends to a method (before the node's checks). */
 export type RegionInput<M extends RegionMethod> = z.input<RegionContract[M]['input']>;

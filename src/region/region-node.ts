@@ -30,6 +30,7 @@ import {
   type StoredCredentials,
 } from './credentials.js';
 import { categoryScope, KeyHierarchy } from './key-hierarchy.js';
+import { MigrationFences } from './migration-fences.js';
 import { checkCallerEvents, checkCollection, checkService } from './policy-checks.js';
 import { checkValueDepth, readableView } from './readable-view.js';
 import { defaultMaxValueBytes, encodeValue, sealValue } from './record-crypto.js';
@@ -99,6 +100,7 @@ export class RegionNode implements RegionClient, RegionApi {
   private readonly maxValueDepth: number;
   private readonly scrypt: ScryptParams;
   private readonly migration: RegionMigration;
+  private readonly fences: MigrationFences;
   private readonly audit: AuditLog;
   private readonly consent: RegionConsent;
   private readonly dsar: RegionDsar;
@@ -139,6 +141,7 @@ export class RegionNode implements RegionClient, RegionApi {
       maxValueBytes: this.maxValueBytes,
       audit: this.audit,
     });
+    this.fences = new MigrationFences(this.regionId, this.store);
     this.consent = new RegionConsent(this.regionId, this.policy, this.store, this.hierarchy, this.audit);
     this.dsar = new RegionDsar(this.regionId, this.policy, this.store, this.hierarchy, this.audit);
   }
@@ -408,14 +411,17 @@ export class RegionNode implements RegionClient, RegionApi {
     return holdings;
   }
 
-  // Migration primitives: region-migration.ts holds them, with the same store and key hierarchy.
+  // Migration primitives: region-migration.ts holds them, with the same store and key hierarchy;
+  // each runs under its coordinator's fencing token, when it carries one (migration-fences.ts).
 
   async exportUsers(req: RegionInput<'exportUsers'>): Promise<RegionOutput<'exportUsers'>> {
-    return this.migration.exportUsers(parseRegionInput('exportUsers', req));
+    const r = parseRegionInput('exportUsers', req);
+    return this.fences.run(r.fence, 'reads', () => this.migration.exportUsers(r));
   }
 
   async readRecordStates(req: RegionInput<'readRecordStates'>): Promise<RegionOutput<'readRecordStates'>> {
-    return this.migration.readRecordStates(parseRegionInput('readRecordStates', req));
+    const r = parseRegionInput('readRecordStates', req);
+    return this.fences.run(r.fence, 'reads', () => this.migration.readRecordStates(r));
   }
 
   async changesSince(req: RegionInput<'changesSince'>): Promise<RegionOutput<'changesSince'>> {
@@ -423,23 +429,31 @@ export class RegionNode implements RegionClient, RegionApi {
     // without, the coordinator tailing the log (of users moving away, too).
     const r = parseRegionInput('changesSince', req);
     if (r.epoch !== undefined) await this.serving(this.tenantRef(req, 'changesSince'));
-    return this.migration.changesSince(r);
+    return this.fences.run(r.fence, 'reads', () => this.migration.changesSince(r));
   }
 
   async importUsers(req: RegionInput<'importUsers'>): Promise<RegionOutput<'importUsers'>> {
-    return this.migration.importUsers(parseRegionInput('importUsers', req));
+    const r = parseRegionInput('importUsers', req);
+    return this.fences.run(r.fence, 'changes', () => this.migration.importUsers(r));
   }
 
   async digestUsers(req: RegionInput<'digestUsers'>): Promise<RegionOutput<'digestUsers'>> {
-    return this.migration.digestUsers(parseRegionInput('digestUsers', req));
+    const r = parseRegionInput('digestUsers', req);
+    return this.fences.run(r.fence, 'reads', () => this.migration.digestUsers(r));
   }
 
   async setTenancies(req: RegionInput<'setTenancies'>): Promise<void> {
-    return this.migration.setTenancies(parseRegionInput('setTenancies', req));
+    const r = parseRegionInput('setTenancies', req);
+    return this.fences.run(r.fence, 'changes', () => this.migration.setTenancies(r));
   }
 
   async purgeUsers(req: RegionInput<'purgeUsers'>): Promise<RegionOutput<'purgeUsers'>> {
-    return this.migration.purgeUsers(parseRegionInput('purgeUsers', req));
+    const r = parseRegionInput('purgeUsers', req);
+    return this.fences.run(r.fence, 'changes', () => this.migration.purgeUsers(r));
+  }
+
+  async raiseFence(req: RegionInput<'raiseFence'>): Promise<RegionOutput<'raiseFence'>> {
+    return this.fences.raise(parseRegionInput('raiseFence', req).fence);
   }
 
   async recordConsent(req: RegionInput<'recordConsent'>): Promise<ConsentLedger> {
@@ -464,8 +478,9 @@ export class RegionNode implements RegionClient, RegionApi {
   }
 
   async recordEvents(req: RegionInput<'recordEvents'>): Promise<RegionOutput<'recordEvents'>> {
-    const events = checkCallerEvents(parseRegionInput('recordEvents', req).events);
-    return { seqs: await this.audit.record(events) };
+    const r = parseRegionInput('recordEvents', req);
+    const events = checkCallerEvents(r.events);
+    return this.fences.run(r.fence, 'changes', async () => ({ seqs: await this.audit.record(events) }));
   }
 
   async readAudit(req: RegionInput<'readAudit'>): Promise<RegionOutput<'readAudit'>> {

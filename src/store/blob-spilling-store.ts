@@ -332,6 +332,9 @@ export class BlobSpillingStore implements RegionStore {
   lastSeq(): Promise<number> {
     return this.inner.lastSeq();
   }
+  admitFence(migrationId: string, token: number): Promise<number> {
+    return this.inner.admitFence(migrationId, token);
+  }
   countChanges(userId: string, service: string): Promise<number> {
     return this.inner.countChanges(userId, service);
   }

@@ -410,6 +410,13 @@ export interface RegionStore {
    * `userId` (with a service) narrows it to one user's changes, for a device's sync.
    */
   changesSince(afterSeq: number, limit: number, service?: string, userId?: string): Promise<ChangeEntry[]>;
+  /**
+   * A migration's fencing token: raises the newest token seen for the migration to `token` if it
+   * is higher, atomically, and answers the newest after (higher than `token`: a newer
+   * coordinator has led it since, and the caller is refused). It writes only when the token
+   * rises (once per lead): asked again with the newest, it is one read.
+   */
+  admitFence(migrationId: string, token: number): Promise<number>;
   /** The highest seq ever given (0 before the first): never goes back, whatever a purge or erasure deletes. */
   lastSeq(): Promise<number>;
 

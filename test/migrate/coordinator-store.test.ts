@@ -17,7 +17,10 @@ const plan = {
   groups: [],
   totals: { users: 0, records: 0, bytes: 0 },
 };
-const ledgerEntry = { id: 1, name: 'migrations, movers, batches, transfers' };
+const ledgerEntries = [
+  { id: 1, name: 'migrations, movers, batches, transfers' },
+  { id: 2, name: 'the lead token' },
+];
 
 function movers(): MovingUser[] {
   const out: MovingUser[] = [];
@@ -126,6 +129,50 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
     expect((await store.batches('m_1', ['copying'])).map((b) => b.id)).toEqual([1, 2, 3, 4]);
   });
 
+  it("refuses a deposed leader's writes once another process has taken the lead (a newer lead token)", async () => {
+    const { first, open } = await backend();
+    expect(await first.lead()).toBe(true);
+    const oldToken = first.leadToken!;
+    const deposed = first.asLeader(oldToken);
+    await first.createMigration(newMigration('m_f'), movers());
+    const batch = (await deposed.formBatch('m_f', 3))!;
+    await deposed.updateBatch('m_f', batch.id, { copySeq: 4 });
+    // Another process leads now (SQLite: the file reopened; PostgreSQL: the lock let go and taken).
+    await first.close();
+    const next = await open();
+    expect(await next.lead()).toBe(true);
+    expect(next.leadToken).toBeGreaterThan(oldToken);
+    const stale = { code: 'STALE_LEADER' };
+    const old = next.asLeader(oldToken);
+    await expect(old.updateBatch('m_f', batch.id, { copySeq: 9 })).rejects.toMatchObject(stale);
+    await expect(old.setState('m_f', 'failed', { from: ['running'] })).rejects.toMatchObject(stale);
+    await expect(old.formBatch('m_f', 3)).rejects.toMatchObject(stale);
+    await expect(old.advanceReverse('m_f', [batch.id], 7)).rejects.toMatchObject(stale);
+    await expect(
+      old.insertTransfer({
+        migrationId: 'm_f',
+        batchId: batch.id,
+        service: 'shop',
+        from: 'cn-beijing',
+        to: 'sg-singapore',
+        policy: plan.policy,
+        users: ['u_s0'],
+        records: 1,
+        bytes: 1,
+        digest: 'd',
+        completedAt: 1,
+      }),
+    ).rejects.toMatchObject(stale);
+    expect(await next.batch('m_f', batch.id)).toMatchObject({ copySeq: 4, reverseSeq: null });
+    expect((await next.get('m_f'))?.state).toBe('running');
+    expect(await next.transferCount('m_f')).toBe(0);
+    // The new leader's writes, and an operator's (no token), go through.
+    await next.asLeader(next.leadToken!).updateBatch('m_f', batch.id, { copySeq: 9 });
+    expect(await next.setState('m_f', 'paused', { from: ['running'] })).toBe(true);
+    expect(await next.asLeader(next.leadToken!).setState('m_f', 'running', { from: ['running'] })).toBe(false);
+    expect(await next.batch('m_f', batch.id)).toMatchObject({ copySeq: 9 });
+  });
+
   it('keeps checkpoints across a reopening, never moves a reverse checkpoint back, and records a transfer once', async () => {
     const { first: store, open } = await backend();
     await store.createMigration(newMigration('m_2', { batchSize: 50, rate: 100 }), movers());
@@ -222,7 +269,7 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
       await store.close();
       await new SqliteCoordinatorStore(file).close();
       const db = new Database(file, { readonly: true });
-      expect(db.prepare('SELECT id, name FROM schema_migrations').all()).toEqual([ledgerEntry]);
+      expect(db.prepare('SELECT id, name FROM schema_migrations').all()).toEqual(ledgerEntries);
       db.close();
     });
   }
@@ -296,7 +343,7 @@ describe.each(Object.keys(backends))('the coordinator store on %s', (kind) => {
         );
         await admin.query("INSERT INTO schema_migrations VALUES (1, 'users, logins, homes, sessions', 0)");
         opened.push(await PostgresCoordinatorStore.open(url));
-        expect((await admin.query('SELECT id, name FROM coordinator_schema_migrations')).rows).toEqual([ledgerEntry]);
+        expect((await admin.query('SELECT id, name FROM coordinator_schema_migrations')).rows).toEqual(ledgerEntries);
         expect((await admin.query('SELECT id, name FROM schema_migrations')).rows).toEqual([
           { id: 1, name: 'users, logins, homes, sessions' },
         ]);

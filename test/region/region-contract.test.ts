@@ -93,6 +93,15 @@ describe('the region contract', () => {
       tenancies: [{ userId: 'u-9', market: 'SG', epoch: 2, status: 'moved', movedTo: 'us-oregon' }],
     });
     await client.purgeUsers({ service: 'shop', userIds: ['u-9'] });
+    // A coordinator's fencing token: raised, then an older one refused, a newer one taken.
+    await client.raiseFence({ fence: { migration: 'm-1', token: 2 } });
+    await expect(
+      client.exportUsers({ service: 'shop', userIds: ['u-1'], fence: { migration: 'm-1', token: 1 } }),
+    ).rejects.toMatchObject({ code: 'STALE_LEADER' });
+    await client.exportUsers({ service: 'shop', userIds: ['u-1'], fence: { migration: 'm-1', token: 3 } });
+    await expect(client.raiseFence({ fence: { migration: 'm-1', token: 2 } })).rejects.toMatchObject({
+      code: 'STALE_LEADER',
+    });
     await client.recordEvents({
       events: [
         {

@@ -1253,6 +1253,20 @@ export class PostgresRegionStore implements RegionStore {
     });
   }
 
+  async admitFence(migrationId: string, token: number): Promise<number> {
+    // A read while the token is the newest: a write here would cost a WAL flush per primitive.
+    const read = await this.q<{ token: string }>('SELECT token FROM migration_fences WHERE migration_id = $1', [
+      migrationId,
+    ]);
+    const stored = read[0] === undefined ? undefined : Number(read[0].token);
+    if (stored !== undefined && stored >= token) return stored;
+    const raised = await this.q<{ token: string }>(
+      'INSERT INTO migration_fences (migration_id, token) VALUES ($1, $2) ON CONFLICT (migration_id) DO UPDATE SET token = greatest(migration_fences.token, excluded.token) RETURNING token',
+      [migrationId, token],
+    );
+    return Number(raised[0]!.token);
+  }
+
   async isErased(userId: string): Promise<boolean> {
     return (await this.q('SELECT 1 FROM erased_users WHERE user_id = $1', [userId])).length > 0;
   }

@@ -236,4 +236,16 @@ export const postgresMigrations: readonly SchemaMigration[] = [
       CREATE TRIGGER keys_shredded AFTER DELETE OR UPDATE ON keys FOR EACH ROW EXECUTE FUNCTION announce_key_shred();
     `,
   },
+  {
+    id: 9,
+    name: 'migration fencing tokens',
+    sql: `
+      -- Per migration, the newest coordinator's lead token this region has seen: a primitive
+      -- with an older one comes from a deposed leader and is refused (see migration-fences.ts).
+      CREATE TABLE migration_fences (
+        migration_id text PRIMARY KEY,
+        token bigint NOT NULL
+      );
+    `,
+  },
 ];

@@ -109,4 +109,16 @@ export const regionStoreMigrations: readonly SchemaMigration[] = [
       ALTER TABLE changes ADD COLUMN sealed_key BLOB;
     `,
   },
+  {
+    id: 6,
+    name: 'migration fencing tokens',
+    sql: `
+      -- Per migration, the newest coordinator's lead token this region has seen: a primitive
+      -- with an older one comes from a deposed leader and is refused (see migration-fences.ts).
+      CREATE TABLE migration_fences (
+        migration_id TEXT PRIMARY KEY,
+        token INTEGER NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -617,6 +617,9 @@ export class SqliteRegionStore implements RegionStore {
   readonly path: string;
   private readonly db: Database.Database;
   private prepared: Prepared | undefined;
+  private fenceStatements:
+    | { read: Database.Statement<[string], number>; raise: Database.Statement<[string, number]> }
+    | undefined;
   /** Writes grouped into one commit per turn of the event loop when they come together (see grouped). */
   private readonly writes = new Batcher<() => unknown, WriteOutcome>((group) => this.commitGroup(group), {
     gather: 'turn',
@@ -943,6 +946,20 @@ export class SqliteRegionStore implements RegionStore {
 
   async lastSeq(): Promise<number> {
     return this.s.lastSeq.get() ?? 0;
+  }
+
+  async admitFence(migrationId: string, token: number): Promise<number> {
+    // Synchronous, so the read and the raise are one step; the write (a sync to disk) only when the token rises.
+    this.fenceStatements ??= {
+      read: this.db.prepare<[string], number>('SELECT token FROM migration_fences WHERE migration_id = ?').pluck(),
+      raise: this.db.prepare<[string, number]>(
+        'INSERT INTO migration_fences (migration_id, token) VALUES (?, ?) ON CONFLICT (migration_id) DO UPDATE SET token = excluded.token',
+      ),
+    };
+    const stored = this.fenceStatements.read.get(migrationId);
+    if (stored !== undefined && stored >= token) return stored;
+    this.fenceStatements.raise.run(migrationId, token);
+    return token;
   }
 
   async placementStats(): Promise<PlacementStat[]> {
