@@ -230,9 +230,10 @@ export class Platform {
   }
 
   async close(): Promise<void> {
-    // Orders being written finish first: the regions they go to are still open.
-    await this.shop?.sales?.close();
-    await this.dsar.close();
+    // Sales and erasures both stop taking work at once (an erasure under way stops at its next
+    // step and is handed back): the orders being written and the steps under way finish before
+    // the regions they go to close.
+    await Promise.all([this.shop?.sales?.close(), this.dsar.close()]);
     await Promise.allSettled([...this.regions.values()].map((r) => r.close()));
     await this.directory.close();
   }
