@@ -4,25 +4,16 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { inSchema, onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
+import { type SpawnedServer, spawnServer } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { fetchSender, type Send } from '../migrate/support/http-sender.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from '../migrate/support/random-writer.js';
 import { domicileBin, runCli } from '../support/cli.js';
+import { until, upOnDirectory } from '../support/gateway-processes.js';
 import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 import { makeTestCa } from '../support/test-certificates.js';
 import { examplesDir } from '../support/test-platform.js';
-
-async function until<T>(what: string, get: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const found = await get();
-    if (found !== undefined && found !== false) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not so after ${ms / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 function exited(server: SpawnedServer): Promise<NodeJS.Signals | null> {
   if (server.child.exitCode !== null || server.child.signalCode !== null)
@@ -86,43 +77,25 @@ describe('the production topology: two gateways, a node pool over mutual TLS, Po
     const nodeCert = ca.issue('sg-node', 'server');
     const gatewayCert = ca.issue('gateway', 'client');
 
-    const gateway = (dir: string, phase: string, nodeUrl: string | undefined, extraEnv = {}) =>
-      started(
-        spawnServer(
-          [
-            domicileBin,
-            'up',
-            '--data',
-            dir,
-            '--port',
-            '0',
-            '--durability',
-            'normal',
-            '--policy',
-            file(`${phase}.yaml`),
-            '--catalog',
-            file('catalog.yaml'),
-            '--directory-url',
-            directoryUrl,
-            ...(nodeUrl
-              ? [
-                  '--region-url',
-                  `${region}=${nodeUrl}`,
-                  '--region-tls-ca',
-                  ca.cert,
-                  '--region-tls-cert',
-                  gatewayCert.cert,
-                  '--region-tls-key',
-                  gatewayCert.key,
-                ]
-              : []),
-            ...syntheticClientFlags,
-          ],
-          /gateway/,
-          { ...env, ...extraEnv },
-        ),
-        /^Press Ctrl-C/,
-      );
+    const gateway = async (dir: string, phase: string, nodeUrl: string | undefined, extraEnv = {}) => {
+      const tls = [
+        '--region-tls-ca',
+        ca.cert,
+        '--region-tls-cert',
+        gatewayCert.cert,
+        '--region-tls-key',
+        gatewayCert.key,
+      ];
+      const server = await upOnDirectory({
+        data: dir,
+        policy: file(`${phase}.yaml`),
+        directoryUrl,
+        args: ['--catalog', file('catalog.yaml'), ...(nodeUrl ? ['--region-url', `${region}=${nodeUrl}`, ...tls] : [])],
+        env: { ...env, ...extraEnv },
+      });
+      servers.push(server);
+      return server;
+    };
     const node = (dir: string) =>
       started(
         spawnServer(
@@ -215,7 +188,7 @@ describe('the production topology: two gateways, a node pool over mutual TLS, Po
       expect(resumed.json.state).toBe('cut-over');
       const completed = await migrate(['complete'], dirB);
       expect(completed.code, completed.stderr).toBe(0);
-      await until('completed', async () => (await migrate(['status'], dirB)).json.state === 'completed');
+      await until('completed', async () => (await migrate(['status'], dirB)).json.state === 'completed', 60_000);
       const done = (await migrate(['status'], dirB)).json;
       expect(done.error ?? null).toBeNull();
       expect(done.users.completed).toBe(done.users.total);
@@ -237,11 +210,15 @@ describe('the production topology: two gateways, a node pool over mutual TLS, Po
     expect(new Set(claims.filter((r) => r.status === 201).map((r) => (r.json as { unit: number }).unit)).size).toBe(
       sale.units,
     );
-    await until('every order written in its buyer’s home', async () => {
-      for (const u of won)
-        if ((await sendB('GET', `/v1/me/shop/orders/sale-${sale.id}`, u.token)).status !== 200) return false;
-      return true;
-    });
+    await until(
+      'every order written in its buyer’s home',
+      async () => {
+        for (const u of won)
+          if ((await sendB('GET', `/v1/me/shop/orders/sale-${sale.id}`, u.token)).status !== 200) return false;
+        return true;
+      },
+      60_000,
+    );
     // The buyers' collections now hold their orders too, which the model does not know of.
     const others = users.filter((u) => !won.includes(u));
     expect(await modelProblems(balancer, others, model)).toEqual([]);
@@ -265,13 +242,17 @@ describe('the production topology: two gateways, a node pool over mutual TLS, Po
         .rows;
       expect(request).toBeDefined();
       const ops = { authorization: `Bearer ${readFileSync(join(dirB, 'secrets', 'operator.token'), 'utf8').trim()}` };
-      const erased = await until('the erasure finished through B', async () => {
-        const r = (await (await fetch(`${b.url}/v1/ops/dsar/${request!.id}`, { headers: ops })).json()) as {
-          state: string;
-          error: string | null;
-        };
-        return r.state === 'completed' ? r : undefined;
-      });
+      const erased = await until(
+        'the erasure finished through B',
+        async () => {
+          const r = (await (await fetch(`${b.url}/v1/ops/dsar/${request!.id}`, { headers: ops })).json()) as {
+            state: string;
+            error: string | null;
+          };
+          return r.state === 'completed' ? r : undefined;
+        },
+        60_000,
+      );
       expect(erased.error).toBeNull();
       for (const schema of Object.values(regions)) {
         const rows = await db.query(`SELECT count(*)::int AS n FROM ${schema}.records WHERE user_id = $1`, [userId]);

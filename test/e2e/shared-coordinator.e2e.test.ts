@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { inSchema, onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
+import type { SpawnedServer } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { fetchSender } from '../migrate/support/http-sender.js';
 import { modelProblems, RandomWriter, registerUsers, WriteModel } from '../migrate/support/random-writer.js';
-import { domicileBin, runCli } from '../support/cli.js';
+import { runCli } from '../support/cli.js';
+import { until, upOnDirectory } from '../support/gateway-processes.js';
 import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 import { examplesDir } from '../support/test-platform.js';
@@ -22,14 +23,6 @@ async function migrate(
     json: res.stdout ? (JSON.parse(res.stdout) as Record<string, unknown>) : {},
     stderr: res.stderr,
   };
-}
-
-async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not so after 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**
@@ -50,27 +43,8 @@ describe('two `domicile up` sharing a PostgreSQL directory and coordinator', () 
   });
 
   async function up(dataDir: string, policyFile: string, directoryUrl: string): Promise<SpawnedServer> {
-    const server = await spawnServer(
-      [
-        domicileBin,
-        'up',
-        '--data',
-        dataDir,
-        '--port',
-        '0',
-        '--durability',
-        'normal',
-        '--policy',
-        policyFile,
-        '--directory-url',
-        directoryUrl,
-        ...syntheticClientFlags,
-      ],
-      /gateway/,
-      { DOMICILE_LOG: 'off' },
-    );
+    const server = await upOnDirectory({ data: dataDir, policy: policyFile, directoryUrl });
     servers.push(server);
-    await until('the start-up banner', () => Promise.resolve(server.lines.some((l) => l.startsWith('Press Ctrl-C'))));
     return server;
   }
 

@@ -4,22 +4,12 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { inSchema, onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
+import type { SpawnedServer } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
-import { domicileBin } from '../support/cli.js';
+import { until, upOnDirectory } from '../support/gateway-processes.js';
 import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 import { examplesDir } from '../support/test-platform.js';
-
-async function until<T>(what: string, get: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const found = await get();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`${what}: not so after 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /**
  * Two real `domicile up` on one PostgreSQL directory and PostgreSQL regions: an erasure sent to
@@ -37,29 +27,13 @@ describe('an erasure whose gateway is killed mid-way', () => {
   });
 
   async function up(dataDir: string, policyFile: string, directoryUrl: string, env: NodeJS.ProcessEnv) {
-    const server = await spawnServer(
-      [
-        domicileBin,
-        'up',
-        '--data',
-        dataDir,
-        '--port',
-        '0',
-        '--durability',
-        'normal',
-        '--policy',
-        policyFile,
-        '--directory-url',
-        directoryUrl,
-        ...syntheticClientFlags,
-      ],
-      /gateway/,
-      { DOMICILE_LOG: 'off', DOMICILE_DSAR_LEASE_MS: '1000', ...env },
-    );
+    const server = await upOnDirectory({
+      data: dataDir,
+      policy: policyFile,
+      directoryUrl,
+      env: { DOMICILE_DSAR_LEASE_MS: '1000', ...env },
+    });
     servers.push(server);
-    await until('the start-up banner', async () =>
-      server.lines.some((l) => l.startsWith('Press Ctrl-C')) ? true : undefined,
-    );
     return server;
   }
 

@@ -3,22 +3,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { inSchema, onPostgres, postgresSchemas } from '../../bench/postgres-regions.js';
-import { type SpawnedServer, spawnServer, syntheticClientFlags } from '../../bench/spawn-server.js';
+import type { SpawnedServer } from '../../bench/spawn-server.js';
 import { loadPolicyFile } from '../../src/policy/load-policy.js';
 import { fetchSender, type Send } from '../migrate/support/http-sender.js';
 import { registerUsers } from '../migrate/support/random-writer.js';
-import { domicileBin } from '../support/cli.js';
+import { until, upOnDirectory } from '../support/gateway-processes.js';
 import { testPostgresUrl } from '../support/postgres.js';
 import { tempDir } from '../support/temp-dir.js';
 import { examplesDir } from '../support/test-platform.js';
-
-async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not so after 30 s`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const catalog = {
   products: [
@@ -46,29 +38,14 @@ describe('a flash sale across two `domicile up` sharing a PostgreSQL directory',
   });
 
   async function up(dataDir: string, files: { policy: string; catalog: string }, directoryUrl: string, env = {}) {
-    const server = await spawnServer(
-      [
-        domicileBin,
-        'up',
-        '--data',
-        dataDir,
-        '--port',
-        '0',
-        '--durability',
-        'normal',
-        '--policy',
-        files.policy,
-        '--catalog',
-        files.catalog,
-        '--directory-url',
-        directoryUrl,
-        ...syntheticClientFlags,
-      ],
-      /gateway/,
-      { DOMICILE_LOG: 'off', ...env },
-    );
+    const server = await upOnDirectory({
+      data: dataDir,
+      policy: files.policy,
+      directoryUrl,
+      args: ['--catalog', files.catalog],
+      env,
+    });
     servers.push(server);
-    await until('the start-up banner', () => Promise.resolve(server.lines.some((l) => l.startsWith('Press Ctrl-C'))));
     return server;
   }
 
