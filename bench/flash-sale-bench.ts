@@ -25,21 +25,39 @@ export interface FlashSaleBenchOptions {
   log: (line: string) => void;
 }
 
+/** What the load generator saw of one sale: claims answered, units sold, how fast. */
+export interface SaleOutcome {
+  requests: number;
+  sold: number;
+  soldOutMs: number;
+  unitsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  soldOut409: number;
+  alreadyBought409: number;
+  otherStatuses: Record<string, number>;
+  errors: number;
+}
+
+/** The benches' catalog: the Redmi 1S, one sale of `units` per id. */
+export function benchCatalog(saleIds: readonly string[], units: number) {
+  return {
+    products: [
+      {
+        sku: 'redmi-1s',
+        name: 'Redmi 1S',
+        description: 'the phone of the 2014 flash sales',
+        price: { amount: 599900, currency: 'INR' },
+      },
+    ],
+    sales: saleIds.map((id) => ({ id, sku: 'redmi-1s', units })),
+  };
+}
+
 export interface FlashSaleReport {
   machine: Machine;
   options: Omit<FlashSaleBenchOptions, 'log'>;
-  sale: {
-    requests: number;
-    sold: number;
-    soldOutMs: number;
-    unitsPerSecond: number;
-    p50Ms: number;
-    p99Ms: number;
-    soldOut409: number;
-    alreadyBought409: number;
-    otherStatuses: Record<string, number>;
-    errors: number;
-  };
+  sale: SaleOutcome;
   bare: { requestsPerSecond: number; p50Ms: number; p99Ms: number };
   oversells: number;
   doubleSales: number;
@@ -80,17 +98,7 @@ export async function flashSaleBench(options: FlashSaleBenchOptions): Promise<Fl
   const dataDir = join(data.path, 'data');
   const policyFile = join(packageRoot, 'examples', 'phase1.yaml');
   const catalogFile = join(data.path, 'catalog.yaml');
-  const catalog = {
-    products: [
-      {
-        sku: 'redmi-1s',
-        name: 'Redmi 1S',
-        description: 'the phone of the 2014 flash sales',
-        price: { amount: 599900, currency: 'INR' },
-      },
-    ],
-    sales: [{ id: saleId, sku: 'redmi-1s', units: options.units }],
-  };
+  const catalog = benchCatalog([saleId], options.units);
   writeFileSync(catalogFile, stringify(catalog));
   const servers: SpawnedServer[] = [];
   try {

@@ -9,7 +9,7 @@ import { saleOrderKey } from '../src/services/shop/flash-sales.js';
 import { packageRoot } from '../src/shared/packaged-file.js';
 import type { Figure, Machine } from './bench-output.js';
 import { machine } from './bench-output.js';
-import { drive, markets, operatorGet, shuffled } from './flash-sale-bench.js';
+import { benchCatalog, drive, markets, operatorGet, type SaleOutcome, shuffled } from './flash-sale-bench.js';
 import { inSchema, onPostgres, postgresSchemas } from './postgres-regions.js';
 import { type Buyer, seedBuyers } from './seed-buyers.js';
 import { profileFlags, type SpawnedServer, spawnServer, syntheticClientFlags } from './spawn-server.js';
@@ -27,19 +27,9 @@ export interface FlashSaleGatewaysOptions {
 }
 
 /** One sale through `gateways` processes sharing the PostgreSQL directory (and the sale's ledger in it). */
-export interface SharedSaleRun {
+export interface SharedSaleRun extends SaleOutcome {
   gateways: number;
   saleId: string;
-  requests: number;
-  sold: number;
-  soldOutMs: number;
-  unitsPerSecond: number;
-  p50Ms: number;
-  p99Ms: number;
-  soldOut409: number;
-  alreadyBought409: number;
-  otherStatuses: Record<string, number>;
-  errors: number;
   oversells: number;
   doubleSales: number;
   orders: { written: number; lost: number; drainMs: number; misplaced: number };
@@ -66,17 +56,7 @@ export async function flashSaleGatewaysBench(options: FlashSaleGatewaysOptions):
   const data = tempFolder('bench-flash-sale-gateways');
   const counts = Array.from({ length: options.gateways }, (_, i) => i + 1);
   const saleOf = (n: number) => `bench-sale-n${n}`;
-  const catalog = {
-    products: [
-      {
-        sku: 'redmi-1s',
-        name: 'Redmi 1S',
-        description: 'the phone of the 2014 flash sales',
-        price: { amount: 599900, currency: 'INR' },
-      },
-    ],
-    sales: counts.map((n) => ({ id: saleOf(n), sku: 'redmi-1s', units: options.units })),
-  };
+  const catalog = benchCatalog(counts.map(saleOf), options.units);
   const catalogFile = join(data.path, 'catalog.yaml');
   writeFileSync(catalogFile, stringify(catalog));
   const basePolicy = await loadPolicyFile(join(packageRoot, 'examples', 'phase1.yaml'));

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
 import { openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
-import { applyPgMigrations } from '../store/postgres/pg-schema-ledger.js';
+import { openPgComponent } from '../store/postgres/pg-schema-ledger.js';
 import type { SchemaMigration } from '../store/schema-runner.js';
 import type { DsarKind, DsarPatch, DsarRequest, DsarState, DsarStore } from './dsar-requests.js';
 
@@ -77,23 +77,12 @@ export class PostgresDsarStore implements DsarStore {
 
   static async open(url: string, options: { schema?: string } = {}): Promise<PostgresDsarStore> {
     const store = new PostgresDsarStore(url, options.schema);
-    try {
-      await applyPgMigrations(
-        store.pool,
-        `the data subject requests at ${store.where}`,
-        migrations,
-        'dsar_schema_migrations',
-      );
-      return store;
-    } catch (err) {
-      await store.close();
-      if (err instanceof DomicileError) throw err;
-      throw new DomicileError(
-        'UNAVAILABLE',
-        `cannot open the data subject requests at ${store.where}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
+    return openPgComponent(store, {
+      pool: store.pool,
+      what: `the data subject requests at ${store.where}`,
+      migrations,
+      ledger: 'dsar_schema_migrations',
+    });
   }
 
   private async q<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<pg.QueryResult<R>> {

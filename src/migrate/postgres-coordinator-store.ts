@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { DomicileError } from '../errors/domicile-error.js';
 import { inPgTransaction, openPgPool, pgWhere } from '../store/postgres/pg-pool.js';
-import { applyPgMigrations } from '../store/postgres/pg-schema-ledger.js';
+import { openPgComponent } from '../store/postgres/pg-schema-ledger.js';
 import {
   type BatchRow,
   batchAssignments,
@@ -61,23 +61,12 @@ export class PostgresCoordinatorStore implements CoordinatorStore {
 
   static async open(url: string, options: { schema?: string } = {}): Promise<PostgresCoordinatorStore> {
     const store = new PostgresCoordinatorStore(url, options.schema);
-    try {
-      await applyPgMigrations(
-        store.pool,
-        `the migration coordinator's state at ${store.where}`,
-        postgresCoordinatorMigrations,
-        'coordinator_schema_migrations',
-      );
-      return store;
-    } catch (err) {
-      await store.close();
-      if (err instanceof DomicileError) throw err;
-      throw new DomicileError(
-        'UNAVAILABLE',
-        `cannot open the migration coordinator's state at ${store.where}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
+    return openPgComponent(store, {
+      pool: store.pool,
+      what: `the migration coordinator's state at ${store.where}`,
+      migrations: postgresCoordinatorMigrations,
+      ledger: 'coordinator_schema_migrations',
+    });
   }
 
   /**

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import { DomicileError } from '../../errors/domicile-error.js';
 import { Batcher } from '../../shared/batcher.js';
 import { inPgTransaction, openPgPool, pgWhere } from '../../store/postgres/pg-pool.js';
-import { applyPgMigrations } from '../../store/postgres/pg-schema-ledger.js';
+import { openPgComponent } from '../../store/postgres/pg-schema-ledger.js';
 import type { SchemaMigration } from '../../store/schema-runner.js';
 import type { Sale } from './catalog.js';
 import type { Claim, PendingOrder, SaleCounts, SaleLedger } from './sale-ledger.js';
@@ -158,24 +158,13 @@ export class PostgresSaleLedger implements SaleLedger {
 
   static async open(url: string, sales: readonly Sale[], options: PostgresSaleLedgerOptions = {}) {
     const ledger = new PostgresSaleLedger(url, options);
-    try {
-      await applyPgMigrations(
-        ledger.pool,
-        `the flash sales' ledger at ${ledger.where}`,
-        ledgerMigrations,
-        'flash_sale_schema_migrations',
-      );
-      await ledger.loadSales(sales);
-      return ledger;
-    } catch (err) {
-      await ledger.close();
-      if (err instanceof DomicileError) throw err;
-      throw new DomicileError(
-        'UNAVAILABLE',
-        `cannot open the flash sales' ledger at ${ledger.where}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
+    return openPgComponent(ledger, {
+      pool: ledger.pool,
+      what: `the flash sales' ledger at ${ledger.where}`,
+      migrations: ledgerMigrations,
+      ledger: 'flash_sale_schema_migrations',
+      ready: () => ledger.loadSales(sales),
+    });
   }
 
   /** Records the catalog's sales (their stock may grow, never below what was sold). */

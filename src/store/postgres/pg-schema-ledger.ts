@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DomicileError } from '../../errors/domicile-error.js';
 import { applySchemaAsync, type LedgerRow, type SchemaLedger, type SchemaMigration } from '../schema-runner.js';
 import { withPgClient } from './pg-pool.js';
 
@@ -52,4 +53,32 @@ export function applyPgMigrations(
   ledger = 'schema_migrations',
 ): Promise<number[]> {
   return withPgClient(pool, (client) => applySchemaAsync(pgLedger(client, ledger), where, migrations));
+}
+
+/**
+ * Opens a component that keeps its own tables in a shared PostgreSQL database (the coordinator's
+ * state, the flash sales' ledger, the data subject requests): its migrations under its own
+ * ledger, then whatever it loads at start. On any failure the component is closed again, and a
+ * failure that is not already a DomicileError (the database is down, say) is UNAVAILABLE, naming it.
+ */
+export async function openPgComponent<T extends { close(): Promise<void> }>(
+  component: T,
+  options: {
+    pool: pg.Pool;
+    /** What it is and where, for messages: "the flash sales' ledger at 127.0.0.1:5432/test". */
+    what: string;
+    migrations: readonly SchemaMigration[];
+    ledger: string;
+    ready?: () => Promise<void>;
+  },
+): Promise<T> {
+  try {
+    await applyPgMigrations(options.pool, options.what, options.migrations, options.ledger);
+    await options.ready?.();
+    return component;
+  } catch (err) {
+    await component.close();
+    if (err instanceof DomicileError) throw err;
+    throw new DomicileError('UNAVAILABLE', `cannot open ${options.what}: ${(err as Error).message}`, { cause: err });
+  }
 }
